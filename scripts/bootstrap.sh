@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Create or reuse .venv with the pinned dependencies, and make sure the Debian packages trustproof
+# needs are present (installed with apt-get when running as root; otherwise the exact command to
+# run is printed and the script fails). Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+LOCK=requirements.lock
+STAMP="$VENV/.trustproof-installed"
+
+# Debian packages, each with a command that proves it is usable. Later capabilities add theirs here.
+declare -A NEEDS=(
+  [python3-venv]="$PYTHON -c 'import ensurepip, venv'"
+)
+
+missing=()
+for pkg in "${!NEEDS[@]}"; do
+  if ! eval "${NEEDS[$pkg]}" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+    echo "bootstrap: run:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: trustproof needs Python >= 3.11; $PYTHON is $("$PYTHON" -V 2>&1)" >&2
+  exit 1
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+# Reinstall only when the lock or the project metadata changed since the last install.
+want=$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+  echo "bootstrap: installing pinned dependencies from $LOCK"
+  log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check -r "$LOCK" &&
+         "$VENV/bin/python" -m pip install --disable-pip-version-check --no-deps \
+           --no-build-isolation -e .; } >"$log" 2>&1; then
+    grep -v 'is ignored: it is neither a file nor a directory' "$log" | tail -40 >&2
+    echo "bootstrap: pip failed (full log: $log)" >&2
+    exit 1
+  fi
+  echo "$want" > "$STAMP"
+fi

@@ -1,0 +1,59 @@
+"""The exceptions trustproof raises.
+
+A denial is a *result*, never an exception: probes and gateways return outcomes. Exceptions are
+for misconfiguration and bugs, and every one the tool raises on purpose descends from one root::
+
+    TrustproofError                 anything trustproof raises on purpose
+    └── SpecError                   the spec cannot be used (exit code 2); carries every problem
+
+Third-party errors (YAML, cryptography, psycopg, ...) are translated at the boundary with
+``raise ... from exc`` so that callers only ever need to catch `TrustproofError`.
+Messages are scrubbed of secrets before they are shown (see `trustproof.scrub`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class TrustproofError(Exception):
+    """Root of every error trustproof raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, located precisely enough for an editor to jump to it.
+
+    `line` and `column` are 1-based; 0 means "the file as a whole".
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        """`FILE:LINE:COL: field.path: message`, then the hint on an indented line."""
+        where = f"{self.file}:{self.line}:{self.column}"
+        head = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{head}\n    hint: {self.hint}" if self.hint else head
+
+
+class SpecError(TrustproofError):
+    """The spec is unusable; `problems` lists every problem found, in file order."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(sorted(problems, key=lambda p: (p.file, p.line, p.column, p.path)))
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count} {noun} in the spec:\n" + self.render())
+
+    def render(self) -> str:
+        return "\n".join(problem.render() for problem in self.problems)

@@ -1,0 +1,298 @@
+"""Checks that need the whole spec: names that must exist, ports that must not collide, files
+that must be there. They run after decoding, before anything starts, and point at the offending
+value through the decoder's recorded positions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from trustproof.catalogue import PROBE_IDS, matching
+from trustproof.errors import Problem
+from trustproof.spec.decode import Path as FieldPath
+from trustproof.spec.decode import did_you_mean, render_path
+from trustproof.spec.model import Grants, Spec
+
+_CREATE_TABLE = re.compile(
+    r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
+    r"((?:\"?[a-z_][a-z0-9_]*\"?\.)?\"?[a-z_][a-z0-9_]*\"?)",
+    re.IGNORECASE,
+)
+RESERVED_PREFIX = "trustproof"
+
+
+class CrossChecker:
+    def __init__(
+        self,
+        spec: Spec,
+        file: str,
+        marks: dict[FieldPath, tuple[int, int]],
+        key_marks: dict[FieldPath, tuple[int, int]],
+    ) -> None:
+        self.spec = spec
+        self.file = file
+        self.marks = marks
+        self.key_marks = key_marks
+        self.problems: list[Problem] = []
+
+    def run(self) -> list[Problem]:
+        self._names()
+        self._calls()
+        self._ports()
+        self._files()
+        self._access_services()
+        self._access_datastores()
+        self._datastore_roles()
+        self._probes()
+        return self.problems
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def where(self, path: FieldPath, key: bool = False) -> tuple[int, int]:
+        table = self.key_marks if key else self.marks
+        while path:
+            if path in table:
+                return table[path]
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return (1, 1)
+
+    def problem(self, path: FieldPath, message: str, hint: str = "", key: bool = False) -> None:
+        line, col = self.where(path, key)
+        self.problems.append(Problem(self.file, line, col, render_path(path), message, hint))
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def _names(self) -> None:
+        owners: dict[str, str] = {}
+        for section in ("services", "personas", "datastores"):
+            for name in getattr(self.spec, section):
+                path = (section, name)
+                if name.startswith(RESERVED_PREFIX):
+                    self.problem(
+                        path,
+                        f"the name {name!r} is reserved for the sandbox's own identities",
+                        "choose a name not starting with 'trustproof'",
+                        key=True,
+                    )
+                if name in owners:
+                    self.problem(
+                        path,
+                        f"{name!r} is already defined in {owners[name]}",
+                        "services, personas and datastores share one namespace: each "
+                        "name is one SPIFFE ID",
+                        key=True,
+                    )
+                owners.setdefault(name, f"{section}.{name}")
+
+    def _calls(self) -> None:
+        for name, service in self.spec.services.items():
+            for i, callee in enumerate(service.calls):
+                path = ("services", name, "calls", i)
+                if callee == name:
+                    self.problem(
+                        path,
+                        f"service {name!r} lists itself in calls",
+                        "a service calls itself in-process, not through its gateway",
+                    )
+                elif callee not in self.spec.services:
+                    kind = " (that is a datastore)" if callee in self.spec.datastores else ""
+                    hint = (
+                        "datastore access is declared under datastores.<name>.roles"
+                        if kind
+                        else did_you_mean(callee, self.spec.services)
+                    )
+                    self.problem(path, f"calls an undefined service {callee!r}{kind}", hint)
+
+    def _ports(self) -> None:
+        used: dict[tuple[str, int], FieldPath] = {}
+
+        def claim(host: str, port: int | None, path: FieldPath) -> None:
+            if port is None:
+                return
+            first = used.get((host, port))
+            if first is not None:
+                line, _ = self.where(first)
+                self.problem(
+                    path,
+                    f"port {port} on {host} is already used by {render_path(first)} (line {line})",
+                    "give each listener its own port, or its own 127.0.0.x address",
+                )
+            else:
+                used[(host, port)] = path
+
+        for name, service in self.spec.services.items():
+            claim(service.host, service.port, ("services", name, "port"))
+            if service.ingress.gateway == "none":
+                if service.ingress.port not in (None, service.port):
+                    self.problem(
+                        ("services", name, "ingress", "port"),
+                        f"with gateway: none callers reach the service on its own port "
+                        f"{service.port}, not {service.ingress.port}",
+                        "remove ingress.port, or put a gateway in front",
+                    )
+            else:
+                claim(service.host, service.ingress.port, ("services", name, "ingress", "port"))
+        for name, store in self.spec.datastores.items():
+            claim(store.host, store.port, ("datastores", name, "port"))
+
+    def _files(self) -> None:
+        def need(relative: str | None, path: FieldPath, what: str, directory: bool = False) -> None:
+            if relative is None:
+                return
+            target = self.spec.resolve(relative)
+            ok = target.is_dir() if directory else target.is_file()
+            if not ok:
+                self.problem(
+                    path,
+                    f"{what} {relative!r} does not exist (looked for {target})",
+                    "paths are relative to the directory of the spec file",
+                )
+
+        policies = self.spec.policies
+        for i, file in enumerate(policies.files):
+            need(file, ("policies", "files", i), "policy file")
+        need(policies.schema, ("policies", "schema"), "Cedar schema")
+        for name, service in self.spec.services.items():
+            need(service.cwd, ("services", name, "cwd"), "working directory", directory=True)
+            for i, template in enumerate(service.templates):
+                need(template.src, ("services", name, "templates", i, "src"), "template")
+        for name, store in self.spec.datastores.items():
+            need(store.schema, ("datastores", name, "schema"), "schema SQL file")
+            need(store.seed, ("datastores", name, "seed"), "seed SQL file")
+
+    def _access_services(self) -> None:
+        for target, callers in self.spec.access.services.items():
+            base: FieldPath = ("access", "services", target)
+            service = self.spec.services.get(target)
+            if service is None:
+                hint = (
+                    "datastore access goes under access.datastores"
+                    if target in self.spec.datastores
+                    else did_you_mean(target, self.spec.services)
+                )
+                self.problem(base, f"undefined service {target!r}", hint, key=True)
+                continue
+            declared = {str(route) for route in service.routes}
+            for caller, routes in callers.items():
+                path = (*base, caller)
+                if caller not in self.spec.services and caller not in self.spec.personas:
+                    self.problem(
+                        path,
+                        f"unknown caller {caller!r} (expected a service or a persona)",
+                        did_you_mean(caller, self.spec.callers),
+                        key=True,
+                    )
+                    continue
+                caller_service = self.spec.services.get(caller)
+                if caller_service is not None and target not in caller_service.calls:
+                    self.problem(
+                        path,
+                        f"{caller!r} is expected to reach {target!r}, but "
+                        f"services.{caller}.calls does not list {target!r}",
+                        f"add {target} to services.{caller}.calls (that creates the "
+                        "egress proxy), or remove this entry",
+                        key=True,
+                    )
+                for i, route in enumerate(routes):
+                    if route != "*" and route not in declared:
+                        hint = (
+                            did_you_mean(route, declared)
+                            if declared
+                            else (f"declare it under services.{target}.routes")
+                        )
+                        self.problem(
+                            (*path, i),
+                            f"route {route!r} is not declared by service {target!r}",
+                            hint,
+                        )
+
+    def _access_datastores(self) -> None:
+        for target, callers in self.spec.access.datastores.items():
+            base: FieldPath = ("access", "datastores", target)
+            store = self.spec.datastores.get(target)
+            if store is None:
+                hint = (
+                    "service access goes under access.services"
+                    if target in self.spec.services
+                    else did_you_mean(target, self.spec.datastores)
+                )
+                self.problem(base, f"undefined datastore {target!r}", hint, key=True)
+                continue
+            tables = self._tables(store.schema)
+            for caller, grants in callers.items():
+                path = (*base, caller)
+                if caller not in self.spec.services:
+                    self.problem(
+                        path,
+                        f"unknown caller {caller!r} (expected a service: "
+                        "datastores are reached by workloads with certificates)",
+                        did_you_mean(caller, self.spec.services),
+                        key=True,
+                    )
+                    continue
+                if caller not in store.roles:
+                    self.problem(
+                        path,
+                        f"{caller!r} is expected to reach {target!r}, but "
+                        f"datastores.{target}.roles has no role for it",
+                        f"add a role for {caller} under datastores.{target}.roles",
+                        key=True,
+                    )
+                self._known_tables(grants, tables, path, target)
+
+    def _datastore_roles(self) -> None:
+        for target, store in self.spec.datastores.items():
+            tables = self._tables(store.schema)
+            for role, grants in store.roles.items():
+                path: FieldPath = ("datastores", target, "roles", role)
+                if role not in self.spec.services:
+                    hint = did_you_mean(role, self.spec.services)
+                    self.problem(
+                        path,
+                        f"grant for an undefined role {role!r} (roles are named "
+                        "after the calling service)",
+                        hint,
+                        key=True,
+                    )
+                    continue
+                self._known_tables(grants, tables, path, target)
+
+    def _known_tables(
+        self, grants: Grants, tables: set[str] | None, path: FieldPath, store: str
+    ) -> None:
+        if tables is None:
+            return
+        for table in grants:
+            if table not in tables and table.split(".")[-1] not in tables:
+                hint = did_you_mean(table, tables) if tables else "the schema creates no tables"
+                self.problem(
+                    (*path, table),
+                    f"table {table!r} is not created by the schema of datastore {store!r}",
+                    hint,
+                    key=True,
+                )
+
+    def _tables(self, schema: str | None) -> set[str] | None:
+        """Tables created by a schema file, or None when there is no readable schema to check."""
+        if schema is None:
+            return None
+        try:
+            sql = Path(self.spec.resolve(schema)).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None  # reported by _files() when missing
+        return {m.group(1).replace('"', "").lower() for m in _CREATE_TABLE.finditer(sql)}
+
+    def _probes(self) -> None:
+        for section in ("select", "deselect"):
+            patterns: Iterable[str] = getattr(self.spec.probes, section)
+            for i, pattern in enumerate(patterns):
+                if not matching(pattern):
+                    self.problem(
+                        ("probes", section, i),
+                        f"{pattern!r} matches no probe id",
+                        did_you_mean(pattern, PROBE_IDS) or "see `trustproof probes`",
+                    )

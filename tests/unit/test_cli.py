@@ -1,0 +1,131 @@
+"""The command line, through click's runner: exit codes, output, and no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trustproof.cli import EXIT_INTERNAL, cli
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_validate_good_spec_exits_0(runner: CliRunner, shop_spec_path: Path) -> None:
+    result = runner.invoke(cli, ["validate", str(shop_spec_path)])
+    assert result.exit_code == 0, result.output
+    assert "valid — 3 services, 3 personas, 1 datastore" in result.output
+
+
+def test_validate_unknown_key_exits_2_with_location_and_did_you_mean(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    spec = tmp_path / "trustproof.yaml"
+    spec.write_text("trust_domain: t.test\npersonas:\n  alice:\n    rolse: [x]\n")
+    result = runner.invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 2
+    assert f"{spec}:4:5: personas.alice.rolse: unknown key 'rolse'" in result.stderr
+    assert "hint: did you mean 'roles'?" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_validate_missing_file_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["validate", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 2
+    assert "no such file" in result.stderr
+
+
+def test_validate_defaults_to_trustproof_yaml_here(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("trustproof.yaml").write_text("trust_domain: here.test\n")
+    result = runner.invoke(cli, ["validate"])
+    assert result.exit_code == 0, result.stderr
+    assert "trust domain here.test" in result.output
+
+
+def test_validate_error_output_is_scrubbed(runner: CliRunner, tmp_path: Path) -> None:
+    spec = tmp_path / "trustproof.yaml"
+    token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    spec.write_text(f"trust_domain: t.test\nservices:\n  a: {{command: x, port: '{token}'}}\n")
+    result = runner.invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 2
+    assert token not in result.stderr
+    assert "[REDACTED JWT" in result.stderr
+
+
+def test_schema_prints_json_schema(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert "services" in schema["properties"]
+
+
+def test_init_writes_a_valid_starter_and_refuses_to_overwrite(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(cli, ["init"])
+    assert first.exit_code == 0, first.output
+    assert Path("trustproof.yaml").read_text().startswith("# trustproof.yaml")
+    assert Path("policies/app.cedar").is_file()
+    valid = runner.invoke(cli, ["validate"])
+    assert valid.exit_code == 0, valid.stderr
+    before = Path("trustproof.yaml").read_text()
+    second = runner.invoke(cli, ["init"])
+    assert second.exit_code == 2
+    assert "refusing to overwrite trustproof.yaml" in second.stderr
+    assert Path("trustproof.yaml").read_text() == before
+
+
+def test_init_refuses_when_only_the_policy_exists(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("policies").mkdir()
+    Path("policies/app.cedar").write_text("// mine\n")
+    result = runner.invoke(cli, ["init"])
+    assert result.exit_code == 2
+    assert not Path("trustproof.yaml").exists()
+    assert Path("policies/app.cedar").read_text() == "// mine\n"
+
+
+def test_plan_shows_matrix(runner: CliRunner, shop_spec_path: Path) -> None:
+    result = runner.invoke(cli, ["plan", str(shop_spec_path)])
+    assert result.exit_code == 0, result.stderr
+    assert "service orders — enforced by trustproof gateway" in result.output
+    assert "21 (caller, operation) pairs must be allowed and 87 refused" in result.output
+
+
+def test_probes_lists_catalogue(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["probes"])
+    assert result.exit_code == 0
+    assert "token.alg-none" in result.output
+    assert "bypass.direct-port" in result.output
+
+
+def test_unknown_command_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["frobnicate"])
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.stderr
+
+
+def test_internal_errors_exit_70_without_traceback_or_secrets(
+    runner: CliRunner, shop_spec_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(_: object) -> None:
+        raise RuntimeError("boom with password=hunter2")
+
+    monkeypatch.setattr("trustproof.cli.load_spec", explode)
+    result = runner.invoke(cli, ["validate", str(shop_spec_path)])
+    assert result.exit_code == EXIT_INTERNAL
+    assert "internal error: RuntimeError" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr
