@@ -2,6 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
+LINTED := $(wildcard src tests benchmarks)
 
 .PHONY: demo test setup lint typecheck unit integration bench lock clean
 
@@ -15,8 +16,8 @@ test: setup lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: setup
 	$(BIN)/mypy
