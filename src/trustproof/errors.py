@@ -4,7 +4,9 @@ A denial is a *result*, never an exception: probes and gateways return outcomes.
 for misconfiguration and bugs, and every one the tool raises on purpose descends from one root::
 
     TrustproofError                 anything trustproof raises on purpose
-    └── SpecError                   the spec cannot be used (exit code 2); carries every problem
+    ├── SpecError                   the spec cannot be used (exit code 2); carries every problem
+    └── IdentityError               impossible request to the CA (also ValueError); identity/errors
+        └── InvalidSpiffeId         text that is not a SPIFFE ID
 
 Third-party errors (YAML, cryptography, psycopg, ...) are translated at the boundary with
 ``raise ... from exc`` so that callers only ever need to catch `TrustproofError`.

@@ -1,0 +1,373 @@
+"""An in-memory certificate authority for one run: short-lived X.509-SVIDs, CRLs, root rotation.
+
+Each run creates its own CA; nothing outlives the process. A *generation* is one root key (and,
+with ``intermediate=True``, one intermediate under it that signs the leaves). `rotate_root()`
+starts a new generation that issues every new leaf while the old roots stay in `bundle`, so
+certificates already handed out keep verifying; `prune_roots()` drops an old root once the last
+leaf it issued has expired. That is CA rotation without an outage.
+
+Revocation is published as CRLs, one per CA key in the bundle (roots and intermediates alike):
+nginx (``ssl_crl``) and PostgreSQL (``ssl_crl_file``) turn on OpenSSL's ``CRL_CHECK_ALL``, which
+refuses a chain as soon as any CA in it has no CRL, so an empty CRL is published for every CA.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from trustproof.clock import Clock
+from trustproof.identity.errors import IdentityError
+from trustproof.identity.material import (
+    IpAddress,
+    LeafTemplate,
+    PrivateKey,
+    common_name,
+    make_ca_certificate,
+    make_crl,
+    new_ec_key,
+    sign_leaf,
+)
+from trustproof.identity.spiffe import SpiffeId, check_trust_domain
+from trustproof.identity.svid import Svid
+from trustproof.scrub import Secret
+
+CA_BACKDATE = timedelta(hours=1)
+"""How far CA certificates reach into the past, so that material minted with past timestamps
+(expired probes, skewed clocks) still falls inside its issuer's validity."""
+
+
+@dataclass
+class _Generation:
+    """One root key (and optional intermediate); mutable bookkeeping, private to the CA."""
+
+    number: int
+    root: x509.Certificate
+    root_key: Secret[ec.EllipticCurvePrivateKey] = field(repr=False)
+    signer: x509.Certificate
+    signer_key: Secret[ec.EllipticCurvePrivateKey] = field(repr=False)
+    intermediates: tuple[x509.Certificate, ...]
+    latest_leaf_not_after: datetime | None = None
+
+    def ca_keys(self) -> list[tuple[x509.Certificate, ec.EllipticCurvePrivateKey]]:
+        pairs = [(self.root, self.root_key.reveal())]
+        if self.signer is not self.root:
+            pairs.append((self.signer, self.signer_key.reveal()))
+        return pairs
+
+
+class CertificateAuthority:
+    """Issues SVIDs ``spiffe://<trust_domain>/<name>`` signed with ECDSA P-256 / SHA-256.
+
+    `clock` decides "now" for every timestamp; `backdate` moves each leaf's not_before into the
+    past to absorb small clock differences between processes; `root_ttl` is how long each root
+    (and intermediate) is valid.
+    """
+
+    def __init__(
+        self,
+        trust_domain: str,
+        clock: Clock,
+        *,
+        intermediate: bool = False,
+        root_ttl: timedelta = timedelta(hours=24),
+        backdate: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.trust_domain = check_trust_domain(trust_domain)
+        if root_ttl <= timedelta(0) or backdate < timedelta(0):
+            raise IdentityError(
+                f"expected root_ttl > 0 and backdate >= 0, got root_ttl={root_ttl}, "
+                f"backdate={backdate}"
+            )
+        self.clock = clock
+        self.uses_intermediate = intermediate
+        self.root_ttl = root_ttl
+        self.backdate = backdate
+        self._lock = threading.RLock()
+        self._generations: list[_Generation] = []
+        self._active: _Generation = self._new_generation()
+        self._issued: dict[int, _Generation] = {}
+        self._revoked: dict[int, datetime] = {}
+        self._crl_number = 0
+        self._crl_pem: bytes | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"CertificateAuthority({self.trust_domain!r}, generation={self._active.number}, "
+            f"roots={len(self._generations)}, intermediate={self.uses_intermediate})"
+        )
+
+    # -- the trust bundle ----------------------------------------------------------------------
+
+    @property
+    def root(self) -> x509.Certificate:
+        """The root that new leaves chain to."""
+        return self._active.root
+
+    @property
+    def issuer(self) -> x509.Certificate:
+        """What signs new leaves: the intermediate if there is one, else the root."""
+        return self._active.signer
+
+    @property
+    def bundle(self) -> tuple[x509.Certificate, ...]:
+        """Every trusted root, oldest first: the current one and any not yet pruned."""
+        with self._lock:
+            return tuple(g.root for g in self._generations)
+
+    @property
+    def intermediates(self) -> tuple[x509.Certificate, ...]:
+        """The intermediates under every root in the bundle (empty without ``intermediate=True``).
+
+        Not trust anchors: candidates for building a peer's chain when the TLS library only
+        exposes the leaf (Python's `ssl` before 3.13 has no ``get_unverified_chain()``).
+        """
+        with self._lock:
+            return tuple(c for g in self._generations for c in g.intermediates)
+
+    def bundle_pem(self) -> bytes:
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.bundle)
+
+    # -- issuing -------------------------------------------------------------------------------
+
+    def template(
+        self,
+        name: str,
+        ttl: timedelta,
+        *,
+        dns: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> LeafTemplate:
+        """The valid leaf `issue` would sign, before signing; broken material starts from here."""
+        spiffe_id = SpiffeId.for_name(self.trust_domain, name)
+        for given in (not_before, not_after):
+            if given is not None and given.tzinfo is None:
+                raise IdentityError(
+                    f"expected timezone-aware not_before/not_after for {name!r}, got {given}\n"
+                    "    hint: derive them from clock.now(), which is UTC"
+                )
+        now = self.clock.now()
+        start = not_before if not_before is not None else now - self.backdate
+        end = not_after if not_after is not None else now + ttl
+        if not_after is None and ttl <= timedelta(0):
+            raise IdentityError(f"expected a positive ttl for {name!r}, got {ttl}")
+        if end <= start:
+            raise IdentityError(
+                f"the certificate for {name!r} would end ({end.isoformat()}) before it starts "
+                f"({start.isoformat()})\n    hint: not_after must be later than not_before"
+            )
+        return LeafTemplate(
+            common_name=name,
+            uris=(str(spiffe_id),),
+            not_before=start,
+            not_after=end,
+            dns=tuple(_check_dns(d) for d in dns),
+            ips=tuple(_parse_ip(ip) for ip in ips),
+        )
+
+    def issue(
+        self,
+        name: str,
+        ttl: timedelta,
+        *,
+        dns: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> Svid:
+        """A fresh key and an SVID for ``spiffe://<trust_domain>/<name>`` with CN = `name`.
+
+        Valid from now - backdate (or `not_before`) to now + `ttl` (or `not_after`).
+        """
+        template = self.template(
+            name, ttl, dns=dns, ips=ips, not_before=not_before, not_after=not_after
+        )
+        ca_end = self._active.signer.not_valid_after_utc
+        if template.not_after > ca_end:
+            raise IdentityError(
+                f"the certificate for {name!r} would outlive its CA: it ends "
+                f"{template.not_after.isoformat()}, the CA ends {ca_end.isoformat()}\n"
+                "    hint: call rotate_root() first, or give the CA a longer root_ttl"
+            )
+        return self.mint(template)
+
+    def mint(self, template: LeafTemplate, *, key: PrivateKey | None = None) -> Svid:
+        """Sign `template` exactly as given with the current issuer; no policy checks.
+
+        This is the low-level door `trustproof.identity.broken` uses; `issue` is the normal one.
+        The leaf is recorded so that it can be revoked and so that its root is kept until it
+        expires.
+        """
+        key = key if key is not None else new_ec_key()
+        with self._lock:
+            generation = self._active
+            certificate = sign_leaf(
+                template,
+                key.public_key(),
+                issuer_name=generation.signer.subject,
+                signing_key=generation.signer_key.reveal(),
+            )
+            self._issued[certificate.serial_number] = generation
+            end = certificate.not_valid_after_utc
+            latest = generation.latest_leaf_not_after
+            if latest is None or end > latest:
+                generation.latest_leaf_not_after = end
+        spiffe_id = SpiffeId.for_name(self.trust_domain, template.common_name)
+        return Svid(spiffe_id, certificate, generation.intermediates, Secret(key))
+
+    # -- revocation ----------------------------------------------------------------------------
+
+    def revoke(self, serial_or_svid: int | Svid | x509.Certificate) -> None:
+        """Put a leaf this CA issued on its issuer's CRL (at once; revoking twice is harmless)."""
+        if isinstance(serial_or_svid, Svid):
+            serial = serial_or_svid.serial
+        elif isinstance(serial_or_svid, x509.Certificate):
+            serial = serial_or_svid.serial_number
+        else:
+            serial = serial_or_svid
+        with self._lock:
+            if serial not in self._issued:
+                raise IdentityError(
+                    f"cannot revoke serial {serial:x}: this CA did not issue it (or its root was "
+                    "pruned)\n    hint: revoke the Svid returned by issue() on the same CA"
+                )
+            self._revoked.setdefault(serial, self.clock.now())
+            self._crl_pem = None
+
+    def is_revoked(self, serial: int) -> bool:
+        with self._lock:
+            return serial in self._revoked
+
+    def crl_pem(self) -> bytes:
+        """One CRL per CA key in the bundle, PEM, concatenated; each signed by its CA.
+
+        nextUpdate is the end of the signing CA's validity; the CRLs are re-signed whenever a
+        serial is revoked or the set of roots changes, so a reader only needs to reload the file.
+        """
+        with self._lock:
+            if self._crl_pem is None:
+                self._crl_pem = self._make_crls()
+            return self._crl_pem
+
+    def _make_crls(self) -> bytes:
+        self._crl_number += 1
+        this_update = self.clock.now() - self.backdate
+        out: list[bytes] = []
+        for generation in self._generations:
+            for cert, key in generation.ca_keys():
+                revoked = [
+                    (serial, when)
+                    for serial, when in self._revoked.items()
+                    if self._issued.get(serial) is generation and cert is generation.signer
+                ]
+                crl = make_crl(
+                    cert,
+                    key,
+                    revoked,
+                    number=self._crl_number,
+                    this_update=this_update,
+                    next_update=cert.not_valid_after_utc,
+                )
+                out.append(crl.public_bytes(serialization.Encoding.PEM))
+        return b"".join(out)
+
+    # -- rotation ------------------------------------------------------------------------------
+
+    def rotate_root(self, *, activate: bool = True) -> x509.Certificate:
+        """Add a new root (and intermediate) to the bundle and, by default, issue from it.
+
+        With ``activate=False`` the new root is only trusted; call `activate_root()` once every
+        peer has reloaded the bundle, so no peer ever sees a leaf it cannot yet verify.
+        """
+        with self._lock:
+            generation = self._new_generation()
+            if activate:
+                self._active = generation
+            self._crl_pem = None
+            return generation.root
+
+    def activate_root(self) -> x509.Certificate:
+        """Make the newest root (added by ``rotate_root(activate=False)``) the issuer."""
+        with self._lock:
+            self._active = self._generations[-1]
+            return self._active.root
+
+    def prune_roots(self) -> tuple[x509.Certificate, ...]:
+        """Remove roots older than the issuing one whose last leaf has expired; return them."""
+        with self._lock:
+            now = self.clock.now()
+            active = self._generations.index(self._active)
+            removed = [
+                g
+                for g in self._generations[:active]
+                if g.latest_leaf_not_after is None or g.latest_leaf_not_after < now
+            ]
+            if not removed:
+                return ()
+            self._generations = [g for g in self._generations if g not in removed]
+            self._issued = {s: g for s, g in self._issued.items() if g not in removed}
+            self._crl_pem = None
+            return tuple(g.root for g in removed)
+
+    def _new_generation(self) -> _Generation:
+        number = self._generations[-1].number + 1 if self._generations else 1
+        now = self.clock.now()
+        start, end = now - CA_BACKDATE, now + self.root_ttl
+        organization = f"trustproof {self.trust_domain}"
+        root_key = new_ec_key()
+        root = make_ca_certificate(
+            common_name(f"root CA {number}", organization=organization),
+            root_key,
+            not_before=start,
+            not_after=end,
+            path_length=1 if self.uses_intermediate else 0,
+        )
+        signer, signer_key = root, root_key
+        if self.uses_intermediate:
+            signer_key = new_ec_key()
+            signer = make_ca_certificate(
+                common_name(f"intermediate CA {number}", organization=organization),
+                signer_key,
+                not_before=start,
+                not_after=end,
+                path_length=0,
+                parent=(root, root_key),
+            )
+        generation = _Generation(
+            number=number,
+            root=root,
+            root_key=Secret(root_key),
+            signer=signer,
+            signer_key=Secret(signer_key),
+            intermediates=(signer,) if signer is not root else (),
+        )
+        self._generations.append(generation)
+        return generation
+
+
+def _check_dns(name: str) -> str:
+    if not name or not name.isascii() or any(c.isspace() or c in "/@:" for c in name):
+        raise IdentityError(
+            f"bad DNS name {name!r} for a certificate\n"
+            "    hint: use an ASCII host name such as 'localhost' or 'orders.shop.test'"
+        )
+    return name
+
+
+def _parse_ip(text: str) -> IpAddress:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError as exc:
+        raise IdentityError(
+            f"bad IP address {text!r} for a certificate\n"
+            "    hint: use a literal address such as '127.0.0.1' or '::1'"
+        ) from exc
