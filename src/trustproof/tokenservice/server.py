@@ -1,0 +1,195 @@
+"""The token service's HTTPS shell: TLS on loopback, client-certificate extraction, HTTP plumbing.
+
+Every decision is made in `core.TokenService`; this module only turns HTTP requests into calls and
+`Reply` objects into responses. Discovery and JWKS need TLS only; token, revoke, introspect and
+admin need a client certificate (`tls_client_auth`).
+
+Client certificates are *requested*, not required, at the TLS layer (`CERT_OPTIONAL`), so that a
+caller without one gets an RFC 6749 `invalid_client` JSON answer explaining why, instead of a
+bare handshake failure. OpenSSL still refuses chains that do not lead to the sandbox's CA; the
+certificate that passes is verified again here as an X.509-SVID at the injected clock (SPIFFE ID,
+trust domain, revocation), because OpenSSL knows nothing of those rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from trustproof.clock import Clock
+from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
+from trustproof.scrub import scrub
+from trustproof.tls import server_context
+from trustproof.tokenservice.core import Client, Reply, TokenService
+
+log = logging.getLogger("trustproof.tokenservice")
+MAX_BODY = 64 * 1024
+
+Handler = Callable[[Mapping[str, Any], Client | None, str], Reply]
+
+
+@dataclass
+class TokenServer:
+    """A running token service: `url` is its issuer URL."""
+
+    runner: web.AppRunner
+    url: str
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+class _App:
+    def __init__(self, service: TokenService, ca: CertificateAuthority, clock: Clock) -> None:
+        self.service = service
+        self.ca = ca
+        self.clock = clock
+
+    def client(self, request: web.Request) -> tuple[Client | None, str]:
+        """The verified client identity of this connection, or why there is none."""
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            return None, "no client certificate was presented"
+        check = verify_svid(
+            der,
+            self.ca.intermediates,
+            bundle=self.ca.bundle,
+            trust_domain=self.service.registry.trust_domain,
+            now=self.clock.now(),
+            revoked=self.ca.is_revoked,
+        )
+        if not check.ok or check.spiffe_id is None:
+            return None, f"client certificate refused: {check.reason} ({check.detail})"
+        return Client(str(check.spiffe_id), x5t_s256(der)), ""
+
+    def form_endpoint(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def endpoint(request: web.Request) -> web.Response:
+            client, why_not = self.client(request)
+            if request.content_type != "application/x-www-form-urlencoded":
+                return respond(
+                    Reply(
+                        400,
+                        {
+                            "error": "invalid_request",
+                            "error_description": "send application/x-www-form-urlencoded",
+                        },
+                    )
+                )
+            form = await request.post()
+            values = {k: v for k, v in form.items() if isinstance(v, str)}
+            return respond(self.guard(handler, values, client, why_not))
+
+        return endpoint
+
+    async def mint(self, request: web.Request) -> web.Response:
+        client, why_not = self.client(request)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return respond(
+                Reply(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": "the body must be a JSON object",
+                    },
+                )
+            )
+        if not isinstance(body, dict):
+            return respond(
+                Reply(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": "the body must be a JSON object",
+                    },
+                )
+            )
+        return respond(self.guard(self.service.mint, body, client, why_not))
+
+    def guard(
+        self, handler: Handler, values: Mapping[str, Any], client: Client | None, why_not: str
+    ) -> Reply:
+        """Run a handler; an unexpected error is a 500 that grants nothing (fail closed)."""
+        try:
+            return handler(values, client, why_not)
+        except Exception as exc:
+            log.exception("token service error: %s", scrub(str(exc)))
+            return Reply(
+                500,
+                {
+                    "error": "server_error",
+                    "error_description": "internal error; nothing was issued",
+                },
+            )
+
+    async def discovery(self, _: web.Request) -> web.Response:
+        return respond(self.service.discovery())
+
+    async def jwks(self, _: web.Request) -> web.Response:
+        return respond(self.service.jwks())
+
+
+def respond(reply: Reply) -> web.Response:
+    return web.json_response(dict(reply.body), status=reply.status, headers=dict(reply.headers))
+
+
+def build_app(service: TokenService, ca: CertificateAuthority, clock: Clock) -> web.Application:
+    app = _App(service, ca, clock)
+    web_app = web.Application(client_max_size=MAX_BODY)
+    web_app.router.add_get("/.well-known/openid-configuration", app.discovery)
+    web_app.router.add_get("/.well-known/oauth-authorization-server", app.discovery)
+    web_app.router.add_get("/jwks.json", app.jwks)
+    web_app.router.add_post("/token", app.form_endpoint(service.token))
+    web_app.router.add_post("/revoke", app.form_endpoint(service.revoke))
+    web_app.router.add_post("/introspect", app.form_endpoint(service.introspect))
+    web_app.router.add_post("/admin/tokens", app.mint)
+    return web_app
+
+
+def bind_loopback(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on a loopback address (`port=0` picks a free port).
+
+    Binding before the service exists lets the issuer URL, which goes into every token, name the
+    real port.
+    """
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"refusing to listen on {host}: the sandbox binds to loopback only")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"https://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+async def serve_token_service(
+    service: TokenService, ca: CertificateAuthority, svid: Svid, clock: Clock, sock: socket.socket
+) -> TokenServer:
+    """Serve `service` over TLS on the already-bound `sock` (see `bind_loopback`)."""
+    runner = web.AppRunner(build_app(service, ca, clock), access_log=None)
+    await runner.setup()
+    try:
+        site = web.SockSite(runner, sock, ssl_context=server_context(svid, ca.bundle_pem()))
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return TokenServer(runner, url_of(sock))
