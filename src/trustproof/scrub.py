@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import traceback
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -51,6 +52,15 @@ _JSON_PASSWORD = re.compile(
     r"(?P<head>\"(?:password|passwd|client_secret|private_key)\"\s*:\s*\")(?P<pw>(?:[^\"\\]|\\.)*)\"",
     re.IGNORECASE,
 )
+
+
+def scrubbed_traceback(exc: BaseException) -> str:
+    """The exception's traceback as text, scrubbed.
+
+    Log this instead of passing ``exc_info``: records propagate to handlers that do not scrub
+    (pytest's, a user's root handler), so the secrets must be gone before the record exists.
+    """
+    return scrub("".join(traceback.format_exception(exc)).rstrip())
 
 
 def fingerprint(secret: str | bytes) -> str:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from trustproof.scrub import ScrubbingFormatter, Secret, fingerprint, scrub
+from trustproof.scrub import ScrubbingFormatter, Secret, fingerprint, scrub, scrubbed_traceback
 
 JWT = (
     "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0."
@@ -144,3 +144,13 @@ def test_log_records_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     line = formatter.format(record)
     assert JWT not in line
     assert "[REDACTED JWT" in line
+
+
+def test_scrubbed_traceback_keeps_the_story_and_drops_the_secret() -> None:
+    try:
+        raise RuntimeError(f"upstream said Authorization: Bearer {JWT}")
+    except RuntimeError as exc:
+        text = scrubbed_traceback(exc)
+    assert text.startswith("Traceback (most recent call last):")
+    assert "RuntimeError: upstream said Authorization: Bearer [REDACTED JWT" in text
+    assert JWT not in text

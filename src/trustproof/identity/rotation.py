@@ -24,6 +24,7 @@ from trustproof.clock import Clock
 from trustproof.identity.ca import CertificateAuthority
 from trustproof.identity.errors import IdentityError
 from trustproof.identity.svid import Svid
+from trustproof.scrub import scrubbed_traceback
 
 log = logging.getLogger("trustproof.identity")
 
@@ -197,8 +198,12 @@ class Rotator:
         for callback in subscribers:
             try:
                 callback(svid)
-            except Exception:
-                log.exception("a subscriber to %s's SVID rotation failed; continuing", self.name)
+            except Exception as exc:
+                log.error(
+                    "a subscriber to %s's SVID rotation failed; continuing:\n%s",
+                    self.name,
+                    scrubbed_traceback(exc),
+                )
 
     def tick(self) -> bool:
         """Rotate if due; return whether it did."""

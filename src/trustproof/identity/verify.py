@@ -40,6 +40,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from trustproof.identity.errors import InvalidSpiffeId
 from trustproof.identity.spiffe import SpiffeId
+from trustproof.scrub import scrubbed_traceback
 
 log = logging.getLogger("trustproof.identity")
 
@@ -110,7 +111,7 @@ def verify_svid(
             leaf, intermediates, bundle=bundle, trust_domain=trust_domain, now=now, revoked=revoked
         )
     except Exception as exc:  # fail closed: an unexpected error is a refusal, not a crash
-        log.warning("SVID verification failed unexpectedly; refusing", exc_info=True)
+        log.warning("SVID verification failed unexpectedly; refusing:\n%s", scrubbed_traceback(exc))
         return _fail("malformed", f"the certificate could not be checked: {type(exc).__name__}")
 
 

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.types import Options
 
 from trustproof.clock import Clock
+from trustproof.scrub import scrubbed_traceback
 from trustproof.tokens._jose import (
     COMPACT_JWS,
     JoseError,
@@ -185,8 +186,10 @@ class TokenValidator:
             check = self._check(token, audience)
             if check.ok:
                 check = self._check_binding(check, peer_x5t_s256, peer_spiffe_id, require_binding)
-        except Exception:
-            logger.error("token validation failed unexpectedly; refusing", exc_info=True)
+        except Exception as exc:
+            logger.error(
+                "token validation failed unexpectedly; refusing:\n%s", scrubbed_traceback(exc)
+            )
             return _refuse("error", "the token could not be validated (internal error)")
         return check
 
@@ -198,8 +201,10 @@ class TokenValidator:
         """
         try:
             return self._check(token, None)
-        except Exception:
-            logger.error("token inspection failed unexpectedly; refusing", exc_info=True)
+        except Exception as exc:
+            logger.error(
+                "token inspection failed unexpectedly; refusing:\n%s", scrubbed_traceback(exc)
+            )
             return _refuse("error", "the token could not be inspected (internal error)")
 
     def clear_cache(self) -> None:
