@@ -23,6 +23,7 @@ from trustproof import __version__
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.errors import SpecError, TrustproofError
 from trustproof.plan import expected_matrix
+from trustproof.policy.offline import policy_test, render_text
 from trustproof.scrub import configure_logging, scrub
 from trustproof.spec import Spec, json_schema, load_spec
 
@@ -140,6 +141,22 @@ def plan(spec_file: Path) -> None:
     """Show the expected access matrix and the probes that will check it."""
     spec = load_spec(spec_file)
     _print_plan(spec)
+
+
+@cli.group()
+def policy() -> None:
+    """Check Cedar policies against the expected access matrix, offline."""
+
+
+@policy.command("test")
+@spec_argument
+@friendly
+def policy_test_command(spec_file: Path) -> None:
+    """Evaluate every (caller, route) of the matrix against the policies; exit 1 on any
+    over- or under-permission."""
+    report, code = policy_test(spec_file)
+    out.print(render_text(report), markup=False)
+    sys.exit(code)
 
 
 def _print_plan(spec: Spec) -> None:

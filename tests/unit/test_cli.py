@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,24 @@ def test_internal_errors_exit_70_without_traceback_or_secrets(
     assert "internal error: RuntimeError" in result.stderr
     assert "hunter2" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_policy_test_agrees_on_the_shop(runner: CliRunner, shop_spec_path: Path) -> None:
+    result = runner.invoke(cli, ["policy", "test", str(shop_spec_path)])
+    assert result.exit_code == 0, result.output
+    assert "agree with the access matrix on all 60 cells" in result.output
+
+
+def test_policy_test_reports_over_permission_and_exits_1(
+    runner: CliRunner, shop_spec_path: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(shop_spec_path.parent, tmp_path / "shop")
+    policy = tmp_path / "shop" / "policies" / "shop.cedar"
+    policy.write_text(
+        policy.read_text() + '\n@id("oops-bob-buys")\npermit (principal == Persona::"bob", '
+        'action == Action::"POST", resource == Route::"storefront /checkout");\n'
+    )
+    result = runner.invoke(cli, ["policy", "test", str(tmp_path / "shop" / "trustproof.yaml")])
+    assert result.exit_code == 1
+    assert "over-permission" in result.output
+    assert 'bob -> storefront POST /checkout  allowed by "oops-bob-buys"' in result.output

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from trustproof.errors import Problem, SpecError
+from trustproof.policy.validation import check_policies
 from trustproof.spec.crossref import CrossChecker
 from trustproof.spec.decode import INVALID, Decoder
 from trustproof.spec.model import Spec
@@ -93,6 +94,10 @@ def parse_spec(text: str, path: Path) -> Spec:
         raise SpecError(decoder.problems)
     spec = dataclasses.replace(spec, path=path.absolute())
     problems = decoder.problems + CrossChecker(spec, file, decoder.marks, decoder.key_marks).run()
+    if problems:
+        raise SpecError(problems)
+    # Policies are checked against the schema once every file they need is known to exist.
+    problems = check_policies(spec)
     if problems:
         raise SpecError(problems)
     return spec

@@ -1,0 +1,156 @@
+"""Audit events: one record per request a gateway sees, allowed or refused, with per-stage timings.
+
+A gateway writes the *decision* before anything reaches the service: if the sink cannot take it,
+the request is refused (fail closed). For allowed requests a *completion* with the upstream status
+and time follows. `MemorySink` merges the two by request id (the probes look requests up there);
+`JsonLinesSink` appends both to a file, one JSON object per line, scrubbed. Later sinks (the
+encrypted, tamper-evident store) implement the same two methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from trustproof.scrub import scrub
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Microseconds spent in each stage; None where the stage did not run."""
+
+    handshake_us: float | None = None
+    token_us: float | None = None
+    policy_us: float | None = None
+    upstream_us: float | None = None
+    total_us: float | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    request_id: str
+    time: str  # RFC 3339, UTC
+    service: str
+    method: str
+    path: str  # canonical path, or the raw target when it could not be canonicalised
+    route: str | None  # matched route template
+    peer_spiffe_id: str | None  # verified client certificate identity
+    token_subject: str | None  # verified token subject
+    principal: str | None  # who the policy was asked about
+    allowed: bool
+    status: int
+    stage: str  # tls | token | path | policy | audit | upstream | done
+    reason: str
+    policy_ids: tuple[str, ...] = ()
+    timings: Timings = field(default_factory=Timings)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["policy_ids"] = list(self.policy_ids)
+        return data
+
+
+@dataclass(frozen=True)
+class AuditCompletion:
+    """What happened after an allowed request was forwarded."""
+
+    request_id: str
+    status: int
+    upstream_us: float
+    total_us: float
+    reason: str = "forwarded"
+
+
+class AuditSink(Protocol):
+    """Where gateways record events. A raising `record` makes the gateway refuse the request."""
+
+    def record(self, event: AuditEvent) -> None: ...
+
+    def complete(self, completion: AuditCompletion) -> None: ...
+
+
+class MemorySink:
+    """Events in memory, merged by request id; bounded (oldest dropped first)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._events: OrderedDict[str, AuditEvent] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, event: AuditEvent) -> None:
+        with self._lock:
+            self._events[event.request_id] = event
+            while len(self._events) > self.limit:
+                self._events.popitem(last=False)
+
+    def complete(self, completion: AuditCompletion) -> None:
+        with self._lock:
+            event = self._events.get(completion.request_id)
+            if event is None:
+                return
+            timings = replace(
+                event.timings, upstream_us=completion.upstream_us, total_us=completion.total_us
+            )
+            self._events[completion.request_id] = replace(
+                event,
+                status=completion.status,
+                stage="done",
+                reason=completion.reason,
+                timings=timings,
+            )
+
+    def get(self, request_id: str) -> AuditEvent | None:
+        with self._lock:
+            return self._events.get(request_id)
+
+    def events(self) -> tuple[AuditEvent, ...]:
+        with self._lock:
+            return tuple(self._events.values())
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+class JsonLinesSink:
+    """Append-only JSON lines (0600), each line scrubbed; decision and completion records."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+
+    def _write(self, data: dict[str, object]) -> None:
+        line = scrub(json.dumps(data, separators=(",", ":"), sort_keys=True))
+        with self._lock:
+            self._file.write(line + "\n")
+
+    def record(self, event: AuditEvent) -> None:
+        self._write({"kind": "decision", **event.to_json()})
+
+    def complete(self, completion: AuditCompletion) -> None:
+        self._write({"kind": "completion", **asdict(completion)})
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class FanOutSink:
+    """Every event to several sinks; if any refuses, the request is refused."""
+
+    def __init__(self, *sinks: AuditSink) -> None:
+        self.sinks = sinks
+
+    def record(self, event: AuditEvent) -> None:
+        for sink in self.sinks:
+            sink.record(event)
+
+    def complete(self, completion: AuditCompletion) -> None:
+        for sink in self.sinks:
+            sink.complete(completion)

@@ -1,0 +1,37 @@
+"""A gateway's configuration, derived from the spec."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from trustproof.gateway.paths import RouteTable
+from trustproof.gateway.pipeline import GatewayConfig, Identity
+from trustproof.spec.model import Spec
+
+
+def identities(spec: Spec) -> MappingProxyType[str, Identity]:
+    """Every identity of the sandbox by SPIFFE ID: workloads and personas with their roles."""
+    found = {
+        spec.spiffe_id(name): Identity(name, "workload", tuple(service.roles))
+        for name, service in spec.services.items()
+    }
+    found.update(
+        {
+            spec.spiffe_id(name): Identity(name, "persona", tuple(persona.roles))
+            for name, persona in spec.personas.items()
+        }
+    )
+    return MappingProxyType(found)
+
+
+def gateway_config(spec: Spec, service: str) -> GatewayConfig:
+    """The gateway in front of `service`: its audience, ingress rules and routes."""
+    declared = spec.services[service]
+    return GatewayConfig(
+        service=service,
+        audience=spec.spiffe_id(service),
+        client_cert=declared.ingress.client_cert,
+        token=declared.ingress.token,
+        routes=RouteTable(declared.routes),
+        identities=identities(spec),
+    )

@@ -1,0 +1,207 @@
+"""Egress proxies: how a workload calls another one without handling credentials itself.
+
+For each allowed edge (caller → callee) the sandbox runs a plain-HTTP listener on loopback that
+the caller talks to. The proxy originates mutual TLS to the callee's gateway with the caller's
+X.509-SVID and attaches the caller's access token for the callee's audience, obtained from the
+token service with the client-credentials grant (RFC 8705 `tls_client_auth`, so the token is bound
+to the same certificate) and renewed before it expires.
+
+Fail closed: without a token the proxy answers 503 and sends nothing to the callee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from trustproof.clock import Clock
+from trustproof.identity import Svid
+from trustproof.scrub import Secret, scrubbed_traceback
+from trustproof.tls import client_context
+
+log = logging.getLogger("trustproof.gateway.egress")
+RENEW_FRACTION = 0.5  # renew once half the token's lifetime has passed
+DROPPED = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+
+
+class TokenUnavailable(Exception):
+    """The token service did not give a token; the message says why (never the token)."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: Secret[str]
+    renew_at: float  # monotonic
+
+
+class WorkloadTokenSource:
+    """The caller's token for one audience, fetched over mTLS and renewed before expiry."""
+
+    def __init__(
+        self, token_url: str, audience: str, bundle_pem: bytes, svid: Svid, clock: Clock
+    ) -> None:
+        self.token_url = token_url
+        self.audience = audience
+        self.clock = clock
+        self._context = client_context(bundle_pem, svid)
+        self._token: _Token | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The TLS client context presenting the certificate this source's tokens are bound to."""
+        return self._context
+
+    async def get(self, session: aiohttp.ClientSession) -> str:
+        current = self._token
+        if current is not None and time.monotonic() < current.renew_at:
+            return current.value.reveal()
+        async with self._lock:  # one fetch at a time; the others reuse its result
+            current = self._token
+            if current is None or time.monotonic() >= current.renew_at:
+                current = await self._fetch(session)
+                self._token = current
+            return current.value.reveal()
+
+    async def _fetch(self, session: aiohttp.ClientSession) -> _Token:
+        form = {"grant_type": "client_credentials", "audience": self.audience}
+        try:
+            async with session.post(self.token_url, data=form, ssl=self._context) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise TokenUnavailable(f"token service unreachable: {type(exc).__name__}") from None
+        if response.status != 200 or not isinstance(body, dict) or "access_token" not in body:
+            error = body.get("error", "?") if isinstance(body, dict) else "?"
+            raise TokenUnavailable(f"token service refused: HTTP {response.status} {error}")
+        lifetime = float(body.get("expires_in", 60))
+        return _Token(
+            Secret(str(body["access_token"])), time.monotonic() + lifetime * RENEW_FRACTION
+        )
+
+
+class EgressProxy:
+    """Plain HTTP in (loopback, from the caller), mTLS + token out (to the callee's gateway)."""
+
+    def __init__(
+        self,
+        *,
+        caller: str,
+        callee: str,
+        callee_url: str,
+        token_url: str,
+        audience: str,
+        bundle_pem: bytes,
+        svid: Svid,
+        clock: Clock,
+    ) -> None:
+        self.caller = caller
+        self.callee = callee
+        self.callee_url = callee_url.rstrip("/")
+        self._source_args = (token_url, audience, bundle_pem)
+        self._clock = clock
+        # The certificate and the tokens bound to it change together, as one object: a request
+        # never pairs a token with a certificate it is not bound to.
+        self.tokens = WorkloadTokenSource(token_url, audience, bundle_pem, svid, clock)
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.ServerRunner | None = None
+        self.url = ""
+
+    async def start(self, sock: socket.socket) -> None:
+        connector = aiohttp.TCPConnector(limit=128, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
+        )
+        self._runner = web.ServerRunner(web.Server(self._handle), access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    def reload_svid(self, svid: Svid) -> None:
+        """New requests present the rotated certificate with tokens bound to it. Pooled
+        connections are keyed by TLS context, so none made with the old certificate is reused."""
+        self.tokens = WorkloadTokenSource(*self._source_args, svid, self._clock)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self._session is None:
+            return _fail(503, "not-ready", "the egress proxy is not serving yet")
+        tokens = self.tokens
+        try:
+            token = await tokens.get(self._session)
+        except TokenUnavailable as exc:
+            return _fail(
+                503,
+                "token-unavailable",
+                f"{self.caller} has no token for {self.callee}: {exc}; nothing was sent",
+            )
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in DROPPED]
+        headers.append(("Authorization", f"Bearer {token}"))
+        try:
+            body = await request.read()
+            async with self._session.request(
+                request.method,
+                self.callee_url + request.raw_path,
+                headers=headers,
+                data=body or None,
+                ssl=tokens.context,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                out = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+                return web.Response(status=response.status, body=payload, headers=out)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning(
+                "egress %s -> %s failed:\n%s", self.caller, self.callee, scrubbed_traceback(exc)
+            )
+            return _fail(
+                502,
+                "callee-unavailable",
+                f"{self.callee} could not be reached: {type(exc).__name__}",
+            )
+
+
+def _fail(status: int, reason: str, detail: str) -> web.Response:
+    return web.json_response(
+        {"error": "egress_failed", "reason": reason, "detail": detail},
+        status=status,
+        headers={"X-Trustproof-Decision": "egress-error"},
+    )

@@ -1,0 +1,331 @@
+"""The gateway's sockets: a TLS listener on loopback in front of one service, forwarding allowed
+requests over a keep-alive pool to the service's plain-HTTP port.
+
+All decisions are the pipeline's (`pipeline.py`); this module measures the TLS handshake,
+verifies the client's X.509-SVID, writes the audit event *before* forwarding (no audit, no
+request), forwards, and answers refusals with a JSON body naming the reason and the request id.
+
+TLS: client certificates are requested (`CERT_OPTIONAL`), so that a caller without one gets an
+HTTP 401 that says why (nginx answers "400 No required SSL certificate was sent" the same way)
+instead of a silent reset. A certificate whose chain does not lead to the sandbox's CA still fails
+the handshake inside OpenSSL; Python's asyncio then closes the connection without sending the TLS
+alert (measured: clients see EOF, not `unknown_ca`). That is a known limitation of asyncio's TLS;
+probes classify it as a transport refusal. Certificates that chain correctly but are not
+acceptable SVIDs (revoked, other trust domain, two SPIFFE IDs, ...) are refused here with a reason.
+
+Hot reload: `reload_svid()` swaps the server certificate for new handshakes and
+`trust_bundle()` adds new roots; connections already open keep going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from cryptography import x509
+
+from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, Timings
+from trustproof.clock import Clock
+from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
+from trustproof.scrub import scrubbed_traceback
+from trustproof.tls import load_svid, server_context
+
+log = logging.getLogger("trustproof.gateway")
+MAX_BODY = 8 * 1024 * 1024
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-encoding",
+    }
+)
+
+
+class _TimedServer(web.Server):
+    """aiohttp's low-level server, noting when each connection was accepted and when its TLS
+    handshake finished (asyncio creates the protocol at accept, and calls connection_made after
+    the handshake)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accepted: dict[RequestHandler, int] = {}
+        self.handshake_us: dict[RequestHandler, float] = {}
+
+    def __call__(self) -> RequestHandler:
+        handler = super().__call__()
+        self.accepted[handler] = time.perf_counter_ns()
+        return handler
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        start = self.accepted.pop(handler, None)
+        if start is not None:
+            self.handshake_us[handler] = (time.perf_counter_ns() - start) / 1000
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        self.accepted.pop(handler, None)
+        self.handshake_us.pop(handler, None)
+
+
+@dataclass(frozen=True)
+class _Verified:
+    spiffe_id: str | None
+    x5t: str
+    serial: int
+    not_after: datetime
+    refusal: str | None
+
+
+class Gateway:
+    """One service's policy enforcement point."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        upstream: str,
+        sink: AuditSink,
+        ca: CertificateAuthority,
+        svid: Svid,
+        clock: Clock,
+    ) -> None:
+        self.pipeline = pipeline
+        self.upstream = upstream.rstrip("/")
+        self.sink = sink
+        self.ca = ca
+        self.clock = clock
+        self.context = server_context(svid, ca.bundle_pem(), client_certs="optional")
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.ServerRunner | None = None
+        self._server: _TimedServer | None = None
+        self.url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on an already-bound loopback socket."""
+        connector = aiohttp.TCPConnector(
+            limit=256, keepalive_timeout=30, enable_cleanup_closed=True
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
+        )
+        self._server = _TimedServer(self._handle, client_max_size=MAX_BODY)
+        self._runner = web.ServerRunner(self._server, access_log=None)
+        await self._runner.setup()
+        site = web.SockSite(self._runner, sock, ssl_context=self.context)
+        await site.start()
+        host, port = sock.getsockname()[:2]
+        self.url = f"https://{host}:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    def reload_svid(self, svid: Svid) -> None:
+        """Present `svid` on new handshakes (after rotation); open connections are untouched."""
+        load_svid(self.context, svid)
+
+    def trust_bundle(self, bundle_pem: bytes) -> None:
+        """Add roots to the handshake's trust store (CA rotation). Removed roots are refused by
+        the SVID check, which always uses the CA's current bundle."""
+        self.context.load_verify_locations(cadata=bundle_pem.decode("ascii"))
+
+    # -- per request ----------------------------------------------------------------------------
+
+    def _peer(self, request: web.BaseRequest) -> Peer:
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            return Peer()
+        key = hashlib.sha256(der).digest()
+        now = self.clock.now()
+        known = self._verified.get(key)
+        if known is None or known.not_after <= now:
+            check = verify_svid(
+                der,
+                self.ca.intermediates,
+                bundle=self.ca.bundle,
+                trust_domain=self.pipeline.config.audience.split("/")[2],
+                now=now,
+                revoked=self.ca.is_revoked,
+            )
+            cert = x509.load_der_x509_certificate(der) if check.reason != "malformed" else None
+            known = _Verified(
+                str(check.spiffe_id) if check.ok else None,
+                x5t_s256(der),
+                cert.serial_number if cert else 0,
+                cert.not_valid_after_utc if cert and check.ok else now,
+                None if check.ok else check.reason,
+            )
+            if check.ok:
+                self._verified[key] = known
+                while len(self._verified) > 4096:
+                    self._verified.popitem(last=False)
+        if known.refusal is None and self.ca.is_revoked(known.serial):  # never cached
+            return Peer(refusal="revoked")
+        return Peer(known.spiffe_id, known.x5t, known.refusal)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        start = time.perf_counter_ns()
+        request_id = uuid.uuid4().hex
+        handshake_us = None
+        if self._server is not None:
+            handshake_us = self._server.handshake_us.pop(request.protocol, None)
+        try:
+            peer = self._peer(request)
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+            inbound = InboundRequest(
+                request_id, request.method, request.raw_path, headers, request.remote or "", peer
+            )
+            verdict = self.pipeline.decide(inbound)
+        except Exception as exc:  # fail closed
+            log.error("gateway error, refusing:\n%s", scrubbed_traceback(exc))
+            return _deny(request_id, 500, "internal", "gateway-error", "internal error")
+        timings = Timings(
+            handshake_us=handshake_us,
+            token_us=verdict.token_us,
+            policy_us=verdict.policy_us,
+            total_us=(time.perf_counter_ns() - start) / 1000,
+        )
+        try:
+            self.sink.record(self._event(request_id, inbound, verdict, timings))
+        except Exception as exc:  # no audit, no request
+            log.error(
+                "audit sink refused an event; refusing the request:\n%s", scrubbed_traceback(exc)
+            )
+            return _deny(
+                request_id,
+                503,
+                "audit",
+                "audit-unavailable",
+                "the audit log cannot be written; nothing was forwarded",
+            )
+        if not verdict.allowed:
+            return _deny(
+                request_id,
+                verdict.status,
+                verdict.stage,
+                verdict.reason,
+                verdict.detail,
+                error=verdict.error,
+            )
+        return await self._forward(request, request_id, verdict, start)
+
+    async def _forward(
+        self, request: web.BaseRequest, request_id: str, verdict: Verdict, start: int
+    ) -> web.StreamResponse:
+        if self._session is None or verdict.canonical is None:  # not started, or a bug: refuse
+            return _deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
+        upstream_start = time.perf_counter_ns()
+        try:
+            body = await request.read()
+            async with self._session.request(
+                request.method,
+                self.upstream + verdict.canonical.target,
+                headers=list(verdict.upstream_headers),
+                data=body or None,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                status = response.status
+                headers = [
+                    (k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP
+                ]
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
+            return _deny(
+                request_id,
+                502,
+                "upstream",
+                "upstream-unavailable",
+                f"the service did not answer: {type(exc).__name__}",
+                error="bad_gateway",
+            )
+        self._complete(request_id, status, upstream_start, start, "forwarded")
+        headers.append(("X-Trustproof-Request-Id", request_id))
+        return web.Response(status=status, body=payload, headers=headers)
+
+    def _complete(
+        self, request_id: str, status: int, upstream_start: int, start: int, reason: str
+    ) -> None:
+        now = time.perf_counter_ns()
+        try:
+            self.sink.complete(
+                AuditCompletion(
+                    request_id, status, (now - upstream_start) / 1000, (now - start) / 1000, reason
+                )
+            )
+        except Exception as exc:
+            log.error("audit sink refused a completion:\n%s", scrubbed_traceback(exc))
+
+    def _event(
+        self, request_id: str, inbound: InboundRequest, verdict: Verdict, timings: Timings
+    ) -> AuditEvent:
+        return AuditEvent(
+            request_id=request_id,
+            time=self.clock.now().astimezone(UTC).isoformat(),
+            service=self.pipeline.config.service,
+            method=inbound.method,
+            path=verdict.canonical.path if verdict.canonical else inbound.target[:512],
+            route=verdict.route,
+            peer_spiffe_id=inbound.peer.spiffe_id,
+            token_subject=verdict.token_subject,
+            principal=verdict.principal.name if verdict.principal else None,
+            allowed=verdict.allowed,
+            status=verdict.status,
+            stage=verdict.stage,
+            reason=verdict.reason,
+            policy_ids=verdict.policy_ids,
+            timings=timings,
+        )
+
+
+def _deny(
+    request_id: str,
+    status: int,
+    stage: str,
+    reason: str,
+    detail: str,
+    *,
+    error: str = "access_denied",
+) -> web.Response:
+    headers = {
+        "X-Trustproof-Request-Id": request_id,
+        "X-Trustproof-Decision": "deny",
+        "Cache-Control": "no-store",
+    }
+    if status == 401:
+        kind = "invalid_token" if stage == "token" else "invalid_request"
+        headers["WWW-Authenticate"] = f'Bearer realm="trustproof", error="{kind}"'
+    body = {
+        "error": error,
+        "reason": reason,
+        "stage": stage,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    return web.json_response(body, status=status, headers=headers)

@@ -1,0 +1,337 @@
+"""The gateway over real sockets: TLS on loopback, the real token service, real Cedar, a real
+upstream process-local HTTP service, egress proxies, audit, rotation under traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from trustproof.audit import AuditCompletion, AuditEvent, MemorySink
+from trustproof.clock import ManualClock
+from trustproof.fabric import TrustFabric
+from trustproof.gateway.config import gateway_config
+from trustproof.gateway.egress import EgressProxy
+from trustproof.gateway.pipeline import Pipeline
+from trustproof.gateway.server import Gateway
+from trustproof.identity import BrokenMaterial, Svid
+from trustproof.policy import CedarPolicyEngine
+from trustproof.spec import load_spec
+from trustproof.tls import client_context
+from trustproof.tokenservice.server import bind_loopback
+
+pytestmark = pytest.mark.integration
+TD = "spiffe://shop.test"
+HITS = web.AppKey("hits", list[dict[str, Any]])
+
+
+@dataclass
+class World:
+    fabric: TrustFabric
+    clock: ManualClock
+    gateway: Gateway
+    sink: MemorySink
+    upstream_hits: list[dict[str, Any]]
+    storefront: Svid
+    egress: EgressProxy
+
+
+async def echo(request: web.Request) -> web.Response:
+    hits = request.app[HITS]
+    seen = {"method": request.method, "path": request.raw_path, "headers": dict(request.headers)}
+    hits.append(seen)
+    return web.json_response(seen, headers={"X-Served-By": "upstream"})
+
+
+@asynccontextmanager
+async def world(shop_spec_path: Path) -> AsyncIterator[World]:
+    spec = load_spec(shop_spec_path)
+    clock = ManualClock(datetime.now(UTC))
+    fabric = await TrustFabric.start(spec, clock=clock)
+    app = web.Application()
+    hits: list[dict[str, Any]] = []
+    app[HITS] = hits
+    app.router.add_route("*", "/{tail:.*}", echo)
+    upstream = web.AppRunner(app, access_log=None)
+    await upstream.setup()
+    upstream_sock = bind_loopback()
+    await web.SockSite(upstream, upstream_sock).start()
+    upstream_port = upstream_sock.getsockname()[1]
+    sink = MemorySink()
+    pipeline = Pipeline(
+        gateway_config(spec, "orders"), fabric.validator(), CedarPolicyEngine.from_spec(spec), clock
+    )
+    gateway = Gateway(
+        pipeline,
+        upstream=f"http://127.0.0.1:{upstream_port}",
+        sink=sink,
+        ca=fabric.ca,
+        svid=fabric.ca.issue("orders", fabric.certificate_ttl, ips=["127.0.0.1"]),
+        clock=clock,
+    )
+    await gateway.start(bind_loopback())
+    storefront = fabric.issue("storefront")
+    egress = EgressProxy(
+        caller="storefront",
+        callee="orders",
+        callee_url=gateway.url,
+        token_url=f"{fabric.url}/token",
+        audience=f"{TD}/orders",
+        bundle_pem=fabric.ca.bundle_pem(),
+        svid=storefront,
+        clock=clock,
+    )
+    await egress.start(bind_loopback())
+    try:
+        yield World(fabric, clock, gateway, sink, hits, storefront, egress)
+    finally:
+        await egress.close()
+        await gateway.close()
+        await upstream.cleanup()
+        await fabric.close()
+
+
+def run(shop_spec_path: Path, scenario: Callable[[World], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with world(shop_spec_path) as w:
+            await asyncio.wait_for(scenario(w), timeout=60)
+
+    asyncio.run(main())
+
+
+async def call(
+    w: World,
+    method: str,
+    path: str,
+    *,
+    svid: Svid | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    via: str | None = None,
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    base = via or w.gateway.url
+    ssl_arg: Any = None if via else client_context(w.fabric.ca.bundle_pem(), svid)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, base + path, headers=all_headers, ssl=ssl_arg) as response,
+    ):
+        return response.status, await response.json(), dict(response.headers)
+
+
+async def workload_token(w: World, svid: Svid, audience: str = "orders") -> str:
+    context = client_context(w.fabric.ca.bundle_pem(), svid)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{w.fabric.url}/token",
+            ssl=context,
+            data={"grant_type": "client_credentials", "audience": audience},
+        ) as response,
+    ):
+        body = await response.json()
+        token: str = body["access_token"]
+        return token
+
+
+def test_allowed_call_reaches_the_service_with_verified_identity(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        token = await workload_token(w, w.storefront)
+        status, body, headers = await call(
+            w,
+            "GET",
+            "/orders/./7//",
+            svid=w.storefront,
+            token=token,
+            headers={"X-Trustproof-Principal": "admin"},
+        )
+        assert status == 200, body
+        assert headers["X-Served-By"] == "upstream"  # the handler really ran
+        assert body["path"] == "/orders/7"  # the canonical path was forwarded
+        assert body["headers"]["X-Trustproof-Principal"] == "storefront"  # not the forged one
+        assert "Authorization" not in body["headers"]  # tokens stop at the gateway
+        event = w.sink.get(headers["X-Trustproof-Request-Id"])
+        assert event is not None
+        assert (event.allowed, event.stage, event.status) == (True, "done", 200)
+        assert event.policy_ids == ("storefront-reads-orders",)
+        assert event.timings.handshake_us is not None
+        assert event.timings.handshake_us > 0
+        assert event.timings.upstream_us is not None
+
+    run(shop_spec_path, scenario)
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "reason"),
+    [
+        ("no-client-cert", 401, "client-cert-required"),
+        ("wrong-trust-domain", 401, "client-cert-wrong-trust-domain"),
+        ("no-token", 401, "token-missing"),
+        ("outside-matrix", 403, "no-matching-permit"),  # payments may not call orders
+        ("method-swap", 403, "method-not-allowed"),
+        ("encoded-slash", 400, "bad-path"),
+    ],
+)
+def test_each_denial_class_over_real_sockets(
+    shop_spec_path: Path, case: str, status: int, reason: str
+) -> None:
+    async def scenario(w: World) -> None:
+        token = await workload_token(w, w.storefront)
+        if case == "no-client-cert":
+            result = await call(w, "GET", "/orders/1", token=token)
+        elif case == "wrong-trust-domain":
+            foreign = BrokenMaterial(w.fabric.ca, w.clock).wrong_trust_domain("storefront")
+            result = await call(w, "GET", "/orders/1", svid=foreign, token=token)
+        elif case == "no-token":
+            result = await call(w, "GET", "/orders/1", svid=w.storefront)
+        elif case == "outside-matrix":
+            payments = w.fabric.issue("payments")
+            minted = await mint(w, "payments", "orders", payments.x5t_s256)
+            result = await call(w, "GET", "/orders/1", svid=payments, token=minted)
+        elif case == "method-swap":
+            result = await call(w, "PUT", "/orders/1", svid=w.storefront, token=token)
+        else:
+            result = await call(w, "GET", "/orders%2F1", svid=w.storefront, token=token)
+        got_status, body, headers = result
+        assert (got_status, body["reason"]) == (status, reason), body
+        assert headers["X-Trustproof-Decision"] == "deny"
+        assert w.upstream_hits == []  # nothing reached the service
+        event = w.sink.get(body["request_id"])
+        assert event is not None
+        assert not event.allowed
+        assert event.reason == reason
+
+    run(shop_spec_path, scenario)
+
+
+async def mint(w: World, subject: str, audience: str, thumb: str | None) -> str:
+    context = client_context(w.fabric.ca.bundle_pem(), w.fabric.admin)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{w.fabric.url}/admin/tokens",
+            ssl=context,
+            json={"subject": subject, "audience": audience, "cnf_x5t_s256": thumb},
+        ) as response,
+    ):
+        token: str = (await response.json())["access_token"]
+        return token
+
+
+def test_untrusted_certificate_fails_the_handshake(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        forged = BrokenMaterial(w.fabric.ca, w.clock).untrusted_ca("storefront")
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await call(w, "GET", "/orders/1", svid=forged)
+        assert w.upstream_hits == []
+
+    run(shop_spec_path, scenario)
+
+
+def test_revocation_takes_effect_on_the_next_request(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        token = await workload_token(w, w.storefront)
+        assert (await call(w, "GET", "/orders/1", svid=w.storefront, token=token))[0] == 200
+        context = client_context(w.fabric.ca.bundle_pem(), w.storefront)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{w.fabric.url}/revoke", ssl=context, data={"token": token}) as response,
+        ):
+            assert response.status == 200
+        status, body, _ = await call(w, "GET", "/orders/1", svid=w.storefront, token=token)
+        assert (status, body["reason"]) == (401, "token-revoked")
+
+    run(shop_spec_path, scenario)
+
+
+def test_egress_proxy_adds_mtls_and_a_bound_token(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        status, body, _ = await call(
+            w,
+            "POST",
+            "/orders",
+            via=w.egress.url,
+            headers={"Authorization": "Bearer caller-supplied"},
+        )
+        assert status == 200, body
+        assert body["headers"]["X-Trustproof-Principal"] == "storefront"
+        assert body["headers"]["X-Trustproof-Client-Spiffe-Id"] == f"{TD}/storefront"
+        status, body, _ = await call(w, "DELETE", "/orders/3", via=w.egress.url)
+        assert (status, body["reason"]) == (403, "no-matching-permit")  # declared, not granted
+
+    run(shop_spec_path, scenario)
+
+
+def test_upstream_down_is_502_never_an_allow_through(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        port = dead.getsockname()[1]
+        dead.close()  # nothing listens there now
+        w.gateway.upstream = f"http://127.0.0.1:{port}"
+        token = await workload_token(w, w.storefront)
+        status, body, _ = await call(w, "GET", "/orders/1", svid=w.storefront, token=token)
+        assert (status, body["reason"], body["stage"]) == (502, "upstream-unavailable", "upstream")
+
+    run(shop_spec_path, scenario)
+
+
+class BrokenSink(MemorySink):
+    def record(self, event: AuditEvent) -> None:
+        raise OSError("disk full")
+
+    def complete(self, completion: AuditCompletion) -> None:
+        raise AssertionError("never reached")
+
+
+def test_unwritable_audit_refuses_before_forwarding(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        w.gateway.sink = BrokenSink()
+        token = await workload_token(w, w.storefront)
+        status, body, _ = await call(w, "GET", "/orders/1", svid=w.storefront, token=token)
+        assert (status, body["reason"]) == (503, "audit-unavailable")
+        assert w.upstream_hits == []
+
+    run(shop_spec_path, scenario)
+
+
+def test_certificate_rotation_under_traffic_drops_nothing(shop_spec_path: Path) -> None:
+    """Continuous calls through the egress proxy while both sides rotate their SVIDs."""
+
+    async def scenario(w: World) -> None:
+        results: list[int] = []
+        stop = asyncio.Event()
+
+        async def traffic() -> None:
+            async with aiohttp.ClientSession() as session:
+                for _ in range(2000):  # bounded
+                    if stop.is_set():
+                        return
+                    async with session.get(w.egress.url + "/orders/5") as response:
+                        results.append(response.status)
+
+        task = asyncio.create_task(traffic())
+        for _ in range(5):
+            await asyncio.sleep(0.05)
+            w.gateway.reload_svid(
+                w.fabric.ca.issue("orders", w.fabric.certificate_ttl, ips=["127.0.0.1"])
+            )
+            w.egress.reload_svid(w.fabric.issue("storefront"))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        assert len(results) > 20
+        assert set(results) == {200}, {s: results.count(s) for s in set(results)}
+
+    run(shop_spec_path, scenario)

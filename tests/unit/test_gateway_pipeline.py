@@ -1,0 +1,231 @@
+"""The gateway pipeline as a table: each refusal reason next to its passing twin, no sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from trustproof.clock import ManualClock
+from trustproof.gateway.config import gateway_config
+from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.policy import AccessRequest, Decision, StaticPolicyEngine
+from trustproof.spec import load_spec
+from trustproof.tokens import BrokenTokens, KeyRing, RevocationList, TokenIssuer, TokenValidator
+
+ISSUER = "https://127.0.0.1:9443"
+TD = "spiffe://shop.test"
+ORDERS_AUD = f"{TD}/orders"
+STOREFRONT = Peer(f"{TD}/storefront", "thumb-storefront")
+
+
+class Fabric:
+    def __init__(self, shop_spec_path: Path) -> None:
+        self.clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+        self.keys = KeyRing(self.clock)
+        self.revocations = RevocationList(self.clock)
+        self.issuer = TokenIssuer(ISSUER, self.keys, self.clock)
+        self.validator = TokenValidator(ISSUER, self.keys, self.revocations, self.clock)
+        self.spec = load_spec(shop_spec_path)
+        self.engine = StaticPolicyEngine(
+            {
+                ("storefront", "GET", "orders", "/orders/{id}"),
+                ("storefront", "POST", "orders", "/orders"),
+            }
+        )
+        self.pipeline = Pipeline(
+            gateway_config(self.spec, "orders"), self.validator, self.engine, self.clock
+        )
+
+    def token(
+        self, subject: str = "storefront", thumb: str | None = "thumb-storefront", **kwargs: object
+    ) -> str:
+        issued = self.issuer.issue(
+            f"{TD}/{subject}", ORDERS_AUD, cnf_x5t_s256=thumb, client_id=f"{TD}/{subject}", **kwargs
+        )  # type: ignore[arg-type]
+        return issued.token.reveal()
+
+    def decide(
+        self,
+        *,
+        token: str | None = None,
+        peer: Peer = STOREFRONT,
+        method: str = "GET",
+        target: str = "/orders/42",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Verdict:
+        all_headers = (("Authorization", f"Bearer {token}"),) if token else ()
+        return self.pipeline.decide(
+            InboundRequest("rid-1", method, target, all_headers + headers, "127.0.0.1", peer)
+        )
+
+
+@pytest.fixture
+def fabric(shop_spec_path: Path) -> Fabric:
+    return Fabric(shop_spec_path)
+
+
+def test_valid_call_is_allowed_with_canonical_path_and_verified_identity(fabric: Fabric) -> None:
+    verdict = fabric.decide(token=fabric.token(), target="/orders//x/../42/")
+    assert verdict.allowed, verdict
+    assert verdict.route == "GET /orders/{id}"
+    assert verdict.canonical is not None
+    assert verdict.canonical.target == "/orders/42"
+    headers = dict(verdict.upstream_headers)
+    assert headers["X-Trustproof-Principal"] == "storefront"
+    assert headers["X-Trustproof-Principal-Kind"] == "workload"
+    assert headers["X-Trustproof-Client-Spiffe-Id"] == f"{TD}/storefront"
+    assert "Authorization" not in headers
+    assert verdict.token_us is not None
+    assert verdict.policy_us is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "stage", "reason"),
+    [
+        ("no-client-cert", 401, "tls", "client-cert-required"),
+        ("refused-cert", 401, "tls", "client-cert-revoked"),
+        ("unknown-peer", 401, "tls", "client-cert-unknown-identity"),
+        ("no-token", 401, "token", "token-missing"),
+        ("basic-auth", 401, "token", "token-wrong-scheme"),
+        ("two-tokens", 401, "token", "token-ambiguous"),
+        ("expired", 401, "token", "token-expired"),
+        ("wrong-audience", 401, "token", "token-wrong-audience"),
+        ("alg-none", 401, "token", "token-alg-not-allowed"),
+        ("revoked", 401, "token", "token-revoked"),
+        ("stolen", 401, "token", "token-cnf-mismatch"),
+        ("other-subject", 401, "token", "token-subject-mismatch"),
+        ("unbound-workload-token", 401, "token", "token-unbound"),
+        ("encoded-slash", 400, "path", "bad-path"),
+        ("no-route", 403, "policy", "no-such-route"),
+        ("method-swap", 403, "policy", "method-not-allowed"),
+        ("outside-matrix", 403, "policy", "no-matching-permit"),
+    ],
+)
+def test_each_refusal(fabric: Fabric, case: str, status: int, stage: str, reason: str) -> None:
+    good = fabric.token()
+    broken = BrokenTokens(fabric.issuer, fabric.keys, fabric.clock)
+    args: dict[str, Callable[[], Verdict]] = {
+        "no-client-cert": lambda: fabric.decide(token=good, peer=Peer()),
+        "refused-cert": lambda: fabric.decide(token=good, peer=Peer(refusal="revoked")),
+        "unknown-peer": lambda: fabric.decide(token=good, peer=Peer(f"{TD}/mallory", "t")),
+        "no-token": fabric.decide,
+        "basic-auth": lambda: fabric.decide(headers=(("Authorization", "Basic dXNlcjpwYXNz"),)),
+        "two-tokens": lambda: fabric.decide(
+            token=good, headers=(("authorization", f"Bearer {good}"),)
+        ),
+        "expired": lambda: fabric.decide(
+            token=broken.expired(
+                f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront"
+            ).token.reveal()
+        ),
+        "wrong-audience": lambda: fabric.decide(
+            token=broken.wrong_audience(
+                f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront"
+            ).token.reveal()
+        ),
+        "alg-none": lambda: fabric.decide(
+            token=broken.alg_none(
+                f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront"
+            ).token.reveal()
+        ),
+        "revoked": lambda: _revoked(fabric),
+        "stolen": lambda: fabric.decide(token=fabric.token(thumb="thumb-of-someone-else")),
+        "other-subject": lambda: fabric.decide(token=fabric.token("payments")),
+        "unbound-workload-token": lambda: fabric.decide(token=fabric.token(thumb=None)),
+        "unknown-subject": lambda: (
+            fabric.decide(token=fabric.token("mallory"), peer=Peer(f"{TD}/mallory", "x"))
+            if False
+            else fabric.decide(token=fabric.token("mallory", thumb=None), peer=Peer())
+        ),
+        "encoded-slash": lambda: fabric.decide(token=good, target="/orders%2F42"),
+        "no-route": lambda: fabric.decide(token=good, target="/admin"),
+        "method-swap": lambda: fabric.decide(token=good, method="PUT"),
+        "outside-matrix": lambda: fabric.decide(token=good, target="/orders"),
+    }
+    verdict = args[case]()
+    assert not verdict.allowed
+    assert (verdict.status, verdict.stage, verdict.reason) == (status, stage, reason), verdict
+    assert verdict.upstream_headers == ()
+
+
+def _revoked(fabric: Fabric) -> Verdict:
+    token = fabric.token()
+    jti = str(fabric.validator.inspect(token).claims["jti"])
+    fabric.revocations.revoke(jti, fabric.clock.now() + timedelta(minutes=5))
+    return fabric.decide(token=token)
+
+
+def test_forged_identity_headers_are_stripped_and_replaced(fabric: Fabric) -> None:
+    verdict = fabric.decide(
+        token=fabric.token(),
+        headers=(
+            ("X-Trustproof-Principal", "admin"),
+            ("X-Forwarded-Client-Cert", "By=spiffe://x"),
+            ("x-remote-user", "root"),
+            ("X-Request-Color", "blue"),
+        ),
+    )
+    assert verdict.allowed
+    headers = verdict.upstream_headers
+    assert ("X-Trustproof-Principal", "admin") not in headers
+    assert ("X-Trustproof-Principal", "storefront") in headers
+    assert ("X-Request-Color", "blue") in headers  # ordinary headers pass through
+    assert not any(
+        name.lower() in ("x-forwarded-client-cert", "x-remote-user") for name, _ in headers
+    )
+    assert set(verdict.stripped) == {
+        "x-trustproof-principal",
+        "x-forwarded-client-cert",
+        "x-remote-user",
+    }
+
+
+class ExplodingEngine:
+    def decide(self, request: AccessRequest) -> Decision:
+        raise RuntimeError("policy store corrupted")
+
+
+class ExplodingValidator(TokenValidator):
+    def validate(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        raise RuntimeError("jwks fetch failed")
+
+
+@pytest.mark.parametrize("stage", ["token", "policy", "path"])
+def test_a_fault_at_any_stage_denies(
+    fabric: Fabric, stage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if stage == "token":
+        fabric.pipeline.validator = ExplodingValidator(ISSUER, fabric.keys, None, fabric.clock)
+    elif stage == "policy":
+        fabric.pipeline.engine = ExplodingEngine()
+    else:
+
+        def boom(_: str) -> None:
+            raise ValueError("parser bug")
+
+        monkeypatch.setattr("trustproof.gateway.pipeline.canonicalize", boom)
+    verdict = fabric.decide(token=fabric.token())
+    assert not verdict.allowed
+    assert (verdict.status, verdict.stage, verdict.reason) == (500, "internal", "gateway-error")
+
+
+def test_token_of_an_unknown_subject_is_refused(fabric: Fabric) -> None:
+    fabric.pipeline.config = replace(gateway_config(fabric.spec, "orders"), client_cert="optional")
+    verdict = fabric.decide(token=fabric.token("mallory", thumb=None), peer=Peer())
+    assert (verdict.stage, verdict.reason) == ("token", "token-unknown-subject")
+    assert verdict.token_subject == f"{TD}/mallory"
+
+
+def test_optional_token_uses_the_certificate_identity(fabric: Fabric) -> None:
+    config = gateway_config(fabric.spec, "orders")
+    fabric.pipeline.config = replace(config, token="optional")
+    assert fabric.decide().allowed  # storefront's certificate alone
+    anonymous = fabric.decide(peer=Peer())
+    assert (anonymous.stage, anonymous.reason) == ("tls", "client-cert-required")
+    fabric.pipeline.config = replace(config, token="optional", client_cert="optional")
+    anonymous = fabric.decide(peer=Peer())
+    assert (anonymous.stage, anonymous.reason) == ("token", "anonymous")
