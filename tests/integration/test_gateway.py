@@ -335,3 +335,17 @@ def test_certificate_rotation_under_traffic_drops_nothing(shop_spec_path: Path) 
         assert set(results) == {200}, {s: results.count(s) for s in set(results)}
 
     run(shop_spec_path, scenario)
+
+
+def test_a_fault_while_verifying_the_peer_denies(shop_spec_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        def explode(_: object) -> None:
+            raise RuntimeError("CRL store unreadable")
+
+        w.gateway._peer = explode  # type: ignore[method-assign,assignment]
+        token = await workload_token(w, w.storefront)
+        status, body, _ = await call(w, "GET", "/orders/1", svid=w.storefront, token=token)
+        assert (status, body["reason"], body["stage"]) == (500, "gateway-error", "internal")
+        assert w.upstream_hits == []
+
+    run(shop_spec_path, scenario)
