@@ -7,7 +7,9 @@ through the scrubber, and no traceback is ever shown for a user error.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -21,9 +23,15 @@ from rich.table import Table
 
 from trustproof import __version__
 from trustproof.catalogue import CATALOGUE, selected
-from trustproof.errors import SpecError, TrustproofError
+from trustproof.errors import SandboxError, SpecError, TrustproofError
 from trustproof.plan import expected_matrix
 from trustproof.policy.offline import policy_test, render_text
+from trustproof.sandbox.control import live_status
+from trustproof.sandbox.control import request as control_request
+from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.lifecycle import down as stop_sandbox
+from trustproof.sandbox.lifecycle import run_foreground, start_detached
+from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir, private_dir
 from trustproof.scrub import configure_logging, scrub
 from trustproof.spec import Spec, json_schema, load_spec
 
@@ -31,7 +39,8 @@ EXIT_INTERNAL = 70
 DEFAULT_SPEC = "trustproof.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False, soft_wrap=True)
+# Not a terminal (CI logs, pipes): wide enough that URLs and paths are never cut.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -157,6 +166,118 @@ def policy_test_command(spec_file: Path) -> None:
     report, code = policy_test(spec_file)
     out.print(render_text(report), markup=False)
     sys.exit(code)
+
+
+run_dir_option = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+    help="Where the running sandbox keeps its state.",
+)
+
+
+@cli.command()
+@spec_argument
+@run_dir_option
+@click.option("--detach", is_flag=True, help="Return once everything is ready; stop with `down`.")
+@friendly
+def up(spec_file: Path, run_dir: Path, detach: bool) -> None:
+    """Start the sandbox: fabric, datastores, gateways, egress proxies and your services."""
+    load_spec(spec_file)  # a bad spec is exit 2 before anything starts
+    if detach:
+        state = start_detached(spec_file, run_dir)
+        _print_state(state)
+        out.print(f"running in the background; stop it with: trustproof down --run-dir {run_dir}")
+        return
+
+    def ready(sandbox: Sandbox) -> None:
+        _print_state(sandbox.state())
+        out.print("ready; Ctrl-C stops everything")
+
+    asyncio.run(run_foreground(spec_file, run_dir, ready))
+
+
+@cli.command()
+@run_dir_option
+@friendly
+def down(run_dir: Path) -> None:
+    """Stop the sandbox and remove its key material (also after the controller was killed)."""
+    forced = stop_sandbox(run_dir)
+    for what in forced:
+        err.print(f"killed leftover {what}")
+    out.print(f"stopped; logs and audit kept in {run_dir.absolute()}")
+
+
+@cli.command()
+@run_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
+@friendly
+def status(run_dir: Path, as_json: bool) -> None:
+    """What runs where: URLs, ports, pids, the discovery URL, the CA bundle, health."""
+    run = RunDir(run_dir.absolute())
+    try:
+        state = asyncio.run(control_request(run.control_socket, "GET", "/status"))
+    except SandboxError:
+        saved = run.read_state()
+        if saved is None:
+            raise
+        state = live_status(saved)
+    if as_json:
+        click.echo(json.dumps(state, indent=2, sort_keys=True))
+        return
+    _print_state(state)
+    running = "running" if state.get("controller_running") else "NOT running"
+    out.print(f"controller {state.get('controller_pid')}: {running}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--aud", "audience", required=True, help="The service the token is for.")
+@click.option("--ttl", type=float, default=None, help="Lifetime in seconds.")
+@run_dir_option
+@friendly
+def token(name: str, audience: str, ttl: float | None, run_dir: Path) -> None:
+    """Print a fresh access token for a persona or workload of the running sandbox."""
+    socket_path = RunDir(run_dir.absolute()).control_socket
+    body = {"name": name, "audience": audience, "ttl": ttl}
+    reply = asyncio.run(control_request(socket_path, "POST", "/token", body))
+    click.echo(reply["access_token"])
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@run_dir_option
+@friendly
+def cert(name: str, out_dir: Path, run_dir: Path) -> None:
+    """Write a fresh certificate, key (0600) and CA bundle for NAME into --out."""
+    socket_path = RunDir(run_dir.absolute()).control_socket
+    reply = asyncio.run(control_request(socket_path, "POST", "/cert", {"name": name}))
+    private_dir(out_dir)
+    (out_dir / "cert.pem").write_text(reply["cert_pem"])
+    (out_dir / "bundle.pem").write_text(reply["bundle_pem"])
+    key = out_dir / "key.pem"
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(reply["key_pem"])
+    out.print(
+        f"wrote {out_dir}/cert.pem, key.pem, bundle.pem for {reply['spiffe_id']} "
+        f"(valid until {reply['not_after']})"
+    )
+
+
+def _print_state(state: dict[str, Any]) -> None:
+    table = Table("name", "kind", "url", "direct / dsn", "pid", box=None)
+    for name, ep in state.get("endpoints", {}).items():
+        pid = str(ep.get("pid") or "")
+        if "running" in ep and ep.get("pid"):
+            pid += "" if ep["running"] else " (exited)"
+        table.add_row(name, ep["kind"], ep["url"], ep.get("direct_url") or ep.get("dsn", ""), pid)
+    out.print(table)
+    out.print(f"discovery: {state.get('discovery_url')}")
+    out.print(f"CA bundle: {state.get('ca_bundle')}")
+    out.print(f"run dir:   {state.get('run_dir')}")
 
 
 def _print_plan(spec: Spec) -> None:

@@ -5,6 +5,7 @@ for misconfiguration and bugs, and every one the tool raises on purpose descends
 
     TrustproofError                 anything trustproof raises on purpose
     ├── SpecError                   the spec cannot be used (exit code 2); carries every problem
+    ├── SandboxError                the environment could not start or stop (exit code 3)
     └── IdentityError               impossible request to the CA (also ValueError); identity/errors
         └── InvalidSpiffeId         text that is not a SPIFFE ID
 
@@ -59,3 +60,14 @@ class SpecError(TrustproofError):
 
     def render(self) -> str:
         return "\n".join(problem.render() for problem in self.problems)
+
+
+class SandboxError(TrustproofError):
+    """The sandbox could not start (or be found, or be stopped). Everything started is stopped."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}\n    hint: {hint}" if hint else message)

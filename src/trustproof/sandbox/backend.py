@@ -1,0 +1,206 @@
+"""Where the user's services run: the extension point `Backend` (start / stop), the local-process
+backend used today, and the in-memory fake beside it for unit tests of the controller.
+
+The local backend starts each service as a child process in its own process group (so stopping it
+stops everything it spawned), records the group in the run's pid registry *before* anything else
+can fail (so `trustproof down` can clean up even after the controller was SIGKILLed), and copies
+stdout/stderr line by line into the service's log file through the scrubber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from trustproof.scrub import scrub
+
+STOP_GRACE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run for one service."""
+
+    name: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    log_file: Path
+
+
+@dataclass
+class Handle:
+    """A started service. `pid` is also its process-group id."""
+
+    name: str
+    pid: int
+    log_file: Path
+    returncode: int | None = None
+    _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
+    _pumps: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    _log: BinaryIO | None = field(default=None, repr=False)
+
+    def running(self) -> bool:
+        if self._process is not None:
+            return self._process.returncode is None
+        return self.returncode is None
+
+
+class Backend(Protocol):
+    async def start(self, spec: ProcessSpec) -> Handle: ...
+
+    async def stop(self, handle: Handle) -> None: ...
+
+
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), or None if it is gone.
+
+    A pid plus its start time names one process for good: pids are reused, start times are not.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class PidRegistry:
+    """One line per process group this run started (``pgid starttime name``), appended as soon
+    as the process exists. `trustproof down` reads it when the controller is gone, and only
+    signals a group whose leader is still the very process recorded (same start time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, pgid: int, name: str) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(f"{pgid} {start_time(pgid) or '-'} {name}\n")
+
+    def entries(self) -> list[tuple[int, str]]:
+        """Recorded groups whose leader is still the recorded process."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            pgid, started, name = [*line.split(" ", 2), "", ""][:3]
+            if pgid.isdigit() and started != "-" and start_time(int(pgid)) == started:
+                out.append((int(pgid), name))
+        return out
+
+    def clear(self) -> None:
+        """Forget every entry (after a clean stop: nothing is left to kill)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
+    """Signal a process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class LocalProcessBackend:
+    """Services as child processes on this machine."""
+
+    def __init__(self, registry: PidRegistry) -> None:
+        self.registry = registry
+
+    async def start(self, spec: ProcessSpec) -> Handle:
+        log = spec.log_file.open("ab")
+        os.chmod(spec.log_file, 0o600)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                cwd=spec.cwd,
+                env=dict(spec.env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError:
+            log.close()
+            raise
+        self.registry.add(process.pid, spec.name)
+        handle = Handle(spec.name, process.pid, spec.log_file, _process=process, _log=log)
+        if process.stdout is None or process.stderr is None:  # impossible with PIPE
+            raise RuntimeError("the child's output pipes are missing")
+        handle._pumps = [
+            asyncio.create_task(_pump(process.stdout, log)),
+            asyncio.create_task(_pump(process.stderr, log)),
+        ]
+        return handle
+
+    async def stop(self, handle: Handle) -> None:
+        process = handle._process
+        if process is None:
+            return
+        if process.returncode is None:
+            kill_group(handle.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                kill_group(handle.pid, signal.SIGKILL)
+                await process.wait()
+        # Whatever the service itself spawned goes with its group.
+        kill_group(handle.pid, signal.SIGKILL)
+        handle.returncode = process.returncode
+        for pump in handle._pumps:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(pump, 1.0)
+        if handle._log is not None:
+            handle._log.close()
+
+
+async def _pump(stream: asyncio.StreamReader, log: BinaryIO) -> None:
+    """Copy a child's output into its log file, scrubbed, a line at a time."""
+    while True:
+        line = await stream.readline()
+        if not line:
+            return
+        text = scrub(line.decode("utf-8", "replace"))
+        log.write(text.encode())
+        log.flush()
+
+
+class FakeBackend:
+    """In-memory stand-in for unit tests: records starts and stops, can be told to fail."""
+
+    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
+        self.fail = fail
+        self.started: list[ProcessSpec] = []
+        self.stopped: list[str] = []
+        self._next_pid = 10_000
+
+    async def start(self, spec: ProcessSpec) -> Handle:
+        if spec.name in self.fail:
+            raise OSError(f"cannot start {spec.name} (fake failure)")
+        self.started.append(spec)
+        self._next_pid += 1
+        return Handle(spec.name, self._next_pid, spec.log_file)
+
+    async def stop(self, handle: Handle) -> None:
+        self.stopped.append(handle.name)
+        handle.returncode = 0

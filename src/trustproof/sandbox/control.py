@@ -1,0 +1,150 @@
+"""The running controller's local API, on a unix socket inside the private run directory.
+
+Only someone who can open the 0700 run directory can reach it (the user who started the sandbox,
+or root). It serves `trustproof status`, `token`, `cert` and `down`:
+
+    GET  /status                      the state, with each process's liveness
+    POST /token   {name, audience, ttl?}   a fresh access token
+    POST /cert    {name}              a fresh X.509-SVID (PEM chain, key, bundle)
+    POST /shutdown                    stop everything
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from trustproof.errors import SandboxError
+from trustproof.sandbox.backend import group_alive
+from trustproof.sandbox.controller import Sandbox
+
+
+class ControlServer:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.shutdown = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024)
+        app.router.add_get("/status", self._status)
+        app.router.add_post("/token", self._token)
+        app.router.add_post("/cert", self._cert)
+        app.router.add_post("/shutdown", self._shutdown)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        path = self.sandbox.run.control_socket
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        await web.UnixSite(self._runner, str(path)).start()
+        path.chmod(0o600)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _status(self, _: web.Request) -> web.Response:
+        return web.json_response(live_status(self.sandbox.state()))
+
+    async def _token(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        ttl = body.get("ttl")
+        try:
+            token = self.sandbox.token(
+                str(body.get("name")),
+                str(body.get("audience")),
+                timedelta(seconds=float(ttl)) if ttl else None,
+            )
+        except SandboxError as exc:
+            return web.json_response({"error": exc.message, "hint": exc.hint}, status=400)
+        return web.json_response({"access_token": token})
+
+    async def _cert(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        try:
+            svid = self.sandbox.cert(str(body.get("name")))
+        except SandboxError as exc:
+            return web.json_response({"error": exc.message, "hint": exc.hint}, status=400)
+        assert self.sandbox.fabric is not None  # noqa: S101 (cert() checked it)
+        return web.json_response(
+            {
+                "spiffe_id": str(svid.spiffe_id),
+                "cert_pem": svid.cert_chain_pem().decode(),
+                "key_pem": svid.key_pem().decode(),
+                "bundle_pem": self.sandbox.fabric.ca.bundle_pem().decode(),
+                "not_after": svid.not_after.isoformat(),
+            }
+        )
+
+    async def _shutdown(self, _: web.Request) -> web.Response:
+        self.shutdown.set()
+        return web.json_response({"stopping": True})
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def live_status(state: dict[str, Any]) -> dict[str, Any]:
+    """The state with each process's liveness checked now."""
+    endpoints = state.get("endpoints", {})
+    for endpoint in endpoints.values():
+        pid = endpoint.get("pid")
+        endpoint["running"] = bool(pid) and group_alive(int(pid))
+    state["controller_running"] = group_alive_pid(state.get("controller_pid"))
+    return state
+
+
+def group_alive_pid(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def request(
+    socket_path: Path,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout: float = 10,
+) -> dict[str, Any]:
+    """Call the controller; `SandboxError` when nothing answers there."""
+    if not socket_path.exists():
+        raise SandboxError(
+            f"no sandbox is running in {socket_path.parent}",
+            "start one with `trustproof up --detach`, or pass --run-dir",
+        )
+    connector = aiohttp.UnixConnector(path=str(socket_path))
+    try:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as session,
+            session.request(method, f"http://trustproof{path}", json=body) as response,
+        ):
+            data: dict[str, Any] = json.loads(await response.text())
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        raise SandboxError(
+            f"the sandbox controller in {socket_path.parent} does not answer "
+            f"({type(exc).__name__})",
+            "it may have been killed: `trustproof down` cleans up",
+        ) from None
+    if "error" in data:
+        raise SandboxError(str(data["error"]), str(data.get("hint", "")))
+    return data

@@ -1,0 +1,317 @@
+"""The sandbox: everything the spec describes, started in dependency order and stopped in reverse.
+
+    async with Sandbox.from_file("trustproof.yaml") as sb:     # or: with ... (a background loop)
+        sb.endpoints["orders"].url                              # the gateway in front of orders
+        sb.token("alice", "storefront")                         # a persona token
+        sb.cert("orders")                                       # a fresh X.509-SVID
+
+Start is all or nothing: when any step fails, whatever was started is stopped again and a
+`SandboxError` says what failed, with the service's last log lines and a hint.
+
+Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
+SVID files (rotated at half-life) → gateways → egress proxies → the services, callees first,
+each waited for until healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Self
+
+from trustproof.audit import FanOutSink, JsonLinesSink, MemorySink
+from trustproof.clock import Clock, SystemClock
+from trustproof.errors import SandboxError, TrustproofError
+from trustproof.fabric import TrustFabric
+from trustproof.gateway.config import gateway_config
+from trustproof.gateway.egress import EgressProxy
+from trustproof.gateway.pipeline import Pipeline
+from trustproof.gateway.server import Gateway
+from trustproof.identity import Rotator, Svid
+from trustproof.policy import CedarPolicyEngine, PolicyEngine
+from trustproof.sandbox.backend import Backend, Handle, LocalProcessBackend, PidRegistry
+from trustproof.sandbox.datastores import Datastores
+from trustproof.sandbox.readiness import ensure_free, wait_ready
+from trustproof.sandbox.rundir import RunDir
+from trustproof.sandbox.services import service_env, service_process, start_order
+from trustproof.scrub import scrubbed_traceback
+from trustproof.spec import Spec, load_spec
+from trustproof.tokenservice.server import bind_loopback
+
+ROTATION_TICK_SECONDS = 1.0
+log = logging.getLogger("trustproof.sandbox")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a boundary can be reached."""
+
+    name: str
+    kind: str  # "service" | "datastore" | "token-service"
+    url: str  # what callers use: the gateway, or the service itself with gateway: none
+    direct_url: str = ""  # the service's own port (the bypass probe aims here)
+    pid: int | None = None
+    egress: Mapping[str, str] = field(default_factory=dict)  # callee -> egress proxy URL
+    dsn: str = ""  # datastores: libpq settings without credentials
+
+
+class Sandbox:
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        run_dir: Path | None = None,
+        backend: Backend | None = None,
+        clock: Clock | None = None,
+        engine: PolicyEngine | None = None,
+    ) -> None:
+        self.spec = spec
+        self.run = RunDir.create(run_dir)
+        self.clock = clock or SystemClock()
+        self.registry = PidRegistry(self.run.pids)
+        self.backend = backend or LocalProcessBackend(self.registry)
+        self.engine = engine
+        self.audit = MemorySink()
+        self.fabric: TrustFabric | None = None
+        self.endpoints: dict[str, Endpoint] = {}
+        self.rotators: dict[str, Rotator] = {}
+        self.gateways: dict[str, Gateway] = {}
+        self.egress: dict[tuple[str, str], EgressProxy] = {}
+        self.handles: dict[str, Handle] = {}
+        self.datastores = Datastores(spec, self.run, self.registry)
+        self.ready_seconds: dict[str, float] = {}
+        self._cleanups: list[Callable[[], Any]] = []
+        self._file_sink: JsonLinesSink | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
+        return cls(load_spec(path), **kwargs)
+
+    # -- start ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, TrustproofError | asyncio.CancelledError | KeyboardInterrupt):
+                raise
+            raise SandboxError(
+                f"the sandbox could not start: {type(exc).__name__}: {exc}",
+                "see the logs in " + str(self.run.logs),
+            ) from exc
+
+    async def _start(self) -> None:
+        spec = self.spec
+        self._check_ports()
+        self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
+        self._cleanups.append(fabric.close)
+        self.endpoints["token-service"] = Endpoint("token-service", "token-service", fabric.url)
+        self.run.write_admin(fabric.admin, fabric.ca.bundle_pem())
+        engine = self.engine or CedarPolicyEngine.from_spec(spec)
+        self._file_sink = JsonLinesSink(self.run.audit)
+        self._cleanups.append(self._file_sink.close)
+        sink = FanOutSink(self.audit, self._file_sink)
+
+        await self.datastores.start(fabric)
+        self._cleanups.append(self.datastores.stop)
+
+        ttl = timedelta(seconds=spec.ttl.certificate.seconds)
+        for name, service in spec.services.items():
+            rotator = Rotator(
+                fabric.ca, self.clock, name, ttl, self.run.identity(name), ips=[service.host]
+            )
+            self.rotators[name] = rotator
+        for name, service in spec.services.items():
+            if service.ingress.gateway == "none":
+                continue
+            pipeline = Pipeline(gateway_config(spec, name), fabric.validator(), engine, self.clock)
+            gateway = Gateway(
+                pipeline,
+                upstream=f"http://{service.host}:{service.port}",
+                sink=sink,
+                ca=fabric.ca,
+                svid=self.rotators[name].current,
+                clock=self.clock,
+            )
+            await gateway.start(bind_loopback(service.host, service.ingress.port or 0))
+            self._cleanups.append(gateway.close)
+            self.gateways[name] = gateway
+            self.rotators[name].subscribe(gateway.reload_svid)
+        for name, service in spec.services.items():
+            for callee in service.calls:
+                proxy = EgressProxy(
+                    caller=name,
+                    callee=callee,
+                    callee_url=self._ingress_url(callee),
+                    token_url=f"{fabric.url}/token",
+                    audience=spec.spiffe_id(callee),
+                    bundle_pem=fabric.ca.bundle_pem(),
+                    svid=self.rotators[name].current,
+                    clock=self.clock,
+                )
+                await proxy.start(bind_loopback())
+                self._cleanups.append(proxy.close)
+                self.egress[(name, callee)] = proxy
+                self.rotators[name].subscribe(proxy.reload_svid)
+        self._ticker = asyncio.create_task(self._rotate_forever())
+
+        for level in start_order(spec):
+            await asyncio.gather(*(self._start_service(name) for name in level))
+        for name, service in spec.services.items():
+            self.endpoints[name] = Endpoint(
+                name,
+                "service",
+                self._ingress_url(name),
+                direct_url=f"http://{service.host}:{service.port}",
+                pid=self.handles[name].pid,
+                egress={callee: self.egress[(name, callee)].url for callee in service.calls},
+            )
+        for name, dsn in self.datastores.endpoints().items():
+            self.endpoints[name] = Endpoint(name, "datastore", dsn.url, pid=dsn.pid, dsn=dsn.dsn)
+        self.run.write_state(self.state())
+
+    def _check_ports(self) -> None:
+        for name, service in self.spec.services.items():
+            ensure_free(service.host, service.port, f"service {name!r}")
+            if service.ingress.port and service.ingress.gateway != "none":
+                ensure_free(service.host, service.ingress.port, f"the gateway of {name!r}")
+        for name, store in self.spec.datastores.items():
+            if store.port:
+                ensure_free(store.host, store.port, f"datastore {name!r}")
+
+    def _ingress_url(self, name: str) -> str:
+        service = self.spec.services[name]
+        if name in self.gateways:
+            return self.gateways[name].url
+        return f"https://{service.host}:{service.port}"
+
+    async def _start_service(self, name: str) -> None:
+        assert self.fabric is not None  # noqa: S101 (started above)
+        service = self.spec.services[name]
+        env = service_env(
+            self.spec,
+            name,
+            self.run,
+            self.rotators[name],
+            token_url=f"{self.fabric.url}/token",
+            egress={c: self.egress[(name, c)].url for c in service.calls},
+            datastores=self.datastores,
+        )
+        process = service_process(self.spec, name, self.run, env)
+        handle = await self.backend.start(process)
+        self.handles[name] = handle
+        self.ready_seconds[name] = await wait_ready(
+            name, service.host, service.port, service.health, handle
+        )
+
+    async def _rotate_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ROTATION_TICK_SECONDS)
+            for rotator in self.rotators.values():
+                rotator.tick()
+
+    # -- stop -----------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop everything started, newest first; idempotent; removes key material."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for name in reversed(list(self.handles)):
+            await _attempt(functools.partial(self.backend.stop, self.handles.pop(name)))
+        while self._cleanups:  # one failing step must not leave the others running
+            await _attempt(self._cleanups.pop())
+        self.run.remove_secrets()
+
+    # -- what it offers -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What `trustproof status --json` shows: stable keys for scripts."""
+        fabric = self.fabric
+        return {
+            "version": 1,
+            "controller_pid": os.getpid(),
+            "run_dir": str(self.run.path),
+            "spec": str(self.spec.path),
+            "trust_domain": self.spec.trust_domain,
+            "discovery_url": fabric.discovery_url if fabric else None,
+            "ca_bundle": str(self.run.bundle),
+            "endpoints": {name: asdict(ep) for name, ep in self.endpoints.items()},
+            "ready_seconds": self.ready_seconds,
+        }
+
+    def token(self, name: str, audience: str, ttl: timedelta | None = None) -> str:
+        """A fresh token for persona or workload `name`, for the service `audience`."""
+        if self.fabric is None:
+            raise SandboxError("the sandbox is not running")
+        for label, known in (("caller", name), ("audience", audience)):
+            if known not in self.spec.personas and known not in self.spec.services:
+                raise SandboxError(
+                    f"unknown {label} {known!r}", f"expected one of: {', '.join(self.spec.callers)}"
+                )
+        issuer = self.fabric.issuer
+        roles = (
+            self.spec.personas[name].roles
+            if name in self.spec.personas
+            else self.spec.services[name].roles
+        )
+        issued = issuer.issue(
+            self.spec.spiffe_id(name),
+            self.spec.spiffe_id(audience),
+            roles=tuple(roles),
+            client_id=self.spec.spiffe_id(name),
+            ttl=ttl or self.fabric.registry.token_ttl,
+        )
+        return issued.token.reveal()
+
+    def cert(self, name: str) -> Svid:
+        if self.fabric is None:
+            raise SandboxError("the sandbox is not running")
+        if name not in self.spec.personas and name not in self.spec.services:
+            raise SandboxError(
+                f"unknown identity {name!r}", f"expected one of: {', '.join(self.spec.callers)}"
+            )
+        return self.fabric.issue(name)
+
+    # -- context managers -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _attempt(step: Callable[[], Any]) -> None:
+    """Run one teardown step (awaiting it when needed); log a failure instead of raising."""
+    try:
+        result = step()
+        if asyncio.iscoroutine(result):
+            await result
+    except Exception as exc:
+        log.error("teardown step failed; continuing:\n%s", scrubbed_traceback(exc))
+
+
+def print_endpoints(sandbox: Sandbox, write: Callable[[str], None]) -> None:
+    """A plain table of where everything listens (also used by `trustproof up`)."""
+    rows = [("name", "kind", "url", "direct / dsn")]
+    for ep in sandbox.endpoints.values():
+        rows.append((ep.name, ep.kind, ep.url, ep.direct_url or ep.dsn))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        write("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)))
+
+
+def dump_state(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

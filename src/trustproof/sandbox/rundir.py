@@ -1,0 +1,109 @@
+"""The run directory: everything one sandbox run writes, in one private (0700) place.
+
+    <run>/state.json        endpoints, pids, URLs (what `status` shows)
+    <run>/pids              process groups started (what `down` kills after a SIGKILLed controller)
+    <run>/control.sock      the running controller's local API (token, cert, status, shutdown)
+    <run>/logs/<name>.log   each process's output, scrubbed
+    <run>/audit.jsonl       the gateways' decisions
+    <run>/identities/<name>/{cert,key,bundle}.pem   workload SVIDs, rotated in place (secret)
+    <run>/admin/            the admin identity the CLI uses to mint tokens (secret)
+
+Key material is removed at teardown; logs, audit and state stay for the reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustproof.identity import Svid, write_svid_files
+
+DEFAULT_RUN_DIR = Path(".trustproof") / "run"
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, path: Path | None = None) -> RunDir:
+        if path is None:
+            path = Path(tempfile.mkdtemp(prefix="trustproof-run-"))
+        run = cls(private_dir(path.absolute()))
+        private_dir(run.logs)
+        return run
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def pids(self) -> Path:
+        return self.path / "pids"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.path / "control.sock"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def audit(self) -> Path:
+        return self.path / "audit.jsonl"
+
+    @property
+    def bundle(self) -> Path:
+        return self.path / "admin" / "bundle.pem"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def identity(self, name: str) -> Path:
+        return private_dir(self.path / "identities") / name
+
+    def datastore(self, name: str) -> Path:
+        return private_dir(self.path / "datastores") / name
+
+    def rendered(self, name: str) -> Path:
+        return private_dir(self.path / "rendered" / name)
+
+    def write_admin(self, svid: Svid, bundle_pem: bytes) -> None:
+        write_svid_files(self.path / "admin", svid, bundle_pem)
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+        os.replace(tmp, self.state_file)
+
+    def read_state(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def remove_secrets(self) -> None:
+        """Delete every key the run wrote (identities, admin, datastore keys, the socket)."""
+        for secret in ("identities", "admin"):
+            shutil.rmtree(self.path / secret, ignore_errors=True)
+        for key in (self.path / "datastores").glob("**/*.key"):
+            with contextlib.suppress(OSError):
+                key.unlink()
+        with contextlib.suppress(OSError):
+            self.control_socket.unlink()

@@ -1,0 +1,169 @@
+"""What each service is given: its environment, its rendered config files, its start order.
+
+The environment contract (the services read only these; names are stable):
+
+==============================  ===============================================================
+``TRUSTPROOF_SERVICE``           the service's name
+``TRUSTPROOF_SPIFFE_ID``         its SPIFFE ID
+``TRUSTPROOF_HOST``/``_PORT``    where to listen (plain HTTP behind the gateway; with
+                                 ``gateway: none`` the service terminates mTLS itself there)
+``TRUSTPROOF_CERT_FILE``         its X.509-SVID chain, key and the trust bundle, rotated in place
+``TRUSTPROOF_KEY_FILE``
+``TRUSTPROOF_BUNDLE_FILE``
+``TRUSTPROOF_EGRESS_<CALLEE>``   the egress proxy URL for each service it calls
+``TRUSTPROOF_DB_<NAME>_DSN``     libpq settings for each datastore it has a role in (certificate
+                                 authentication: never a password)
+``TRUSTPROOF_TOKEN_URL``         the token endpoint (the egress proxies use it for the service)
+``TRUSTPROOF_CONFIG_DIR``        where its templates were rendered
+``TRUSTPROOF_RUN_DIR``           the run directory
+==============================  ===============================================================
+
+The same values are the variables of the Jinja2 templates (``{{ cert_file }}``, ``{{ port }}``,
+``{{ egress.orders }}``, ...), for services that read config files (nginx, HAProxy, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+
+from trustproof.errors import SandboxError
+from trustproof.identity import Rotator
+from trustproof.sandbox.backend import ProcessSpec
+from trustproof.sandbox.rundir import RunDir
+from trustproof.spec.model import Spec
+
+PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+class DsnSource(Protocol):
+    def dsns_for(self, workload: str, cert: Path, key: Path, bundle: Path) -> Mapping[str, str]: ...
+
+
+def env_suffix(name: str) -> str:
+    """`order-items.v2` -> `ORDER_ITEMS_V2`."""
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def service_env(
+    spec: Spec,
+    name: str,
+    run: RunDir,
+    rotator: Rotator,
+    *,
+    token_url: str,
+    egress: Mapping[str, str],
+    datastores: DsnSource,
+) -> dict[str, str]:
+    service = spec.services[name]
+    files = rotator.files
+    env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
+    # The interpreter running trustproof comes first, so `python` in a command is the same one.
+    env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]
+    )
+    env.update(
+        {
+            "TRUSTPROOF_SERVICE": name,
+            "TRUSTPROOF_SPIFFE_ID": spec.spiffe_id(name),
+            "TRUSTPROOF_HOST": service.host,
+            "TRUSTPROOF_PORT": str(service.port),
+            "TRUSTPROOF_CERT_FILE": str(files.cert),
+            "TRUSTPROOF_KEY_FILE": str(files.key),
+            "TRUSTPROOF_BUNDLE_FILE": str(files.bundle),
+            "TRUSTPROOF_TOKEN_URL": token_url,
+            "TRUSTPROOF_RUN_DIR": str(run.path),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    for callee, url in egress.items():
+        env[f"TRUSTPROOF_EGRESS_{env_suffix(callee)}"] = url
+    for store, dsn in datastores.dsns_for(name, files.cert, files.key, files.bundle).items():
+        env[f"TRUSTPROOF_DB_{env_suffix(store)}_DSN"] = dsn
+    if service.templates:
+        env["TRUSTPROOF_CONFIG_DIR"] = str(run.rendered(name))
+    env.update(service.env)
+    render_templates(spec, name, run, env)
+    return env
+
+
+def template_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """The template variables: each TRUSTPROOF_* setting in lower case without the prefix."""
+    values: dict[str, Any] = {"env": dict(env), "egress": {}, "db": {}}
+    for key, value in env.items():
+        if key.startswith("TRUSTPROOF_EGRESS_"):
+            values["egress"][key.removeprefix("TRUSTPROOF_EGRESS_").lower()] = value
+        elif key.startswith("TRUSTPROOF_DB_") and key.endswith("_DSN"):
+            values["db"][key.removeprefix("TRUSTPROOF_DB_").removesuffix("_DSN").lower()] = value
+        elif key.startswith("TRUSTPROOF_"):
+            values[key.removeprefix("TRUSTPROOF_").lower()] = value
+    return values
+
+
+def render_templates(spec: Spec, name: str, run: RunDir, env: Mapping[str, str]) -> None:
+    service = spec.services[name]
+    if not service.templates:
+        return
+    target_dir = run.rendered(name)
+    values = template_values(env)
+    for template in service.templates:
+        source = spec.resolve(template.src)
+        loader = jinja2.FileSystemLoader(str(source.parent))
+        jinja = jinja2.Environment(
+            loader=loader,
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # noqa: S701 (config files, not HTML)
+            keep_trailing_newline=True,
+        )
+        try:
+            text = jinja.get_template(source.name).render(values)
+        except jinja2.TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            where = f"{source}:{line}" if line else str(source)
+            raise SandboxError(
+                f"{where}: cannot render the template of {name!r}: {exc}",
+                "template variables: " + ", ".join(sorted(values)),
+            ) from None
+        target = (target_dir / template.dest).resolve()
+        if not target.is_relative_to(target_dir):
+            raise SandboxError(
+                f"template destination {template.dest!r} of {name!r} leaves the "
+                "service's config directory"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def service_process(spec: Spec, name: str, run: RunDir, env: Mapping[str, str]) -> ProcessSpec:
+    service = spec.services[name]
+    cwd = spec.resolve(service.cwd) if service.cwd else spec.base_dir
+    return ProcessSpec(name, tuple(service.command), cwd, env, run.log(name))
+
+
+def start_order(spec: Spec) -> list[list[str]]:
+    """Services in levels: each level only calls services of earlier levels (callees first).
+
+    A cycle of calls is allowed (services retry); its members start together in one level.
+    """
+    remaining = dict(spec.services)
+    levels: list[list[str]] = []
+    started: set[str] = set()
+    while remaining:
+        level = [
+            name
+            for name, service in remaining.items()
+            if all(callee in started for callee in service.calls)
+        ]
+        if not level:  # a cycle: start the rest together
+            level = list(remaining)
+        levels.append(level)
+        for name in level:
+            started.add(name)
+            del remaining[name]
+    return levels
