@@ -105,6 +105,14 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Busy and stolen CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def load_command(mode: str, target: Target, token: Path, *options: str) -> list[str]:
     command = [PYTHON, str(HERE / "_load.py"), mode, target.url, "--token", str(token)]
     if target.tls is not None:
@@ -153,7 +161,9 @@ def measure_throughput(
     ]
     time.sleep(max(0.0, start_at - time.time()))
     before = {name: group_cpu_seconds(pgid) for name, pgid in servers.items()}
+    machine_before = machine_cpu_seconds()
     time.sleep(seconds)
+    machine_after = machine_cpu_seconds()
     after = {name: group_cpu_seconds(pgid) for name, pgid in servers.items()}
     results = [
         children.collect(f"throughput-{target.key}-{i}", process, seconds + 30)
@@ -169,6 +179,8 @@ def measure_throughput(
         "reconnects": sum(r["reconnects"] for r in results),
         "client_cpu_cores": sum(r["cpu_seconds"] for r in results) / seconds,
         "server_cpu_cores": {name: (after[name] - before[name]) / seconds for name in servers},
+        "machine_busy_cores": (machine_after[0] - machine_before[0]) / seconds,
+        "machine_stolen_cores": (machine_after[1] - machine_before[1]) / seconds,
     }
 
 
@@ -360,7 +372,8 @@ def print_table(targets: list[Target], report: dict[str, Any]) -> None:
         servers = ", ".join(f"{k} {v:.2f}" for k, v in t["server_cpu_cores"].items() if v >= 0.01)
         print(
             f"  {target.label:22} clients {t['client_cpu_cores']:.2f} "
-            f"({t['client_processes']} x {t['connections_per_process']} conn); servers: {servers}"
+            f"({t['client_processes']} x {t['connections_per_process']} conn); servers: {servers}; "
+            f"whole machine {t['machine_busy_cores']:.2f} (+{t['machine_stolen_cores']:.2f} stolen)"
         )
     print("gateway's own audit timings (medians):")
     for phase, audit in report.get("gateway_audit", {}).items():

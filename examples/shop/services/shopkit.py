@@ -34,8 +34,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -138,7 +139,7 @@ class Request:
     path: str
     query: dict[str, str]
     params: dict[str, str]
-    headers: Mapping[str, str]
+    headers: Message[str, str]  # case-insensitive
     body: bytes
     route: str = "none"
 
@@ -174,7 +175,7 @@ class Request:
             with psycopg.connect(dsn, connect_timeout=DB_CONNECT_TIMEOUT) as conn:
                 yield conn
         except psycopg.Error as exc:
-            raise database_error(datastore, exc, f"{self.method} {self.route}") from None
+            raise database_error(datastore, exc, self.route) from None
 
     def call(self, callee: str, method: str, path: str, body: Any = None) -> Any:
         """Call another service through this service's egress proxy; its JSON answer, or a 502
@@ -235,9 +236,7 @@ def database_error(datastore: str, exc: Exception, where: str) -> HttpError:
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     log_error(f"database {datastore} on {where}: {sqlstate or 'no SQLSTATE'}: {detail}")
     if sqlstate == INSUFFICIENT_PRIVILEGE:
-        return HttpError(
-            403, "the database refused this service", sqlstate=sqlstate, detail=detail
-        )
+        return HttpError(403, "the database refused this service", sqlstate=sqlstate, detail=detail)
     error = "database unavailable" if sqlstate is None else "database error"
     return HttpError(503, error, datastore=datastore, sqlstate=sqlstate, detail=detail)
 
@@ -302,7 +301,6 @@ def log_error(message: str) -> None:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the gateway pools its upstream connections
     server_version = "shopkit"
-    sys_version = ""
     disable_nagle_algorithm = True
     wbufsize = -1  # headers and body leave in one write (no Nagle/delayed-ACK stall)
     timeout = 120  # idle keep-alive connections are closed after this
@@ -315,7 +313,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # replaced by log_request
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -416,10 +417,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _warm_psycopg() -> None:
-    try:
+    with suppress(ImportError):
         import psycopg  # noqa: F401, PLC0415
-    except ImportError:
-        pass
 
 
 def serve(router: Router, *, calls: tuple[str, ...] = (), datastores: tuple[str, ...] = ()) -> None:

@@ -91,7 +91,8 @@ def _customer(request: Request) -> str:
 def _items(body: Any) -> list[dict[str, int]]:
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list) or not 0 < len(items) <= MAX_ITEMS:
-        raise HttpError(400, f'send {{"items": [{{"product_id": 1, "quantity": 2}}]}} (1-{MAX_ITEMS})')
+        example = '{"items": [{"product_id": 1, "quantity": 2}]}'
+        raise HttpError(400, f"send {example} with 1-{MAX_ITEMS} items")
     checked = []
     for item in items:
         if not isinstance(item, dict):

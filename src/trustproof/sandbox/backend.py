@@ -47,9 +47,13 @@ class Handle:
     _log: BinaryIO | None = field(default=None, repr=False)
 
     def running(self) -> bool:
+        return self.exit_code is None
+
+    @property
+    def exit_code(self) -> int | None:
         if self._process is not None:
-            return self._process.returncode is None
-        return self.returncode is None
+            return self._process.returncode
+        return self.returncode
 
 
 class Backend(Protocol):
@@ -186,21 +190,40 @@ async def _pump(stream: asyncio.StreamReader, log: BinaryIO) -> None:
 
 
 class FakeBackend:
-    """In-memory stand-in for unit tests: records starts and stops, can be told to fail."""
+    """Stand-in for the controller's tests: records starts and stops, can be told to fail, and
+    with `listen=True` opens a trivial listener on the service's port so health checks pass."""
 
-    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
+    def __init__(self, fail: frozenset[str] = frozenset(), *, listen: bool = False) -> None:
         self.fail = fail
+        self.listen = listen
         self.started: list[ProcessSpec] = []
         self.stopped: list[str] = []
+        self._servers: dict[str, asyncio.Server] = {}
         self._next_pid = 10_000
 
     async def start(self, spec: ProcessSpec) -> Handle:
         if spec.name in self.fail:
             raise OSError(f"cannot start {spec.name} (fake failure)")
         self.started.append(spec)
+        if self.listen:
+            self._servers[spec.name] = await asyncio.start_server(
+                _answer_ok, spec.env["TRUSTPROOF_HOST"], int(spec.env["TRUSTPROOF_PORT"])
+            )
         self._next_pid += 1
         return Handle(spec.name, self._next_pid, spec.log_file)
 
     async def stop(self, handle: Handle) -> None:
         self.stopped.append(handle.name)
         handle.returncode = 0
+        server = self._servers.pop(handle.name, None)
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+
+
+async def _answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The fake service: any request gets an empty 200 (enough for a health check)."""
+    await reader.readline()
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    writer.close()

@@ -77,7 +77,7 @@ async def wait_ready(name: str, host: str, port: int, check: HealthCheck, handle
     while True:
         if not handle.running():
             raise SandboxError(
-                f"service {name!r} exited before it was ready (exit code {handle.returncode})",
+                f"service {name!r} exited before it was ready (exit code {handle.exit_code})",
                 f"its last log lines ({handle.log_file}):\n{last_lines(handle.log_file)}",
             )
         ok = (

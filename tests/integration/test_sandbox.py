@@ -1,0 +1,228 @@
+"""The sandbox for real: processes, ports, teardown after failures, Ctrl-C and SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trustproof.errors import SandboxError
+from trustproof.sandbox.backend import FakeBackend
+from trustproof.sandbox.controller import Sandbox
+
+pytestmark = pytest.mark.integration
+
+SERVICE = (
+    "import http.server, os\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        body = os.environ['TRUSTPROOF_SERVICE'].encode()\n"
+    "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+    "        self.end_headers(); self.wfile.write(body)\n"
+    "    def log_message(self, *a): print('request', *a, flush=True)\n"
+    "print('token in a log line: Authorization: Bearer s3cr3t-t0k3n', flush=True)\n"
+    "http.server.HTTPServer((os.environ['TRUSTPROOF_HOST'], int(os.environ['TRUSTPROOF_PORT'])),"
+    " H).serve_forever()\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_spec(tmp_path: Path, *, broken: bool = False) -> Path:
+    (tmp_path / "svc.py").write_text(SERVICE)
+    (tmp_path / "app.cedar").write_text(
+        '@id("w")\npermit (principal == Workload::"worker", action == Action::"GET", '
+        'resource == Route::"api /");\n'
+    )
+    api_cmd = (
+        "[python, -c, 'import sys; print(\"boom: missing config\"); sys.exit(3)']"
+        if broken
+        else "[python, svc.py]"
+    )
+    spec = tmp_path / "trustproof.yaml"
+    spec.write_text(
+        "trust_domain: t.test\n"
+        "services:\n"
+        f"  api: {{command: {api_cmd}, port: {free_port()}, routes: [GET /]}}\n"
+        f"  worker: {{command: [python, svc.py], port: {free_port()}, routes: [GET /],"
+        " calls: [api]}\n"
+        "policies: {files: [app.cedar]}\n"
+        "access: {services: {api: {worker: [GET /]}}}\n"
+    )
+    return spec
+
+
+def listening_ports() -> set[int]:
+    out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=False).stdout
+    return {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
+
+
+def ports_of(state: dict[str, Any]) -> set[int]:
+    """Every port the run listened on, from its state (gateways, services, egress, fabric)."""
+    urls = []
+    for endpoint in state["endpoints"].values():
+        urls += [endpoint["url"], endpoint["direct_url"], *endpoint["egress"].values()]
+    return {int(url.rsplit(":", 1)[1].split("/")[0]) for url in urls if url}
+
+
+def assert_closed(ports: set[int]) -> None:
+    deadline = time.monotonic() + 5
+    while listening_ports() & ports and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listening_ports() & ports == set()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    ports: set[int] = set()
+
+    async def scenario() -> None:
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            assert set(sandbox.endpoints) == {"token-service", "api", "worker"}
+            ports.update(ports_of(sandbox.state()))
+            assert len(ports) == 6
+            assert ports <= listening_ports()
+            assert children_of(os.getpid())  # the services run as our children
+            log = (tmp_path / "run" / "logs" / "api.log").read_text()
+            assert "s3cr3t-t0k3n" not in log  # logs are scrubbed
+            assert "Authorization: Bearer [REDACTED]" in log
+        assert children_of(os.getpid()) == []
+
+    asyncio.run(scenario())
+    assert_closed(ports)
+    assert not (tmp_path / "run" / "identities").exists()
+
+
+def test_a_service_that_exits_is_named_with_its_log_and_everything_stops(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, broken=True)
+
+    async def scenario() -> None:
+        sandbox = Sandbox.from_file(spec, run_dir=tmp_path / "run")
+        with pytest.raises(SandboxError) as info:
+            await sandbox.start()
+        assert "service 'api' exited before it was ready (exit code 3)" in info.value.message
+        assert "boom: missing config" in info.value.hint
+
+    asyncio.run(scenario())
+    assert children_of(os.getpid()) == []
+
+
+def test_port_in_use_is_a_clear_error_and_nothing_starts(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    port = int(spec.read_text().split("port: ")[1].split(",")[0])
+    backend = FakeBackend()
+
+    async def scenario() -> None:
+        holder = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+        try:
+            sandbox = Sandbox.from_file(spec, run_dir=tmp_path / "run", backend=backend)
+            with pytest.raises(SandboxError) as info:
+                await sandbox.start()
+            assert (
+                info.value.message == f"service 'api': port {port} on 127.0.0.1 is already in use"
+            )
+        finally:
+            holder.close()
+            await holder.wait_closed()
+
+    asyncio.run(scenario())
+    assert backend.started == []
+
+
+def test_a_start_failure_stops_what_was_started(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    backend = FakeBackend(fail=frozenset({"worker"}), listen=True)
+
+    async def scenario() -> None:
+        sandbox = Sandbox.from_file(spec, run_dir=tmp_path / "run", backend=backend)
+        with pytest.raises(SandboxError) as info:
+            await sandbox.start()
+        assert "cannot start worker (fake failure)" in info.value.message
+        assert sandbox.handles == {}
+
+    asyncio.run(scenario())
+    assert [s.name for s in backend.started] == ["api"]
+    assert backend.stopped == ["api"]
+
+
+def trustproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trustproof", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def test_down_cleans_up_after_the_controller_was_sigkilled(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    up = trustproof("up", str(spec), "--detach", "--run-dir", "run", cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    status = trustproof("status", "--json", "--run-dir", "run", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert '"controller_running": true' in status.stdout
+    state = json.loads(status.stdout)
+    ports = ports_of(state)
+    controller = state["controller_pid"]
+    os.kill(controller, signal.SIGKILL)
+    time.sleep(0.2)
+    down = trustproof("down", "--run-dir", "run", cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert "killed leftover api" in down.stderr
+    assert "killed leftover worker" in down.stderr
+    assert_closed(ports)
+    assert not (tmp_path / "run" / "identities").exists()
+
+
+def test_ctrl_c_during_up_tears_down(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trustproof", "up", str(spec), "--run-dir", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "run" / "control.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = json.loads((tmp_path / "run" / "state.json").read_text())
+        ports = ports_of(state)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    assert_closed(ports)
+    assert children_of(process.pid) == []
+    assert not (tmp_path / "run" / "identities").exists()

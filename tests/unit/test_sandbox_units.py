@@ -1,0 +1,67 @@
+"""Sandbox pieces without processes or sockets: start order, the environment contract,
+templates, the run directory and the pid registry's safety."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trustproof.sandbox.backend import PidRegistry
+from trustproof.sandbox.rundir import RunDir
+from trustproof.sandbox.services import env_suffix, start_order, template_values
+from trustproof.spec import load_spec, parse_spec
+
+
+def test_callees_start_first(shop_spec_path: Path) -> None:
+    assert start_order(load_spec(shop_spec_path)) == [["payments"], ["orders"], ["storefront"]]
+
+
+def test_a_cycle_starts_together(tmp_path: Path) -> None:
+    spec = parse_spec(
+        "trust_domain: t.test\nservices:\n"
+        "  a: {command: x, port: 1, calls: [b]}\n  b: {command: x, port: 2, calls: [a]}\n"
+        "  c: {command: x, port: 3}\n",
+        tmp_path / "s.yaml",
+    )
+    assert start_order(spec) == [["c"], ["a", "b"]]
+
+
+def test_env_suffix() -> None:
+    assert env_suffix("order-items.v2") == "ORDER_ITEMS_V2"
+
+
+def test_template_values_expose_the_contract() -> None:
+    values = template_values(
+        {
+            "TRUSTPROOF_PORT": "8080",
+            "TRUSTPROOF_EGRESS_ORDERS": "http://x",
+            "TRUSTPROOF_DB_SHOPDB_DSN": "host=h",
+            "PATH": "/bin",
+        }
+    )
+    assert values["port"] == "8080"
+    assert values["egress"] == {"orders": "http://x"}
+    assert values["db"] == {"shopdb": "host=h"}
+    assert "path" not in values
+
+
+def test_run_dir_is_private_and_secrets_go(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run")
+    assert oct(run.path.stat().st_mode & 0o777) == "0o700"
+    identity = run.identity("orders")
+    identity.mkdir()
+    (identity / "key.pem").write_text("secret")
+    run.remove_secrets()
+    assert not identity.exists()
+    assert run.logs.is_dir()  # logs stay for the reports
+
+
+def test_pid_registry_never_names_a_process_it_did_not_record(tmp_path: Path) -> None:
+    registry = PidRegistry(tmp_path / "pids")
+    registry.add(os.getpid(), "me")
+    assert registry.entries() == [(os.getpid(), "me")]
+    # A recorded pid whose start time no longer matches (the pid was reused) is ignored.
+    (tmp_path / "pids").write_text(f"{os.getpid()} 1 someone-else\n")
+    assert registry.entries() == []
