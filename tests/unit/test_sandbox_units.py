@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from trustproof.sandbox.backend import PidRegistry
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import env_suffix, start_order, template_values
