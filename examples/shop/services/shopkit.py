@@ -97,7 +97,7 @@ def load_env(environ: Mapping[str, str], *, calls: tuple[str, ...] = ()) -> Env:
         if not environ.get(var):
             raise EnvError(f"{var} is not set (the trustproof sandbox sets it)")
     host, port_text = environ["TRUSTPROOF_HOST"], environ["TRUSTPROOF_PORT"]
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not is_digits(port_text) or not 0 < int(port_text) < 65536:
         raise EnvError(f"TRUSTPROOF_PORT must be a port number, got {port_text!r}")
     if not _is_loopback(host):
         raise EnvError(
@@ -212,7 +212,7 @@ class Request:
         fields = answer if isinstance(answer, dict) else {}
         reason = fields.get("reason") or fields.get("error") or HTTPStatus(status).phrase
         downstream = {"service": callee, "status": status, "reason": reason}
-        for key in ("error", "stage", "detail", "sqlstate", "request_id"):
+        for key in ("error", "stage", "detail", "sqlstate", "request_id", "downstream"):
             if key in fields:
                 downstream[key] = fields[key]
         raise HttpError(
@@ -222,11 +222,16 @@ class Request:
 
 def positive_int(value: Any, name: str) -> int:
     """A PostgreSQL ``integer`` id; anything else is the caller's mistake (400)."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and is_digits(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
         raise HttpError(400, f"{name} must be a positive integer")
     return value
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts characters ``int`` refuses, like '²')."""
+    return text.isascii() and text.isdigit()
 
 
 def database_error(datastore: str, exc: Exception, where: str) -> HttpError:
@@ -375,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             return b"", HttpError(411, "send a Content-Length, not a chunked body")
         length = self.headers.get("Content-Length", "0").strip() or "0"
-        if not length.isdigit():
+        if not is_digits(length):
             return b"", HttpError(400, "Content-Length is not a number")
         if int(length) > MAX_BODY:
             return b"", HttpError(413, f"bodies are limited to {MAX_BODY} bytes")
