@@ -164,10 +164,11 @@ def main() -> int:
         try:
             import uvloop  # noqa: PLC0415 (optional)
         except ImportError:
-            args.loop = "asyncio"
-        else:
-            uvloop.run(serve(args, f"uvloop {uvloop.__version__}"))
+            asyncio.run(serve(args, "asyncio (uvloop is not installed)"))
             return 0
+        version = getattr(uvloop, "__version__", "")
+        uvloop.run(serve(args, f"uvloop {version}".strip()))
+        return 0
     asyncio.run(serve(args, "asyncio"))
     return 0
 

@@ -9,6 +9,9 @@ encoding, no pipelining), so that one process drives ~10k+ requests/s.
     _load.py throughput URL [--tls DIR] [--token FILE] --connections C --seconds S --start T
         C connections, each with one request in flight, from wall time T for S seconds
 
+    _load.py probe      URL [--tls DIR [--no-client-cert]] [--token FILE]
+        one request; prints its status and head (`--no-client-cert`: trust the bundle but
+        present no certificate, to check that a target really requires one)
 `--tls DIR` holds ``cert.pem``, ``key.pem`` and ``bundle.pem`` (as `write_svid_files` writes
 them). Prints one JSON object on stdout. Only loopback URLs are accepted, and every loop is
 bounded in both count and time.
@@ -30,7 +33,7 @@ TIMEOUT = 5.0
 MAX_THROUGHPUT_REQUESTS = 5_000_000
 
 
-def client_tls(directory: Path) -> ssl.SSLContext:
+def client_tls(directory: Path, *, present_svid: bool = True) -> ssl.SSLContext:
     """Trust only the sandbox bundle and present the workload's SVID (no host name check:
     sandbox servers are addressed by loopback IP, as in `trustproof.tls.client_context`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -38,7 +41,8 @@ def client_tls(directory: Path) -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(directory / "bundle.pem")
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    if present_svid:
+        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
     return context
 
 
@@ -124,9 +128,20 @@ def open_connection(args: argparse.Namespace) -> Connection:
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     if host != "127.0.0.1":
         raise SystemExit(f"refusing to load {host!r}: only 127.0.0.1 is allowed")
-    context = client_tls(args.tls) if parts.scheme == "https" else None
+    context = None
+    if parts.scheme == "https":
+        context = client_tls(args.tls, present_svid=not args.no_client_cert)
     token = args.token.read_text().strip() if args.token else None
     return Connection(host, port, build_request(host, port, token), context)
+
+
+def probe(args: argparse.Namespace) -> dict[str, object]:
+    connection = open_connection(args)
+    try:
+        status, head = connection.exchange()
+    finally:
+        connection.close()
+    return {"first_status": status, "first_head": head.decode("latin-1")}
 
 
 def latency(args: argparse.Namespace) -> dict[str, object]:
@@ -188,17 +203,20 @@ def throughput(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["latency", "throughput"])
+    parser.add_argument("mode", choices=["probe", "latency", "throughput"])
     parser.add_argument("url")
     parser.add_argument("--tls", type=Path, help="directory with cert.pem, key.pem, bundle.pem")
     parser.add_argument("--token", type=Path, help="file holding a bearer token")
+    parser.add_argument(
+        "--no-client-cert", action="store_true", help="trust the bundle but present no SVID"
+    )
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--start", type=float, default=0.0, help="wall time to start at")
     args = parser.parse_args()
-    result = latency(args) if args.mode == "latency" else throughput(args)
+    result = {"probe": probe, "latency": latency, "throughput": throughput}[args.mode](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

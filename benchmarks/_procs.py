@@ -1,7 +1,8 @@
 """Child processes for the gateway benchmark: started in their own process groups, read for a
 ready line with a deadline, and always stopped (SIGTERM to the group, then SIGKILL).
 
-Also the nginx reference: finding (or, as root, installing) nginx and writing a configuration
+CPU accounting from /proc (per process group and for the whole machine), and the nginx
+reference: finding (or, as root, installing) nginx and writing a configuration
 whose pid, temporary and log paths all live in the run's temporary directory.
 """
 
@@ -118,6 +119,30 @@ def wait_for_port(port: int, timeout: float) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group `pgid` (from /proc)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime stime
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Busy CPU seconds of the whole machine so far (all cores, from /proc/stat), and the part
+    of it spent in interrupts: mostly the kernel's loopback TCP, which no process is charged."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / tick, (irq + softirq) / tick
 
 
 # -- nginx ----------------------------------------------------------------------------------------

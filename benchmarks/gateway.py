@@ -43,7 +43,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _procs import Children, find_nginx, free_port, nginx_config, stop, wait_for_port
+from _procs import (
+    Children,
+    find_nginx,
+    free_port,
+    group_cpu_seconds,
+    machine_cpu_seconds,
+    nginx_config,
+    stop,
+    wait_for_port,
+)
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "examples" / "shop" / "trustproof.yaml"
@@ -90,31 +99,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every live process in process group `pgid` (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime stime
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """Busy and stolen CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def load_command(mode: str, target: Target, token: Path, *options: str) -> list[str]:
-    command = [PYTHON, str(HERE / "_load.py"), mode, target.url, "--token", str(token)]
+def load_command(mode: str, target: Target, token: Path | None, *options: str) -> list[str]:
+    command = [PYTHON, str(HERE / "_load.py"), mode, target.url]
+    if token is not None:
+        command += ["--token", str(token)]
     if target.tls is not None:
         command += ["--tls", str(target.tls)]
     return command + list(options)
@@ -126,6 +114,25 @@ def check(target: Target, result: dict[str, Any]) -> None:
         raise RuntimeError(f"{target.label} answered non-200 responses; first response:\n{head}")
     if target.key == "gateway" and "first_head" in result:
         assert "x-trustproof-request-id" in result["first_head"].lower(), result["first_head"]
+
+
+def check_refusals(children: Children, targets: list[Target], token: Path) -> dict[str, int]:
+    """Prove that verification is really on: without a client certificate the gateway and nginx
+    refuse, and without a token the gateway refuses."""
+    statuses: dict[str, int] = {}
+    cases: list[tuple[Target, str, Path | None, str]] = [
+        (t, "no client certificate", token, "--no-client-cert") for t in targets if t.tls
+    ]
+    cases += [(t, "no token", None, "") for t in targets if t.key == "gateway"]
+    for target, case, with_token, flag in cases:
+        name = f"refusal-{target.key}-{case.replace(' ', '-')}"
+        options = [flag] if flag else []
+        process = children.start(name, load_command("probe", target, with_token, *options))
+        status = children.collect(name, process, 30)["first_status"]
+        statuses[f"{target.key}: {case}"] = status
+        if status not in (400, 401, 403):
+            raise RuntimeError(f"{target.label} answered {status} to a request with {case}")
+    return statuses
 
 
 def measure_latency(
@@ -180,7 +187,7 @@ def measure_throughput(
         "client_cpu_cores": sum(r["cpu_seconds"] for r in results) / seconds,
         "server_cpu_cores": {name: (after[name] - before[name]) / seconds for name in servers},
         "machine_busy_cores": (machine_after[0] - machine_before[0]) / seconds,
-        "machine_stolen_cores": (machine_after[1] - machine_before[1]) / seconds,
+        "machine_irq_cores": (machine_after[1] - machine_before[1]) / seconds,
     }
 
 
@@ -247,6 +254,7 @@ def run(
                 )
             )
 
+        report["refusals"] = check_refusals(children, targets, token)
         measure_latency(children, targets, token, settings)
         os.kill(gateway_process.pid, signal.SIGHUP)  # its audit summary: latency phase
         servers = {t.key: t.pgid for t in targets if t.pgid is not None}
@@ -355,9 +363,11 @@ def print_table(targets: list[Target], report: dict[str, Any]) -> None:
         met[f"req/s >= {TARGET_RATIO}x nginx"] = gateway["ratio_to_nginx"] >= TARGET_RATIO
     report["targets_met"] = met
     print(
-        "\ntargets (DESIGN §6): "
+        "\ntargets (latency: DESIGN §6; throughput: the lead's 0.5x nginx): "
         + "; ".join(f"{k}: {'ok' if v else 'MISSED'}" for k, v in met.items())
     )
+    refusals = ", ".join(f"{k} -> {v}" for k, v in report["refusals"].items())
+    print(f"verification on (refused as expected): {refusals}")
     print(
         f"event loops: gateway {report['loops']['gateway']}, upstream {report['loops']['upstream']}"
     )
@@ -373,7 +383,7 @@ def print_table(targets: list[Target], report: dict[str, Any]) -> None:
         print(
             f"  {target.label:22} clients {t['client_cpu_cores']:.2f} "
             f"({t['client_processes']} x {t['connections_per_process']} conn); servers: {servers}; "
-            f"whole machine {t['machine_busy_cores']:.2f} (+{t['machine_stolen_cores']:.2f} stolen)"
+            f"machine {t['machine_busy_cores']:.2f} (kernel irq {t['machine_irq_cores']:.2f})"
         )
     print("gateway's own audit timings (medians):")
     for phase, audit in report.get("gateway_audit", {}).items():
