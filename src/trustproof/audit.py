@@ -75,45 +75,51 @@ class AuditSink(Protocol):
 
 
 class MemorySink:
-    """Events in memory, merged by request id; bounded (oldest dropped first)."""
+    """Events in memory, bounded (oldest dropped first). Completions are kept beside their
+    decision and merged when read: the write path (every request) stays two dict stores."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
         self._events: OrderedDict[str, AuditEvent] = OrderedDict()
+        self._completions: dict[str, AuditCompletion] = {}
         self._lock = threading.Lock()
 
     def record(self, event: AuditEvent) -> None:
         with self._lock:
             self._events[event.request_id] = event
             while len(self._events) > self.limit:
-                self._events.popitem(last=False)
+                dropped, _ = self._events.popitem(last=False)
+                self._completions.pop(dropped, None)
 
     def complete(self, completion: AuditCompletion) -> None:
         with self._lock:
-            event = self._events.get(completion.request_id)
-            if event is None:
-                return
-            timings = replace(
-                event.timings, upstream_us=completion.upstream_us, total_us=completion.total_us
-            )
-            self._events[completion.request_id] = replace(
-                event,
-                status=completion.status,
-                stage="done",
-                reason=completion.reason,
-                timings=timings,
-            )
+            if completion.request_id in self._events:
+                self._completions[completion.request_id] = completion
 
     def get(self, request_id: str) -> AuditEvent | None:
         with self._lock:
-            return self._events.get(request_id)
+            event = self._events.get(request_id)
+            completion = self._completions.get(request_id)
+        return _merged(event, completion) if event is not None else None
 
     def events(self) -> tuple[AuditEvent, ...]:
         with self._lock:
-            return tuple(self._events.values())
+            pairs = [(e, self._completions.get(e.request_id)) for e in self._events.values()]
+        return tuple(_merged(event, completion) for event, completion in pairs)
 
     def __len__(self) -> int:
         return len(self._events)
+
+
+def _merged(event: AuditEvent, completion: AuditCompletion | None) -> AuditEvent:
+    if completion is None:
+        return event
+    timings = replace(
+        event.timings, upstream_us=completion.upstream_us, total_us=completion.total_us
+    )
+    return replace(
+        event, status=completion.status, stage="done", reason=completion.reason, timings=timings
+    )
 
 
 class JsonLinesSink:

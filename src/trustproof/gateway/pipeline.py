@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Literal
 
@@ -155,11 +155,32 @@ class Pipeline:
 
     def _decide(self, request: InboundRequest) -> Verdict:
         config, peer = self.config, request.peer
-        # What is known so far; every refusal below carries it into the audit event.
-        seen = Verdict(False, 401, "tls", "")
+        # What is known so far; every refusal carries it into the audit event. Plain locals
+        # (read by `refuse` when it is called): rebuilding a frozen Verdict per stage costs more
+        # than the token check itself.
+        token_us: float | None = None
+        policy_us: float | None = None
+        subject: str | None = None
+        resolved: Identity | None = None
+        canonical: CanonicalTarget | None = None
+        route_text: str | None = None
+        policy_ids: tuple[str, ...] = ()
 
         def refuse(status: int, stage: str, reason: str, detail: str) -> Verdict:
-            return replace(seen, status=status, stage=stage, reason=reason, detail=detail)
+            return Verdict(
+                False,
+                status,
+                stage,
+                reason,
+                detail,
+                principal=resolved,
+                token_subject=subject,
+                canonical=canonical,
+                route=route_text,
+                policy_ids=policy_ids,
+                token_us=token_us,
+                policy_us=policy_us,
+            )
 
         # 1. tls
         if peer.refusal is not None:
@@ -198,11 +219,10 @@ class Pipeline:
                 peer_x5t_s256=peer.x5t_s256,
                 peer_spiffe_id=peer.spiffe_id,
             )
-            seen = replace(seen, token_us=_micros(start))
+            token_us = _micros(start)
             if not check.ok:
                 return refuse(401, "token", f"token-{check.reason}", check.detail)
             subject = str(check.claims["sub"])
-            seen = replace(seen, token_subject=subject)
             principal = config.identities.get(subject)
             if principal is None:
                 return refuse(
@@ -225,12 +245,12 @@ class Pipeline:
             )
         if principal is None:
             return refuse(401, "token", "anonymous", "no client certificate and no token")
-        seen = replace(seen, principal=principal)
+        resolved = principal
         # 3. path
-        canonical = canonicalize(request.target)
-        if isinstance(canonical, BadTarget):
-            return refuse(400, "path", canonical.reason, canonical.detail)
-        seen = replace(seen, canonical=canonical)
+        target = canonicalize(request.target)
+        if isinstance(target, BadTarget):
+            return refuse(400, "path", target.reason, target.detail)
+        canonical = target
         # 4. policy
         route = config.routes.match(request.method, canonical.path)
         if route is None:
@@ -243,6 +263,7 @@ class Pipeline:
                     f"{canonical.path} offers {', '.join(offered)} only",
                 )
             return refuse(403, "policy", "no-such-route", "no declared route matches")
+        route_text = str(route)
         start = time.perf_counter_ns()
         decision = self.engine.decide(
             AccessRequest(
@@ -258,18 +279,23 @@ class Pipeline:
                 hour_utc=self.clock.now().astimezone(UTC).hour,
             )
         )
-        seen = replace(
-            seen, route=str(route), policy_ids=decision.policy_ids, policy_us=_micros(start)
-        )
+        policy_us = _micros(start)
+        policy_ids = decision.policy_ids
         if not decision.allowed:
             return refuse(403, "policy", decision.reason, "; ".join(decision.errors))
         headers, stripped = _upstream_headers(request, principal, peer, route.path)
-        return replace(
-            seen,
-            allowed=True,
-            status=200,
-            stage="policy",
-            reason=decision.reason,
+        return Verdict(
+            True,
+            200,
+            "policy",
+            decision.reason,
+            principal=principal,
+            token_subject=subject,
+            canonical=canonical,
+            route=route_text,
+            policy_ids=policy_ids,
+            token_us=token_us,
+            policy_us=policy_us,
             upstream_headers=headers,
             stripped=stripped,
         )
