@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import tempfile
@@ -78,6 +79,25 @@ class ServerAccount:
             for name in (*dirs, *files):
                 os.chown(os.path.join(directory, name), self.uid, self.gid, follow_symlinks=False)
 
+    def write_file(self, path: Path, data: bytes, mode: int) -> None:
+        """Atomically replace `path` with `data`, owned by this account with exactly `mode`.
+
+        A reader (PostgreSQL reloading its certificate) sees the old file or the new one, never a
+        partial one; the temporary name is unique and opened with O_EXCL and O_NOFOLLOW.
+        """
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if self.switch:
+                    os.fchown(handle.fileno(), self.uid, self.gid)
+                os.fchmod(handle.fileno(), mode)  # the umask may have taken bits away
+                handle.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
     def private_dir(self, path: Path) -> Path:
         """Create `path` (0700) owned by this account; refuse a symlink."""
         if path.is_symlink():
@@ -89,13 +109,14 @@ class ServerAccount:
         self.own(path, 0o700)
         return path
 
-    def scratch_dir(self, prefix: str) -> Path:
-        """A fresh 0700 directory owned by this account under the system temporary directory.
+    def scratch_dir(self, prefix: str, root: Path | None = None) -> Path:
+        """A fresh 0700 directory owned by this account under `root` (default: the system
+        temporary directory), for the files the server itself reads and writes.
 
-        When switching accounts the run directory (0700, the controller's) is out of the
-        server's reach, so the files the server itself reads and writes live here instead.
+        The run directory is the controller's (0700) and, when switching accounts, closed to the
+        server; and a throwaway cluster is best kept in memory anyway (see `scratch_root`).
         """
-        path = Path(tempfile.mkdtemp(prefix=prefix))
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
         try:
             self.own(path, 0o700)
             blocked = self.blocked_ancestor(path)
@@ -122,3 +143,23 @@ class ServerAccount:
             if not allowed and self.uid != 0:
                 return directory
         return None
+
+
+SHM = Path("/dev/shm")  # noqa: S108 (only ever used through mkdtemp)
+SHM_MIN_FREE = 256 * 1024 * 1024
+
+
+def scratch_root(shm: Path = SHM, min_free: int = SHM_MIN_FREE) -> Path | None:
+    """``/dev/shm`` when it is a usable tmpfs with room to spare, else None (the temp directory).
+
+    A data directory in memory is ten times faster to create than one on a virtual disk (about
+    60 ms against 700 ms for the ~30 MB template on the CI VMs we measured), and the cluster is
+    thrown away at the end of the run anyway. Containers often give /dev/shm only 64 MB, which a
+    seed could fill; below `min_free` the disk is used instead.
+    """
+    try:
+        info = os.statvfs(shm)
+        usable = shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)
+    except OSError:
+        return None
+    return shm if usable and info.f_bavail * info.f_frsize >= min_free else None

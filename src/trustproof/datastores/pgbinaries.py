@@ -77,7 +77,11 @@ def _version_of(postgres: Path) -> str:
 
 def _executable(directory: Path, name: str) -> Path | None:
     candidate = directory / name
-    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    try:
+        found = candidate.is_file() and os.access(candidate, os.X_OK)
+    except OSError:  # a PATH entry we may not enter (say another user's home)
+        return None
+    return candidate if found else None
 
 
 def _complete(directory: Path) -> PgBinaries | None:
@@ -97,9 +101,10 @@ def versioned_directories(roots: Sequence[str | Path]) -> list[Path]:
     """``<root>/<version>/bin`` directories under each root, highest version first."""
     found: list[Path] = []
     for root in roots:
-        base = Path(root)
-        if base.is_dir():
-            found.extend(p / "bin" for p in base.iterdir() if (p / "bin").is_dir())
+        try:
+            found.extend(p / "bin" for p in Path(root).iterdir() if (p / "bin").is_dir())
+        except OSError:
+            continue
     return sorted(found, key=_major_key, reverse=True)
 
 

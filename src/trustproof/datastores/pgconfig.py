@@ -162,6 +162,4 @@ def client_dsn(
 
 def admin_dsn(socket_dir: Path, port: int, database: str = "postgres") -> str:
     """The controller's DSN: the admin over the private unix socket (no password, no TLS)."""
-    return make_conninfo(
-        host=str(socket_dir), port=str(port), dbname=database, user=ADMIN_ROLE
-    )
+    return make_conninfo(host=str(socket_dir), port=str(port), dbname=database, user=ADMIN_ROLE)

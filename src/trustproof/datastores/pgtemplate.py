@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustproof.datastores.errors import DatastoreError
-from trustproof.datastores.pgaccount import ServerAccount
+from trustproof.datastores.pgaccount import ServerAccount, scratch_root
 from trustproof.datastores.pgbinaries import PgBinaries
 from trustproof.datastores.pgconfig import ADMIN_ROLE
 
@@ -125,7 +125,7 @@ def _initdb_into(staging: Path, binaries: PgBinaries, account: ServerAccount) ->
     if not account.switch:
         _run_initdb(staging, binaries, account, cwd=staging.parent)
         return
-    scratch = account.scratch_dir("trustproof-initdb-")
+    scratch = account.scratch_dir("trustproof-initdb-", scratch_root())
     try:
         _run_initdb(scratch / "data", binaries, account, cwd=scratch)
         shutil.copytree(scratch / "data", staging, symlinks=True)

@@ -218,6 +218,7 @@ class Sandbox:
             await asyncio.sleep(ROTATION_TICK_SECONDS)
             for rotator in self.rotators.values():
                 rotator.tick()
+            await asyncio.to_thread(self.datastores.tick)
 
     # -- stop -----------------------------------------------------------------------------------
 

@@ -3,10 +3,13 @@ connection settings each calling workload receives (certificate authentication o
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from trustproof.datastores import PostgresServer
 from trustproof.fabric import TrustFabric
 from trustproof.sandbox.backend import PidRegistry
 from trustproof.sandbox.rundir import RunDir
@@ -17,7 +20,7 @@ from trustproof.spec.model import Spec
 class DatastoreEndpoint:
     url: str
     pid: int | None
-    dsn: str
+    dsn: str  # libpq settings for a client, without certificate paths
 
 
 class Datastores:
@@ -25,17 +28,72 @@ class Datastores:
         self.spec = spec
         self.run = run
         self.registry = registry
-        self.servers: dict[str, object] = {}
+        self.servers: dict[str, PostgresServer] = {}
 
     async def start(self, fabric: TrustFabric) -> None:
-        if self.spec.datastores:
-            raise NotImplementedError("datastores are wired up next")
+        """Start every datastore at once; each is recorded for `down` as soon as it runs."""
+        for name in self.spec.datastores:
+            self.servers[name] = PostgresServer(
+                self.spec,
+                name,
+                fabric.ca,
+                self.run.datastore(name),
+                log_path=self.run.log(name),
+                certificate_ttl=fabric.certificate_ttl,
+            )
+        await asyncio.gather(*(self._start(name, server) for name, server in self.servers.items()))
+
+    async def _start(self, name: str, server: PostgresServer) -> None:
+        await server.start_async()
+        if server.pid is not None:
+            self.registry.add(server.pid, f"postgres:{name}")
+        if server.home is not None:  # its data (and key) live outside the run directory
+            self.run.note_external(server.home)
 
     async def stop(self) -> None:
+        servers = list(self.servers.values())
         self.servers.clear()
+        await asyncio.gather(*(server.stop_async() for server in servers))
+
+    def tick(self) -> None:
+        """Renew server certificates at half-life (called with the SVID rotators)."""
+        for server in self.servers.values():
+            server.renew_if_due()
+
+    def refresh_crl(self) -> None:
+        """After a revocation: every server re-reads the CRL."""
+        for server in self.servers.values():
+            server.refresh_crl()
 
     def dsns_for(self, workload: str, cert: Path, key: Path, bundle: Path) -> Mapping[str, str]:
-        return {}
+        """The datastores `workload` has a role in, with its libpq settings."""
+        return {
+            name: server.connection_settings(workload, cert=cert, key=key, bundle=bundle)
+            for name, server in self.servers.items()
+            if workload in self.spec.datastores[name].roles
+        }
 
     def endpoints(self) -> Mapping[str, DatastoreEndpoint]:
-        return {}
+        return {
+            name: DatastoreEndpoint(server.url, server.pid, _public_dsn(server))
+            for name, server in self.servers.items()
+        }
+
+
+def _public_dsn(server: PostgresServer) -> str:
+    settings = server.connection_settings(
+        "WORKLOAD", cert=Path("CERT"), key=Path("KEY"), bundle=Path("BUNDLE")
+    )
+    keep = [
+        part
+        for part in settings.split()
+        if not part.startswith(("sslcert=", "sslkey=", "sslrootcert=", "user="))
+    ]
+    return " ".join(keep)
+
+
+def remove_external(paths: list[str]) -> None:
+    """Delete directories a crashed run left outside its run directory (PostgreSQL homes)."""
+    for path in paths:
+        if Path(path).name.startswith("trustproof-pg-"):
+            shutil.rmtree(path, ignore_errors=True)

@@ -98,6 +98,22 @@ class RunDir:
             return None
         return data
 
+    @property
+    def externals(self) -> Path:
+        return self.path / "externals"
+
+    def note_external(self, directory: Path) -> None:
+        """Remember a directory this run owns outside the run directory (removed by `down`)."""
+        fd = os.open(self.externals, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(f"{directory}\n")
+
+    def external_dirs(self) -> list[str]:
+        try:
+            return self.externals.read_text(encoding="utf-8").split()
+        except FileNotFoundError:
+            return []
+
     def remove_secrets(self) -> None:
         """Delete every key the run wrote (identities, admin, datastore keys, the socket)."""
         for secret in ("identities", "admin"):
