@@ -13,6 +13,8 @@ STAMP="$VENV/.trustproof-installed"
 # Debian packages, each with a command that proves it is usable. Later capabilities add theirs here.
 declare -A NEEDS=(
   [python3-venv]="$PYTHON -c 'import ensurepip, venv'"
+  [postgresql]="compgen -G '/usr/lib/postgresql/*/bin/initdb' && id postgres"
+  [iproute2]="command -v ss"
 )
 
 missing=()
@@ -24,6 +26,13 @@ done
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
+    # trustproof runs its own PostgreSQL per sandbox: keep Debian from creating and starting a
+    # system cluster on port 5432 when the package is installed.
+    mkdir -p /etc/postgresql-common
+    conf=/etc/postgresql-common/createcluster.conf
+    if ! grep -qs '^create_main_cluster *= *false' "$conf"; then
+      echo 'create_main_cluster = false' >> "$conf"
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
