@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
-LINTED := $(wildcard src tests benchmarks)
+LINTED := $(wildcard src tests benchmarks scripts examples)
 
 .PHONY: demo test setup lint typecheck unit integration bench lock clean
 

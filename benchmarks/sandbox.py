@@ -64,12 +64,20 @@ def reference_run() -> float:
     start = time.perf_counter()
     processes = [
         subprocess.Popen(
-            [sys.executable, str(services / f"{name}.py")], cwd=SHOP.parent,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={"PATH": os.environ.get("PATH", ""), "TRUSTPROOF_SERVICE": name,
-                 "TRUSTPROOF_SPIFFE_ID": f"spiffe://shop.test/{name}",
-                 "TRUSTPROOF_HOST": "127.0.0.1", "TRUSTPROOF_PORT": str(port)})
-        for name, port in ports.items()]
+            [sys.executable, str(services / f"{name}.py")],
+            cwd=SHOP.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "TRUSTPROOF_SERVICE": name,
+                "TRUSTPROOF_SPIFFE_ID": f"spiffe://shop.test/{name}",
+                "TRUSTPROOF_HOST": "127.0.0.1",
+                "TRUSTPROOF_PORT": str(port),
+            },
+        )
+        for name, port in ports.items()
+    ]
     try:
         deadline = time.monotonic() + 20
         pending = set(ports.values())
@@ -106,18 +114,23 @@ def main() -> int:
     results = {
         "cold_start_s": {"median": statistics.median(starts), "all": starts},
         "teardown_s": {"median": statistics.median(stops), "all": stops},
-        "reference_services_alone_s": {"median": statistics.median(references),
-                                        "all": references},
+        "reference_services_alone_s": {"median": statistics.median(references), "all": references},
         "service_ready_s_last_run": readies[-1],
         "controller_peak_rss_mb": peak_mb,
     }
     print(f"{'figure':34} {'median':>10} {'target':>10}   all runs")
-    print(f"{'cold start to ready':34} {statistics.median(starts):>9.3f}s {'1.5s':>10}   "
-          + " ".join(f"{s:.3f}" for s in starts))
-    print(f"{'teardown':34} {statistics.median(stops):>9.3f}s {'':>10}   "
-          + " ".join(f"{s:.3f}" for s in stops))
-    print(f"{'reference: services alone':34} {statistics.median(references):>9.3f}s {'':>10}   "
-          + " ".join(f"{s:.3f}" for s in references))
+    print(
+        f"{'cold start to ready':34} {statistics.median(starts):>9.3f}s {'1.5s':>10}   "
+        + " ".join(f"{s:.3f}" for s in starts)
+    )
+    print(
+        f"{'teardown':34} {statistics.median(stops):>9.3f}s {'':>10}   "
+        + " ".join(f"{s:.3f}" for s in stops)
+    )
+    print(
+        f"{'reference: services alone':34} {statistics.median(references):>9.3f}s {'':>10}   "
+        + " ".join(f"{s:.3f}" for s in references)
+    )
     print(f"{'controller peak RSS':34} {peak_mb:>8.1f}MB {'150MB':>10}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
 from trustproof import __version__
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.errors import SandboxError, SpecError, TrustproofError
+from trustproof.identity import x5t_s256
 from trustproof.plan import expected_matrix
 from trustproof.policy.offline import policy_test, render_text
 from trustproof.sandbox.control import live_status
@@ -235,12 +238,23 @@ def status(run_dir: Path, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--aud", "audience", required=True, help="The service the token is for.")
 @click.option("--ttl", type=float, default=None, help="Lifetime in seconds.")
+@click.option(
+    "--bind",
+    "bind_cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Bind the token to this certificate (PEM), as gateways require for "
+    "workloads: use the cert.pem written by `trustproof cert`.",
+)
 @run_dir_option
 @friendly
-def token(name: str, audience: str, ttl: float | None, run_dir: Path) -> None:
+def token(
+    name: str, audience: str, ttl: float | None, bind_cert: Path | None, run_dir: Path
+) -> None:
     """Print a fresh access token for a persona or workload of the running sandbox."""
     socket_path = RunDir(run_dir.absolute()).control_socket
-    body = {"name": name, "audience": audience, "ttl": ttl}
+    body: dict[str, object] = {"name": name, "audience": audience, "ttl": ttl}
+    if bind_cert is not None:
+        body["cnf_x5t_s256"] = thumbprint_of_pem(bind_cert.read_bytes())
     reply = asyncio.run(control_request(socket_path, "POST", "/token", body))
     click.echo(reply["access_token"])
 
@@ -265,6 +279,15 @@ def cert(name: str, out_dir: Path, run_dir: Path) -> None:
         f"wrote {out_dir}/cert.pem, key.pem, bundle.pem for {reply['spiffe_id']} "
         f"(valid until {reply['not_after']})"
     )
+
+
+def thumbprint_of_pem(pem: bytes) -> str:
+    """The RFC 8705 thumbprint of the first certificate in a PEM file."""
+    try:
+        certificate = x509.load_pem_x509_certificates(pem)[0]
+    except (ValueError, IndexError):
+        raise click.BadParameter("expected a PEM certificate", param_hint="--bind") from None
+    return x5t_s256(certificate.public_bytes(serialization.Encoding.DER))
 
 
 def _print_state(state: dict[str, Any]) -> None:

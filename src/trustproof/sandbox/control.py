@@ -58,10 +58,12 @@ class ControlServer:
         body = await _json(request)
         ttl = body.get("ttl")
         try:
+            cnf = body.get("cnf_x5t_s256")
             token = self.sandbox.token(
                 str(body.get("name")),
                 str(body.get("audience")),
                 timedelta(seconds=float(ttl)) if ttl else None,
+                cnf_x5t_s256=str(cnf) if cnf else None,
             )
         except SandboxError as exc:
             return web.json_response({"error": exc.message, "hint": exc.hint}, status=400)

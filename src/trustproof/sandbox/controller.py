@@ -250,8 +250,19 @@ class Sandbox:
             "ready_seconds": self.ready_seconds,
         }
 
-    def token(self, name: str, audience: str, ttl: timedelta | None = None) -> str:
-        """A fresh token for persona or workload `name`, for the service `audience`."""
+    def token(
+        self,
+        name: str,
+        audience: str,
+        ttl: timedelta | None = None,
+        *,
+        cnf_x5t_s256: str | None = None,
+    ) -> str:
+        """A fresh token for persona or workload `name`, for the service `audience`.
+
+        Gateways refuse workload tokens that are not bound to the caller's certificate: pass the
+        RFC 8705 thumbprint of the certificate it will be presented with (`Svid.x5t_s256`).
+        """
         if self.fabric is None:
             raise SandboxError("the sandbox is not running")
         for label, known in (("caller", name), ("audience", audience)):
@@ -270,6 +281,7 @@ class Sandbox:
             self.spec.spiffe_id(audience),
             roles=tuple(roles),
             client_id=self.spec.spiffe_id(name),
+            cnf_x5t_s256=cnf_x5t_s256,
             ttl=ttl or self.fabric.registry.token_ttl,
         )
         return issued.token.reveal()
