@@ -291,12 +291,15 @@ def thumbprint_of_pem(pem: bytes) -> str:
 
 
 def _print_state(state: dict[str, Any]) -> None:
-    table = Table("name", "kind", "url", "direct / dsn", "pid", box=None)
+    table = Table("name", "kind", "url", "direct / dsn", "pid", "health", box=None)
     for name, ep in state.get("endpoints", {}).items():
         pid = str(ep.get("pid") or "")
         if "running" in ep and ep.get("pid"):
             pid += "" if ep["running"] else " (exited)"
-        table.add_row(name, ep["kind"], ep["url"], ep.get("direct_url") or ep.get("dsn", ""), pid)
+        health = {True: "[green]healthy[/]", False: "[red]failing[/]"}.get(ep.get("healthy"), "")
+        table.add_row(
+            name, ep["kind"], ep["url"], ep.get("direct_url") or ep.get("dsn", ""), pid, health
+        )
     out.print(table)
     out.print(f"discovery: {state.get('discovery_url')}")
     out.print(f"CA bundle: {state.get('ca_bundle')}")

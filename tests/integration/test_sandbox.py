@@ -10,11 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from trustproof.clock import ManualClock
 from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import FakeBackend
 from trustproof.sandbox.controller import Sandbox
@@ -22,7 +24,8 @@ from trustproof.sandbox.controller import Sandbox
 pytestmark = pytest.mark.integration
 
 SERVICE = (
-    "import http.server, os\n"
+    "import http.server, os, signal\n"
+    "signal.signal(signal.SIGHUP, lambda *a: print('reloaded certificates', flush=True))\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def do_GET(self):\n"
     "        body = os.environ['TRUSTPROOF_SERVICE'].encode()\n"
@@ -41,7 +44,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_spec(tmp_path: Path, *, broken: bool = False) -> Path:
+def write_spec(tmp_path: Path, *, broken: bool = False, reload: str = "none") -> Path:
     (tmp_path / "svc.py").write_text(SERVICE)
     (tmp_path / "app.cedar").write_text(
         '@id("w")\npermit (principal == Workload::"worker", action == Action::"GET", '
@@ -56,7 +59,7 @@ def write_spec(tmp_path: Path, *, broken: bool = False) -> Path:
     spec.write_text(
         "trust_domain: t.test\n"
         "services:\n"
-        f"  api: {{command: {api_cmd}, port: {free_port()}, routes: [GET /]}}\n"
+        f"  api: {{command: {api_cmd}, port: {free_port()}, routes: [GET /], reload: {reload}}}\n"
         f"  worker: {{command: [python, svc.py], port: {free_port()}, routes: [GET /],"
         " calls: [api]}\n"
         "policies: {files: [app.cedar]}\n"
@@ -190,6 +193,8 @@ def test_down_cleans_up_after_the_controller_was_sigkilled(tmp_path: Path) -> No
     assert status.returncode == 0, status.stderr
     assert '"controller_running": true' in status.stdout
     state = json.loads(status.stdout)
+    assert state["endpoints"]["api"]["healthy"] is True
+    assert state["endpoints"]["api"]["running"] is True
     ports = ports_of(state)
     controller = state["controller_pid"]
     os.kill(controller, signal.SIGKILL)
@@ -226,3 +231,36 @@ def test_ctrl_c_during_up_tears_down(tmp_path: Path) -> None:
     assert_closed(ports)
     assert children_of(process.pid) == []
     assert not (tmp_path / "run" / "identities").exists()
+
+
+def test_the_synchronous_api_for_tests(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+        ports = ports_of(sandbox.state())
+        assert ports <= listening_ports()
+        assert sandbox.token("worker", "api").count(".") == 2
+        assert str(sandbox.cert("worker").spiffe_id) == "spiffe://t.test/worker"
+        with pytest.raises(SandboxError) as info:
+            sandbox.token("mallory", "api")
+        assert info.value.message == "unknown caller 'mallory'"
+    assert_closed(ports)
+    assert children_of(os.getpid()) == []
+
+
+def test_rotation_reloads_the_service_with_sighup(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, reload="sighup")
+    clock = ManualClock(datetime.now(UTC))
+
+    async def scenario() -> None:
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run", clock=clock) as sandbox:
+            before = sandbox.rotators["api"].current.serial
+            clock.advance(timedelta(minutes=3))  # past half of the 5-minute lifetime
+            log = tmp_path / "run" / "logs" / "api.log"
+            deadline = time.monotonic() + 5
+            while "reloaded certificates" not in log.read_text() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert "reloaded certificates" in log.read_text()
+            assert sandbox.rotators["api"].current.serial != before
+            assert "reloaded" not in (tmp_path / "run" / "logs" / "worker.log").read_text()
+
+    asyncio.run(scenario())

@@ -25,6 +25,7 @@ from aiohttp import web
 from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import group_alive
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.readiness import healthy
 
 
 class ControlServer:
@@ -52,7 +53,18 @@ class ControlServer:
             await self._runner.cleanup()
 
     async def _status(self, _: web.Request) -> web.Response:
-        return web.json_response(live_status(self.sandbox.state()))
+        state = live_status(self.sandbox.state())
+        services = self.sandbox.spec.services
+        names = [name for name in state["endpoints"] if name in services]
+        checks = await asyncio.gather(
+            *(
+                healthy(services[name].host, services[name].port, services[name].health)
+                for name in names
+            )
+        )
+        for name, ok in zip(names, checks, strict=True):
+            state["endpoints"][name]["healthy"] = ok
+        return web.json_response(state)
 
     async def _token(self, request: web.Request) -> web.Response:
         body = await _json(request)

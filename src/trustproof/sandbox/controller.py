@@ -20,8 +20,10 @@ import functools
 import json
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -36,7 +38,13 @@ from trustproof.gateway.pipeline import Pipeline
 from trustproof.gateway.server import Gateway
 from trustproof.identity import Rotator, Svid
 from trustproof.policy import CedarPolicyEngine, PolicyEngine
-from trustproof.sandbox.backend import Backend, Handle, LocalProcessBackend, PidRegistry
+from trustproof.sandbox.backend import (
+    Backend,
+    Handle,
+    LocalProcessBackend,
+    PidRegistry,
+    kill_group,
+)
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.rundir import RunDir
@@ -90,6 +98,9 @@ class Sandbox:
         self._cleanups: list[Callable[[], Any]] = []
         self._file_sink: JsonLinesSink | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -162,6 +173,9 @@ class Sandbox:
                 self._cleanups.append(proxy.close)
                 self.egress[(name, callee)] = proxy
                 self.rotators[name].subscribe(proxy.reload_svid)
+        for name, service in spec.services.items():
+            if service.reload != "none":
+                self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
         self._ticker = asyncio.create_task(self._rotate_forever())
 
         for level in start_order(spec):
@@ -212,6 +226,25 @@ class Sandbox:
         self.ready_seconds[name] = await wait_ready(
             name, service.host, service.port, service.health, handle
         )
+
+    def _on_rotation(self, name: str, _: Svid) -> None:
+        """Tell a service its certificate files changed, the way its spec says (`reload`)."""
+        handle = self.handles.get(name)
+        if handle is None:
+            return
+        if self.spec.services[name].reload == "sighup":
+            kill_group(handle.pid, signal.SIGHUP)
+        else:  # restart
+            task = asyncio.get_running_loop().create_task(self._restart(name))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _restart(self, name: str) -> None:
+        handle = self.handles.pop(name, None)
+        if handle is not None:
+            await self.backend.stop(handle)
+        await self._start_service(name)
+        self.endpoints[name] = replace(self.endpoints[name], pid=self.handles[name].pid)
 
     async def _rotate_forever(self) -> None:
         while True:
@@ -296,6 +329,33 @@ class Sandbox:
         return self.fabric.issue(name)
 
     # -- context managers -----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        """Run the sandbox on an event loop in a background thread (for synchronous tests)."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="trustproof-sandbox", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+        except BaseException:
+            self._close_loop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self.stop(), self._loop).result()
+        self._close_loop()
+
+    def _close_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -67,6 +67,13 @@ async def _tcp_ok(host: str, port: int) -> bool:
     return True
 
 
+async def healthy(host: str, port: int, check: HealthCheck) -> bool:
+    """One health check, as the spec describes it."""
+    if check.kind == "http":
+        return await _http_ok(host, port, check.path)
+    return await _tcp_ok(host, port)
+
+
 async def wait_ready(name: str, host: str, port: int, check: HealthCheck, handle: Handle) -> float:
     """Poll the service until its health check passes; returns the seconds it took.
 
@@ -80,12 +87,7 @@ async def wait_ready(name: str, host: str, port: int, check: HealthCheck, handle
                 f"service {name!r} exited before it was ready (exit code {handle.exit_code})",
                 f"its last log lines ({handle.log_file}):\n{last_lines(handle.log_file)}",
             )
-        ok = (
-            await _http_ok(host, port, check.path)
-            if check.kind == "http"
-            else await _tcp_ok(host, port)
-        )
-        if ok:
+        if await healthy(host, port, check):
             return time.monotonic() - start
         if time.monotonic() > deadline:
             what = f"GET {check.path}" if check.kind == "http" else "a TCP connection"
