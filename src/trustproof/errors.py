@@ -6,6 +6,10 @@ for misconfiguration and bugs, and every one the tool raises on purpose descends
     TrustproofError                 anything trustproof raises on purpose
     ├── SpecError                   the spec cannot be used (exit code 2); carries every problem
     ├── SandboxError                the environment could not start or stop (exit code 3)
+    ├── DatastoreError              a datastore could not start or be provisioned (exit 3);
+    │                               datastores/errors
+    ├── UpstreamError               a service behind a gateway did not answer (the gateway
+    │                               answers 502); gateway/http1
     └── IdentityError               impossible request to the CA (also ValueError); identity/errors
         └── InvalidSpiffeId         text that is not a SPIFFE ID
 

@@ -22,39 +22,16 @@ import aiohttp
 from aiohttp import web
 
 from trustproof.clock import Clock
+from trustproof.gateway.http1 import CONSUMED, end_to_end
+from trustproof.gateway.server import BoundedServer
 from trustproof.identity import Svid
 from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.tls import client_context
 
 log = logging.getLogger("trustproof.gateway.egress")
+# aiohttp decompresses nothing here (auto_decompress=False) but frames the body itself.
+CONTENT_FRAMING = frozenset({"content-length"})
 RENEW_FRACTION = 0.5  # renew once half the token's lifetime has passed
-DROPPED = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    }
-)
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-        "content-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-    }
-)
 
 
 class TokenUnavailable(Exception):
@@ -144,7 +121,7 @@ class EgressProxy:
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
         )
-        self._runner = web.ServerRunner(web.Server(self._handle), access_log=None)
+        self._runner = web.ServerRunner(BoundedServer(self._handle), access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
         host, port = sock.getsockname()[:2]
@@ -173,7 +150,7 @@ class EgressProxy:
                 "token-unavailable",
                 f"{self.caller} has no token for {self.callee}: {exc}; nothing was sent",
             )
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in DROPPED]
+        headers = end_to_end(request.headers.items(), CONSUMED)
         headers.append(("Authorization", f"Bearer {token}"))
         try:
             body = await request.read()
@@ -186,7 +163,7 @@ class EgressProxy:
                 allow_redirects=False,
             ) as response:
                 payload = await response.read()
-                out = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+                out = end_to_end(response.headers.items(), CONTENT_FRAMING)
                 return web.Response(status=response.status, body=payload, headers=out)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning(

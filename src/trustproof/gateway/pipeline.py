@@ -26,6 +26,7 @@ from datetime import UTC
 from typing import Literal
 
 from trustproof.clock import Clock
+from trustproof.gateway.http1 import CONSUMED, end_to_end
 from trustproof.gateway.paths import BadTarget, CanonicalTarget, RouteTable, canonicalize
 from trustproof.policy import AccessRequest, PolicyEngine
 from trustproof.scrub import scrubbed_traceback
@@ -52,22 +53,6 @@ IDENTITY_HEADERS = frozenset(
         "x-principal",
         "remote-user",
         "x-spiffe-id",
-    }
-)
-# Hop-by-hop (RFC 9110 §7.6.1) and credentials consumed here.
-DROPPED_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "authorization",
-        "host",
-        "content-length",
     }
 )
 
@@ -323,8 +308,9 @@ def _upstream_headers(
         lower = name.lower()
         if lower in IDENTITY_HEADERS or lower.startswith(IDENTITY_HEADER_PREFIXES):
             stripped.append(lower)
-        elif lower not in DROPPED_HEADERS:
+        else:
             kept.append((name, value))
+    kept = end_to_end(kept, CONSUMED)
     kept += [
         ("X-Trustproof-Request-Id", request.request_id),
         ("X-Trustproof-Principal", principal.name),

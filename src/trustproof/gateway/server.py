@@ -14,7 +14,11 @@ probes classify it as a transport refusal. Certificates that chain correctly but
 acceptable SVIDs (revoked, other trust domain, two SPIFFE IDs, ...) are refused here with a reason.
 
 Hot reload: `reload_svid()` swaps the server certificate for new handshakes and
-`trust_bundle()` adds new roots; connections already open keep going.
+`trust_bundle()` adds new roots; connections already open keep going. Assigning `upstream` swaps
+the connection pool; requests in flight finish on the old one.
+
+Forwarding uses `upstream.UpstreamPool` (a small HTTP/1.1 keep-alive client), not aiohttp's
+client, which measured ~85 µs of latency and ~100 µs of CPU per request here.
 """
 
 from __future__ import annotations
@@ -29,37 +33,38 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from cryptography import x509
 
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, Timings
 from trustproof.clock import Clock
+from trustproof.gateway.http1 import UpstreamError, end_to_end, origin_form
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
 from trustproof.tls import load_svid, server_context
 
 log = logging.getLogger("trustproof.gateway")
 MAX_BODY = 8 * 1024 * 1024
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "content-encoding",
-    }
-)
+UPSTREAM_TIMEOUT = 30.0  # seconds for one forwarded request, connecting included
 
 
-class _TimedServer(web.Server):
+class BoundedServer(web.Server):
+    """aiohttp's low-level server with a request-body limit (its default is 1 MiB)."""
+
+    def _make_request(
+        self, message: Any, payload: Any, protocol: Any, writer: Any, task: Any
+    ) -> web.BaseRequest:
+        return web.BaseRequest(
+            message, payload, protocol, writer, task, self._loop, client_max_size=MAX_BODY
+        )
+
+
+class _TimedServer(BoundedServer):
     """aiohttp's low-level server, noting when each connection was accepted and when its TLS
     handshake finished (asyncio creates the protocol at accept, and calls connection_made after
     the handshake)."""
@@ -109,28 +114,46 @@ class Gateway:
         clock: Clock,
     ) -> None:
         self.pipeline = pipeline
-        self.upstream = upstream.rstrip("/")
+        self._pool: UpstreamPool | None = None
+        self._retired: set[asyncio.Task[None]] = set()
+        self.upstream = upstream
         self.sink = sink
         self.ca = ca
         self.clock = clock
         self.context = server_context(svid, ca.bundle_pem(), client_certs="optional")
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
-        self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self._server: _TimedServer | None = None
         self.url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    @property
+    def upstream(self) -> str:
+        """The service's base URL, ``http://host:port``."""
+        return self._upstream
+
+    @upstream.setter
+    def upstream(self, url: str) -> None:
+        """Point the gateway at another service port. Once started (so from inside the event
+        loop), this replaces the pool and closes the old one in the background."""
+        self._address = _host_port(url)
+        self._upstream = url.rstrip("/")
+        old = self._pool
+        if old is not None:
+            self._pool = self._new_pool()
+            task = asyncio.get_running_loop().create_task(old.close())
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+
+    def _new_pool(self) -> UpstreamPool:
+        host, port = self._address
+        return UpstreamPool(host, port, timeout=UPSTREAM_TIMEOUT, max_body=MAX_BODY)
+
     async def start(self, sock: socket.socket) -> None:
         """Serve on an already-bound loopback socket."""
-        connector = aiohttp.TCPConnector(
-            limit=256, keepalive_timeout=30, enable_cleanup_closed=True
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
-        )
-        self._server = _TimedServer(self._handle, client_max_size=MAX_BODY)
+        self._pool = self._new_pool()
+        self._server = _TimedServer(self._handle)
         self._runner = web.ServerRunner(self._server, access_log=None)
         await self._runner.setup()
         site = web.SockSite(self._runner, sock, ssl_context=self.context)
@@ -141,8 +164,10 @@ class Gateway:
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
+        if self._retired:
+            await asyncio.gather(*self._retired)
 
     def reload_svid(self, svid: Svid) -> None:
         """Present `svid` on new handshakes (after rotation); open connections are untouched."""
@@ -238,36 +263,33 @@ class Gateway:
     async def _forward(
         self, request: web.BaseRequest, request_id: str, verdict: Verdict, start: int
     ) -> web.StreamResponse:
-        if self._session is None or verdict.canonical is None:  # not started, or a bug: refuse
+        pool, canonical = self._pool, verdict.canonical
+        if pool is None or canonical is None:  # not started, or a bug: refuse
             return _deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
         upstream_start = time.perf_counter_ns()
         try:
             body = await request.read()
-            async with self._session.request(
+            response = await pool.request(
                 request.method,
-                self.upstream + verdict.canonical.target,
-                headers=list(verdict.upstream_headers),
-                data=body or None,
-                allow_redirects=False,
-            ) as response:
-                payload = await response.read()
-                status = response.status
-                headers = [
-                    (k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP
-                ]
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                origin_form(canonical.path, canonical.query),
+                verdict.upstream_headers,
+                body,
+            )
+        except (UpstreamError, OSError) as exc:  # OSError: the caller went away mid-body
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
+            why = exc.reason if isinstance(exc, UpstreamError) else type(exc).__name__
             return _deny(
                 request_id,
                 502,
                 "upstream",
                 "upstream-unavailable",
-                f"the service did not answer: {type(exc).__name__}",
+                f"the service did not answer: {why}",
                 error="bad_gateway",
             )
-        self._complete(request_id, status, upstream_start, start, "forwarded")
+        self._complete(request_id, response.status, upstream_start, start, "forwarded")
+        headers = end_to_end(response.headers)
         headers.append(("X-Trustproof-Request-Id", request_id))
-        return web.Response(status=status, body=payload, headers=headers)
+        return web.Response(status=response.status, body=response.body, headers=headers)
 
     def _complete(
         self, request_id: str, status: int, upstream_start: int, start: int, reason: str
@@ -302,6 +324,18 @@ class Gateway:
             policy_ids=verdict.policy_ids,
             timings=timings,
         )
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """``http://host:port`` -> (host, port); anything else is a configuration error."""
+    parts = urlsplit(url.rstrip("/"))
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ValueError(f"upstream {url!r}: bad port") from exc
+    if parts.scheme != "http" or not parts.hostname or parts.path or parts.query:
+        raise ValueError(f"upstream {url!r}: expected http://host:port (plain HTTP, no path)")
+    return parts.hostname, port
 
 
 def _deny(

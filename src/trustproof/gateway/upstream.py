@@ -1,0 +1,202 @@
+"""The gateway's client for its one upstream: HTTP/1.1 over a bounded pool of idle keep-alive
+connections to a plain-HTTP port on loopback.
+
+Why not aiohttp's client: measured behind the gateway it cost ~85 µs of latency and ~100 µs of
+CPU per request, most of the gateway's own budget (DESIGN §6). This client does one thing:
+write one request, read one response, and hand the connection back if it can carry another.
+The bytes are encoded and parsed by the sans-I/O `http1` module; this one owns the sockets (an
+`asyncio.Protocol` per connection, which measured faster than asyncio streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import cast
+
+from trustproof.gateway.http1 import (
+    IDEMPOTENT,
+    MAX_BODY,
+    WRITE_TOGETHER,
+    ResponseParser,
+    UpstreamError,
+    UpstreamResponse,
+    encode_request,
+)
+
+__all__ = ["UpstreamError", "UpstreamPool", "UpstreamResponse"]
+
+
+class _Connection(asyncio.Protocol):
+    """One connection, one request at a time. A Protocol rather than asyncio streams: the bytes
+    go straight from `data_received` into the parser (no StreamReader buffer, no task wake-up per
+    read) and the deadline is one timer handle, not a timeout scope. Measured under uvloop with
+    the same parser, 16 requests in flight: ~20 µs of client CPU per request against ~26 µs for
+    streams, and ~10% more gateway throughput end to end; single-request latency the same."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser: ResponseParser | None = None
+        self.waiter: asyncio.Future[UpstreamResponse] | None = None
+        self.reusable = False
+        self.closed = False
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(
+        self, head: bytes, body: bytes, parser: ResponseParser
+    ) -> asyncio.Future[UpstreamResponse]:
+        self.parser, self.reusable = parser, False
+        self.waiter = waiter = asyncio.get_running_loop().create_future()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.fail(UpstreamError("closed-before-response", "the connection was closing"))
+        elif len(body) <= WRITE_TOGETHER:
+            transport.write(head + body)
+        else:  # no 8 MiB copy just to join
+            transport.write(head)
+            transport.write(body)
+        return waiter
+
+    def data_received(self, data: bytes) -> None:
+        parser = self.parser
+        if parser is None:  # unsolicited bytes while idle: out of step, never reuse
+            self.close()
+            return
+        try:
+            done = parser.feed(data)
+        except UpstreamError as exc:
+            self.fail(exc)
+            return
+        if done:
+            self._resolve(parser)
+
+    def eof_received(self) -> bool | None:
+        self._ended()
+        return None  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended()
+        self.closed, self.reusable = True, False
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def expire(self) -> None:
+        self.fail(UpstreamError("timeout", "no complete response in time"))
+
+    def fail(self, exc: UpstreamError) -> None:
+        self.parser = None
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed, self.reusable = True, False
+        if self.transport is not None:
+            self.transport.close()
+
+    def _ended(self) -> None:
+        parser = self.parser
+        if parser is None:
+            return
+        try:
+            parser.feed_eof()
+        except UpstreamError as exc:
+            self.fail(exc)
+            return
+        self._resolve(parser)
+
+    def _resolve(self, parser: ResponseParser) -> None:
+        self.parser = None
+        self.reusable = parser.reusable and not self.closed
+        response = parser.response
+        if self.waiter is not None and not self.waiter.done() and response is not None:
+            self.waiter.set_result(response)
+
+
+class UpstreamPool:
+    """HTTP/1.1 to one `host:port`, keeping up to `max_idle` idle keep-alive connections.
+
+    Concurrent requests each take their own connection (an idle one, else a new one); finished
+    connections that can be reused go back while fewer than `max_idle` are idle, the rest are
+    closed. `timeout` bounds each request as a whole, connecting included. One retry, on a new
+    connection, only for the stale keep-alive race: a *reused* connection closed before any byte
+    of the response arrived, and the method is idempotent (RFC 9110 §9.2.2) — the request may
+    already have been processed otherwise, so a POST is never sent twice."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_idle: int = 64,
+        timeout: float = 30.0,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        self.host, self.port = host, port
+        self.max_idle, self.timeout, self.max_body = max_idle, timeout, max_body
+        self._host_header = host if port == 80 else f"{host}:{port}"
+        if ":" in host:  # an IPv6 literal
+            self._host_header = f"[{host}]" if port == 80 else f"[{host}]:{port}"
+        self._idle: list[_Connection] = []
+        self._closed = False
+
+    async def request(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> UpstreamResponse:
+        """Send one request and read its whole response; raises `UpstreamError`."""
+        if self._closed:
+            raise UpstreamError("connect-failed", "the pool is closed")
+        head = encode_request(method, target, self._host_header, headers, body)
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while self._idle:
+            conn = self._idle.pop()  # the most recently used: the least likely to be stale
+            if conn.closed:
+                continue
+            try:
+                return await self._exchange(conn, method, head, body, deadline)
+            except UpstreamError as exc:
+                if exc.reason != "closed-before-response" or method not in IDEMPOTENT:
+                    raise
+            break  # the stale keep-alive race: once, on a new connection
+        conn = await self._connect(deadline)
+        return await self._exchange(conn, method, head, body, deadline)
+
+    async def close(self) -> None:
+        """Close idle connections now and busy ones when their response is in; no new requests."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        lost = [conn.lost for conn in idle]
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
+
+    async def _connect(self, deadline: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                _, conn = await loop.create_connection(_Connection, self.host, self.port)
+        except TimeoutError as exc:  # before OSError: TimeoutError is one
+            raise UpstreamError("timeout", f"connecting to {self.host}:{self.port}") from exc
+        except OSError as exc:
+            detail = f"{self.host}:{self.port}: {exc.strerror or type(exc).__name__}"
+            raise UpstreamError("connect-failed", detail) from exc
+        return conn
+
+    async def _exchange(
+        self, conn: _Connection, method: str, head: bytes, body: bytes, deadline: float
+    ) -> UpstreamResponse:
+        parser = ResponseParser(method, max_body=self.max_body)
+        waiter = conn.send(head, body, parser)
+        timer = asyncio.get_running_loop().call_at(deadline, conn.expire)
+        try:
+            return await waiter
+        finally:  # also on cancellation: a connection with a response in flight is closed
+            timer.cancel()
+            if conn.reusable and not self._closed and len(self._idle) < self.max_idle:
+                self._idle.append(conn)
+            else:
+                conn.close()
