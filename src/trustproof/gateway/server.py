@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import socket
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +73,7 @@ class _TimedServer(BoundedServer):
         super().__init__(*args, **kwargs)
         self.accepted: dict[RequestHandler, int] = {}
         self.handshake_us: dict[RequestHandler, float] = {}
+        self.peers: dict[RequestHandler, _Verified] = {}
 
     def __call__(self) -> RequestHandler:
         handler = super().__call__()
@@ -89,6 +90,7 @@ class _TimedServer(BoundedServer):
         super().connection_lost(handler, exc)
         self.accepted.pop(handler, None)
         self.handshake_us.pop(handler, None)
+        self.peers.pop(handler, None)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class _Verified:
     serial: int
     not_after: datetime
     refusal: str | None
+
+
+_NO_CERTIFICATE = _Verified(None, "", 0, datetime.max.replace(tzinfo=UTC), None)
 
 
 class Gateway:
@@ -181,13 +186,27 @@ class Gateway:
     # -- per request ----------------------------------------------------------------------------
 
     def _peer(self, request: web.BaseRequest) -> Peer:
+        """The client certificate's verdict: verified once per connection (and per certificate
+        across connections) until it expires; revocation is checked on every request."""
+        now = self.clock.now()
+        per_connection = self._server.peers if self._server is not None else {}
+        known = per_connection.get(request.protocol)
+        if known is None or (known.refusal is None and known.not_after <= now):
+            known = self._verify_connection(request, now)
+            per_connection[request.protocol] = known
+        if known.spiffe_id is None and known.refusal is None:
+            return Peer()
+        if known.refusal is None and self.ca.is_revoked(known.serial):  # never cached
+            return Peer(refusal="revoked")
+        return Peer(known.spiffe_id, known.x5t, known.refusal)
+
+    def _verify_connection(self, request: web.BaseRequest, now: datetime) -> _Verified:
         transport = request.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if not der:
-            return Peer()
+            return _NO_CERTIFICATE
         key = hashlib.sha256(der).digest()
-        now = self.clock.now()
         known = self._verified.get(key)
         if known is None or known.not_after <= now:
             check = verify_svid(
@@ -210,13 +229,11 @@ class Gateway:
                 self._verified[key] = known
                 while len(self._verified) > 4096:
                     self._verified.popitem(last=False)
-        if known.refusal is None and self.ca.is_revoked(known.serial):  # never cached
-            return Peer(refusal="revoked")
-        return Peer(known.spiffe_id, known.x5t, known.refusal)
+        return known
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         start = time.perf_counter_ns()
-        request_id = uuid.uuid4().hex
+        request_id = secrets.token_hex(16)
         handshake_us = None
         if self._server is not None:
             handshake_us = self._server.handshake_us.pop(request.protocol, None)
