@@ -20,11 +20,11 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
+from _measure import micros, per_second
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -32,34 +32,8 @@ from trustproof.clock import ManualClock
 from trustproof.identity import CertificateAuthority
 from trustproof.tokens import KeyRing, RevocationList, TokenIssuer, TokenValidator
 
-MAX_SECONDS = 2.0
-MAX_COUNT = 20_000
 ISSUER = "https://127.0.0.1:8443"
 AUDIENCE = "spiffe://bench.test/payments"
-
-
-def per_second(func: Callable[[int], object]) -> tuple[float, int]:
-    """Calls per second of `func(i)`, bounded by MAX_COUNT calls and MAX_SECONDS."""
-    for warm in range(20):
-        func(warm)
-    count, start = 0, time.perf_counter()
-    while count < MAX_COUNT and time.perf_counter() - start < MAX_SECONDS:
-        func(count)
-        count += 1
-    return count / (time.perf_counter() - start), count
-
-
-def micros(func: Callable[[int], object], count: int = 2000) -> float:
-    """Median microseconds per call over `count` calls (bounded by MAX_SECONDS)."""
-    samples: list[float] = []
-    deadline = time.perf_counter() + MAX_SECONDS
-    for i in range(count):
-        start = time.perf_counter_ns()
-        func(i)
-        samples.append((time.perf_counter_ns() - start) / 1000)
-        if time.perf_counter() > deadline:
-            break
-    return statistics.median(samples)
 
 
 def main() -> int:

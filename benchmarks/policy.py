@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cedarpy
+from _measure import micros, per_second
 
 from trustproof.plan import expected_matrix
 from trustproof.policy import CedarPolicyEngine
@@ -39,33 +38,7 @@ from trustproof.policy.entities import ENTITY_TYPES, route_id
 from trustproof.policy.offline import representative_request
 from trustproof.spec import load_spec
 
-MAX_SECONDS = 2.0
-MAX_COUNT = 20_000
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
-
-
-def per_second(func: Callable[[int], object]) -> tuple[float, int]:
-    """Calls per second of `func(i)`, bounded by MAX_COUNT calls and MAX_SECONDS."""
-    for warm in range(50):
-        func(warm)
-    count, start = 0, time.perf_counter()
-    while count < MAX_COUNT and time.perf_counter() - start < MAX_SECONDS:
-        func(count)
-        count += 1
-    return count / (time.perf_counter() - start), count
-
-
-def micros(func: Callable[[int], object], count: int = 5000) -> float:
-    """Median microseconds per call over `count` calls (bounded by MAX_SECONDS)."""
-    samples: list[float] = []
-    deadline = time.perf_counter() + MAX_SECONDS
-    for i in range(count):
-        start = time.perf_counter_ns()
-        func(i)
-        samples.append((time.perf_counter_ns() - start) / 1000)
-        if time.perf_counter() > deadline:
-            break
-    return statistics.median(samples)
 
 
 def main() -> int:
