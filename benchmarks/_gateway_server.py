@@ -34,9 +34,11 @@ from trustproof.clock import SystemClock
 from trustproof.fabric import TrustFabric
 from trustproof.gateway.config import gateway_config
 from trustproof.gateway.pipeline import Pipeline
+from trustproof.gateway.proof import new_key
 from trustproof.gateway.server import Gateway
 from trustproof.identity import write_svid_files
 from trustproof.policy import CedarPolicyEngine
+from trustproof.scrub import Secret
 from trustproof.spec import load_spec
 from trustproof.tokenservice.server import bind_loopback
 
@@ -81,7 +83,7 @@ async def serve(args: argparse.Namespace, loop_name: str) -> None:
     phases: list[dict[str, object]] = []
     try:
         pipeline = Pipeline(
-            gateway_config(spec, SERVICE),
+            gateway_config(spec, SERVICE, proof_key=Secret(new_key())),  # signs, as in a sandbox
             fabric.validator(),
             CedarPolicyEngine.from_spec(spec),
             clock,

@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from importlib import resources
 from pathlib import Path
@@ -21,6 +21,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from trustproof import __version__
@@ -33,10 +34,12 @@ from trustproof.sandbox.control import live_status
 from trustproof.sandbox.control import request as control_request
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.lifecycle import down as stop_sandbox
-from trustproof.sandbox.lifecycle import run_foreground, start_detached
+from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir, private_dir
 from trustproof.scrub import configure_logging, scrub
 from trustproof.spec import Spec, json_schema, load_spec
+from trustproof.suite.command import suite_on, summary_lines
+from trustproof.suite.runner import SuiteRun
 
 EXIT_INTERNAL = 70
 DEFAULT_SPEC = "trustproof.yaml"
@@ -198,7 +201,7 @@ def up(spec_file: Path, run_dir: Path, detach: bool) -> None:
         _print_state(sandbox.state())
         out.print("ready; Ctrl-C stops everything")
 
-    asyncio.run(run_foreground(spec_file, run_dir, ready))
+    asyncio.run(run_foreground(spec_file, run_dir, ready, _probe_for_control))
 
 
 @cli.command()
@@ -279,6 +282,126 @@ def cert(name: str, out_dir: Path, run_dir: Path) -> None:
         f"wrote {out_dir}/cert.pem, key.pem, bundle.pem for {reply['spiffe_id']} "
         f"(valid until {reply['not_after']})"
     )
+
+
+select_options = [
+    click.option(
+        "--select",
+        multiple=True,
+        metavar="PATTERN",
+        help="Only cases whose probe id or boundary matches (glob; repeatable).",
+    ),
+    click.option(
+        "--deselect",
+        multiple=True,
+        metavar="PATTERN",
+        help="Skip cases whose probe id or boundary matches (glob; repeatable).",
+    ),
+    click.option("--fail-fast", is_flag=True, help="Stop after the first failing verdict."),
+]
+
+
+def with_select_options(func: F) -> F:
+    for option in reversed(select_options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@spec_argument
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR.parent / "last-run",
+    show_default=True,
+    help="Where this run's logs, audit and results go.",
+)
+@with_select_options
+@friendly
+def run(
+    spec_file: Path,
+    run_dir: Path,
+    select: tuple[str, ...],
+    deselect: tuple[str, ...],
+    fail_fast: bool,
+) -> None:
+    """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
+    load_spec(spec_file)  # a bad spec is exit 2 before anything starts
+    refuse_if_running(RunDir.create(run_dir))
+
+    async def main() -> tuple[SuiteRun, Path]:
+        sandbox = Sandbox.from_file(spec_file, run_dir=run_dir)
+        await sandbox.start()
+        err.print(
+            f"sandbox ready in {sum(sandbox.ready_seconds.values()):.2f} s of service "
+            f"start-up; running the suite"
+        )
+        try:
+            return await _suite_with_progress(sandbox, select, deselect, fail_fast)
+        finally:
+            await sandbox.stop()
+
+    _, path = asyncio.run(main())
+    _finish(json.loads(path.read_text()), path)
+
+
+@cli.command()
+@run_dir_option
+@with_select_options
+@friendly
+def probe(
+    run_dir: Path, select: tuple[str, ...], deselect: tuple[str, ...], fail_fast: bool
+) -> None:
+    """Run the suite against the sandbox started with `trustproof up --detach`."""
+    socket_path = RunDir(run_dir.absolute()).control_socket
+    body = {"select": list(select), "deselect": list(deselect), "fail_fast": fail_fast}
+    reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
+    path = Path(reply["results"])
+    _finish(json.loads(path.read_text()), path)
+
+
+async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """What the running controller does for `trustproof probe`."""
+    run, path = await suite_on(
+        sandbox,
+        select=[str(p) for p in body.get("select", [])],
+        deselect=[str(p) for p in body.get("deselect", [])],
+        fail_fast=bool(body.get("fail_fast")),
+    )
+    return {"results": str(path), "ok": run.ok}
+
+
+async def _suite_with_progress(
+    sandbox: Sandbox, select: Sequence[str], deselect: Sequence[str], fail_fast: bool
+) -> tuple[SuiteRun, Path]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("probing", total=None)
+        return await suite_on(
+            sandbox,
+            select=select,
+            deselect=deselect,
+            fail_fast=fail_fast,
+            on_total=lambda total: progress.update(task, total=total),
+            on_result=lambda _: progress.advance(task),
+        )
+
+
+def _finish(data: dict[str, Any], path: Path) -> None:
+    for line in summary_lines(data):
+        out.print(line, markup=False)
+    out.print(f"results: {path}")
+    bad = [case for case in data["cases"] if case["verdict"] != "pass"]
+    if bad or data.get("stopped_early"):
+        out.print(f"[bold red]trust is broken: {len(bad)} case(s) disagree with the spec[/]")
+        sys.exit(1)
+    out.print("[bold green]every boundary behaved as the spec says[/]")
 
 
 def thumbprint_of_pem(pem: bytes) -> str:

@@ -1,8 +1,10 @@
 """The bundled shop's services (examples/shop/services) as real child processes on loopback.
 
 Each service is started the way the sandbox starts it (cwd = the spec's directory, configured only
-by TRUSTPROOF_* variables) and spoken to in plain HTTP, as its gateway does. No PostgreSQL here:
-database routes are pointed at a closed loopback port and must fail closed (503, explained).
+by TRUSTPROOF_* variables) and spoken to in plain HTTP, as its gateway does. Most services here run
+without ``TRUSTPROOF_GATEWAY_PROOF_KEY_FILE`` (so they believe the identity headers as they are);
+``guarded`` runs storefront with a key, and this module signs as its gateway would. No PostgreSQL
+here: database routes are pointed at a closed loopback port and must fail closed (503, explained).
 The egress proxies are stood in for by small aiohttp servers in this process.
 """
 
@@ -29,12 +31,21 @@ import psycopg
 import pytest
 from aiohttp import web
 
+from trustproof.gateway.proof import PROOF_HEADER, sign_proof
+
 pytestmark = pytest.mark.integration
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 SERVICES = SHOP / "services"
 TIMEOUT = 5.0
 ALICE = {"X-Trustproof-Principal": "alice", "X-Trustproof-Request-Id": "req-alice"}
+PROOF_KEY = bytes(range(32))
+FORGED = {  # everything a gateway would add, except the proof
+    "X-Trustproof-Principal": "alice",
+    "X-Trustproof-Principal-Kind": "persona",
+    "X-Trustproof-Roles": "customer",
+    "X-Trustproof-Request-Id": "req-forged",
+}
 
 
 def free_port() -> int:
@@ -226,6 +237,46 @@ def payments() -> Iterator[Service]:
         yield service
 
 
+@pytest.fixture(scope="module")
+def proof_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("identity") / "gateway-proof.key"
+    path.write_bytes(PROOF_KEY)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def guarded(fake_egress: FakeEgress, proof_key_file: Path) -> Iterator[Service]:
+    """storefront as the sandbox runs it: it holds its gateway's proof key."""
+    with running(
+        "storefront",
+        TRUSTPROOF_GATEWAY_PROOF_KEY_FILE=str(proof_key_file),
+        TRUSTPROOF_DB_SHOPDB_DSN=unreachable_dsn(),
+        TRUSTPROOF_EGRESS_ORDERS=fake_egress.urls["orders"],
+        TRUSTPROOF_EGRESS_PAYMENTS=fake_egress.urls["payments"],
+    ) as service:
+        yield service
+
+
+def proven(
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    *,
+    key: bytes = PROOF_KEY,
+    age: float = 0.0,
+) -> dict[str, str]:
+    """`headers` with the proof a gateway holding `key` would add, signed `age` seconds ago."""
+    proof = sign_proof(key, method, target, headers.items(), time.time() - age)
+    return {**headers, PROOF_HEADER: proof}
+
+
+def stop_and_read_stderr(service: Service) -> str:
+    service.process.send_signal(signal.SIGTERM)
+    _, err = service.process.communicate(timeout=TIMEOUT)
+    return err
+
+
 # --- identity and routing -------------------------------------------------------------------
 
 
@@ -285,6 +336,138 @@ def test_refunds_are_refused_even_if_a_gateway_let_the_call_through(payments: Se
     assert answer.status == 409
     assert answer.body["error"] == "refunds are not supported"
     assert answer.headers["X-Trustproof-Handler"] == "POST /refunds"
+
+
+# --- only requests from the gateway are served (TRUSTPROOF_GATEWAY_PROOF_KEY_FILE) ------------
+
+
+def test_a_request_with_a_valid_proof_is_served(guarded: Service) -> None:
+    identity = {"X-Trustproof-Principal": "ci", "X-Trustproof-Request-Id": "req-1"}
+    answer = guarded.call(
+        "GET", "/admin/version", headers=proven("GET", "/admin/version", identity)
+    )
+    assert answer.status == 200, answer.body
+    assert answer.headers["X-Trustproof-Handler"] == "GET /admin/version"
+    assert (answer.body["caller"], answer.body["request_id"]) == ("ci", "req-1")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/admin/version", None),
+        ("GET", "/products", None),  # would touch the database (503 here) if the handler ran
+        ("POST", "/checkout", {"items": [{"product_id": 1, "quantity": 1}]}),  # would call orders
+        ("GET", "/no/such/route", None),  # not even routing is revealed
+    ],
+)
+def test_a_forged_identity_without_proof_is_refused_by_the_service(
+    guarded: Service, egress: FakeEgress, method: str, path: str, body: Any
+) -> None:
+    answer = guarded.call(method, path, body, headers=FORGED)
+    assert answer.status == 401
+    assert answer.headers["X-Served-By"] == "storefront"  # the service itself refused
+    assert answer.headers["X-Trustproof-Handler"] == "none"  # no handler ran
+    assert answer.body == {
+        "served_by": "storefront",
+        "route": "none",
+        "caller": None,  # the forged identity is not believed, not even echoed
+        "request_id": None,
+        "error": "not from the gateway",
+        "reason": "missing",
+    }
+    assert egress.seen == []
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("valid", None),
+        ("other-key", "bad-signature"),
+        ("replayed-onto-another-path", "bad-signature"),
+        ("replayed-onto-another-principal", "bad-signature"),
+        ("stale", "stale"),
+        ("malformed", "malformed"),
+    ],
+)
+def test_each_proof_refusal_is_named(guarded: Service, case: str, reason: str | None) -> None:
+    identity = {"X-Trustproof-Principal": "ci", "X-Trustproof-Request-Id": "req-2"}
+    headers = {
+        "valid": lambda: proven("GET", "/admin/version", identity),
+        "other-key": lambda: proven("GET", "/admin/version", identity, key=bytes(32)),
+        "replayed-onto-another-path": lambda: proven("GET", "/account/orders", identity),
+        "replayed-onto-another-principal": lambda: {
+            **proven("GET", "/admin/version", identity),
+            "X-Trustproof-Principal": "alice",
+        },
+        "stale": lambda: proven("GET", "/admin/version", identity, age=60),
+        "malformed": lambda: {**identity, PROOF_HEADER: "v1;t=now;sig=trust-me"},
+    }[case]()
+    answer = guarded.call("GET", "/admin/version", headers=headers)
+    if reason is None:
+        assert answer.status == 200, answer.body
+    else:
+        assert (answer.status, answer.body["reason"]) == (401, reason)
+        assert answer.body["error"] == "not from the gateway"
+        assert answer.body["caller"] is None
+
+
+def test_the_health_check_needs_no_proof(guarded: Service) -> None:
+    answer = guarded.call("GET", "/healthz", headers=FORGED)
+    assert answer.status == 200
+    assert answer.body["ok"] is True
+
+
+def test_a_proven_request_on_a_kept_alive_connection_does_not_vouch_for_the_next(
+    guarded: Service,
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", guarded.port, timeout=TIMEOUT)
+    try:
+        identity = {"X-Trustproof-Principal": "ci", "X-Trustproof-Request-Id": "req-3"}
+        conn.request("GET", "/admin/version", headers=proven("GET", "/admin/version", identity))
+        first = conn.getresponse()
+        assert (first.status, json.loads(first.read())["caller"]) == (200, "ci")
+        conn.request("GET", "/admin/version", headers=FORGED)
+        second = conn.getresponse()
+        assert (second.status, json.loads(second.read())["reason"]) == (401, "missing")
+    finally:
+        conn.close()
+
+
+def test_without_a_key_the_service_warns_once_that_headers_are_unproven() -> None:
+    with running("payments") as payments:
+        err = stop_and_read_stderr(payments)
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert warnings == [
+        "payments: warning: TRUSTPROOF_GATEWAY_PROOF_KEY_FILE is not set, so X-Trustproof-* "
+        f"identity headers are trusted without proof: any local process reaching port "
+        f"{payments.port} can claim any identity"
+    ]
+
+
+def test_with_a_key_there_is_no_warning(proof_key_file: Path) -> None:
+    with running("payments", TRUSTPROOF_GATEWAY_PROOF_KEY_FILE=str(proof_key_file)) as payments:
+        err = stop_and_read_stderr(payments)
+    assert "warning" not in err
+
+
+def test_a_short_proof_key_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    short = tmp_path / "gateway-proof.key"
+    short.write_bytes(b"k" * 16)
+    env = {**base_env("storefront", free_port()), "TRUSTPROOF_GATEWAY_PROOF_KEY_FILE": str(short)}
+    result = subprocess.run(
+        [sys.executable, "services/storefront.py"],
+        cwd=SHOP,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"storefront.py: TRUSTPROOF_GATEWAY_PROOF_KEY_FILE names {str(short)!r}, which holds "
+        "16 bytes; a gateway-proof key has 32\n"
+    )
 
 
 # --- the database fails closed --------------------------------------------------------------
@@ -437,6 +620,10 @@ def test_an_unreachable_egress_proxy_is_a_502_not_a_success() -> None:
         ({"TRUSTPROOF_PORT": "http"}, "TRUSTPROOF_PORT"),
         ({"TRUSTPROOF_HOST": "0.0.0.0"}, "TRUSTPROOF_HOST"),  # noqa: S104 (refused: not loopback)
         ({"TRUSTPROOF_EGRESS_ORDERS": "orders:443"}, "TRUSTPROOF_EGRESS_ORDERS"),
+        (
+            {"TRUSTPROOF_GATEWAY_PROOF_KEY_FILE": "/nonexistent/gateway-proof.key"},
+            "TRUSTPROOF_GATEWAY_PROOF_KEY_FILE",
+        ),
     ],
 )
 def test_a_broken_environment_exits_2_naming_the_variable(

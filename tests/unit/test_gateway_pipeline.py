@@ -12,7 +12,9 @@ import pytest
 from trustproof.clock import ManualClock
 from trustproof.gateway.config import gateway_config
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.gateway.proof import PROOF_HEADER, ProofCheck, verify_proof
 from trustproof.policy import AccessRequest, Decision, StaticPolicyEngine
+from trustproof.scrub import Secret
 from trustproof.spec import load_spec
 from trustproof.tokens import BrokenTokens, KeyRing, RevocationList, TokenIssuer, TokenValidator
 
@@ -229,3 +231,50 @@ def test_optional_token_uses_the_certificate_identity(fabric: Fabric) -> None:
     fabric.pipeline.config = replace(config, token="optional", client_cert="optional")
     anonymous = fabric.decide(peer=Peer())
     assert (anonymous.stage, anonymous.reason) == ("token", "anonymous")
+
+
+PROOF_KEY = bytes(range(32))
+
+
+def test_the_gateway_proof_signs_what_is_forwarded_at_the_real_time(fabric: Fabric) -> None:
+    """Stamped with wall time (the service checks it against its own clock), not the injected
+    clock that lifecycle scenarios move."""
+    config = gateway_config(fabric.spec, "orders", proof_key=Secret(PROOF_KEY))
+    fabric.pipeline.config = config
+    wall = 1_900_000_000.0
+    fabric.pipeline.wall_time = lambda: wall
+    fabric.clock.advance(timedelta(hours=3))  # must not matter
+    verdict = fabric.decide(
+        token=fabric.token(),
+        target="/orders//x/../42/",
+        headers=((PROOF_HEADER, "v1;t=1;sig=" + "A" * 43), ("X-Trustproof-Principal", "admin")),
+    )
+    assert verdict.allowed, verdict
+    assert verdict.upstream_target == "/orders/42"
+    proofs = [value for name, value in verdict.upstream_headers if name == PROOF_HEADER]
+    assert len(proofs) == 1  # the caller's copy was stripped, the gateway's added
+    assert proofs[0].startswith(f"v1;t={int(wall)};sig=")
+    assert PROOF_HEADER.lower() in verdict.stripped
+    now = wall
+    headers = verdict.upstream_headers
+    assert verify_proof(PROOF_KEY, "GET", "/orders/42", headers, now) == ProofCheck(True, "ok")
+    # The twin: the same proof does not fit the path the caller sent, nor another key.
+    raw = verify_proof(PROOF_KEY, "GET", "/orders//x/../42/", headers, now)
+    assert raw == ProofCheck(False, "bad-signature")
+    other = verify_proof(bytes(32), "GET", "/orders/42", headers, now)
+    assert other == ProofCheck(False, "bad-signature")
+    assert verify_proof(PROOF_KEY, "GET", "/orders/42", headers, wall + 31).reason == "stale"
+
+
+def test_without_a_proof_key_nothing_is_signed(fabric: Fabric) -> None:
+    verdict = fabric.decide(token=fabric.token(), headers=((PROOF_HEADER, "v1;t=1;sig=x"),))
+    assert verdict.allowed
+    assert verdict.upstream_target == "/orders/42"
+    assert PROOF_HEADER not in dict(verdict.upstream_headers)  # and a caller's copy is stripped
+
+
+def test_the_proof_key_never_shows_in_a_repr(fabric: Fabric) -> None:
+    config = gateway_config(fabric.spec, "orders", proof_key=Secret(PROOF_KEY))
+    assert "proof_key=Secret(" in repr(config)
+    assert repr(PROOF_KEY) not in repr(config)
+    assert PROOF_KEY.hex() not in repr(config)

@@ -56,6 +56,21 @@ def test_run_dir_is_private_and_secrets_go(tmp_path: Path) -> None:
     assert run.logs.is_dir()  # logs stay for the reports
 
 
+def test_the_gateway_proof_key_is_private_and_goes_with_the_secrets(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run")
+    stale = run.identity("orders") / "gateway-proof.key"
+    stale.parent.mkdir(mode=0o755)
+    stale.write_bytes(b"left by a run that was SIGKILLed")
+    stale.chmod(0o644)
+    path = run.write_gateway_proof_key("orders", b"k" * 32)
+    assert path == stale == run.gateway_proof_key("orders")
+    assert path.read_bytes() == b"k" * 32
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    run.remove_secrets()
+    assert not path.exists()
+
+
 def test_pid_registry_never_names_a_process_it_did_not_record(tmp_path: Path) -> None:
     registry = PidRegistry(tmp_path / "pids")
     registry.add(os.getpid(), "me")

@@ -5,12 +5,20 @@ Built on the standard library's ``ThreadingHTTPServer`` so that a service is hea
 after it is started (aiohttp alone costs ~190 ms to import); psycopg is imported in the background
 once the port is bound, and only a service with a database needs it.
 
-Trust model. A service listens in plain HTTP on a loopback address that only its trustproof
-gateway reaches. The gateway terminates mutual TLS, validates the access token, evaluates the
-Cedar policies, *strips every caller-supplied* ``X-Trustproof-*`` header and then adds the verified
-identity (``X-Trustproof-Principal``, ``-Principal-Kind``, ``-Roles``, ``-Route``,
-``-Request-Id``, ``-Client-Spiffe-Id``). That is why the services believe these headers without
-checking anything, and why ``load_env`` refuses to bind a non-loopback address. Outbound calls go
+Trust model. A service listens in plain HTTP on loopback behind its trustproof gateway. The
+gateway terminates mutual TLS, validates the access token, evaluates the Cedar policies, *strips
+every caller-supplied* ``X-Trustproof-*`` header and then adds the verified identity
+(``X-Trustproof-Principal``, ``-Principal-Kind``, ``-Roles``, ``-Route``, ``-Request-Id``,
+``-Client-Spiffe-Id``) and ``X-Trustproof-Gateway-Proof``, an HMAC over that identity, the method,
+the path and the time, keyed per run (``trustproof.gateway.proof``). Loopback alone does not keep
+other callers out: any local process can reach the port and forge ``X-Trustproof-Principal``. So
+when ``TRUSTPROOF_GATEWAY_PROOF_KEY_FILE`` is set (the sandbox sets it), every request but
+``GET /healthz`` (the controller's health checks come directly) must carry a valid proof; anything
+else is answered ``401 {"error": "not from the gateway", "reason": "missing" | "malformed" |
+"stale" | "bad-signature"}`` by the service itself (``X-Served-By`` is set), before any handler or
+database, and identity headers are believed only once the proof verified. Without the variable
+(a service started alone, as in tests) the headers are believed as they are, and a warning says so
+at startup. ``load_env`` refuses to bind a non-loopback address either way. Outbound calls go
 to a plain-HTTP egress proxy (``TRUSTPROOF_EGRESS_<CALLEE>``) that adds the client certificate and
 the token: a service never sees a credential. The database is reached with the workload's own
 certificate (the DSN names the files, which the sandbox rotates in place), so a new connection is
@@ -39,9 +47,12 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from trustproof.gateway.proof import verify_proof
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,6 +60,8 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 REQUIRED = ("TRUSTPROOF_SERVICE", "TRUSTPROOF_SPIFFE_ID", "TRUSTPROOF_HOST", "TRUSTPROOF_PORT")
+PROOF_KEY_FILE = "TRUSTPROOF_GATEWAY_PROOF_KEY_FILE"
+PROOF_KEY_BYTES = 32
 MAX_BODY = 1 << 20
 EGRESS_TIMEOUT = 5.0  # seconds, per downstream call
 DB_CONNECT_TIMEOUT = 5  # seconds
@@ -77,6 +90,7 @@ class Env:
     host: str
     port: int
     variables: Mapping[str, str]  # every TRUSTPROOF_* variable, for the optional ones
+    proof_key: bytes | None = field(default=None, repr=False)  # None: identity headers unproven
 
     def egress(self, callee: str) -> tuple[str, str | None]:
         var = "TRUSTPROOF_EGRESS_" + _env_name(callee)
@@ -113,6 +127,7 @@ def load_env(environ: Mapping[str, str], *, calls: tuple[str, ...] = ()) -> Env:
         host=host,
         port=int(port_text),
         variables={k: v for k, v in environ.items() if k.startswith("TRUSTPROOF_")},
+        proof_key=_proof_key(environ.get(PROOF_KEY_FILE) or None),
     )
     for callee in calls:
         var, url = env.egress(callee)
@@ -121,6 +136,24 @@ def load_env(environ: Mapping[str, str], *, calls: tuple[str, ...] = ()) -> Env:
             if parts.scheme != "http" or not parts.hostname or parts.port is None:
                 raise EnvError(f"{var} must look like http://127.0.0.1:PORT, got {url!r}")
     return env
+
+
+def _proof_key(path: str | None) -> bytes | None:
+    """The gateway-proof key named by ``TRUSTPROOF_GATEWAY_PROOF_KEY_FILE``, when it is set."""
+    if path is None:
+        return None
+    try:
+        key = Path(path).read_bytes()
+    except OSError as exc:
+        raise EnvError(
+            f"{PROOF_KEY_FILE} names {path!r}, which cannot be read: {exc.strerror}"
+        ) from None
+    if len(key) < PROOF_KEY_BYTES:
+        raise EnvError(
+            f"{PROOF_KEY_FILE} names {path!r}, which holds {len(key)} bytes; "
+            f"a gateway-proof key has {PROOF_KEY_BYTES}"
+        )
+    return key
 
 
 def _is_loopback(host: str) -> bool:
@@ -312,6 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
     env: Env
     router: Router
     inflight: list[int]
+    identity_trusted = False  # may X-Trustproof-* headers be believed for the current request?
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -327,6 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed requests (bad request line, unsupported method) get JSON too."""
         self.close_connection = True
+        self.identity_trusted = False  # no proof was checked (and the headers may be stale)
         self._reply(code, {"error": message or HTTPStatus(code).phrase}, "none")
 
     def _dispatch(self) -> None:
@@ -339,6 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.inflight[0] -= 1
 
     def _serve(self) -> None:
+        self.identity_trusted = self.env.proof_key is None
         path = urlsplit(self.path).path or "/"
         body, problem = self._read_body()
         if problem is not None:
@@ -348,6 +384,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/healthz" and self.command in ("GET", "HEAD"):
             self._reply(200, {"ok": True, "spiffe_id": self.env.spiffe_id}, "GET /healthz")
             return
+        refusal = self._proof_refusal()
+        if refusal is not None:
+            log_error(f"{self.env.service} {self.command} {path}: not from the gateway: {refusal}")
+            self._reply(401, {"error": "not from the gateway", "reason": refusal}, "none")
+            return
+        self.identity_trusted = True
         found = self.router.match(self.command, path)
         if isinstance(found, list):
             if found:
@@ -376,6 +418,15 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply({"error": f"internal error ({type(exc).__name__})"}, 500)
         self._reply(reply.status, reply.body, template)
 
+    def _proof_refusal(self) -> str | None:
+        """Why this request cannot have come through the gateway; None when it did (or when no
+        key is configured, so that nothing can be told)."""
+        key = self.env.proof_key
+        if key is None:
+            return None
+        check = verify_proof(key, self.command, self.path, self.headers.items(), time.time())
+        return None if check.ok else check.reason
+
     def _read_body(self) -> tuple[bytes, HttpError | None]:
         if self.headers.get("Transfer-Encoding"):
             return b"", HttpError(411, "send a Content-Length, not a chunked body")
@@ -393,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
         route: str,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        headers = getattr(self, "headers", None)
+        headers = getattr(self, "headers", None) if self.identity_trusted else None
         caller = headers.get("X-Trustproof-Principal") if headers else None
         envelope = {
             "served_by": self.env.service,
@@ -459,6 +510,12 @@ def serve(router: Router, *, calls: tuple[str, ...] = (), datastores: tuple[str,
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if env.proof_key is None:
+        log_error(
+            f"{env.service}: warning: {PROOF_KEY_FILE} is not set, so X-Trustproof-* identity "
+            f"headers are trusted without proof: any local process reaching port {env.port} "
+            "can claim any identity"
+        )
     sys.stdout.write(f"{env.service} listening on http://{env.host}:{env.port}\n")
     sys.stdout.flush()
     server.serve_forever(poll_interval=0.1)

@@ -6,6 +6,7 @@ from types import MappingProxyType
 
 from trustproof.gateway.paths import RouteTable
 from trustproof.gateway.pipeline import GatewayConfig, Identity
+from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 
 
@@ -24,8 +25,11 @@ def identities(spec: Spec) -> MappingProxyType[str, Identity]:
     return MappingProxyType(found)
 
 
-def gateway_config(spec: Spec, service: str) -> GatewayConfig:
-    """The gateway in front of `service`: its audience, ingress rules and routes."""
+def gateway_config(
+    spec: Spec, service: str, *, proof_key: Secret[bytes] | None = None
+) -> GatewayConfig:
+    """The gateway in front of `service`: its audience, ingress rules and routes; with
+    `proof_key`, it signs every forwarded request for the service (`proof.py`)."""
     declared = spec.services[service]
     return GatewayConfig(
         service=service,
@@ -34,4 +38,5 @@ def gateway_config(spec: Spec, service: str) -> GatewayConfig:
         token=declared.ingress.token,
         routes=RouteTable(declared.routes),
         identities=identities(spec),
+        proof_key=proof_key,
     )

@@ -11,8 +11,11 @@ Stages, in order; the first refusal ends the request:
    the canonical path.
 4. **policy** — the route template is matched and the policy engine decides.
 
-Then the verdict carries the headers for the upstream: caller-supplied identity headers and
-credentials removed, the verified identity added as ``X-Trustproof-*``.
+Then the verdict carries the request-target and the headers for the upstream: caller-supplied
+identity headers and credentials removed, the verified identity added as ``X-Trustproof-*`` and,
+when the configuration holds a proof key, ``X-Trustproof-Gateway-Proof`` signed over them at the
+real time (`proof.py`), so that the service can refuse whatever did not come through
+its gateway.
 
 `Pipeline.decide` never raises: any exception is a refusal at stage ``internal`` (fail closed).
 """
@@ -20,16 +23,17 @@ credentials removed, the verified identity added as ``X-Trustproof-*``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Literal
 
 from trustproof.clock import Clock
-from trustproof.gateway.http1 import CONSUMED, end_to_end
+from trustproof.gateway.http1 import CONSUMED, end_to_end, origin_form
 from trustproof.gateway.paths import BadTarget, CanonicalTarget, RouteTable, canonicalize
+from trustproof.gateway.proof import PROOF_HEADER, sign_proof
 from trustproof.policy import AccessRequest, PolicyEngine
-from trustproof.scrub import scrubbed_traceback
+from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.tokens import TokenValidator
 
 Headers = Sequence[tuple[str, str]]
@@ -81,6 +85,8 @@ class GatewayConfig:
     token: Literal["required", "optional"]
     routes: RouteTable
     identities: Mapping[str, Identity]  # SPIFFE ID -> who it is
+    # Signs X-Trustproof-Gateway-Proof on every forwarded request; None: forward without a proof.
+    proof_key: Secret[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class Verdict:
     policy_ids: tuple[str, ...] = ()
     token_us: float | None = None
     policy_us: float | None = None
+    upstream_target: str = ""  # the origin-form request-target sent upstream (allowed only)
     upstream_headers: Headers = ()
     stripped: tuple[str, ...] = ()
 
@@ -124,12 +131,21 @@ def _micros(start_ns: int) -> float:
 
 class Pipeline:
     def __init__(
-        self, config: GatewayConfig, validator: TokenValidator, engine: PolicyEngine, clock: Clock
+        self,
+        config: GatewayConfig,
+        validator: TokenValidator,
+        engine: PolicyEngine,
+        clock: Clock,
+        *,
+        wall_time: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.validator = validator
         self.engine = engine
         self.clock = clock
+        # The gateway proof is checked by the service against its own real clock, so it is
+        # stamped with real time — not the injected clock, which lifecycle scenarios move.
+        self.wall_time = wall_time
 
     def decide(self, request: InboundRequest) -> Verdict:
         try:
@@ -249,6 +265,7 @@ class Pipeline:
                 )
             return refuse(403, "policy", "no-such-route", "no declared route matches")
         route_text = str(route)
+        now = self.clock.now()
         start = time.perf_counter_ns()
         decision = self.engine.decide(
             AccessRequest(
@@ -261,14 +278,24 @@ class Pipeline:
                 client_cert=peer.spiffe_id is not None,
                 source_ip=request.source_ip,
                 token_roles=token_roles,
-                hour_utc=self.clock.now().astimezone(UTC).hour,
+                hour_utc=now.astimezone(UTC).hour,
             )
         )
         policy_us = _micros(start)
         policy_ids = decision.policy_ids
         if not decision.allowed:
             return refuse(403, "policy", decision.reason, "; ".join(decision.errors))
+        upstream_target = origin_form(canonical.path, canonical.query)
         headers, stripped = _upstream_headers(request, principal, peer, route.path)
+        if config.proof_key is not None:
+            proof = sign_proof(
+                config.proof_key.reveal(),
+                request.method,
+                upstream_target,
+                headers,
+                self.wall_time(),
+            )
+            headers = (*headers, (PROOF_HEADER, proof))
         return Verdict(
             True,
             200,
@@ -281,6 +308,7 @@ class Pipeline:
             policy_ids=policy_ids,
             token_us=token_us,
             policy_us=policy_us,
+            upstream_target=upstream_target,
             upstream_headers=headers,
             stripped=stripped,
         )

@@ -41,7 +41,7 @@ from cryptography import x509
 
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, Timings
 from trustproof.clock import Clock
-from trustproof.gateway.http1 import UpstreamError, end_to_end, origin_form
+from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
@@ -280,18 +280,13 @@ class Gateway:
     async def _forward(
         self, request: web.BaseRequest, request_id: str, verdict: Verdict, start: int
     ) -> web.StreamResponse:
-        pool, canonical = self._pool, verdict.canonical
-        if pool is None or canonical is None:  # not started, or a bug: refuse
+        pool, target = self._pool, verdict.upstream_target
+        if pool is None or not target:  # not started, or a bug: refuse
             return _deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
         upstream_start = time.perf_counter_ns()
         try:
             body = await request.read()
-            response = await pool.request(
-                request.method,
-                origin_form(canonical.path, canonical.query),
-                verdict.upstream_headers,
-                body,
-            )
+            response = await pool.request(request.method, target, verdict.upstream_headers, body)
         except (UpstreamError, OSError) as exc:  # OSError: the caller went away mid-body
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
             why = exc.reason if isinstance(exc, UpstreamError) else type(exc).__name__

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,13 @@ from trustproof.sandbox.backend import group_alive
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.readiness import healthy
 
+ProbeHandler = Callable[[Sandbox, dict[str, Any]], Awaitable[dict[str, Any]]]
+
 
 class ControlServer:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, on_probe: ProbeHandler | None = None) -> None:
         self.sandbox = sandbox
+        self.on_probe = on_probe  # the suite, injected by the driver (sandbox does not import it)
         self.shutdown = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -40,6 +44,7 @@ class ControlServer:
         app.router.add_post("/token", self._token)
         app.router.add_post("/cert", self._cert)
         app.router.add_post("/shutdown", self._shutdown)
+        app.router.add_post("/probe", self._probe)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         path = self.sandbox.run.control_socket
@@ -97,6 +102,13 @@ class ControlServer:
                 "not_after": svid.not_after.isoformat(),
             }
         )
+
+    async def _probe(self, request: web.Request) -> web.Response:
+        if self.on_probe is None:
+            return web.json_response({"error": "this controller cannot run the suite"}, status=501)
+        body = await _json(request)
+        reply = await self.on_probe(self.sandbox, body)
+        return web.json_response(reply)
 
     async def _shutdown(self, _: web.Request) -> web.Response:
         self.shutdown.set()

@@ -9,8 +9,9 @@ Start is all or nothing: when any step fails, whatever was started is stopped ag
 `SandboxError` says what failed, with the service's last log lines and a hint.
 
 Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
-SVID files (rotated at half-life) → gateways → egress proxies → the services, callees first,
-each waited for until healthy.
+SVID files (rotated at half-life) → gateways, each with a fresh gateway-proof key that its service
+gets as a 0600 file (so it can refuse requests that bypassed the gateway) → egress proxies → the
+services, callees first, each waited for until healthy.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from trustproof.fabric import TrustFabric
 from trustproof.gateway.config import gateway_config
 from trustproof.gateway.egress import EgressProxy
 from trustproof.gateway.pipeline import Pipeline
+from trustproof.gateway.proof import new_key
 from trustproof.gateway.server import Gateway
 from trustproof.identity import Rotator, Svid
 from trustproof.policy import CedarPolicyEngine, PolicyEngine
@@ -49,7 +51,7 @@ from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order
-from trustproof.scrub import scrubbed_traceback
+from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.server import bind_loopback
 
@@ -91,6 +93,7 @@ class Sandbox:
         self.endpoints: dict[str, Endpoint] = {}
         self.rotators: dict[str, Rotator] = {}
         self.gateways: dict[str, Gateway] = {}
+        self.proof_key_files: dict[str, Path] = {}  # service -> its gateway-proof.key
         self.egress: dict[tuple[str, str], EgressProxy] = {}
         self.handles: dict[str, Handle] = {}
         self.datastores = Datastores(spec, self.run, self.registry)
@@ -144,7 +147,10 @@ class Sandbox:
         for name, service in spec.services.items():
             if service.ingress.gateway == "none":
                 continue
-            pipeline = Pipeline(gateway_config(spec, name), fabric.validator(), engine, self.clock)
+            proof_key = Secret(new_key())
+            self.proof_key_files[name] = self.run.write_gateway_proof_key(name, proof_key.reveal())
+            config = gateway_config(spec, name, proof_key=proof_key)
+            pipeline = Pipeline(config, fabric.validator(), engine, self.clock)
             gateway = Gateway(
                 pipeline,
                 upstream=f"http://{service.host}:{service.port}",
@@ -219,6 +225,7 @@ class Sandbox:
             token_url=f"{self.fabric.url}/token",
             egress={c: self.egress[(name, c)].url for c in service.calls},
             datastores=self.datastores,
+            proof_key_file=self.proof_key_files.get(name),
         )
         process = service_process(self.spec, name, self.run, env)
         handle = await self.backend.start(process)

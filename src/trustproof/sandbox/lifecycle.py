@@ -19,7 +19,7 @@ from typing import Any
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import PidRegistry, kill_group
-from trustproof.sandbox.control import ControlServer, group_alive_pid, request
+from trustproof.sandbox.control import ControlServer, ProbeHandler, group_alive_pid, request
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.datastores import remove_external
 from trustproof.sandbox.readiness import last_lines
@@ -40,11 +40,14 @@ def refuse_if_running(run: RunDir) -> None:
 
 
 async def run_foreground(
-    spec_path: Path, run_dir: Path, on_ready: Callable[[Sandbox], None]
+    spec_path: Path,
+    run_dir: Path,
+    on_ready: Callable[[Sandbox], None],
+    on_probe: ProbeHandler | None = None,
 ) -> None:
     refuse_if_running(RunDir.create(run_dir))
     sandbox = Sandbox.from_file(spec_path, run_dir=run_dir)
-    control = ControlServer(sandbox)
+    control = ControlServer(sandbox, on_probe)
     loop = asyncio.get_running_loop()
     starting = asyncio.create_task(sandbox.start())
 

@@ -6,6 +6,7 @@
     <run>/logs/<name>.log   each process's output, scrubbed
     <run>/audit.jsonl       the gateways' decisions
     <run>/identities/<name>/{cert,key,bundle}.pem   workload SVIDs, rotated in place (secret)
+    <run>/identities/<name>/gateway-proof.key       the key its gateway signs requests with (secret)
     <run>/admin/            the admin identity the CLI uses to mint tokens (secret)
 
 Key material is removed at teardown; logs, audit and state stay for the reports.
@@ -74,6 +75,20 @@ class RunDir:
 
     def identity(self, name: str) -> Path:
         return private_dir(self.path / "identities") / name
+
+    def gateway_proof_key(self, name: str) -> Path:
+        return self.identity(name) / "gateway-proof.key"
+
+    def write_gateway_proof_key(self, name: str, key: bytes) -> Path:
+        """Write the key `name` checks its gateway's proofs with: raw bytes, 0600, in the 0700
+        identity directory (removed with the other key material by `remove_secrets`)."""
+        private_dir(self.identity(name))
+        path = self.gateway_proof_key(name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
+            handle.write(key)
+        return path
 
     def datastore(self, name: str) -> Path:
         return private_dir(self.path / "datastores") / name

@@ -2,21 +2,26 @@
 
 The environment contract (the services read only these; names are stable):
 
-==============================  ===============================================================
-``TRUSTPROOF_SERVICE``           the service's name
-``TRUSTPROOF_SPIFFE_ID``         its SPIFFE ID
-``TRUSTPROOF_HOST``/``_PORT``    where to listen (plain HTTP behind the gateway; with
-                                 ``gateway: none`` the service terminates mTLS itself there)
-``TRUSTPROOF_CERT_FILE``         its X.509-SVID chain, key and the trust bundle, rotated in place
-``TRUSTPROOF_KEY_FILE``
+======================================  =========================================================
+``TRUSTPROOF_SERVICE``                  the service's name
+``TRUSTPROOF_SPIFFE_ID``                its SPIFFE ID
+``TRUSTPROOF_HOST``/``_PORT``           where to listen (plain HTTP behind the gateway; with
+                                        ``gateway: none`` the service terminates mTLS there)
+``TRUSTPROOF_CERT_FILE``                its X.509-SVID chain, key and the trust bundle,
+``TRUSTPROOF_KEY_FILE``                 rotated in place
 ``TRUSTPROOF_BUNDLE_FILE``
-``TRUSTPROOF_EGRESS_<CALLEE>``   the egress proxy URL for each service it calls
-``TRUSTPROOF_DB_<NAME>_DSN``     libpq settings for each datastore it has a role in (certificate
-                                 authentication: never a password)
-``TRUSTPROOF_TOKEN_URL``         the token endpoint (the egress proxies use it for the service)
-``TRUSTPROOF_CONFIG_DIR``        where its templates were rendered
-``TRUSTPROOF_RUN_DIR``           the run directory
-==============================  ===============================================================
+``TRUSTPROOF_EGRESS_<CALLEE>``          the egress proxy URL for each service it calls
+``TRUSTPROOF_DB_<NAME>_DSN``            libpq settings for each datastore it has a role in
+                                        (certificate authentication: never a password)
+``TRUSTPROOF_TOKEN_URL``                the token endpoint (its egress proxies use it)
+``TRUSTPROOF_GATEWAY_PROOF_KEY_FILE``   the key (32 raw bytes, 0600) its gateway signs
+                                        ``X-Trustproof-Gateway-Proof`` with on every request
+                                        it forwards: refuse requests without a valid one
+                                        (``trustproof.gateway.proof.verify_proof``). Not
+                                        set with ``gateway: none``
+``TRUSTPROOF_CONFIG_DIR``               where its templates were rendered
+``TRUSTPROOF_RUN_DIR``                  the run directory
+======================================  =========================================================
 
 The same values are the variables of the Jinja2 templates (``{{ cert_file }}``, ``{{ port }}``,
 ``{{ egress.orders }}``, ...), for services that read config files (nginx, HAProxy, ...).
@@ -60,6 +65,7 @@ def service_env(
     token_url: str,
     egress: Mapping[str, str],
     datastores: DsnSource,
+    proof_key_file: Path | None = None,
 ) -> dict[str, str]:
     service = spec.services[name]
     files = rotator.files
@@ -86,6 +92,8 @@ def service_env(
         env[f"TRUSTPROOF_EGRESS_{env_suffix(callee)}"] = url
     for store, dsn in datastores.dsns_for(name, files.cert, files.key, files.bundle).items():
         env[f"TRUSTPROOF_DB_{env_suffix(store)}_DSN"] = dsn
+    if proof_key_file is not None:
+        env["TRUSTPROOF_GATEWAY_PROOF_KEY_FILE"] = str(proof_key_file)
     if service.templates:
         env["TRUSTPROOF_CONFIG_DIR"] = str(run.rendered(name))
     env.update(service.env)

@@ -1,0 +1,148 @@
+"""HTTP attempts against a boundary, and how a response (or a failed handshake) is classified.
+
+An `HttpAttempt` is everything one probe sends: where, which certificate (or a broken one, or
+none), which token (or a broken one), which headers, which TLS versions, and whether to reuse a
+kept-alive connection. `send()` performs it and returns a `Result` — never raises for a refusal.
+
+Classification works for trustproof's gateways and for servers trustproof did not build (nginx,
+a service terminating mTLS itself):
+
+==============================================  ============================================
+what came back                                  outcome
+==============================================  ============================================
+handshake failure, reset, EOF before a response  ``denied_tls``
+401 naming the tls stage; nginx 400 "No required  ``denied_tls``
+SSL certificate" / "The SSL certificate error";
+nginx 495/496
+other 401 (token refused)                        ``denied_authn``
+403; 400 from the gateway's path check            ``denied_authz``
+the service's own refusal of a request that did   ``denied_authn``
+not come through its gateway (proof missing)
+any other answer from the service's handler       ``allowed``
+502/503/5xx from the gateway                      ``error``
+connection refused, timeout                       ``unreachable``
+==============================================  ============================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+
+from trustproof.probes.model import Evidence, Outcome, Result
+from trustproof.scrub import scrub
+
+TlsMode = Literal["default", "legacy", "plaintext"]
+NGINX_TLS_REFUSALS = ("no required ssl certificate", "the ssl certificate error")
+
+
+@dataclass(frozen=True)
+class HttpAttempt:
+    base_url: str  # https://host:port (or http:// for plaintext and bypass attempts)
+    method: str
+    path: str
+    context: ssl.SSLContext | None  # None: plain HTTP
+    token: str | None = None
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes | None = None
+    describe: str = ""  # for the evidence: who, with what (never the token itself)
+
+
+def classify(status: int, headers: Mapping[str, str], body: bytes) -> tuple[Outcome, str, str]:
+    """(outcome, stage, reason) for an HTTP answer."""
+    served_by = headers.get("X-Served-By")
+    data = _json(body)
+    if served_by:
+        if status == 401 and data.get("error") == "not from the gateway":
+            return "denied_authn", "service", str(data.get("reason", "no-gateway-proof"))
+        return "allowed", "", f"served by {served_by} (HTTP {status})"
+    stage = str(data.get("stage", ""))
+    reason = str(data.get("reason", "")) or f"HTTP {status}"
+    text = body[:300].decode("utf-8", "replace").lower()
+    if status in (495, 496) or (status == 400 and any(s in text for s in NGINX_TLS_REFUSALS)):
+        return "denied_tls", "tls", reason if data else "client certificate refused (HTTP 400)"
+    if status == 401:
+        return ("denied_tls" if stage == "tls" else "denied_authn"), stage or "token", reason
+    if status == 403 or (status == 400 and stage == "path"):
+        return "denied_authz", stage or "policy", reason
+    if status >= 500:
+        return "error", stage or "upstream", reason
+    # An answer that came from neither a trustproof gateway nor a known service marker: the
+    # request got through something; count it as allowed (the verdict checks who served it).
+    return "allowed", "", f"HTTP {status} (no service marker)"
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def send(
+    attempt: HttpAttempt, session: aiohttp.ClientSession, *, timeout: float = 10.0
+) -> Result:
+    """Perform one attempt; every failure mode becomes a classified `Result`."""
+    headers = list(attempt.headers)
+    if attempt.token is not None:
+        headers.append(("Authorization", f"Bearer {attempt.token}"))
+    sent = f"{attempt.method} {attempt.path} to {attempt.base_url} {attempt.describe}".strip()
+    start = time.perf_counter()
+
+    def failed(outcome: Outcome, stage: str, reason: str, exc: BaseException) -> Result:
+        detail = scrub(f"{type(exc).__name__}: {exc}")[:300]
+        return Result(
+            outcome,
+            stage,
+            reason,
+            Evidence(sent=sent, detail=detail),
+            (time.perf_counter() - start) * 1000,
+        )
+
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            session.request(
+                attempt.method,
+                attempt.base_url + attempt.path,
+                headers=headers,
+                data=attempt.body,
+                ssl=attempt.context if attempt.context is not None else False,
+                allow_redirects=False,
+            ) as response,
+        ):
+            body = await response.read()
+            status, response_headers = response.status, dict(response.headers)
+    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        return failed("denied_tls", "tls", "handshake-failed", exc)
+    except aiohttp.ServerDisconnectedError as exc:
+        return failed("denied_tls", "tls", "connection-closed", exc)
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return failed("unreachable", "transport", "connection-refused", exc)
+        return failed("denied_tls", "tls", "connection-failed", exc)
+    except (aiohttp.ClientOSError, ConnectionResetError) as exc:
+        return failed("denied_tls", "tls", "connection-reset", exc)
+    except TimeoutError as exc:
+        return failed("unreachable", "transport", "timeout", exc)
+    except aiohttp.ClientError as exc:
+        return failed("error", "transport", type(exc).__name__, exc)
+    outcome, stage, reason = classify(status, response_headers, body)
+    data = _json(body)
+    detail = scrub(str(data.get("detail") or data.get("error") or "")[:300]) if data else ""
+    evidence = Evidence(
+        sent=sent,
+        status=status,
+        detail=detail,
+        request_id=response_headers.get("X-Trustproof-Request-Id"),
+        served_by=response_headers.get("X-Served-By"),
+    )
+    return Result(outcome, stage, reason, evidence, (time.perf_counter() - start) * 1000)

@@ -1,0 +1,62 @@
+"""`trustproof run` and `trustproof probe`: the suite against a sandbox, results to JSON, a
+terminal summary, and the exit code (0 every verdict passed, 1 trust violations)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from trustproof.probes.model import CaseResult
+from trustproof.sandbox.controller import Sandbox
+from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
+
+RESULTS_FILE = "results.json"
+
+
+async def suite_on(
+    sandbox: Sandbox,
+    *,
+    select: Sequence[str] = (),
+    deselect: Sequence[str] = (),
+    fail_fast: bool = False,
+    on_result: Callable[[CaseResult], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> tuple[SuiteRun, Path]:
+    """Generate, choose and run the cases; write the results into the run directory."""
+    cases = choose(generate(sandbox.spec), select, deselect)
+    if on_total is not None:
+        on_total(len(cases))
+    run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)
+    path = sandbox.run.path / RESULTS_FILE
+    data = run.to_json()
+    data["spec"] = str(sandbox.spec.path)
+    data["trust_domain"] = sandbox.spec.trust_domain
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+    os.replace(tmp, path)
+    return run, path
+
+
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """A short text summary of a results document (also what `probe` prints)."""
+    cases = data["cases"]
+    bad = [c for c in cases if c["verdict"] != "pass"]
+    lines = [
+        f"{len(cases)} cases in {data['elapsed_s']:.2f} s ({data['cases_per_second']:.0f}/s): "
+        + ", ".join(f"{count} {verdict}" for verdict, count in sorted(data["summary"].items()))
+    ]
+    for case in bad:
+        lines.append(f"  {case['verdict'].upper():17} {case['id']}")
+        lines.append(
+            f"      expected {case['expected']}; observed {case['outcome']}"
+            f"{' at ' + case['stage'] if case['stage'] else ''} ({case['reason']})"
+        )
+        lines.append(f"      sent: {case['evidence']['sent']}")
+    if data.get("stopped_early"):
+        lines.append("  stopped early (--fail-fast)")
+    return lines

@@ -1,0 +1,161 @@
+"""The zero-trust suite: every case generated from the spec, run concurrently against a running
+sandbox, each judged, in a deterministic order.
+
+Concurrency is bounded (`concurrency` attempts in flight); results come back in generation order
+whatever order they finish in. `--fail-fast` stops starting new cases after the first verdict
+that is not ``pass`` (cases already in flight finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from trustproof.catalogue import selected
+from trustproof.probes.context import ProbeContext
+from trustproof.probes.datastore import datastore_cases, run_datastore_case
+from trustproof.probes.model import Case, CaseResult, Evidence, Result, judge
+from trustproof.probes.web import run_service_case, service_cases
+from trustproof.sandbox.controller import Sandbox
+from trustproof.scrub import scrubbed_traceback
+from trustproof.spec.model import Spec
+
+RESULTS_VERSION = 1
+DEFAULT_CONCURRENCY = 32
+
+
+def generate(spec: Spec) -> list[Case]:
+    """Every case the spec implies (services, then datastores), in a stable order, limited to
+    the probes the spec's `probes.select`/`deselect` choose."""
+    chosen = set(selected(spec.probes.select, spec.probes.deselect))
+    return [case for case in (*service_cases(spec), *datastore_cases(spec)) if case.probe in chosen]
+
+
+def choose(
+    cases: Sequence[Case], select: Sequence[str] = (), deselect: Sequence[str] = ()
+) -> list[Case]:
+    """Cases whose probe id or boundary matches a `select` pattern (all when none) and no
+    `deselect` pattern (globs: ``token.*``, ``orders``)."""
+
+    def hit(case: Case, patterns: Sequence[str]) -> bool:
+        return any(
+            fnmatch.fnmatchcase(case.probe, p) or fnmatch.fnmatchcase(case.boundary, p)
+            for p in patterns
+        )
+
+    return [c for c in cases if (not select or hit(c, select)) and not hit(c, deselect)]
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    results: tuple[CaseResult, ...]
+    started_at: str
+    elapsed_s: float
+    stopped_early: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results) and not self.stopped_early
+
+    @property
+    def cases_per_second(self) -> float:
+        return len(self.results) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": RESULTS_VERSION,
+            "started_at": self.started_at,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "cases_per_second": round(self.cases_per_second, 1),
+            "stopped_early": self.stopped_early,
+            "summary": dict(self.counts),
+            "cases": [_case_json(r) for r in self.results],
+        }
+
+
+def _case_json(item: CaseResult) -> dict[str, Any]:
+    case, result = item.case, item.result
+    evidence = result.evidence
+    return {
+        "id": case.id,
+        "probe": case.probe,
+        "boundary": case.boundary,
+        "kind": case.kind,
+        "caller": case.caller,
+        "operation": case.operation,
+        "variant": case.variant,
+        "expected": case.expect.describe(),
+        "outcome": result.outcome,
+        "stage": result.stage,
+        "reason": result.reason,
+        "verdict": item.verdict,
+        "elapsed_ms": round(result.elapsed_ms, 3),
+        "evidence": {
+            "sent": evidence.sent,
+            "status": evidence.status,
+            "detail": evidence.detail,
+            "request_id": evidence.request_id,
+            "served_by": evidence.served_by,
+            "audit": dict(evidence.audit) if evidence.audit else None,
+        },
+    }
+
+
+async def run_suite(
+    sandbox: Sandbox,
+    cases: Sequence[Case],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    fail_fast: bool = False,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> SuiteRun:
+    started_at = datetime.now(UTC).isoformat()
+    start = time.perf_counter()
+    ctx = ProbeContext.open(sandbox)
+    gate = asyncio.Semaphore(max(1, concurrency))
+    stop = asyncio.Event()
+    slots: list[CaseResult | None] = [None] * len(cases)
+
+    async def one(index: int, case: Case) -> None:
+        async with gate:
+            if stop.is_set():
+                return
+            result = await _execute(case, ctx, sandbox)
+            item = CaseResult(case, result, judge(case, result))
+            slots[index] = item
+            if on_result is not None:
+                on_result(item)
+            if fail_fast and not item.ok:
+                stop.set()
+
+    try:
+        await asyncio.gather(*(one(i, case) for i, case in enumerate(cases)))
+    finally:
+        await ctx.close()
+    results = tuple(item for item in slots if item is not None)
+    counts: Counter[str] = Counter(item.verdict for item in results)
+    return SuiteRun(
+        results,
+        started_at,
+        time.perf_counter() - start,
+        stopped_early=len(results) < len(cases),
+        counts=counts,
+    )
+
+
+async def _execute(case: Case, ctx: ProbeContext, sandbox: Sandbox) -> Result:
+    """One case; a probe that crashes is an ``error`` result, never a pass."""
+    try:
+        if case.kind == "datastore":
+            return await run_datastore_case(case, sandbox)
+        return await run_service_case(case, ctx)
+    except Exception as exc:
+        detail = scrubbed_traceback(exc).splitlines()[-1]
+        return Result("error", "probe", "probe-crashed", Evidence(sent=case.id, detail=detail))

@@ -1,0 +1,307 @@
+"""The datastore probes against the shop's real PostgreSQL, and their failing twins.
+
+Every generated case must pass against the shop as written. The twins are copies of the shop
+whose PostgreSQL differs from the oracle in one known way (a grant too broad, a grant too narrow,
+a ``pg_hba.conf`` that trusts everyone): the very same generated cases must then give the specific
+verdict that names the difference, and nothing else may change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from trustproof.datastores import PostgresServer
+from trustproof.datastores.pgprocess import reload_and_confirm
+from trustproof.probes.datastore import (
+    classify_connection_error,
+    datastore_cases,
+    run_datastore_case,
+    statement_for,
+)
+from trustproof.probes.model import CaseResult, judge
+from trustproof.sandbox.controller import Sandbox
+from trustproof.spec import load_spec
+
+pytestmark = pytest.mark.integration
+
+SHOP_DIR = Path(__file__).resolve().parents[2] / "examples" / "shop"
+SHOP = SHOP_DIR / "trustproof.yaml"
+CONNECTION_PROBES = {
+    "db.no-client-cert | shopdb | storefront | connect": ("denied_tls", "no-client-cert"),
+    "db.untrusted-ca | shopdb | storefront | connect": ("denied_tls", "tls-handshake-refused"),
+    "db.password | shopdb | storefront | connect": ("denied_tls", "no-client-cert"),
+    "db.sslmode-disable | shopdb | storefront | connect": ("denied_tls", "plaintext-rejected"),
+    "db.outside-grants | shopdb | storefront | connect | cn-mismatch": (
+        "denied_authn",
+        "cn-mismatch",
+    ),
+}
+
+
+async def run_all(sandbox: Sandbox) -> dict[str, CaseResult]:
+    """Every generated datastore case of the sandbox's spec, concurrently, judged, by case id."""
+    cases = datastore_cases(sandbox.spec)
+    results = await asyncio.gather(*(run_datastore_case(case, sandbox) for case in cases))
+    return {
+        case.id: CaseResult(case, r, judge(case, r)) for case, r in zip(cases, results, strict=True)
+    }
+
+
+def failures(judged: dict[str, CaseResult]) -> dict[str, str]:
+    return {
+        cid: f"{cr.verdict}: {cr.result.outcome} {cr.result.evidence.detail}"
+        for cid, cr in judged.items()
+        if not cr.ok
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def shop_copy(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the shop whose trustproof.yaml was edited by `change`. Its services listen on
+    free ports, so that it can run next to another test's shop."""
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP_DIR, root, ignore=shutil.ignore_patterns("trustproof-reports", ".*"))
+    spec_file = root / "trustproof.yaml"
+    document = yaml.safe_load(spec_file.read_text())
+    for service in document["services"].values():
+        service["port"] = free_port()
+    change(document)
+    spec_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return spec_file
+
+
+def snapshot(server: PostgresServer) -> list[tuple[object, ...]]:
+    """Rows per table, sequence positions and probe triggers: what a probe must never change."""
+    with psycopg.connect(server.admin_settings(), autocommit=True) as conn:
+        tables = [
+            conn.execute(f"SELECT '{t}', count(*) FROM {t}").fetchone()  # noqa: S608 (fixed names)
+            for t in ("products", "orders", "order_items", "payments")
+        ]
+        sequences = conn.execute(
+            "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1"
+        ).fetchall()
+        triggers = conn.execute("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal").fetchall()
+    return [*(row for row in tables if row), *sequences, *triggers]
+
+
+# -- generation (no sockets) ----------------------------------------------------------------------
+
+
+def test_cases_are_the_oracles_grid_plus_five_connection_probes() -> None:
+    cases = datastore_cases(load_spec(SHOP))
+    ids = [case.id for case in cases]
+    assert len(ids) == len(set(ids)) == 3 * 4 * 4 + 5  # callers x tables x data verbs + probes
+    inside = {case.id for case in cases if case.probe == "db.inside-grants"}
+    assert len(inside) == 9  # the access oracle's grants, one case each
+    assert "db.inside-grants | shopdb | orders | update orders" in inside
+    by_id = {case.id: case for case in cases}
+    refused = by_id["db.outside-grants | shopdb | storefront | insert products"]
+    assert (refused.expect.allowed, refused.expect.refusals) == (False, ("denied_authz",))
+    assert refused.params == {"attempt": "grant", "verb": "insert", "table": "products"}
+    mismatch = by_id["db.outside-grants | shopdb | storefront | connect | cn-mismatch"]
+    assert mismatch.params["user"] == "orders"  # storefront's certificate, orders' role
+    assert set(CONNECTION_PROBES) <= set(by_id)
+    assert {case.kind for case in cases} == {"datastore"}
+
+
+@pytest.mark.parametrize(
+    ("verb", "expected"),
+    [
+        ("select", 'SELECT 1 FROM "orders" LIMIT 1'),
+        ("insert", 'INSERT INTO "orders" SELECT WHERE false'),
+        ("update", 'UPDATE "orders" SET "status" = DEFAULT WHERE false'),
+        ("delete", 'DELETE FROM "orders" WHERE false'),
+        ("truncate", 'TRUNCATE "orders"'),
+        ("references", "SELECT has_table_privilege(current_user, 'orders', 'REFERENCES')"),
+    ],
+)
+def test_each_verb_has_one_side_effect_free_statement(verb: str, expected: str) -> None:
+    assert statement_for(verb, "orders", "status") == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "outcome", "reason"),
+    [
+        ("FATAL:  connection requires a valid client certificate", "denied_tls", "no-client-cert"),
+        ("SSL error: tlsv1 alert unknown ca", "denied_tls", "tls-handshake-refused"),
+        ("SSL SYSCALL error: EOF detected", "denied_tls", "tls-handshake-refused"),
+        (
+            'FATAL:  certificate authentication failed for user "orders"',
+            "denied_authn",
+            "cn-mismatch",
+        ),
+        (
+            'FATAL:  password authentication failed for user "orders"',
+            "denied_authn",
+            "bad-password",
+        ),
+        (
+            'FATAL:  no pg_hba.conf entry for host "127.0.0.1", user "x", database "y",'
+            " SSL encryption",
+            "denied_authn",
+            "no-hba-entry",
+        ),
+        ('FATAL:  role "ghost" does not exist', "denied_authn", "no-such-role"),
+        ('FATAL:  permission denied for database "shop"', "denied_authz", "no-connect"),
+        # We refused the server, not it us: the probe cannot tell whether it would have refused.
+        ("SSL error: certificate verify failed", "error", "server-not-verified"),
+        (
+            'server certificate for "127.0.0.9" does not match host name',
+            "error",
+            "server-not-verified",
+        ),
+        ("server does not support SSL, but SSL was required", "error", "server-without-tls"),
+        ('could not load private key file "k.pem": key values mismatch', "error", "client-files"),
+        ("Connection refused\n\tIs the server running on that host", "unreachable", "unreachable"),
+        ("timeout expired", "unreachable", "unreachable"),
+        ("something nobody has seen", "error", "connection-failed"),
+    ],
+)
+def test_connection_failures_are_classified_by_the_servers_message(
+    message: str, outcome: str, reason: str
+) -> None:
+    got_outcome, _, got_reason, _ = classify_connection_error(message)
+    assert (got_outcome, got_reason) == (outcome, reason)
+
+
+def test_a_sandbox_that_is_not_running_gives_an_error_result(tmp_path: Path) -> None:
+    sandbox = Sandbox.from_file(SHOP, run_dir=tmp_path / "run")  # never started
+    case = datastore_cases(sandbox.spec)[0]
+    result = asyncio.run(run_datastore_case(case, sandbox))
+    assert (result.outcome, result.reason) == ("error", "cannot-run")
+    assert judge(case, result) == "error"
+
+
+# -- the shop as written: every case passes -------------------------------------------------------
+
+
+def test_every_generated_case_passes_against_the_shop(tmp_path: Path) -> None:
+    async def scenario() -> dict[str, CaseResult]:
+        async with Sandbox.from_file(SHOP, run_dir=tmp_path / "run") as sandbox:
+            server = sandbox.datastores.servers["shopdb"]
+            before = snapshot(server)
+            judged = await run_all(sandbox)
+            assert snapshot(server) == before  # nothing written, no sequence advanced
+            probes = tmp_path / "run" / "identities" / "_probes"
+            assert stat.S_IMODE(probes.stat().st_mode) == 0o700
+            keys = list(probes.glob("*/key.pem"))
+            assert len(keys) == 4  # one valid certificate per workload + the impostor's
+            assert {stat.S_IMODE(key.stat().st_mode) for key in keys} == {0o600}
+            again = await run_datastore_case(datastore_cases(sandbox.spec)[0], sandbox)
+            assert again.outcome == "denied_authz"
+            assert len(list(probes.glob("*/key.pem"))) == 4  # written once per caller
+        assert not probes.exists()  # removed with the run's secrets
+        return judged
+
+    judged = asyncio.run(scenario())
+    assert failures(judged) == {}
+    assert len(judged) == 53
+    for cid, (outcome, reason) in CONNECTION_PROBES.items():
+        assert (judged[cid].result.outcome, judged[cid].result.reason) == (outcome, reason), cid
+    allowed = judged["db.inside-grants | shopdb | orders | update orders"].result
+    assert allowed.evidence.sent.endswith(
+        'UPDATE "orders" SET "id" = DEFAULT WHERE false; ROLLBACK'
+    )
+    denied = judged["db.outside-grants | shopdb | orders | delete orders"].result
+    assert (denied.outcome, denied.stage) == ("denied_authz", "db")
+    assert denied.evidence.detail == "permission denied for table orders (SQLSTATE 42501)"
+    password = judged["db.password | shopdb | storefront | connect"].result.evidence
+    assert "password (not shown)" in password.sent
+    for cr in judged.values():
+        text = f"{cr.result.evidence.sent} {cr.result.evidence.detail}"
+        assert "PRIVATE KEY" not in text
+        assert "password=" not in text
+
+
+# -- the twins: the same cases, a PostgreSQL that differs from the oracle -------------------------
+
+
+def wrong_grants(spec: dict[str, Any]) -> None:
+    """Roles too broad for storefront, too narrow for orders; and every other privilege used once,
+    in both the roles and the oracle, so that each verb's statement runs for real."""
+    roles = spec["datastores"]["shopdb"]["roles"]
+    oracle = spec["access"]["datastores"]["shopdb"]
+    roles["storefront"]["products"] = ["select", "insert"]  # the oracle says select only
+    roles["orders"]["orders"] = ["select", "insert"]  # the oracle also says update
+    for grants in (roles, oracle):
+        grants["orders"]["order_items"] = ["select", "insert", "truncate"]
+        grants["orders"]["orders"] = [*grants["orders"]["orders"], "truncate"]  # referenced
+        grants["payments"]["payments"] = ["select", "insert", "trigger", "references"]
+
+
+def test_grants_broader_or_narrower_than_the_oracle_are_named(tmp_path: Path) -> None:
+    async def scenario() -> dict[str, CaseResult]:
+        spec = shop_copy(tmp_path, wrong_grants)
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            server = sandbox.datastores.servers["shopdb"]
+            before = snapshot(server)
+            judged = await run_all(sandbox)
+            assert snapshot(server) == before  # TRUNCATE and CREATE TRIGGER were rolled back
+            return judged
+
+    judged = asyncio.run(scenario())
+    assert failures(judged) == {
+        "db.outside-grants | shopdb | storefront | insert products": (
+            "over-permission: allowed succeeded (rolled back)"
+        ),
+        "db.inside-grants | shopdb | orders | update orders": (
+            "under-permission: denied_authz permission denied for table orders (SQLSTATE 42501)"
+        ),
+    }
+    assert len(judged) == 3 * 4 * 7 + 5  # every privilege is now mentioned, so every verb is probed
+    truncated = judged["db.inside-grants | shopdb | orders | truncate orders"].result
+    assert truncated.outcome == "allowed"
+    assert "then: cannot truncate a table referenced in a foreign key constraint" in (
+        truncated.evidence.detail
+    )
+    refused = judged["db.outside-grants | shopdb | storefront | references payments"].result
+    assert (refused.outcome, refused.evidence.detail) == (
+        "denied_authz",
+        "has_table_privilege(current_user, ..., 'REFERENCES') is false",
+    )
+    for verb in ("truncate", "trigger"):
+        cid = f"db.outside-grants | shopdb | storefront | {verb} payments"
+        assert judged[cid].result.evidence.detail.endswith("(SQLSTATE 42501)"), cid
+
+
+def test_a_pg_hba_that_trusts_everyone_fails_every_connection_probe(tmp_path: Path) -> None:
+    async def scenario() -> dict[str, CaseResult]:
+        spec = shop_copy(tmp_path, lambda _: None)
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            server = sandbox.datastores.servers["shopdb"]
+            assert server.home is not None
+            hba = server.home / "pg_hba.conf"
+            permissive = "hostssl all all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 trust\n"
+            hba.write_text(permissive + hba.read_text())  # first match wins
+            await asyncio.to_thread(
+                reload_and_confirm, server.admin_settings(), server.log_path, 10, "pg_hba.conf"
+            )
+            return await run_all(sandbox)
+
+    judged = asyncio.run(scenario())
+    as_storefront = "over-permission: allowed connected as storefront"
+    assert failures(judged) == {
+        "db.no-client-cert | shopdb | storefront | connect": as_storefront,
+        "db.password | shopdb | storefront | connect": as_storefront,
+        "db.sslmode-disable | shopdb | storefront | connect": as_storefront,
+        "db.outside-grants | shopdb | storefront | connect | cn-mismatch": (
+            "over-permission: allowed connected as orders"
+        ),
+    }
+    # A certificate that is presented is still verified, whatever pg_hba.conf says.
+    assert judged["db.untrusted-ca | shopdb | storefront | connect"].ok
