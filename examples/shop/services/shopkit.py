@@ -195,8 +195,9 @@ class Request:
 
     @contextmanager
     def db(self, datastore: str) -> Iterator[Connection]:
-        """A new connection (so a rotated certificate is always used), one transaction:
-        committed when the block ends, rolled back when it raises."""
+        """A pooled connection made with the current certificate files (a rotation retires the
+        older ones), one transaction: committed when the block ends, rolled back when it
+        raises."""
         var, dsn = self.env.dsn(datastore)
         if dsn is None:
             raise HttpError(503, f"{var} is not set: {self.env.service} has no database")
@@ -205,7 +206,7 @@ class Request:
         except ImportError:
             raise HttpError(503, f"psycopg is not installed for {sys.executable}") from None
         try:
-            with psycopg.connect(dsn, connect_timeout=DB_CONNECT_TIMEOUT) as conn:
+            with POOL.connection(dsn) as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
             raise database_error(datastore, exc, self.route) from None
@@ -265,6 +266,61 @@ def positive_int(value: Any, name: str) -> int:
 def is_digits(text: str) -> bool:
     """ASCII digits only (``str.isdigit`` also accepts characters ``int`` refuses, like '²')."""
     return text.isascii() and text.isdigit()
+
+
+class ConnectionPool:
+    """A few idle database connections per DSN, each tagged with the modification times of the
+    certificate and key files it was made with: after a rotation rewrites them, older
+    connections are closed instead of reused (the new files are read at the next connect).
+    A connection that failed is never returned to the pool."""
+
+    def __init__(self, max_idle: int = 4) -> None:
+        self.max_idle = max_idle
+        self._idle: dict[str, list[tuple[tuple[int, ...], Connection]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def stamp(dsn: str) -> tuple[int, ...]:
+        files = re.findall(r"\bssl(?:cert|key)=(\S+)", dsn)
+        stamps = []
+        for name in files:
+            try:
+                stamps.append(os.stat(name).st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    @contextmanager
+    def connection(self, dsn: str) -> Iterator[Connection]:
+        import psycopg  # noqa: PLC0415 (imported late: costs 130 ms at startup)
+
+        stamp = self.stamp(dsn)
+        conn = None
+        with self._lock:
+            idle = self._idle.setdefault(dsn, [])
+            while idle and conn is None:
+                made_with, candidate = idle.pop()
+                if made_with == stamp and not candidate.closed:
+                    conn = candidate
+                else:
+                    candidate.close()
+        if conn is None:
+            conn = psycopg.connect(dsn, connect_timeout=DB_CONNECT_TIMEOUT, autocommit=True)
+        healthy = False
+        try:
+            yield conn
+            healthy = True
+        finally:
+            with self._lock:
+                idle = self._idle.setdefault(dsn, [])
+                if healthy and not conn.closed and len(idle) < self.max_idle:
+                    idle.append((stamp, conn))
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+
+POOL = ConnectionPool()
 
 
 def database_error(datastore: str, exc: Exception, where: str) -> HttpError:

@@ -20,18 +20,27 @@ from trustproof.tokens import BrokenTokens
 @dataclass
 class ProbeContext:
     sandbox: Sandbox
-    session: aiohttp.ClientSession  # fresh connection per attempt (force_close)
+    session: aiohttp.ClientSession  # a fresh connection (and TLS handshake) per attempt
+    pooled: aiohttp.ClientSession  # kept-alive connections, one pool per presented identity
     _certs: dict[str, Svid] = field(default_factory=dict)
     _contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
     _tokens: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, sandbox: Sandbox) -> ProbeContext:
-        connector = aiohttp.TCPConnector(force_close=True, limit=0)
-        return cls(sandbox, aiohttp.ClientSession(connector=connector, auto_decompress=False))
+        fresh = aiohttp.TCPConnector(force_close=True, limit=0)
+        # aiohttp keys pooled connections by TLS context, and contexts are cached per identity:
+        # a connection is only ever reused by the identity that made it.
+        pooled = aiohttp.TCPConnector(limit=64, keepalive_timeout=30)
+        return cls(
+            sandbox,
+            aiohttp.ClientSession(connector=fresh, auto_decompress=False),
+            aiohttp.ClientSession(connector=pooled, auto_decompress=False),
+        )
 
     async def close(self) -> None:
         await self.session.close()
+        await self.pooled.close()
 
     @property
     def fabric(self) -> TrustFabric:

@@ -237,7 +237,10 @@ def _credential_cases(spec: Spec, boundary: Boundary) -> list[Case]:
 
 async def run_service_case(case: Case, ctx: ProbeContext) -> Result:
     attempt = build_attempt(case, ctx)
-    result = await send(attempt, ctx.session)
+    # A fresh handshake where the probe is about the handshake (or the transport); elsewhere the
+    # caller's kept-alive connection, as a real client would use it.
+    fresh = case.probe.startswith("tls.") or case.kind == "bypass"
+    result = await send(attempt, ctx.session if fresh else ctx.pooled)
     if result.evidence.request_id:
         event = ctx.sandbox.audit.get(result.evidence.request_id)
         if event is not None:
