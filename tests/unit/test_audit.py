@@ -74,3 +74,12 @@ def test_fan_out_reaches_every_sink() -> None:
     first, second = MemorySink(), MemorySink()
     FanOutSink(first, second).record(event())
     assert first.get("r1") == second.get("r1") == event()
+
+
+def test_hand_written_json_matches_every_field() -> None:
+    """to_json is written out for speed; it must still carry every field of the event."""
+    from dataclasses import asdict
+
+    full = asdict(event())
+    full["policy_ids"] = list(full["policy_ids"])
+    assert event().to_json() == full
