@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import asdict
 from pathlib import Path
 
 from trustproof.audit import (
@@ -78,8 +79,6 @@ def test_fan_out_reaches_every_sink() -> None:
 
 def test_hand_written_json_matches_every_field() -> None:
     """to_json is written out for speed; it must still carry every field of the event."""
-    from dataclasses import asdict
-
     full = asdict(event())
     full["policy_ids"] = list(full["policy_ids"])
     assert event().to_json() == full
