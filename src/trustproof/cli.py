@@ -298,6 +298,11 @@ select_options = [
         help="Skip cases whose probe id or boundary matches (glob; repeatable).",
     ),
     click.option("--fail-fast", is_flag=True, help="Stop after the first failing verdict."),
+    click.option(
+        "--no-scenarios",
+        is_flag=True,
+        help="Only the cases: skip the multi-step scenarios (rotation, revocation, expiry, ...).",
+    ),
 ]
 
 
@@ -321,9 +326,11 @@ def with_select_options(func: F) -> F:
 def run(
     spec_file: Path,
     run_dir: Path,
+    *,
     select: tuple[str, ...],
     deselect: tuple[str, ...],
     fail_fast: bool,
+    no_scenarios: bool,
 ) -> None:
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     load_spec(spec_file)  # a bad spec is exit 2 before anything starts
@@ -337,7 +344,9 @@ def run(
             f"start-up; running the suite"
         )
         try:
-            return await _suite_with_progress(sandbox, select, deselect, fail_fast)
+            return await _suite_with_progress(
+                sandbox, select, deselect, fail_fast, scenarios=not no_scenarios
+            )
         finally:
             await sandbox.stop()
 
@@ -350,11 +359,20 @@ def run(
 @with_select_options
 @friendly
 def probe(
-    run_dir: Path, select: tuple[str, ...], deselect: tuple[str, ...], fail_fast: bool
+    run_dir: Path,
+    select: tuple[str, ...],
+    deselect: tuple[str, ...],
+    fail_fast: bool,
+    no_scenarios: bool,
 ) -> None:
     """Run the suite against the sandbox started with `trustproof up --detach`."""
     socket_path = RunDir(run_dir.absolute()).control_socket
-    body = {"select": list(select), "deselect": list(deselect), "fail_fast": fail_fast}
+    body = {
+        "select": list(select),
+        "deselect": list(deselect),
+        "fail_fast": fail_fast,
+        "scenarios": not no_scenarios,
+    }
     reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
     path = Path(reply["results"])
     _finish(json.loads(path.read_text()), path)
@@ -367,12 +385,18 @@ async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str
         select=[str(p) for p in body.get("select", [])],
         deselect=[str(p) for p in body.get("deselect", [])],
         fail_fast=bool(body.get("fail_fast")),
+        scenarios=bool(body.get("scenarios", True)),
     )
     return {"results": str(path), "ok": run.ok}
 
 
 async def _suite_with_progress(
-    sandbox: Sandbox, select: Sequence[str], deselect: Sequence[str], fail_fast: bool
+    sandbox: Sandbox,
+    select: Sequence[str],
+    deselect: Sequence[str],
+    fail_fast: bool,
+    *,
+    scenarios: bool,
 ) -> tuple[SuiteRun, Path]:
     with Progress(
         TextColumn("{task.description}"),
@@ -390,6 +414,8 @@ async def _suite_with_progress(
             fail_fast=fail_fast,
             on_total=lambda total: progress.update(task, total=total),
             on_result=lambda _: progress.advance(task),
+            scenarios=scenarios,
+            on_scenario=lambda sid: progress.update(task, description=f"scenario {sid}"),
         )
 
 
@@ -398,8 +424,12 @@ def _finish(data: dict[str, Any], path: Path) -> None:
         out.print(line, markup=False)
     out.print(f"results: {path}")
     bad = [case for case in data["cases"] if case["verdict"] != "pass"]
-    if bad or data.get("stopped_early"):
-        out.print(f"[bold red]trust is broken: {len(bad)} case(s) disagree with the spec[/]")
+    failed = [s for s in data.get("scenarios", []) if not s["ok"]]
+    if bad or failed or data.get("stopped_early"):
+        out.print(
+            f"[bold red]trust is broken: {len(bad)} case(s) disagree with the spec, "
+            f"{len(failed)} scenario(s) failed[/]"
+        )
         sys.exit(1)
     out.print("[bold green]every boundary behaved as the spec says[/]")
 

@@ -1,17 +1,20 @@
-"""`trustproof run` and `trustproof probe`: the suite against a sandbox, results to JSON, a
-terminal summary, and the exit code (0 every verdict passed, 1 trust violations)."""
+"""`trustproof run` and `trustproof probe`: the suite against a sandbox (the cases, then the
+scenarios), results to JSON, a terminal summary, and the exit code (0 every verdict passed, 1 trust
+violations)."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from trustproof.probes.model import CaseResult
 from trustproof.sandbox.controller import Sandbox
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
+from trustproof.suite.scenarios import choose_scenarios, run_scenarios
 
 RESULTS_FILE = "results.json"
 
@@ -24,12 +27,19 @@ async def suite_on(
     fail_fast: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    scenarios: bool = True,
+    on_scenario: Callable[[str], None] | None = None,
 ) -> tuple[SuiteRun, Path]:
-    """Generate, choose and run the cases; write the results into the run directory."""
+    """Generate, choose and run the cases, then the chosen scenarios (not after a --fail-fast
+    stop); write the results into the run directory."""
     cases = choose(generate(sandbox.spec), select, deselect)
     if on_total is not None:
         on_total(len(cases))
     run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)
+    if scenarios and not run.stopped_early:
+        ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
+        done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
+        run = replace(run, scenarios=tuple(done))
     path = sandbox.run.path / RESULTS_FILE
     data = run.to_json()
     data["spec"] = str(sandbox.spec.path)
@@ -59,4 +69,14 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"      sent: {case['evidence']['sent']}")
     if data.get("stopped_early"):
         lines.append("  stopped early (--fail-fast)")
+    scenarios = data.get("scenarios", [])
+    if scenarios:
+        lines.append(f"{len(scenarios)} scenarios:")
+    for scenario in scenarios:
+        lines.append(
+            f"  {scenario['verdict'].upper():5} {scenario['id']} ({scenario['elapsed_s']:.2f} s):"
+            f" {scenario['summary']}"
+        )
+        if not scenario["ok"]:
+            lines += [f"      {line}" for line in scenario["evidence"][:3]]
     return lines

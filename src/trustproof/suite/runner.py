@@ -1,5 +1,6 @@
 """The zero-trust suite: every case generated from the spec, run concurrently against a running
-sandbox, each judged, in a deterministic order.
+sandbox, each judged, in a deterministic order. The multi-step scenarios (`scenarios.py`) run after
+the cases and their results ride along in the same `SuiteRun`.
 
 Concurrency is bounded (`concurrency` attempts in flight); results come back in generation order
 whatever order they finish in. `--fail-fast` stops starting new cases after the first verdict
@@ -25,6 +26,7 @@ from trustproof.probes.web import run_service_case, service_cases
 from trustproof.sandbox.controller import Sandbox
 from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.model import Spec
+from trustproof.suite.scenario import ScenarioResult
 
 RESULTS_VERSION = 1
 DEFAULT_CONCURRENCY = 32
@@ -59,10 +61,15 @@ class SuiteRun:
     elapsed_s: float
     stopped_early: bool = False
     counts: Counter[str] = field(default_factory=Counter)
+    scenarios: tuple[ScenarioResult, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.results) and not self.stopped_early
+        return (
+            all(r.ok for r in self.results)
+            and all(s.ok for s in self.scenarios)
+            and not self.stopped_early
+        )
 
     @property
     def cases_per_second(self) -> float:
@@ -77,6 +84,7 @@ class SuiteRun:
             "stopped_early": self.stopped_early,
             "summary": dict(self.counts),
             "cases": [_case_json(r) for r in self.results],
+            "scenarios": [s.to_json() for s in self.scenarios],
         }
 
 

@@ -1,0 +1,329 @@
+"""Token lifecycle scenarios (DESIGN §5 "Lifecycle"): revocation propagation, a token expiring
+mid-session, signing-key rotation. Each drives real HTTP through the real gateways.
+
+Two of them wait in real time, briefly: the gateways check `exp` against the sandbox clock, and a
+token cannot be made to expire on an open connection without time passing. Their tokens are minted
+with timestamps chosen so that the wait is about a second, not a token lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+
+from trustproof.probes.http import HttpAttempt
+from trustproof.probes.model import Result
+from trustproof.suite.scenario import (
+    Recorder,
+    ScenarioEnv,
+    ScenarioResult,
+    Target,
+    attempt,
+    audit_reason,
+    bound_thumbprint,
+    call,
+    mint,
+    shown,
+    targets,
+)
+
+PROPAGATION_BUDGET_MS = 50.0  # DESIGN §6: revocation reaches every gateway within 50 ms
+PROPAGATION_GIVE_UP_S = 2.0
+PROPAGATION_POLL_S = 0.001
+PROPAGATION_MAX_POLLS = 4000
+EXPIRY_VALID_FOR_S = 1.5  # how long the expiring token is still accepted once minted (at most)
+EXPIRY_POLL_S = 0.025
+EXPIRY_MAX_POLLS = 200
+EXPIRY_GIVE_UP_S = 1.0  # after the end of validity
+KEY_ROTATION_MAX_WAIT_S = 3.0
+REVOKED = "token-revoked"
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _workload_first(env: ScenarioEnv) -> Target | None:
+    """The first service (spec order) whose chosen caller is a workload, else the first one."""
+    chosen = list(targets(env.spec, env.sandbox.gateways).values())
+    return min(chosen, key=lambda t: t.caller not in env.spec.services) if chosen else None
+
+
+# -- lifecycle.revocation-propagation ------------------------------------------------------------
+
+
+async def revocation_propagation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
+    """A valid token in use at every gateway; each is revoked through the token service's RFC 7009
+    endpoint with its caller's certificate, and the same token is replayed about every
+    millisecond until that gateway refuses it. Passes when every gateway refuses with
+    ``token-revoked`` (its audit event agreeing) within `PROPAGATION_BUDGET_MS` of the revoke
+    call returning. The time measured includes one request's round trip, so it is an upper bound.
+    """
+    chosen = targets(env.spec, env.sandbox.gateways)
+    if not chosen:
+        return rec.finish("skip", "no service behind a gateway: nothing to revoke at")
+    tokens: dict[str, str] = {}
+    for name, target in chosen.items():
+        token = env.sandbox.token(target.caller, name, cnf_x5t_s256=bound_thumbprint(env, target))
+        result = await call(env, attempt(env, target, token), env.ctx.pooled)
+        rec.event(f"{target.describe()} with a fresh token: {shown(result)}")
+        if result.outcome != "allowed":
+            return rec.verdict(False, f"{name}: the fresh token was refused before revocation")
+        tokens[name] = token
+    problems: list[str] = []
+    async with aiohttp.ClientSession() as token_service:
+        for name, target in chosen.items():
+            problem = await _propagate(env, rec, target, tokens[name], token_service)
+            if problem:
+                problems.append(f"{name}: {problem}")
+    measured = [v for k, v in rec.figures.items() if k.startswith("propagation_ms.")]
+    if measured:
+        rec.figure("propagation_ms.max", max(measured))
+    for problem in problems:
+        rec.note(problem)
+    if problems:
+        return rec.verdict(False, "; ".join(problems))
+    worst = max(measured)
+    return rec.verdict(
+        True,
+        f"{len(chosen)} gateways refused the revoked token with {REVOKED} within "
+        f"{worst:.1f} ms (budget {PROPAGATION_BUDGET_MS:.0f} ms)",
+    )
+
+
+async def _propagate(
+    env: ScenarioEnv,
+    rec: Recorder,
+    target: Target,
+    token: str,
+    session: aiohttp.ClientSession,
+) -> str:
+    """Revoke `token` and replay it at the target's gateway; the problem, or "" when it passed."""
+    name = target.service
+    fabric = env.ctx.fabric
+    status = await _revoke(session, fabric.url, env.ctx.identity_context(target.caller), token)
+    start = time.perf_counter()
+    rec.event(f"{target.caller} revoked its {name} token at {fabric.url}/revoke: HTTP {status}")
+    if status != 200:
+        return f"the token service answered HTTP {status} to the revocation"
+    what = attempt(env, target, token)
+    accepted = polls = 0
+    while polls < PROPAGATION_MAX_POLLS and time.perf_counter() - start < PROPAGATION_GIVE_UP_S:
+        result = await call(env, what, env.ctx.pooled)
+        polls += 1
+        if result.outcome == "allowed":
+            accepted += 1
+            await asyncio.sleep(PROPAGATION_POLL_S)
+            continue
+        elapsed = (time.perf_counter() - start) * 1000
+        rec.figure(f"propagation_ms.{name}", elapsed)
+        rec.figure(f"accepted_after_revoke.{name}", accepted)
+        rec.event(f"{name} refused the revoked token after {elapsed:.2f} ms: {shown(result)}")
+        rec.note(
+            f"{name}: refused after {elapsed:.2f} ms and {accepted} accepted replay(s); "
+            f"response {result.reason}, audit {audit_reason(result)} "
+            f"(request {result.evidence.request_id})"
+        )
+        if result.reason != REVOKED:
+            return f"refused for {result.reason}, not {REVOKED} ({shown(result)})"
+        if audit_reason(result) != REVOKED:
+            return f"the audit event says {audit_reason(result)!r}, not {REVOKED!r}"
+        if elapsed > PROPAGATION_BUDGET_MS:
+            return f"took {elapsed:.1f} ms (budget {PROPAGATION_BUDGET_MS:.0f} ms)"
+        return ""
+    waited = (time.perf_counter() - start) * 1000
+    rec.figure(f"accepted_after_revoke.{name}", accepted)
+    rec.event(f"{name} still accepted the revoked token after {waited:.0f} ms; giving up")
+    return f"still accepted the revoked token after {waited:.0f} ms ({accepted} requests)"
+
+
+async def _revoke(
+    session: aiohttp.ClientSession, base: str, context: ssl.SSLContext, token: str
+) -> int:
+    """RFC 7009: POST the token to the revocation endpoint, authenticated by mTLS (RFC 8705)."""
+    async with session.post(f"{base}/revoke", data={"token": token}, ssl=context) as response:
+        await response.read()
+        return response.status
+
+
+# -- lifecycle.token-expiry ----------------------------------------------------------------------
+
+
+async def token_expiry(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
+    """A token that stops being valid about a second from now is used on one kept-alive
+    connection every `EXPIRY_POLL_S`: accepted until exp + the gateway's leeway, then refused
+    with ``token-expired`` on the same connection (one connection opened; the refused request's
+    audit event has no handshake of its own). Refusing early fails too.
+    """
+    target = _workload_first(env)
+    if target is None:
+        return rec.finish("skip", "no service behind a gateway")
+    clock = env.sandbox.clock
+    leeway = env.sandbox.gateways[target.service].pipeline.validator.leeway.total_seconds()
+    # exp in whole seconds (a NumericDate), chosen so that exp + leeway is 0.5-1.5 s away.
+    exp = int(clock.now().timestamp() - leeway + EXPIRY_VALID_FOR_S)
+    end = exp + leeway  # the gateway accepts the token while now < end
+    issued = mint(env, target, iat=_at(exp - 2), nbf=_at(exp - 2), exp=_at(exp))
+    rec.note(
+        f"a 2 s token for {target.describe()}: exp {_at(exp).isoformat()}, gateway leeway "
+        f"{leeway:g} s, so accepted until {_at(end).isoformat()}"
+    )
+    used = await _use_until_refused(env, rec, attempt(env, target, issued.token.reveal()), end)
+    accepted, opened, refusal = used.accepted, used.opened, used.refusal
+    rec.figure("requests_accepted", accepted)
+    rec.figure("connections_opened", opened)
+    if used.late_accept:
+        return rec.verdict(False, "the gateway accepted the token after exp + leeway")
+    if refusal is None:
+        return rec.verdict(False, "the token was never refused within 1 s after its expiry")
+    result, seen_at = refusal
+    after_ms = (seen_at - end) * 1000
+    rec.figure("refused_after_expiry_ms", after_ms)
+    rec.event(f"refused {after_ms:.1f} ms after exp + leeway: {shown(result)}")
+    audit = result.evidence.audit or {}
+    timings = audit.get("timings")
+    handshake = timings.get("handshake_us") if isinstance(timings, dict) else None
+    rec.note(
+        f"refusal: {shown(result)}; audit reason {audit_reason(result)}, handshake_us "
+        f"{handshake} (None: an already open connection); connections opened: {opened}"
+    )
+    problems = []
+    if accepted == 0:
+        problems.append("the token was refused before it expired (never accepted)")
+    if result.reason != "token-expired" or audit_reason(result) != "token-expired":
+        problems.append(f"refused for {result.reason} (audit {audit_reason(result)})")
+    if after_ms < 0:
+        problems.append(f"refused {-after_ms:.0f} ms before exp + leeway")
+    if opened != 1 or not audit or handshake is not None:
+        problems.append(f"not on the same connection ({opened} opened)")
+    if problems:
+        return rec.verdict(False, "; ".join(problems))
+    return rec.verdict(
+        True,
+        f"accepted {accepted} times on one kept-alive connection, then refused with "
+        f"token-expired {after_ms:.0f} ms after exp + {leeway:g} s leeway",
+    )
+
+
+@dataclass
+class _Session:
+    accepted: int = 0
+    opened: int = 0  # connections the client opened
+    late_accept: bool = False
+    refusal: tuple[Result, float] | None = None  # the first refusal, and when it came back
+
+
+async def _use_until_refused(
+    env: ScenarioEnv, rec: Recorder, what: HttpAttempt, end: float
+) -> _Session:
+    """Send `what` every `EXPIRY_POLL_S` on one kept-alive connection until it is refused, an
+    acceptance comes after `end` (epoch seconds, sandbox clock), or `EXPIRY_GIVE_UP_S` past it."""
+    clock = env.sandbox.clock
+    used = _Session()
+
+    async def on_connection(*_: object) -> None:
+        used.opened += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(on_connection)
+    connector = aiohttp.TCPConnector(limit=1, keepalive_timeout=30)
+    async with aiohttp.ClientSession(
+        connector=connector, trace_configs=[trace], auto_decompress=False
+    ) as session:
+        for _ in range(EXPIRY_MAX_POLLS):
+            now = clock.now().timestamp()
+            if now > end + EXPIRY_GIVE_UP_S:
+                break
+            result = await call(env, what, session)
+            if result.outcome != "allowed":
+                used.refusal = (result, clock.now().timestamp())
+                break
+            used.accepted += 1
+            if used.accepted == 1:
+                rec.event(f"first request on the kept-alive connection: {shown(result)}")
+            if now >= end:
+                used.late_accept = True
+                rec.event(f"accepted {now - end:.3f} s after the end of validity")
+                break
+            await asyncio.sleep(EXPIRY_POLL_S)
+    return used
+
+
+# -- lifecycle.key-rotation ----------------------------------------------------------------------
+
+
+async def key_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
+    """Signing-key rotation with overlap, end to end.
+
+    The ring is rotated twice around one short-lived token, with nothing awaited in between, so
+    the middle key signs that token only: it is accepted after the rotation (the retired key
+    stays in the JWKS), a token from the new key is accepted too, and once the old token's `exp`
+    has passed `KeyRing.prune()` drops the key — it leaves ``/jwks.json`` and the old token is
+    refused (``token-unknown-kid``, or ``token-expired``). Rotation cannot be undone, and need
+    not be: the ring ends with a fresh active key, as after any rotation.
+    """
+    target = _workload_first(env)
+    if target is None:
+        return rec.finish("skip", "no service behind a gateway")
+    fabric, clock = env.ctx.fabric, env.sandbox.clock
+    jwks_url = f"{fabric.url}/jwks.json"
+    anonymous = env.ctx.identity_context(None)
+    async with aiohttp.ClientSession() as session:
+        rec.figure("jwks_keys_before", len(await _kids(session, jwks_url, anonymous)))
+        fabric.keys.rotate()
+        exp = math.ceil(clock.now().timestamp() + 0.5)  # 0.5-1.5 s ahead, whole seconds
+        old = mint(env, target, exp=_at(exp))
+        fabric.keys.rotate()
+        new = mint(env, target)
+        rec.event(f"rotated the signing key around one token (exp {_at(exp).isoformat()})")
+        during = await _kids(session, jwks_url, anonymous)
+        rec.figure("jwks_keys_during", len(during))
+        old_before = await call(env, attempt(env, target, old.token.reveal()), env.ctx.pooled)
+        new_before = await call(env, attempt(env, target, new.token.reveal()), env.ctx.pooled)
+        rec.event(f"token from the retired key: {shown(old_before)}")
+        rec.event(f"token from the new key: {shown(new_before)}")
+        wait = min(max(exp - clock.now().timestamp() + 0.05, 0.0), KEY_ROTATION_MAX_WAIT_S)
+        await asyncio.sleep(wait)
+        rec.figure("waited_ms", wait * 1000)
+        pruned = fabric.keys.prune()
+        rec.event(f"old token's exp passed; prune() dropped {len(pruned)} key(s)")
+        after = await _kids(session, jwks_url, anonymous)
+        rec.figure("jwks_keys_after", len(after))
+        old_after = await call(env, attempt(env, target, old.token.reveal()), env.ctx.pooled)
+        new_after = await call(env, attempt(env, target, new.token.reveal()), env.ctx.pooled)
+        rec.event(f"token from the pruned key: {shown(old_after)}")
+        rec.event(f"token from the new key: {shown(new_after)}")
+    rec.note(f"retired kid {old.kid}, new kid {new.kid}; JWKS during {during}, after {after}")
+    checks = [
+        (old.kid != new.kid, "both tokens were signed by the same key"),
+        (old.kid in during and new.kid in during, "the JWKS did not hold both keys after rotation"),
+        (old_before.outcome == "allowed", f"the old token was refused: {shown(old_before)}"),
+        (new_before.outcome == "allowed", f"the new token was refused: {shown(new_before)}"),
+        (old.kid not in after, "the retired key stayed in the JWKS after its last token expired"),
+        (new.kid in after, "the active key left the JWKS"),
+        (
+            old_after.reason in ("token-unknown-kid", "token-expired"),
+            f"the old token after pruning: {shown(old_after)}",
+        ),
+        (new_after.outcome == "allowed", f"the new token after pruning: {shown(new_after)}"),
+    ]
+    problems = [text for passed, text in checks if not passed]
+    if problems:
+        return rec.verdict(False, "; ".join(problems))
+    return rec.verdict(
+        True,
+        "a token of the retired key stayed valid through the rotation; after its expiry the key "
+        f"left the JWKS and the token was refused ({old_after.reason})",
+    )
+
+
+async def _kids(session: aiohttp.ClientSession, url: str, context: ssl.SSLContext) -> list[str]:
+    async with session.get(url, ssl=context) as response:
+        body = await response.json()
+    return [str(key.get("kid")) for key in body.get("keys", []) if isinstance(key, dict)]

@@ -1,0 +1,195 @@
+"""``lifecycle.cert-rotation``: certificate rotation under traffic, with zero failed requests.
+
+Two streams of requests run for about a second and a half, each bounded in count and time:
+
+* **egress** — plain HTTP into the caller's egress proxy, which originates mTLS with the
+  caller's rotating X.509-SVID and a token bound to it (the way the caller's service calls);
+* **direct** — straight to the callee's gateway with a fresh TLS handshake per request, so that
+  every rotation of the gateway's own SVID is met by new handshakes.
+
+Meanwhile the callee's and the caller's SVIDs rotate `ROTATIONS` times through the sandbox's
+rotators, which tell their subscribers (the gateway, the egress proxies, the services' files).
+
+"Nothing failed" alone would also hold for a component that ignored the rotation: the old
+certificate is valid for minutes. So each certificate the caller retires is revoked on the CA one
+rotation interval after it was replaced (time compressed: in production it would merely expire).
+The gateway checks revocation on every request, even on an open connection, so whatever still
+presents a retired certificate is refused from then on (``client-cert-revoked``) and counted as a
+failure. An interval is far longer than a request, so none is still in flight with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from trustproof.identity import Svid
+from trustproof.probes.http import HttpAttempt
+from trustproof.probes.web import BODY_METHODS, concrete
+from trustproof.suite.scenario import (
+    Recorder,
+    ScenarioEnv,
+    ScenarioResult,
+    Target,
+    attempt,
+    call,
+    shown,
+)
+
+ROTATIONS = 5
+INTERVAL_S = 0.25
+MAX_REQUESTS = 2000  # per stream
+STREAM_TIMEOUT_S = 15.0
+MAX_FAILURES_SHOWN = 5
+
+
+@dataclass
+class _Stream:
+    name: str
+    total: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _edge(env: ScenarioEnv) -> Target | None:
+    """The first egress edge (caller -> callee behind a gateway) with an allowed operation,
+    reads first (the streams repeat it hundreds of times)."""
+    spec = env.spec
+    for caller, callee in env.sandbox.egress:
+        if callee not in env.sandbox.gateways:
+            continue
+        granted = spec.access.services.get(callee, {}).get(caller, ())
+        operations = [str(route) for route in spec.services[callee].routes]
+        allowed = [op for op in operations if op in granted or "*" in granted]
+        if allowed:
+            operation = min(allowed, key=lambda op: (not op.startswith("GET "), op))
+            return Target(callee, caller, operation, with_cert=True)
+    return None
+
+
+async def cert_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
+    """See the module docstring. Passes with zero failed requests on both streams."""
+    target = _edge(env)
+    if target is None:
+        return rec.finish("skip", "no egress edge to a service behind a gateway")
+    caller, callee = target.caller, target.service
+    proxy = env.sandbox.egress[(caller, callee)]
+    headers: tuple[tuple[str, str], ...] = ()
+    body = None
+    method, _, template = target.operation.partition(" ")
+    if method in BODY_METHODS:
+        headers, body = (("Content-Type", "application/json"),), b"{}"
+    via_egress = HttpAttempt(
+        proxy.url, method, concrete(template), None, None, headers, body, f"{caller}'s egress proxy"
+    )
+    direct = attempt(env, target, env.ctx.token(caller, callee, bound=True))
+    rec.note(f"traffic: {target.describe()} via {proxy.url} and directly (fresh handshakes)")
+    stop = asyncio.Event()
+    streams = [_Stream("egress"), _Stream("direct")]
+
+    async def run(stream: _Stream, what: HttpAttempt, session: aiohttp.ClientSession) -> None:
+        for _ in range(MAX_REQUESTS):
+            if stop.is_set():
+                return
+            result = await call(env, what, session)
+            stream.total += 1
+            if result.outcome != "allowed" or result.evidence.served_by != callee:
+                stream.failed += 1
+                if len(stream.failures) < MAX_FAILURES_SHOWN:
+                    stream.failures.append(f"{stream.name}: {shown(result)}")
+                    rec.event(f"{stream.name} request failed: {shown(result)}")
+            await asyncio.sleep(0)
+
+    tasks = [
+        asyncio.create_task(run(streams[0], via_egress, env.ctx.pooled)),
+        asyncio.create_task(run(streams[1], direct, env.ctx.session)),
+    ]
+    try:
+        revoked, rotations = await _rotate(env, rec, caller, callee, tasks)
+    finally:
+        stop.set()
+        done, pending = await asyncio.wait(tasks, timeout=STREAM_TIMEOUT_S)
+        for task in pending:
+            task.cancel()
+    for task in done:
+        task.result()  # a stream that crashed makes the scenario an error, never a pass
+    return _judge(rec, target, streams, rotations, revoked, stuck=bool(pending))
+
+
+def _judge(
+    rec: Recorder,
+    target: Target,
+    streams: list[_Stream],
+    rotations: int,
+    revoked: int,
+    *,
+    stuck: bool,
+) -> ScenarioResult:
+    caller, callee = target.caller, target.service
+    total = sum(s.total for s in streams)
+    failed = sum(s.failed for s in streams)
+    for stream in streams:
+        rec.figure(f"requests.{stream.name}", stream.total)
+        rec.figure(f"failed.{stream.name}", stream.failed)
+        for failure in stream.failures:
+            rec.note(failure)
+    rec.figure("total_requests", total)
+    rec.figure("failed_requests", failed)
+    rec.figure("rotations", 2 * rotations)
+    rec.figure(f"rotations.{caller}", rotations)
+    rec.figure(f"rotations.{callee}", rotations)
+    rec.figure("revoked_certificates", revoked)
+    starved = [s.name for s in streams if s.total < ROTATIONS]
+    if rotations < ROTATIONS:
+        starved.append(f"only {rotations} rotations")
+    if failed or starved or stuck:
+        why = f"{failed} of {total} requests failed"
+        if starved:
+            why += f"; too little traffic: {', '.join(starved)}"
+        if stuck:
+            why += "; a traffic stream did not finish"
+        return rec.verdict(False, why + f" while {caller} and {callee} rotated {rotations} times")
+    return rec.verdict(
+        True,
+        f"0 of {total} requests failed while {caller} and {callee} rotated their SVIDs "
+        f"{rotations} times each ({revoked} retired certificates revoked)",
+    )
+
+
+async def _rotate(
+    env: ScenarioEnv, rec: Recorder, caller: str, callee: str, tasks: list[asyncio.Task[None]]
+) -> tuple[int, int]:
+    """Rotate both SVIDs every `INTERVAL_S`, `ROTATIONS` times (fewer if the traffic ends first),
+    revoking each retired caller certificate one interval later; then one more interval of
+    traffic. Returns (certificates revoked, rotations)."""
+    rotators, revoke = env.sandbox.rotators, env.ctx.fabric.ca.revoke
+    revoked = rotations = 0
+    retired: list[Svid] = []
+    for round_ in range(1, ROTATIONS + 2):
+        await asyncio.sleep(INTERVAL_S)
+        revoked += _revoke_retired(rec, revoke, retired)
+        if round_ > ROTATIONS or all(task.done() for task in tasks):
+            continue
+        retired.append(rotators[caller].current)
+        new_callee = rotators[callee].rotate()
+        new_caller = rotators[caller].rotate()
+        rotations += 1
+        rec.event(
+            f"rotation {round_}: {callee} gateway SVID serial {new_callee.serial:x}, "
+            f"{caller} SVID serial {new_caller.serial:x}"
+        )
+    await asyncio.sleep(INTERVAL_S)  # traffic with every retired certificate revoked
+    return revoked, rotations
+
+
+def _revoke_retired(rec: Recorder, revoke: Callable[[Svid], None], retired: list[Svid]) -> int:
+    """Revoke every certificate retired at least one interval ago; how many were revoked."""
+    count = len(retired)
+    for svid in retired:
+        revoke(svid)
+        rec.event(f"revoked the retired certificate {svid.spiffe_id} serial {svid.serial:x}")
+    retired.clear()
+    return count
