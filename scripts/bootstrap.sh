@@ -15,6 +15,7 @@ declare -A NEEDS=(
   [python3-venv]="$PYTHON -c 'import ensurepip, venv'"
   [postgresql]="compgen -G '/usr/lib/postgresql/*/bin/initdb' && id postgres"
   [iproute2]="command -v ss"
+  [nginx]="command -v nginx || test -x /usr/sbin/nginx"
 )
 
 missing=()
@@ -33,8 +34,34 @@ if ((${#missing[@]})); then
     if ! grep -qs '^create_main_cluster *= *false' "$conf"; then
       echo 'create_main_cluster = false' >> "$conf"
     fi
+    # Debian also starts a freshly installed nginx on port 80 (and enables it at boot); trustproof
+    # runs nginx itself where a spec says so, on the spec's port. A policy-rc.d that says 101
+    # ("action forbidden") keeps the package scripts from starting it; one already there (as in
+    # container images) is left as it is.
+    installing_nginx="" policy=/usr/sbin/policy-rc.d made_policy=""
+    if [[ " ${missing[*]} " == *" nginx "* ]]; then
+      installing_nginx=1
+      if [ ! -e "$policy" ]; then
+        made_policy=1
+        trap 'rm -f "$policy"' EXIT  # also if the install fails
+        printf '#!/bin/sh\n# trustproof bootstrap: installing packages; start nothing\nexit 101\n' \
+          > "$policy"
+        chmod 755 "$policy"
+      fi
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then
+      rm -f "$policy"
+      trap - EXIT
+    fi
+    if [ -n "$installing_nginx" ]; then
+      # Whatever a pre-existing policy allowed: stop the system nginx, and keep it off at boot.
+      service nginx stop >/dev/null 2>&1 || true
+      if [ -d /run/systemd/system ]; then
+        systemctl disable --quiet nginx >/dev/null 2>&1 || true
+      fi
+    fi
   else
     echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
     echo "bootstrap: run:  sudo apt-get install -y ${missing[*]}" >&2

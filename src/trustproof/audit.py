@@ -54,14 +54,27 @@ class AuditEvent:
         # every request a gateway sees.
         t = self.timings
         return {
-            "request_id": self.request_id, "time": self.time, "service": self.service,
-            "method": self.method, "path": self.path, "route": self.route,
-            "peer_spiffe_id": self.peer_spiffe_id, "token_subject": self.token_subject,
-            "principal": self.principal, "allowed": self.allowed, "status": self.status,
-            "stage": self.stage, "reason": self.reason, "policy_ids": list(self.policy_ids),
-            "timings": {"handshake_us": t.handshake_us, "token_us": t.token_us,
-                        "policy_us": t.policy_us, "upstream_us": t.upstream_us,
-                        "total_us": t.total_us},
+            "request_id": self.request_id,
+            "time": self.time,
+            "service": self.service,
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "peer_spiffe_id": self.peer_spiffe_id,
+            "token_subject": self.token_subject,
+            "principal": self.principal,
+            "allowed": self.allowed,
+            "status": self.status,
+            "stage": self.stage,
+            "reason": self.reason,
+            "policy_ids": list(self.policy_ids),
+            "timings": {
+                "handshake_us": t.handshake_us,
+                "token_us": t.token_us,
+                "policy_us": t.policy_us,
+                "upstream_us": t.upstream_us,
+                "total_us": t.total_us,
+            },
         }
 
 

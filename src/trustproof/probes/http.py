@@ -12,16 +12,25 @@ what came back                                  outcome
 ==============================================  ============================================
 handshake failure, reset, EOF before a response  ``denied_tls``
 401 naming the tls stage; nginx 400 "No required  ``denied_tls``
-SSL certificate" / "The SSL certificate error";
-nginx 495/496
+SSL certificate" / "The SSL certificate error" /
+"The plain HTTP request was sent to HTTPS port";
+nginx 495/496/497
 other 401 (token refused)                        ``denied_authn``
-403; 400 from the gateway's path check            ``denied_authz``
+403; 400 from the gateway's path check;           ``denied_authz``
+404/405 not from the service's handler (no
+``X-Served-By``): nothing served the request
 the service's own refusal of a request that did   ``denied_authn``
 not come through its gateway (proof missing)
 any other answer from the service's handler       ``allowed``
 502/503/5xx from the gateway                      ``error``
 connection refused, timeout                       ``unreachable``
 ==============================================  ============================================
+
+nginx (1.22, ``ssl_verify_client on``) completes the handshake whatever certificate it gets and
+refuses afterwards, with its own status codes sent as 400 pages: 496 no certificate, 495 a
+certificate that failed verification (untrusted CA, self-signed, expired, not yet valid, revoked
+on ``ssl_crl``, no clientAuth usage), 497 plain HTTP on the TLS port. Only a TLS version outside
+``ssl_protocols`` fails the handshake itself (alert ``protocol_version``).
 """
 
 from __future__ import annotations
@@ -40,7 +49,12 @@ from trustproof.probes.model import Evidence, Outcome, Result
 from trustproof.scrub import scrub
 
 TlsMode = Literal["default", "legacy", "plaintext"]
-NGINX_TLS_REFUSALS = ("no required ssl certificate", "the ssl certificate error")
+# nginx's transport refusals: status code and the text of its 400 page -> reason.
+NGINX_TLS_REFUSALS = {
+    496: ("no required ssl certificate was sent", "client-cert-required"),
+    495: ("the ssl certificate error", "client-cert-refused"),
+    497: ("the plain http request was sent to https port", "plaintext-to-tls-port"),
+}
 
 
 @dataclass(frozen=True)
@@ -66,14 +80,17 @@ def classify(status: int, headers: Mapping[str, str], body: bytes) -> tuple[Outc
     stage = str(data.get("stage", ""))
     reason = str(data.get("reason", "")) or f"HTTP {status}"
     text = body[:300].decode("utf-8", "replace").lower()
-    if status in (495, 496) or (status == 400 and any(s in text for s in NGINX_TLS_REFUSALS)):
-        return "denied_tls", "tls", reason if data else "client certificate refused (HTTP 400)"
+    for code, (page, why) in NGINX_TLS_REFUSALS.items():
+        if status == code or (status == 400 and page in text):
+            return "denied_tls", "tls", reason if data else why
     if status == 401:
         return ("denied_tls" if stage == "tls" else "denied_authn"), stage or "token", reason
     if status == 403 or (status == 400 and stage == "path"):
         return "denied_authz", stage or "policy", reason
     if status >= 500:
         return "error", stage or "upstream", reason
+    if status in (404, 405):  # nothing served it: no handler for that path or method
+        return "denied_authz", stage or "route", f"no handler (HTTP {status})"
     # An answer that came from neither a trustproof gateway nor a known service marker: the
     # request got through something; count it as allowed (the verdict checks who served it).
     return "allowed", "", f"HTTP {status} (no service marker)"

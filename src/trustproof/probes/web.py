@@ -13,6 +13,19 @@ Generated for each service behind a gateway:
 * on one representative allowed cell: every ``token.*`` and ``tls.*`` probe, each breaking one
   thing of the valid presentation;
 * ``bypass.direct-port``: the service's own port with forged identity headers.
+
+Services with ``gateway: none`` terminate mTLS themselves (nginx, a service validating its own
+tokens) and are probed directly, as boundaries of kind ``self``, with the same matrix, tricks and
+credential probes, adapted to what any server can express:
+* a transport refusal (``denied_tls``) is a failed handshake, a TLS alert, a reset, or nginx's
+  400 "No required SSL certificate was sent" / "The SSL certificate error" / "The plain HTTP
+  request was sent to HTTPS port" (495/496/497); a token refusal (``denied_authn``) is a 401; an
+  authorization refusal (``denied_authz``) a 403, or a 404/405 that no handler answered;
+* an allowed request is any answer that is not a refusal: such a server cannot be expected to
+  name itself in ``X-Served-By`` (it may, and the evidence then shows it);
+* ``token.*`` probes only where the ingress says ``token: required``: with ``optional`` the spec
+  itself says the server need not look at tokens (nginx cannot validate a JWT);
+* no ``bypass.direct-port``: the service's own port is the boundary.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from datetime import timedelta
 from trustproof.plan import Boundary, expected_matrix
 from trustproof.probes.context import ProbeContext
 from trustproof.probes.http import HttpAttempt, send
-from trustproof.probes.model import Case, Expectation, Result
+from trustproof.probes.model import BoundaryKind, Case, Expectation, Result
 from trustproof.spec.model import Spec
 
 SAMPLE_PARAM = "1"
@@ -83,10 +96,21 @@ def presents_cert(spec: Spec, caller: str, service: str) -> bool:
     return caller in spec.services or spec.services[service].ingress.client_cert == "required"
 
 
+def boundary_kind(spec: Spec, service: str) -> BoundaryKind:
+    """``gateway`` behind trustproof's gateway; ``self`` where the service terminates mTLS."""
+    return "self" if spec.services[service].ingress.gateway == "none" else "gateway"
+
+
+def _allowed(spec: Spec, service: str) -> Expectation:
+    """Allowed, and answered by the service's handler where its gateway can tell (see above)."""
+    served_by = service if boundary_kind(spec, service) == "gateway" else None
+    return Expectation.allow(served_by=served_by)
+
+
 def service_cases(spec: Spec) -> list[Case]:
     cases: list[Case] = []
     for boundary in expected_matrix(spec):
-        if boundary.kind != "service" or spec.services[boundary.name].ingress.gateway == "none":
+        if boundary.kind != "service":
             continue
         cases += _matrix_cases(spec, boundary)
         cases += _credential_cases(spec, boundary)
@@ -95,36 +119,21 @@ def service_cases(spec: Spec) -> list[Case]:
 
 def _matrix_cases(spec: Spec, boundary: Boundary) -> list[Case]:
     name = boundary.name
+    kind = boundary_kind(spec, name)
     cases = []
     for cell in boundary.cells:
+        inside = ("authz.inside-matrix", _allowed(spec, name))
+        outside = ("authz.outside-matrix", Expectation.refuse("denied_authz"))
+        probe, expect = inside if cell.allowed else outside
+        cases.append(Case(probe, name, kind, cell.caller, cell.operation, expect))
         if cell.allowed:
-            cases.append(
-                Case(
-                    "authz.inside-matrix",
-                    name,
-                    "gateway",
-                    cell.caller,
-                    cell.operation,
-                    Expectation.allow(served_by=name),
-                )
-            )
             cases += _tricks(spec, boundary, cell.caller, cell.operation)
-        else:
-            cases.append(
-                Case(
-                    "authz.outside-matrix",
-                    name,
-                    "gateway",
-                    cell.caller,
-                    cell.operation,
-                    Expectation.refuse("denied_authz"),
-                )
-            )
     return cases
 
 
 def _tricks(spec: Spec, boundary: Boundary, caller: str, operation: str) -> list[Case]:
     name = boundary.name
+    kind = boundary_kind(spec, name)
     template = operation.partition(" ")[2]
     allowed_here = {
         op.partition(" ")[0]
@@ -138,7 +147,7 @@ def _tricks(spec: Spec, boundary: Boundary, caller: str, operation: str) -> list
             Case(
                 "authz.method-swap",
                 name,
-                "gateway",
+                kind,
                 caller,
                 operation,
                 Expectation.refuse("denied_authz"),
@@ -151,12 +160,12 @@ def _tricks(spec: Spec, boundary: Boundary, caller: str, operation: str) -> list
         tricked = transform(path)
         if tricked == path:
             continue
-        expect = Expectation.allow(served_by=name) if same else Expectation.refuse("denied_authz")
+        expect = _allowed(spec, name) if same else Expectation.refuse("denied_authz")
         cases.append(
             Case(
                 "authz.path-traversal",
                 name,
-                "gateway",
+                kind,
                 caller,
                 operation,
                 expect,
@@ -175,10 +184,12 @@ def _credential_cases(spec: Spec, boundary: Boundary) -> list[Case]:
         return []
     cell = min(allowed, key=lambda c: (c.caller not in spec.services, c.caller, c.operation))
     service = spec.services[name]
+    kind = boundary_kind(spec, name)
     cases = []
     bound = presents_cert(spec, cell.caller, name)
+    token_optional = service.ingress.token == "optional"  # noqa: S105
     for probe in TOKEN_PROBES:
-        if probe == "token.missing" and service.ingress.token == "optional":  # noqa: S105
+        if token_optional and (probe == "token.missing" or kind == "self"):
             continue
         if probe in ("token.cnf-mismatch", "token.subject-mismatch") and not bound:
             continue
@@ -186,7 +197,7 @@ def _credential_cases(spec: Spec, boundary: Boundary) -> list[Case]:
             Case(
                 probe,
                 name,
-                "gateway",
+                kind,
                 cell.caller,
                 cell.operation,
                 Expectation.refuse("denied_authn"),
@@ -200,7 +211,7 @@ def _credential_cases(spec: Spec, boundary: Boundary) -> list[Case]:
             Case(
                 probe,
                 name,
-                "gateway",
+                kind,
                 cell.caller,
                 cell.operation,
                 Expectation.refuse("denied_tls"),
@@ -212,13 +223,15 @@ def _credential_cases(spec: Spec, boundary: Boundary) -> list[Case]:
             Case(
                 "token.forged-headers",
                 name,
-                "gateway",
+                kind,
                 forger,
                 cell.operation,
                 Expectation.refuse("denied_authz"),
                 params={"claims_to_be": cell.caller},
             )
         )
+    if kind == "self":  # no gateway to bypass: its own port is the boundary
+        return cases
     cases.append(
         Case(
             "bypass.direct-port",
@@ -323,6 +336,10 @@ def _break_token(case: Case, ctx: ProbeContext, p: _Presentation) -> None:
         return
     broken = ctx.broken_tokens()
     subject, aud = spec.spiffe_id(p.caller), spec.spiffe_id(p.audience)
+    # The caller's own roles, as in its valid token: a service that authorizes by the roles
+    # claim must see the broken token differ in the one broken thing only.
+    who = spec.personas.get(p.caller) or spec.services.get(p.caller)
+    roles = tuple(who.roles) if who is not None else ()
     make = {
         "token.expired": broken.expired,
         "token.not-yet-valid": broken.not_yet_valid,
@@ -338,10 +355,10 @@ def _break_token(case: Case, ctx: ProbeContext, p: _Presentation) -> None:
     if probe == "token.subject-mismatch":
         other = next(n for n in spec.services if n != p.caller)
         made = broken.subject_of_other_workload(
-            subject, aud, cnf_x5t_s256=thumb, other_spiffe_id=spec.spiffe_id(other)
+            subject, aud, roles=roles, cnf_x5t_s256=thumb, other_spiffe_id=spec.spiffe_id(other)
         )
     elif probe in make:
-        made = make[probe](subject, aud, cnf_x5t_s256=thumb)
+        made = make[probe](subject, aud, roles=roles, cnf_x5t_s256=thumb)
     else:
         return
     p.token = made.token.reveal()

@@ -9,9 +9,10 @@ Start is all or nothing: when any step fails, whatever was started is stopped ag
 `SandboxError` says what failed, with the service's last log lines and a hint.
 
 Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
-SVID files (rotated at half-life) → gateways, each with a fresh gateway-proof key that its service
-gets as a 0600 file (so it can refuse requests that bypassed the gateway) → egress proxies → the
-services, callees first, each waited for until healthy.
+SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
+fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
+bypassed the gateway) → egress proxies → the services, callees first, each waited for until
+healthy.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from trustproof.sandbox.backend import (
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.rundir import RunDir
-from trustproof.sandbox.services import service_env, service_process, start_order
+from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.server import bind_loopback
@@ -144,6 +145,8 @@ class Sandbox:
                 fabric.ca, self.clock, name, ttl, self.run.identity(name), ips=[service.host]
             )
             self.rotators[name] = rotator
+            write_crl(fabric.ca, rotator.directory)  # before any reload subscriber below
+            rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.directory))
         for name, service in spec.services.items():
             if service.ingress.gateway == "none":
                 continue

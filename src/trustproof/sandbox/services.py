@@ -10,6 +10,9 @@ The environment contract (the services read only these; names are stable):
 ``TRUSTPROOF_CERT_FILE``                its X.509-SVID chain, key and the trust bundle,
 ``TRUSTPROOF_KEY_FILE``                 rotated in place
 ``TRUSTPROOF_BUNDLE_FILE``
+``TRUSTPROOF_CRL_FILE``                 the CA's CRLs, one per CA in the bundle (nginx
+                                        ``ssl_crl`` refuses every chain when one CA has
+                                        none); rewritten at each rotation
 ``TRUSTPROOF_EGRESS_<CALLEE>``          the egress proxy URL for each service it calls
 ``TRUSTPROOF_DB_<NAME>_DSN``            libpq settings for each datastore it has a role in
                                         (certificate authentication: never a password)
@@ -39,12 +42,13 @@ from typing import Any, Protocol
 import jinja2
 
 from trustproof.errors import SandboxError
-from trustproof.identity import Rotator
+from trustproof.identity import CertificateAuthority, Rotator, Svid
 from trustproof.sandbox.backend import ProcessSpec
 from trustproof.sandbox.rundir import RunDir
 from trustproof.spec.model import Spec
 
 PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+CRL_FILE = "crl.pem"
 
 
 class DsnSource(Protocol):
@@ -83,6 +87,7 @@ def service_env(
             "TRUSTPROOF_CERT_FILE": str(files.cert),
             "TRUSTPROOF_KEY_FILE": str(files.key),
             "TRUSTPROOF_BUNDLE_FILE": str(files.bundle),
+            "TRUSTPROOF_CRL_FILE": str(files.directory / CRL_FILE),
             "TRUSTPROOF_TOKEN_URL": token_url,
             "TRUSTPROOF_RUN_DIR": str(run.path),
             "PYTHONUNBUFFERED": "1",
@@ -99,6 +104,20 @@ def service_env(
     env.update(service.env)
     render_templates(spec, name, run, env)
     return env
+
+
+def write_crl(ca: CertificateAuthority, directory: Path, _: Svid | None = None) -> None:
+    """Write the CA's current CRLs as ``crl.pem`` next to a workload's SVID files (atomically:
+    a server reloading at that moment reads the old file or the new one).
+
+    Called at start and as a rotation subscriber (registered before the service's reload, so a
+    reloading server reads the fresh file); the CRLs are not secret.
+    """
+    path = directory / CRL_FILE
+    temporary = path.with_name(f".{CRL_FILE}.tmp")
+    temporary.write_bytes(ca.crl_pem())
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
 
 
 def template_values(env: Mapping[str, str]) -> dict[str, Any]:
