@@ -125,3 +125,68 @@ def test_trustproof_run_exits_1_and_names_the_violation(
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     assert data["version"] == 1
     assert data["summary"]["over-permission"] == 1
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trustproof", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_probe_runs_the_suite_against_a_running_sandbox(
+    shop_spec_path: Path, tmp_path: Path
+) -> None:
+    up = cli("up", str(shop_spec_path), "--detach", "--run-dir", "run", cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    try:
+        probe = cli(
+            "probe",
+            "--run-dir",
+            "run",
+            "--select",
+            "authz.inside-matrix",
+            "--select",
+            "db.inside-grants",
+            "--no-scenarios",
+            cwd=tmp_path,
+        )
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+        assert "every boundary behaved as the spec says" in probe.stdout
+        data = json.loads((tmp_path / "run" / "results.json").read_text())
+        assert {case["probe"] for case in data["cases"]} == {
+            "authz.inside-matrix",
+            "db.inside-grants",
+        }
+        assert data["summary"] == {"pass": len(data["cases"])}
+    finally:
+        down = cli("down", "--run-dir", "run", cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+
+
+def test_fail_fast_stops_after_the_first_violation(shop_spec_path: Path, tmp_path: Path) -> None:
+    shop = shop_copy(tmp_path, shop_spec_path)
+    policy = shop / "policies" / "shop.cedar"
+    policy.write_text(
+        policy.read_text() + '\n@id("oops-open")\npermit (principal, action, '
+        'resource in Service::"storefront");\n'
+    )
+    result = cli(
+        "run",
+        str(shop / "trustproof.yaml"),
+        "--run-dir",
+        "run",
+        "--fail-fast",
+        "--select",
+        "authz.*",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert data["stopped_early"] is True
+    assert len(data["cases"]) < 156
+    assert "stopped early (--fail-fast)" in result.stdout
