@@ -30,7 +30,7 @@ from trustproof.sandbox.lifecycle import down as stop_sandbox
 from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir, private_dir
 from trustproof.spec import load_spec
-from trustproof.suite.command import suite_on, summary_lines
+from trustproof.suite.command import NothingToRun, check_selection, suite_on, summary_lines
 from trustproof.suite.runner import SuiteRun
 
 run_dir_option = click.option(
@@ -192,7 +192,8 @@ def run(
     no_scenarios: bool,
 ) -> None:
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
-    load_spec(spec_file)  # a bad spec is exit 2 before anything starts
+    spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
+    check_selection(spec, select, deselect)  # so is a selection that matches nothing
     refuse_if_running(RunDir.create(run_dir))
 
     async def main() -> tuple[SuiteRun, Path]:
@@ -239,13 +240,16 @@ def probe(
 
 async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
     """What the running controller does for `trustproof probe`."""
-    run, path = await suite_on(
-        sandbox,
-        select=[str(p) for p in body.get("select", [])],
-        deselect=[str(p) for p in body.get("deselect", [])],
-        fail_fast=bool(body.get("fail_fast")),
-        scenarios=bool(body.get("scenarios", True)),
-    )
+    try:
+        run, path = await suite_on(
+            sandbox,
+            select=[str(p) for p in body.get("select", [])],
+            deselect=[str(p) for p in body.get("deselect", [])],
+            fail_fast=bool(body.get("fail_fast")),
+            scenarios=bool(body.get("scenarios", True)),
+        )
+    except NothingToRun as exc:
+        return {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
     return {"results": str(path), "ok": run.ok}
 
 

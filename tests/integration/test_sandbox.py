@@ -33,6 +33,8 @@ SERVICE = (
     "        self.end_headers(); self.wfile.write(body)\n"
     "    def log_message(self, *a): print('request', *a, flush=True)\n"
     "print('token in a log line: Authorization: Bearer s3cr3t-t0k3n', flush=True)\n"
+    "print('-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEEIKeyBodyLineOne\\nKeyBodyLineTwo\\n"
+    "-----END EC PRIVATE KEY-----\\nafter the key', flush=True)\n"
     "http.server.HTTPServer((os.environ['TRUSTPROOF_HOST'], int(os.environ['TRUSTPROOF_PORT'])),"
     " H).serve_forever()\n"
 )
@@ -115,6 +117,8 @@ def test_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
             log = (tmp_path / "run" / "logs" / "api.log").read_text()
             assert "s3cr3t-t0k3n" not in log  # logs are scrubbed
             assert "Authorization: Bearer [REDACTED]" in log
+            assert "KeyBodyLine" not in log  # a multi-line key is dropped whole
+            assert "[REDACTED PRIVATE KEY]\nafter the key" in log
         assert children_of(os.getpid()) == []
 
     asyncio.run(scenario())

@@ -17,6 +17,7 @@ from trustproof.policy import AccessRequest, Decision, StaticPolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec import load_spec
 from trustproof.tokens import BrokenTokens, KeyRing, RevocationList, TokenIssuer, TokenValidator
+from trustproof.tokens.issuer import sign
 
 ISSUER = "https://127.0.0.1:9443"
 TD = "spiffe://shop.test"
@@ -278,3 +279,15 @@ def test_the_proof_key_never_shows_in_a_repr(fabric: Fabric) -> None:
     assert "proof_key=Secret(" in repr(config)
     assert repr(PROOF_KEY) not in repr(config)
     assert PROOF_KEY.hex() not in repr(config)
+
+
+def test_a_workload_token_with_cnf_null_is_refused(fabric: Fabric) -> None:
+    """`"cnf": null` must not pass for a bound token (it would skip the binding check)."""
+    fabric.pipeline.config = replace(gateway_config(fabric.spec, "orders"), client_cert="optional")
+    claims = fabric.issuer.claims_for(f"{TD}/storefront", ORDERS_AUD, client_id=f"{TD}/storefront")
+    claims["cnf"] = None
+    token = sign(claims, fabric.keys.active)
+    verdict = fabric.decide(token=token, peer=Peer())
+    assert (verdict.stage, verdict.reason) == ("token", "token-malformed")
+    twin = fabric.decide(token=fabric.token(thumb=None), peer=Peer())  # no cnf at all
+    assert (twin.stage, twin.reason) == ("token", "token-unbound")

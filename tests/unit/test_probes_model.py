@@ -88,3 +88,19 @@ def test_case_ids_are_stable_and_distinguish_variants() -> None:
         variant="double-slash",
     )
     assert base.id != other.id
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "outcome"),
+    [
+        (403, {"X-Trustproof-Decision": "deny"}, "denied_authz"),
+        (403, {}, "allowed"),  # forwarded: the service answered 403 without its marker
+        (404, {}, "allowed"),
+        (401, {}, "allowed"),
+    ],
+)
+def test_behind_a_gateway_only_its_own_refusal_counts(
+    status: int, headers: dict[str, str], outcome: str
+) -> None:
+    payload = body(stage="policy", reason="no-matching-permit")
+    assert classify(status, headers, payload, from_gateway=True)[0] == outcome

@@ -94,7 +94,7 @@ class InboundRequest:
     request_id: str
     method: str
     target: str
-    headers: Headers
+    headers: Headers = field(repr=False)  # may carry the Authorization header
     source_ip: str
     peer: Peer = field(default_factory=Peer)
 
@@ -232,7 +232,7 @@ class Pipeline:
                     "token-unknown-subject",
                     "the token's subject is not an identity of this sandbox",
                 )
-            if principal.kind == "workload" and "cnf" not in check.claims:
+            if principal.kind == "workload" and not check.claims.get("cnf"):
                 return refuse(
                     401,
                     "token",

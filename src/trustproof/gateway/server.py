@@ -324,7 +324,9 @@ class Gateway:
             time=self.clock.now().astimezone(UTC).isoformat(),
             service=self.pipeline.config.service,
             method=inbound.method,
-            path=verdict.canonical.path if verdict.canonical else inbound.target[:512],
+            path=verdict.canonical.path
+            if verdict.canonical
+            else inbound.target.partition("?")[0][:512],  # never the query
             route=verdict.route,
             peer_spiffe_id=inbound.peer.spiffe_id,
             token_subject=verdict.token_subject,

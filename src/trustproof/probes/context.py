@@ -24,7 +24,7 @@ class ProbeContext:
     pooled: aiohttp.ClientSession  # kept-alive connections, one pool per presented identity
     _certs: dict[str, Svid] = field(default_factory=dict)
     _contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
-    _tokens: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str, str | None], str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, sandbox: Sandbox) -> ProbeContext:

@@ -40,7 +40,7 @@ import json
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
@@ -63,20 +63,29 @@ class HttpAttempt:
     method: str
     path: str
     context: ssl.SSLContext | None  # None: plain HTTP
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a bearer token: never shown
     headers: Sequence[tuple[str, str]] = ()
     body: bytes | None = None
     describe: str = ""  # for the evidence: who, with what (never the token itself)
 
 
-def classify(status: int, headers: Mapping[str, str], body: bytes) -> tuple[Outcome, str, str]:
-    """(outcome, stage, reason) for an HTTP answer."""
+def classify(
+    status: int, headers: Mapping[str, str], body: bytes, *, from_gateway: bool = False
+) -> tuple[Outcome, str, str]:
+    """(outcome, stage, reason) for an HTTP answer.
+
+    With `from_gateway` (a trustproof gateway stands in front), only the gateway's own refusal
+    (``X-Trustproof-Decision: deny``) counts as a refusal: anything else was forwarded, whatever
+    its status and body say — reading a forwarded 403 as a refusal would hide an over-permission.
+    """
     served_by = headers.get("X-Served-By")
     data = _json(body)
     if served_by:
         if status == 401 and data.get("error") == "not from the gateway":
             return "denied_authn", "service", str(data.get("reason", "no-gateway-proof"))
         return "allowed", "", f"served by {served_by} (HTTP {status})"
+    if from_gateway and headers.get("X-Trustproof-Decision") != "deny" and status < 500:
+        return "allowed", "", f"forwarded by the gateway (HTTP {status}, no service marker)"
     stage = str(data.get("stage", ""))
     reason = str(data.get("reason", "")) or f"HTTP {status}"
     text = body[:300].decode("utf-8", "replace").lower()
@@ -105,7 +114,11 @@ def _json(body: bytes) -> dict[str, Any]:
 
 
 async def send(
-    attempt: HttpAttempt, session: aiohttp.ClientSession, *, timeout: float = 10.0
+    attempt: HttpAttempt,
+    session: aiohttp.ClientSession,
+    *,
+    timeout: float = 10.0,
+    from_gateway: bool = False,
 ) -> Result:
     """Perform one attempt; every failure mode becomes a classified `Result`."""
     headers = list(attempt.headers)
@@ -138,21 +151,25 @@ async def send(
         ):
             body = await response.read()
             status, response_headers = response.status, dict(response.headers)
+    except aiohttp.ClientConnectorCertificateError as exc:
+        # Our client refused the server's certificate: the probe learned nothing about the
+        # boundary's own decision.
+        return failed("error", "transport", "server-certificate-refused", exc)
     except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
         return failed("denied_tls", "tls", "handshake-failed", exc)
     except aiohttp.ServerDisconnectedError as exc:
         return failed("denied_tls", "tls", "connection-closed", exc)
     except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return failed("unreachable", "transport", "connection-refused", exc)
-        return failed("denied_tls", "tls", "connection-failed", exc)
+        if isinstance(exc.os_error, ssl.SSLError | ConnectionResetError):
+            return failed("denied_tls", "tls", "connection-failed", exc)
+        return failed("unreachable", "transport", "connection-refused", exc)
     except (aiohttp.ClientOSError, ConnectionResetError) as exc:
         return failed("denied_tls", "tls", "connection-reset", exc)
     except TimeoutError as exc:
         return failed("unreachable", "transport", "timeout", exc)
     except aiohttp.ClientError as exc:
         return failed("error", "transport", type(exc).__name__, exc)
-    outcome, stage, reason = classify(status, response_headers, body)
+    outcome, stage, reason = classify(status, response_headers, body, from_gateway=from_gateway)
     data = _json(body)
     detail = scrub(str(data.get("detail") or data.get("error") or "")[:300]) if data else ""
     evidence = Evidence(

@@ -253,7 +253,9 @@ async def run_service_case(case: Case, ctx: ProbeContext) -> Result:
     # A fresh handshake where the probe is about the handshake (or the transport); elsewhere the
     # caller's kept-alive connection, as a real client would use it.
     fresh = case.probe.startswith("tls.") or case.kind == "bypass"
-    result = await send(attempt, ctx.session if fresh else ctx.pooled)
+    result = await send(
+        attempt, ctx.session if fresh else ctx.pooled, from_gateway=case.kind == "gateway"
+    )
     if result.evidence.request_id:
         event = ctx.sandbox.audit.get(result.evidence.request_id)
         if event is not None:

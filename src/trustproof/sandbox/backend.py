@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -179,14 +180,35 @@ class LocalProcessBackend:
 
 
 async def _pump(stream: asyncio.StreamReader, log: BinaryIO) -> None:
-    """Copy a child's output into its log file, scrubbed, a line at a time."""
+    """Copy a child's output into its log file, scrubbed, a line at a time.
+
+    A private key printed over several lines is dropped from its BEGIN line through its END
+    line (scrubbing line by line would keep the base64 body); an over-long line is cut, not
+    allowed to stop the copying (a child whose pipe is never read would hang).
+    """
+    in_key = False
     while True:
-        line = await stream.readline()
+        try:
+            line = await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            line = exc.partial
+        except asyncio.LimitOverrunError as exc:
+            line = await stream.read(exc.consumed) + b" [line cut]\n"
         if not line:
             return
-        text = scrub(line.decode("utf-8", "replace"))
-        log.write(text.encode())
+        text = line.decode("utf-8", "replace")
+        if _PEM_BEGIN.search(text):
+            in_key = not _PEM_END.search(text)
+            text = "[REDACTED PRIVATE KEY]\n"
+        elif in_key:
+            in_key = not _PEM_END.search(text)
+            continue
+        log.write(scrub(text).encode())
         log.flush()
+
+
+_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 
 
 class FakeBackend:

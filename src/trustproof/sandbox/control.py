@@ -172,5 +172,8 @@ async def request(
             "it may have been killed: `trustproof down` cleans up",
         ) from None
     if "error" in data:
-        raise SandboxError(str(data["error"]), str(data.get("hint", "")))
+        error = SandboxError(str(data["error"]), str(data.get("hint", "")))
+        if isinstance(data.get("exit_code"), int):
+            error.exit_code = data["exit_code"]  # e.g. 2 for a selection matching nothing
+        raise error
     return data

@@ -270,6 +270,9 @@ class Sandbox:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        for task in list(self._background):  # restarts in flight must not outlive the stop
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for name in reversed(list(self.handles)):
             await _attempt(functools.partial(self.backend.stop, self.handles.pop(name)))
         while self._cleanups:  # one failing step must not leave the others running

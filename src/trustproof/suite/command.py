@@ -11,12 +11,33 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from trustproof.probes.model import CaseResult
+from trustproof.errors import SandboxError
+from trustproof.probes.model import Case, CaseResult
 from trustproof.sandbox.controller import Sandbox
+from trustproof.scrub import scrub
+from trustproof.spec.model import Spec
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
 from trustproof.suite.scenarios import choose_scenarios, run_scenarios
 
 RESULTS_FILE = "results.json"
+
+
+class NothingToRun(SandboxError):
+    """The selection matched no case: a usage error (exit 2), never a pass."""
+
+    exit_code = 2
+
+
+def check_selection(spec: Spec, select: Sequence[str], deselect: Sequence[str]) -> list[Case]:
+    """The chosen cases; `NothingToRun` when none (a typo must not turn the gate green)."""
+    cases = choose(generate(spec), select, deselect)
+    if not cases:
+        chosen = [*(f"--select {p}" for p in select), *(f"--deselect {p}" for p in deselect)]
+        raise NothingToRun(
+            f"no case matches the selection ({', '.join(chosen) or 'the spec: probes'})",
+            "see `trustproof probes` for the probe ids; boundaries are service and datastore names",
+        )
+    return cases
 
 
 async def suite_on(
@@ -33,6 +54,16 @@ async def suite_on(
     """Generate, choose and run the cases, then the chosen scenarios (not after a --fail-fast
     stop); write the results into the run directory."""
     cases = choose(generate(sandbox.spec), select, deselect)
+    if not cases:  # a typo in a pattern must not turn the gate green
+        raise NothingToRun(
+            "no case matches the selection ("
+            + ", ".join(
+                [*(f"--select {p}" for p in select), *(f"--deselect {p}" for p in deselect)]
+                or ["the spec's probes.select/deselect"]
+            )
+            + ")",
+            "see `trustproof probes` for the probe ids; boundaries are service and datastore names",
+        )
     if on_total is not None:
         on_total(len(cases))
     run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)
@@ -47,7 +78,7 @@ async def suite_on(
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
+        handle.write(scrub(json.dumps(data, indent=1)))  # evidence quotes what servers said
     os.replace(tmp, path)
     return run, path
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from itertools import count
 
 from trustproof.clock import Clock
+from trustproof.scrub import scrubbed_traceback
 
 logger = logging.getLogger("trustproof.tokens")
 
@@ -132,5 +133,9 @@ class RevocationList:
         for callback in tuple(self._subscribers.values()):  # a callback may (un)subscribe
             try:
                 callback(event)
-            except Exception:
-                logger.exception("revocation subscriber %r failed for jti %s", callback, event.jti)
+            except Exception as exc:
+                logger.error(
+                    "a revocation subscriber failed for jti %s; continuing:\n%s",
+                    event.jti,
+                    scrubbed_traceback(exc),
+                )

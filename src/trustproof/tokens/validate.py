@@ -387,6 +387,8 @@ def _static_claims(
         return _refuse("malformed", "the 'roles' claim must be a list of strings")
     if not isinstance(claims.get("client_id", ""), str):
         return _refuse("malformed", "the 'client_id' claim must be a string")
+    if "cnf" in claims and not isinstance(claims["cnf"], dict):  # e.g. "cnf": null
+        return _refuse("malformed", "the 'cnf' claim must be an object")
     cnf = claims.get("cnf")
     if cnf is not None:
         thumbprint = cnf.get(CNF_X5T) if isinstance(cnf, dict) else ""
