@@ -47,6 +47,7 @@ from trustproof.sandbox.backend import (
     LocalProcessBackend,
     PidRegistry,
     kill_group,
+    start_time,
 )
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
@@ -134,7 +135,9 @@ class Sandbox:
         engine = self.engine or CedarPolicyEngine.from_spec(spec)
         self._file_sink = JsonLinesSink(self.run.audit)
         self._cleanups.append(self._file_sink.close)
-        sink = FanOutSink(self.audit, self._file_sink)
+        # The durable sink first: if it refuses, the request is refused and memory never says
+        # it was allowed.
+        sink = FanOutSink(self._file_sink, self.audit)
 
         await self.datastores.start(fabric)
         self._cleanups.append(self.datastores.stop)
@@ -287,6 +290,7 @@ class Sandbox:
         return {
             "version": 1,
             "controller_pid": os.getpid(),
+            "controller_start_time": start_time(os.getpid()),
             "run_dir": str(self.run.path),
             "spec": str(self.spec.path),
             "trust_domain": self.spec.trust_domain,

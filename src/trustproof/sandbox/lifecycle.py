@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import PidRegistry, kill_group
+from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
 from trustproof.sandbox.control import ControlServer, ProbeHandler, group_alive_pid, request
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.datastores import remove_external
@@ -29,9 +29,19 @@ DETACH_TIMEOUT_SECONDS = 60.0
 DOWN_TIMEOUT_SECONDS = 20.0
 
 
+def controller_alive(state: dict[str, Any]) -> bool:
+    """Whether the run's controller still runs: its pid is alive *and* is the same process
+    (same kernel start time), so a reused pid is never mistaken for it, nor killed."""
+    pid = state.get("controller_pid")
+    if not group_alive_pid(pid) or not isinstance(pid, int):
+        return False
+    recorded = state.get("controller_start_time")
+    return recorded is None or start_time(pid) == recorded
+
+
 def refuse_if_running(run: RunDir) -> None:
     state = run.read_state()
-    if state and state.get("status") != "stopped" and group_alive_pid(state.get("controller_pid")):
+    if state and state.get("status") != "stopped" and controller_alive(state):
         raise SandboxError(
             f"a sandbox is already running in {run.path} "
             f"(controller pid {state['controller_pid']})",
@@ -123,11 +133,11 @@ def down(run_dir: Path) -> list[str]:
     try:
         asyncio.run(request(run.control_socket, "POST", "/shutdown", timeout=5))
         deadline = time.monotonic() + DOWN_TIMEOUT_SECONDS
-        while group_alive_pid(controller) and time.monotonic() < deadline:
+        while controller_alive(state) and time.monotonic() < deadline:
             time.sleep(0.05)
     except SandboxError:
         pass  # the controller is gone or stuck: clean up by force below
-    if group_alive_pid(controller):
+    if controller_alive(state):
         assert isinstance(controller, int)  # noqa: S101 (group_alive_pid checked)
         os.kill(controller, signal.SIGKILL)
         forced.append(f"controller (pid {controller})")
