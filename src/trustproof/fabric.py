@@ -20,10 +20,8 @@ from trustproof.clock import Clock, SystemClock
 from trustproof.identity import CertificateAuthority, Svid
 from trustproof.spec.model import Spec
 from trustproof.tokens import KeyRing, RevocationList, TokenIssuer, TokenValidator
-from trustproof.tokenservice.core import ADMIN_NAME, Registry, TokenService
+from trustproof.tokenservice.core import ADMIN_NAME, TOKEN_SERVICE_NAME, Registry, TokenService
 from trustproof.tokenservice.server import TokenServer, bind_loopback, serve_token_service, url_of
-
-TOKEN_SERVICE_NAME = "trustproof-token-service"  # noqa: S105 (a SPIFFE name)
 
 
 @dataclass

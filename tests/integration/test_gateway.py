@@ -349,3 +349,30 @@ def test_a_fault_while_verifying_the_peer_denies(shop_spec_path: Path) -> None:
         assert w.upstream_hits == []
 
     run(shop_spec_path, scenario)
+
+
+def test_egress_refuses_a_server_that_is_not_the_callee(shop_spec_path: Path) -> None:
+    """Any SVID of the sandbox CA passes the TLS check; only the callee's is accepted."""
+
+    async def scenario(w: World) -> None:
+        impostor = EgressProxy(
+            caller="storefront",
+            callee="payments",
+            callee_url=w.gateway.url,
+            token_url=f"{w.fabric.url}/token",
+            audience=f"{TD}/payments",
+            bundle_pem=w.fabric.ca.bundle_pem(),
+            svid=w.storefront,
+            clock=w.clock,
+        )  # payments' address answered by orders' gateway
+        await impostor.start(bind_loopback())
+        try:
+            status, body, _ = await call(w, "POST", "/payments", via=impostor.url)
+        finally:
+            await impostor.close()
+        assert (status, body["reason"]) == (502, "callee-identity-mismatch")
+        assert w.upstream_hits == []  # nothing was sent to the wrong server
+        twin_status, _, _ = await call(w, "POST", "/orders", via=w.egress.url)
+        assert twin_status == 200
+
+    run(shop_spec_path, scenario)

@@ -16,10 +16,14 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.gateway.http1 import CONSUMED, end_to_end
@@ -27,11 +31,65 @@ from trustproof.gateway.server import BoundedServer
 from trustproof.identity import Svid
 from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.tls import client_context
+from trustproof.tokenservice.core import TOKEN_SERVICE_NAME
 
 log = logging.getLogger("trustproof.gateway.egress")
 # aiohttp decompresses nothing here (auto_decompress=False) but frames the body itself.
 CONTENT_FRAMING = frozenset({"content-length"})
 RENEW_FRACTION = 0.5  # renew once half the token's lifetime has passed
+
+
+def spiffe_id_of(der: bytes | None) -> str | None:
+    """The single SPIFFE URI SAN of a DER certificate, or None."""
+    if not der:
+        return None
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        names = certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value.get_values_for_type(x509.UniformResourceIdentifier)
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    spiffe = [name for name in names if name.startswith("spiffe://")]
+    return spiffe[0] if len(spiffe) == 1 else None
+
+
+class CalleeMismatch(aiohttp.ClientConnectionError):
+    """The server's certificate chains to the sandbox CA but names someone else."""
+
+
+class CalleeConnector(aiohttp.TCPConnector):
+    """A connector that accepts a TLS connection only if the server's SVID names the identity
+    expected at that address (`expected`: "host:port" -> SPIFFE ID).
+
+    The TLS layer only checks that the certificate chains to the sandbox CA (any SVID does, a
+    persona's included), and Python's ssl cannot match URI SANs; this check runs right after the
+    handshake, before a request — and its token — is written on the connection.
+    """
+
+    def __init__(self, expected: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.expected = dict(expected)
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await super()._wrap_create_connection(*args, **kwargs)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # plain HTTP has no peer certificate to check
+            url = kwargs["req"].url
+            wanted = self.expected.get(f"{url.host}:{url.port}")
+            peer = spiffe_id_of(ssl_object.getpeercert(binary_form=True))
+            if wanted is None or peer != wanted:
+                transport.close()
+                raise CalleeMismatch(
+                    f"the server presented {peer or 'no SPIFFE ID'}, "
+                    f"not {wanted or 'an identity expected at this address'}"
+                )
+        return transport, protocol
+
+
+def _address(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 class TokenUnavailable(Exception):
@@ -117,7 +175,12 @@ class EgressProxy:
         self.url = ""
 
     async def start(self, sock: socket.socket) -> None:
-        connector = aiohttp.TCPConnector(limit=128, keepalive_timeout=30)
+        trust_domain = self.tokens.audience.removeprefix("spiffe://").split("/")[0]
+        expected = {
+            _address(self.callee_url): self.tokens.audience,
+            _address(self.tokens.token_url): f"spiffe://{trust_domain}/{TOKEN_SERVICE_NAME}",
+        }
+        connector = CalleeConnector(expected, limit=128, keepalive_timeout=30)
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
         )
@@ -165,6 +228,14 @@ class EgressProxy:
                 payload = await response.read()
                 out = end_to_end(response.headers.items(), CONTENT_FRAMING)
                 return web.Response(status=response.status, body=payload, headers=out)
+        except CalleeMismatch as exc:
+            log.error("egress %s -> %s refused the server: %s", self.caller, self.callee, exc)
+            return _fail(
+                502,
+                "callee-identity-mismatch",
+                f"the server at {self.callee}'s address is not {self.callee} ({exc}); "
+                "nothing was sent",
+            )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning(
                 "egress %s -> %s failed:\n%s", self.caller, self.callee, scrubbed_traceback(exc)

@@ -32,6 +32,7 @@ from trustproof.spec.model import Spec
 from trustproof.tokens import KeyRing, RevocationList, TokenIssuer, TokenValidator, introspect
 
 ADMIN_NAME = "trustproof-admin"
+TOKEN_SERVICE_NAME = "trustproof-token-service"  # noqa: S105 (a SPIFFE name)
 CLIENT_CREDENTIALS = "client_credentials"
 NO_STORE = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
