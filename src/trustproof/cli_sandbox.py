@@ -1,4 +1,5 @@
-"""The sandbox and suite commands: `up`, `down`, `status`, `token`, `cert`, `run`, `probe`.
+"""The sandbox and suite commands: `up`, `down`, `status`, `token`, `cert`, `run`, `probe`,
+`report`.
 
 Thin like the rest of the command line: they parse, call `trustproof.sandbox` and
 `trustproof.suite`, and render.
@@ -23,6 +24,7 @@ from rich.table import Table
 from trustproof.cli import F, cli, err, friendly, out, spec_argument
 from trustproof.errors import SandboxError
 from trustproof.identity import x5t_s256
+from trustproof.report import FORMATS, append_step_summary, load, render, write_reports
 from trustproof.sandbox.control import live_status
 from trustproof.sandbox.control import request as control_request
 from trustproof.sandbox.controller import Sandbox
@@ -171,6 +173,14 @@ def with_select_options(func: F) -> F:
     return func
 
 
+report_dir_option = click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where report.junit.xml and report.md go (default: <run-dir>/reports).",
+)
+
+
 @cli.command()
 @spec_argument
 @click.option(
@@ -181,11 +191,13 @@ def with_select_options(func: F) -> F:
     help="Where this run's logs, audit and results go.",
 )
 @with_select_options
+@report_dir_option
 @friendly
 def run(
     spec_file: Path,
     run_dir: Path,
     *,
+    report_dir: Path | None,
     select: tuple[str, ...],
     deselect: tuple[str, ...],
     fail_fast: bool,
@@ -211,15 +223,18 @@ def run(
             await sandbox.stop()
 
     _, path = asyncio.run(main())
-    _finish(json.loads(path.read_text()), path)
+    _finish(json.loads(path.read_text()), path, report_dir)
 
 
 @cli.command()
 @run_dir_option
 @with_select_options
+@report_dir_option
 @friendly
 def probe(
     run_dir: Path,
+    *,
+    report_dir: Path | None,
     select: tuple[str, ...],
     deselect: tuple[str, ...],
     fail_fast: bool,
@@ -235,7 +250,41 @@ def probe(
     }
     reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
     path = Path(reply["results"])
-    _finish(json.loads(path.read_text()), path)
+    _finish(json.loads(path.read_text()), path, report_dir)
+
+
+@cli.command()
+@click.argument(
+    "run_dir",
+    metavar="RUN_DIR",
+    default=DEFAULT_RUN_DIR.parent / "last-run",
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="md",
+    show_default=True,
+    help="junit (CI test reports), md (step summaries, PR comments), json (canonical results).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+@friendly
+def report(run_dir: Path, fmt: str, out_file: Path | None) -> None:
+    """Render a report from a run's results.json (RUN_DIR, or the file itself)."""
+    text = render(load(run_dir), fmt)
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    if out_file.parent != Path():
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text, encoding="utf-8")
+    err.print(f"wrote {out_file}", markup=False)
 
 
 async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
@@ -282,10 +331,20 @@ async def _suite_with_progress(
         )
 
 
-def _finish(data: dict[str, Any], path: Path) -> None:
+def _finish(data: dict[str, Any], path: Path, report_dir: Path | None = None) -> None:
     for line in summary_lines(data):
         out.print(line, markup=False)
-    out.print(f"results: {path}")
+    out.print(f"results: {path}", markup=False)
+    results = load(path)
+    for written in write_reports(results, report_dir or path.parent / "reports").values():
+        out.print(f"report:  {written}", markup=False)
+    try:
+        summary = append_step_summary(results)
+    except OSError as exc:  # a summary that cannot be written must not hide the verdict
+        err.print(f"could not append to $GITHUB_STEP_SUMMARY: {exc}", markup=False)
+    else:
+        if summary is not None:
+            out.print(f"summary appended to {summary}", markup=False)
     bad = [case for case in data["cases"] if case["verdict"] != "pass"]
     failed = [s for s in data.get("scenarios", []) if not s["ok"]]
     if bad or failed or data.get("stopped_early"):

@@ -1,0 +1,74 @@
+"""Reports rendered from a run's results: JUnit XML for CI, Markdown for summaries and pull-request
+comments, and the canonical JSON. Every renderer reads the one result model (`report.model`).
+
+`write_reports` is what `trustproof run` and `trustproof probe` call after the suite;
+`trustproof report` re-renders any format from a run directory later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from trustproof.report.junit import render_junit
+from trustproof.report.markdown import render_markdown
+from trustproof.report.model import RESULTS_FILE, ReportError, Results, from_json, load
+from trustproof.scrub import scrub
+
+__all__ = [
+    "FORMATS",
+    "RESULTS_FILE",
+    "ReportError",
+    "Results",
+    "append_step_summary",
+    "from_json",
+    "load",
+    "render",
+    "write_reports",
+]
+
+FORMATS = ("junit", "md", "json", "html")
+FILES = {"junit": "report.junit.xml", "md": "report.md"}
+
+
+def render(results: Results, fmt: str) -> str:
+    """The report in format `fmt` (``junit``, ``md`` or ``json``) as text."""
+    if fmt == "junit":
+        return render_junit(results)
+    if fmt == "md":
+        return render_markdown(results)
+    if fmt == "json":
+        return scrub(json.dumps(results.to_json(), indent=1)) + "\n"
+    if fmt == "html":
+        raise ReportError(
+            "the HTML report is not built yet",
+            "use --format junit, md or json for now",
+        )
+    raise ReportError(f"unknown report format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
+
+
+def write_reports(results: Results, report_dir: Path) -> dict[str, Path]:
+    """Write the JUnit and Markdown reports into `report_dir` (created); their paths by format."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for fmt, name in FILES.items():
+        path = report_dir / name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render(results, fmt), encoding="utf-8")
+        os.replace(tmp, path)
+        written[fmt] = path
+    return written
+
+
+def append_step_summary(results: Results, env: Mapping[str, str] | None = None) -> Path | None:
+    """Append the Markdown summary to ``$GITHUB_STEP_SUMMARY`` when it is set (GitHub Actions
+    shows that file on the run's page); the file's path, or None when the variable is unset."""
+    target = (os.environ if env is None else env).get("GITHUB_STEP_SUMMARY", "")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(render_markdown(results) + "\n")
+    return path

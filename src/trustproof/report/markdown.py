@@ -1,0 +1,81 @@
+"""A short Markdown summary for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
+
+Short on purpose: the verdict first (✅/❌), the counts per verdict, the failures as a table
+(capped, so that a badly broken run still fits a comment), each scenario on one line, and the
+figures. The full detail lives in the JUnit XML and `results.json`. Every text is scrubbed and
+escaped so that a server's words cannot break the table or inject markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trustproof.report.model import Results
+from trustproof.scrub import scrub
+
+MAX_FAILURE_ROWS = 50
+MAX_CELL = 160
+_SPECIAL = re.compile(r"([\\`*_\[\]|<>#~])")
+_ICON = {"pass": "✅", "skip": "⏭️", "fail": "❌", "error": "⚠️"}
+
+
+def cell(text: str, limit: int = MAX_CELL) -> str:
+    """Scrubbed text, on one line, shortened, with Markdown's special characters escaped."""
+    flat = " ".join(scrub(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> str:
+    """The Markdown summary of a run."""
+    cases = results.cases
+    if results.ok:
+        head = "## ✅ trustproof: every boundary behaved as the spec says"
+    else:
+        head = (
+            f"## ❌ trustproof: trust is broken — {len(results.failures)} case(s) disagree "
+            f"with the spec, {len(results.failed_scenarios)} scenario(s) failed"
+        )
+    where = []
+    if results.spec:
+        where.append(f"spec {cell(results.spec)}")
+    if results.trust_domain:
+        where.append(f"trust domain {cell(results.trust_domain)}")
+    lines = [
+        head,
+        "",
+        f"{len(cases)} cases in {results.elapsed_s:.2f} s ({results.cases_per_second:.0f}/s)"
+        + "".join(f" · {part}" for part in where),
+        "",
+    ]
+    if results.stopped_early:
+        lines += ["**Stopped early** (`--fail-fast`): not every case ran.", ""]
+    lines += ["| verdict | cases |", "|---|---:|"]
+    counts: dict[str, int] = {}
+    for case in cases:
+        counts[case.verdict] = counts.get(case.verdict, 0) + 1
+    for verdict, count in sorted(counts.items(), key=lambda item: (item[0] != "pass", item[0])):
+        lines.append(f"| {cell(verdict)} | {count} |")
+    failures = results.failures
+    if failures:
+        lines += [
+            "",
+            f"### Failures ({len(failures)})",
+            "",
+            "| verdict | case | expected | observed | reason |",
+            "|---|---|---|---|---|",
+        ]
+        for case in failures[:max_rows]:
+            lines.append(
+                f"| **{cell(case.verdict)}** | {cell(case.id)} | {cell(case.expected)} "
+                f"| {cell(case.observed)} | {cell(case.reason or '-')} |"
+            )
+        if len(failures) > max_rows:
+            lines += ["", f"… and {len(failures) - max_rows} more (see the JUnit report)."]
+    if results.scenarios:
+        lines += ["", f"### Scenarios ({len(results.scenarios)})", ""]
+        for s in results.scenarios:
+            icon = _ICON.get(s.verdict, "❔")
+            lines.append(f"- {icon} **{cell(s.id)}** ({s.elapsed_s:.2f} s): {cell(s.summary, 300)}")
+    return "\n".join(lines) + "\n"
