@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -83,6 +85,22 @@ async def suite_on(
     return run, path
 
 
+STAGES = ("handshake", "token", "policy", "upstream")
+
+
+def stage_medians(cases: list[dict[str, Any]]) -> dict[str, float]:
+    """Median microseconds per verification stage, from the gateways' audit events."""
+    samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for case in cases:
+        audit = (case.get("evidence") or {}).get("audit") or {}
+        timings = audit.get("timings") or {}
+        for stage in STAGES:
+            value = timings.get(f"{stage}_us")
+            if isinstance(value, int | float):
+                samples[stage].append(float(value))
+    return {stage: statistics.median(values) for stage, values in samples.items() if values}
+
+
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """A short text summary of a results document (also what `probe` prints)."""
     cases = data["cases"]
@@ -98,8 +116,22 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             f"{' at ' + case['stage'] if case['stage'] else ''} ({case['reason']})"
         )
         lines.append(f"      sent: {case['evidence']['sent']}")
+    if bad:
+        by_probe = Counter(case["probe"] for case in bad)
+        lines.append(
+            "  failures by probe: "
+            + ", ".join(f"{probe} {count}" for probe, count in by_probe.most_common())
+        )
     if data.get("stopped_early"):
         lines.append("  stopped early (--fail-fast)")
+    stages = stage_medians(cases)
+    if stages:
+        slowest = max(stages, key=stages.__getitem__)
+        lines.append(
+            "gateway time per stage (median): "
+            + ", ".join(f"{stage} {us:.0f} µs" for stage, us in stages.items())
+            + f"; slowest: {slowest}"
+        )
     scenarios = data.get("scenarios", [])
     if scenarios:
         lines.append(f"{len(scenarios)} scenarios:")
