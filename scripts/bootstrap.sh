@@ -16,6 +16,7 @@ declare -A NEEDS=(
   [postgresql]="compgen -G '/usr/lib/postgresql/*/bin/initdb' && id postgres"
   [iproute2]="command -v ss"
   [nginx]="command -v nginx || test -x /usr/sbin/nginx"
+  [chromium]="command -v chromium"
 )
 
 missing=()

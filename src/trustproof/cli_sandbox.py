@@ -177,7 +177,7 @@ report_dir_option = click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where report.junit.xml and report.md go (default: <run-dir>/reports).",
+    help="Where report.junit.xml, report.md and report.html go (default: <run-dir>/reports).",
 )
 
 
@@ -266,7 +266,8 @@ def probe(
     type=click.Choice(FORMATS),
     default="md",
     show_default=True,
-    help="junit (CI test reports), md (step summaries, PR comments), json (canonical results).",
+    help="junit (CI test reports), md (step summaries, PR comments), html (one self-contained "
+    "page for people), json (canonical results).",
 )
 @click.option(
     "--out",

@@ -44,10 +44,16 @@ def test_report_json_round_trips(run_dir: Path) -> None:
     assert json.loads(result.output)["version"] == 1
 
 
-def test_report_html_is_not_built_yet(run_dir: Path) -> None:
-    result = CliRunner().invoke(cli, ["report", str(run_dir), "--format", "html"])
-    assert result.exit_code == 2
-    assert "not built yet" in result.output
+def test_report_html_to_file(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "report.html"
+    result = CliRunner().invoke(
+        cli, ["report", str(run_dir), "--format", "html", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert ">FAIL<" in text
+    assert TOKEN not in text
 
 
 def test_report_missing_results_is_a_usage_error(tmp_path: Path) -> None:
@@ -84,6 +90,7 @@ def test_finish_with_violations_exits_1_writes_reports_and_summary(
     assert TOKEN not in text
     assert _xml((tmp_path / "reports" / "report.junit.xml").read_text()).get("errors") == "1"
     assert (tmp_path / "reports" / "report.md").read_text().startswith("## ❌")
+    assert ">FAIL<" in (tmp_path / "reports" / "report.html").read_text()
 
 
 def test_finish_all_passing_returns_and_writes_default_report_dir(

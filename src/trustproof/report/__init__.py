@@ -1,5 +1,6 @@
 """Reports rendered from a run's results: JUnit XML for CI, Markdown for summaries and pull-request
-comments, and the canonical JSON. Every renderer reads the one result model (`report.model`).
+comments, a self-contained HTML page for people, and the canonical JSON. Every renderer reads the
+one result model (`report.model`).
 
 `write_reports` is what `trustproof run` and `trustproof probe` call after the suite;
 `trustproof report` re-renders any format from a run directory later.
@@ -12,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from trustproof.report.html import render_html
 from trustproof.report.junit import render_junit
 from trustproof.report.markdown import render_markdown
 from trustproof.report.model import RESULTS_FILE, ReportError, Results, from_json, load
@@ -30,11 +32,11 @@ __all__ = [
 ]
 
 FORMATS = ("junit", "md", "json", "html")
-FILES = {"junit": "report.junit.xml", "md": "report.md"}
+FILES = {"junit": "report.junit.xml", "md": "report.md", "html": "report.html"}
 
 
 def render(results: Results, fmt: str) -> str:
-    """The report in format `fmt` (``junit``, ``md`` or ``json``) as text."""
+    """The report in format `fmt` (``junit``, ``md``, ``json`` or ``html``) as text."""
     if fmt == "junit":
         return render_junit(results)
     if fmt == "md":
@@ -42,15 +44,13 @@ def render(results: Results, fmt: str) -> str:
     if fmt == "json":
         return scrub(json.dumps(results.to_json(), indent=1)) + "\n"
     if fmt == "html":
-        raise ReportError(
-            "the HTML report is not built yet",
-            "use --format junit, md or json for now",
-        )
+        return render_html(results)
     raise ReportError(f"unknown report format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
 
 
 def write_reports(results: Results, report_dir: Path) -> dict[str, Path]:
-    """Write the JUnit and Markdown reports into `report_dir` (created); their paths by format."""
+    """Write the JUnit, Markdown and HTML reports into `report_dir` (created); their paths by
+    format."""
     report_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt, name in FILES.items():

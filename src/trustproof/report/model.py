@@ -114,6 +114,8 @@ class Results:
     scenarios: tuple[ScenarioRecord, ...] = ()
     spec: str | None = None
     trust_domain: str | None = None
+    versions: Mapping[str, str] | None = None  # e.g. {"trustproof": "0.1.0", "python": "3.11.2"}
+    ttl: Mapping[str, str] | None = None  # e.g. {"certificate": "5m", "token": "2m"}
 
     @property
     def ok(self) -> bool:
@@ -155,6 +157,10 @@ class Results:
             data["spec"] = self.spec
         if self.trust_domain is not None:
             data["trust_domain"] = self.trust_domain
+        if self.versions is not None:
+            data["versions"] = dict(self.versions)
+        if self.ttl is not None:
+            data["ttl"] = dict(self.ttl)
         return data
 
 
@@ -204,7 +210,18 @@ def from_json(data: Any, source: str = "results") -> Results:
         ),
         spec=doc.opt_text(top, "spec", ""),
         trust_domain=doc.opt_text(top, "trust_domain", ""),
+        versions=_versions(doc, top.get("versions")),
+        ttl=_versions(doc, top.get("ttl"), "ttl"),
     )
+
+
+def _versions(doc: _Reader, raw: Any, where: str = "versions") -> dict[str, str] | None:
+    """An optional object of names to strings (``versions``: component -> version; ``ttl``:
+    credential -> lifetime)."""
+    if raw is None:
+        return None
+    values = doc.obj(raw, where)
+    return {str(k): doc.text(values, k, where) for k in values}
 
 
 def _case(doc: _Reader, raw: Any, where: str) -> CaseRecord:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from trustproof import __version__
 from trustproof.errors import SandboxError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.sandbox.controller import Sandbox
@@ -76,6 +78,11 @@ async def suite_on(
     path = sandbox.run.path / RESULTS_FILE
     data = run.to_json()
     data["spec"] = str(sandbox.spec.path)
+    data["versions"] = {"trustproof": __version__, "python": platform.python_version()}
+    data["ttl"] = {
+        "certificate": str(sandbox.spec.ttl.certificate),
+        "token": str(sandbox.spec.ttl.token),
+    }
     data["trust_domain"] = sandbox.spec.trust_domain
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
