@@ -273,6 +273,20 @@ CASES: list[tuple[str, str, str, str]] = [
         "did you mean 'orders'?",
     ),
     (
+        "ambiguous-routes",
+        HEAD + "services:\n  s:\n    command: x\n    port: 1\n"
+        "    routes: ['GET /users/{id}', 'GET /{tenant}/admin']\n",
+        "6:33: services.s.routes[1]: route 'GET /{tenant}/admin' overlaps 'GET /users/{id}' "
+        "(routes[0]) and neither is more specific",
+        "could pick different routes",
+    ),
+    (
+        "duplicate-route",
+        HEAD + "services:\n  s:\n    command: x\n    port: 1\n    routes: [GET /a, GET /a]\n",
+        "6:22: services.s.routes[1]: route 'GET /a' is declared twice (also routes[0])",
+        "remove one",
+    ),
+    (
         "datastore-caller-without-role",
         HEAD + SVC + "datastores:\n  db: {}\naccess:\n  datastores:\n    db:\n      orders:\n"
         "        orders: [select]\n",
@@ -340,3 +354,13 @@ def test_top_level_must_be_a_mapping(spec_dir: Path) -> None:
     assert (
         info.value.problems[0].render().endswith(":1:1: expected a mapping of settings, got a list")
     )
+
+
+def test_a_more_specific_route_is_not_ambiguous(spec_dir: Path) -> None:
+    """`/orders/new` beside `/orders/{id}`: the literal wins everywhere, as routers agree."""
+    text = (
+        HEAD + "services:\n  s:\n    command: x\n    port: 1\n"
+        "    routes: ['GET /orders/{id}', GET /orders/new, 'GET /{a}/{b}/c', GET /x/y/c]\n"
+    )
+    spec = parse_spec(text, spec_dir / "s.yaml")
+    assert len(spec.services["s"].routes) == 4

@@ -14,6 +14,7 @@ from trustproof.errors import Problem
 from trustproof.spec.decode import Path as FieldPath
 from trustproof.spec.decode import did_you_mean, render_path
 from trustproof.spec.model import Grants, Spec
+from trustproof.spec.values import Route
 
 _CREATE_TABLE = re.compile(
     r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
@@ -21,6 +22,29 @@ _CREATE_TABLE = re.compile(
     re.IGNORECASE,
 )
 RESERVED_PREFIX = "trustproof"
+
+
+def _segments(path: str) -> list[str]:
+    return [] if path == "/" else path.strip("/").split("/")
+
+
+def _is_param(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
+
+
+def _covers(a: list[str], b: list[str]) -> bool:
+    """Every literal segment of `b` is the same literal in `a` (a is at least as specific)."""
+    return all(_is_param(y) or x == y for x, y in zip(a, b, strict=True))
+
+
+def _ambiguous(first: str, second: str) -> bool:
+    """Some concrete path matches both templates, and neither is more specific than the other."""
+    a, b = _segments(first), _segments(second)
+    if len(a) != len(b):
+        return False
+    if any(not _is_param(x) and not _is_param(y) and x != y for x, y in zip(a, b, strict=True)):
+        return False  # a literal differs: no path matches both
+    return not _covers(a, b) and not _covers(b, a)
 
 
 class CrossChecker:
@@ -40,6 +64,7 @@ class CrossChecker:
     def run(self) -> list[Problem]:
         self._names()
         self._calls()
+        self._routes()
         self._ports()
         self._files()
         self._access_services()
@@ -106,6 +131,31 @@ class CrossChecker:
                         else did_you_mean(callee, self.spec.services)
                     )
                     self.problem(path, f"calls an undefined service {callee!r}{kind}", hint)
+
+    def _routes(self) -> None:
+        """Routes a request could match in two ways are refused: the gateway decides on one
+        template, and the service's own router might run the other's handler."""
+        for name, service in self.spec.services.items():
+            seen: list[tuple[int, Route]] = []
+            for i, route in enumerate(service.routes):
+                path: FieldPath = ("services", name, "routes", i)
+                for j, earlier in seen:
+                    if earlier == route:
+                        self.problem(
+                            path,
+                            f"route {str(route)!r} is declared twice (also routes[{j}])",
+                            "remove one of them",
+                        )
+                    elif earlier.method == route.method and _ambiguous(earlier.path, route.path):
+                        self.problem(
+                            path,
+                            f"route {str(route)!r} overlaps {str(earlier)!r} "
+                            f"(routes[{j}]) and neither is more specific",
+                            "make one template more specific, or merge them: the "
+                            "gateway and the service's router could pick different "
+                            "routes for the same request",
+                        )
+                seen.append((i, route))
 
     def _ports(self) -> None:
         used: dict[tuple[str, int], FieldPath] = {}
