@@ -184,9 +184,14 @@ class EgressProxy:
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
         )
-        self._runner = web.ServerRunner(BoundedServer(self._handle), access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        try:
+            self._runner = web.ServerRunner(BoundedServer(self._handle), access_log=None)
+            await self._runner.setup()
+            await web.SockSite(self._runner, sock).start()
+        except BaseException:  # nothing half-started may stay behind
+            sock.close()
+            await self.close()
+            raise
         host, port = sock.getsockname()[:2]
         self.url = f"http://{host}:{port}"
 

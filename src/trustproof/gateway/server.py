@@ -156,13 +156,18 @@ class Gateway:
         return UpstreamPool(host, port, timeout=UPSTREAM_TIMEOUT, max_body=MAX_BODY)
 
     async def start(self, sock: socket.socket) -> None:
-        """Serve on an already-bound loopback socket."""
-        self._pool = self._new_pool()
-        self._server = _TimedServer(self._handle)
-        self._runner = web.ServerRunner(self._server, access_log=None)
-        await self._runner.setup()
-        site = web.SockSite(self._runner, sock, ssl_context=self.context)
-        await site.start()
+        """Serve on an already-bound loopback socket (closed again if serving fails)."""
+        try:
+            self._pool = self._new_pool()
+            self._server = _TimedServer(self._handle)
+            self._runner = web.ServerRunner(self._server, access_log=None)
+            await self._runner.setup()
+            site = web.SockSite(self._runner, sock, ssl_context=self.context)
+            await site.start()
+        except BaseException:
+            sock.close()
+            await self.close()
+            raise
         host, port = sock.getsockname()[:2]
         self.url = f"https://{host}:{port}"
 
