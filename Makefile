@@ -29,7 +29,7 @@ integration: setup
 	$(BIN)/python -m pytest -q -m integration
 
 bench: setup
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Re-resolve the pinned set from pyproject.toml (run by hand, commit the result).
 lock:
