@@ -12,6 +12,7 @@ Everything is created in memory per run; nothing is written to disk here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Self
@@ -19,7 +20,7 @@ from typing import Self
 from trustproof.clock import Clock, SystemClock
 from trustproof.identity import CertificateAuthority, Svid
 from trustproof.spec.model import Spec
-from trustproof.tokens import KeyRing, RevocationList, TokenIssuer, TokenValidator
+from trustproof.tokens import KeyRing, RevocationList, TokenCheck, TokenIssuer, TokenValidator
 from trustproof.tokenservice.core import ADMIN_NAME, TOKEN_SERVICE_NAME, Registry, TokenService
 from trustproof.tokenservice.server import TokenServer, bind_loopback, serve_token_service, url_of
 
@@ -36,7 +37,7 @@ class TrustFabric:
     admin: Svid
     server: TokenServer
     certificate_ttl: timedelta
-    _mirrors: list[object] = field(default_factory=list, repr=False)
+    _unfollow: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @classmethod
     async def start(
@@ -99,8 +100,15 @@ class TrustFabric:
         reach its mirror synchronously, the moment the token service records them.
         """
         mirror = RevocationList(self.clock)
-        self._mirrors.append(mirror.follow(self.revocations))
+        self._unfollow.append(mirror.follow(self.revocations))
         return TokenValidator(self.issuer.issuer, self.keys, mirror, self.clock)
 
+    def inspect(self, token: str) -> TokenCheck:
+        """What the token service knows of a token (any audience), without creating a gateway
+        validator (each of those is one more mirror every revocation is pushed to)."""
+        return self.service.validator.inspect(token)
+
     async def close(self) -> None:
+        while self._unfollow:
+            self._unfollow.pop()()
         await self.server.close()

@@ -22,6 +22,7 @@ its gateway.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from trustproof.policy import AccessRequest, PolicyEngine
 from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.tokens import TokenValidator
 
+log = logging.getLogger("trustproof.gateway")
 Headers = Sequence[tuple[str, str]]
 Kind = Literal["workload", "persona"]
 
@@ -150,9 +152,19 @@ class Pipeline:
     def decide(self, request: InboundRequest) -> Verdict:
         try:
             return self._decide(request)
-        except Exception as exc:  # fail closed
-            last = scrubbed_traceback(exc).splitlines()[-1]
-            return Verdict(False, 500, "internal", "gateway-error", last)
+        except Exception as exc:  # fail closed; the caller learns nothing of the internals
+            log.error(
+                "gateway pipeline failed; refusing request %s:\n%s",
+                request.request_id,
+                scrubbed_traceback(exc),
+            )
+            return Verdict(
+                False,
+                500,
+                "internal",
+                "gateway-error",
+                f"internal error; see the gateway log for request {request.request_id}",
+            )
 
     def _decide(self, request: InboundRequest) -> Verdict:
         config, peer = self.config, request.peer

@@ -330,7 +330,7 @@ def _break_token(case: Case, ctx: ProbeContext, p: _Presentation) -> None:
         return
     if probe == "token.revoked":
         fresh = ctx.sandbox.token(p.caller, p.audience, cnf_x5t_s256=thumb)
-        check = ctx.fabric.validator().inspect(fresh)
+        check = ctx.fabric.inspect(fresh)
         ctx.fabric.revocations.revoke(
             str(check.claims["jti"]), ctx.sandbox.clock.now() + timedelta(hours=1)
         )

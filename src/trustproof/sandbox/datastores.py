@@ -81,15 +81,8 @@ class Datastores:
 
 
 def _public_dsn(server: PostgresServer) -> str:
-    settings = server.connection_settings(
-        "WORKLOAD", cert=Path("CERT"), key=Path("KEY"), bundle=Path("BUNDLE")
-    )
-    keep = [
-        part
-        for part in settings.split()
-        if not part.startswith(("sslcert=", "sslkey=", "sslrootcert=", "user="))
-    ]
-    return " ".join(keep)
+    """The libpq settings every caller shares (each adds its user and certificate files)."""
+    return f"host={server.host} port={server.port} dbname={server.database} sslmode=verify-full"
 
 
 def remove_external(paths: list[str]) -> None:
