@@ -1,11 +1,28 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default `ci`):
+#   ci    what `make test` runs: bounded and derandomized, so a CI failure reproduces exactly
+#         (derandomize also turns the example database off: CI writes nothing to the tree).
+#   fuzz  what `make fuzz` runs: many more random examples, new seeds each run, failures kept in
+#         the local .hypothesis/ database and replayed first on the next run.
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile(
+    "fuzz",
+    max_examples=5_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""The oracle of the HTTP/1.1 response parser's fuzz targets (Hypothesis and atheris).
+
+`check_response(data)` holds for every byte string, or the parser has a bug:
+
+- the only exception is `UpstreamError`, with a reason the module documents for parsing;
+- the result does not depend on how the bytes arrive: in one piece, split in two at any point,
+  or one byte at a time (with `feed_eof` when the parser still wants more);
+- what it accepts is a final response: status 200-599 (101 and other 1xx never), no body for
+  HEAD, 204 and 304, at most `max_body` body bytes, header names that are tokens and values
+  without CR, LF or NUL, never both `Content-Length` and `Transfer-Encoding`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from trustproof.gateway.http1 import MAX_BODY, ResponseParser, UpstreamError, UpstreamResponse
+
+PARSE_REASONS = frozenset(
+    {"malformed-response", "body-too-large", "closed-before-response", "closed-mid-response"}
+)
+# (method, max_body): a small limit reaches the body-too-large paths with small inputs.
+VARIANTS = (("GET", MAX_BODY), ("HEAD", MAX_BODY), ("GET", 16))
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+EVERY_SPLIT_UP_TO = 1024  # longer inputs are split near every CR or LF and at 64 even points
+BYTEWISE_UP_TO = 4096
+
+
+@dataclass(frozen=True)
+class Parsed:
+    response: UpstreamResponse
+    reusable: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+Outcome = Parsed | Refused
+
+
+def brief(result: Outcome) -> str:
+    """An outcome in one short line (a 64 KiB header value does not belong in a failure)."""
+    if isinstance(result, Refused):
+        return f"refused {result.reason}"
+    response = result.response
+    return (
+        f"{response.status}, {len(response.headers)} headers, {len(response.body)} body bytes"
+        f" (hash {hash((response.headers, response.body)) & 0xFFFFFF:06x}),"
+        f" reusable={result.reusable}"
+    )
+
+
+def outcome(pieces: Iterable[bytes], method: str = "GET", max_body: int = MAX_BODY) -> Outcome:
+    """Feed `pieces` in order, then EOF if the parser still wants more."""
+    parser = ResponseParser(method, max_body=max_body)
+    try:
+        done = False
+        for piece in pieces:
+            done = parser.feed(piece)
+        if not done:
+            done = parser.feed_eof()
+    except UpstreamError as exc:
+        assert exc.reason in PARSE_REASONS, f"undocumented reason {exc.reason!r}"
+        return Refused(exc.reason)
+    assert done, "feed_eof returned without a response or an error"
+    assert parser.response is not None, "done without a response"
+    return Parsed(parser.response, parser.reusable)
+
+
+def split_points(data: bytes, every: bool = True) -> list[int]:
+    if every and len(data) <= EVERY_SPLIT_UP_TO:
+        return list(range(1, len(data)))
+    points = {len(data) * i // 64 for i in range(1, 64)} if every else set()
+    for i, byte in enumerate(data):
+        if byte in b"\r\n":
+            points.update(range(i - 3, i + 5) if every else (i, i + 1))
+    return sorted(p for p in points if 0 < p < len(data))
+
+
+def check_accepted(parsed: Parsed, method: str, max_body: int) -> None:
+    response = parsed.response
+    assert 200 <= response.status <= 599, f"status {response.status} accepted as final"
+    if method == "HEAD" or response.status in (204, 304):
+        assert response.body == b"", "a body on a response that cannot have one"
+    assert len(response.body) <= max_body, "body over max_body"
+    names = {name.lower() for name, _ in response.headers}
+    assert not {"content-length", "transfer-encoding"} <= names, "both CL and TE accepted"
+    for name, value in response.headers:
+        assert _TOKEN.fullmatch(name), f"header name {name!r} is not a token"
+        assert not set(value) & {"\r", "\n", "\0"}, f"header value {value!r} has CR, LF or NUL"
+        assert value == value.strip(" \t"), "header value kept its surrounding whitespace"
+
+
+def check_response(data: bytes, *, every_split: bool = True) -> dict[tuple[str, int], Outcome]:
+    """Assert the oracle for `data` under every variant; return the outcomes (for the caller).
+
+    Each variant is parsed whole and byte by byte; the first is also split in two at every point
+    (`every_split`; otherwise only near each CR and LF, where the state changes)."""
+    seen: dict[tuple[str, int], Outcome] = {}
+    for method, max_body in VARIANTS:
+        whole = outcome([data], method, max_body)
+        if isinstance(whole, Parsed):
+            check_accepted(whole, method, max_body)
+        if len(data) <= BYTEWISE_UP_TO:
+            bytewise = outcome((data[i : i + 1] for i in range(len(data))), method, max_body)
+            assert bytewise == whole, f"{method}: byte by byte {brief(bytewise)}, whole {brief(whole)}"
+        cuts = split_points(data, every_split and not seen)
+        for cut in cuts:
+            split = outcome([data[:cut], data[cut:]], method, max_body)
+            assert split == whole, f"{method}: split at {cut} {brief(split)}, whole {brief(whole)}"
+        seen[method, max_body] = whole
+    return seen
