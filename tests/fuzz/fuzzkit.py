@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hypothesis import settings
 from hypothesis.control import current_build_context, currently_in_test_context
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -53,3 +54,9 @@ def kept_if_failing(target: str, data: bytes) -> Iterator[None]:
         if os.environ.get(SAVE_ENV) == "1" and _final_example():
             save(target, data)
         raise
+
+
+def narrow(fraction: float = 0.25) -> settings:
+    """Settings for a property whose input space is small (one smuggling shape, one boundary): a
+    `fraction` of the active profile's examples, so `ci` stays fast and `fuzz` still scales."""
+    return settings(max_examples=max(10, int(settings.default.max_examples * fraction)))

@@ -64,8 +64,12 @@ def outcome(pieces: Iterable[bytes], method: str = "GET", max_body: int = MAX_BO
         if not done:
             done = parser.feed_eof()
     except UpstreamError as exc:
-        assert exc.reason in PARSE_REASONS, f"undocumented reason {exc.reason!r}"
-        return Refused(exc.reason)
+        reason = exc.reason
+    else:
+        reason = None
+    if reason is not None:
+        assert reason in PARSE_REASONS, f"undocumented reason {reason!r}"
+        return Refused(reason)
     assert done, "feed_eof returned without a response or an error"
     assert parser.response is not None, "done without a response"
     return Parsed(parser.response, parser.reusable)
@@ -98,18 +102,21 @@ def check_accepted(parsed: Parsed, method: str, max_body: int) -> None:
 def check_response(data: bytes, *, every_split: bool = True) -> dict[tuple[str, int], Outcome]:
     """Assert the oracle for `data` under every variant; return the outcomes (for the caller).
 
-    Each variant is parsed whole and byte by byte; the first is also split in two at every point
-    (`every_split`; otherwise only near each CR and LF, where the state changes)."""
+    The first variant is parsed whole, byte by byte, and split in two at every point
+    (`every_split`, else only around each CR and LF, where the state changes); the others whole
+    and split around each CR and LF."""
     seen: dict[tuple[str, int], Outcome] = {}
     for method, max_body in VARIANTS:
         whole = outcome([data], method, max_body)
         if isinstance(whole, Parsed):
             check_accepted(whole, method, max_body)
-        if len(data) <= BYTEWISE_UP_TO:
+        first = not seen
+        if first and len(data) <= BYTEWISE_UP_TO:
             bytewise = outcome((data[i : i + 1] for i in range(len(data))), method, max_body)
-            assert bytewise == whole, f"{method}: byte by byte {brief(bytewise)}, whole {brief(whole)}"
-        cuts = split_points(data, every_split and not seen)
-        for cut in cuts:
+            assert bytewise == whole, (
+                f"{method}: byte by byte {brief(bytewise)}, whole {brief(whole)}"
+            )
+        for cut in split_points(data, every_split and first):
             split = outcome([data[:cut], data[cut:]], method, max_body)
             assert split == whole, f"{method}: split at {cut} {brief(split)}, whole {brief(whole)}"
         seen[method, max_body] = whole

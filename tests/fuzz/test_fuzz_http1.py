@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from fuzzkit import kept_if_failing
+from fuzzkit import kept_if_failing, narrow
 from http1_oracle import Parsed, Refused, check_response, outcome
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from trustproof.gateway.http1 import UpstreamResponse
@@ -22,10 +22,8 @@ FRAMING = {"content-length", "transfer-encoding", "connection"}
 
 names = st.text(TCHAR, min_size=1, max_size=12).filter(lambda n: n.lower() not in FRAMING)
 # field-value: visible ASCII, obs-text and inner SP/HTAB; the parser strips the outer OWS.
-values = st.text(
-    st.sampled_from([chr(c) for c in (*range(0x21, 0x7F), *range(0x80, 0x100))] + [" ", "\t"]),
-    max_size=16,
-).map(lambda v: v.strip(" \t"))
+VCHAR = "".join(chr(c) for c in (*range(0x21, 0x7F), *range(0x80, 0x100)))
+values = st.text(VCHAR + " \t", max_size=16).map(lambda v: v.strip(" \t"))
 fields = st.lists(st.tuples(names, values), max_size=4)
 ows = st.sampled_from(["", " ", "\t", "  "])
 
@@ -125,7 +123,7 @@ def test_mutated_valid_responses_are_a_response_or_an_upstream_error(
         else:
             del wire[at : at + len(piece)]
     with kept_if_failing("http1", bytes(wire)):
-        check_response(bytes(wire))
+        check_response(bytes(wire), every_split=False)  # byte by byte covers every cut point
 
 
 # -- smuggling shapes (RFC 9112 §6.1, §6.3, §5.2, §2.2, §11.2): refused, never guessed -----------
@@ -146,6 +144,7 @@ def _name(draw: st.DrawFn, name: str) -> str:
     return draw(st.sampled_from([name, name.lower(), name.upper()]))
 
 
+@narrow()
 @given(st.data(), statuses, fields)
 def test_content_length_with_transfer_encoding_is_refused(
     data: st.DataObject, status: int, extra: list[tuple[str, str]]
@@ -159,6 +158,7 @@ def test_content_length_with_transfer_encoding_is_refused(
     refused_everywhere(wire)
 
 
+@narrow()
 @given(st.data(), statuses, st.integers(0, 99), st.integers(1, 99))
 def test_two_different_content_lengths_are_refused(
     data: st.DataObject, status: int, first: int, delta: int
@@ -168,6 +168,7 @@ def test_two_different_content_lengths_are_refused(
     refused_everywhere(_head("1", status, lines) + b"x" * (first + delta))
 
 
+@narrow()
 @given(
     st.sampled_from(
         ["5, 5", "5,5", "+5", "-5", "0x5", "5 5", "5.0", "", "1" * 19, "\xb2", "5\x0b", "5;"]
@@ -180,6 +181,7 @@ def test_a_content_length_that_is_not_one_decimal_number_is_refused(
     refused_everywhere(_head("1", status, [("Content-Length", value, "")]) + b"hello")
 
 
+@narrow()
 @given(fields.filter(bool), st.sampled_from([" ", "\t", "  \t"]), values, statuses)
 def test_obs_fold_is_refused(
     lines: list[tuple[str, str]], fold: str, continuation: str, status: int
@@ -189,6 +191,7 @@ def test_obs_fold_is_refused(
     refused_everywhere(wire)
 
 
+@narrow()
 @given(fields.filter(bool), st.data(), st.sampled_from([b"\n", b"\r"]), statuses)
 def test_bare_cr_or_lf_ending_a_head_line_is_refused(
     lines: list[tuple[str, str]], data: st.DataObject, bare: bytes, status: int
@@ -199,6 +202,7 @@ def test_bare_cr_or_lf_ending_a_head_line_is_refused(
     refused_everywhere(head[:at] + bare + head[at + 2 :])
 
 
+@narrow()
 @given(names, values, values, st.sampled_from(["\r", "\n", "\x00", "\x0b", "\x7f"]), statuses)
 def test_control_characters_inside_a_field_are_refused(
     name: str, left: str, right: str, control: str, status: int
@@ -207,11 +211,13 @@ def test_control_characters_inside_a_field_are_refused(
     refused_everywhere(_head("1", status, lines))
 
 
+@narrow()
 @given(st.sampled_from(["Content-Length", "Transfer-Encoding", "X-Other"]), ows.filter(bool))
 def test_whitespace_between_name_and_colon_is_refused(name: str, space: str) -> None:
     refused_everywhere(_head("1", 200, [(name + space, "0", "")]))
 
 
+@narrow()
 @given(
     st.sampled_from(
         [
@@ -232,9 +238,10 @@ def test_ambiguous_transfer_codings_are_refused(case: tuple[str, str]) -> None:
         check_response(wire, every_split=False)
 
 
+@narrow()
 @given(
     st.sampled_from(
-        ["-5", "0x5", " 5", "5 5", "g", "", "1" * 16, "5\x0b", "5\r", "+5", "5;\x00", "٥"]
+        ["-5", "0x5", " 5", "5 5", "g", "", "1" * 16, "5\x0b", "5\r", "+5", "5;\x00", "\u0665"]
     )
 )
 def test_bad_chunk_size_lines_are_refused(size: str) -> None:
@@ -245,6 +252,7 @@ def test_bad_chunk_size_lines_are_refused(size: str) -> None:
         check_response(wire, every_split=False)
 
 
+@narrow()
 @given(st.integers(1, 40), st.integers(1, 40))
 def test_a_chunk_longer_than_its_size_is_refused(size: int, extra: int) -> None:
     wire = _head("1", 200, [("Transfer-Encoding", "chunked", "")])

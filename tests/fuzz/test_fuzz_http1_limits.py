@@ -5,7 +5,7 @@ Random bytes never reach a 64 KiB head, so these properties generate sizes aroun
 
 from __future__ import annotations
 
-from fuzzkit import kept_if_failing
+from fuzzkit import kept_if_failing, narrow
 from http1_oracle import Parsed, Refused, brief, check_response, outcome
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,6 +22,7 @@ def head_of(length: int) -> bytes:
     return fixed + b"p" * (length - len(fixed)) + b"\r\n\r\n"
 
 
+@narrow(0.1)
 @given(st.integers(MAX_HEAD - 6, MAX_HEAD + 6))
 def test_a_head_at_the_limit_is_judged_the_same_in_any_chunking(length: int) -> None:
     wire = head_of(length)
@@ -37,15 +38,20 @@ def test_a_head_at_the_limit_is_judged_the_same_in_any_chunking(length: int) -> 
             assert outcome([wire[:cut], wire[cut:]]) == whole, f"split at {cut}"
 
 
+@narrow(0.1)
 @given(st.integers(CHUNK_LINE_LIMIT - 6, CHUNK_LINE_LIMIT + 6), st.integers(0, 4))
 def test_a_chunk_size_line_at_the_limit_is_judged_the_same_in_any_chunking(
     length: int, back: int
 ) -> None:
     line = b"5;" + b"e" * (length - 2)
-    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nhello\r\n0\r\n\r\n"
+    wire = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nhello\r\n0\r\n\r\n"
+    )
     with kept_if_failing("http1", wire):
         whole = outcome([wire])
-        assert isinstance(whole, Parsed) == (length <= CHUNK_LINE_LIMIT), f"{length}: {brief(whole)}"
+        assert isinstance(whole, Parsed) == (length <= CHUNK_LINE_LIMIT), (
+            f"{length}: {brief(whole)}"
+        )
         cut = wire.index(b"\r\nhello") + 2 - back  # just before, inside or after the CRLF
         assert outcome([wire[:cut], wire[cut:]]) == whole, f"split at {cut}"
 

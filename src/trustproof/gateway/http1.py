@@ -144,6 +144,7 @@ class ResponseParser:
         self._buf = bytearray()
         self._state = _HEAD
         self._remaining = 0  # body bytes left (Content-Length) or chunk bytes left
+        self._scan = 0  # the next search for a line end starts here: what is before was searched
         self._body = bytearray()
         self._trailer_bytes = 0
         self._interim = 0
@@ -191,11 +192,15 @@ class ResponseParser:
 
     def _head(self) -> bool:
         buf = self._buf
-        end = buf.find(b"\r\n\r\n")
+        end = buf.find(b"\r\n\r\n", self._scan)
         if end < 0:
-            if len(buf) > MAX_HEAD or b"\n\n" in buf:
+            # Refused as soon as no terminator can end it within the limit: the same verdict as
+            # for the whole head in one piece, however the bytes are split.
+            if len(buf) > MAX_HEAD + 3 or buf.find(b"\n\n", self._scan) >= 0:
                 raise UpstreamError("malformed-response", "no CRLF CRLF ending the head")
+            self._scan = max(0, len(buf) - 3)  # a terminator may start in the last 3 bytes
             return False
+        self._scan = 0
         if end > MAX_HEAD:
             raise UpstreamError("malformed-response", "response head over 64 KiB")
         head = bytes(buf[:end])
@@ -264,11 +269,16 @@ class ResponseParser:
         return False
 
     def _line(self, limit: int) -> bytes | None:
-        end = self._buf.find(b"\r\n")
+        """The next line (at most `limit` bytes, CRLF not counted), or None until it is whole."""
+        end = self._buf.find(b"\r\n", self._scan)
         if end < 0:
-            if len(self._buf) > limit:
+            if len(self._buf) > limit + 1:  # the last byte may be the CR of a line at the limit
                 raise UpstreamError("malformed-response", "line too long")
+            self._scan = max(0, len(self._buf) - 1)
             return None
+        self._scan = 0
+        if end > limit:
+            raise UpstreamError("malformed-response", "line too long")
         line = bytes(self._buf[:end])
         del self._buf[: end + 2]
         return line
@@ -299,6 +309,8 @@ class ResponseParser:
             elif lower == b"connection":
                 close = close or b"close" in [t.strip(b" \t").lower() for t in value.split(b",")]
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if codings and length is not None:  # whatever the status: no body does not make it benign
+            raise UpstreamError("malformed-response", "both Content-Length and Transfer-Encoding")
         if status < 200:
             self._interim += 1
             if status == 101 or self._interim > MAX_INTERIM:
@@ -308,7 +320,7 @@ class ResponseParser:
         if self._no_body or status in (204, 304):
             self._finish()
         elif codings:
-            if http10 or length is not None or b"" in codings:
+            if http10 or b"" in codings:
                 raise UpstreamError("malformed-response", "ambiguous Transfer-Encoding framing")
             if codings[-1] == b"chunked" and b"chunked" not in codings[:-1]:
                 self._state = _CHUNK_SIZE_LINE

@@ -6,7 +6,9 @@ the service can never see two different resources (the classic parser-differenti
 Rules, in order (RFC 3986 §6.2.2 normalisation, made strict where ambiguity could be abused):
 
 1. Only origin-form targets (``/path?query``); absolute-form, authority-form and ``*`` are refused.
-2. The path may not contain raw spaces, control characters or backslashes.
+2. The path may not contain raw spaces, control characters, backslashes or non-ASCII characters
+   (a request-target is ASCII, RFC 9112 §3.2: non-ASCII travels percent-encoded as UTF-8; a raw
+   character read as a byte would be decoded a second time).
 3. Percent-decoding happens exactly once. Encoded ``/`` (``%2F``), ``\\`` (``%5C``), NUL
    (``%00``) and ``%25`` (an encoded ``%``, the tool of double-encoding) are refused outright: no
    service should need them, and each is a known way to make two parsers disagree.
@@ -35,6 +37,7 @@ _FORBIDDEN_ESCAPES = {
 }
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_RAW = re.compile(r"[\x00-\x20\x7f\\#]")
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ def canonicalize(raw: str) -> CanonicalTarget | BadTarget:
     bad = _BAD_RAW.search(path)
     if bad:
         return BadTarget("bad-path", f"the path contains a forbidden character {bad.group()!r}")
+    if _NOT_ASCII.search(path):
+        return BadTarget("bad-path", "the path contains a raw non-ASCII character (encode it)")
     for match in _ESCAPE.finditer(path):
         what = _FORBIDDEN_ESCAPES.get(match.group(1).lower())
         if what:
