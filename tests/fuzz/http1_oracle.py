@@ -1,4 +1,5 @@
-"""The oracle of the HTTP/1.1 response parser's fuzz targets (Hypothesis and atheris).
+"""The oracles of the HTTP/1.1 fuzz targets (Hypothesis and atheris): the response parser's
+(`check_response`) and the request encoder's (`check_encode`, at the end).
 
 `check_response(data)` holds for every byte string, or the parser has a bug:
 
@@ -16,7 +17,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from trustproof.gateway.http1 import MAX_BODY, ResponseParser, UpstreamError, UpstreamResponse
+from trustproof.gateway.http1 import (
+    MAX_BODY,
+    ResponseParser,
+    UpstreamError,
+    UpstreamResponse,
+    encode_request,
+)
 
 PARSE_REASONS = frozenset(
     {"malformed-response", "body-too-large", "closed-before-response", "closed-mid-response"}
@@ -24,6 +31,8 @@ PARSE_REASONS = frozenset(
 # (method, max_body): a small limit reaches the body-too-large paths with small inputs.
 VARIANTS = (("GET", MAX_BODY), ("HEAD", MAX_BODY), ("GET", 16))
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+): (.*)")
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 EVERY_SPLIT_UP_TO = 1024  # longer inputs are split near every CR or LF and at 64 even points
 BYTEWISE_UP_TO = 4096
 
@@ -121,3 +130,49 @@ def check_response(data: bytes, *, every_split: bool = True) -> dict[tuple[str, 
             assert split == whole, f"{method}: split at {cut} {brief(split)}, whole {brief(whole)}"
         seen[method, max_body] = whole
     return seen
+
+
+def _read_back(
+    head: bytes, method: str, target: str, host: str, body: bytes
+) -> list[tuple[str, str]]:
+    """Parse `head` strictly; return the header fields after Host (framing checked here)."""
+    assert head.endswith(b"\r\n\r\n"), "the head does not end with CRLF CRLF"
+    assert head.count(b"\r\n\r\n") == 1, "an empty line inside the head"
+    assert head.count(b"\r") == head.count(b"\n") == head.count(b"\r\n"), "bare CR or LF"
+    assert b"\x00" not in head
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    assert lines[0] == f"{method} {target} HTTP/1.1"
+    fields = []
+    for line in lines[1:]:
+        match = _HEADER.fullmatch(line)
+        assert match, f"header line {line!r} is not `token: value`"
+        fields.append((match[1], match[2]))
+    lowered = [name.lower() for name, _ in fields]
+    assert fields[0] == ("Host", host)
+    assert lowered.count("host") == 1
+    assert "transfer-encoding" not in lowered
+    assert "connection" not in lowered
+    lengths = [value for name, value in fields if name.lower() == "content-length"]
+    if body or method in ("POST", "PUT", "PATCH"):
+        assert lengths == [str(len(body))]
+    else:
+        assert lengths == []
+    return [(n, v) for n, v in fields[1:] if n.lower() != "content-length"]
+
+
+def check_encode(
+    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    """`encode_request` refuses with `invalid-request`, or its head reads back strictly as
+    exactly that request, the caller's framing fields dropped."""
+    try:
+        head = encode_request(method, target, host, headers, body)
+    except UpstreamError as exc:
+        reason = exc.reason
+    else:
+        reason = None
+    if reason is not None:
+        assert reason == "invalid-request", reason
+        return
+    relayed = _read_back(head, method, target, host, body)
+    assert relayed == [(n, v) for n, v in headers if n.lower() not in _FRAMING]

@@ -38,7 +38,7 @@ _HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t \x21-\x7e\x80-\x
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[\t ]*(?:;[\t \x21-\x7e\x80-\xff]*)?")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar and '/', besides letters and digits
 _QUERY_SAFE = _PATH_SAFE + "?%"
-_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2: methods, field names
 _TARGET = re.compile(r"[\x21-\x7e]+")
 
 
@@ -111,9 +111,12 @@ def encode_request(
 ) -> bytes:
     """The request head (body not included). The pool owns the framing, so `Host`,
     `Content-Length`, `Transfer-Encoding` and `Connection` from `headers` are dropped: a caller
-    that forgot to remove them cannot smuggle a second framing past the gateway."""
-    if _METHOD.fullmatch(method) is None or _TARGET.fullmatch(target) is None:
+    that forgot to remove them cannot smuggle a second framing past the gateway; nor can a name
+    that is not a token (`Host: x`, `Content-Length `) write a line that reads as one."""
+    if _TOKEN.fullmatch(method) is None or _TARGET.fullmatch(target) is None:
         raise UpstreamError("invalid-request", "method or target is not a token")
+    if any(_TOKEN.fullmatch(name) is None for name, _ in headers):
+        raise UpstreamError("invalid-request", "a header name is not a token")
     parts = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
     parts += [f"{n}: {v}\r\n" for n, v in headers if n.lower() not in _FRAMING]
     if body or method in _BODY_METHODS:
