@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 LINTED := $(wildcard src tests benchmarks scripts examples)
 
-.PHONY: demo test setup lint typecheck unit integration bench lock clean
+.PHONY: demo test setup lint typecheck unit integration bench fuzz lock clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -30,6 +30,27 @@ integration: setup
 
 bench: setup
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Longer fuzzing for developers (a few minutes; `make test` runs the same properties briefly):
+# the Hypothesis properties of tests/fuzz with the `fuzz` profile, then atheris (libFuzzer, Linux
+# x86-64) on each target for FUZZ_SECONDS. Every input that breaks a target is saved as
+# tests/fuzz/corpus/<target>/crash-<sha1>: commit it with the fix, `make test` replays it.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := http1 paths
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz TRUSTPROOF_FUZZ_SAVE=1 $(BIN)/python -m pytest -q tests/fuzz
+	@if ! $(BIN)/python -c 'import atheris' 2>/dev/null; then \
+	  echo "fuzz: atheris is not installed (Linux x86-64 only): Hypothesis only"; exit 0; fi; \
+	work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+	  echo "== atheris $$t, $(FUZZ_SECONDS) s"; mkdir -p "$$work/$$t"; \
+	  if $(BIN)/python tests/fuzz/atheris_run.py $$t -max_total_time=$(FUZZ_SECONDS) \
+	      -max_len=2048 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=tests/fuzz/corpus/$$t/ \
+	      "$$work/$$t" tests/fuzz/corpus/$$t >"$$work/$$t.log" 2>&1; then \
+	    grep -E '^Done' "$$work/$$t.log"; \
+	  else tail -40 "$$work/$$t.log"; echo "fuzz: $$t broke; the input is in tests/fuzz/corpus/$$t/"; \
+	    exit 1; fi; \
+	done
 
 # Re-resolve the pinned set from pyproject.toml (run by hand, commit the result).
 lock:

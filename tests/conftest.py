@@ -17,7 +17,7 @@ SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile(
     "fuzz",
-    max_examples=5_000,
+    max_examples=2_000,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
