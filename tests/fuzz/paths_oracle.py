@@ -6,9 +6,10 @@
 - it agrees with `reference`, an independent reading of the module's rules (decoding with
   `urllib.parse.unquote_to_bytes`, dot segments by RFC 3986 §5.2.4's stack);
 - what it accepts starts with `/`, has no empty, `.` or `..` segment (no `//`, `/./`, `/../`,
-  nor a trailing `/`), came from a raw path without an encoded `/`, `\\`, NUL or `%`, and is a
-  fixed point: the target the gateway forwards (`origin_form`) canonicalises to the same path
-  and re-encodes to the same target.
+  nor a trailing `/`), came from a raw path without an encoded `/`, `\\`, NUL or `%`, and is
+  idempotent: a canonical path that needs no encoding is its own canonical form, and the target
+  the gateway forwards (`origin_form`) canonicalises to the same path and re-encodes to the same
+  target.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def check_target(raw: str) -> CanonicalTarget | BadTarget:
     raw_path = raw.partition("?")[0]
     assert not _FORBIDDEN_ESCAPE.search(raw_path), f"{raw!r} accepted with a forbidden escape"
     assert not set(raw_path) & {"\\", "\0"}, f"{raw!r} accepted with a raw backslash or NUL"
+    if _RAW_OK.fullmatch(path) and not set(path) & set("%?#\\"):  # needs no encoding
+        same = canonicalize(path)
+        assert same == CanonicalTarget(path, ""), f"{path!r} is not its own canonical form: {same}"
     try:  # aiohttp hands over the target decoded as UTF-8 with surrogateescape; nothing else
         query.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
