@@ -4,6 +4,7 @@ Also: a failing input is saved to the corpus only under `make fuzz`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import fuzzkit
@@ -36,9 +37,25 @@ class JudgesByPiece(ResponseParser):
 class AcceptsBothFramings(ResponseParser):
     def feed(self, data: bytes) -> bool:
         super().feed(data)
-        headers = (("Content-Length", "0"), ("Transfer-Encoding", "chunked"))
+        headers = (("Content-Length", "5"), ("Transfer-Encoding", "chunked"))
         self.response = UpstreamResponse(200, headers, b"")
         return True
+
+
+class AcceptsObsFold(ResponseParser):
+    """Drops folded continuation lines instead of refusing them."""
+
+    def feed(self, data: bytes) -> bool:
+        return super().feed(re.sub(rb"\r\n[ \t][^\r]*", b"", data))
+
+
+def test_the_parser_oracle_catches_an_accepted_obs_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http1_oracle, "ResponseParser", AcceptsObsFold)
+    http1_oracle.check_response(OK)
+    with pytest.raises(AssertionError, match="accepted the field line b' folded'"):
+        http1_oracle.check_response(
+            b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 0\r\n\r\n"
+        )
 
 
 def test_the_parser_oracle_lets_a_crash_through(monkeypatch: pytest.MonkeyPatch) -> None:
