@@ -66,7 +66,9 @@ def canonicalize(raw: str) -> CanonicalTarget | BadTarget:
     if bad:
         return BadTarget("bad-path", f"the path contains a forbidden character {bad.group()!r}")
     if _NOT_ASCII.search(path):
-        return BadTarget("bad-path", "the path contains a raw non-ASCII character (encode it)")
+        return BadTarget(
+            "bad-path", "the path contains a raw non-ASCII character (percent-encode it as UTF-8)"
+        )
     for match in _ESCAPE.finditer(path):
         what = _FORBIDDEN_ESCAPES.get(match.group(1).lower())
         if what:
