@@ -125,9 +125,7 @@ class Composer:
             )
         return root
 
-    def _event(
-        self, loader: yaml.SafeLoader | yaml.CSafeLoader, event: Any
-    ) -> yaml.Node | None:
+    def _event(self, loader: yaml.SafeLoader | yaml.CSafeLoader, event: Any) -> yaml.Node | None:
         """Handle one event; returns the root node once it is complete."""
         if isinstance(event, yaml.AliasEvent):
             return self._alias(event)
@@ -176,9 +174,7 @@ class Composer:
         self.stack.append(_Open(node, anchor))
         return None
 
-    def _scalar(
-        self, loader: yaml.SafeLoader | yaml.CSafeLoader, event: Any
-    ) -> yaml.Node | None:
+    def _scalar(self, loader: yaml.SafeLoader | yaml.CSafeLoader, event: Any) -> yaml.Node | None:
         if len(event.value) > self.limits.scalar_chars:
             raise self.fail(
                 event.start_mark,

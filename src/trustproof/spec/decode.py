@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -86,6 +87,14 @@ def describe(value: object) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     return shown(value)
+
+
+@functools.cache
+def _model_fields(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """A model dataclass's type hints and its (non-internal) fields, worked out once per class."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    return hints, fields
 
 
 class Decoder:
@@ -189,8 +198,7 @@ class Decoder:
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, path, f"expected a mapping of settings, got {self._kind(node)}")
             return INVALID
-        hints = typing.get_type_hints(cls, include_extras=True)
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        hints, fields = _model_fields(cls)
         values: dict[str, Any] = {}
         ok = True
         for key_node, value_node in self._pairs(node, path):

@@ -73,11 +73,11 @@ def locate(
     except OSError as exc:
         reason = "the path is too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror
         raise FileRefusal(
-            f"cannot use {_short(relative)}: {reason}",
+            f"{_short(relative)}: {reason}",
             "paths are relative to the directory of the spec file",
         ) from None
     except (RuntimeError, ValueError) as exc:  # a symlink loop; a path Python cannot represent
-        raise FileRefusal(f"cannot use {_short(relative)}: {exc}") from None
+        raise FileRefusal(f"{_short(relative)}: {exc}") from None
     if directory:
         if not stat.S_ISDIR(info.st_mode):
             raise FileRefusal(f"{relative!r} is not a directory ({target})")

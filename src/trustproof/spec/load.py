@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 from trustproof.errors import Problem, SpecError
@@ -63,8 +66,31 @@ def load_spec(path: str | Path, *, policies: bool = True) -> Spec:
     return parse_spec(text, Path(path), policies=policies)
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the spec is read.
+
+    Reading builds hundreds of thousands of small objects in one go (nodes, then the model), none
+    of them in a reference cycle; the collector's repeated full passes over that growing heap made
+    validation superlinear (8,000 personas: 3.4 s; 32,000: 14 s — 7.5 s without the passes).
+    Reference counting still frees everything; the collector resumes as it was.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_spec(text: str, path: Path, *, policies: bool = True) -> Spec:
     """Validate spec `text` as if read from `path` (relative paths resolve against its folder)."""
+    with _no_cycle_collection():
+        return _parse(text, path, policies)
+
+
+def _parse(text: str, path: Path, policies: bool) -> Spec:
     file = str(path)
     if len(text) > LIMITS.spec_bytes:
         raise SpecError(
