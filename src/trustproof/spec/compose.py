@@ -107,7 +107,7 @@ class Composer:
         problem = exc.problem or exc.context or "malformed YAML"
         return self.fail(mark, f"YAML syntax error: {problem}", syntax_hint(problem))
 
-    def _document(self, loader: yaml.SafeLoader | yaml.CSafeLoader) -> yaml.Node | None:
+    def _document(self, loader: Any) -> yaml.Node | None:
         loader.get_event()  # stream start
         if loader.check_event(yaml.StreamEndEvent):
             return None
