@@ -93,7 +93,7 @@ class Composer:
         mark = exc.problem_mark or exc.context_mark
         index = getattr(mark, "index", None)
         if _Loader is not yaml.SafeLoader and index is not None and index <= _REPARSE_CHARS:
-            loader = yaml.SafeLoader(text[: index + 4096])
+            loader: Any = yaml.SafeLoader(text[: index + 4096])
             try:
                 while loader.check_event():
                     loader.get_event()
