@@ -99,38 +99,38 @@ def _short(text: str) -> str:
     return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text):,} characters)"
 
 
-def read_bounded(path: Path, limit: int = LIMITS.file_bytes) -> bytes:
-    """The bytes of regular file `path`, at most `limit` of them; `FileRefusal` otherwise.
+def read_bounded(path: Path, limit: int = LIMITS.file_bytes, name: str = "") -> bytes:
+    """The bytes of regular file `path`, at most `limit` of them; `FileRefusal` otherwise (whose
+    message calls the file `name`, by default its path).
 
     Opened without blocking (a FIFO swapped in does not hang) and checked on the open descriptor.
     """
+    name = name or _short(str(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise FileRefusal(f"{_short(str(path))} does not exist", missing=True) from None
+        raise FileRefusal(f"{name} does not exist", missing=True) from None
     except OSError as exc:
         reason = "the path is too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror
-        raise FileRefusal(f"cannot read {_short(str(path))}: {reason}") from None
+        raise FileRefusal(f"cannot read {name}: {reason}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise FileRefusal(
-                f"{_short(str(path))} is {_kind(info.st_mode)}, not a regular file",
+                f"{name} is {_kind(info.st_mode)}, not a regular file",
                 "refer to a file with the content itself",
             )
         if info.st_size > limit:
-            raise FileRefusal(
-                f"{_short(str(path))} is {size(info.st_size)} (at most {size(limit)})"
-            )
+            raise FileRefusal(f"{name} is {size(info.st_size)} (at most {size(limit)})")
         chunks: list[bytes] = []
         total = 0
         while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise FileRefusal(f"{_short(str(path))} grew past {size(limit)} while being read")
+                raise FileRefusal(f"{name} grew past {size(limit)} while being read")
         return b"".join(chunks)
     except OSError as exc:
-        raise FileRefusal(f"cannot read {_short(str(path))}: {exc.strerror}") from None
+        raise FileRefusal(f"cannot read {name}: {exc.strerror}") from None
     finally:
         os.close(fd)

@@ -31,7 +31,7 @@ def load_spec(path: str | Path, *, policies: bool = True) -> Spec:
     """
     file = str(path)
     try:
-        raw = read_bounded(Path(path), LIMITS.spec_bytes)
+        raw = read_bounded(Path(path), LIMITS.spec_bytes, name="the spec file")
     except FileRefusal as exc:
         if exc.missing:
             raise SpecError(
@@ -46,7 +46,7 @@ def load_spec(path: str | Path, *, policies: bool = True) -> Spec:
                     )
                 ]
             ) from None
-        hint = exc.hint or "a spec is a small text file; split out what does not belong in it"
+        hint = exc.hint or "a spec is one small YAML text file; check the path given"
         raise SpecError([Problem(_short(file), 0, 0, "", exc.message, hint)]) from None
     try:
         text = raw.decode("utf-8")
