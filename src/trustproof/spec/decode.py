@@ -330,13 +330,14 @@ class Decoder:
         error (YAML would silently keep the last). The node tree is never modified (aliased nodes
         are shared), and each merged mapping is resolved once.
         """
+        explicit = [(key, value) for key, value in node.value if key.tag != MERGE_TAG]
+        merged: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
         try:
-            explicit, sources = self._split(node)
-            merged: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
+            _, sources = self._split(node)
             for source in sources:
                 for key, pair in self._effective(source).items():
                     merged.setdefault(key, pair)
-        except BadMerge as exc:
+        except BadMerge as exc:  # reported; the keys written here are still checked
             self.problem(
                 exc.node,
                 path,
@@ -344,7 +345,7 @@ class Decoder:
                 f"{self._kind(exc.node)}",
                 "write <<: *anchor or <<: [*one, *two], where the anchors name mappings",
             )
-            return
+            merged = {}
         chosen = dict(merged)
         written: dict[str, yaml.ScalarNode] = {}
         for key_node, value_node in explicit:
