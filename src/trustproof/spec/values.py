@@ -328,7 +328,11 @@ class EnvValue(str):
 
 
 class RelPath(str):
-    """A file path, relative to the spec file's directory (absolute paths are taken as they are)."""
+    """A file path, relative to the spec file's directory (an absolute path is taken as it is).
+
+    Files the spec reads must still resolve inside that directory or an allowed one: see
+    `trustproof.spec.files`.
+    """
 
     @classmethod
     def parse(cls, raw: object) -> RelPath:
