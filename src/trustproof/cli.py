@@ -76,7 +76,29 @@ spec_argument = click.argument(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The sandbox and suite commands (`cli_sandbox`) are imported when first named or listed:
+    `validate` and the other offline commands start without aiohttp, psycopg and the sandbox
+    (importing those took most of the 2 s that `validate` of the shop used to take)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            _sandbox_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _sandbox_commands()
+        return super().list_commands(ctx)
+
+
+def _sandbox_commands() -> None:
+    # Importing the module registers its commands on `cli`.
+    from trustproof import cli_sandbox  # noqa: F401, PLC0415
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trustproof")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -193,8 +215,3 @@ def _count(items: Any, noun: str) -> str:
 
 def main() -> None:
     cli(prog_name="trustproof")
-
-
-# The sandbox and suite commands live in their own module; importing it registers them on `cli`
-# (it needs the names above, hence the import at the end).
-from trustproof import cli_sandbox  # noqa: E402, F401

@@ -165,15 +165,19 @@ def _locate_schema_error(text: str, message: str) -> tuple[int, int]:
 
 
 def _read(path: Path, field: str, what: str, problems: list[Problem]) -> str | None:
+    """The file's text; only a regular file, at most `LIMITS.file_bytes` (see `spec.files`)."""
+    # Imported here: importing the spec package imports this one (for check_policies).
+    from trustproof.spec.files import FileRefusal, read_bounded  # noqa: PLC0415
+
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bounded(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         problems.append(
             Problem(shown(path), 0, 0, field, f"the {what} is not UTF-8 text (byte {exc.start})")
         )
-    except OSError as exc:
+    except FileRefusal as exc:
         problems.append(
-            Problem(shown(path), 0, 0, field, f"cannot read the {what}: {exc.strerror}")
+            Problem(shown(path), 0, 0, field, f"cannot read the {what}: {exc.message}", exc.hint)
         )
     return None
 

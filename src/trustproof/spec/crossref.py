@@ -13,8 +13,10 @@ from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
 from trustproof.spec.decode import Path as FieldPath
 from trustproof.spec.decode import did_you_mean, render_path
+from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
+from trustproof.spec.limits import LIMITS
 from trustproof.spec.model import Grants, Spec
-from trustproof.spec.values import Route
+from trustproof.spec.routes import TooManyRoutes, conflicts
 
 _CREATE_TABLE = re.compile(
     r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
@@ -22,29 +24,6 @@ _CREATE_TABLE = re.compile(
     re.IGNORECASE,
 )
 RESERVED_PREFIX = "trustproof"
-
-
-def _segments(path: str) -> list[str]:
-    return [] if path == "/" else path.strip("/").split("/")
-
-
-def _is_param(segment: str) -> bool:
-    return segment.startswith("{") and segment.endswith("}")
-
-
-def _covers(a: list[str], b: list[str]) -> bool:
-    """Every literal segment of `b` is the same literal in `a` (a is at least as specific)."""
-    return all(_is_param(y) or x == y for x, y in zip(a, b, strict=True))
-
-
-def _ambiguous(first: str, second: str) -> bool:
-    """Some concrete path matches both templates, and neither is more specific than the other."""
-    a, b = _segments(first), _segments(second)
-    if len(a) != len(b):
-        return False
-    if any(not _is_param(x) and not _is_param(y) and x != y for x, y in zip(a, b, strict=True)):
-        return False  # a literal differs: no path matches both
-    return not _covers(a, b) and not _covers(b, a)
 
 
 class CrossChecker:
@@ -59,6 +38,8 @@ class CrossChecker:
         self.file = file
         self.marks = marks
         self.key_marks = key_marks
+        self.allowed = allowed_dirs()
+        self.files: dict[str, Path] = {}  # referenced files that passed `locate`
         self.problems: list[Problem] = []
 
     def run(self) -> list[Problem]:
@@ -136,26 +117,35 @@ class CrossChecker:
         """Routes a request could match in two ways are refused: the gateway decides on one
         template, and the service's own router might run the other's handler."""
         for name, service in self.spec.services.items():
-            seen: list[tuple[int, Route]] = []
-            for i, route in enumerate(service.routes):
+            routes = service.routes
+            try:
+                found = list(conflicts(routes, LIMITS.route_checks))
+            except TooManyRoutes:
+                self.problem(
+                    ("services", name, "routes"),
+                    f"checking these {len(routes):,} routes for overlaps takes more than "
+                    f"{LIMITS.route_checks:,} steps",
+                    "fewer routes, or fewer {placeholders} where others have literal segments",
+                )
+                continue
+            for i, kind, j in found:
                 path: FieldPath = ("services", name, "routes", i)
-                for j, earlier in seen:
-                    if earlier == route:
-                        self.problem(
-                            path,
-                            f"route {str(route)!r} is declared twice (also routes[{j}])",
-                            "remove one of them",
-                        )
-                    elif earlier.method == route.method and _ambiguous(earlier.path, route.path):
-                        self.problem(
-                            path,
-                            f"route {str(route)!r} overlaps {str(earlier)!r} "
-                            f"(routes[{j}]) and neither is more specific",
-                            "make one template more specific, or merge them: the "
-                            "gateway and the service's router could pick different "
-                            "routes for the same request",
-                        )
-                seen.append((i, route))
+                route, earlier = routes[i], routes[j]
+                if kind == "duplicate":
+                    self.problem(
+                        path,
+                        f"route {str(route)!r} is declared twice (also routes[{j}])",
+                        "remove one of them",
+                    )
+                else:
+                    self.problem(
+                        path,
+                        f"route {str(route)!r} overlaps {str(earlier)!r} "
+                        f"(routes[{j}]) and neither is more specific",
+                        "make one template more specific, or merge them: the "
+                        "gateway and the service's router could pick different "
+                        "routes for the same request",
+                    )
 
     def _ports(self) -> None:
         used: dict[tuple[str, int], FieldPath] = {}
@@ -193,14 +183,12 @@ class CrossChecker:
         def need(relative: str | None, path: FieldPath, what: str, directory: bool = False) -> None:
             if relative is None:
                 return
-            target = self.spec.resolve(relative)
-            ok = target.is_dir() if directory else target.is_file()
-            if not ok:
-                self.problem(
-                    path,
-                    f"{what} {relative!r} does not exist (looked for {target})",
-                    "paths are relative to the directory of the spec file",
+            try:
+                self.files[relative] = locate(
+                    self.spec.base_dir, relative, self.allowed, directory=directory
                 )
+            except FileRefusal as exc:
+                self.problem(path, f"{what} {exc.message}", exc.hint)
 
         policies = self.spec.policies
         for i, file in enumerate(policies.files):
@@ -328,12 +316,12 @@ class CrossChecker:
 
     def _tables(self, schema: str | None) -> set[str] | None:
         """Tables created by a schema file, or None when there is no readable schema to check."""
-        if schema is None:
-            return None
+        if schema is None or schema not in self.files:
+            return None  # refused by _files()
         try:
-            sql = Path(self.spec.resolve(schema)).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None  # reported by _files() when missing
+            sql = read_bounded(self.files[schema]).decode("utf-8")
+        except (FileRefusal, UnicodeDecodeError):
+            return None  # changed since _files() looked; the datastore reports it when it starts
         return {m.group(1).replace('"', "").lower() for m in _CREATE_TABLE.finditer(sql)}
 
     def _probes(self) -> None:

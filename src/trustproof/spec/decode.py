@@ -14,19 +14,35 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.constructor import SafeConstructor
 
 from trustproof.errors import Problem
-from trustproof.spec.values import BadValue
+from trustproof.spec.limits import LIMITS
+from trustproof.spec.values import BadValue, shown
 
 Path = tuple[str | int, ...]
-NULL_TAG = "tag:yaml.org,2002:null"
+YAML_TAG = "tag:yaml.org,2002:"
+NULL_TAG = YAML_TAG + "null"
+STR_TAG = YAML_TAG + "str"
+INT_TAG = YAML_TAG + "int"
+SEQ_TAG = YAML_TAG + "seq"
+MAP_TAG = YAML_TAG + "map"
+MERGE_TAG = YAML_TAG + "merge"
+
+
+class BadMerge(Exception):
+    """A merge key (``<<``) whose value is not a mapping or a list of mappings."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__("bad merge")
+        self.node = node
 
 
 class Invalid:
@@ -70,7 +86,15 @@ def describe(value: object) -> str:
         return "a mapping"
     if isinstance(value, int | float):
         return f"the number {value}"
-    return repr(value)
+    return shown(value)
+
+
+@functools.cache
+def _model_fields(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """A model dataclass's type hints and its (non-internal) fields, worked out once per class."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    return hints, fields
 
 
 class Decoder:
@@ -82,6 +106,7 @@ class Decoder:
         self.marks: dict[Path, tuple[int, int]] = {}
         self.key_marks: dict[Path, tuple[int, int]] = {}
         self._constructor = SafeConstructor()
+        self._merged: dict[int, dict[str, tuple[yaml.ScalarNode, yaml.Node]]] = {}
 
     # -- reporting ------------------------------------------------------------------------------
 
@@ -96,12 +121,48 @@ class Decoder:
 
     # -- scalars --------------------------------------------------------------------------------
 
-    def python(self, node: yaml.Node) -> object:
-        """The plain Python value of a node (lists and dicts for collections)."""
+    def python(self, node: yaml.Node, depth: int = 0) -> object:
+        """The plain Python value of a node (lists and dicts for collections).
+
+        Raises `BadValue` for anything that does not read, whatever the parser's tag resolution or
+        an explicit tag (``!!int "x"``) asked for: conversion errors never escape as crashes.
+        """
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar_value(node)
+        if depth > LIMITS.depth:  # aliases are depth-checked while composing; this is a backstop
+            raise BadValue(f"nested more than {LIMITS.depth} levels deep")
+        if isinstance(node, yaml.SequenceNode) and node.tag == SEQ_TAG:
+            return [self.python(item, depth + 1) for item in node.value]
+        if isinstance(node, yaml.MappingNode) and node.tag == MAP_TAG:
+            try:
+                pairs = self._effective(node)
+            except BadMerge:
+                raise BadValue("bad merge key: expected a mapping or a list of mappings") from None
+            return {key: self.python(value, depth + 1) for key, (_, value) in pairs.items()}
+        raise BadValue(
+            f"cannot read this value: the tag {shown(node.tag)} is not supported here",
+            "remove the explicit tag",
+        )
+
+    def _scalar_value(self, node: yaml.ScalarNode) -> object:
+        if node.tag == STR_TAG:
+            return node.value
+        tag = node.tag.rpartition(":")[2] if node.tag.startswith(YAML_TAG) else node.tag
+        if node.tag == INT_TAG:
+            digits = sum(ch.isdigit() for ch in node.value)
+            if digits > LIMITS.int_digits:
+                raise BadValue(
+                    f"a number with {digits:,} digits (at most {LIMITS.int_digits} allowed)",
+                    "ports, counts and sizes have a few digits; quote it if it is text",
+                )
         try:
-            return self._constructor.construct_object(node, deep=True)
-        except ConstructorError as exc:
-            raise BadValue(f"cannot read this value: {exc.problem}") from None
+            return self._constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
+            raise BadValue(
+                f"cannot read {shown(node.value)} as {tag}",
+                f"write a valid {tag}, or quote the text (without a !!{tag} tag) to make it "
+                "a string",
+            ) from None
 
     # -- the type-directed walk -----------------------------------------------------------------
 
@@ -137,8 +198,7 @@ class Decoder:
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, path, f"expected a mapping of settings, got {self._kind(node)}")
             return INVALID
-        hints = typing.get_type_hints(cls, include_extras=True)
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        hints, fields = _model_fields(cls)
         values: dict[str, Any] = {}
         ok = True
         for key_node, value_node in self._pairs(node, path):
@@ -265,40 +325,100 @@ class Decoder:
     ) -> typing.Iterator[tuple[yaml.ScalarNode, yaml.Node]]:
         """Key/value pairs with merge keys (`<<: *anchor`) applied and duplicates reported.
 
-        Keys written in this mapping override merged ones, as YAML's merge-key type specifies;
-        the same key written twice here is an error (YAML would silently keep the last).
+        Keys written in this mapping override merged ones and an earlier merged mapping overrides
+        a later one, as YAML's merge-key type specifies; the same key written twice here is an
+        error (YAML would silently keep the last). The node tree is never modified (aliased nodes
+        are shared), and each merged mapping is resolved once.
         """
-        explicit = {id(key) for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"}
+        explicit = [(key, value) for key, value in node.value if key.tag != MERGE_TAG]
+        merged: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
         try:
-            self._constructor.flatten_mapping(node)
-        except ConstructorError as exc:
-            self.problem(node, path, f"bad merge key: {exc.problem}")
-            return
-        chosen: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                shown = (
-                    self._kind(key_node)
-                    if isinstance(key_node, yaml.CollectionNode)
-                    else (describe(self.python(key_node)))
+            _, sources = self._split(node)
+            for source in sources:
+                for key, pair in self._effective(source).items():
+                    merged.setdefault(key, pair)
+        except BadMerge as exc:  # reported; the keys written here are still checked
+            self.problem(
+                exc.node,
+                path,
+                "bad merge key: expected a mapping or a list of mappings, got "
+                f"{self._kind(exc.node)}",
+                "write <<: *anchor or <<: [*one, *two], where the anchors name mappings",
+            )
+            merged = {}
+        chosen = dict(merged)
+        written: dict[str, yaml.ScalarNode] = {}
+        for key_node, value_node in explicit:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != STR_TAG:
+                self.problem(
+                    key_node,
+                    path,
+                    f"keys must be strings, got {self._key_kind(key_node)}",
+                    "quote the key",
                 )
-                self.problem(key_node, path, f"keys must be strings, got {shown}", "quote the key")
                 continue
-            first = chosen.get(key_node.value)
+            first = written.get(key_node.value)
             if first is not None:
-                if id(key_node) not in explicit:
-                    continue  # a merged key never overrides
-                if id(first[0]) in explicit:
-                    self.problem(
-                        key_node,
-                        (*path, key_node.value),
-                        f"duplicate key {key_node.value!r} (first given at line "
-                        f"{first[0].start_mark.line + 1})",
-                        "YAML keeps only the last one; remove or merge the duplicates",
-                    )
-                    continue
+                self.problem(
+                    key_node,
+                    (*path, key_node.value),
+                    f"duplicate key {shown(key_node.value)} (first given at line "
+                    f"{first.start_mark.line + 1})",
+                    "YAML keeps only the last one; remove or merge the duplicates",
+                )
+                continue
+            written[key_node.value] = key_node
             chosen[key_node.value] = (key_node, value_node)
         yield from chosen.values()
+
+    @staticmethod
+    def _split(
+        node: yaml.MappingNode,
+    ) -> tuple[list[tuple[yaml.Node, yaml.Node]], list[yaml.MappingNode]]:
+        """The pairs written in `node`, and the mappings its merge keys name (in order)."""
+        explicit: list[tuple[yaml.Node, yaml.Node]] = []
+        sources: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                explicit.append((key_node, value_node))
+            elif isinstance(value_node, yaml.MappingNode):
+                sources.append(value_node)
+            elif isinstance(value_node, yaml.SequenceNode):
+                for item in value_node.value:
+                    if not isinstance(item, yaml.MappingNode):
+                        raise BadMerge(item)
+                    sources.append(item)
+            else:
+                raise BadMerge(value_node)
+        return explicit, sources
+
+    def _effective(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.ScalarNode, yaml.Node]]:
+        """A merged mapping's string keys with its own merges applied (computed once per node).
+
+        Problems inside it are reported where it is decoded as itself, not at each merge; the
+        recursion follows merge chains, whose length the composer's depth limit bounds.
+        """
+        cached = self._merged.get(id(node))
+        if cached is not None:
+            return cached
+        explicit, sources = self._split(node)
+        out: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
+        for source in sources:
+            for key, pair in self._effective(source).items():
+                out.setdefault(key, pair)
+        for key_node, value_node in explicit:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == STR_TAG:
+                out[key_node.value] = (key_node, value_node)
+        self._merged[id(node)] = out
+        return out
+
+    def _key_kind(self, key_node: yaml.Node) -> str:
+        if isinstance(key_node, yaml.CollectionNode):
+            return self._kind(key_node)
+        try:
+            return describe(self.python(key_node))
+        except BadValue:
+            return shown(key_node.value)
 
     @staticmethod
     def _kind(node: yaml.Node) -> str:

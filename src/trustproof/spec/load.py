@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+from collections.abc import Iterator
 from pathlib import Path
-
-import yaml
 
 from trustproof.errors import Problem, SpecError
 from trustproof.policy.validation import check_policies
+from trustproof.spec.compose import compose
 from trustproof.spec.crossref import CrossChecker
 from trustproof.spec.decode import INVALID, Decoder
+from trustproof.spec.files import FileRefusal, read_bounded
+from trustproof.spec.limits import LIMITS, size
 from trustproof.spec.model import Spec
 
 
-def _syntax_hint(problem: str) -> str:
-    if "\\t" in problem or "tab" in problem:
-        return "indent with spaces; YAML does not allow tabs for indentation"
-    if "'{'" in problem or "'}'" in problem:
-        return (
-            "inside [a, b] lists '{' starts a mapping: quote routes with placeholders, "
-            "e.g. ['GET /orders/{id}'], or write the list one '- ' item per line"
-        )
-    return "check the indentation and quoting around this point"
+def _short(file: str) -> str:
+    """A file name as problems show it: a pathological one cut to a readable length."""
+    return file if len(file) <= 200 else f"{file[:120]}... ({len(file):,} characters)"
 
 
 def load_spec(path: str | Path, *, policies: bool = True) -> Spec:
@@ -33,19 +31,23 @@ def load_spec(path: str | Path, *, policies: bool = True) -> Spec:
     """
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecError(
-            [
-                Problem(
-                    file, 0, 0, "", "no such file", "run `trustproof init` to write a starter spec"
-                )
-            ]
-        ) from None
-    except OSError as exc:
-        raise SpecError(
-            [Problem(file, 0, 0, "", f"cannot read the file: {exc.strerror}")]
-        ) from None
+        raw = read_bounded(Path(path), LIMITS.spec_bytes, name="the spec file")
+    except FileRefusal as exc:
+        if exc.missing:
+            raise SpecError(
+                [
+                    Problem(
+                        file,
+                        0,
+                        0,
+                        "",
+                        "no such file",
+                        "run `trustproof init` to write a starter spec",
+                    )
+                ]
+            ) from None
+        hint = exc.hint or "a spec is one small YAML text file; check the path given"
+        raise SpecError([Problem(_short(file), 0, 0, "", exc.message, hint)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -64,21 +66,46 @@ def load_spec(path: str | Path, *, policies: bool = True) -> Spec:
     return parse_spec(text, Path(path), policies=policies)
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the spec is read.
+
+    Reading builds hundreds of thousands of small objects in one go (nodes, then the model), none
+    of them in a reference cycle; the collector's repeated full passes over that growing heap made
+    validation superlinear (8,000 personas: 3.4 s; 32,000: 14 s — 7.5 s without the passes).
+    Reference counting still frees everything; the collector resumes as it was.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_spec(text: str, path: Path, *, policies: bool = True) -> Spec:
     """Validate spec `text` as if read from `path` (relative paths resolve against its folder)."""
+    with _no_cycle_collection():
+        return _parse(text, path, policies)
+
+
+def _parse(text: str, path: Path, policies: bool) -> Spec:
     file = str(path)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problem = exc.problem or exc.context or "malformed YAML"
-        hint = _syntax_hint(problem)
+    if len(text) > LIMITS.spec_bytes:
         raise SpecError(
-            [Problem(file, line, col, "", f"YAML syntax error: {problem}", hint)]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise SpecError([Problem(file, 0, 0, "", f"YAML error: {exc}")]) from None
+            [
+                Problem(
+                    file,
+                    0,
+                    0,
+                    "",
+                    f"the spec is {len(text):,} characters (at most {size(LIMITS.spec_bytes)})",
+                    "a spec is a small text file; split out what does not belong in it",
+                )
+            ]
+        )
+    root = compose(text, file, LIMITS)
     if root is None:
         raise SpecError(
             [

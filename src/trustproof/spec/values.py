@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import reprlib
 import shlex
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,10 +26,21 @@ class BadValue(ValueError):
         self.hint = hint
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = 80
+_REPR.maxother = 80
+_REPR.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """`repr(value)` cut to a readable length, however large or deeply nested the value is."""
+    return _REPR.repr(value)
+
+
 def _text(raw: object, what: str, example: str) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str):
-        shown = "true/false" if isinstance(raw, bool) else repr(raw)
-        raise BadValue(f"expected {what} as a string, got {shown}", f"write it like {example}")
+        got = "true/false" if isinstance(raw, bool) else shown(raw)
+        raise BadValue(f"expected {what} as a string, got {got}", f"write it like {example}")
     return raw
 
 
@@ -47,7 +59,8 @@ class Name(str):
         text = _text(raw, "a name", "'orders'")
         if not cls._re.match(text) or text in {".", ".."}:
             raise BadValue(
-                f"bad name {text!r} (expected 1-63 lowercase letters, digits, '.', '-' or '_', "
+                f"bad name {shown(text)} (expected 1-63 lowercase letters, digits, '.', '-' or "
+                "'_', "
                 "starting with a letter or digit)",
                 "the name becomes a SPIFFE ID path segment, a certificate CN and a PostgreSQL role",
             )
@@ -68,12 +81,13 @@ class TrustDomain(str):
         text = _text(raw, "a trust domain", "'shop.test'")
         if text.startswith("spiffe://"):
             raise BadValue(
-                f"bad trust domain {text!r} (expected the bare name, without 'spiffe://')",
+                f"bad trust domain {shown(text)} (expected the bare name, without 'spiffe://')",
                 f"write trust_domain: {text.removeprefix('spiffe://').split('/')[0]}",
             )
         if not re.match(cls.PATTERN, text):
             raise BadValue(
-                f"bad trust domain {text!r} (expected lowercase letters, digits, '.', '-' or '_', "
+                f"bad trust domain {shown(text)} (expected lowercase letters, digits, '.', '-' "
+                "or '_', "
                 "at most 255 characters)",
                 "SPIFFE trust domains are case-sensitive lowercase names such as 'shop.test'",
             )
@@ -100,7 +114,7 @@ class Duration:
     def parse(cls, raw: object) -> Duration:
         hint = "durations need a unit: 300ms, 30s, 5m, 1h (a bare number is ambiguous)"
         if isinstance(raw, int | float) and not isinstance(raw, bool):
-            raise BadValue(f"bad duration {raw!r} (expected a number with a unit)", hint)
+            raise BadValue(f"bad duration {shown(raw)} (expected a number with a unit)", hint)
         text = _text(raw, "a duration", "'5m'").strip()
         pos, total = 0, 0.0
         for match in _DURATION_PART.finditer(text):
@@ -109,9 +123,9 @@ class Duration:
             total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
             pos = match.end()
         if pos != len(text) or not text:
-            raise BadValue(f"bad duration {text!r} (expected a number with a unit)", hint)
+            raise BadValue(f"bad duration {shown(text)} (expected a number with a unit)", hint)
         if total <= 0:
-            raise BadValue(f"bad duration {text!r} (expected more than zero)", hint)
+            raise BadValue(f"bad duration {shown(text)} (expected more than zero)", hint)
         return cls(total)
 
     @classmethod
@@ -133,7 +147,9 @@ class Port(int):
     @classmethod
     def parse(cls, raw: object) -> Port:
         if isinstance(raw, bool) or not isinstance(raw, int):
-            raise BadValue(f"expected a port number, got {raw!r}", "write it unquoted: port: 8080")
+            raise BadValue(
+                f"expected a port number, got {shown(raw)}", "write it unquoted: port: 8080"
+            )
         if not 1 <= raw <= 65535:
             raise BadValue(f"port {raw} is out of range (expected 1-65535)")
         return cls(raw)
@@ -153,7 +169,7 @@ class LoopbackHost(str):
             address = ipaddress.ip_address(text)
         except ValueError:
             raise BadValue(
-                f"bad address {text!r} (expected an IPv4 loopback address such as 127.0.0.2)",
+                f"bad address {shown(text)} (expected an IPv4 loopback address such as 127.0.0.2)",
                 "the sandbox binds to loopback only; host names are not resolved",
             ) from None
         if not (address.version == 4 and address.is_loopback):
@@ -188,20 +204,21 @@ class Route:
         hint = "write a route as METHOD and path template: 'GET /orders/{id}'"
         if method.upper() not in HTTP_METHODS:
             raise BadValue(
-                f"bad route {text!r}: unknown method {method!r} (expected one of "
+                f"bad route {shown(text)}: unknown method {shown(method)} (expected one of "
                 f"{', '.join(HTTP_METHODS)})",
                 hint,
             )
         path = path.strip()
         if not path.startswith("/") or "//" in path or not _ROUTE_PATH.match(path):
             raise BadValue(
-                f"bad route {text!r}: path {path!r} is not a path template (expected '/' followed "
+                f"bad route {shown(text)}: path {shown(path)} is not a path template (expected "
+                "'/' followed "
                 "by segments or {param} placeholders, no '//', no spaces)",
                 hint,
             )
         segments = path.split("/")
         if any(seg in {".", ".."} for seg in segments):
-            raise BadValue(f"bad route {text!r}: '.' and '..' segments are not allowed", hint)
+            raise BadValue(f"bad route {shown(text)}: '.' and '..' segments are not allowed", hint)
         return cls(method.upper(), path)
 
     @classmethod
@@ -237,7 +254,7 @@ class Privilege(str):
         text = _text(raw, "a privilege", "select")
         if text.lower() not in PRIVILEGES:
             raise BadValue(
-                f"unknown privilege {text!r} (expected one of {', '.join(PRIVILEGES)})",
+                f"unknown privilege {shown(text)} (expected one of {', '.join(PRIVILEGES)})",
                 "datastore grants are table privileges; 'all' is deliberately not accepted",
             )
         return cls(text.lower())
@@ -257,7 +274,7 @@ class TableName(str):
         text = _text(raw, "a table name", "orders")
         if not re.match(cls.PATTERN, text):
             raise BadValue(
-                f"bad table name {text!r} (expected a lowercase SQL identifier, optionally "
+                f"bad table name {shown(text)} (expected a lowercase SQL identifier, optionally "
                 "schema-qualified such as billing.invoices)"
             )
         return cls(text)
@@ -277,7 +294,7 @@ class EnvName(str):
         text = _text(raw, "a variable name", "LOG_LEVEL")
         if not re.match(cls.PATTERN, text):
             raise BadValue(
-                f"bad environment variable name {text!r} (expected [A-Za-z_][A-Za-z0-9_]*)"
+                f"bad environment variable name {shown(text)} (expected [A-Za-z_][A-Za-z0-9_]*)"
             )
         if text.startswith("TRUSTPROOF_"):
             raise BadValue(
@@ -302,7 +319,7 @@ class EnvValue(str):
                 "quote it: YAML reads yes/no/on/off/true/false as booleans",
             )
         if not isinstance(raw, str | int | float):
-            raise BadValue(f"expected a string or a number, got {raw!r}", "quote it")
+            raise BadValue(f"expected a string or a number, got {shown(raw)}", "quote it")
         return cls(str(raw))
 
     @classmethod
@@ -311,7 +328,11 @@ class EnvValue(str):
 
 
 class RelPath(str):
-    """A file path, relative to the spec file's directory (absolute paths are taken as they are)."""
+    """A file path, relative to the spec file's directory (an absolute path is taken as it is).
+
+    Files the spec reads must still resolve inside that directory or an allowed one: see
+    `trustproof.spec.files`.
+    """
 
     @classmethod
     def parse(cls, raw: object) -> RelPath:
@@ -334,7 +355,7 @@ class Command(tuple[str, ...]):
             try:
                 argv = shlex.split(raw)
             except ValueError as exc:
-                raise BadValue(f"bad command {raw!r}: {exc}", "check the quotes") from None
+                raise BadValue(f"bad command {shown(raw)}: {exc}", "check the quotes") from None
         elif isinstance(raw, list) and all(isinstance(a, str | int | float) for a in raw):
             argv = [str(a) for a in raw]
         else:
