@@ -14,13 +14,20 @@ SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
 #         (derandomize also turns the example database off: CI writes nothing to the tree).
 #   fuzz  what `make fuzz` runs: many more random examples, new seeds each run, failures kept in
 #         the local .hypothesis/ database and replayed first on the next run.
-settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.register_profile(
     "fuzz",
     max_examples=2_000,
     deadline=None,
     print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
