@@ -105,7 +105,7 @@ class PolicyWatch:
             if candidate is None:
                 return None
             event = self.reloader.commit(candidate)
-        self._record(event)
+        self.record(event)
         return event
 
     async def _poll(self) -> None:
@@ -119,7 +119,8 @@ class PolicyWatch:
             except Exception as exc:  # the watcher must outlive any one bad attempt
                 log.error("policy watch failed; policies unchanged:\n%s", scrubbed_traceback(exc))
 
-    def _record(self, event: PolicyReload) -> None:
+    def record(self, event: PolicyReload) -> None:
+        """Log, audit and report one attempt (a failure to audit or report undoes nothing)."""
         if event.outcome == "accepted":
             log.info("policies reloaded: version %d, %d policies", event.version, event.policies)
         else:
