@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import ssl
 from datetime import UTC, datetime
@@ -178,3 +179,30 @@ def test_introspection_is_for_the_admin_and_resource_servers_only(shop_spec_path
         assert (status, answer["error"]) == (401, "invalid_client")
 
     run(shop_spec_path, check)
+
+
+def test_a_coded_body_is_refused_without_being_inflated(
+    shop_spec_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deflate/gzip-coded body is refused with 415 before it is read; aiohttp must not try to
+    inflate it either (it did, and logged an "Unhandled exception" traceback for each)."""
+
+    def check(fabric: TrustFabric) -> None:
+        orders = fabric.issue("orders")
+        for coding in ("deflate", "gzip", "br"):
+            raw = request(
+                "/token", b"not compressed at all", extra=f"Content-Encoding: {coding}\r\n"
+            )
+            assert_refused(send(fabric, orders, raw), 415, f"Content-Encoding {coding!r}")
+        # The twin: the same request without the coding header is parsed (and refused for what
+        # its form says, not for its coding).
+        status, body = send(fabric, orders, request("/token", b"not compressed at all"))
+        assert (status, body["error"]) == (400, "invalid_request")
+        assert "malformed" in body["error_description"]
+
+    with caplog.at_level(logging.DEBUG):
+        run(shop_spec_path, check)
+    noisy = [
+        r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.ERROR
+    ]
+    assert noisy == []

@@ -214,7 +214,8 @@ async def serve_token_service(
     service: TokenService, ca: CertificateAuthority, svid: Svid, clock: Clock, sock: socket.socket
 ) -> TokenServer:
     """Serve `service` over TLS on the already-bound `sock` (see `bind_loopback`)."""
-    runner = web.AppRunner(build_app(service, ca, clock), access_log=None)
+    # auto_decompress=False: a coded body is refused (415), never inflated (bodies.py).
+    runner = web.AppRunner(build_app(service, ca, clock), access_log=None, auto_decompress=False)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock, ssl_context=server_context(svid, ca.bundle_pem()))
