@@ -141,15 +141,21 @@ def test_a_replaced_policy_file_is_enforced_and_an_invalid_one_refused(tmp_path:
             assert refusals[-1].stage == "policy"
             assert refusals[-1].reason == "no-matching-permit"
 
-            # On demand: the permit back, reloaded now, allowed on the very next call.
-            policy.write_text(PERMIT)
+            # The permit back: the denied call is allowed again.
+            replace_file(policy, PERMIT)
+
+            async def allowed() -> bool:
+                return await status_of(sandbox) == 200
+
+            assert await until(allowed)
+            assert reloads(sandbox)["version"] == 3
+
+            # On demand: no waiting for the poll; the very next call sees the new policies.
+            policy.write_text(OTHER_ROUTE_ONLY)
             event_now = await sandbox.reload_policies()
-            assert (event_now.outcome, event_now.trigger, event_now.version) == (
-                "accepted",
-                "request",
-                3,
-            )
-            assert await status_of(sandbox) == 200
+            assert (event_now.outcome, event_now.trigger) == ("accepted", "request")
+            assert event_now.version >= 4  # the watcher may have seen the write first
+            assert await status_of(sandbox) == 403
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=120))
 
