@@ -12,11 +12,13 @@ Standards followed, endpoint by endpoint:
 * revocation — RFC 7009: 200 for tokens that are unknown or already invalid, refusal when a client
   revokes a token issued to another client;
 * introspection — RFC 7662, `{"active": false}` and nothing else for anything not active. The
-  endpoint authorises its callers (§2.1): the admin identity (the sandbox's own probes and
-  tools) may introspect any token; a workload — a resource server, whose gateway presents the
-  workload's X.509-SVID — only tokens whose audience or subject it is, and is told
-  `{"active": false}` about any other (§4: no token scanning); a persona, or anyone else, is
-  refused with 403 `unauthorized_client`;
+  endpoint authorises its callers (§2.1): the sandbox's own components — the admin identity, and
+  the workloads, which are the resource servers (a gateway presents its workload's X.509-SVID;
+  a service checking revocation itself calls with its own) — may introspect; a persona, or
+  any other identity, is refused with 403 `unauthorized_client`. A workload is answered about
+  any token, not only those for its audience, as common authorization servers do: answering
+  `{"active": false}` for the others would enforce the audience on the service's behalf and
+  hide the very bug a `token.wrong-audience` probe is there to find;
 * admin — a test-only endpoint that only the sandbox's admin identity may call: it mints persona
   tokens and tokens with chosen timestamps for lifecycle probes.
 
@@ -239,8 +241,9 @@ class TokenService:
     ) -> Reply:
         if client is None:
             return oauth_error(401, "invalid_client", f"client authentication failed: {why_not}")
-        is_admin = client.spiffe_id == self.registry.admin_id
-        if not is_admin and client.spiffe_id not in self.registry.workloads:
+        if client.spiffe_id != self.registry.admin_id and (
+            client.spiffe_id not in self.registry.workloads
+        ):
             return oauth_error(
                 403,
                 "unauthorized_client",
@@ -251,12 +254,7 @@ class TokenService:
         token = form.get("token", "")
         if not token:
             return oauth_error(400, "invalid_request", "the `token` parameter is required")
-        response = introspect(self.validator, token)
-        if not is_admin and client.spiffe_id not in _parties(response):
-            # RFC 7662 §2.2/§4: a resource server learns only about the tokens meant for it or
-            # its own; about any other it is told what an unknown token would tell it.
-            return Reply(200, {"active": False})
-        return Reply(200, response)
+        return Reply(200, introspect(self.validator, token))
 
     # -- test-only admin API ----------------------------------------------------------------------
 
@@ -316,13 +314,6 @@ class TokenService:
         return Reply(
             200, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in, **extra}
         )
-
-
-def _parties(response: Mapping[str, Any]) -> set[str]:
-    """Whom an introspection response concerns: its audience(s), subject and client."""
-    aud = response.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    return {str(v) for v in (*audiences, response.get("sub"), response.get("client_id")) if v}
 
 
 def _text(request: Mapping[str, Any], key: str) -> str:
