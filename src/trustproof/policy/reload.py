@@ -27,12 +27,12 @@ Every attempt is recorded as a `PolicyReload` (version in force, accepted or rej
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
 from trustproof.clock import Clock
-from trustproof.errors import TrustproofError
 from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import AccessRequest, Decision
 from trustproof.policy.entities import Directory
@@ -42,6 +42,8 @@ from trustproof.scrub import scrub
 Outcome = Literal["accepted", "rejected"]
 Trigger = Literal["watch", "request"]
 MAX_REASON = 500
+MAX_EVENTS = 100  # attempts kept in memory
+SHOWN_EVENTS = 20  # attempts the status shows
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ class PolicyReloader:
         self._load = load
         self.clock = clock
         self.seen = fingerprint()  # the files the holder's current engine was built from
-        self.events: list[PolicyReload] = []
+        self.events: deque[PolicyReload] = deque(maxlen=MAX_EVENTS)  # the latest attempts
+        self.counts: dict[Outcome, int] = {"accepted": 0, "rejected": 0}
 
     def changed(self) -> bool:
         return self._fingerprint() != self.seen
@@ -166,13 +169,11 @@ class PolicyReloader:
                 "(write `forbid (principal, action, resource);` to deny everything)",
             )
         try:
-            engine = CedarPolicyEngine(bundle, self.directory, cache_size=self.current_cache())
-        except (TrustproofError, ValueError) as exc:
+            cache_size = self.holder.current.cache_size
+            engine = CedarPolicyEngine(bundle, self.directory, cache_size=cache_size)
+        except Exception as exc:  # e.g. entities the new schema refuses: a refusal, never a gap
             return Candidate(trigger, before, None, 0, f"{type(exc).__name__}: {exc}")
         return Candidate(trigger, before, engine, len(bundle.policies), "")
-
-    def current_cache(self) -> int:
-        return self.holder.current.cache_size
 
     def commit(self, candidate: Candidate) -> PolicyReload:
         """Swap an accepted candidate in (or keep the old set) and record the attempt."""
@@ -190,6 +191,7 @@ class PolicyReloader:
                 self._now(), candidate.trigger, "rejected", self.holder.version, 0, reason
             )
         self.events.append(event)
+        self.counts[event.outcome] += 1
         return event
 
     def check(self, trigger: Trigger = "watch") -> PolicyReload | None:
@@ -201,9 +203,9 @@ class PolicyReloader:
         """What the sandbox's status shows: the version in force and every attempt."""
         return {
             "version": self.holder.version,
-            "accepted": sum(e.outcome == "accepted" for e in self.events),
-            "rejected": sum(e.outcome == "rejected" for e in self.events),
-            "events": [e.to_json() for e in self.events[-20:]],
+            "accepted": self.counts["accepted"],
+            "rejected": self.counts["rejected"],
+            "events": [e.to_json() for e in list(self.events)[-SHOWN_EVENTS:]],
         }
 
     def _now(self) -> str:

@@ -103,7 +103,8 @@ def test_twin_an_unseen_change_changes_nothing(
     assert reloader.check() is None
     assert reloader.holder.decide(READ_ORDERS).allowed
     assert reloader.holder.version == 1
-    assert reloader.events == []
+    assert list(reloader.events) == []
+    assert reloader.summary()["accepted"] == 0
 
 
 def test_the_decision_cache_does_not_outlive_the_swap(
@@ -251,3 +252,21 @@ def test_a_requested_reload_of_unchanged_files_is_accepted_as_a_new_version(
     assert event is not None
     assert (event.outcome, event.trigger, event.version) == ("accepted", "request", 2)
     assert reloader.holder.decide(READ_ORDERS).allowed
+
+
+def test_the_record_is_bounded_and_the_counts_are_not(
+    files: FakeFiles, reloader: PolicyReloader
+) -> None:
+    def explode() -> None:
+        raise OSError("unreadable")
+
+    files.during_load = explode
+    for _ in range(150):
+        event = reloader.check("request")
+        assert event is not None
+        assert event.outcome == "rejected"
+    summary = reloader.summary()
+    assert (summary["rejected"], summary["accepted"], summary["version"]) == (150, 0, 1)
+    assert len(reloader.events) == 100
+    assert isinstance(summary["events"], list)
+    assert len(summary["events"]) == 20
