@@ -254,19 +254,23 @@ def test_a_requested_reload_of_unchanged_files_is_accepted_as_a_new_version(
     assert reloader.holder.decide(READ_ORDERS).allowed
 
 
-def test_the_record_is_bounded_and_the_counts_are_not(
-    files: FakeFiles, reloader: PolicyReloader
-) -> None:
-    def explode() -> None:
+def test_the_record_is_bounded_and_the_counts_are_not(reloader: PolicyReloader) -> None:
+    def unreadable() -> PolicyBundle:
         raise OSError("unreadable")
 
-    files.during_load = explode
+    failing = PolicyReloader(
+        reloader.holder,
+        reloader.directory,
+        fingerprint=lambda: 0,
+        load=unreadable,
+        clock=reloader.clock,
+    )
     for _ in range(150):
-        event = reloader.check("request")
+        event = failing.check("request")
         assert event is not None
         assert event.outcome == "rejected"
-    summary = reloader.summary()
+    summary = failing.summary()
     assert (summary["rejected"], summary["accepted"], summary["version"]) == (150, 0, 1)
-    assert len(reloader.events) == 100
+    assert len(failing.events) == 100
     assert isinstance(summary["events"], list)
     assert len(summary["events"]) == 20
