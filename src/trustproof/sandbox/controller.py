@@ -12,7 +12,7 @@ Order: run directory (0700) → trust fabric (CA, token service) → datastores 
 SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
 fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
 bypassed the gateway) → egress proxies → the services, callees first, each waited for until
-healthy.
+healthy → the policy watcher (`policywatch`: policy files changed under the run are reloaded).
 """
 
 from __future__ import annotations
