@@ -205,3 +205,47 @@ def test_a_coded_body_is_refused_without_being_inflated(
         r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.ERROR
     ]
     assert noisy == []
+
+
+PARSER_REFUSALS = [
+    # a broken chunk size
+    b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: " + FORM.encode() + b"\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    # not a request line
+    b"GARBAGE\r\n\r\n",
+    # a control byte in a header name
+    b"POST /token HTTP/1.1\r\nHost: x\r\nBad\x01Header: 1\r\nContent-Length: 0\r\n\r\n",
+    # a header far over aiohttp's limit
+    b"GET /jwks.json HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+]
+
+
+def test_requests_the_http_parser_refuses_get_oauth_errors_and_one_quiet_log_line(
+    shop_spec_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed at the HTTP level, each carrying a bearer token: a 4xx OAuth JSON error, and no
+    log record with the raw bytes (aiohttp logged a traceback quoting them)."""
+    secret = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJlLWZvci1wYXJzZXI"
+
+    def check(fabric: TrustFabric) -> None:
+        orders = fabric.issue("orders")
+        wrong = []
+        for template in PARSER_REFUSALS:
+            raw = template.replace(
+                b"Host: x", b"Host: x\r\nAuthorization: Bearer " + secret.encode()
+            )
+            try:
+                status, body = send(fabric, orders, raw)
+                assert 400 <= status < 500, (status, body)
+                assert body["error"] == "invalid_request", body
+            except (AssertionError, ValueError) as exc:
+                wrong.append(f"{raw[:30]!r}: {str(exc).splitlines()[0][:160]}")
+        assert wrong == []
+        # The twin: the service still answers well-formed requests on fresh connections.
+        status, body = send(fabric, orders, request("/token"))
+        assert status == 200, body
+
+    with caplog.at_level(logging.DEBUG):
+        run(shop_spec_path, check)
+    assert secret not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("aiohttp")]

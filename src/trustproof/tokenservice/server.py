@@ -40,6 +40,7 @@ from trustproof.tokenservice.bodies import (
     too_large,
 )
 from trustproof.tokenservice.core import Client, Reply, TokenService, oauth_error
+from trustproof.tokenservice.protocol import OAuthAppRunner
 
 log = logging.getLogger("trustproof.tokenservice")
 
@@ -214,8 +215,9 @@ async def serve_token_service(
     service: TokenService, ca: CertificateAuthority, svid: Svid, clock: Clock, sock: socket.socket
 ) -> TokenServer:
     """Serve `service` over TLS on the already-bound `sock` (see `bind_loopback`)."""
-    # auto_decompress=False: a coded body is refused (415), never inflated (bodies.py).
-    runner = web.AppRunner(build_app(service, ca, clock), access_log=None, auto_decompress=False)
+    # auto_decompress=False: a coded body is refused (415), never inflated (bodies.py); protocol
+    # errors are OAuth JSON too (protocol.py).
+    runner = OAuthAppRunner(build_app(service, ca, clock), access_log=None, auto_decompress=False)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock, ssl_context=server_context(svid, ca.bundle_pem()))
