@@ -12,7 +12,11 @@ Each figure is printed next to the reference measured in the same run on the sam
 * engine, uncached      `CedarPolicyEngine.decide` with its cache off: the floor plus building the
                         request and mapping the answer to a `Decision`
 * engine, cached        the same requests again, answered from the decision cache
+* holder, cached        the same through `ReloadablePolicyEngine`, the hot-reload holder every
+                        gateway of a sandbox decides through (its cost is one indirection)
 * with_roles            rebuilding the entity store after a role change (policies not re-parsed)
+* reload                a requested hot reload: read, parse, validate, build, swap (off the
+                        request path in a sandbox; reference: from_spec)
 
 The requests cycle through every cell of the shop's expected matrix (a mix of allows and denies),
 each with the representative context of `trustproof policy test`.
@@ -32,10 +36,13 @@ from typing import Any
 import cedarpy
 from _measure import micros, per_second
 
+from trustproof.clock import SystemClock
 from trustproof.plan import expected_matrix
 from trustproof.policy import CedarPolicyEngine
 from trustproof.policy.entities import ENTITY_TYPES, route_id
 from trustproof.policy.offline import representative_request
+from trustproof.policy.reload import PolicyReloader, ReloadablePolicyEngine
+from trustproof.policy.sources import load_policies
 from trustproof.spec import load_spec
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
@@ -49,6 +56,7 @@ def main() -> int:
     spec = load_spec(SHOP)
     engine = CedarPolicyEngine.from_spec(spec)
     uncached = CedarPolicyEngine.from_spec(spec, cache_size=0)
+    holder = ReloadablePolicyEngine(CedarPolicyEngine.from_spec(spec))
     requests = [
         representative_request(spec, cell.caller, boundary.name, cell.operation)
         for boundary in expected_matrix(spec)
@@ -106,6 +114,7 @@ def main() -> int:
         "handles, no context": lambda i: cedarpy.is_authorized(bare[i % n], policies, entities),
         "engine, uncached": lambda i: uncached.decide(requests[i % n]),
         "engine, cached": lambda i: engine.decide(requests[i % n]),
+        "holder, cached": lambda i: holder.decide(requests[i % n]),
     }
     results: dict[str, dict[str, float]] = {}
     for name, func in variants.items():
@@ -117,6 +126,16 @@ def main() -> int:
     }
     startup = micros(lambda i: CedarPolicyEngine.from_spec(spec), 50)
     results["from_spec"] = {"us_per_call": startup}
+    reloader = PolicyReloader(
+        holder,
+        engine.directory,
+        fingerprint=lambda: 0,
+        load=lambda: load_policies(spec),
+        clock=SystemClock(),
+    )
+    reload_us = micros(lambda i: reloader.check("request"), 50)
+    assert all(event.outcome == "accepted" for event in reloader.events)
+    results["reload"] = {"us_per_call": reload_us}
 
     print(
         f"shop policies: {n} requests ({allowed} allowed), {len(engine.bundle.policies)} policies"
@@ -130,6 +149,7 @@ def main() -> int:
         )
     print(f"{'with_roles':<24}{results['with_roles']['us_per_call']:>14.1f}  (µs per call)")
     print(f"{'from_spec':<24}{startup:>14.1f}  (µs: read, parse, validate, build)")
+    print(f"{'reload':<24}{reload_us:>14.1f}  (µs: the same, then the swap and its record)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

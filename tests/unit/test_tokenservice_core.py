@@ -18,6 +18,10 @@ ORDERS = Client("spiffe://shop.test/orders", "thumb-orders")
 STOREFRONT = Client("spiffe://shop.test/storefront", "thumb-storefront")
 ADMIN = Client("spiffe://shop.test/trustproof-admin", "thumb-admin")
 PAYMENTS_AUD = "spiffe://shop.test/payments"
+PAYMENTS = Client(PAYMENTS_AUD, "thumb-payments")
+ALICE = Client("spiffe://shop.test/alice", "thumb-alice")
+TOKEN_SERVICE = Client("spiffe://shop.test/trustproof-token-service", "thumb-ts")
+STRANGER = Client("spiffe://shop.test/mallory", "thumb-mallory")
 
 
 @pytest.fixture
@@ -85,9 +89,9 @@ def test_token_refusals(
 
 def test_revoke_own_token_then_introspection_is_inactive(service: TokenService) -> None:
     token = grant(service, audience="payments").body["access_token"]
-    assert service.introspect({"token": token}, STOREFRONT).body["active"] is True
+    assert service.introspect({"token": token}, PAYMENTS).body["active"] is True
     assert service.revoke({"token": token}, ORDERS).status == 200
-    assert service.introspect({"token": token}, STOREFRONT).body == {"active": False}
+    assert service.introspect({"token": token}, PAYMENTS).body == {"active": False}
 
 
 def test_admin_may_revoke_any_token_and_others_may_not(service: TokenService) -> None:
@@ -96,6 +100,32 @@ def test_admin_may_revoke_any_token_and_others_may_not(service: TokenService) ->
     assert service.introspect({"token": token}, ORDERS).body["active"] is True
     assert service.revoke({"token": token}, ADMIN).status == 200
     assert service.introspect({"token": token}, ORDERS).body == {"active": False}
+
+
+def test_who_may_introspect(service: TokenService) -> None:
+    """The admin and the workloads (resource servers) may introspect."""
+    token = grant(service, audience="payments").body["access_token"]
+    for caller in (ADMIN, ORDERS, PAYMENTS):
+        reply = service.introspect({"token": token}, caller)
+        assert (reply.status, reply.body["active"]) == (200, True), caller
+        assert reply.body["aud"] == PAYMENTS_AUD
+
+
+def test_a_workload_is_answered_about_tokens_for_another_audience(service: TokenService) -> None:
+    """The audience is the resource server's own check: introspection must not do it for it,
+    or a service that skips it would look correct (examples/pyjwt-mtls relies on this)."""
+    token = grant(service, audience="payments").body["access_token"]
+    reply = service.introspect({"token": token}, STOREFRONT)
+    assert (reply.status, reply.body["active"], reply.body["aud"]) == (200, True, PAYMENTS_AUD)
+
+
+@pytest.mark.parametrize("caller", [ALICE, TOKEN_SERVICE, STRANGER])
+def test_personas_and_strangers_may_not_introspect(service: TokenService, caller: Client) -> None:
+    token = grant(service, audience="payments").body["access_token"]
+    reply = service.introspect({"token": token}, caller)
+    assert (reply.status, reply.body["error"]) == (403, "unauthorized_client")
+    assert "active" not in reply.body
+    assert service.introspect({"token": token}, None, "no certificate").status == 401
 
 
 def test_mint_with_chosen_times(service: TokenService, clock: ManualClock) -> None:

@@ -10,6 +10,10 @@ problems (for spec loading), and `policy_test` runs the offline check behind
 ``trustproof policy test``: the spec's expected access matrix evaluated against the policies,
 disagreements split into over- and under-permission.
 
+`ReloadablePolicyEngine` is the engine a running sandbox's gateways share: `PolicyReloader` swaps
+a new, validated policy set into it with one assignment, and refuses an invalid or empty one
+(`trustproof.policy.reload`).
+
 The entity model and context every policy sees are in `trustproof.policy.entities` and the
 built-in schema `trustproof.cedarschema`.
 """
@@ -33,6 +37,7 @@ from trustproof.policy.offline import (
     policy_test,
     render_text,
 )
+from trustproof.policy.reload import PolicyReload, PolicyReloader, ReloadablePolicyEngine
 from trustproof.policy.sources import PolicyBundle, PolicySource, load_policies
 from trustproof.policy.validation import check_policies
 
@@ -46,8 +51,11 @@ __all__ = [
     "MatrixReport",
     "PolicyBundle",
     "PolicyEngine",
+    "PolicyReload",
+    "PolicyReloader",
     "PolicySource",
     "Reason",
+    "ReloadablePolicyEngine",
     "StaticPolicyEngine",
     "builtin_schema_text",
     "check_matrix",

@@ -12,7 +12,7 @@ Order: run directory (0700) → trust fabric (CA, token service) → datastores 
 SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
 fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
 bypassed the gateway) → egress proxies → the services, callees first, each waited for until
-healthy.
+healthy → the policy watcher (`policywatch`: policy files changed under the run are reloaded).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from trustproof.gateway.pipeline import Pipeline
 from trustproof.gateway.proof import new_key
 from trustproof.gateway.server import Gateway
 from trustproof.identity import Rotator, Svid
-from trustproof.policy import CedarPolicyEngine, PolicyEngine
+from trustproof.policy import PolicyEngine
+from trustproof.policy.reload import PolicyReload
 from trustproof.sandbox.backend import (
     Backend,
     Handle,
@@ -50,6 +51,7 @@ from trustproof.sandbox.backend import (
     start_time,
 )
 from trustproof.sandbox.datastores import Datastores
+from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
@@ -90,6 +92,7 @@ class Sandbox:
         self.registry = PidRegistry(self.run.pids)
         self.backend = backend or LocalProcessBackend(self.registry)
         self.engine = engine
+        self.policy_watch: PolicyWatch | None = None  # with the spec's policies (no `engine`)
         self.audit = MemorySink()
         self.fabric: TrustFabric | None = None
         self.endpoints: dict[str, Endpoint] = {}
@@ -132,12 +135,16 @@ class Sandbox:
         self._cleanups.append(fabric.close)
         self.endpoints["token-service"] = Endpoint("token-service", "token-service", fabric.url)
         self.run.write_admin(fabric.admin, fabric.ca.bundle_pem())
-        engine = self.engine or CedarPolicyEngine.from_spec(spec)
         self._file_sink = JsonLinesSink(self.run.audit)
         self._cleanups.append(self._file_sink.close)
         # The durable sink first: if it refuses, the request is refused and memory never says
         # it was allowed.
         sink = FanOutSink(self._file_sink, self.audit)
+        engine = self.engine
+        if engine is None:  # the spec's policies, reloaded when their files change
+            self.policy_watch = PolicyWatch(spec, self.clock, sink, self._on_policy_reload)
+            self._cleanups.append(self.policy_watch.close)
+            engine = self.policy_watch.holder
 
         await self.datastores.start(fabric)
         self._cleanups.append(self.datastores.stop)
@@ -204,6 +211,8 @@ class Sandbox:
         for name, dsn in self.datastores.endpoints().items():
             self.endpoints[name] = Endpoint(name, "datastore", dsn.url, pid=dsn.pid, dsn=dsn.dsn)
         self.run.write_state(self.state())
+        if self.policy_watch is not None:
+            self.policy_watch.start()
 
     def _check_ports(self) -> None:
         for name, service in self.spec.services.items():
@@ -298,7 +307,26 @@ class Sandbox:
             "ca_bundle": str(self.run.bundle),
             "endpoints": {name: asdict(ep) for name, ep in self.endpoints.items()},
             "ready_seconds": self.ready_seconds,
+            "policy_reloads": self.policy_watch.reloader.summary() if self.policy_watch else None,
         }
+
+    def _on_policy_reload(self, _: PolicyReload) -> None:
+        if self.endpoints:
+            self.run.write_state(self.state())
+
+    async def reload_policies(self) -> PolicyReload:
+        """Re-read the spec's Cedar policies now: a valid set is swapped into every gateway at
+        once; an invalid one is refused and the old one kept. Either way the attempt is returned
+        and recorded (audit log, `state()["policy_reloads"]`). The watcher does the same by itself
+        within about a second of a file change."""
+        if self.policy_watch is None:
+            raise SandboxError(
+                "no policies to reload: the sandbox is not running, or runs an engine it was given",
+                "start the sandbox without `engine=` to enforce (and reload) the spec's policies",
+            )
+        event = await self.policy_watch.reload("request")
+        assert event is not None  # noqa: S101 (a requested reload always has an outcome)
+        return event
 
     def token(
         self,

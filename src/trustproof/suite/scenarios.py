@@ -29,6 +29,7 @@ from trustproof.catalogue import selected
 from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.offline import MatrixReport, check_matrix, representative_request
+from trustproof.policy.reload import ReloadablePolicyEngine
 from trustproof.probes.context import ProbeContext
 from trustproof.probes.model import CaseResult
 from trustproof.probes.web import presents_cert
@@ -87,8 +88,11 @@ async def role_removed(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     must be allowed again."""
     gateways = env.sandbox.gateways
     engines: dict[str, CedarPolicyEngine] = {}
+    held = {name: gateway.pipeline.engine for name, gateway in gateways.items()}
     for name, gateway in gateways.items():
         engine = gateway.pipeline.engine
+        if isinstance(engine, ReloadablePolicyEngine):  # the hot-reload holder: its engine now
+            engine = engine.current
         if not isinstance(engine, CedarPolicyEngine):
             return rec.finish("skip", f"{name}'s policy engine cannot change roles at run time")
         engines[name] = engine
@@ -114,7 +118,7 @@ async def role_removed(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         rec.event(f"same token, next call: {shown(during)}")
     finally:
         for name, gateway in gateways.items():
-            gateway.pipeline.engine = engines[name]
+            gateway.pipeline.engine = held[name]
     rec.event(f"restored {caller}'s roles")
     after = await call(env, what, env.ctx.pooled)
     rec.event(f"same token again: {shown(after)}")

@@ -11,7 +11,14 @@ Standards followed, endpoint by endpoint:
   successful responses carry `Cache-Control: no-store`;
 * revocation — RFC 7009: 200 for tokens that are unknown or already invalid, refusal when a client
   revokes a token issued to another client;
-* introspection — RFC 7662, `{"active": false}` and nothing else for anything not active;
+* introspection — RFC 7662, `{"active": false}` and nothing else for anything not active. The
+  endpoint authorises its callers (§2.1): the sandbox's own components — the admin identity, and
+  the workloads, which are the resource servers (a gateway presents its workload's X.509-SVID;
+  a service checking revocation itself calls with its own) — may introspect; a persona, or
+  any other identity, is refused with 403 `unauthorized_client`. A workload is answered about
+  any token, not only those for its audience, as common authorization servers do: answering
+  `{"active": false}` for the others would enforce the audience on the service's behalf and
+  hide the very bug a `token.wrong-audience` probe is there to find;
 * admin — a test-only endpoint that only the sandbox's admin identity may call: it mints persona
   tokens and tokens with chosen timestamps for lifecycle probes.
 
@@ -234,6 +241,16 @@ class TokenService:
     ) -> Reply:
         if client is None:
             return oauth_error(401, "invalid_client", f"client authentication failed: {why_not}")
+        if client.spiffe_id != self.registry.admin_id and (
+            client.spiffe_id not in self.registry.workloads
+        ):
+            return oauth_error(
+                403,
+                "unauthorized_client",
+                f"{client.spiffe_id} may not introspect tokens: only the sandbox's resource "
+                "servers (its workloads, whose gateways hold their identity) and the admin "
+                "identity may (RFC 7662 §2.1)",
+            )
         token = form.get("token", "")
         if not token:
             return oauth_error(400, "invalid_request", "the `token` parameter is required")

@@ -2,7 +2,9 @@
 
 Every decision is made in `core.TokenService`; this module only turns HTTP requests into calls and
 `Reply` objects into responses. Discovery and JWKS need TLS only; token, revoke, introspect and
-admin need a client certificate (`tls_client_auth`).
+admin need a client certificate (`tls_client_auth`). A request whose raw target is not exactly an
+endpoint is refused before routing, and bodies are read up to a bound and parsed by `bodies`, so
+every malformed request gets a 4xx OAuth JSON error, never a 500.
 
 Client certificates are *requested*, not required, at the TLS layer (`CERT_OPTIONAL`), so that a
 caller without one gets an RFC 6749 `invalid_client` JSON answer explaining why, instead of a
@@ -14,7 +16,6 @@ trust domain, revocation), because OpenSSL knows nothing of those rules.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,10 +28,21 @@ from trustproof.clock import Clock
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
 from trustproof.tls import server_context
-from trustproof.tokenservice.core import Client, Reply, TokenService
+from trustproof.tokenservice.bodies import (
+    FORM,
+    JSON,
+    MAX_BODY,
+    bad_request,
+    check_headers,
+    check_target,
+    parse_form,
+    parse_json,
+    too_large,
+)
+from trustproof.tokenservice.core import Client, Reply, TokenService, oauth_error
+from trustproof.tokenservice.protocol import OAuthAppRunner
 
 log = logging.getLogger("trustproof.tokenservice")
-MAX_BODY = 64 * 1024
 
 Handler = Callable[[Mapping[str, Any], Client | None, str], Reply]
 
@@ -73,47 +85,21 @@ class _App:
     def form_endpoint(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:
             client, why_not = self.client(request)
-            if request.content_type != "application/x-www-form-urlencoded":
-                return respond(
-                    Reply(
-                        400,
-                        {
-                            "error": "invalid_request",
-                            "error_description": "send application/x-www-form-urlencoded",
-                        },
-                    )
-                )
-            form = await request.post()
-            values = {k: v for k, v in form.items() if isinstance(v, str)}
-            return respond(self.guard(handler, values, client, why_not))
+            body = await read_body(request, FORM)
+            form = parse_form(body) if isinstance(body, bytes) else body
+            if isinstance(form, Reply):
+                return respond(form)
+            return respond(self.guard(handler, form, client, why_not))
 
         return endpoint
 
     async def mint(self, request: web.Request) -> web.Response:
         client, why_not = self.client(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return respond(
-                Reply(
-                    400,
-                    {
-                        "error": "invalid_request",
-                        "error_description": "the body must be a JSON object",
-                    },
-                )
-            )
-        if not isinstance(body, dict):
-            return respond(
-                Reply(
-                    400,
-                    {
-                        "error": "invalid_request",
-                        "error_description": "the body must be a JSON object",
-                    },
-                )
-            )
-        return respond(self.guard(self.service.mint, body, client, why_not))
+        body = await read_body(request, JSON)
+        values = parse_json(body) if isinstance(body, bytes) else body
+        if isinstance(values, Reply):
+            return respond(values)
+        return respond(self.guard(self.service.mint, values, client, why_not))
 
     def guard(
         self, handler: Handler, values: Mapping[str, Any], client: Client | None, why_not: str
@@ -144,9 +130,52 @@ def respond(reply: Reply) -> web.Response:
     return web.json_response(dict(reply.body), status=reply.status, headers=dict(reply.headers))
 
 
+async def read_body(request: web.Request, expected: str) -> bytes | Reply:
+    """The body, at most `MAX_BODY` bytes, after the header checks of `bodies.check_headers`."""
+    refusal = check_headers(
+        request.headers.get("Content-Type"),
+        request.headers.get("Content-Encoding"),
+        request.content_length,
+        expected,
+    )
+    if refusal is not None:
+        return refusal
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return too_large()
+            chunks.append(chunk)
+    except Exception as exc:  # a broken chunked body, a reset: nothing was parsed or granted
+        return bad_request(f"the body could not be read ({type(exc).__name__})")
+    return b"".join(chunks)
+
+
+@web.middleware
+async def exact_endpoints(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Route on the raw request target only, and answer every refusal as OAuth JSON.
+
+    aiohttp routes on the percent-decoded, normalised path (``/%74oken`` reaches ``/token``); a
+    request is refused here unless its raw target is exactly an endpoint (`bodies.check_target`).
+    """
+    refusal = check_target(request.method, request.raw_path)
+    if refusal is not None:
+        return respond(refusal)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return respond(oauth_error(exc.status, "invalid_request", exc.reason))
+
+
 def build_app(service: TokenService, ca: CertificateAuthority, clock: Clock) -> web.Application:
     app = _App(service, ca, clock)
-    web_app = web.Application(client_max_size=MAX_BODY)
+    web_app = web.Application(client_max_size=MAX_BODY, middlewares=[exact_endpoints])
     web_app.router.add_get("/.well-known/openid-configuration", app.discovery)
     web_app.router.add_get("/.well-known/oauth-authorization-server", app.discovery)
     web_app.router.add_get("/jwks.json", app.jwks)
@@ -186,7 +215,9 @@ async def serve_token_service(
     service: TokenService, ca: CertificateAuthority, svid: Svid, clock: Clock, sock: socket.socket
 ) -> TokenServer:
     """Serve `service` over TLS on the already-bound `sock` (see `bind_loopback`)."""
-    runner = web.AppRunner(build_app(service, ca, clock), access_log=None)
+    # auto_decompress=False: a coded body is refused (415), never inflated (bodies.py); protocol
+    # errors are OAuth JSON too (protocol.py).
+    runner = OAuthAppRunner(build_app(service, ca, clock), access_log=None, auto_decompress=False)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock, ssl_context=server_context(svid, ca.bundle_pem()))
