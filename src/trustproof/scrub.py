@@ -17,34 +17,45 @@ What is redacted, and why each rule looks the way it does:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
+import sys
+import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from types import TracebackType
+from typing import Any, Generic, TypeVar
 
 REDACTED = "[REDACTED]"
 
+# A word boundary, or just after an escaped line break or tab: in a ``repr`` of raw bytes (what
+# parsers put in their errors) ``\\nAuthorization`` has no word boundary before the header name.
+_B = r"(?:\b|(?<=\\[nrt]))"
+# A truncated key's body runs on through escaped line breaks as well as real ones.
 _PEM_KEY = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----"
-    r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[A-Za-z0-9+/=:,\-\s]*)",
+    r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|(?:[A-Za-z0-9+/=:,\-\s]|\\[nrt])*)",
     re.DOTALL,
 )
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_JWT = re.compile(_B + r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _AUTH_SCHEME = r"(?:(?P<scheme>bearer|basic|digest|negotiate|dpop|token)\s+)?"
 # Header form runs to the end of the line; quoted form (JSON, Python reprs) to the closing quote.
 _AUTH_HEADER = re.compile(
-    r"(?P<name>\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*(?P<quote>[\"'])?)"
+    r"(?P<name>"
+    + _B
+    + r"(?:proxy-)?authorization\b[\"']?\s*[:=]\s*(?P<quote>[\"'])?)"
     + _AUTH_SCHEME
     + r"(?P<cred>(?(quote)[^\"'\r\n]+|[^\r\n]+))",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(
-    r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)", re.IGNORECASE
+    r"(?P<head>" + _B + r"[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)", re.IGNORECASE
 )
 _KEYWORD_PASSWORD = re.compile(
-    r"(?P<head>\b(?:password|passwd|pgpassword|client_secret)\s*=\s*)"
+    r"(?P<head>" + _B + r"(?:password|passwd|pgpassword|client_secret)\s*=\s*)"
     r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,]+)",
     re.IGNORECASE,
 )
@@ -60,7 +71,7 @@ def scrubbed_traceback(exc: BaseException) -> str:
     Log this instead of passing ``exc_info``: records propagate to handlers that do not scrub
     (pytest's, a user's root handler), so the secrets must be gone before the record exists.
     """
-    return scrub("".join(traceback.format_exception(exc)).rstrip())
+    return format_exception_scrubbed(exc)
 
 
 def fingerprint(secret: str | bytes) -> str:
@@ -96,8 +107,8 @@ def scrub(text: str) -> str:
     """Return `text` with every secret the module docstring lists replaced by a marker."""
     if not text:
         return text
+    text = _JWT.sub(_jwt, text)  # first: a truncated key's body would swallow a token's head
     text = _PEM_KEY.sub(_pem, text)
-    text = _JWT.sub(_jwt, text)
     text = _AUTH_HEADER.sub(_auth, text)
     text = _URL_PASSWORD.sub(_password, text)
     text = _JSON_PASSWORD.sub(_password, text)
@@ -127,22 +138,159 @@ class Secret(Generic[T]):
     __str__ = __repr__
 
 
+# Exceptions whose message quotes raw input (aiohttp's HTTP parser errors put the request's bytes
+# in theirs, `Authorization` header included): their text is withheld from logs altogether, not
+# merely scrubbed. Matched by qualified name anywhere in the class's MRO (no import needed).
+RAW_INPUT_ERRORS = frozenset({"aiohttp.http_exceptions.HttpProcessingError"})
+_WITHHELD = "[message withheld: it quotes raw request bytes]"
+
+
+def quotes_raw_input(exc: BaseException) -> bool:
+    """Whether `exc`'s message carries raw input (see `RAW_INPUT_ERRORS`)."""
+    return any(f"{c.__module__}.{c.__qualname__}" in RAW_INPUT_ERRORS for c in type(exc).__mro__)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return seen
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _withholding_traceback(exc: BaseException) -> str:
+    """Like `traceback.format_exception`, but the message of a raw-input error is left out."""
+    parts: list[str] = []
+    previous: BaseException | None = None
+    for link in reversed(_chain(exc)):  # innermost first, as Python prints them
+        if previous is not None:
+            parts.append(_CAUSE if link.__cause__ is previous else _CONTEXT)
+        if link.__traceback__ is not None:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(traceback.format_tb(link.__traceback__))
+        if quotes_raw_input(link):
+            parts.append(f"{type(link).__module__}.{type(link).__qualname__}: {_WITHHELD}\n")
+        else:
+            parts.extend(traceback.format_exception_only(link))
+        previous = link
+    return "".join(parts)
+
+
+def format_exception_scrubbed(exc: BaseException) -> str:
+    """The traceback of `exc` for a log: scrubbed, and without raw-input messages."""
+    if any(quotes_raw_input(link) for link in _chain(exc)):
+        return scrub(_withholding_traceback(exc).rstrip())
+    return scrub("".join(traceback.format_exception(exc)).rstrip())
+
+
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Scrub a log record in place, once: its message with the arguments already merged in, its
+    traceback (formatted now, kept as `exc_text`; `exc_info` is dropped so that no handler
+    formats the live exception again) and its stack. Returns the record."""
+    if getattr(record, "trustproof_scrubbed", False):
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string or argument: keep what can be shown
+        message = f"{record.msg!s} [log arguments could not be formatted]"
+    record.msg = scrub(message)
+    record.args = ()
+    exc_info = record.exc_info
+    if exc_info and exc_info[1] is not None:
+        record.exc_text = format_exception_scrubbed(exc_info[1])
+    elif record.exc_text:
+        record.exc_text = scrub(record.exc_text)
+    record.exc_info = None
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info)
+    record.trustproof_scrubbed = True
+    return record
+
+
+class ScrubbingFilter(logging.Filter):
+    """A filter for handlers and loggers: scrubs each record (see `scrub_record`), drops none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        return True
+
+
 class ScrubbingFormatter(logging.Formatter):
     """A log formatter whose output (message, arguments and traceback alike) is scrubbed."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        return scrub(super().format(scrub_record(record)))
+
+
+def _scrubbing_factory(
+    make: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return scrub_record(make(*args, **kwargs))
+
+    factory.trustproof_scrubbing = True  # type: ignore[attr-defined]
+    return factory
+
+
+def _print_scrubbed(exc: BaseException | None, what: str) -> None:
+    text = format_exception_scrubbed(exc) if exc is not None else "(no exception)"
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"{what}\n{text}\n")
+
+
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    _print_scrubbed(exc, "uncaught exception:")
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    name = args.thread.name if args.thread is not None else "?"
+    _print_scrubbed(args.exc_value, f"uncaught exception in thread {name}:")
+
+
+def _unraisablehook(args: sys.UnraisableHookArgs) -> None:
+    _print_scrubbed(args.exc_value, f"{args.err_msg or 'exception ignored'}: {args.object!r:.200}")
+
+
+def install_scrubbing() -> None:
+    """Make every log record of this process pass through the scrubber, whatever logger made it
+    (aiohttp's, asyncio's, any library's) and whatever handler gets it (ours, `logging`'s
+    last-resort stderr handler, a test runner's): records are scrubbed as they are *created*
+    (a log record factory), handlers already on the root logger get a `ScrubbingFilter` too, and
+    uncaught exceptions (main thread, threads, "exception ignored") are printed scrubbed.
+    Idempotent; a factory installed before is kept (wrapped)."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "trustproof_scrubbing", False):
+        logging.setLogRecordFactory(_scrubbing_factory(current))
+    handlers = [*logging.getLogger().handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
+            handler.addFilter(ScrubbingFilter())
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+    sys.unraisablehook = _unraisablehook
 
 
 def configure_logging(level: int = logging.WARNING) -> None:
-    """Send trustproof's logs to stderr through the scrubber; safe to call more than once."""
-    logger = logging.getLogger("trustproof")
-    logger.setLevel(level)
-    for handler in logger.handlers:
-        if getattr(handler, "_trustproof", False):
-            handler.setLevel(level)
+    """Send this process's logs to stderr through the scrubber (see `install_scrubbing`):
+    trustproof's at `level`, every other library's at WARNING and above; safe to call again."""
+    install_scrubbing()
+    logging.getLogger("trustproof").setLevel(level)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, "trustproof", False):
             return
     handler = logging.StreamHandler()
     handler.setFormatter(ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))
-    handler._trustproof = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
+    handler.addFilter(ScrubbingFilter())
+    handler.trustproof = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
