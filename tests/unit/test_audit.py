@@ -101,7 +101,7 @@ def test_an_existing_audit_file_is_set_back_to_0600(tmp_path: Path) -> None:
 def test_a_symlink_in_place_of_the_audit_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").write_text("")
     (tmp_path / "audit.jsonl").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="symbolic links"):  # ELOOP from O_NOFOLLOW
         JsonLinesSink(tmp_path / "audit.jsonl")
 
 

@@ -24,28 +24,32 @@ client, which measured ~85 µs of latency and ~100 µs of CPU per request here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from cryptography import x509
 
-from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, Timings
+from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, AuditUnavailable, Timings
 from trustproof.clock import Clock
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.gateway.refusals import RefusalSummary
 from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
-from trustproof.scrub import scrubbed_traceback
+from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.tls import load_svid, server_context
 
 log = logging.getLogger("trustproof.gateway")
@@ -64,6 +68,32 @@ class BoundedServer(web.Server):
         )
 
 
+MalformedHandler = Callable[[web.BaseRequest, int, HttpProcessingError], web.StreamResponse]
+
+
+class _GatewayProtocol(RequestHandler):
+    """aiohttp's per-connection protocol, except that a request its HTTP parser refused becomes an
+    audited denial (`Gateway._refuse_malformed`) instead of a logged traceback quoting the raw
+    request bytes, and an answer echoing them."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        manager = self._manager
+        refuse = manager.on_malformed if isinstance(manager, _TimedServer) else None
+        if not isinstance(exc, HttpProcessingError) or refuse is None:
+            return super().handle_error(request, status, exc, message)
+        if request.writer.output_size > 0:  # as aiohttp does: an answer is already under way
+            raise ConnectionError("a response was sent already; closing the connection")
+        response = refuse(request, status if 400 <= status < 500 else 400, exc)
+        response.force_close()
+        return response
+
+
 class _TimedServer(BoundedServer):
     """aiohttp's low-level server, noting when each connection was accepted and when its TLS
     handshake finished (asyncio creates the protocol at accept, and calls connection_made after
@@ -74,9 +104,10 @@ class _TimedServer(BoundedServer):
         self.accepted: dict[RequestHandler, int] = {}
         self.handshake_us: dict[RequestHandler, float] = {}
         self.peers: dict[RequestHandler, _Verified] = {}
+        self.on_malformed: MalformedHandler | None = None
 
     def __call__(self) -> RequestHandler:
-        handler = super().__call__()
+        handler = _GatewayProtocol(self, loop=self._loop, **self._kwargs)
         self.accepted[handler] = time.perf_counter_ns()
         return handler
 
@@ -129,6 +160,7 @@ class Gateway:
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
         self._runner: web.ServerRunner | None = None
         self._server: _TimedServer | None = None
+        self._malformed = RefusalSummary("gateway")
         self.url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -157,9 +189,12 @@ class Gateway:
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on an already-bound loopback socket (closed again if serving fails)."""
+        install_scrubbing()  # aiohttp's and asyncio's log records too, in whatever process hosts us
+        self._malformed.what = f"gateway of {self.pipeline.config.service}"
         try:
             self._pool = self._new_pool()
             self._server = _TimedServer(self._handle)
+            self._server.on_malformed = self._refuse_malformed
             self._runner = web.ServerRunner(self._server, access_log=None)
             await self._runner.setup()
             site = web.SockSite(self._runner, sock, ssl_context=self.context)
@@ -172,6 +207,9 @@ class Gateway:
         self.url = f"https://{host}:{port}"
 
     async def close(self) -> None:
+        summary = self._malformed.flush(time.monotonic())
+        if summary:
+            log.warning("%s", summary)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._pool is not None:
@@ -281,6 +319,58 @@ class Gateway:
                 error=verdict.error,
             )
         return await self._forward(request, request_id, verdict, start)
+
+    def _refuse_malformed(
+        self, request: web.BaseRequest, status: int, exc: HttpProcessingError
+    ) -> web.StreamResponse:
+        """A request the HTTP parser refused: one audit event (stage http, reason
+        malformed-request, no request bytes), a bounded summary in the log, and a JSON refusal."""
+        request_id = secrets.token_hex(16)
+        handshake_us = None
+        peer = Peer()
+        if self._server is not None:
+            handshake_us = self._server.handshake_us.pop(request.protocol, None)
+        with contextlib.suppress(Exception):  # who sent it is worth recording, not required
+            peer = self._peer(request)
+        summary = self._malformed.note(type(exc).__name__, time.monotonic())
+        if summary:
+            log.warning("%s", summary)
+        event = AuditEvent(
+            request_id=request_id,
+            time=self.clock.now().astimezone(UTC).isoformat(),
+            service=self.pipeline.config.service,
+            method="-",  # nothing of the request is recorded: it may be anything
+            path="-",
+            route=None,
+            peer_spiffe_id=peer.spiffe_id if peer.refusal is None else None,
+            token_subject=None,
+            principal=None,
+            allowed=False,
+            status=status,
+            stage="http",
+            reason="malformed-request",
+            timings=Timings(handshake_us=handshake_us),
+        )
+        try:
+            self.sink.record(event)
+        except Exception as failure:  # refused either way; say the audit part failed
+            if not isinstance(failure, AuditUnavailable):  # that one the sink said once already
+                log.error("audit sink refused an event: %s", type(failure).__name__)
+            return _deny(
+                request_id,
+                503,
+                "audit",
+                "audit-unavailable",
+                "the audit log cannot be written; nothing was forwarded",
+            )
+        return _deny(
+            request_id,
+            status,
+            "http",
+            "malformed-request",
+            "the request is not valid HTTP/1.1; nothing was forwarded",
+            error="invalid_request",
+        )
 
     async def _forward(
         self, request: web.BaseRequest, request_id: str, verdict: Verdict, start: int
