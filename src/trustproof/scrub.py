@@ -10,9 +10,17 @@ What is redacted, and why each rule looks the way it does:
 * HTTP ``Authorization`` / ``Proxy-Authorization`` credentials, as headers or JSON members; the
   scheme (``Bearer``, ``Basic``) is kept because it helps debugging and is not secret.
 * Passwords in DSNs: ``postgresql://user:secret@host`` and libpq keyword form ``password=secret``,
-  plus ``PGPASSWORD=`` and JSON ``"password": "…"`` members.
+  plus ``PGPASSWORD=`` and JSON ``"password": "…"`` members (also in Python reprs, single-quoted).
+
+Each rule also holds inside the ``repr`` of raw bytes, where line breaks are the two characters
+``\n`` (parsers quote requests that way in their errors).
 
 `scrub()` is idempotent: scrubbing scrubbed text changes nothing.
+
+Logs: `install_scrubbing()` (called by `configure_logging()`, by every gateway and by the sandbox)
+scrubs every log record of the process as it is created, whichever library logged it and whichever
+handler writes it; tracebacks of errors that quote raw request bytes (aiohttp's HTTP parser
+errors) are written without their message at all.
 """
 
 from __future__ import annotations
@@ -59,8 +67,10 @@ _KEYWORD_PASSWORD = re.compile(
     r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,]+)",
     re.IGNORECASE,
 )
+# JSON members, and the same in Python reprs (single quotes): {'password': '...'}.
 _JSON_PASSWORD = re.compile(
-    r"(?P<head>\"(?:password|passwd|client_secret|private_key)\"\s*:\s*\")(?P<pw>(?:[^\"\\]|\\.)*)\"",
+    r"(?P<head>(?P<q>[\"'])(?:password|passwd|client_secret|private_key)(?P=q)\s*:\s*(?P=q))"
+    r"(?P<pw>(?:(?!(?P=q))[^\\]|\\.)*)(?P=q)",
     re.IGNORECASE,
 )
 
@@ -99,7 +109,7 @@ def _auth(match: re.Match[str]) -> str:
 def _password(match: re.Match[str]) -> str:
     if match.group("pw").startswith(REDACTED):
         return match.group(0)
-    tail = '"' if match.group(0).endswith('"') and match.re is _JSON_PASSWORD else ""
+    tail = match.group("q") if match.re is _JSON_PASSWORD else ""
     return f"{match.group('head')}{REDACTED}{tail}"
 
 
