@@ -31,6 +31,7 @@ import logging
 import re
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,6 +153,10 @@ class Secret(Generic[T]):
 # in theirs, `Authorization` header included): their text is withheld from logs altogether, not
 # merely scrubbed. Matched by qualified name anywhere in the class's MRO (no import needed).
 RAW_INPUT_ERRORS = frozenset({"aiohttp.http_exceptions.HttpProcessingError"})
+# Loggers that report such errors once per refused request (aiohttp's servers: token service,
+# control socket, egress proxies; gateways audit them instead); bounded by `RawInputLogLimit`.
+RAW_INPUT_LOGGERS = ("aiohttp.server",)
+RAW_INPUT_LOG_INTERVAL_SECONDS = 10.0
 _WITHHELD = "[message withheld: it quotes raw request bytes]"
 
 
@@ -215,6 +220,7 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     exc_info = record.exc_info
     if exc_info and exc_info[1] is not None:
         record.exc_text = format_exception_scrubbed(exc_info[1])
+        record.trustproof_raw_input = any(quotes_raw_input(e) for e in _chain(exc_info[1]))
     elif record.exc_text:
         record.exc_text = scrub(record.exc_text)
     record.exc_info = None
@@ -229,6 +235,38 @@ class ScrubbingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         scrub_record(record)
+        return True
+
+
+class RawInputLogLimit(logging.Filter):
+    """For a library's server logger (`RAW_INPUT_LOGGERS`): records about input its parser refused
+    pass at most once per `interval` seconds, the next one saying how many were left out, so that
+    a flood of malformed requests cannot fill the log. Other records pass untouched."""
+
+    def __init__(
+        self,
+        interval: float = RAW_INPUT_LOG_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._left_out = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        if not getattr(record, "trustproof_raw_input", False):
+            return True
+        now = self._clock()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                self._left_out += 1
+                return False
+            self._last, left_out, self._left_out = now, self._left_out, 0
+        if left_out:
+            record.msg = f"{record.msg} ({left_out} more like it since the last one not logged)"
         return True
 
 
@@ -268,13 +306,15 @@ def _unraisablehook(args: sys.UnraisableHookArgs) -> None:
     _print_scrubbed(args.exc_value, f"{args.err_msg or 'exception ignored'}: {args.object!r:.200}")
 
 
-def install_scrubbing() -> None:
+def install_scrubbing(*, excepthooks: bool = False) -> None:
     """Make every log record of this process pass through the scrubber, whatever logger made it
     (aiohttp's, asyncio's, any library's) and whatever handler gets it (ours, `logging`'s
     last-resort stderr handler, a test runner's): records are scrubbed as they are *created*
-    (a log record factory), handlers already on the root logger get a `ScrubbingFilter` too, and
-    uncaught exceptions (main thread, threads, "exception ignored") are printed scrubbed.
-    Idempotent; a factory installed before is kept (wrapped)."""
+    (a log record factory), handlers already on the root logger get a `ScrubbingFilter` too, the
+    loggers in `RAW_INPUT_LOGGERS` get a `RawInputLogLimit`, and with `excepthooks` (processes
+    trustproof runs itself, not a host's) uncaught exceptions — main thread, threads, "exception
+    ignored" — are printed scrubbed. Idempotent; a record factory installed before is kept
+    (wrapped)."""
     current = logging.getLogRecordFactory()
     if not getattr(current, "trustproof_scrubbing", False):
         logging.setLogRecordFactory(_scrubbing_factory(current))
@@ -284,15 +324,20 @@ def install_scrubbing() -> None:
     for handler in handlers:
         if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
             handler.addFilter(ScrubbingFilter())
-    sys.excepthook = _excepthook
-    threading.excepthook = _thread_excepthook
-    sys.unraisablehook = _unraisablehook
+    for name in RAW_INPUT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RawInputLogLimit) for f in logger.filters):
+            logger.addFilter(RawInputLogLimit())
+    if excepthooks:
+        sys.excepthook = _excepthook
+        threading.excepthook = _thread_excepthook
+        sys.unraisablehook = _unraisablehook
 
 
 def configure_logging(level: int = logging.WARNING) -> None:
     """Send this process's logs to stderr through the scrubber (see `install_scrubbing`):
     trustproof's at `level`, every other library's at WARNING and above; safe to call again."""
-    install_scrubbing()
+    install_scrubbing(excepthooks=True)
     logging.getLogger("trustproof").setLevel(level)
     root = logging.getLogger()
     for handler in root.handlers:

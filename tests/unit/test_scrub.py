@@ -12,6 +12,7 @@ import pytest
 from aiohttp.http_exceptions import BadStatusLine
 
 from trustproof.scrub import (
+    RawInputLogLimit,
     ScrubbingFilter,
     ScrubbingFormatter,
     Secret,
@@ -187,15 +188,17 @@ def scrubbing_installed() -> Iterator[None]:
         threading.excepthook,
         sys.unraisablehook,
         list(logging.lastResort.filters) if logging.lastResort else [],
+        list(logging.getLogger("aiohttp.server").filters),
     )
-    install_scrubbing()
+    install_scrubbing(excepthooks=True)
     try:
         yield
     finally:
-        factory, sys.excepthook, threading.excepthook, sys.unraisablehook, filters = saved
+        factory, sys.excepthook, threading.excepthook, sys.unraisablehook, filters, server = saved
         logging.setLogRecordFactory(factory)
         if logging.lastResort is not None:
             logging.lastResort.filters = filters
+        logging.getLogger("aiohttp.server").filters = server
 
 
 def parser_error() -> BaseException:
@@ -328,6 +331,7 @@ def test_after_install_uncaught_exceptions_are_printed_scrubbed(
 def test_install_is_idempotent() -> None:
     factory = logging.getLogRecordFactory()
     install_scrubbing()
+    install_scrubbing(excepthooks=True)
     assert logging.getLogRecordFactory() is factory
     if logging.lastResort is not None:
         assert sum(isinstance(f, ScrubbingFilter) for f in logging.lastResort.filters) == 1
@@ -344,3 +348,30 @@ def test_escaped_line_breaks_in_a_repr_do_not_hide_secrets() -> None:
     alone = scrub(repr(b"X: -----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\nAgEGCCq\n\n" + JWT.encode()))
     assert "AgEGCCq" not in alone
     assert "MEUCIQDx3vS" not in alone  # the token is not swallowed half by the key rule
+
+
+def test_parser_refusals_are_logged_at_most_once_per_interval() -> None:
+    now = [0.0]
+    limit = RawInputLogLimit(interval=10.0, clock=lambda: now[0])
+    passed = []
+    for i in range(1000):  # 1,000 refusals over 50 s
+        now[0] = i * 0.05
+        record = record_with(parser_error())
+        if limit.filter(record):
+            passed.append(record.getMessage())
+    assert len(passed) == 5
+    assert passed[0] == "Error handling request from 127.0.0.1"
+    assert passed[1].endswith("(199 more like it since the last one not logged)")
+    other = record_with(RuntimeError("a bug"))
+    assert limit.filter(other)  # not raw input: never held back
+
+
+def test_without_the_limit_every_refusal_is_a_traceback() -> None:
+    """The twin: a plain filter lets each of them through."""
+    assert all(ScrubbingFilter().filter(record_with(parser_error())) for _ in range(100))
+
+
+@pytest.mark.usefixtures("scrubbing_installed")
+def test_install_limits_aiohttps_server_logger() -> None:
+    filters = logging.getLogger("aiohttp.server").filters
+    assert sum(isinstance(f, RawInputLogLimit) for f in filters) == 1

@@ -76,6 +76,22 @@ class _GatewayProtocol(RequestHandler):
     audited denial (`Gateway._refuse_malformed`) instead of a logged traceback quoting the raw
     request bytes, and an answer echoing them."""
 
+    def data_received(self, data: bytes) -> None:
+        """A body the parser refuses (say, a bad chunk size) after the head was handed over: aiohttp
+        (3.14, C parser) queues the error as a *next* request and never tells the body's reader,
+        so the request in progress would wait for its body until the client leaves. Hand the error
+        to that reader instead (`Gateway._forward` answers 400 malformed-request)."""
+        queued = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is None or len(self._messages) != queued + 1 or request.content.is_eof():
+            return
+        error = getattr(self._messages[-1][0], "exc", None)
+        if isinstance(error, HttpProcessingError):
+            self._messages.pop()
+            request.content.set_exception(error)
+            self._lingering_time = 0.0  # no reading the rest after the answer: close instead
+
     def handle_error(
         self,
         request: web.BaseRequest,
@@ -382,6 +398,21 @@ class Gateway:
         try:
             body = await request.read()
             response = await pool.request(request.method, target, verdict.upstream_headers, body)
+        except HttpProcessingError as exc:  # the body: the head was fine, and audited
+            self._complete(request_id, 400, upstream_start, start, "malformed-request")
+            summary = self._malformed.note(type(exc).__name__, time.monotonic())
+            if summary:
+                log.warning("%s", summary)
+            refusal = _deny(
+                request_id,
+                400,
+                "http",
+                "malformed-request",
+                "the request body is not valid HTTP/1.1; nothing was forwarded",
+                error="invalid_request",
+            )
+            refusal.force_close()
+            return refusal
         except (UpstreamError, OSError) as exc:  # OSError: the caller went away mid-body
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
             why = exc.reason if isinstance(exc, UpstreamError) else type(exc).__name__

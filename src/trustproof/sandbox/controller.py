@@ -53,7 +53,7 @@ from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
-from trustproof.scrub import Secret, scrubbed_traceback
+from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.server import bind_loopback
 
@@ -84,6 +84,7 @@ class Sandbox:
         clock: Clock | None = None,
         engine: PolicyEngine | None = None,
     ) -> None:
+        install_scrubbing()  # every log record of the hosting process, whichever library made it
         self.spec = spec
         self.run = RunDir.create(run_dir)
         self.clock = clock or SystemClock()
