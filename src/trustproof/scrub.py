@@ -40,40 +40,48 @@ from typing import Any, Generic, TypeVar
 
 REDACTED = "[REDACTED]"
 
-# A word boundary, or just after an escaped line break or tab: in a ``repr`` of raw bytes (what
-# parsers put in their errors) ``\\nAuthorization`` has no word boundary before the header name.
-_B = r"(?:\b|(?<=\\[nrt]))"
 # A truncated key's body runs on through escaped line breaks as well as real ones.
 _PEM_KEY = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----"
     r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|(?:[A-Za-z0-9+/=:,\-\s]|\\[nrt])*)",
     re.DOTALL,
 )
-_JWT = re.compile(_B + r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_JWT_CORE = r"(?P<tok>eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)"
 _AUTH_SCHEME = r"(?:(?P<scheme>bearer|basic|digest|negotiate|dpop|token)\s+)?"
 # Header form runs to the end of the line; quoted form (JSON, Python reprs) to the closing quote.
-_AUTH_HEADER = re.compile(
-    r"(?P<name>"
-    + _B
-    + r"(?:proxy-)?authorization\b[\"']?\s*[:=]\s*(?P<quote>[\"'])?)"
+_AUTH_CORE = (
+    r"(?P<name>(?:proxy-)?authorization\b[\"']?\s*[:=]\s*(?P<quote>[\"'])?)"
     + _AUTH_SCHEME
-    + r"(?P<cred>(?(quote)[^\"'\r\n]+|[^\r\n]+))",
-    re.IGNORECASE,
+    + r"(?P<cred>(?(quote)[^\"'\r\n]+|[^\r\n]+))"
 )
-_URL_PASSWORD = re.compile(
-    r"(?P<head>" + _B + r"[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)", re.IGNORECASE
+_URL_CORE = r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)"
+_KEYWORD_CORE = (
+    r"(?P<head>(?:password|passwd|pgpassword|client_secret)\s*=\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,]+)"
 )
-_KEYWORD_PASSWORD = re.compile(
-    r"(?P<head>" + _B + r"(?:password|passwd|pgpassword|client_secret)\s*=\s*)"
-    r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,]+)",
-    re.IGNORECASE,
-)
-# JSON members, and the same in Python reprs (single quotes): {'password': '...'}.
 _JSON_PASSWORD = re.compile(
-    r"(?P<head>(?P<q>[\"'])(?:password|passwd|client_secret|private_key)(?P=q)\s*:\s*(?P=q))"
-    r"(?P<pw>(?:(?!(?P=q))[^\\]|\\.)*)(?P=q)",
+    r"(?P<head>\"(?:password|passwd|client_secret|private_key)\"\s*:\s*\")(?P<pw>(?:[^\"\\]|\\.)*)\"",
     re.IGNORECASE,
 )
+# The same members in a Python repr: {'password': '...'} (run only on text with a quote).
+_REPR_PASSWORD = re.compile(
+    r"(?P<head>'(?:password|passwd|client_secret|private_key)'\s*:\s*')(?P<pw>(?:[^'\\]|\\.)*)'",
+    re.IGNORECASE,
+)
+
+
+def _rule(core: str, flags: int = 0) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A rule that starts at a word boundary, and its twin that starts just after an escaped line
+    break or tab: in the ``repr`` of raw bytes (what parsers put in their errors)
+    ``\\nAuthorization`` has no word boundary before the header name. The twin consumes the
+    escape (a literal backslash: found fast) and only runs on text that has a backslash."""
+    return re.compile(r"\b" + core, flags), re.compile(r"(?P<esc>\\[nrt])" + core, flags)
+
+
+_JWT, _JWT_ESCAPED = _rule(_JWT_CORE)
+_AUTH_HEADER, _AUTH_ESCAPED = _rule(_AUTH_CORE, re.IGNORECASE)
+_URL_PASSWORD, _URL_ESCAPED = _rule(_URL_CORE, re.IGNORECASE)
+_KEYWORD_PASSWORD, _KEYWORD_ESCAPED = _rule(_KEYWORD_CORE, re.IGNORECASE)
 
 
 def scrubbed_traceback(exc: BaseException) -> str:
@@ -91,8 +99,20 @@ def fingerprint(secret: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:8]
 
 
+def _matched(match: re.Match[str]) -> str:
+    """The match without its leading escape (if the rule is an escaped twin)."""
+    escape = match.groupdict().get("esc")
+    return match.group(0)[len(escape) :] if escape else match.group(0)
+
+
+def _keeping_escape(
+    replace: Callable[[re.Match[str]], str],
+) -> Callable[[re.Match[str]], str]:
+    return lambda match: (match.groupdict().get("esc") or "") + replace(match)
+
+
 def _jwt(match: re.Match[str]) -> str:
-    return f"[REDACTED JWT {fingerprint(match.group(0))}]"
+    return f"[REDACTED JWT {fingerprint(match.group('tok'))}]"
 
 
 def _pem(match: re.Match[str]) -> str:
@@ -102,28 +122,42 @@ def _pem(match: re.Match[str]) -> str:
 
 def _auth(match: re.Match[str]) -> str:
     if match.group("cred").startswith("[REDACTED"):
-        return match.group(0)
+        return _matched(match)
     scheme = match.group("scheme")
     return f"{match.group('name')}{scheme + ' ' if scheme else ''}{REDACTED}"
 
 
 def _password(match: re.Match[str]) -> str:
     if match.group("pw").startswith(REDACTED):
-        return match.group(0)
-    tail = match.group("q") if match.re is _JSON_PASSWORD else ""
+        return _matched(match)
+    tail = match.group(0)[-1] if match.re in (_JSON_PASSWORD, _REPR_PASSWORD) else ""
     return f"{match.group('head')}{REDACTED}{tail}"
+
+
+# In order: tokens first (a truncated key's body would swallow a token's head). Each rule with
+# its escaped twin, if it has one.
+_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, Callable[[re.Match[str]], str]], ...]
+_RULES = (
+    (_JWT, _JWT_ESCAPED, _jwt),
+    (_PEM_KEY, None, _pem),
+    (_AUTH_HEADER, _AUTH_ESCAPED, _auth),
+    (_URL_PASSWORD, _URL_ESCAPED, _password),
+    (_JSON_PASSWORD, None, _password),
+    (_KEYWORD_PASSWORD, _KEYWORD_ESCAPED, _password),
+)
 
 
 def scrub(text: str) -> str:
     """Return `text` with every secret the module docstring lists replaced by a marker."""
     if not text:
         return text
-    text = _JWT.sub(_jwt, text)  # first: a truncated key's body would swallow a token's head
-    text = _PEM_KEY.sub(_pem, text)
-    text = _AUTH_HEADER.sub(_auth, text)
-    text = _URL_PASSWORD.sub(_password, text)
-    text = _JSON_PASSWORD.sub(_password, text)
-    return _KEYWORD_PASSWORD.sub(_password, text)
+    for rule, escaped, replace in _RULES:
+        text = rule.sub(replace, text)
+        if escaped is not None and "\\" in text:
+            text = escaped.sub(_keeping_escape(replace), text)
+    if "'" in text:
+        text = _REPR_PASSWORD.sub(_password, text)
+    return text
 
 
 T = TypeVar("T")
