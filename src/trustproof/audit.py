@@ -180,10 +180,11 @@ def file_problem(opened: tuple[int, int], at_path: os.stat_result | None) -> Fil
 class JsonLinesSink:
     """Append-only JSON lines (0600), each line scrubbed; decision and completion records.
 
-    Fails closed for good when its file is removed or replaced under it (checked before every
-    write: one `stat` of the path, a few µs; `benchmarks/audit.py` measures it): from then on every `record` raises `AuditUnavailable`, so gateways
-    refuse every request (503) instead of answering with no audit trail. The first failure is
-    logged as an error (the run's log says so); `failure` says what happened.
+    Fails closed for good when its file is removed or replaced under it, checked before every
+    write (one `stat` of the path, a few µs; `benchmarks/audit.py` measures it): from then on
+    every `record` raises `AuditUnavailable`, so gateways refuse every request (503) instead of
+    answering with no audit trail. The first failure is logged as an error (the run's log says
+    so); `failure` says what happened.
     """
 
     def __init__(self, path: Path) -> None:
