@@ -315,9 +315,11 @@ class Gateway:
         try:
             self.sink.record(self._event(request_id, inbound, verdict, timings))
         except Exception as exc:  # no audit, no request
-            log.error(
-                "audit sink refused an event; refusing the request:\n%s", scrubbed_traceback(exc)
-            )
+            if not isinstance(exc, AuditUnavailable):  # the sink says that once, not per request
+                log.error(
+                    "audit sink refused an event; refusing the request:\n%s",
+                    scrubbed_traceback(exc),
+                )
             return _deny(
                 request_id,
                 503,
@@ -440,7 +442,8 @@ class Gateway:
                 )
             )
         except Exception as exc:
-            log.error("audit sink refused a completion:\n%s", scrubbed_traceback(exc))
+            if not isinstance(exc, AuditUnavailable):
+                log.error("audit sink refused a completion:\n%s", scrubbed_traceback(exc))
 
     def _event(
         self, request_id: str, inbound: InboundRequest, verdict: Verdict, timings: Timings
