@@ -264,11 +264,24 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def scrub_extras(record: logging.LogRecord) -> None:
+    """Scrub the text fields a caller attached with ``extra=`` (they are set after the record is
+    created, so the record factory never sees them; a structured formatter may write them)."""
+    for name, value in list(record.__dict__.items()):
+        if isinstance(value, str) and name not in _RECORD_FIELDS:
+            record.__dict__[name] = scrub(value)
+
+
 class ScrubbingFilter(logging.Filter):
-    """A filter for handlers and loggers: scrubs each record (see `scrub_record`), drops none."""
+    """A filter for handlers and loggers: scrubs each record (see `scrub_record`) and its
+    ``extra`` fields; drops none."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         scrub_record(record)
+        scrub_extras(record)
         return True
 
 

@@ -375,3 +375,12 @@ def test_without_the_limit_every_refusal_is_a_traceback() -> None:
 def test_install_limits_aiohttps_server_logger() -> None:
     filters = logging.getLogger("aiohttp.server").filters
     assert sum(isinstance(f, RawInputLogLimit) for f in filters) == 1
+
+
+def test_the_filter_scrubs_extra_fields_too() -> None:
+    record = logging.getLogger("lib").makeRecord(
+        "lib", logging.INFO, __file__, 1, "request", (), None, extra={"header": f"Bearer {JWT}"}
+    )
+    ScrubbingFilter().filter(record)
+    assert JWT not in record.header
+    assert record.getMessage() == "request"
