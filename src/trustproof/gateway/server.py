@@ -4,6 +4,9 @@ requests over a keep-alive pool to the service's plain-HTTP port.
 All decisions are the pipeline's (`pipeline.py`); this module measures the TLS handshake,
 verifies the client's X.509-SVID, writes the audit event *before* forwarding (no audit, no
 request), forwards, and answers refusals with a JSON body naming the reason and the request id.
+A request aiohttp's HTTP parser refuses, head or body, is refused the same way (stage http, reason
+malformed-request), audited without any of its bytes, and counted in a bounded log summary
+(`refusals.py`) instead of aiohttp's traceback, which quotes the raw request.
 
 TLS: client certificates are requested (`CERT_OPTIONAL`), so that a caller without one gets an
 HTTP 401 that says why (nginx answers "400 No required SSL certificate was sent" the same way)
