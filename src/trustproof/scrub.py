@@ -337,7 +337,7 @@ def _scrubbing_factory(
 def _print_scrubbed(exc: BaseException | None, what: str) -> None:
     text = format_exception_scrubbed(exc) if exc is not None else "(no exception)"
     with contextlib.suppress(Exception):
-        sys.stderr.write(f"{what}\n{text}\n")
+        sys.stderr.write(f"{scrub(what)}\n{text}\n")
 
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

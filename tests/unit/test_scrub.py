@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from aiohttp.http_exceptions import BadStatusLine
@@ -384,3 +385,21 @@ def test_the_filter_scrubs_extra_fields_too() -> None:
     ScrubbingFilter().filter(record)
     assert JWT not in record.header
     assert record.getMessage() == "request"
+
+
+@pytest.mark.usefixtures("scrubbing_installed")
+def test_after_install_an_ignored_exception_and_its_object_are_printed_scrubbed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    holder = {"Authorization": f"Bearer {JWT}"}
+    args = SimpleNamespace(
+        exc_type=RuntimeError,
+        exc_value=RuntimeError(f"t={JWT}"),
+        exc_traceback=None,
+        err_msg="Exception ignored in",
+        object=holder,
+    )
+    sys.unraisablehook(args)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "Exception ignored in" in err
+    assert JWT not in err
