@@ -4,6 +4,9 @@ requests over a keep-alive pool to the service's plain-HTTP port.
 All decisions are the pipeline's (`pipeline.py`); this module measures the TLS handshake,
 verifies the client's X.509-SVID, writes the audit event *before* forwarding (no audit, no
 request), forwards, and answers refusals with a JSON body naming the reason and the request id.
+A request aiohttp's HTTP parser refuses, head or body, is refused the same way (stage http, reason
+malformed-request), audited without any of its bytes, and counted in a bounded log summary
+(`refusals.py`) instead of aiohttp's traceback, which quotes the raw request.
 
 TLS: client certificates are requested (`CERT_OPTIONAL`), so that a caller without one gets an
 HTTP 401 that says why (nginx answers "400 No required SSL certificate was sent" the same way)
@@ -24,28 +27,32 @@ client, which measured ~85 µs of latency and ~100 µs of CPU per request here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from cryptography import x509
 
-from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, Timings
+from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, AuditUnavailable, Timings
 from trustproof.clock import Clock
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.gateway.refusals import RefusalSummary
 from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
-from trustproof.scrub import scrubbed_traceback
+from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.tls import load_svid, server_context
 
 log = logging.getLogger("trustproof.gateway")
@@ -64,6 +71,48 @@ class BoundedServer(web.Server):
         )
 
 
+MalformedHandler = Callable[[web.BaseRequest, int, HttpProcessingError], web.StreamResponse]
+
+
+class _GatewayProtocol(RequestHandler):
+    """aiohttp's per-connection protocol, except that a request its HTTP parser refused becomes an
+    audited denial (`Gateway._refuse_malformed`) instead of a logged traceback quoting the raw
+    request bytes, and an answer echoing them."""
+
+    def data_received(self, data: bytes) -> None:
+        """A body the parser refuses (say, a bad chunk size) after the head was handed over: aiohttp
+        (3.14, C parser) queues the error as a *next* request and never tells the body's reader,
+        so the request in progress would wait for its body until the client leaves. Hand the error
+        to that reader instead (`Gateway._forward` answers 400 malformed-request)."""
+        queued = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is None or len(self._messages) != queued + 1 or request.content.is_eof():
+            return
+        error = getattr(self._messages[-1][0], "exc", None)
+        if isinstance(error, HttpProcessingError):
+            self._messages.pop()
+            request.content.set_exception(error)
+            self._lingering_time = 0.0  # no reading the rest after the answer: close instead
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        manager = self._manager
+        refuse = manager.on_malformed if isinstance(manager, _TimedServer) else None
+        if not isinstance(exc, HttpProcessingError) or refuse is None:
+            return super().handle_error(request, status, exc, message)
+        if request.writer.output_size > 0:  # as aiohttp does: an answer is already under way
+            raise ConnectionError("a response was sent already; closing the connection")
+        response = refuse(request, status if 400 <= status < 500 else 400, exc)
+        response.force_close()
+        return response
+
+
 class _TimedServer(BoundedServer):
     """aiohttp's low-level server, noting when each connection was accepted and when its TLS
     handshake finished (asyncio creates the protocol at accept, and calls connection_made after
@@ -74,9 +123,10 @@ class _TimedServer(BoundedServer):
         self.accepted: dict[RequestHandler, int] = {}
         self.handshake_us: dict[RequestHandler, float] = {}
         self.peers: dict[RequestHandler, _Verified] = {}
+        self.on_malformed: MalformedHandler | None = None
 
     def __call__(self) -> RequestHandler:
-        handler = super().__call__()
+        handler = _GatewayProtocol(self, loop=self._loop, **self._kwargs)
         self.accepted[handler] = time.perf_counter_ns()
         return handler
 
@@ -129,6 +179,7 @@ class Gateway:
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
         self._runner: web.ServerRunner | None = None
         self._server: _TimedServer | None = None
+        self._malformed = RefusalSummary("gateway")
         self.url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -157,9 +208,12 @@ class Gateway:
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on an already-bound loopback socket (closed again if serving fails)."""
+        install_scrubbing()  # aiohttp's and asyncio's log records too, in whatever process hosts us
+        self._malformed.what = f"gateway of {self.pipeline.config.service}"
         try:
             self._pool = self._new_pool()
             self._server = _TimedServer(self._handle)
+            self._server.on_malformed = self._refuse_malformed
             self._runner = web.ServerRunner(self._server, access_log=None)
             await self._runner.setup()
             site = web.SockSite(self._runner, sock, ssl_context=self.context)
@@ -172,6 +226,9 @@ class Gateway:
         self.url = f"https://{host}:{port}"
 
     async def close(self) -> None:
+        summary = self._malformed.flush(time.monotonic())
+        if summary:
+            log.warning("%s", summary)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._pool is not None:
@@ -261,9 +318,11 @@ class Gateway:
         try:
             self.sink.record(self._event(request_id, inbound, verdict, timings))
         except Exception as exc:  # no audit, no request
-            log.error(
-                "audit sink refused an event; refusing the request:\n%s", scrubbed_traceback(exc)
-            )
+            if not isinstance(exc, AuditUnavailable):  # the sink says that once, not per request
+                log.error(
+                    "audit sink refused an event; refusing the request:\n%s",
+                    scrubbed_traceback(exc),
+                )
             return _deny(
                 request_id,
                 503,
@@ -282,6 +341,58 @@ class Gateway:
             )
         return await self._forward(request, request_id, verdict, start)
 
+    def _refuse_malformed(
+        self, request: web.BaseRequest, status: int, exc: HttpProcessingError
+    ) -> web.StreamResponse:
+        """A request the HTTP parser refused: one audit event (stage http, reason
+        malformed-request, no request bytes), a bounded summary in the log, and a JSON refusal."""
+        request_id = secrets.token_hex(16)
+        handshake_us = None
+        peer = Peer()
+        if self._server is not None:
+            handshake_us = self._server.handshake_us.pop(request.protocol, None)
+        with contextlib.suppress(Exception):  # who sent it is worth recording, not required
+            peer = self._peer(request)
+        summary = self._malformed.note(type(exc).__name__, time.monotonic())
+        if summary:
+            log.warning("%s", summary)
+        event = AuditEvent(
+            request_id=request_id,
+            time=self.clock.now().astimezone(UTC).isoformat(),
+            service=self.pipeline.config.service,
+            method="-",  # nothing of the request is recorded: it may be anything
+            path="-",
+            route=None,
+            peer_spiffe_id=peer.spiffe_id if peer.refusal is None else None,
+            token_subject=None,
+            principal=None,
+            allowed=False,
+            status=status,
+            stage="http",
+            reason="malformed-request",
+            timings=Timings(handshake_us=handshake_us),
+        )
+        try:
+            self.sink.record(event)
+        except Exception as failure:  # refused either way; say the audit part failed
+            if not isinstance(failure, AuditUnavailable):  # that one the sink said once already
+                log.error("audit sink refused an event: %s", type(failure).__name__)
+            return _deny(
+                request_id,
+                503,
+                "audit",
+                "audit-unavailable",
+                "the audit log cannot be written; nothing was forwarded",
+            )
+        return _deny(
+            request_id,
+            status,
+            "http",
+            "malformed-request",
+            "the request is not valid HTTP/1.1; nothing was forwarded",
+            error="invalid_request",
+        )
+
     async def _forward(
         self, request: web.BaseRequest, request_id: str, verdict: Verdict, start: int
     ) -> web.StreamResponse:
@@ -292,6 +403,21 @@ class Gateway:
         try:
             body = await request.read()
             response = await pool.request(request.method, target, verdict.upstream_headers, body)
+        except HttpProcessingError as exc:  # the body: the head was fine, and audited
+            self._complete(request_id, 400, upstream_start, start, "malformed-request")
+            summary = self._malformed.note(type(exc).__name__, time.monotonic())
+            if summary:
+                log.warning("%s", summary)
+            refusal = _deny(
+                request_id,
+                400,
+                "http",
+                "malformed-request",
+                "the request body is not valid HTTP/1.1; nothing was forwarded",
+                error="invalid_request",
+            )
+            refusal.force_close()
+            return refusal
         except (UpstreamError, OSError) as exc:  # OSError: the caller went away mid-body
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
             why = exc.reason if isinstance(exc, UpstreamError) else type(exc).__name__
@@ -319,7 +445,8 @@ class Gateway:
                 )
             )
         except Exception as exc:
-            log.error("audit sink refused a completion:\n%s", scrubbed_traceback(exc))
+            if not isinstance(exc, AuditUnavailable):
+                log.error("audit sink refused a completion:\n%s", scrubbed_traceback(exc))
 
     def _event(
         self, request_id: str, inbound: InboundRequest, verdict: Verdict, timings: Timings

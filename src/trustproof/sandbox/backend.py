@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from trustproof.sandbox.rundir import open_private_log
 from trustproof.scrub import scrub
 
 STOP_GRACE_SECONDS = 3.0
@@ -133,8 +134,7 @@ class LocalProcessBackend:
         self.registry = registry
 
     async def start(self, spec: ProcessSpec) -> Handle:
-        log = spec.log_file.open("ab")
-        os.chmod(spec.log_file, 0o600)
+        log = open_private_log(spec.log_file)
         try:
             process = await asyncio.create_subprocess_exec(
                 *spec.argv,

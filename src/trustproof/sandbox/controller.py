@@ -55,7 +55,7 @@ from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
-from trustproof.scrub import Secret, scrubbed_traceback
+from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.server import bind_loopback
 
@@ -86,6 +86,7 @@ class Sandbox:
         clock: Clock | None = None,
         engine: PolicyEngine | None = None,
     ) -> None:
+        install_scrubbing()  # every log record of the hosting process, whichever library made it
         self.spec = spec
         self.run = RunDir.create(run_dir)
         self.clock = clock or SystemClock()

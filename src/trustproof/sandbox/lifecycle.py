@@ -95,7 +95,7 @@ def start_detached(spec_path: Path, run_dir: Path) -> dict[str, Any]:
     with contextlib.suppress(FileNotFoundError):
         run.state_file.unlink()
     log_path = run.log("controller")
-    with log_path.open("ab") as log:
+    with run.open_log("controller") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "trustproof", "up", str(spec_path), "--run-dir", str(run.path)],
             stdin=subprocess.DEVNULL,

@@ -3,8 +3,8 @@
     <run>/state.json        endpoints, pids, URLs (what `status` shows)
     <run>/pids              process groups started (what `down` kills after a SIGKILLed controller)
     <run>/control.sock      the running controller's local API (token, cert, status, shutdown)
-    <run>/logs/<name>.log   each process's output, scrubbed
-    <run>/audit.jsonl       the gateways' decisions
+    <run>/logs/<name>.log   each process's output, scrubbed (0600 from creation on)
+    <run>/audit.jsonl       the gateways' decisions (0600)
     <run>/identities/<name>/{cert,key,bundle}.pem   workload SVIDs, rotated in place (secret)
     <run>/identities/<name>/gateway-proof.key       the key its gateway signs requests with (secret)
     <run>/admin/            the admin identity the CLI uses to mint tokens (secret)
@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from trustproof.identity import Svid, write_svid_files
 
@@ -32,6 +32,19 @@ def private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def open_private_log(path: Path) -> BinaryIO:
+    """Open a log file for appending, created 0600 (never a moment at the umask's 0644), a file
+    left by an earlier run set back to 0600, a symlink in its place refused (`O_NOFOLLOW`)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,10 @@ class RunDir:
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
+
+    def open_log(self, name: str) -> BinaryIO:
+        """`logs/<name>.log`, opened for appending, 0600 from its creation on."""
+        return open_private_log(self.log(name))
 
     def identity(self, name: str) -> Path:
         return private_dir(self.path / "identities") / name
