@@ -13,6 +13,14 @@ SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gate
 fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
 bypassed the gateway) → egress proxies → the services, callees first, each waited for until
 healthy.
+
+Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
+workload's SVID (its files, the gateway in front of it and its egress proxies, which then fetch
+tokens bound to the new certificate), the token service's server certificate (loaded into its
+listening context, no restart), the admin identity (rewritten in ``<run>/admin``) and each
+PostgreSQL server certificate (installed and reloaded). One ticker checks them every second (more
+often for certificate lifetimes under 8 s); the shortest lifetime it accepts is
+`MIN_CERTIFICATE_TTL_SECONDS`.
 """
 
 from __future__ import annotations
@@ -55,9 +63,12 @@ from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
+from trustproof.tokenservice.core import ADMIN_NAME
 from trustproof.tokenservice.server import bind_loopback
 
 ROTATION_TICK_SECONDS = 1.0
+MIN_CERTIFICATE_TTL_SECONDS = 4.0
+"""Below this, renewing at half-life leaves too little overlap for a service to reload."""
 log = logging.getLogger("trustproof.sandbox")
 
 
@@ -127,11 +138,18 @@ class Sandbox:
 
     async def _start(self) -> None:
         spec = self.spec
+        self._check_ttl()
         self._check_ports()
         self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
         self._cleanups.append(fabric.close)
-        self.endpoints["token-service"] = Endpoint("token-service", "token-service", fabric.url)
+        # The token service is served by this process: its pid is the controller's.
+        self.endpoints["token-service"] = Endpoint(
+            "token-service", "token-service", fabric.url, pid=os.getpid()
+        )
         self.run.write_admin(fabric.admin, fabric.ca.bundle_pem())
+        fabric.rotators[ADMIN_NAME].subscribe(
+            lambda svid: self.run.write_admin(svid, fabric.ca.bundle_pem())
+        )
         engine = self.engine or CedarPolicyEngine.from_spec(spec)
         self._file_sink = JsonLinesSink(self.run.audit)
         self._cleanups.append(self._file_sink.close)
@@ -148,8 +166,8 @@ class Sandbox:
                 fabric.ca, self.clock, name, ttl, self.run.identity(name), ips=[service.host]
             )
             self.rotators[name] = rotator
-            write_crl(fabric.ca, rotator.directory)  # before any reload subscriber below
-            rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.directory))
+            write_crl(fabric.ca, rotator.files.directory)  # before any reload subscriber below
+            rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
         for name, service in spec.services.items():
             if service.ingress.gateway == "none":
                 continue
@@ -205,6 +223,15 @@ class Sandbox:
             self.endpoints[name] = Endpoint(name, "datastore", dsn.url, pid=dsn.pid, dsn=dsn.dsn)
         self.run.write_state(self.state())
 
+    def _check_ttl(self) -> None:
+        ttl = self.spec.ttl.certificate
+        if ttl.seconds < MIN_CERTIFICATE_TTL_SECONDS:
+            raise SandboxError(
+                f"ttl.certificate is {ttl}: too short for the sandbox to renew certificates at "
+                "half-life and give every service time to reload",
+                f"use at least {MIN_CERTIFICATE_TTL_SECONDS:g}s (the default is 5m)",
+            )
+
     def _check_ports(self) -> None:
         for name, service in self.spec.services.items():
             ensure_free(service.host, service.port, f"service {name!r}")
@@ -259,12 +286,35 @@ class Sandbox:
         await self._start_service(name)
         self.endpoints[name] = replace(self.endpoints[name], pid=self.handles[name].pid)
 
+    def tick_seconds(self) -> float:
+        """How often the ticker looks for due renewals: each second, or an eighth of the
+        certificate lifetime when that is shorter."""
+        return min(ROTATION_TICK_SECONDS, self.spec.ttl.certificate.seconds / 8)
+
     async def _rotate_forever(self) -> None:
+        """Renew every identity that is due. A renewal that fails is logged and tried again at
+        the next tick (the current certificate still has up to half its life); it never stops
+        the others."""
+        assert self.fabric is not None  # noqa: S101 (started before the ticker)
+        fabric = self.fabric
         while True:
-            await asyncio.sleep(ROTATION_TICK_SECONDS)
-            for rotator in self.rotators.values():
-                rotator.tick()
-            await asyncio.to_thread(self.datastores.tick)
+            await asyncio.sleep(self.tick_seconds())
+            steps: list[tuple[str, Callable[[], object]]] = [
+                (name, rotator.tick) for name, rotator in self.rotators.items()
+            ]
+            steps += [(name, rotator.tick) for name, rotator in fabric.rotators.items()]
+            for name, step in steps:
+                try:
+                    step()
+                except Exception as exc:
+                    log.error("renewing %s failed; retrying:\n%s", name, scrubbed_traceback(exc))
+            try:
+                await asyncio.to_thread(self.datastores.tick, fabric.certificate_ttl)
+            except Exception as exc:
+                log.error(
+                    "renewing a datastore certificate failed; retrying:\n%s",
+                    scrubbed_traceback(exc),
+                )
 
     # -- stop -----------------------------------------------------------------------------------
 
