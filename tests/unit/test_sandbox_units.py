@@ -4,9 +4,11 @@ templates, the run directory and the pid registry's safety."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
-from trustproof.sandbox.backend import PidRegistry
+from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import env_suffix, start_order, template_values
 from trustproof.spec import load_spec, parse_spec
@@ -78,3 +80,17 @@ def test_pid_registry_never_names_a_process_it_did_not_record(tmp_path: Path) ->
     # A recorded pid whose start time no longer matches (the pid was reused) is ignored.
     (tmp_path / "pids").write_text(f"{os.getpid()} 1 someone-else\n")
     assert registry.entries() == []
+
+
+def test_pid_registry_names_a_group_whose_leader_is_gone(tmp_path: Path) -> None:
+    # The leader died (with the controller) but the group may still hold its children: the
+    # reaper and `down` must still signal it. The number cannot be reused while the group exists.
+    leader = subprocess.Popen(["cat"], stdin=subprocess.PIPE)
+    started = start_time(leader.pid)
+    assert leader.stdin is not None
+    leader.stdin.close()
+    leader.wait()
+    assert start_time(leader.pid) is None
+    (tmp_path / "pids").write_text(f"{leader.pid} {started} orders\n")
+    assert PidRegistry(tmp_path / "pids").entries() == [(leader.pid, "orders")]
+    assert kill_group(leader.pid, signal.SIGKILL) is False  # an empty group: nothing to signal

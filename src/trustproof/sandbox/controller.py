@@ -8,6 +8,11 @@
 Start is all or nothing: when any step fails, whatever was started is stopped again and a
 `SandboxError` says what failed, with the service's last log lines and a hint.
 
+If this process dies without stopping the sandbox (SIGKILL, a crash), nothing outlives it for
+long: the services and PostgreSQL get SIGKILL from the kernel (`trustproof.parentdeath`), and a
+reaper process started first (`sandbox.reaper`) kills whatever is left of their process groups
+and removes the key material.
+
 Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
 SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
 fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
@@ -59,6 +64,7 @@ from trustproof.sandbox.backend import (
 )
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
+from trustproof.sandbox.reaper import Reaper
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, scrubbed_traceback
@@ -114,6 +120,7 @@ class Sandbox:
         self._cleanups: list[Callable[[], Any]] = []
         self._file_sink: JsonLinesSink | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._reaper: Reaper | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -140,6 +147,8 @@ class Sandbox:
         spec = self.spec
         self._check_ttl()
         self._check_ports()
+        # Before anything runs or any key is written: if this process dies, the reaper cleans up.
+        self._reaper = Reaper.spawn(self.run, self.registry)
         self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
         self._cleanups.append(fabric.close)
         # The token service is served by this process: its pid is the controller's.
@@ -331,6 +340,9 @@ class Sandbox:
         while self._cleanups:  # one failing step must not leave the others running
             await _attempt(self._cleanups.pop())
         self.run.remove_secrets()
+        if self._reaper is not None:  # everything is clean: the reaper has nothing to do
+            await _attempt(self._reaper.dismiss)
+            self._reaper = None
 
     # -- what it offers -------------------------------------------------------------------------
 
