@@ -299,22 +299,31 @@ def test_a_sigkilled_controller_takes_its_processes_and_keys_with_it(tmp_path: P
     assert "killed leftover" not in down.stderr
 
 
+def uid_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
 def test_down_cleans_up_when_the_controller_and_its_reaper_were_sigkilled(tmp_path: Path) -> None:
-    state = detached(tmp_path, grandchild=True)
+    state = detached(tmp_path, datastore=True, grandchild=True)
     run = tmp_path / "run"
     assert state["endpoints"]["api"]["healthy"] is True
     assert state["endpoints"]["api"]["running"] is True
     grandchild = children_of(state["endpoints"]["worker"]["pid"])[0]
+    postmaster = state["endpoints"]["db"]["pid"]
+    if os.geteuid() == 0:  # PostgreSQL runs as `postgres`: the signal must survive the switch
+        assert uid_of(postmaster) != 0
     ports = ports_of(state)
     reaper = next(pid for pid, name in recorded(run).items() if name == "reaper")
     os.kill(reaper, signal.SIGKILL)
     wait_until(lambda: not alive(reaper))
     os.kill(state["controller_pid"], signal.SIGKILL)
-    services = [state["endpoints"][name]["pid"] for name in ("api", "worker")]
-    wait_until(lambda: not any(alive(pid) for pid in services))
-    assert not any(alive(pid) for pid in services)  # the kernel's parent-death signal
-    assert alive(grandchild)  # ...reaches only the direct child
-    assert key_files(run) != []  # and nobody removed the keys
+    direct = [state["endpoints"][name]["pid"] for name in ("api", "worker", "db")]
+    wait_until(lambda: not any(alive(pid) for pid in direct))
+    # Only the kernel's parent-death signal can have ended them: the reaper is gone.
+    assert [pid for pid in direct if alive(pid)] == []
+    assert alive(grandchild)  # ...and it reaches only the direct child
+    assert key_files(run) != []  # nobody removed the keys
     down = trustproof("down", "--run-dir", "run", cwd=tmp_path)
     assert down.returncode == 0, down.stderr
     assert "killed leftover worker" in down.stderr
