@@ -4,7 +4,6 @@ connection settings each calling workload receives (certificate authentication o
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -101,10 +100,3 @@ class Datastores:
 def _public_dsn(server: PostgresServer) -> str:
     """The libpq settings every caller shares (each adds its user and certificate files)."""
     return f"host={server.host} port={server.port} dbname={server.database} sslmode=verify-full"
-
-
-def remove_external(paths: list[str]) -> None:
-    """Delete directories a crashed run left outside its run directory (PostgreSQL homes)."""
-    for path in paths:
-        if Path(path).name.startswith("trustproof-pg-"):
-            shutil.rmtree(path, ignore_errors=True)

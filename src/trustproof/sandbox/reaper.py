@@ -33,7 +33,6 @@ from pathlib import Path
 from types import FrameType
 
 from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
-from trustproof.sandbox.datastores import remove_external
 from trustproof.sandbox.rundir import RunDir
 
 DISMISS_TIMEOUT_SECONDS = 5.0
@@ -119,7 +118,7 @@ def reap(run: RunDir) -> list[str]:
     for pgid, name in PidRegistry(run.pids).entries():
         if pgid != me and kill_group(pgid, signal.SIGKILL):
             killed.append(f"{name} (process group {pgid})")
-    remove_external(run.external_dirs())
+    run.remove_externals()
     run.remove_secrets()
     return killed
 
