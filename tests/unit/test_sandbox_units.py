@@ -18,6 +18,7 @@ from trustproof.identity import CertificateAuthority
 from trustproof.sandbox.backend import FakeBackend, PidRegistry, kill_group, start_time
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.datastores import Datastores
+from trustproof.sandbox.reaper import wait_for_previous
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import env_suffix, start_order, template_values
 from trustproof.spec import load_spec, parse_spec
@@ -153,3 +154,19 @@ def test_a_certificate_lifetime_too_short_to_rotate_is_refused(tmp_path: Path) -
     assert info.value.message.startswith("ttl.certificate is 2s: too short")
     assert "at least 4s" in info.value.hint
     assert sandbox.fabric is None  # nothing was started
+
+
+def test_a_new_sandbox_waits_for_the_reaper_of_an_earlier_one(tmp_path: Path) -> None:
+    # A controller died here and its reaper is still cleaning: starting now would let it delete
+    # the new run's keys. (A stand-in process plays the reaper.)
+    run = RunDir.create(tmp_path / "run")
+    stand_in = subprocess.Popen(["cat"], stdin=subprocess.PIPE)
+    try:
+        PidRegistry(run.pids).add(stand_in.pid, "reaper")
+        with pytest.raises(OSError, match="still cleaning up"):
+            wait_for_previous(run, timeout=0.2)
+    finally:
+        assert stand_in.stdin is not None
+        stand_in.stdin.close()
+        stand_in.wait()
+    wait_for_previous(run, timeout=0.2)  # gone: nothing to wait for

@@ -64,7 +64,7 @@ from trustproof.sandbox.backend import (
 )
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.readiness import ensure_free, wait_ready
-from trustproof.sandbox.reaper import Reaper
+from trustproof.sandbox.reaper import Reaper, wait_for_previous
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, scrubbed_traceback
@@ -148,6 +148,11 @@ class Sandbox:
         self._check_ttl()
         self._check_ports()
         # Before anything runs or any key is written: if this process dies, the reaper cleans up.
+        # (An earlier run's reaper still at work in this run directory would clean us up too.)
+        try:
+            await asyncio.to_thread(wait_for_previous, self.run)
+        except OSError as exc:
+            raise SandboxError(str(exc)) from None
         self._reaper = Reaper.spawn(self.run, self.registry)
         self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
         self._cleanups.append(fabric.close)

@@ -36,6 +36,7 @@ from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
 from trustproof.sandbox.rundir import RunDir
 
 DISMISS_TIMEOUT_SECONDS = 5.0
+PREVIOUS_TIMEOUT_SECONDS = 15.0
 NAME = "reaper"
 
 
@@ -90,6 +91,36 @@ class Reaper:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def wait_for_previous(run: RunDir, timeout: float = PREVIOUS_TIMEOUT_SECONDS) -> None:
+    """Wait until no reaper recorded in `run` runs any more: a new sandbox in the same run
+    directory must not start while the reaper of a controller that died there is still cleaning
+    (it would delete the new run's keys). `OSError` if one is still at work after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        working = [
+            pid
+            for pid, name in PidRegistry(run.pids).entries()
+            if name == NAME and pid != os.getpid() and _running(pid)
+        ]
+        if not working:
+            return
+        if time.monotonic() > deadline:
+            raise OSError(
+                f"the reaper of an earlier sandbox in {run.path} (pid {working[0]}) is still "
+                "cleaning up; run `trustproof down` there, or use another run directory"
+            )
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a reaper whose parent died waits to be collected by init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_for_exit(pid: int, started: str) -> None:
