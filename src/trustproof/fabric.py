@@ -4,15 +4,15 @@ service serving them over HTTPS on loopback.
     fabric = await TrustFabric.start(spec)
     svid = fabric.issue("orders")              # an X.509-SVID for a workload or persona
     validator = fabric.validator()             # what a gateway uses; sees revocations at once
-    fabric.tick()                              # renew its own identities when due (each second)
     ...
     await fabric.close()
 
 The fabric's own identities — the token service's server certificate and the admin identity —
-have the spec's certificate lifetime and rotate like every workload's: `tick()` renews each at
-half-life, so the old one still has half its life left (the overlap). The token service then
-presents the new certificate on new handshakes, without a restart; whoever keeps the admin
-identity elsewhere subscribes to `rotators[ADMIN_NAME]`.
+have the spec's certificate lifetime and rotate like every workload's: `rotators` holds one
+in-memory `Rotator` for each, which whoever owns the event loop ticks (the sandbox's ticker, each
+second) and which renews at half-life, so the old certificate still has half its life left (the
+overlap). The token service then presents the new certificate on new handshakes, without a
+restart; whoever keeps the admin identity elsewhere subscribes to `rotators[ADMIN_NAME]`.
 
 Everything is created in memory per run; nothing is written to disk here.
 """
@@ -104,10 +104,6 @@ class TrustFabric:
     def admin(self) -> Svid:
         """The admin identity's current SVID (it may call the token service's admin API)."""
         return self.rotators[ADMIN_NAME].current
-
-    def tick(self) -> list[str]:
-        """Renew each of the fabric's own identities that is due; returns the names renewed."""
-        return [name for name, rotator in self.rotators.items() if rotator.tick()]
 
     @property
     def url(self) -> str:
