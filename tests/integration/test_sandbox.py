@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,17 @@ def wait_until(condition: Callable[[], bool], seconds: float = 15) -> None:
         time.sleep(0.05)
 
 
+@pytest.fixture
+def leaves_nothing(tmp_path: Path) -> Iterator[Path]:
+    """`tmp_path`, and after the test: `down` if anything the run recorded still runs (a failed
+    assertion must not leave a detached sandbox behind)."""
+    yield tmp_path
+    if (tmp_path / "run" / "pids").exists() and any(
+        alive(pid) for pid in recorded(tmp_path / "run")
+    ):
+        trustproof("down", "--run-dir", "run", cwd=tmp_path)
+
+
 def detached(tmp_path: Path, **options: bool) -> dict[str, Any]:
     spec = write_spec(tmp_path, **options)
     up = trustproof("up", str(spec), "--detach", "--run-dir", "run", cwd=tmp_path)
@@ -256,7 +267,8 @@ def detached(tmp_path: Path, **options: bool) -> dict[str, Any]:
     return state
 
 
-def test_status_json_says_the_token_service_runs_while_it_serves(tmp_path: Path) -> None:
+def test_status_json_says_the_token_service_runs_while_it_serves(leaves_nothing: Path) -> None:
+    tmp_path = leaves_nothing
     state = detached(tmp_path)
     token_service = state["endpoints"]["token-service"]
     assert state["controller_running"] is True
@@ -269,7 +281,8 @@ def test_status_json_says_the_token_service_runs_while_it_serves(tmp_path: Path)
     assert after["endpoints"]["token-service"]["running"] is False  # and not once stopped
 
 
-def test_a_sigkilled_controller_takes_its_processes_and_keys_with_it(tmp_path: Path) -> None:
+def test_a_sigkilled_controller_takes_its_processes_and_keys_with_it(leaves_nothing: Path) -> None:
+    tmp_path = leaves_nothing
     state = detached(tmp_path, datastore=True, grandchild=True)
     run = tmp_path / "run"
     controller = state["controller_pid"]
@@ -304,7 +317,10 @@ def uid_of(pid: int) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
-def test_down_cleans_up_when_the_controller_and_its_reaper_were_sigkilled(tmp_path: Path) -> None:
+def test_down_cleans_up_when_the_controller_and_its_reaper_were_sigkilled(
+    leaves_nothing: Path,
+) -> None:
+    tmp_path = leaves_nothing
     state = detached(tmp_path, datastore=True, grandchild=True)
     run = tmp_path / "run"
     assert state["endpoints"]["api"]["healthy"] is True
