@@ -7,6 +7,13 @@ service serving them over HTTPS on loopback.
     ...
     await fabric.close()
 
+The fabric's own identities — the token service's server certificate and the admin identity —
+have the spec's certificate lifetime and rotate like every workload's: `rotators` holds one
+in-memory `Rotator` for each, which whoever owns the event loop ticks (the sandbox's ticker, each
+second) and which renews at half-life, so the old certificate still has half its life left (the
+overlap). The token service then presents the new certificate on new handshakes, without a
+restart; whoever keeps the admin identity elsewhere subscribes to `rotators[ADMIN_NAME]`.
+
 Everything is created in memory per run; nothing is written to disk here.
 """
 
@@ -18,7 +25,7 @@ from datetime import timedelta
 from typing import Self
 
 from trustproof.clock import Clock, SystemClock
-from trustproof.identity import CertificateAuthority, Svid
+from trustproof.identity import CertificateAuthority, Rotator, Svid
 from trustproof.spec.model import Spec
 from trustproof.tokens import KeyRing, RevocationList, TokenCheck, TokenIssuer, TokenValidator
 from trustproof.tokenservice.core import ADMIN_NAME, TOKEN_SERVICE_NAME, Registry, TokenService
@@ -34,7 +41,7 @@ class TrustFabric:
     issuer: TokenIssuer
     revocations: RevocationList
     service: TokenService
-    admin: Svid
+    rotators: dict[str, Rotator]  # the fabric's own identities, in memory: token service, admin
     server: TokenServer
     certificate_ttl: timedelta
     _unfollow: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -68,17 +75,35 @@ class TrustFabric:
                 revocations=revocations,
                 clock=clock,
             )
-            server_svid = ca.issue(
-                TOKEN_SERVICE_NAME, certificate_ttl, ips=[host], dns=["localhost"]
+            server_identity = Rotator(
+                ca, clock, TOKEN_SERVICE_NAME, certificate_ttl, None, ips=[host], dns=["localhost"]
             )
-            server = await serve_token_service(service, ca, server_svid, clock, sock)
+            server = await serve_token_service(service, ca, server_identity.current, clock, sock)
         except BaseException:
             sock.close()
             raise
-        admin = ca.issue(ADMIN_NAME, certificate_ttl)
+        server_identity.subscribe(server.reload_svid)
+        rotators = {
+            TOKEN_SERVICE_NAME: server_identity,
+            ADMIN_NAME: Rotator(ca, clock, ADMIN_NAME, certificate_ttl, None),
+        }
         return cls(
-            registry, clock, ca, keys, issuer, revocations, service, admin, server, certificate_ttl
+            registry,
+            clock,
+            ca,
+            keys,
+            issuer,
+            revocations,
+            service,
+            rotators,
+            server,
+            certificate_ttl,
         )
+
+    @property
+    def admin(self) -> Svid:
+        """The admin identity's current SVID (it may call the token service's admin API)."""
+        return self.rotators[ADMIN_NAME].current
 
     @property
     def url(self) -> str:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from trustproof.sandbox.controller import Sandbox
 pytestmark = pytest.mark.integration
 
 SERVICE = (
-    "import http.server, os, signal\n"
+    "import http.server, os, signal, subprocess, sys\n"
+    "if os.environ.get('SPAWN_CHILD'):  # a child in the service's process group\n"
+    "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
     "signal.signal(signal.SIGHUP, lambda *a: print('reloaded certificates', flush=True))\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def do_GET(self):\n"
@@ -46,8 +49,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_spec(tmp_path: Path, *, broken: bool = False, reload: str = "none") -> Path:
+def write_spec(
+    tmp_path: Path,
+    *,
+    broken: bool = False,
+    reload: str = "none",
+    datastore: bool = False,
+    grandchild: bool = False,
+) -> Path:
     (tmp_path / "svc.py").write_text(SERVICE)
+    (tmp_path / "schema.sql").write_text("CREATE TABLE items (id integer PRIMARY KEY);\n")
     (tmp_path / "app.cedar").write_text(
         '@id("w")\npermit (principal == Workload::"worker", action == Action::"GET", '
         'resource == Route::"api /");\n'
@@ -63,10 +74,19 @@ def write_spec(tmp_path: Path, *, broken: bool = False, reload: str = "none") ->
         "services:\n"
         f"  api: {{command: {api_cmd}, port: {free_port()}, routes: [GET /], reload: {reload}}}\n"
         f"  worker: {{command: [python, svc.py], port: {free_port()}, routes: [GET /],"
-        " calls: [api]}\n"
+        f" calls: [api], env: {{SPAWN_CHILD: '{'1' if grandchild else ''}'}}}}\n"
         "policies: {files: [app.cedar]}\n"
         "access: {services: {api: {worker: [GET /]}}}\n"
     )
+    if datastore:
+        with spec.open("a") as handle:
+            handle.write(
+                "datastores: {db: {schema: schema.sql, roles: {worker: {items: [select]}}}}\n"
+                "access: {services: {api: {worker: [GET /]}},"
+                " datastores: {db: {worker: {items: [select]}}}}\n"
+            )
+        text = spec.read_text().replace("access: {services: {api: {worker: [GET /]}}}\n", "", 1)
+        spec.write_text(text)
     return spec
 
 
@@ -189,26 +209,145 @@ def trustproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_down_cleans_up_after_the_controller_was_sigkilled(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path)
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet collected by its new parent, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def recorded(run: Path) -> dict[int, str]:
+    """The process groups the run recorded: pgid -> name."""
+    lines = (run / "pids").read_text().splitlines()
+    return {int(line.split(" ", 2)[0]): line.split(" ", 2)[2] for line in lines}
+
+
+def key_files(run: Path) -> list[Path]:
+    """Every private key of the run: identities, admin, datastore client keys, PostgreSQL's own
+    (in its home outside the run directory), gateway-proof keys."""
+    externals = run / "externals"
+    roots = (
+        [run, *(Path(p) for p in externals.read_text().split())] if externals.exists() else [run]
+    )
+    return [
+        path
+        for root in roots
+        if root.exists()
+        for path in root.rglob("*")
+        if path.is_file() and (path.name == "key.pem" or path.suffix == ".key")
+    ]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def leaves_nothing(tmp_path: Path) -> Iterator[Path]:
+    """`tmp_path`, and after the test: `down` if anything the run recorded still runs (a failed
+    assertion must not leave a detached sandbox behind)."""
+    yield tmp_path
+    if (tmp_path / "run" / "pids").exists() and any(
+        alive(pid) for pid in recorded(tmp_path / "run")
+    ):
+        trustproof("down", "--run-dir", "run", cwd=tmp_path)
+
+
+def detached(tmp_path: Path, **options: bool) -> dict[str, Any]:
+    spec = write_spec(tmp_path, **options)
     up = trustproof("up", str(spec), "--detach", "--run-dir", "run", cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     status = trustproof("status", "--json", "--run-dir", "run", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    assert '"controller_running": true' in status.stdout
-    state = json.loads(status.stdout)
-    assert state["endpoints"]["api"]["healthy"] is True
-    assert state["endpoints"]["api"]["running"] is True
-    ports = ports_of(state)
-    controller = state["controller_pid"]
-    os.kill(controller, signal.SIGKILL)
-    time.sleep(0.2)
+    state: dict[str, Any] = json.loads(status.stdout)
+    return state
+
+
+def test_status_json_says_the_token_service_runs_while_it_serves(leaves_nothing: Path) -> None:
+    tmp_path = leaves_nothing
+    state = detached(tmp_path)
+    token_service = state["endpoints"]["token-service"]
+    assert state["controller_running"] is True
+    assert token_service["pid"] == state["controller_pid"]  # it is served by the controller
+    assert token_service["running"] is True
+    assert token_service["healthy"] is True  # it answered discovery over TLS just now
     down = trustproof("down", "--run-dir", "run", cwd=tmp_path)
     assert down.returncode == 0, down.stderr
-    assert "killed leftover api" in down.stderr
+    after = json.loads(trustproof("status", "--json", "--run-dir", "run", cwd=tmp_path).stdout)
+    assert after["endpoints"]["token-service"]["running"] is False  # and not once stopped
+
+
+def test_a_sigkilled_controller_takes_its_processes_and_keys_with_it(leaves_nothing: Path) -> None:
+    tmp_path = leaves_nothing
+    state = detached(tmp_path, datastore=True, grandchild=True)
+    run = tmp_path / "run"
+    controller = state["controller_pid"]
+    endpoints = state["endpoints"]
+    grandchildren = children_of(endpoints["worker"]["pid"])
+    assert len(grandchildren) == 1  # the worker's own child, in the worker's process group
+    backends = children_of(endpoints["db"]["pid"])  # PostgreSQL's own processes
+    pids = {pid for pid in recorded(run) if pid != controller} | {*grandchildren, *backends}
+    assert {endpoints[name]["pid"] for name in ("api", "worker", "db")} <= pids
+    assert all(alive(pid) for pid in pids)
+    ports = ports_of(state)
+    assert ports <= listening_ports()
+    keys = key_files(run)
+    assert len(keys) == 6  # admin, api, worker, their 2 gateway-proof keys, PostgreSQL's
+    os.kill(controller, signal.SIGKILL)
+    wait_until(
+        lambda: (
+            not any(alive(p) for p in pids) and not listening_ports() & ports and not key_files(run)
+        )
+    )
+    assert [pid for pid in pids if alive(pid)] == []
+    assert listening_ports() & ports == set()
+    assert key_files(run) == []
+    assert "ended without stopping the sandbox" in (run / "logs" / "reaper.log").read_text()
+    down = trustproof("down", "--run-dir", "run", cwd=tmp_path)  # nothing left to do, still fine
+    assert down.returncode == 0, down.stderr
+    assert "killed leftover" not in down.stderr
+
+
+def uid_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+def test_down_cleans_up_when_the_controller_and_its_reaper_were_sigkilled(
+    leaves_nothing: Path,
+) -> None:
+    tmp_path = leaves_nothing
+    state = detached(tmp_path, datastore=True, grandchild=True)
+    run = tmp_path / "run"
+    assert state["endpoints"]["api"]["healthy"] is True
+    assert state["endpoints"]["api"]["running"] is True
+    grandchild = children_of(state["endpoints"]["worker"]["pid"])[0]
+    postmaster = state["endpoints"]["db"]["pid"]
+    if os.geteuid() == 0:  # PostgreSQL runs as `postgres`: the signal must survive the switch
+        assert uid_of(postmaster) != 0
+    ports = ports_of(state)
+    reaper = next(pid for pid, name in recorded(run).items() if name == "reaper")
+    os.kill(reaper, signal.SIGKILL)
+    wait_until(lambda: not alive(reaper))
+    os.kill(state["controller_pid"], signal.SIGKILL)
+    direct = [state["endpoints"][name]["pid"] for name in ("api", "worker", "db")]
+    wait_until(lambda: not any(alive(pid) for pid in direct))
+    # Only the kernel's parent-death signal can have ended them: the reaper is gone.
+    assert [pid for pid in direct if alive(pid)] == []
+    assert alive(grandchild)  # ...and it reaches only the direct child
+    assert key_files(run) != []  # nobody removed the keys
+    down = trustproof("down", "--run-dir", "run", cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
     assert "killed leftover worker" in down.stderr
+    wait_until(lambda: not alive(grandchild))
+    assert not alive(grandchild)
     assert_closed(ports)
-    assert not (tmp_path / "run" / "identities").exists()
+    assert key_files(run) == []
+    assert not (run / "identities").exists()
 
 
 def test_ctrl_c_during_up_tears_down(tmp_path: Path) -> None:

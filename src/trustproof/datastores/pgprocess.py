@@ -1,7 +1,8 @@
 """The `postgres` process: spawning it, knowing when it is ready, reloading it, stopping it.
 
 `postgres` runs in the foreground as our child, in its own session (so its process group holds
-the postmaster and every backend it forks), its output appended to the run's log file. Readiness
+the postmaster and every backend it forks), its output appended to the run's log file, and dies
+with the thread that spawned it (see `trustproof.parentdeath`). Readiness
 is read from ``postmaster.pid`` — the postmaster writes ``ready`` on its 8th line once it accepts
 connections, which is what `pg_ctl -w` waits for too — so waiting costs no connection attempts.
 """
@@ -24,6 +25,7 @@ import psycopg
 from trustproof.datastores.errors import DatastoreError
 from trustproof.datastores.pgaccount import ServerAccount
 from trustproof.datastores.pgbinaries import PgBinaries
+from trustproof.parentdeath import die_with_parent
 
 POLL = 0.005
 RELOAD_PROBLEMS = re.compile(r"was not reloaded|contains errors|could not (load|open|access)")
@@ -41,10 +43,15 @@ def free_port(host: str) -> int:
 def spawn(
     binaries: PgBinaries, account: ServerAccount, data: Path, conf: Path, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
-    """``postgres -D data -c config_file=conf`` as `account`, in a new session, output to `log`."""
+    """``postgres -D data -c config_file=conf`` as `account`, in a new session, output to `log`.
+
+    The postmaster gets SIGKILL when the thread that spawns it ends (`die_with_parent`), so a
+    SIGKILLed controller does not leave it listening; its backends notice the postmaster's death
+    and exit. The account switch happens before the signal is set, so it holds for ``postgres``.
+    """
     command = [str(binaries.postgres), "-D", str(data), "-c", f"config_file={conf}"]
     return subprocess.Popen(
-        command,
+        die_with_parent(command),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -7,6 +7,14 @@ Each file is replaced atomically (temporary file in the same directory, fsync, `
 so a reader sees the old file or the new one, never half of one. The three files are replaced one
 after the other, so subscribers are told only once all three are in place: that is when a
 service should reload. This is the only module of the package that touches the disk.
+
+A Rotator without a directory keeps its SVID in memory only: the sandbox's own identities (the
+token service's server certificate) rotate the same way without a key file on disk.
+
+Renewal is due once `fraction` of the *forward* validity has passed: measured from the moment of
+issue to ``not_after``, not from ``not_before``, which the CA moves back (``backdate``) to absorb
+clock differences. With a 30-second backdate and a 10-second TTL, "half of not_before..not_after"
+would already be past at issue and a rotator would renew on every tick.
 """
 
 from __future__ import annotations
@@ -107,10 +115,23 @@ def write_svid_files(directory: Path, svid: Svid, bundle_pem: bytes) -> SvidFile
     return files
 
 
-class Rotator:
-    """Holds one workload's current SVID and replaces it once `fraction` of its lifetime is used.
+def renewal_time(svid: Svid, ttl: timedelta, fraction: float = 0.5) -> float:
+    """Seconds since the epoch at which `svid`, issued with lifetime `ttl`, is due for renewal:
+    `fraction` of the way from its issue (``not_after - ttl``) to ``not_after``.
 
-    Creating a Rotator issues the first SVID and writes its files at once. `tick()` is meant to be
+    The issue time is read off ``not_after`` rather than ``not_before``, which the CA backdates;
+    a certificate shorter than `ttl` (say one the CA cut at its own end) counts from
+    ``not_before``.
+    """
+    forward = min(ttl.total_seconds(), svid.lifetime)
+    return svid.not_after.timestamp() - (1 - fraction) * forward
+
+
+class Rotator:
+    """Holds one identity's current SVID and replaces it once `fraction` of its validity is used.
+
+    Creating a Rotator issues the first SVID and, given a `directory`, writes its files at once
+    (without one, the SVID lives in memory only and `files` is an error). `tick()` is meant to be
     called periodically by whoever owns the event loop; nothing here sleeps or starts threads.
     """
 
@@ -120,7 +141,7 @@ class Rotator:
         clock: Clock,
         name: str,
         ttl: timedelta,
-        directory: Path,
+        directory: Path | None,
         *,
         fraction: float = 0.5,
         dns: Sequence[str] = (),
@@ -142,7 +163,7 @@ class Rotator:
         self._lock = threading.RLock()
         self._subscribers: list[Callable[[Svid], None]] = []
         self._current = self._issue()
-        self.files = write_svid_files(directory, self._current, ca.bundle_pem())
+        self._files = self._write(self._current)
 
     def __repr__(self) -> str:
         return f"Rotator({self.name!r}, current={self._current!r}, directory={self.directory})"
@@ -151,16 +172,30 @@ class Rotator:
     def current(self) -> Svid:
         return self._current
 
+    @property
+    def files(self) -> SvidFiles:
+        """Where the current SVID is on disk; `IdentityError` for an in-memory rotator."""
+        if self._files is None:
+            raise IdentityError(
+                f"the SVID of {self.name} is kept in memory only; it has no files\n"
+                "    hint: give the Rotator a directory to have it written"
+            )
+        return self._files
+
+    def _write(self, svid: Svid) -> SvidFiles | None:
+        if self.directory is None:
+            return None
+        return write_svid_files(self.directory, svid, self.ca.bundle_pem())
+
     def _issue(self) -> Svid:
         return self.ca.issue(self.name, self.ttl, dns=self.dns, ips=self.ips)
 
     def renew_at(self) -> float:
         """Seconds since the epoch at which the current SVID is due for renewal."""
-        svid = self._current
-        return svid.not_before.timestamp() + self.fraction * svid.lifetime
+        return renewal_time(self._current, self.ttl, self.fraction)
 
     def due(self) -> bool:
-        """True once `fraction` of the current SVID's lifetime has passed."""
+        """True once `fraction` of the current SVID's validity (from its issue) has passed."""
         return self.clock.now().timestamp() >= self.renew_at()
 
     def rotate(self) -> Svid:
@@ -171,7 +206,7 @@ class Rotator:
         """
         with self._lock:
             svid = self._issue()
-            self.files = write_svid_files(self.directory, svid, self.ca.bundle_pem())
+            self._files = self._write(svid)
             self._current = svid
             subscribers = list(self._subscribers)
         log.info("rotated the SVID of %s (serial %x)", svid.spiffe_id, svid.serial)
@@ -185,12 +220,13 @@ class Rotator:
         ``ca.activate_root()``, so that no peer is shown a leaf it cannot verify yet.
         """
         with self._lock:
-            try:
-                _write_atomically(self.files.bundle, self.ca.bundle_pem(), PUBLIC_MODE)
-            except OSError as exc:
-                raise IdentityError(
-                    f"could not write {self.files.bundle}: {exc.strerror or exc}"
-                ) from exc
+            if self._files is not None:
+                try:
+                    _write_atomically(self._files.bundle, self.ca.bundle_pem(), PUBLIC_MODE)
+                except OSError as exc:
+                    raise IdentityError(
+                        f"could not write {self._files.bundle}: {exc.strerror or exc}"
+                    ) from exc
             svid, subscribers = self._current, list(self._subscribers)
         self._notify(subscribers, svid)
 

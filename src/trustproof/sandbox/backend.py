@@ -2,9 +2,11 @@
 backend used today, and the in-memory fake beside it for unit tests of the controller.
 
 The local backend starts each service as a child process in its own process group (so stopping it
-stops everything it spawned), records the group in the run's pid registry *before* anything else
-can fail (so `trustproof down` can clean up even after the controller was SIGKILLed), and copies
-stdout/stderr line by line into the service's log file through the scrubber.
+stops everything it spawned) that gets SIGKILL if the controller dies (`trustproof.parentdeath`;
+the reaper then kills the rest of its group), records the group in the run's pid registry *before*
+anything else can fail (so the reaper and `trustproof down` can clean up after a SIGKILLed
+controller), and copies stdout/stderr line by line into the service's log file through the
+scrubber.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from trustproof.parentdeath import die_with_parent
 from trustproof.sandbox.rundir import open_private_log
 from trustproof.scrub import scrub
 
@@ -78,8 +81,13 @@ def start_time(pid: int) -> str | None:
 
 class PidRegistry:
     """One line per process group this run started (``pgid starttime name``), appended as soon
-    as the process exists. `trustproof down` reads it when the controller is gone, and only
-    signals a group whose leader is still the very process recorded (same start time)."""
+    as the process exists. The reaper and `trustproof down` read it when the controller is gone.
+
+    A group may be signalled while its leader is still the very process recorded (same start
+    time) — or while its leader is gone but members may remain (a service's children after the
+    service died with the controller): Linux does not hand out a number still in use as a process
+    group id, so as long as the group exists it is ours. A live process with that pid and another
+    start time means the number was reused: never signalled."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -90,7 +98,8 @@ class PidRegistry:
             handle.write(f"{pgid} {start_time(pgid) or '-'} {name}\n")
 
     def entries(self) -> list[tuple[int, str]]:
-        """Recorded groups whose leader is still the recorded process."""
+        """Recorded groups that can only hold this run's processes, if any: the leader is the
+        recorded process, or gone (see the class docstring)."""
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -98,7 +107,7 @@ class PidRegistry:
         out = []
         for line in lines:
             pgid, started, name = [*line.split(" ", 2), "", ""][:3]
-            if pgid.isdigit() and started != "-" and start_time(int(pgid)) == started:
+            if pgid.isdigit() and started != "-" and start_time(int(pgid)) in (started, None):
                 out.append((int(pgid), name))
         return out
 
@@ -137,7 +146,7 @@ class LocalProcessBackend:
         log = open_private_log(spec.log_file)
         try:
             process = await asyncio.create_subprocess_exec(
-                *spec.argv,
+                *die_with_parent(spec.argv),
                 cwd=spec.cwd,
                 env=dict(spec.env),
                 stdin=asyncio.subprocess.DEVNULL,

@@ -24,9 +24,9 @@ import aiohttp
 from aiohttp import web
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import group_alive
+from trustproof.sandbox.backend import group_alive, start_time
 from trustproof.sandbox.controller import Sandbox
-from trustproof.sandbox.readiness import healthy
+from trustproof.sandbox.readiness import healthy, https_ok
 
 ProbeHandler = Callable[[Sandbox, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -61,13 +61,16 @@ class ControlServer:
         state = live_status(self.sandbox.state())
         services = self.sandbox.spec.services
         names = [name for name in state["endpoints"] if name in services]
-        checks = await asyncio.gather(
-            *(
-                healthy(services[name].host, services[name].port, services[name].health)
-                for name in names
-            )
-        )
-        for name, ok in zip(names, checks, strict=True):
+        checks = [
+            healthy(services[name].host, services[name].port, services[name].health)
+            for name in names
+        ]
+        fabric = self.sandbox.fabric
+        if fabric is not None and "token-service" in state["endpoints"]:
+            # Served by this process: healthy when it answers discovery over TLS right now.
+            names.append("token-service")
+            checks.append(https_ok(fabric.discovery_url, fabric.ca.bundle_pem()))
+        for name, ok in zip(names, await asyncio.gather(*checks), strict=True):
             state["endpoints"][name]["healthy"] = ok
         return web.json_response(state)
 
@@ -124,12 +127,24 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 def live_status(state: dict[str, Any]) -> dict[str, Any]:
-    """The state with each process's liveness checked now."""
-    endpoints = state.get("endpoints", {})
-    for endpoint in endpoints.values():
+    """The state with each process's liveness checked now.
+
+    The token service runs inside the controller, so it runs exactly when the controller does
+    (same pid *and* start time; a state written before the token service had a pid says so too).
+    Every other endpoint is its own process group.
+    """
+    controller = state.get("controller_pid")
+    recorded = state.get("controller_start_time")
+    controller_running = group_alive_pid(controller) and (
+        recorded is None or (isinstance(controller, int) and start_time(controller) == recorded)
+    )
+    for endpoint in state.get("endpoints", {}).values():
         pid = endpoint.get("pid")
-        endpoint["running"] = bool(pid) and group_alive(int(pid))
-    state["controller_running"] = group_alive_pid(state.get("controller_pid"))
+        if endpoint.get("kind") == "token-service":
+            endpoint["running"] = controller_running
+        else:
+            endpoint["running"] = bool(pid) and group_alive(int(pid))
+    state["controller_running"] = controller_running
     return state
 
 

@@ -8,11 +8,24 @@
 Start is all or nothing: when any step fails, whatever was started is stopped again and a
 `SandboxError` says what failed, with the service's last log lines and a hint.
 
+If this process dies without stopping the sandbox (SIGKILL, a crash), nothing outlives it for
+long: the services and PostgreSQL get SIGKILL from the kernel (`trustproof.parentdeath`), and a
+reaper process started first (`sandbox.reaper`) kills whatever is left of their process groups
+and removes the key material.
+
 Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
 SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
 fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
 bypassed the gateway) → egress proxies → the services, callees first, each waited for until
 healthy → the policy watcher (`policywatch`: policy files changed under the run are reloaded).
+
+Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
+workload's SVID (its files, the gateway in front of it and its egress proxies, which then fetch
+tokens bound to the new certificate), the token service's server certificate (loaded into its
+listening context, no restart), the admin identity (rewritten in ``<run>/admin``) and each
+PostgreSQL server certificate (installed and reloaded). One ticker checks them every second (more
+often for certificate lifetimes under 8 s); the shortest lifetime it accepts is
+`MIN_CERTIFICATE_TTL_SECONDS`.
 """
 
 from __future__ import annotations
@@ -53,13 +66,17 @@ from trustproof.sandbox.backend import (
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.readiness import ensure_free, wait_ready
+from trustproof.sandbox.reaper import Reaper, wait_for_previous
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
+from trustproof.tokenservice.core import ADMIN_NAME
 from trustproof.tokenservice.server import bind_loopback
 
 ROTATION_TICK_SECONDS = 1.0
+MIN_CERTIFICATE_TTL_SECONDS = 4.0
+"""Below this, renewing at half-life leaves too little overlap for a service to reload."""
 log = logging.getLogger("trustproof.sandbox")
 
 
@@ -107,6 +124,7 @@ class Sandbox:
         self._cleanups: list[Callable[[], Any]] = []
         self._file_sink: JsonLinesSink | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._reaper: Reaper | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,11 +149,19 @@ class Sandbox:
 
     async def _start(self) -> None:
         spec = self.spec
+        self._check_ttl()
         self._check_ports()
+        await self._spawn_reaper()
         self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
         self._cleanups.append(fabric.close)
-        self.endpoints["token-service"] = Endpoint("token-service", "token-service", fabric.url)
+        # The token service is served by this process: its pid is the controller's.
+        self.endpoints["token-service"] = Endpoint(
+            "token-service", "token-service", fabric.url, pid=os.getpid()
+        )
         self.run.write_admin(fabric.admin, fabric.ca.bundle_pem())
+        fabric.rotators[ADMIN_NAME].subscribe(
+            lambda svid: self.run.write_admin(svid, fabric.ca.bundle_pem())
+        )
         self._file_sink = JsonLinesSink(self.run.audit)
         self._cleanups.append(self._file_sink.close)
         # The durable sink first: if it refuses, the request is refused and memory never says
@@ -156,8 +182,8 @@ class Sandbox:
                 fabric.ca, self.clock, name, ttl, self.run.identity(name), ips=[service.host]
             )
             self.rotators[name] = rotator
-            write_crl(fabric.ca, rotator.directory)  # before any reload subscriber below
-            rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.directory))
+            write_crl(fabric.ca, rotator.files.directory)  # before any reload subscriber below
+            rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
         for name, service in spec.services.items():
             if service.ingress.gateway == "none":
                 continue
@@ -215,6 +241,26 @@ class Sandbox:
         if self.policy_watch is not None:
             self.policy_watch.start()
 
+    async def _spawn_reaper(self) -> None:
+        """Before anything runs or any key is written: if this process dies, the reaper cleans up.
+
+        (An earlier run's reaper still at work in this run directory would clean us up too.)
+        """
+        try:
+            await asyncio.to_thread(wait_for_previous, self.run)
+        except OSError as exc:
+            raise SandboxError(str(exc)) from None
+        self._reaper = Reaper.spawn(self.run, self.registry)
+
+    def _check_ttl(self) -> None:
+        ttl = self.spec.ttl.certificate
+        if ttl.seconds < MIN_CERTIFICATE_TTL_SECONDS:
+            raise SandboxError(
+                f"ttl.certificate is {ttl}: too short for the sandbox to renew certificates at "
+                "half-life and give every service time to reload",
+                f"use at least {MIN_CERTIFICATE_TTL_SECONDS:g}s (the default is 5m)",
+            )
+
     def _check_ports(self) -> None:
         for name, service in self.spec.services.items():
             ensure_free(service.host, service.port, f"service {name!r}")
@@ -269,12 +315,35 @@ class Sandbox:
         await self._start_service(name)
         self.endpoints[name] = replace(self.endpoints[name], pid=self.handles[name].pid)
 
+    def tick_seconds(self) -> float:
+        """How often the ticker looks for due renewals: each second, or an eighth of the
+        certificate lifetime when that is shorter."""
+        return min(ROTATION_TICK_SECONDS, self.spec.ttl.certificate.seconds / 8)
+
     async def _rotate_forever(self) -> None:
+        """Renew every identity that is due. A renewal that fails is logged and tried again at
+        the next tick (the current certificate still has up to half its life); it never stops
+        the others."""
+        assert self.fabric is not None  # noqa: S101 (started before the ticker)
+        fabric = self.fabric
         while True:
-            await asyncio.sleep(ROTATION_TICK_SECONDS)
-            for rotator in self.rotators.values():
-                rotator.tick()
-            await asyncio.to_thread(self.datastores.tick)
+            await asyncio.sleep(self.tick_seconds())
+            steps: list[tuple[str, Callable[[], object]]] = [
+                (name, rotator.tick) for name, rotator in self.rotators.items()
+            ]
+            steps += [(name, rotator.tick) for name, rotator in fabric.rotators.items()]
+            for name, step in steps:
+                try:
+                    step()
+                except Exception as exc:
+                    log.error("renewing %s failed; retrying:\n%s", name, scrubbed_traceback(exc))
+            try:
+                await asyncio.to_thread(self.datastores.tick, fabric.certificate_ttl)
+            except Exception as exc:
+                log.error(
+                    "renewing a datastore certificate failed; retrying:\n%s",
+                    scrubbed_traceback(exc),
+                )
 
     # -- stop -----------------------------------------------------------------------------------
 
@@ -291,6 +360,9 @@ class Sandbox:
         while self._cleanups:  # one failing step must not leave the others running
             await _attempt(self._cleanups.pop())
         self.run.remove_secrets()
+        if self._reaper is not None:  # everything is clean: the reaper has nothing to do
+            await _attempt(self._reaper.dismiss)
+            self._reaper = None
 
     # -- what it offers -------------------------------------------------------------------------
 

@@ -4,13 +4,15 @@ connection settings each calling workload receives (certificate authentication o
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from trustproof.datastores import PostgresServer
+from trustproof.datastores.errors import DatastoreError
 from trustproof.fabric import TrustFabric
+from trustproof.identity.rotation import renewal_time
 from trustproof.sandbox.backend import PidRegistry
 from trustproof.sandbox.rundir import RunDir
 from trustproof.spec.model import Spec
@@ -55,10 +57,25 @@ class Datastores:
         self.servers.clear()
         await asyncio.gather(*(server.stop_async() for server in servers))
 
-    def tick(self) -> None:
-        """Renew server certificates at half-life (called with the SVID rotators)."""
-        for server in self.servers.values():
-            server.renew_if_due()
+    def tick(self, ttl: timedelta, fraction: float = 0.5) -> list[str]:
+        """Renew each server certificate that is `fraction` through its validity from issue
+        (called with the SVID rotators; `ttl` is the lifetime it was issued with). Returns the
+        datastores renewed; a failure is raised after the others were tried."""
+        renewed, failure = [], None
+        for name, server in list(self.servers.items()):
+            current = server.server_svid
+            now = server.ca.clock.now().timestamp()
+            if current is None or now < renewal_time(current, ttl, fraction):
+                continue
+            try:
+                server.rotate_server_certificate()
+            except DatastoreError as exc:
+                failure = failure or exc
+                continue
+            renewed.append(name)
+        if failure is not None:
+            raise failure
+        return renewed
 
     def refresh_crl(self) -> None:
         """After a revocation: every server re-reads the CRL."""
@@ -83,10 +100,3 @@ class Datastores:
 def _public_dsn(server: PostgresServer) -> str:
     """The libpq settings every caller shares (each adds its user and certificate files)."""
     return f"host={server.host} port={server.port} dbname={server.database} sslmode=verify-full"
-
-
-def remove_external(paths: list[str]) -> None:
-    """Delete directories a crashed run left outside its run directory (PostgreSQL homes)."""
-    for path in paths:
-        if Path(path).name.startswith("trustproof-pg-"):
-            shutil.rmtree(path, ignore_errors=True)

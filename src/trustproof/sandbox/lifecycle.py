@@ -21,7 +21,6 @@ from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
 from trustproof.sandbox.control import ControlServer, ProbeHandler, group_alive_pid, request
 from trustproof.sandbox.controller import Sandbox
-from trustproof.sandbox.datastores import remove_external
 from trustproof.sandbox.readiness import last_lines
 from trustproof.sandbox.rundir import RunDir
 
@@ -144,7 +143,7 @@ def down(run_dir: Path) -> list[str]:
     for pgid, name in PidRegistry(run.pids).entries():
         if kill_group(pgid, signal.SIGKILL):
             forced.append(f"{name} (process group {pgid})")
-    remove_external(run.external_dirs())
+    run.remove_externals()
     run.remove_secrets()
     if state:
         state["status"] = "stopped"

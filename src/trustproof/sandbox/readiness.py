@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import ssl
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import Handle
 from trustproof.spec.model import HealthCheck
+from trustproof.tls import client_context
 
 POLL_SECONDS = 0.02
 
@@ -41,10 +44,12 @@ def last_lines(path: Path, count: int = 15) -> str:
     return "\n".join(f"    | {line}" for line in lines[-count:]) or "    | (the log is empty)"
 
 
-async def _http_ok(host: str, port: int, path: str) -> bool:
+async def _http_ok(host: str, port: int, path: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
-    except (OSError, TimeoutError):
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context), 1.0
+        )
+    except (OSError, TimeoutError, ssl.SSLError):
         return False
     try:
         writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
@@ -56,6 +61,15 @@ async def _http_ok(host: str, port: int, path: str) -> bool:
         return False
     finally:
         writer.close()
+
+
+async def https_ok(url: str, bundle_pem: bytes) -> bool:
+    """Whether ``GET url`` over TLS, verified against `bundle_pem`, answers 2xx within a second
+    (the token service's health: its certificate must be valid now, too)."""
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        return False
+    return await _http_ok(parts.hostname, parts.port, parts.path, client_context(bundle_pem))
 
 
 async def _tcp_ok(host: str, port: int) -> bool:

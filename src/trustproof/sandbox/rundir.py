@@ -21,9 +21,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from trustproof.identity import Svid, write_svid_files
+if TYPE_CHECKING:  # imported where used: the reaper reads this module and must start fast
+    from trustproof.identity import Svid
 
 DEFAULT_RUN_DIR = Path(".trustproof") / "run"
 
@@ -114,6 +115,8 @@ class RunDir:
         return private_dir(self.path / "rendered" / name)
 
     def write_admin(self, svid: Svid, bundle_pem: bytes) -> None:
+        from trustproof.identity import write_svid_files  # noqa: PLC0415 (see the imports)
+
         write_svid_files(self.path / "admin", svid, bundle_pem)
 
     def write_state(self, state: dict[str, Any]) -> None:
@@ -145,6 +148,13 @@ class RunDir:
             return self.externals.read_text(encoding="utf-8").split()
         except FileNotFoundError:
             return []
+
+    def remove_externals(self) -> None:
+        """Delete the directories this run noted outside the run directory (PostgreSQL homes,
+        with their server keys): after a crash, the reaper and `down` do."""
+        for path in self.external_dirs():
+            if Path(path).name.startswith("trustproof-pg-"):
+                shutil.rmtree(path, ignore_errors=True)
 
     def remove_secrets(self) -> None:
         """Delete every key the run wrote (identities, admin, datastore keys, the socket)."""

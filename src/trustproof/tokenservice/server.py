@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from aiohttp import web
 from trustproof.clock import Clock
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
-from trustproof.tls import server_context
+from trustproof.tls import load_svid, server_context
 from trustproof.tokenservice.bodies import (
     FORM,
     JSON,
@@ -49,10 +50,18 @@ Handler = Callable[[Mapping[str, Any], Client | None, str], Reply]
 
 @dataclass
 class TokenServer:
-    """A running token service: `url` is its issuer URL."""
+    """A running token service: `url` is its issuer URL, `context` its TLS server context."""
 
     runner: web.AppRunner
     url: str
+    context: ssl.SSLContext
+
+    def reload_svid(self, svid: Svid) -> None:
+        """Present `svid` on new handshakes (after rotation); open connections are untouched.
+
+        The listening socket keeps the same `SSLContext`, so loading the new chain and key into
+        it is all a restart-free rotation needs."""
+        load_svid(self.context, svid)
 
     async def close(self) -> None:
         await self.runner.cleanup()
@@ -215,14 +224,15 @@ async def serve_token_service(
     service: TokenService, ca: CertificateAuthority, svid: Svid, clock: Clock, sock: socket.socket
 ) -> TokenServer:
     """Serve `service` over TLS on the already-bound `sock` (see `bind_loopback`)."""
+    context = server_context(svid, ca.bundle_pem())
     # auto_decompress=False: a coded body is refused (415), never inflated (bodies.py); protocol
     # errors are OAuth JSON too (protocol.py).
     runner = OAuthAppRunner(build_app(service, ca, clock), access_log=None, auto_decompress=False)
     await runner.setup()
     try:
-        site = web.SockSite(runner, sock, ssl_context=server_context(svid, ca.bundle_pem()))
+        site = web.SockSite(runner, sock, ssl_context=context)
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
-    return TokenServer(runner, url_of(sock))
+    return TokenServer(runner, url_of(sock), context)

@@ -19,6 +19,7 @@ from trustproof.identity import (
     SvidFiles,
     write_svid_files,
 )
+from trustproof.identity.rotation import renewal_time
 
 TTL = timedelta(minutes=5)
 
@@ -113,9 +114,10 @@ def test_rotator_writes_the_first_svid_at_once(rotator: Rotator, ca: Certificate
     ).value.get_values_for_type(x509.DNSName)
 
 
-def test_due_at_half_life_not_before(rotator: Rotator, clock: ManualClock) -> None:
+def test_due_at_half_of_the_validity_from_issue(rotator: Rotator, clock: ManualClock) -> None:
     svid = rotator.current
-    half = svid.not_before + (svid.not_after - svid.not_before) / 2
+    issued = clock.now()
+    half = issued + TTL / 2  # not_before is backdated; the half-life counts from the issue
     clock.set(half - timedelta(seconds=1))
     assert not rotator.due()
     assert not rotator.tick()
@@ -131,9 +133,49 @@ def test_fraction_moves_the_renewal_point(
     ca: CertificateAuthority, clock: ManualClock, tmp_path: Path
 ) -> None:
     early = Rotator(ca, clock, "orders", TTL, tmp_path, fraction=0.1)
-    svid = early.current
-    clock.set(svid.not_before + (svid.not_after - svid.not_before) * 0.1)
+    clock.set(clock.now() + TTL * 0.1 - timedelta(seconds=1))
+    assert not early.due()
+    clock.advance(timedelta(seconds=1))
     assert early.due()
+
+
+def test_a_ttl_shorter_than_the_backdate_is_not_due_at_once(
+    ca: CertificateAuthority, clock: ManualClock, tmp_path: Path
+) -> None:
+    # The CA backdates not_before by 30 s; half of not_before..not_after of a 10-s certificate
+    # is 10 s before its issue, which made a rotator renew on every tick.
+    ttl = timedelta(seconds=10)
+    rotator = Rotator(ca, clock, "orders", ttl, tmp_path)
+    assert rotator.current.not_before < clock.now() - ttl
+    assert not rotator.due()
+    clock.advance(timedelta(seconds=4.9))
+    assert not rotator.tick()
+    clock.advance(timedelta(seconds=0.1))
+    assert rotator.tick()
+    assert not rotator.due()
+    assert rotator.renew_at() == pytest.approx(clock.now().timestamp() + 5, abs=1)
+
+
+def test_renewal_time_counts_a_cut_certificate_from_not_before(
+    ca: CertificateAuthority, clock: ManualClock
+) -> None:
+    ttl = timedelta(seconds=60)
+    svid = ca.issue("orders", ttl, not_before=clock.now(), not_after=clock.now() + ttl / 4)
+    assert renewal_time(svid, ttl) == pytest.approx((clock.now() + ttl / 8).timestamp())
+
+
+def test_an_in_memory_rotator_writes_nothing_and_notifies(
+    ca: CertificateAuthority, clock: ManualClock, tmp_path: Path
+) -> None:
+    rotator = Rotator(ca, clock, "trustproof-token-service", TTL, None, ips=["127.0.0.1"])
+    seen: list[Svid] = []
+    rotator.subscribe(seen.append)
+    with pytest.raises(IdentityError, match="in memory only"):
+        _ = rotator.files
+    new = rotator.rotate()
+    rotator.publish_bundle()
+    assert seen == [new, new]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5, 2.0])
