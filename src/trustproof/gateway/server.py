@@ -42,6 +42,7 @@ from cryptography import x509
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, Timings
 from trustproof.clock import Clock
 from trustproof.gateway.http1 import UpstreamError, end_to_end
+from trustproof.gateway.listener import ConnectionLimits, GuardedServer, GuardedSite
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
@@ -53,15 +54,12 @@ MAX_BODY = 8 * 1024 * 1024
 UPSTREAM_TIMEOUT = 30.0  # seconds for one forwarded request, connecting included
 
 
-class BoundedServer(web.Server):
-    """aiohttp's low-level server with a request-body limit (its default is 1 MiB)."""
+class BoundedServer(GuardedServer):
+    """aiohttp's low-level server with the gateway's body limit and connection limits
+    (`listener.py`)."""
 
-    def _make_request(
-        self, message: Any, payload: Any, protocol: Any, writer: Any, task: Any
-    ) -> web.BaseRequest:
-        return web.BaseRequest(
-            message, payload, protocol, writer, task, self._loop, client_max_size=MAX_BODY
-        )
+    def __init__(self, handler: Any, *, limits: ConnectionLimits | None = None) -> None:
+        super().__init__(handler, limits=limits, max_body=MAX_BODY)
 
 
 class _TimedServer(BoundedServer):
@@ -85,6 +83,9 @@ class _TimedServer(BoundedServer):
         start = self.accepted.pop(handler, None)
         if start is not None:
             self.handshake_us[handler] = (time.perf_counter_ns() - start) / 1000
+
+    def abandoned(self, handler: RequestHandler) -> None:
+        self.accepted.pop(handler, None)
 
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
@@ -117,8 +118,10 @@ class Gateway:
         ca: CertificateAuthority,
         svid: Svid,
         clock: Clock,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.limits = limits or ConnectionLimits()
         self._pool: UpstreamPool | None = None
         self._retired: set[asyncio.Task[None]] = set()
         self.upstream = upstream
@@ -159,10 +162,10 @@ class Gateway:
         """Serve on an already-bound loopback socket (closed again if serving fails)."""
         try:
             self._pool = self._new_pool()
-            self._server = _TimedServer(self._handle)
+            self._server = _TimedServer(self._handle, limits=self.limits)
             self._runner = web.ServerRunner(self._server, access_log=None)
             await self._runner.setup()
-            site = web.SockSite(self._runner, sock, ssl_context=self.context)
+            site = GuardedSite(self._runner, sock, ssl_context=self.context)
             await site.start()
         except BaseException:
             sock.close()
@@ -246,7 +249,13 @@ class Gateway:
             peer = self._peer(request)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
             inbound = InboundRequest(
-                request_id, request.method, request.raw_path, headers, request.remote or "", peer
+                request_id,
+                request.method,
+                request.raw_path,
+                headers,
+                request.remote or "",
+                peer,
+                (request.version.major, request.version.minor),
             )
             verdict = self.pipeline.decide(inbound)
         except Exception as exc:  # fail closed
