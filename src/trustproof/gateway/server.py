@@ -51,7 +51,7 @@ from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
-from trustproof.tls import load_svid, server_context
+from trustproof.tls import load_svid, server_context, trust
 
 log = logging.getLogger("trustproof.gateway")
 MAX_BODY = 8 * 1024 * 1024
@@ -193,7 +193,7 @@ class Gateway:
     def trust_bundle(self, bundle_pem: bytes) -> None:
         """Add roots to the handshake's trust store (CA rotation). Removed roots are refused by
         the SVID check, which always uses the CA's current bundle."""
-        self.context.load_verify_locations(cadata=bundle_pem.decode("ascii"))
+        trust(self.context, bundle_pem)
 
     # -- per request ----------------------------------------------------------------------------
 
