@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -29,7 +30,7 @@ from trustproof.gateway.server import Gateway
 from trustproof.identity import CertificateAuthority
 from trustproof.policy import CedarPolicyEngine
 from trustproof.spec import load_spec
-from trustproof.tls import load_svid
+from trustproof.tls import client_context, load_svid
 from trustproof.tokenservice.server import bind_loopback
 
 pytestmark = pytest.mark.integration
@@ -187,3 +188,25 @@ def test_the_scanner_refuses_non_loopback_targets(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "loopback addresses only" in done.stderr
+
+
+def test_no_version_banner(shop_spec_path: Path) -> None:
+    def check(fabric: TrustFabric, gateway: Gateway, weak: str) -> None:
+        for url in (f"{fabric.url}/jwks.json", f"{gateway.url}/orders/1"):
+            server = _server_header(url, fabric)
+            assert server == "trustproof", (url, server)
+        assert "aiohttp" in _server_header(f"https://{weak}/", fabric)  # the twin
+
+    run_in_servers(shop_spec_path, check)
+
+
+def _server_header(url: str, fabric: TrustFabric) -> str:
+    """The Server header of a GET to `url`, with the admin's certificate (no token: the gateway
+    refuses, and says so with its own header)."""
+    context = client_context(fabric.ca.bundle_pem(), fabric.admin)
+
+    async def get() -> str:
+        async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as response:
+            return response.headers.get("Server", "")
+
+    return asyncio.run(get())

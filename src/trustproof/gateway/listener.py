@@ -118,6 +118,12 @@ class GuardedHandler(RequestHandler):
         self.force_close()
 
 
+async def neutral_server_header(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """An `Application.on_response_prepare` hook for aiohttp applications (the token service):
+    ``Server: trustproof`` instead of the version banner."""
+    response.headers["Server"] = SERVER_NAME
+
+
 class GuardedServer(web.Server):
     """aiohttp's low-level server making `GuardedHandler` connections, with a request-body
     limit (aiohttp's default is 1 MiB)."""
