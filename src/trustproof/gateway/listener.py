@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import ssl
 from dataclasses import dataclass
@@ -55,8 +56,14 @@ class ConnectionLimits:
     def __post_init__(self) -> None:
         for name in ("handshake_timeout", "header_timeout", "idle_timeout"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"ConnectionLimits.{name} must be a positive number of seconds")
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 < value < math.inf
+            ):
+                raise ValueError(
+                    f"ConnectionLimits.{name} must be a positive, finite number of seconds"
+                )
         for name in ("max_requests", "max_connections"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
