@@ -186,6 +186,30 @@ def test_a_stalled_tls_handshake_is_closed_and_a_complete_one_is_served(
     run(shop_spec_path, scenario)
 
 
+def test_many_stalled_handshakes_are_all_closed_and_forgotten(shop_spec_path: Path) -> None:
+    """20 clients that each send 10 bytes of a ClientHello: every one is closed, and the
+    gateway keeps no per-connection state for them (it used to keep their accept times)."""
+    limits = ConnectionLimits(handshake_timeout=0.5, max_connections=64)
+
+    async def scenario(w: World) -> None:
+        stalled = [await asyncio.open_connection(w.host, w.port) for _ in range(20)]
+        for _, writer in stalled:
+            writer.write(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03")
+        closed = await asyncio.gather(*(closed_by_server(reader) for reader, _ in stalled))
+        assert closed == [b""] * 20
+        for _, writer in stalled:
+            writer.close()
+        server = w.gateway._server
+        assert server is not None
+        for _ in range(50):  # bounded: the close reaches the server's bookkeeping soon after
+            if not server.accepted:
+                break
+            await asyncio.sleep(0.1)
+        assert server.accepted == {}
+
+    run(shop_spec_path, scenario, limits)
+
+
 @pytest.mark.parametrize("listener", ["gateway", "egress"])
 def test_a_slowloris_head_is_closed_within_the_header_timeout(
     shop_spec_path: Path, listener: str
