@@ -13,9 +13,9 @@ Stages, in order, one function each; the first refusal ends the request:
    the canonical path.
 5. **policy** — the route template is matched and the policy engine decides.
 
-Stages and reasons are closed vocabularies (`Stage`, `Reason`): a reason from a library (SVID
-check, token check, path, policy engine) is mapped onto one of ours, and one we do not know
-becomes the stage's generic refusal, never an allow.
+Stages and reasons are closed vocabularies (`Stage`, `Reason`, in `decision.py` with the other
+values): a reason from a library (SVID check, token check, path, policy engine) is mapped onto
+one of ours, and one we do not know becomes the stage's generic refusal, never an allow.
 
 Then the verdict carries the request-target and the headers for the upstream: caller-supplied
 identity and client-address headers and credentials removed, matched on normalised names
@@ -32,12 +32,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
-from typing import Literal, get_args
 
 from trustproof.clock import Clock
+from trustproof.gateway.decision import (
+    REASONS,
+    STAGES,
+    GatewayConfig,
+    Headers,
+    Identity,
+    InboundRequest,
+    Kind,
+    Peer,
+    Reason,
+    Stage,
+    Verdict,
+)
 from trustproof.gateway.headers import (
     IDENTITY_HEADER_PREFIXES,
     IDENTITY_HEADERS,
@@ -46,19 +58,23 @@ from trustproof.gateway.headers import (
     request_problem,
 )
 from trustproof.gateway.http1 import CONSUMED, origin_form
-from trustproof.gateway.paths import BadTarget, CanonicalTarget, RouteTable, canonicalize
+from trustproof.gateway.paths import BadTarget, CanonicalTarget, canonicalize
 from trustproof.gateway.proof import PROOF_HEADER, sign_proof
 from trustproof.policy import AccessRequest, Decision, PolicyEngine
-from trustproof.scrub import Secret, scrubbed_traceback
+from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.values import Route
 from trustproof.tokens import TokenValidator
 
 __all__ = [
     "IDENTITY_HEADERS",
     "IDENTITY_HEADER_PREFIXES",
+    "REASONS",
+    "STAGES",
     "GatewayConfig",
+    "Headers",
     "Identity",
     "InboundRequest",
+    "Kind",
     "Peer",
     "Pipeline",
     "Reason",
@@ -67,137 +83,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("trustproof.gateway")
-Headers = Sequence[tuple[str, str]]
-Kind = Literal["workload", "persona"]
-Stage = Literal["request", "tls", "token", "path", "policy", "internal"]
-Reason = Literal[
-    # request
-    "http-version",
-    "method-override",
-    "url-override",
-    # tls
-    "client-cert-required",
-    "client-cert-unknown-identity",
-    "client-cert-malformed",
-    "client-cert-untrusted",
-    "client-cert-expired",
-    "client-cert-not-yet-valid",
-    "client-cert-missing-client-auth",
-    "client-cert-no-spiffe-id",
-    "client-cert-multiple-spiffe-ids",
-    "client-cert-wrong-trust-domain",
-    "client-cert-revoked",
-    "client-cert-weak-key",
-    "client-cert-refused",
-    # token
-    "token-missing",
-    "token-ambiguous",
-    "token-wrong-scheme",
-    "token-malformed",
-    "token-alg-not-allowed",
-    "token-wrong-type",
-    "token-unknown-kid",
-    "token-bad-signature",
-    "token-missing-claim",
-    "token-wrong-issuer",
-    "token-wrong-audience",
-    "token-expired",
-    "token-not-yet-valid",
-    "token-issued-in-future",
-    "token-revoked",
-    "token-cnf-mismatch",
-    "token-unbound",
-    "token-subject-mismatch",
-    "token-error",
-    "token-unknown-subject",
-    "anonymous",
-    # path
-    "bad-target",
-    "bad-path",
-    # policy
-    "method-not-allowed",
-    "no-such-route",
-    "allowed-by-policy",
-    "no-matching-permit",
-    "forbidden-by-policy",
-    "policy-error",
-    "engine-error",
-    # internal
-    "gateway-error",
-]
-STAGES: tuple[Stage, ...] = get_args(Stage)
-REASONS: tuple[Reason, ...] = get_args(Reason)
 _BY_NAME: Mapping[str, Reason] = {reason: reason for reason in REASONS}
 
 
 def _reason(text: str, fallback: Reason) -> Reason:
     """`text` if it is one of ours, else `fallback` (a stage's generic refusal)."""
     return _BY_NAME.get(text, fallback)
-
-
-@dataclass(frozen=True)
-class Peer:
-    """What the TLS layer established about the client certificate."""
-
-    spiffe_id: str | None = None  # set when an SVID was presented and verified
-    x5t_s256: str | None = None
-    refusal: str | None = None  # why a presented certificate was refused (e.g. "revoked")
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    kind: Kind
-    roles: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GatewayConfig:
-    service: str
-    audience: str  # the service's SPIFFE ID
-    client_cert: Literal["required", "optional"]
-    token: Literal["required", "optional"]
-    routes: RouteTable
-    identities: Mapping[str, Identity]  # SPIFFE ID -> who it is
-    # Signs X-Trustproof-Gateway-Proof on every forwarded request; None: forward without a proof.
-    proof_key: Secret[bytes] | None = None
-
-
-@dataclass(frozen=True)
-class InboundRequest:
-    request_id: str
-    method: str
-    target: str
-    headers: Headers = field(repr=False)  # may carry the Authorization header
-    source_ip: str
-    peer: Peer = field(default_factory=Peer)
-    version: tuple[int, int] = (1, 1)  # from the request line; (0, 9) when it named none
-
-
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
-    status: int
-    stage: Stage
-    reason: Reason
-    detail: str = ""
-    principal: Identity | None = None
-    token_subject: str | None = None
-    canonical: CanonicalTarget | None = None
-    route: str | None = None
-    policy_ids: tuple[str, ...] = ()
-    token_us: float | None = None
-    policy_us: float | None = None
-    upstream_target: str = ""  # the origin-form request-target sent upstream (allowed only)
-    upstream_headers: Headers = ()
-    stripped: tuple[str, ...] = ()
-
-    @property
-    def error(self) -> str:
-        """The RFC 6750 / generic error code for the response body."""
-        if self.status == 401:
-            return "invalid_token" if self.stage == "token" else "unauthorized"
-        return {400: "invalid_request", 403: "access_denied"}.get(self.status, "server_error")
 
 
 @dataclass(frozen=True)
