@@ -206,7 +206,6 @@ class GuardedSite(web.BaseSite):
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
-        limits = self._guarded.limits
         while True:
             try:
                 conn, _ = await loop.sock_accept(self._sock)
@@ -214,21 +213,33 @@ class GuardedSite(web.BaseSite):
                 log.warning("accept failed on %s: %s", self._name, exc.strerror or exc)
                 await asyncio.sleep(0.1)
                 continue
-            if self.active >= limits.max_connections:
-                self.refused += 1
-                if not self._full:  # once per episode, not once per connection
-                    log.warning(
-                        "%s holds %d connections (its cap): closing new ones until one ends",
-                        self._name,
-                        limits.max_connections,
-                    )
-                self._full = True
-                conn.close()
-                continue
-            self._full = False
-            task = loop.create_task(self._serve(conn))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._admit(loop, conn)
+            for _ in range(self._backlog):  # whatever else is queued, without a loop turn each
+                try:
+                    conn, _ = self._sock.accept()
+                except OSError:  # BlockingIOError: the queue is empty
+                    break
+                self._admit(loop, conn)
+
+    def _admit(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        """Serve `conn`, or close it at once when the listener holds its cap."""
+        limits = self._guarded.limits
+        if self.active >= limits.max_connections:
+            self.refused += 1
+            if not self._full:  # once per episode, not once per connection
+                log.warning(
+                    "%s holds %d connections (its cap): closing new ones until one ends",
+                    self._name,
+                    limits.max_connections,
+                )
+            self._full = True
+            conn.close()
+            return
+        self._full = False
+        conn.setblocking(False)
+        task = loop.create_task(self._serve(conn))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _serve(self, conn: socket.socket) -> None:
         loop = asyncio.get_running_loop()
