@@ -77,6 +77,7 @@ fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "bootstrap: creating $VENV"
+  rm -f "$STAMP"  # a stamp left from a removed virtualenv says nothing
   "$PYTHON" -m venv "$VENV"
 fi
 
@@ -103,6 +104,7 @@ SSLYZE_LOCK=requirements-sslyze.lock
 SSLYZE_STAMP="$SSLYZE_VENV/.trustproof-installed"
 if [ ! -x "$SSLYZE_VENV/bin/python" ]; then
   echo "bootstrap: creating $SSLYZE_VENV"
+  rm -f "$SSLYZE_STAMP"  # a stamp left from a removed virtualenv says nothing
   "$PYTHON" -m venv "$SSLYZE_VENV"
 fi
 want=$(sha256sum < "$SSLYZE_LOCK" | cut -d' ' -f1)
