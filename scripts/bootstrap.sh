@@ -77,6 +77,7 @@ fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "bootstrap: creating $VENV"
+  rm -f "$STAMP"  # a stamp left from a removed virtualenv says nothing
   "$PYTHON" -m venv "$VENV"
 fi
 
@@ -93,4 +94,28 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     exit 1
   fi
   echo "$want" > "$STAMP"
+fi
+
+# sslyze, which the TLS-profile integration test runs as a library, pins cryptography<47 while
+# trustproof needs a newer one: it gets a virtualenv of its own, pinned by its own lock, and
+# reinstalled only when that lock changed.
+SSLYZE_VENV=${SSLYZE_VENV:-.venv-sslyze}
+SSLYZE_LOCK=requirements-sslyze.lock
+SSLYZE_STAMP="$SSLYZE_VENV/.trustproof-installed"
+if [ ! -x "$SSLYZE_VENV/bin/python" ]; then
+  echo "bootstrap: creating $SSLYZE_VENV"
+  rm -f "$SSLYZE_STAMP"  # a stamp left from a removed virtualenv says nothing
+  "$PYTHON" -m venv "$SSLYZE_VENV"
+fi
+want=$(sha256sum < "$SSLYZE_LOCK" | cut -d' ' -f1)
+if [ ! -f "$SSLYZE_STAMP" ] || [ "$(cat "$SSLYZE_STAMP")" != "$want" ]; then
+  echo "bootstrap: installing pinned sslyze from $SSLYZE_LOCK"
+  log="$SSLYZE_VENV/pip-install.log"
+  if ! "$SSLYZE_VENV/bin/python" -m pip install --disable-pip-version-check \
+         -r "$SSLYZE_LOCK" >"$log" 2>&1; then
+    grep -v 'is ignored: it is neither a file nor a directory' "$log" | tail -40 >&2
+    echo "bootstrap: pip failed for sslyze (full log: $log)" >&2
+    exit 1
+  fi
+  echo "$want" > "$SSLYZE_STAMP"
 fi

@@ -4,13 +4,32 @@ Python's `ssl` module only loads certificates and keys from files, so the chain 
 written to a fresh private temporary directory (0700, key 0600), loaded, and deleted at once;
 the key exists on disk only for the duration of the load.
 
-Every context speaks TLS 1.2 or newer only.
+Every context speaks TLS 1.2 or newer only. Server contexts (gateways, token service) follow
+Mozilla's "intermediate" profile (server-side TLS guidelines v5):
+
+* TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20-Poly1305 only (`TLS12_CIPHERS`), no CBC;
+  TLS 1.3 suites are OpenSSL's three, all in the profile;
+* key-exchange groups X25519, P-256 and P-384 only (`GROUPS`): no X448, no secp521r1;
+* the CertificateRequest names the CAs of the trust bundle, so a client holding several
+  certificates can pick the right one.
+
+Python 3.11's `ssl` has no call for the last two (`set_ecdh_curve` takes a single curve, and
+nothing sets the client CA list), so they are set on the context's ``SSL_CTX`` through
+``libssl`` with ctypes (`_LibSsl`): the same library `_ssl` is linked to, the pointer read from
+the context object and checked against `SSLContext.options` before any call that changes
+anything. Where that check fails (another Python implementation or layout), the groups fall back
+to P-256 alone (`set_ecdh_curve`, still within the profile) and the CA names are not sent; a
+warning says so.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import logging
 import os
 import ssl
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +38,109 @@ from typing import Literal
 
 from trustproof.identity import Svid
 
+log = logging.getLogger("trustproof.tls")
 ClientCerts = Literal["required", "optional", "none"]
+TLS12_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    )
+)
+GROUPS = "X25519:P-256:P-384"
+FALLBACK_CURVE = "prime256v1"
+_SSL_CTRL_SET_GROUPS_LIST = 92  # OpenSSL's ssl.h
+
+
+class _LibSsl:
+    """The few libssl calls Python's `ssl` lacks, on the SSL_CTX of an `SSLContext`."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.get_options = lib.SSL_CTX_get_options
+        self.get_options.restype, self.get_options.argtypes = ctypes.c_uint64, [ctypes.c_void_p]
+        self.ctrl = lib.SSL_CTX_ctrl
+        self.ctrl.restype = ctypes.c_long
+        self.ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        self.load_names = lib.SSL_load_client_CA_file
+        self.load_names.restype, self.load_names.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+        self.set_names = lib.SSL_CTX_set_client_CA_list
+        self.set_names.restype = None
+        self.set_names.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+    def pointer(self, context: ssl.SSLContext) -> int | None:
+        """The context's SSL_CTX*, or None unless it demonstrably is one: CPython keeps it
+        right after the object header; its options must read back as `context.options`, also
+        after a change made through Python."""
+        address = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+        if not address or self.get_options(address) != context.options:
+            return None
+        before = context.options
+        context.options = before ^ ssl.OP_NO_TICKET
+        seen = self.get_options(address)
+        context.options = before
+        return address if seen == before ^ ssl.OP_NO_TICKET else None
+
+
+@functools.cache
+def _libssl() -> _LibSsl | None:
+    if sys.implementation.name != "cpython":
+        return None
+    try:
+        import _ssl  # noqa: PLC0415 (the module whose libssl we must use)
+
+        return _LibSsl(ctypes.CDLL(_ssl.__file__))
+    except (OSError, AttributeError, ImportError):
+        return None
+
+
+def _ctx(context: ssl.SSLContext) -> tuple[_LibSsl, int] | None:
+    lib = _libssl()
+    address = lib.pointer(context) if lib is not None else None
+    if lib is None or address is None:
+        log.warning(
+            "cannot reach OpenSSL's SSL_CTX from Python here: offering P-256 only and no "
+            "CA names in the CertificateRequest"
+        )
+        return None
+    return lib, address
+
+
+def set_groups(context: ssl.SSLContext, groups: str = GROUPS) -> bool:
+    """Limit key exchange to `groups` (OpenSSL list syntax); False if only the fallback curve
+    could be set."""
+    found = _ctx(context)
+    if found is not None and found[0].ctrl(
+        found[1], _SSL_CTRL_SET_GROUPS_LIST, 0, ctypes.c_char_p(groups.encode("ascii"))
+    ):
+        return True
+    context.set_ecdh_curve(FALLBACK_CURVE)
+    return False
+
+
+def advertise_ca_names(context: ssl.SSLContext, bundle_pem: bytes) -> bool:
+    """Name the subjects of the bundle's certificates in every CertificateRequest (replacing the
+    names set before); False if that cannot be done here."""
+    found = _ctx(context)
+    if found is None:
+        return False
+    lib, address = found
+    with tempfile.TemporaryDirectory(prefix="trustproof-tls-") as tmp:
+        path = Path(tmp, "bundle.pem")
+        path.write_bytes(bundle_pem)
+        names = lib.load_names(os.fsencode(path))
+    if not names:
+        return False
+    lib.set_names(address, names)  # the context owns the list from here
+    return True
+
+
+def trust(context: ssl.SSLContext, bundle_pem: bytes) -> None:
+    """Add the bundle's roots to a server context's trust store and advertise its CA names."""
+    context.load_verify_locations(cadata=bundle_pem.decode("ascii"))
+    advertise_ca_names(context, bundle_pem)
 
 
 @contextmanager
@@ -42,16 +163,19 @@ def load_svid(context: ssl.SSLContext, svid: Svid) -> None:
 def server_context(
     svid: Svid, bundle_pem: bytes, *, client_certs: ClientCerts = "optional"
 ) -> ssl.SSLContext:
-    """A server context presenting `svid` and checking client certificates against the bundle."""
+    """A server context presenting `svid` and checking client certificates against the bundle,
+    to Mozilla's intermediate profile (module docstring)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
+    set_groups(context)
     context.verify_mode = {
         "required": ssl.CERT_REQUIRED,
         "optional": ssl.CERT_OPTIONAL,
         "none": ssl.CERT_NONE,
     }[client_certs]
     if client_certs != "none":
-        context.load_verify_locations(cadata=bundle_pem.decode("ascii"))
+        trust(context, bundle_pem)
     load_svid(context, svid)
     return context
 

@@ -7,6 +7,11 @@ token service with the client-credentials grant (RFC 8705 `tls_client_auth`, so 
 to the same certificate) and renewed before it expires.
 
 Fail closed: without a token the proxy answers 503 and sends nothing to the callee.
+
+The caller's request is held to the gateway's header rules (`headers.py`): a request line other
+than HTTP/1.0 or 1.1 and method- or URL-override headers are refused with 400; identity,
+client-address and hop-by-hop headers, in any spelling (``X_Trustproof_Principal``), are removed.
+The listener has the gateway's connection limits (`listener.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from aiohttp import web
 from cryptography import x509
 
 from trustproof.clock import Clock
+from trustproof.gateway.headers import relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
+from trustproof.gateway.listener import ConnectionLimits, GuardedSite
 from trustproof.gateway.server import BoundedServer
 from trustproof.identity import Svid
 from trustproof.scrub import Secret, scrubbed_traceback
@@ -161,8 +168,10 @@ class EgressProxy:
         bundle_pem: bytes,
         svid: Svid,
         clock: Clock,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.caller = caller
+        self.limits = limits or ConnectionLimits()
         self.callee = callee
         self.callee_url = callee_url.rstrip("/")
         self._source_args = (token_url, audience, bundle_pem)
@@ -185,9 +194,10 @@ class EgressProxy:
             connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
         )
         try:
-            self._runner = web.ServerRunner(BoundedServer(self._handle), access_log=None)
+            server = BoundedServer(self._handle, limits=self.limits)
+            self._runner = web.ServerRunner(server, access_log=None)
             await self._runner.setup()
-            await web.SockSite(self._runner, sock).start()
+            await GuardedSite(self._runner, sock, ssl_context=None).start()
         except BaseException:  # nothing half-started may stay behind
             sock.close()
             await self.close()
@@ -209,6 +219,11 @@ class EgressProxy:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if self._session is None:
             return _fail(503, "not-ready", "the egress proxy is not serving yet")
+        problem = request_problem(
+            (request.version.major, request.version.minor), list(request.headers.items())
+        )
+        if problem is not None:
+            return _fail(400, problem.reason, f"{problem.detail}; nothing was sent")
         tokens = self.tokens
         try:
             token = await tokens.get(self._session)
@@ -218,7 +233,7 @@ class EgressProxy:
                 "token-unavailable",
                 f"{self.caller} has no token for {self.callee}: {exc}; nothing was sent",
             )
-        headers = end_to_end(request.headers.items(), CONSUMED)
+        headers, _ = relayable(request.headers.items(), CONSUMED)
         headers.append(("Authorization", f"Bearer {token}"))
         try:
             body = await request.read()

@@ -293,50 +293,38 @@ class ResponseParser:
             raise UpstreamError("malformed-response", f"status line {lines[0][:80]!r}")
         http10 = status_line[1] == b"0"
         status = int(status_line[2])
-        headers: list[tuple[str, str]] = []
-        length: int | None = None
-        codings: list[bytes] = []
-        close = http10
-        for line in lines[1:]:
-            match = _HEADER_LINE.fullmatch(line)  # obs-fold starts with SP/HTAB: no match
-            if match is None:
-                raise UpstreamError("malformed-response", f"header line {line[:80]!r}")
-            name, value = match[1], match[2].strip(b" \t")
-            lower = name.lower()
-            if lower == b"content-length":
-                if not value.isdigit() or len(value) > 18 or length not in (None, int(value)):
-                    raise UpstreamError("malformed-response", f"Content-Length {value[:40]!r}")
-                length = int(value)
-            elif lower == b"transfer-encoding":
-                codings += [c.strip(b" \t").lower() for c in value.split(b",")]
-            elif lower == b"connection":
-                close = close or b"close" in [t.strip(b" \t").lower() for t in value.split(b",")]
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        if codings and length is not None:  # whatever the status: no body does not make it benign
+        fields = _parse_fields(lines[1:])
+        if fields.codings and fields.length is not None:  # whatever the status: no body
             raise UpstreamError("malformed-response", "both Content-Length and Transfer-Encoding")
         if status < 200:
             self._interim += 1
             if status == 101 or self._interim > MAX_INTERIM:
                 raise UpstreamError("malformed-response", f"unexpected interim response {status}")
             return  # a 1xx has no body; the final response follows
-        self._status, self._headers, self._keep_alive = status, tuple(headers), not close
+        self._status, self._headers = status, fields.headers
+        self._keep_alive = not (http10 or fields.close)
         if self._no_body or status in (204, 304):
             self._finish()
-        elif codings:
-            if http10 or b"" in codings:
-                raise UpstreamError("malformed-response", "ambiguous Transfer-Encoding framing")
-            if codings[-1] == b"chunked" and b"chunked" not in codings[:-1]:
-                self._state = _CHUNK_SIZE_LINE
-            elif b"chunked" in codings:
-                raise UpstreamError("malformed-response", "chunked is not the last coding")
-            else:
-                self._state, self._keep_alive = _UNTIL_CLOSE, False
-        elif length is not None:
-            if length > self._max_body:
-                raise UpstreamError("body-too-large", f"Content-Length {length}")
-            self._remaining, self._state = length, _LENGTH
-            if not length:
+        elif fields.codings:
+            self._frame_by_codings(fields, http10)
+        elif fields.length is not None:
+            if fields.length > self._max_body:
+                raise UpstreamError("body-too-large", f"Content-Length {fields.length}")
+            self._remaining, self._state = fields.length, _LENGTH
+            if not fields.length:
                 self._finish()
+        else:
+            self._state, self._keep_alive = _UNTIL_CLOSE, False
+
+    def _frame_by_codings(self, fields: _Fields, http10: bool) -> None:
+        """Transfer-Encoding framing (RFC 9112 §6.3): chunked last, or read until close."""
+        codings = fields.codings
+        if http10 or fields.length is not None or b"" in codings:
+            raise UpstreamError("malformed-response", "ambiguous Transfer-Encoding framing")
+        if codings[-1] == b"chunked" and b"chunked" not in codings[:-1]:
+            self._state = _CHUNK_SIZE_LINE
+        elif b"chunked" in codings:
+            raise UpstreamError("malformed-response", "chunked is not the last coding")
         else:
             self._state, self._keep_alive = _UNTIL_CLOSE, False
 
@@ -344,3 +332,38 @@ class ResponseParser:
         self.response = UpstreamResponse(self._status, self._headers, bytes(self._body))
         self.reusable = self._keep_alive and self._state != _UNTIL_CLOSE
         self._state = _DONE
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """A response's header section: the fields, and what they say about framing."""
+
+    headers: tuple[tuple[str, str], ...]
+    length: int | None
+    codings: tuple[bytes, ...]
+    close: bool
+
+
+def _parse_fields(lines: Sequence[bytes]) -> _Fields:
+    """Header lines, strictly: a line that is not ``name: value`` (obs-fold, a name that is not
+    a token) or two different `Content-Length` values are a malformed response."""
+    headers: list[tuple[str, str]] = []
+    length: int | None = None
+    codings: list[bytes] = []
+    close = False
+    for line in lines:
+        match = _HEADER_LINE.fullmatch(line)  # obs-fold starts with SP/HTAB: no match
+        if match is None:
+            raise UpstreamError("malformed-response", f"header line {line[:80]!r}")
+        name, value = match[1], match[2].strip(b" \t")
+        lower = name.lower()
+        if lower == b"content-length":
+            if not value.isdigit() or len(value) > 18 or length not in (None, int(value)):
+                raise UpstreamError("malformed-response", f"Content-Length {value[:40]!r}")
+            length = int(value)
+        elif lower == b"transfer-encoding":
+            codings += [c.strip(b" \t").lower() for c in value.split(b",")]
+        elif lower == b"connection":
+            close = close or b"close" in [t.strip(b" \t").lower() for t in value.split(b",")]
+        headers.append((name.decode("latin-1"), value.decode("latin-1")))
+    return _Fields(tuple(headers), length, tuple(codings), close)

@@ -62,19 +62,9 @@ def canonicalize(raw: str) -> CanonicalTarget | BadTarget:
     if not raw.startswith("/"):
         return BadTarget("bad-target", "only origin-form targets ('/path') are accepted")
     path, _, query = raw.partition("?")
-    bad = _BAD_RAW.search(path)
-    if bad:
-        return BadTarget("bad-path", f"the path contains a forbidden character {bad.group()!r}")
-    if _NOT_ASCII.search(path):
-        return BadTarget(
-            "bad-path", "the path contains a raw non-ASCII character (percent-encode it as UTF-8)"
-        )
-    for match in _ESCAPE.finditer(path):
-        what = _FORBIDDEN_ESCAPES.get(match.group(1).lower())
-        if what:
-            return BadTarget("bad-path", f"the path contains {what}")
-    if re.search(r"%(?![0-9A-Fa-f]{2})", path):
-        return BadTarget("bad-path", "the path contains a malformed percent-escape")
+    refused = _raw_refusal(path)
+    if refused is not None:
+        return refused
     try:
         decoded = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path).encode("latin-1")
         text = decoded.decode("utf-8")
@@ -93,6 +83,24 @@ def canonicalize(raw: str) -> CanonicalTarget | BadTarget:
             continue
         segments.append(segment)
     return CanonicalTarget("/" + "/".join(segments), query)
+
+
+def _raw_refusal(path: str) -> BadTarget | None:
+    """Why the path as sent (before any decoding) is refused, if it is."""
+    bad = _BAD_RAW.search(path)
+    if bad:
+        return BadTarget("bad-path", f"the path contains a forbidden character {bad.group()!r}")
+    if _NOT_ASCII.search(path):
+        return BadTarget(
+            "bad-path", "the path contains a raw non-ASCII character (percent-encode it as UTF-8)"
+        )
+    for match in _ESCAPE.finditer(path):
+        what = _FORBIDDEN_ESCAPES.get(match.group(1).lower())
+        if what:
+            return BadTarget("bad-path", f"the path contains {what}")
+    if re.search(r"%(?![0-9A-Fa-f]{2})", path):
+        return BadTarget("bad-path", "the path contains a malformed percent-escape")
+    return None
 
 
 class RouteTable:

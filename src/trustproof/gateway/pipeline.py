@@ -1,21 +1,29 @@
 """The gateway's decision, without I/O: one request in, one `Verdict` out.
 
-Stages, in order; the first refusal ends the request:
+Stages, in order, one function each; the first refusal ends the request:
 
-1. **tls** — the client certificate, already verified as an X.509-SVID by the server shell; a
+1. **request** — the request as HTTP (`headers.request_problem`): only HTTP/1.0 and 1.1 request
+   lines; no method- or URL-override header.
+2. **tls** — the client certificate, already verified as an X.509-SVID by the server shell; a
    service whose ingress requires one refuses a caller without one.
-2. **token** — the bearer token (RFC 6750), validated by the fabric's library: signature by a
+3. **token** — the bearer token (RFC 6750), validated by the fabric's library: signature by a
    current key, `iss`, `aud` = this service, `exp`/`nbf`, revocation, certificate binding
    (RFC 8705) and subject consistent with the certificate. Workload tokens must be bound.
-3. **path** — canonicalisation (`paths.py`); the decision is made on, and the upstream receives,
+4. **path** — canonicalisation (`paths.py`); the decision is made on, and the upstream receives,
    the canonical path.
-4. **policy** — the route template is matched and the policy engine decides.
+5. **policy** — the route template is matched and the policy engine decides.
+
+Stages and reasons are closed vocabularies (`Stage`, `Reason`, in `decision.py` with the other
+values): a reason from a library (SVID check, token check, path, policy engine) is mapped onto
+one of ours, and one we do not know becomes the stage's generic refusal, never an allow.
 
 Then the verdict carries the request-target and the headers for the upstream: caller-supplied
-identity headers and credentials removed, the verified identity added as ``X-Trustproof-*`` and,
-when the configuration holds a proof key, ``X-Trustproof-Gateway-Proof`` signed over them at the
-real time (`proof.py`), so that the service can refuse whatever did not come through
-its gateway.
+identity and client-address headers and credentials removed, matched on normalised names
+(`headers.relayable`), the client address set by the gateway (``Forwarded``,
+``X-Forwarded-For``, ``X-Forwarded-Proto``, ``X-Real-IP``), the verified identity added as
+``X-Trustproof-*`` and, when the configuration holds a proof key, ``X-Trustproof-Gateway-Proof``
+signed over them at the real time (`proof.py`), so that the service can refuse whatever did not
+come through its gateway.
 
 `Pipeline.decide` never raises: any exception is a refusal at stage ``internal`` (fail closed).
 """
@@ -24,107 +32,104 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
-from typing import Literal
 
 from trustproof.clock import Clock
-from trustproof.gateway.http1 import CONSUMED, end_to_end, origin_form
-from trustproof.gateway.paths import BadTarget, CanonicalTarget, RouteTable, canonicalize
+from trustproof.gateway.decision import (
+    REASONS,
+    STAGES,
+    GatewayConfig,
+    Headers,
+    Identity,
+    InboundRequest,
+    Kind,
+    Peer,
+    Reason,
+    Stage,
+    Verdict,
+)
+from trustproof.gateway.headers import (
+    IDENTITY_HEADER_PREFIXES,
+    IDENTITY_HEADERS,
+    forwarding_headers,
+    relayable,
+    request_problem,
+)
+from trustproof.gateway.http1 import CONSUMED, origin_form
+from trustproof.gateway.paths import BadTarget, CanonicalTarget, canonicalize
 from trustproof.gateway.proof import PROOF_HEADER, sign_proof
-from trustproof.policy import AccessRequest, PolicyEngine
-from trustproof.scrub import Secret, scrubbed_traceback
+from trustproof.policy import AccessRequest, Decision, PolicyEngine
+from trustproof.scrub import scrubbed_traceback
+from trustproof.spec.values import Route
 from trustproof.tokens import TokenValidator
 
+__all__ = [
+    "IDENTITY_HEADERS",
+    "IDENTITY_HEADER_PREFIXES",
+    "REASONS",
+    "STAGES",
+    "GatewayConfig",
+    "Headers",
+    "Identity",
+    "InboundRequest",
+    "Kind",
+    "Peer",
+    "Pipeline",
+    "Reason",
+    "Stage",
+    "Verdict",
+]
+
 log = logging.getLogger("trustproof.gateway")
-Headers = Sequence[tuple[str, str]]
-Kind = Literal["workload", "persona"]
+_BY_NAME: Mapping[str, Reason] = {reason: reason for reason in REASONS}
 
-# Headers a caller must never be able to set: identity assertions other proxies use, and our own.
-IDENTITY_HEADER_PREFIXES = ("x-trustproof-", "x-ssl-client-", "x-auth-request-")
-IDENTITY_HEADERS = frozenset(
-    {
-        "x-forwarded-client-cert",
-        "x-client-cert",
-        "x-client-verify",
-        "x-client-dn",
-        "x-forwarded-user",
-        "x-forwarded-email",
-        "x-forwarded-groups",
-        "x-remote-user",
-        "x-remote-group",
-        "x-user",
-        "x-user-id",
-        "x-principal",
-        "remote-user",
-        "x-spiffe-id",
-    }
-)
+
+def _reason(text: str, fallback: Reason) -> Reason:
+    """`text` if it is one of ours, else `fallback` (a stage's generic refusal)."""
+    return _BY_NAME.get(text, fallback)
 
 
 @dataclass(frozen=True)
-class Peer:
-    """What the TLS layer established about the client certificate."""
-
-    spiffe_id: str | None = None  # set when an SVID was presented and verified
-    x5t_s256: str | None = None
-    refusal: str | None = None  # why a presented certificate was refused (e.g. "revoked")
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    kind: Kind
-    roles: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GatewayConfig:
-    service: str
-    audience: str  # the service's SPIFFE ID
-    client_cert: Literal["required", "optional"]
-    token: Literal["required", "optional"]
-    routes: RouteTable
-    identities: Mapping[str, Identity]  # SPIFFE ID -> who it is
-    # Signs X-Trustproof-Gateway-Proof on every forwarded request; None: forward without a proof.
-    proof_key: Secret[bytes] | None = None
-
-
-@dataclass(frozen=True)
-class InboundRequest:
-    request_id: str
-    method: str
-    target: str
-    headers: Headers = field(repr=False)  # may carry the Authorization header
-    source_ip: str
-    peer: Peer = field(default_factory=Peer)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
+class _Refusal:
     status: int
-    stage: str
-    reason: str
-    detail: str = ""
-    principal: Identity | None = None
-    token_subject: str | None = None
-    canonical: CanonicalTarget | None = None
-    route: str | None = None
-    policy_ids: tuple[str, ...] = ()
-    token_us: float | None = None
-    policy_us: float | None = None
-    upstream_target: str = ""  # the origin-form request-target sent upstream (allowed only)
-    upstream_headers: Headers = ()
-    stripped: tuple[str, ...] = ()
+    stage: Stage
+    reason: Reason
+    detail: str
 
-    @property
-    def error(self) -> str:
-        """The RFC 6750 / generic error code for the response body."""
-        if self.status == 401:
-            return "invalid_token" if self.stage == "token" else "unauthorized"
-        return {400: "invalid_request", 403: "access_denied"}.get(self.status, "server_error")
+
+@dataclass(slots=True)
+class _Progress:
+    """What one request has established so far; every refusal carries it into the audit event.
+    Mutable and per request: rebuilding a frozen Verdict per stage costs more than the token
+    check itself."""
+
+    peer_identity: Identity | None = None
+    principal: Identity | None = None
+    subject: str | None = None
+    token_roles: tuple[str, ...] = ()
+    token_us: float | None = None
+    canonical: CanonicalTarget | None = None
+    route: Route | None = None
+    decision: Decision | None = None
+    policy_us: float | None = None
+
+    def refuse(self, refusal: _Refusal) -> Verdict:
+        return Verdict(
+            False,
+            refusal.status,
+            refusal.stage,
+            refusal.reason,
+            refusal.detail,
+            principal=self.principal,
+            token_subject=self.subject,
+            canonical=self.canonical,
+            route=str(self.route) if self.route is not None else None,
+            policy_ids=self.decision.policy_ids if self.decision is not None else (),
+            token_us=self.token_us,
+            policy_us=self.policy_us,
+        )
 
 
 def _micros(start_ns: int) -> float:
@@ -167,116 +172,110 @@ class Pipeline:
             )
 
     def _decide(self, request: InboundRequest) -> Verdict:
+        progress = _Progress()
+        refusal = (
+            _request_stage(request)
+            or self._tls_stage(request, progress)
+            or self._token_stage(request, progress)
+            or _path_stage(request, progress)
+            or self._policy_stage(request, progress)
+        )
+        if refusal is not None:
+            return progress.refuse(refusal)
+        return self._allow(request, progress)
+
+    # -- stages: each returns a refusal, or None and what it established in `progress` ---------
+
+    def _tls_stage(self, request: InboundRequest, progress: _Progress) -> _Refusal | None:
         config, peer = self.config, request.peer
-        # What is known so far; every refusal carries it into the audit event. Plain locals
-        # (read by `refuse` when it is called): rebuilding a frozen Verdict per stage costs more
-        # than the token check itself.
-        token_us: float | None = None
-        policy_us: float | None = None
-        subject: str | None = None
-        resolved: Identity | None = None
-        canonical: CanonicalTarget | None = None
-        route_text: str | None = None
-        policy_ids: tuple[str, ...] = ()
-
-        def refuse(status: int, stage: str, reason: str, detail: str) -> Verdict:
-            return Verdict(
-                False,
-                status,
-                stage,
-                reason,
-                detail,
-                principal=resolved,
-                token_subject=subject,
-                canonical=canonical,
-                route=route_text,
-                policy_ids=policy_ids,
-                token_us=token_us,
-                policy_us=policy_us,
-            )
-
-        # 1. tls
         if peer.refusal is not None:
-            return refuse(
+            return _Refusal(
                 401,
                 "tls",
-                f"client-cert-{peer.refusal}",
+                _reason(f"client-cert-{peer.refusal}", "client-cert-refused"),
                 f"the client certificate was refused: {peer.refusal}",
             )
-        if config.client_cert == "required" and peer.spiffe_id is None:
-            return refuse(
-                401,
-                "tls",
-                "client-cert-required",
-                f"{config.service} requires a client certificate (mutual TLS)",
-            )
-        peer_identity = config.identities.get(peer.spiffe_id) if peer.spiffe_id else None
-        if peer.spiffe_id is not None and peer_identity is None:
-            return refuse(
+        if peer.spiffe_id is None:
+            if config.client_cert == "required":
+                return _Refusal(
+                    401,
+                    "tls",
+                    "client-cert-required",
+                    f"{config.service} requires a client certificate (mutual TLS)",
+                )
+            return None
+        progress.peer_identity = config.identities.get(peer.spiffe_id)
+        if progress.peer_identity is None:
+            return _Refusal(
                 401,
                 "tls",
                 "client-cert-unknown-identity",
                 f"{peer.spiffe_id} is not an identity of this sandbox",
             )
-        # 2. token
+        return None
+
+    def _token_stage(self, request: InboundRequest, progress: _Progress) -> _Refusal | None:
+        config, peer = self.config, request.peer
         token, problem = _bearer(request.headers)
         if problem:
-            return refuse(401, "token", problem, "send one 'Authorization: Bearer' header")
-        principal: Identity | None = peer_identity
-        token_roles: tuple[str, ...] = ()
-        if token is not None:
-            start = time.perf_counter_ns()
-            check = self.validator.validate(
-                token,
-                audience=config.audience,
-                peer_x5t_s256=peer.x5t_s256,
-                peer_spiffe_id=peer.spiffe_id,
-            )
-            token_us = _micros(start)
-            if not check.ok:
-                return refuse(401, "token", f"token-{check.reason}", check.detail)
-            subject = str(check.claims["sub"])
-            principal = config.identities.get(subject)
-            if principal is None:
-                return refuse(
-                    401,
-                    "token",
-                    "token-unknown-subject",
-                    "the token's subject is not an identity of this sandbox",
+            return _Refusal(401, "token", problem, "send one 'Authorization: Bearer' header")
+        if token is None:
+            if config.token == "required":  # noqa: S105 (a setting, not a secret)
+                return _Refusal(
+                    401, "token", "token-missing", f"{config.service} requires an access token"
                 )
-            if principal.kind == "workload" and not check.claims.get("cnf"):
-                return refuse(
-                    401,
-                    "token",
-                    "token-unbound",
-                    "workload tokens must be bound to the client certificate",
-                )
-            token_roles = tuple(str(role) for role in check.claims.get("roles", ()))
-        elif config.token == "required":  # noqa: S105 (a setting, not a secret)
-            return refuse(
-                401, "token", "token-missing", f"{config.service} requires an access token"
+            progress.principal = progress.peer_identity
+            if progress.principal is None:
+                return _Refusal(401, "token", "anonymous", "no client certificate and no token")
+            return None
+        start = time.perf_counter_ns()
+        check = self.validator.validate(
+            token,
+            audience=config.audience,
+            peer_x5t_s256=peer.x5t_s256,
+            peer_spiffe_id=peer.spiffe_id,
+        )
+        progress.token_us = _micros(start)
+        if not check.ok:
+            return _Refusal(
+                401, "token", _reason(f"token-{check.reason}", "token-error"), check.detail
             )
+        progress.subject = str(check.claims["sub"])
+        principal = config.identities.get(progress.subject)
         if principal is None:
-            return refuse(401, "token", "anonymous", "no client certificate and no token")
-        resolved = principal
-        # 3. path
-        target = canonicalize(request.target)
-        if isinstance(target, BadTarget):
-            return refuse(400, "path", target.reason, target.detail)
-        canonical = target
-        # 4. policy
+            return _Refusal(
+                401,
+                "token",
+                "token-unknown-subject",
+                "the token's subject is not an identity of this sandbox",
+            )
+        if principal.kind == "workload" and not check.claims.get("cnf"):
+            return _Refusal(
+                401,
+                "token",
+                "token-unbound",
+                "workload tokens must be bound to the client certificate",
+            )
+        progress.principal = principal
+        progress.token_roles = tuple(str(role) for role in check.claims.get("roles", ()))
+        return None
+
+    def _policy_stage(self, request: InboundRequest, progress: _Progress) -> _Refusal | None:
+        config, principal, canonical = self.config, progress.principal, progress.canonical
+        if principal is None or canonical is None:  # the stages before establish both
+            return _Refusal(500, "internal", "gateway-error", "stage order broken")
         route = config.routes.match(request.method, canonical.path)
         if route is None:
             offered = config.routes.methods_for(canonical.path)
             if offered:
-                return refuse(
+                return _Refusal(
                     403,
                     "policy",
                     "method-not-allowed",
                     f"{canonical.path} offers {', '.join(offered)} only",
                 )
-            return refuse(403, "policy", "no-such-route", "no declared route matches")
-        route_text = str(route)
+            return _Refusal(403, "policy", "no-such-route", "no declared route matches")
+        progress.route = route
         now = self.clock.now()
         start = time.perf_counter_ns()
         decision = self.engine.decide(
@@ -287,21 +286,35 @@ class Pipeline:
                 action=route.method,
                 service=config.service,
                 route=route.path,
-                client_cert=peer.spiffe_id is not None,
+                client_cert=request.peer.spiffe_id is not None,
                 source_ip=request.source_ip,
-                token_roles=token_roles,
+                token_roles=progress.token_roles,
                 hour_utc=now.astimezone(UTC).hour,
             )
         )
-        policy_us = _micros(start)
-        policy_ids = decision.policy_ids
+        progress.policy_us = _micros(start)
+        progress.decision = decision
         if not decision.allowed:
-            return refuse(403, "policy", decision.reason, "; ".join(decision.errors))
+            return _Refusal(
+                403,
+                "policy",
+                _reason(decision.reason, "no-matching-permit"),
+                "; ".join(decision.errors),
+            )
+        return None
+
+    # -- the allow -----------------------------------------------------------------------------
+
+    def _allow(self, request: InboundRequest, progress: _Progress) -> Verdict:
+        principal, canonical = progress.principal, progress.canonical
+        route, decision = progress.route, progress.decision
+        if principal is None or canonical is None or route is None or decision is None:
+            raise AssertionError("an allow without every stage's result")  # fail closed
         upstream_target = origin_form(canonical.path, canonical.query)
-        headers, stripped = _upstream_headers(request, principal, peer, route.path)
-        if config.proof_key is not None:
+        headers, stripped = _upstream_headers(request, principal, route.path)
+        if self.config.proof_key is not None:
             proof = sign_proof(
-                config.proof_key.reveal(),
+                self.config.proof_key.reveal(),
                 request.method,
                 upstream_target,
                 headers,
@@ -312,45 +325,53 @@ class Pipeline:
             True,
             200,
             "policy",
-            decision.reason,
+            "allowed-by-policy",
             principal=principal,
-            token_subject=subject,
+            token_subject=progress.subject,
             canonical=canonical,
-            route=route_text,
-            policy_ids=policy_ids,
-            token_us=token_us,
-            policy_us=policy_us,
+            route=str(route),
+            policy_ids=decision.policy_ids,
+            token_us=progress.token_us,
+            policy_us=progress.policy_us,
             upstream_target=upstream_target,
             upstream_headers=headers,
             stripped=stripped,
         )
 
 
-def _bearer(headers: Headers) -> tuple[str | None, str]:
+def _request_stage(request: InboundRequest) -> _Refusal | None:
+    problem = request_problem(request.version, request.headers)
+    if problem is None:
+        return None
+    return _Refusal(400, "request", problem.reason, problem.detail)
+
+
+def _path_stage(request: InboundRequest, progress: _Progress) -> _Refusal | None:
+    target = canonicalize(request.target)
+    if isinstance(target, BadTarget):
+        return _Refusal(400, "path", _reason(target.reason, "bad-path"), target.detail)
+    progress.canonical = target
+    return None
+
+
+def _bearer(headers: Headers) -> tuple[str | None, Reason | None]:
     """The bearer token, or a problem code when the Authorization headers are unusable."""
     values = [value for name, value in headers if name.lower() == "authorization"]
     if not values:
-        return None, ""
+        return None, None
     if len(values) > 1:
         return None, "token-ambiguous"
     scheme, _, token = values[0].strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None, "token-wrong-scheme"
-    return token.strip(), ""
+    return token.strip(), None
 
 
 def _upstream_headers(
-    request: InboundRequest, principal: Identity, peer: Peer, route: str
+    request: InboundRequest, principal: Identity, route: str
 ) -> tuple[Headers, tuple[str, ...]]:
-    kept: list[tuple[str, str]] = []
-    stripped: list[str] = []
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower in IDENTITY_HEADERS or lower.startswith(IDENTITY_HEADER_PREFIXES):
-            stripped.append(lower)
-        else:
-            kept.append((name, value))
-    kept = end_to_end(kept, CONSUMED)
+    kept, stripped = relayable(request.headers, CONSUMED)
+    kept += forwarding_headers(request.source_ip, "https")
     kept += [
         ("X-Trustproof-Request-Id", request.request_id),
         ("X-Trustproof-Principal", principal.name),
@@ -358,6 +379,6 @@ def _upstream_headers(
         ("X-Trustproof-Roles", ",".join(principal.roles)),
         ("X-Trustproof-Route", route),
     ]
-    if peer.spiffe_id:
-        kept.append(("X-Trustproof-Client-Spiffe-Id", peer.spiffe_id))
-    return tuple(kept), tuple(stripped)
+    if request.peer.spiffe_id:
+        kept.append(("X-Trustproof-Client-Spiffe-Id", request.peer.spiffe_id))
+    return tuple(kept), stripped

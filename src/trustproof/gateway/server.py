@@ -20,6 +20,10 @@ Hot reload: `reload_svid()` swaps the server certificate for new handshakes and
 `trust_bundle()` adds new roots; connections already open keep going. Assigning `upstream` swaps
 the connection pool; requests in flight finish on the old one.
 
+Listening goes through `listener.py`: TLS handshake, request-head and idle timeouts, a request
+cap per connection and a connection cap per listener (`ConnectionLimits`), and a neutral
+``Server`` header on every response.
+
 Forwarding uses `upstream.UpstreamPool` (a small HTTP/1.1 keep-alive client), not aiohttp's
 client, which measured ~85 µs of latency and ~100 µs of CPU per request here.
 """
@@ -48,27 +52,25 @@ from cryptography import x509
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, AuditUnavailable, Timings
 from trustproof.clock import Clock
 from trustproof.gateway.http1 import UpstreamError, end_to_end
+from trustproof.gateway.listener import ConnectionLimits, GuardedServer, GuardedSite
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.refusals import RefusalSummary
 from trustproof.gateway.upstream import UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import install_scrubbing, scrubbed_traceback
-from trustproof.tls import load_svid, server_context
+from trustproof.tls import load_svid, server_context, trust
 
 log = logging.getLogger("trustproof.gateway")
 MAX_BODY = 8 * 1024 * 1024
 UPSTREAM_TIMEOUT = 30.0  # seconds for one forwarded request, connecting included
 
 
-class BoundedServer(web.Server):
-    """aiohttp's low-level server with a request-body limit (its default is 1 MiB)."""
+class BoundedServer(GuardedServer):
+    """aiohttp's low-level server with the gateway's body limit and connection limits
+    (`listener.py`)."""
 
-    def _make_request(
-        self, message: Any, payload: Any, protocol: Any, writer: Any, task: Any
-    ) -> web.BaseRequest:
-        return web.BaseRequest(
-            message, payload, protocol, writer, task, self._loop, client_max_size=MAX_BODY
-        )
+    def __init__(self, handler: Any, *, limits: ConnectionLimits | None = None) -> None:
+        super().__init__(handler, limits=limits, max_body=MAX_BODY)
 
 
 MalformedHandler = Callable[[web.BaseRequest, int, HttpProcessingError], web.StreamResponse]
@@ -136,6 +138,9 @@ class _TimedServer(BoundedServer):
         if start is not None:
             self.handshake_us[handler] = (time.perf_counter_ns() - start) / 1000
 
+    def abandoned(self, handler: RequestHandler) -> None:
+        self.accepted.pop(handler, None)
+
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
         self.accepted.pop(handler, None)
@@ -167,8 +172,10 @@ class Gateway:
         ca: CertificateAuthority,
         svid: Svid,
         clock: Clock,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.limits = limits or ConnectionLimits()
         self._pool: UpstreamPool | None = None
         self._retired: set[asyncio.Task[None]] = set()
         self.upstream = upstream
@@ -212,11 +219,11 @@ class Gateway:
         self._malformed.what = f"gateway of {self.pipeline.config.service}"
         try:
             self._pool = self._new_pool()
-            self._server = _TimedServer(self._handle)
+            self._server = _TimedServer(self._handle, limits=self.limits)
             self._server.on_malformed = self._refuse_malformed
             self._runner = web.ServerRunner(self._server, access_log=None)
             await self._runner.setup()
-            site = web.SockSite(self._runner, sock, ssl_context=self.context)
+            site = GuardedSite(self._runner, sock, ssl_context=self.context)
             await site.start()
         except BaseException:
             sock.close()
@@ -243,7 +250,7 @@ class Gateway:
     def trust_bundle(self, bundle_pem: bytes) -> None:
         """Add roots to the handshake's trust store (CA rotation). Removed roots are refused by
         the SVID check, which always uses the CA's current bundle."""
-        self.context.load_verify_locations(cadata=bundle_pem.decode("ascii"))
+        trust(self.context, bundle_pem)
 
     # -- per request ----------------------------------------------------------------------------
 
@@ -303,7 +310,13 @@ class Gateway:
             peer = self._peer(request)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
             inbound = InboundRequest(
-                request_id, request.method, request.raw_path, headers, request.remote or "", peer
+                request_id,
+                request.method,
+                request.raw_path,
+                headers,
+                request.remote or "",
+                peer,
+                (request.version.major, request.version.minor),
             )
             verdict = self.pipeline.decide(inbound)
         except Exception as exc:  # fail closed

@@ -94,7 +94,7 @@ def classify(
             return "denied_tls", "tls", reason if data else why
     if status == 401:
         return ("denied_tls" if stage == "tls" else "denied_authn"), stage or "token", reason
-    if status == 403 or (status == 400 and stage == "path"):
+    if status == 403 or (status == 400 and stage in ("path", "request")):
         return "denied_authz", stage or "policy", reason
     if status >= 500:
         return "error", stage or "upstream", reason

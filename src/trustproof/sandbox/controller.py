@@ -43,7 +43,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from trustproof.audit import FanOutSink, JsonLinesSink, MemorySink
+from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
 from trustproof.clock import Clock, SystemClock
 from trustproof.errors import SandboxError, TrustproofError
 from trustproof.fabric import TrustFabric
@@ -175,15 +175,32 @@ class Sandbox:
 
         await self.datastores.start(fabric)
         self._cleanups.append(self.datastores.stop)
-
-        ttl = timedelta(seconds=spec.ttl.certificate.seconds)
+        self._start_rotators(fabric)
+        await self._start_gateways(fabric, sink, engine)
+        await self._start_egress(fabric)
         for name, service in spec.services.items():
+            if service.reload != "none":
+                self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
+        self._ticker = asyncio.create_task(self._rotate_forever())
+        await self._start_services()
+        self.run.write_state(self.state())
+        if self.policy_watch is not None:
+            self.policy_watch.start()
+
+    def _start_rotators(self, fabric: TrustFabric) -> None:
+        ttl = timedelta(seconds=self.spec.ttl.certificate.seconds)
+        for name, service in self.spec.services.items():
             rotator = Rotator(
                 fabric.ca, self.clock, name, ttl, self.run.identity(name), ips=[service.host]
             )
             self.rotators[name] = rotator
             write_crl(fabric.ca, rotator.files.directory)  # before any reload subscriber below
             rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
+
+    async def _start_gateways(
+        self, fabric: TrustFabric, sink: AuditSink, engine: PolicyEngine
+    ) -> None:
+        spec = self.spec
         for name, service in spec.services.items():
             if service.ingress.gateway == "none":
                 continue
@@ -203,6 +220,9 @@ class Sandbox:
             self._cleanups.append(gateway.close)
             self.gateways[name] = gateway
             self.rotators[name].subscribe(gateway.reload_svid)
+
+    async def _start_egress(self, fabric: TrustFabric) -> None:
+        spec = self.spec
         for name, service in spec.services.items():
             for callee in service.calls:
                 proxy = EgressProxy(
@@ -219,11 +239,9 @@ class Sandbox:
                 self._cleanups.append(proxy.close)
                 self.egress[(name, callee)] = proxy
                 self.rotators[name].subscribe(proxy.reload_svid)
-        for name, service in spec.services.items():
-            if service.reload != "none":
-                self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
-        self._ticker = asyncio.create_task(self._rotate_forever())
 
+    async def _start_services(self) -> None:
+        spec = self.spec
         for level in start_order(spec):
             await asyncio.gather(*(self._start_service(name) for name in level))
         for name, service in spec.services.items():
@@ -237,9 +255,6 @@ class Sandbox:
             )
         for name, dsn in self.datastores.endpoints().items():
             self.endpoints[name] = Endpoint(name, "datastore", dsn.url, pid=dsn.pid, dsn=dsn.dsn)
-        self.run.write_state(self.state())
-        if self.policy_watch is not None:
-            self.policy_watch.start()
 
     async def _spawn_reaper(self) -> None:
         """Before anything runs or any key is written: if this process dies, the reaper cleans up.

@@ -10,6 +10,10 @@ Strictness, and why:
   two spellings would have two cache keys and two fingerprints in the audit log.
 * JSON objects with duplicate member names are refused (RFC 7515 §5.2 allows refusing them): two
   parsers picking different duplicates is the classic route to ``{"alg":"none","alg":"ES256"}``.
+* ES256 signatures are low-S only: for every ECDSA signature (r, s) the pair (r, n - s) verifies
+  too, so each signed token has a second spelling with a different fingerprint (cache key, audit
+  hash, any blocklist keyed on the token). The issuer writes the low-S one (`low_s`), the
+  validator refuses the other (`es256_high_s`), as Bitcoin (BIP 62/146) and Ethereum do.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", re.A
 # NumericDate bounds (RFC 7519 §2): from the epoch to the end of year 9999, so that any accepted
 # value converts to a `datetime` without overflowing.
 NUMERIC_DATE_MAX = 253_402_300_799
+
+
+# The order n of the P-256 group (SEC 2 §2.4.2); ES256 signatures are r || s, 32 bytes each.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+ES256_SIGNATURE_BYTES = 64
 
 
 class JoseError(ValueError):
@@ -51,6 +60,26 @@ def b64url_decode(segment: str, name: str) -> bytes:
     if b64url_encode(data) != segment:
         raise JoseError(f"the {name} is not canonical base64url")
     return data
+
+
+def es256_high_s(signature: bytes) -> bool:
+    """True when a raw ES256 signature (r || s, RFC 7518 §3.4) has s above n/2: the malleable
+    twin of the low-S signature (r, n - s). Another length is not judged here (PyJWT refuses it
+    as a bad signature)."""
+    if len(signature) != ES256_SIGNATURE_BYTES:
+        return False
+    return int.from_bytes(signature[32:], "big") > P256_ORDER // 2
+
+
+def low_s(token: str) -> str:
+    """`token` (a compact ES256 JWS) with its signature in low-S form: s replaced by n - s when
+    s > n/2. The same signature for the verifier's mathematics, the one spelling we accept."""
+    signed, _, segment = token.rpartition(".")
+    signature = b64url_decode(segment, "signature")
+    if not es256_high_s(signature):
+        return token
+    s = int.from_bytes(signature[32:], "big")
+    return f"{signed}.{b64url_encode(signature[:32] + (P256_ORDER - s).to_bytes(32, 'big'))}"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import jwt
 
 from trustproof.clock import Clock
 from trustproof.scrub import Secret
-from trustproof.tokens._jose import freeze
+from trustproof.tokens._jose import freeze, low_s
 from trustproof.tokens.keys import ALGORITHM, KeyRing, SigningKey
 
 AT_JWT = "at+jwt"  # the `typ` of a JWT access token, RFC 9068 §2.1
@@ -59,12 +59,15 @@ def numeric_date(when: datetime) -> int:
 
 
 def sign(claims: Mapping[str, Any], key: SigningKey, *, typ: str = AT_JWT) -> str:
-    """Encode and sign `claims` as a compact JWS with `key` (ES256, ``kid`` in the header)."""
-    return jwt.encode(
-        dict(claims),
-        key.private_key.reveal(),
-        algorithm=ALGORITHM,
-        headers={"kid": key.kid, "typ": typ},
+    """Encode and sign `claims` as a compact JWS with `key` (ES256, ``kid`` in the header), the
+    signature in low-S form (validators refuse its high-S twin)."""
+    return low_s(
+        jwt.encode(
+            dict(claims),
+            key.private_key.reveal(),
+            algorithm=ALGORITHM,
+            headers={"kid": key.kid, "typ": typ},
+        )
     )
 
 

@@ -8,7 +8,8 @@ stable reason code says what was wrong (`REASONS`):
 2. header, before any cryptography — ``alg`` must be ES256 (``alg-not-allowed``: this is what
    stops ``alg: none`` and HS256-with-the-public-key), ``typ`` must be ``at+jwt`` (RFC 9068 §4,
    ``wrong-type``), ``kid`` must name a key we have (``unknown-kid``);
-3. signature (``bad-signature``), then the claims: required claims (``missing-claim``), issuer,
+3. signature (``bad-signature``, also for the high-S twin of a signature: see `_jose`), then
+   the claims: required claims (``missing-claim``), issuer,
    audience (one string, compared exactly), claim types, then time: ``expired``,
    ``not-yet-valid``, ``issued-in-future``, each with the validator's leeway;
 4. revocation (``revoked``);
@@ -49,6 +50,8 @@ from trustproof.scrub import scrubbed_traceback
 from trustproof.tokens._jose import (
     COMPACT_JWS,
     JoseError,
+    b64url_decode,
+    es256_high_s,
     freeze,
     numeric_date,
     short,
@@ -245,6 +248,34 @@ class TokenValidator:
         return TokenCheck(True, "ok", verified.claims, "valid", cached=cached)
 
     def _verify(self, token: str, audience: str | None) -> _Verified | TokenCheck:
+        checked = self._key_for(token)
+        if isinstance(checked, TokenCheck):
+            return checked
+        kid, key = checked
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=self.issuer,
+                options=_OPTIONS if audience is not None else _OPTIONS_ANY_AUDIENCE,
+            )
+        except jwt.InvalidSignatureError:
+            return _refuse("bad-signature", "the signature does not verify with key " + kid)
+        except jwt.MissingRequiredClaimError as exc:
+            return _refuse("missing-claim", f"the token has no {exc.claim!r} claim")
+        except jwt.InvalidIssuerError:
+            return _refuse("wrong-issuer", f"the token was not issued by {self.issuer}")
+        except jwt.InvalidAudienceError:
+            return _refuse("wrong-audience", f"the token is not for audience {audience}")
+        except jwt.InvalidTokenError as exc:  # DecodeError, bad sub/jti types, ...
+            return _refuse("malformed", f"the token could not be decoded: {exc}")
+        return _static_claims(claims, kid, key)
+
+    def _key_for(self, token: str) -> tuple[str, ec.EllipticCurvePublicKey] | TokenCheck:
+        """Stage 2, before any cryptography: the header names ES256, at+jwt and a key we have;
+        and the signature is in low-S form (its high-S twin is refused as a bad signature)."""
         try:
             header = unverified_header(token)
         except JoseError as exc:
@@ -266,25 +297,14 @@ class TokenValidator:
         if key is None:
             return _refuse("unknown-kid", f"no current key has kid {short(kid)}")
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=audience,
-                issuer=self.issuer,
-                options=_OPTIONS if audience is not None else _OPTIONS_ANY_AUDIENCE,
+            signature = b64url_decode(token.rpartition(".")[2], "signature")
+        except JoseError as exc:
+            return _refuse("malformed", str(exc))
+        if es256_high_s(signature):
+            return _refuse(
+                "bad-signature", "the signature is the high-S twin of another (malleable)"
             )
-        except jwt.InvalidSignatureError:
-            return _refuse("bad-signature", "the signature does not verify with key " + kid)
-        except jwt.MissingRequiredClaimError as exc:
-            return _refuse("missing-claim", f"the token has no {exc.claim!r} claim")
-        except jwt.InvalidIssuerError:
-            return _refuse("wrong-issuer", f"the token was not issued by {self.issuer}")
-        except jwt.InvalidAudienceError:
-            return _refuse("wrong-audience", f"the token is not for audience {audience}")
-        except jwt.InvalidTokenError as exc:  # DecodeError, bad sub/jti types, ...
-            return _refuse("malformed", f"the token could not be decoded: {exc}")
-        return _static_claims(claims, kid, key)
+        return kid, key
 
     def _check_time(self, verified: _Verified) -> TokenCheck | None:
         now = self.clock.now().timestamp()

@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from trustproof.clock import Clock
+from trustproof.gateway.listener import neutral_server_header
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
 from trustproof.tls import load_svid, server_context
@@ -192,6 +193,7 @@ def build_app(service: TokenService, ca: CertificateAuthority, clock: Clock) -> 
     web_app.router.add_post("/revoke", app.form_endpoint(service.revoke))
     web_app.router.add_post("/introspect", app.form_endpoint(service.introspect))
     web_app.router.add_post("/admin/tokens", app.mint)
+    web_app.on_response_prepare.append(neutral_server_header)  # no version banner
     return web_app
 
 
