@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from test_report_render import TOKEN, _xml, fixed_results, passing_results
 
 from trustproof.cli import cli
-from trustproof.cli_sandbox import _finish
-from trustproof.report import append_step_summary, from_json
+from trustproof.cli.sandbox import _finish
+from trustproof.report import append_step_summary
+from trustproof.results import from_json, load
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_finish_with_violations_exits_1_writes_reports_and_summary(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     path = run_dir / "results.json"
     with pytest.raises(SystemExit) as info:
-        _finish(json.loads(path.read_text()), path, tmp_path / "reports")
+        _finish(load(path), path, tmp_path / "reports")
     assert info.value.code == 1
     text = summary.read_text()
     assert text.startswith("earlier step\n## ❌")  # appended, not overwritten
@@ -99,7 +100,7 @@ def test_finish_all_passing_returns_and_writes_default_report_dir(
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(passing_results()))
-    _finish(json.loads(path.read_text()), path)
+    _finish(load(path), path)
     assert (tmp_path / "reports" / "report.junit.xml").is_file()
     assert (tmp_path / "reports" / "report.md").read_text().startswith("## ✅")
 

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from trustproof.errors import TrustproofError
+
 # Compact JWS: three base64url segments; the signature may be empty (unsigned `alg: none`).
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", re.ASCII)
 
@@ -31,7 +33,7 @@ COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", re.A
 NUMERIC_DATE_MAX = 253_402_300_799
 
 
-class JoseError(ValueError):
+class JoseError(TrustproofError, ValueError):
     """A token part could not be decoded; the message says which and why (never the token)."""
 
 
