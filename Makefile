@@ -18,6 +18,7 @@ test: setup lint typecheck
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports  # the layer order of DESIGN.md §3 (contract in pyproject.toml)
 
 typecheck: setup
 	$(BIN)/mypy
