@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+# pytester runs pytest inside the tests of the pytest plugin (tests/*/test_pytest_plugin*.py).
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
 

@@ -130,7 +130,7 @@ async def run_suite(
         async with gate:
             if stop.is_set():
                 return
-            result = await _execute(case, ctx, sandbox)
+            result = await execute(case, ctx, sandbox)
             item = CaseResult(case, result, judge(case, result))
             slots[index] = item
             if on_result is not None:
@@ -153,7 +153,7 @@ async def run_suite(
     )
 
 
-async def _execute(case: Case, ctx: ProbeContext, sandbox: Sandbox) -> Result:
+async def execute(case: Case, ctx: ProbeContext, sandbox: Sandbox) -> Result:
     """One case; a probe that crashes is an ``error`` result, never a pass."""
     try:
         if case.kind == "datastore":
