@@ -47,7 +47,8 @@ class PluginSession:
                 self._failure = scrub(
                     f"trustproof: the sandbox of {self.spec_path} could not start:\n{exc}"
                 )
-                pytest.fail(self._failure, pytrace=False)
+            if self._live is None:  # failed outside the except block: no chained traceback
+                pytest.fail(self._failure or "trustproof: the sandbox did not start", pytrace=False)
         return self._live
 
     def stop(self) -> None:
