@@ -116,3 +116,40 @@ def test_step_summary_set_appends(tmp_path: Path) -> None:
     append_step_summary(from_json(passing_results()), env=env)
     append_step_summary(from_json(passing_results()), env=env)
     assert target.read_text().count("## ✅") == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"stopped_early": True},
+        {
+            "scenarios": [
+                {
+                    "id": "lifecycle.token-expiry",
+                    "ok": False,
+                    "verdict": "fail",
+                    "summary": "still accepted",
+                    "elapsed_s": 1.0,
+                }
+            ]
+        },
+    ],
+    ids=["stopped-early", "failed-scenario"],
+)
+def test_finish_gates_on_results_ok_not_only_on_cases(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: dict,
+) -> None:
+    """Every case passed, yet the run is not ok: exit 1 (the twin of the all-passing test)."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**passing_results(), **change}))
+    results = load(path)
+    assert all(case.ok for case in results.cases)
+    assert not results.ok
+    with pytest.raises(SystemExit) as info:
+        _finish(results, path)
+    assert info.value.code == 1
+    assert "trust is broken" in capsys.readouterr().out
