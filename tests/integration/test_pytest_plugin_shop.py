@@ -97,3 +97,19 @@ def test_a_broken_policy_fails_the_matching_item(pytester: pytest.Pytester) -> N
             f"FAILED *trustproof.yaml::{broken}*",
         ]
     )
+
+
+def test_without_a_spec_the_plugin_loads_nothing_heavy(pytester: pytest.Pytester) -> None:
+    """The project's own test run (and anyone's with trustproof installed) pays only for the
+    plugin's small modules: no sandbox, suite or aiohttp until a spec is configured."""
+    pytester.makepyfile(
+        "import sys\n\n"
+        "def test_light(pytestconfig):\n"
+        "    assert pytestconfig.pluginmanager.has_plugin('trustproof')\n"
+        "    heavy = ('trustproof.sandbox.controller', 'trustproof.suite.runner', 'aiohttp')\n"
+        "    assert [name for name in heavy if name in sys.modules] == []\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", timeout=TIMEOUT
+    )
+    result.assert_outcomes(passed=1)
