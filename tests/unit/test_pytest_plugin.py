@@ -115,3 +115,12 @@ def test_a_fixture_without_a_spec_fails_with_a_hint(pytester: pytest.Pytester) -
     )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*trustproof: no spec configured for this session*"])
+
+
+def test_a_bad_spec_is_a_collection_error_naming_each_problem(pytester: pytest.Pytester) -> None:
+    spec = pytester.path / "trustproof.yaml"
+    spec.write_text("trust_domain: t.test\npersonas:\n  alice:\n    rolse: [x]\n")
+    result = inner(pytester, "--trustproof-spec", str(spec))
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # collection errors stop the session
+    result.stdout.fnmatch_lines(["*trustproof.yaml:4:5: personas.alice.rolse: unknown key 'rolse'"])
+    assert "SpecError" not in result.stdout.str()  # the problems, not a traceback

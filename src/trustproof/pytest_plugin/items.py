@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
+from trustproof.errors import SpecError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.pytest_plugin.session import SESSION
 from trustproof.results import evidence_lines, record_of
 from trustproof.scrub import scrub
+from trustproof.spec import load_spec
 from trustproof.suite.runner import generate
 
 
@@ -36,9 +38,11 @@ class SpecFile(pytest.File):
     """The spec: it collects one `CaseItem` per generated case."""
 
     def collect(self) -> Iterator[CaseItem]:
-        from trustproof.spec import load_spec  # noqa: PLC0415 (only when cases are collected)
-
-        for case in generate(load_spec(self.path)):
+        try:
+            spec = load_spec(self.path)
+        except SpecError as exc:  # every problem, located, as `trustproof validate` shows them
+            raise self.CollectError(scrub(exc.render())) from None
+        for case in generate(spec):
             item = CaseItem.from_parent(self, name=case.id, case=case)
             item.add_marker("trustproof")
             item.add_marker(f"trustproof_{case.probe.split('.', 1)[0]}")

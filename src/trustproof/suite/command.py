@@ -1,6 +1,7 @@
-"""`trustproof run` and `trustproof probe`: the suite against a sandbox (the cases, then the
-scenarios), results to JSON, a terminal summary, and the exit code (0 every verdict passed, 1 trust
-violations)."""
+"""What `trustproof run` and `trustproof probe` do with a sandbox: choose the cases (an empty
+selection is a usage error), run them, then the scenarios, and write the one result model
+(`trustproof.results`) into the run directory; plus the terminal summary. The command line exits
+on `Results.ok`."""
 
 from __future__ import annotations
 
