@@ -24,8 +24,10 @@ carries a `message` and a `hint` (what to do about it)::
     │   └── InvalidSpiffeId         text that is not a SPIFFE ID
     ├── BadValue                    a spec scalar that does not parse (also ValueError; becomes a
     │                               `Problem` of a SpecError); spec/values
-    └── JoseError                   a token part that does not decode (also ValueError; becomes a
-                                    validation reason, never reaches a caller); tokens/_jose
+    ├── JoseError                   a token part that does not decode (also ValueError; becomes a
+    │                               validation reason, never reaches a caller); tokens/_jose
+    └── CaseFailed                  a generated case's verdict in pytest was not ``pass`` (shown
+                                    as the item's failure); pytest_plugin/items
 
 Third-party errors (YAML, cryptography, psycopg, ...) are translated at the boundary with
 ``raise ... from exc`` so that callers only ever need to catch `TrustproofError`.

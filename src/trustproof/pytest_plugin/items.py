@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from trustproof.errors import SpecError
+from trustproof.errors import SpecError, TrustproofError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.pytest_plugin.session import SESSION
 from trustproof.results import evidence_lines, record_of
@@ -25,12 +25,12 @@ from trustproof.spec import load_spec
 from trustproof.suite.runner import generate
 
 
-class CaseFailed(Exception):
+class CaseFailed(TrustproofError):
     """The case's verdict was not ``pass`` (an internal signal of `CaseItem`, shown by
     `repr_failure`)."""
 
     def __init__(self, result: CaseResult) -> None:
-        super().__init__(result.verdict)
+        super().__init__(f"{result.verdict}: {result.case.id}")
         self.result = result
 
 
