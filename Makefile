@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 LINTED := $(wildcard src tests benchmarks scripts examples)
 
-.PHONY: demo test setup lint typecheck unit integration bench fuzz lock clean
+.PHONY: demo test setup lint typecheck unit integration bench soak fuzz lock clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -18,6 +18,7 @@ test: setup lint typecheck
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports  # the layer order of DESIGN.md §3 (contract in pyproject.toml)
 
 typecheck: setup
 	$(BIN)/mypy
@@ -29,7 +30,12 @@ integration: setup
 	$(BIN)/python -m pytest -q -m integration
 
 bench: setup
-	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do case $$b in */soak_*) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Minutes-long soaks (loopback only, bounded): a sandbox with a 60 s certificate lifetime, 5 min.
+soak: setup
+	$(BIN)/python benchmarks/soak_rotation.py
 
 # Longer fuzzing for developers (a few minutes; `make test` runs the same properties briefly):
 # the Hypothesis properties of tests/fuzz with the `fuzz` profile, then atheris (libFuzzer, Linux

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the bundled shop example, as far as trustproof goes today.
+# `make demo`: the main job on the bundled shop example: validate, policy test, then the suite,
+# which writes results.json and the HTML, JUnit and Markdown reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPEC=examples/shop/trustproof.yaml
@@ -8,7 +9,7 @@ BIN=.venv/bin
 echo "== trustproof demo: the shop example ($SPEC)"
 echo "   Everything below is real: a CA and token service, Cedar gateways, egress proxies,"
 echo "   PostgreSQL with certificate auth and the three services, probed from outside."
-echo "   Not built yet: the HTML/JUnit/Markdown reports (results are written as JSON)."
+echo "   The run writes results.json and the HTML, JUnit and Markdown reports, and prints their paths."
 echo
 echo "== 1. validate the spec"
 "$BIN/trustproof" validate "$SPEC"

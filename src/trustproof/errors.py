@@ -1,21 +1,38 @@
 """The exceptions trustproof raises.
 
 A denial is a *result*, never an exception: probes and gateways return outcomes. Exceptions are
-for misconfiguration and bugs, and every one the tool raises on purpose descends from one root::
+for misconfiguration and bugs, and every one the tool defines descends from one root, which
+carries a `message` and a `hint` (what to do about it)::
 
-    TrustproofError                 anything trustproof raises on purpose
-    ├── SpecError                   the spec cannot be used (exit code 2); carries every problem
-    ├── SandboxError                the environment could not start or stop (exit code 3)
+    TrustproofError                 anything trustproof raises on purpose; .message, .hint
+    ├── SpecError                   the spec cannot be used (exit 2); carries every problem
+    ├── UsageError                  the command cannot do what was asked (exit 2)
+    │   └── NothingToRun            the selection matched no case; suite/command
+    ├── ReportError                 results missing, unreadable or of an unknown version
+    │                               (exit 2); results
+    ├── SandboxError                the environment could not start or stop (exit 3)
     ├── DatastoreError              a datastore could not start or be provisioned (exit 3);
     │                               datastores/errors
     ├── UpstreamError               a service behind a gateway did not answer (the gateway
     │                               answers 502); gateway/http1
-    └── IdentityError               impossible request to the CA (also ValueError); identity/errors
-        └── InvalidSpiffeId         text that is not a SPIFFE ID
+    ├── EgressError                 an egress proxy could not forward a call (it answers 502);
+    │   │                           gateway/egress
+    │   ├── CalleeMismatch          the server's SVID names someone else (also an aiohttp
+    │   │                           ClientConnectionError)
+    │   └── TokenUnavailable        the token service gave no token for the call
+    ├── IdentityError               impossible request to the CA (also ValueError); identity/errors
+    │   └── InvalidSpiffeId         text that is not a SPIFFE ID
+    ├── BadValue                    a spec scalar that does not parse (also ValueError; becomes a
+    │                               `Problem` of a SpecError); spec/values
+    ├── JoseError                   a token part that does not decode (also ValueError; becomes a
+    │                               validation reason, never reaches a caller); tokens/_jose
+    └── CaseFailed                  a generated case's verdict in pytest was not ``pass`` (shown
+                                    as the item's failure); pytest_plugin/items
 
 Third-party errors (YAML, cryptography, psycopg, ...) are translated at the boundary with
 ``raise ... from exc`` so that callers only ever need to catch `TrustproofError`.
 Messages are scrubbed of secrets before they are shown (see `trustproof.scrub`).
+`tests/unit/test_errors.py` checks that this tree lists every exception class of the package.
 """
 
 from __future__ import annotations
@@ -25,9 +42,15 @@ from dataclasses import dataclass
 
 
 class TrustproofError(Exception):
-    """Root of every error trustproof raises on purpose."""
+    """Root of every error trustproof raises on purpose: `message` says what went wrong,
+    `hint` (possibly empty) what to do about it; `str()` shows both."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", hint: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}\n    hint: {hint}" if hint else message)
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,7 @@ class SpecError(TrustproofError):
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{count} {noun} in the spec:\n" + self.render())
+        self.hint = "fix each problem at the place it names; `trustproof validate` lists them"
 
     def render(self) -> str:
         return "\n".join(problem.render() for problem in self.problems)
@@ -71,7 +95,21 @@ class SandboxError(TrustproofError):
 
     exit_code = 3
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(f"{message}\n    hint: {hint}" if hint else message)
+
+class UsageError(TrustproofError):
+    """The command cannot do what was asked (a selection that matches nothing, an option that
+    makes no sense): exit code 2, like a bad spec, and nothing was run."""
+
+    exit_code = 2
+
+
+class ReportError(TrustproofError):
+    """The results cannot be read or are not a results document this version understands
+    (exit code 2)."""
+
+    exit_code = 2
+
+
+class EgressError(TrustproofError):
+    """An egress proxy could not forward a call; the proxy answers its service 502 with the
+    message (never a token)."""

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from trustproof.report import from_json, render
+from trustproof.report import render
+from trustproof.results import from_json
 
 pytestmark = pytest.mark.integration
 

@@ -23,6 +23,7 @@ from trustproof.identity import Svid
 from trustproof.policy.engine import Decision
 from trustproof.policy.offline import CellCheck, MatrixReport
 from trustproof.probes.model import Case, CaseResult, Evidence, Expectation, Result, judge
+from trustproof.results import from_json
 from trustproof.sandbox.controller import Sandbox
 from trustproof.spec import load_spec
 from trustproof.suite.command import suite_on, summary_lines
@@ -85,7 +86,7 @@ def test_every_scenario_passes_and_lands_in_results_json(tmp_path: Path) -> None
     assert 0 <= expiry["refused_after_expiry_ms"] < 1000
     assert scenarios["policy.live-vs-offline"]["figures"]["compared"] == 60
     assert all(s["timeline"] for s in scenarios.values())
-    text = "\n".join(summary_lines(data))
+    text = "\n".join(summary_lines(from_json(data)))
     assert "PASS  lifecycle.revocation-propagation" in text
     assert "eyJ" not in json.dumps(data)  # no token in the results
 

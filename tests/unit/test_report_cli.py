@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from test_report_render import TOKEN, _xml, fixed_results, passing_results
 
 from trustproof.cli import cli
-from trustproof.cli_sandbox import _finish
-from trustproof.report import append_step_summary, from_json
+from trustproof.cli.sandbox import _finish
+from trustproof.report import append_step_summary
+from trustproof.results import from_json, load
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_finish_with_violations_exits_1_writes_reports_and_summary(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     path = run_dir / "results.json"
     with pytest.raises(SystemExit) as info:
-        _finish(json.loads(path.read_text()), path, tmp_path / "reports")
+        _finish(load(path), path, tmp_path / "reports")
     assert info.value.code == 1
     text = summary.read_text()
     assert text.startswith("earlier step\n## ❌")  # appended, not overwritten
@@ -99,7 +100,7 @@ def test_finish_all_passing_returns_and_writes_default_report_dir(
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(passing_results()))
-    _finish(json.loads(path.read_text()), path)
+    _finish(load(path), path)
     assert (tmp_path / "reports" / "report.junit.xml").is_file()
     assert (tmp_path / "reports" / "report.md").read_text().startswith("## ✅")
 
@@ -115,3 +116,40 @@ def test_step_summary_set_appends(tmp_path: Path) -> None:
     append_step_summary(from_json(passing_results()), env=env)
     append_step_summary(from_json(passing_results()), env=env)
     assert target.read_text().count("## ✅") == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"stopped_early": True},
+        {
+            "scenarios": [
+                {
+                    "id": "lifecycle.token-expiry",
+                    "ok": False,
+                    "verdict": "fail",
+                    "summary": "still accepted",
+                    "elapsed_s": 1.0,
+                }
+            ]
+        },
+    ],
+    ids=["stopped-early", "failed-scenario"],
+)
+def test_finish_gates_on_results_ok_not_only_on_cases(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: dict,
+) -> None:
+    """Every case passed, yet the run is not ok: exit 1 (the twin of the all-passing test)."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**passing_results(), **change}))
+    results = load(path)
+    assert all(case.ok for case in results.cases)
+    assert not results.ok
+    with pytest.raises(SystemExit) as info:
+        _finish(results, path)
+    assert info.value.code == 1
+    assert "trust is broken" in capsys.readouterr().out

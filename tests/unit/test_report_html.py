@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from test_report_render import TOKEN, _case, fixed_results, passing_results
 
-from trustproof.report import FILES, from_json, render, write_reports
+from trustproof.report import FILES, render, write_reports
 from trustproof.report.html import build_latency, build_matrices, percentile, render_html
+from trustproof.results import from_json
 
 LEAKED = "authz.outside-matrix | storefront | orders | GET /admin"
 DENIED = "authz.outside-matrix | storefront | orders | GET /products"

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from trustproof.report import ReportError, from_json, load, render
+from trustproof.report import render
 from trustproof.report.markdown import render_markdown
+from trustproof.results import ReportError, from_json, load
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "data" / "junit"
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz"

@@ -26,6 +26,4 @@ class DatastoreError(TrustproofError):
     exit_code = 3
 
     def __init__(self, message: str, hint: str = "") -> None:
-        self.message = scrub(message)
-        self.hint = scrub(hint)
-        super().__init__(f"{self.message}\n    hint: {self.hint}" if self.hint else self.message)
+        super().__init__(scrub(message), scrub(hint))

@@ -31,6 +31,7 @@ from aiohttp import web
 from cryptography import x509
 
 from trustproof.clock import Clock
+from trustproof.errors import EgressError
 from trustproof.gateway.headers import relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
 from trustproof.gateway.listener import ConnectionLimits, GuardedSite
@@ -61,7 +62,7 @@ def spiffe_id_of(der: bytes | None) -> str | None:
     return spiffe[0] if len(spiffe) == 1 else None
 
 
-class CalleeMismatch(aiohttp.ClientConnectionError):
+class CalleeMismatch(EgressError, aiohttp.ClientConnectionError):
     """The server's certificate chains to the sandbox CA but names someone else."""
 
 
@@ -99,7 +100,7 @@ def _address(url: str) -> str:
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
-class TokenUnavailable(Exception):
+class TokenUnavailable(EgressError):
     """The token service did not give a token; the message says why (never the token)."""
 
 

@@ -1,6 +1,6 @@
 """Reports rendered from a run's results: JUnit XML for CI, Markdown for summaries and pull-request
 comments, a self-contained HTML page for people, and the canonical JSON. Every renderer reads the
-one result model (`report.model`).
+one result model (`trustproof.results`).
 
 `write_reports` is what `trustproof run` and `trustproof probe` call after the suite;
 `trustproof report` re-renders any format from a run directory later.
@@ -16,20 +16,10 @@ from pathlib import Path
 from trustproof.report.html import render_html
 from trustproof.report.junit import render_junit
 from trustproof.report.markdown import render_markdown
-from trustproof.report.model import RESULTS_FILE, ReportError, Results, from_json, load
+from trustproof.results import ReportError, Results
 from trustproof.scrub import scrub
 
-__all__ = [
-    "FORMATS",
-    "RESULTS_FILE",
-    "ReportError",
-    "Results",
-    "append_step_summary",
-    "from_json",
-    "load",
-    "render",
-    "write_reports",
-]
+__all__ = ["FILES", "FORMATS", "append_step_summary", "render", "write_reports"]
 
 FORMATS = ("junit", "md", "json", "html")
 FILES = {"junit": "report.junit.xml", "md": "report.md", "html": "report.html"}

@@ -1,8 +1,8 @@
 """A self-contained HTML report: one file, inline CSS and inline SVG, no JavaScript, no network.
 
-It reads the one result model (`report.model.Results`) and lays it out for a person: the verdict
-first, then the failures with their evidence, the access matrix of every boundary (callers by
-operations, expected vs observed), the latency each verification stage of the gateways added
+It reads the one result model (`trustproof.results.Results`) and lays it out for a person: the
+verdict first, then the failures with their evidence, the access matrix of every boundary (callers
+by operations, expected vs observed), the latency each verification stage of the gateways added
 (p50/p95/p99 from the audit timings), the scenarios' timelines and figures, and the environment.
 
 Everything shown goes through Jinja2 with autoescaping and through `trustproof.scrub.scrub` (a
@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 import trustproof
 from trustproof.report.html_parts import TEMPLATE
-from trustproof.report.model import CaseRecord, Results, ScenarioRecord
+from trustproof.results import CaseRecord, Results, ScenarioRecord
 from trustproof.scrub import scrub
 
 __all__ = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from trustproof.report.model import CaseRecord, Results, ScenarioRecord
+from trustproof.results import CaseRecord, Results, ScenarioRecord, evidence_lines
 from trustproof.scrub import scrub
 
 # Characters outside XML 1.0's Char production: ElementTree would write them and break the file.
@@ -119,7 +119,7 @@ def failure_lines(case: CaseRecord) -> list[str]:
         f"operation: {case.operation}" + (f" ({case.variant})" if case.variant else ""),
         "evidence:",
     ]
-    return lines + [f"  {line}" for line in case.evidence.lines()]
+    return lines + [f"  {line}" for line in evidence_lines(case.evidence)]
 
 
 def _scenario(suite: ET.Element, scenario: ScenarioRecord) -> int:

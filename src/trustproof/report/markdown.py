@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from trustproof.report.model import Results
+from trustproof.results import Results
 from trustproof.scrub import scrub
 
 MAX_FAILURE_ROWS = 50

@@ -14,15 +14,16 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from trustproof.errors import TrustproofError
+
 JsonSchema = dict[str, Any]
 
 
-class BadValue(ValueError):
+class BadValue(TrustproofError, ValueError):
     """A scalar that does not parse; `message` says what is wrong (with the expectation)."""
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.hint = hint
 
 

@@ -1,35 +1,27 @@
-"""`trustproof run` and `trustproof probe`: the suite against a sandbox (the cases, then the
-scenarios), results to JSON, a terminal summary, and the exit code (0 every verdict passed, 1 trust
-violations)."""
+"""What `trustproof run` and `trustproof probe` do with a sandbox: choose the cases (an empty
+selection is a usage error), run them, then the scenarios, and write the one result model
+(`trustproof.results`) into the run directory; plus the terminal summary. The command line exits
+on `Results.ok`."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from trustproof import __version__
-from trustproof.errors import SandboxError
+from trustproof.errors import UsageError
 from trustproof.probes.model import Case, CaseResult
+from trustproof.results import CaseRecord, Results, write
 from trustproof.sandbox.controller import Sandbox
-from trustproof.scrub import scrub
 from trustproof.spec.model import Spec
-from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
+from trustproof.suite.runner import choose, generate, run_suite
 from trustproof.suite.scenarios import choose_scenarios, run_scenarios
 
-RESULTS_FILE = "results.json"
 
-
-class NothingToRun(SandboxError):
+class NothingToRun(UsageError):
     """The selection matched no case: a usage error (exit 2), never a pass."""
-
-    exit_code = 2
 
 
 def check_selection(spec: Spec, select: Sequence[str], deselect: Sequence[str]) -> list[Case]:
@@ -54,20 +46,10 @@ async def suite_on(
     on_total: Callable[[int], None] | None = None,
     scenarios: bool = True,
     on_scenario: Callable[[str], None] | None = None,
-) -> tuple[SuiteRun, Path]:
+) -> tuple[Results, Path]:
     """Generate, choose and run the cases, then the chosen scenarios (not after a --fail-fast
-    stop); write the results into the run directory."""
-    cases = choose(generate(sandbox.spec), select, deselect)
-    if not cases:  # a typo in a pattern must not turn the gate green
-        raise NothingToRun(
-            "no case matches the selection ("
-            + ", ".join(
-                [*(f"--select {p}" for p in select), *(f"--deselect {p}" for p in deselect)]
-                or ["the spec's probes.select/deselect"]
-            )
-            + ")",
-            "see `trustproof probes` for the probe ids; boundaries are service and datastore names",
-        )
+    stop); write the results into the run directory and return them with the file's path."""
+    cases = check_selection(sandbox.spec, select, deselect)
     if on_total is not None:
         on_total(len(cases))
     run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)
@@ -75,32 +57,18 @@ async def suite_on(
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
         done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
         run = replace(run, scenarios=tuple(done))
-    path = sandbox.run.path / RESULTS_FILE
-    data = run.to_json()
-    data["spec"] = str(sandbox.spec.path)
-    data["versions"] = {"trustproof": __version__, "python": platform.python_version()}
-    data["ttl"] = {
-        "certificate": str(sandbox.spec.ttl.certificate),
-        "token": str(sandbox.spec.ttl.token),
-    }
-    data["trust_domain"] = sandbox.spec.trust_domain
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(scrub(json.dumps(data, indent=1)))  # evidence quotes what servers said
-    os.replace(tmp, path)
-    return run, path
+    results = run.to_results(sandbox.spec)
+    return results, write(results, sandbox.run.path)
 
 
 STAGES = ("handshake", "token", "policy", "upstream")
 
 
-def stage_medians(cases: list[dict[str, Any]]) -> dict[str, float]:
+def stage_medians(cases: Sequence[CaseRecord]) -> dict[str, float]:
     """Median microseconds per verification stage, from the gateways' audit events."""
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for case in cases:
-        audit = (case.get("evidence") or {}).get("audit") or {}
-        timings = audit.get("timings") or {}
+        timings = (case.evidence.audit or {}).get("timings") or {}
         for stage in STAGES:
             value = timings.get(f"{stage}_us")
             if isinstance(value, int | float):
@@ -108,28 +76,27 @@ def stage_medians(cases: list[dict[str, Any]]) -> dict[str, float]:
     return {stage: statistics.median(values) for stage, values in samples.items() if values}
 
 
-def summary_lines(data: dict[str, Any]) -> list[str]:
-    """A short text summary of a results document (also what `probe` prints)."""
-    cases = data["cases"]
-    bad = [c for c in cases if c["verdict"] != "pass"]
+def summary_lines(results: Results) -> list[str]:
+    """A short text summary of a run (what `run` and `probe` print)."""
+    cases, bad = results.cases, results.failures
     lines = [
-        f"{len(cases)} cases in {data['elapsed_s']:.2f} s ({data['cases_per_second']:.0f}/s): "
-        + ", ".join(f"{count} {verdict}" for verdict, count in sorted(data["summary"].items()))
+        f"{len(cases)} cases in {results.elapsed_s:.2f} s ({results.cases_per_second:.0f}/s): "
+        + ", ".join(f"{count} {verdict}" for verdict, count in sorted(results.summary.items()))
     ]
     for case in bad:
-        lines.append(f"  {case['verdict'].upper():17} {case['id']}")
+        lines.append(f"  {case.verdict.upper():17} {case.id}")
         lines.append(
-            f"      expected {case['expected']}; observed {case['outcome']}"
-            f"{' at ' + case['stage'] if case['stage'] else ''} ({case['reason']})"
+            f"      expected {case.expected}; observed {case.outcome}"
+            f"{' at ' + case.stage if case.stage else ''} ({case.reason})"
         )
-        lines.append(f"      sent: {case['evidence']['sent']}")
+        lines.append(f"      sent: {case.evidence.sent}")
     if bad:
-        by_probe = Counter(case["probe"] for case in bad)
+        by_probe = Counter(case.probe for case in bad)
         lines.append(
             "  failures by probe: "
             + ", ".join(f"{probe} {count}" for probe, count in by_probe.most_common())
         )
-    if data.get("stopped_early"):
+    if results.stopped_early:
         lines.append("  stopped early (--fail-fast)")
     stages = stage_medians(cases)
     if stages:
@@ -139,14 +106,13 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             + ", ".join(f"{stage} {us:.0f} µs" for stage, us in stages.items())
             + f"; slowest: {slowest}"
         )
-    scenarios = data.get("scenarios", [])
-    if scenarios:
-        lines.append(f"{len(scenarios)} scenarios:")
-    for scenario in scenarios:
+    if results.scenarios:
+        lines.append(f"{len(results.scenarios)} scenarios:")
+    for scenario in results.scenarios:
         lines.append(
-            f"  {scenario['verdict'].upper():5} {scenario['id']} ({scenario['elapsed_s']:.2f} s):"
-            f" {scenario['summary']}"
+            f"  {scenario.verdict.upper():5} {scenario.id} ({scenario.elapsed_s:.2f} s):"
+            f" {scenario.summary}"
         )
-        if not scenario["ok"]:
-            lines += [f"      {line}" for line in scenario["evidence"][:3]]
+        if not scenario.ok:
+            lines += [f"      {line}" for line in scenario.evidence[:3]]
     return lines

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
+from trustproof import __version__
 from trustproof.catalogue import selected
 from trustproof.probes.context import ProbeContext
 from trustproof.probes.datastore import datastore_cases, run_datastore_case
 from trustproof.probes.model import Case, CaseResult, Evidence, Result, judge
 from trustproof.probes.web import run_service_case, service_cases
+from trustproof.results import RESULTS_VERSION, Results, ScenarioRecord, record_of
 from trustproof.sandbox.controller import Sandbox
 from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.model import Spec
 from trustproof.suite.scenario import ScenarioResult
 
-RESULTS_VERSION = 1
 DEFAULT_CONCURRENCY = 32
 
 
@@ -56,6 +57,9 @@ def choose(
 
 @dataclass(frozen=True)
 class SuiteRun:
+    """A run as it happened, in memory (the scenarios read its `CaseResult`s); `to_results`
+    makes the one result model that is written, reported and gated on."""
+
     results: tuple[CaseResult, ...]
     started_at: str
     elapsed_s: float
@@ -64,56 +68,47 @@ class SuiteRun:
     scenarios: tuple[ScenarioResult, ...] = ()
 
     @property
-    def ok(self) -> bool:
-        return (
-            all(r.ok for r in self.results)
-            and all(s.ok for s in self.scenarios)
-            and not self.stopped_early
-        )
-
-    @property
     def cases_per_second(self) -> float:
         return len(self.results) / self.elapsed_s if self.elapsed_s else 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": RESULTS_VERSION,
-            "started_at": self.started_at,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "cases_per_second": round(self.cases_per_second, 1),
-            "stopped_early": self.stopped_early,
-            "summary": dict(self.counts),
-            "cases": [_case_json(r) for r in self.results],
-            "scenarios": [s.to_json() for s in self.scenarios],
-        }
+    def to_results(self, spec: Spec | None = None) -> Results:
+        """The result model of this run (times rounded as written); with `spec`, the run's
+        context too (spec path, trust domain, TTLs, versions) for the reports."""
+        return Results(
+            version=RESULTS_VERSION,
+            started_at=self.started_at,
+            elapsed_s=round(self.elapsed_s, 3),
+            cases_per_second=round(self.cases_per_second, 1),
+            stopped_early=self.stopped_early,
+            summary=dict(self.counts),
+            cases=tuple(record_of(item) for item in self.results),
+            scenarios=tuple(_scenario_record(s) for s in self.scenarios),
+            spec=None if spec is None else str(spec.path),
+            trust_domain=None if spec is None else spec.trust_domain,
+            versions=(
+                None
+                if spec is None
+                else {"trustproof": __version__, "python": platform.python_version()}
+            ),
+            ttl=(
+                None
+                if spec is None
+                else {"certificate": str(spec.ttl.certificate), "token": str(spec.ttl.token)}
+            ),
+        )
 
 
-def _case_json(item: CaseResult) -> dict[str, Any]:
-    case, result = item.case, item.result
-    evidence = result.evidence
-    return {
-        "id": case.id,
-        "probe": case.probe,
-        "boundary": case.boundary,
-        "kind": case.kind,
-        "caller": case.caller,
-        "operation": case.operation,
-        "variant": case.variant,
-        "expected": case.expect.describe(),
-        "outcome": result.outcome,
-        "stage": result.stage,
-        "reason": result.reason,
-        "verdict": item.verdict,
-        "elapsed_ms": round(result.elapsed_ms, 3),
-        "evidence": {
-            "sent": evidence.sent,
-            "status": evidence.status,
-            "detail": evidence.detail,
-            "request_id": evidence.request_id,
-            "served_by": evidence.served_by,
-            "audit": dict(evidence.audit) if evidence.audit else None,
-        },
-    }
+def _scenario_record(s: ScenarioResult) -> ScenarioRecord:
+    return ScenarioRecord(
+        id=s.id,
+        ok=s.ok,
+        verdict=s.verdict,
+        summary=s.summary,
+        elapsed_s=round(s.elapsed_s, 3),
+        figures={name: round(value, 3) for name, value in s.figures.items()},
+        timeline=tuple((round(ms, 3), text) for ms, text in s.timeline),
+        evidence=tuple(s.evidence),
+    )
 
 
 async def run_suite(
@@ -135,7 +130,7 @@ async def run_suite(
         async with gate:
             if stop.is_set():
                 return
-            result = await _execute(case, ctx, sandbox)
+            result = await execute(case, ctx, sandbox)
             item = CaseResult(case, result, judge(case, result))
             slots[index] = item
             if on_result is not None:
@@ -158,7 +153,7 @@ async def run_suite(
     )
 
 
-async def _execute(case: Case, ctx: ProbeContext, sandbox: Sandbox) -> Result:
+async def execute(case: Case, ctx: ProbeContext, sandbox: Sandbox) -> Result:
     """One case; a probe that crashes is an ``error`` result, never a pass."""
     try:
         if case.kind == "datastore":

@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from trustproof.errors import TrustproofError
+
 # Compact JWS: three base64url segments; the signature may be empty (unsigned `alg: none`).
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", re.ASCII)
 
@@ -40,7 +42,7 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ES256_SIGNATURE_BYTES = 64
 
 
-class JoseError(ValueError):
+class JoseError(TrustproofError, ValueError):
     """A token part could not be decoded; the message says which and why (never the token)."""
 
 

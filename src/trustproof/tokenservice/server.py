@@ -26,7 +26,6 @@ from typing import Any
 from aiohttp import web
 
 from trustproof.clock import Clock
-from trustproof.gateway.listener import neutral_server_header
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
 from trustproof.tls import load_svid, server_context
@@ -45,6 +44,11 @@ from trustproof.tokenservice.core import Client, Reply, TokenService, oauth_erro
 from trustproof.tokenservice.protocol import OAuthAppRunner
 
 log = logging.getLogger("trustproof.tokenservice")
+
+
+async def neutral_server_header(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """``Server: trustproof`` instead of aiohttp's version banner (as the gateways answer)."""
+    response.headers["Server"] = "trustproof"
 
 Handler = Callable[[Mapping[str, Any], Client | None, str], Reply]
 

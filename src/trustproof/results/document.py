@@ -1,167 +1,38 @@
-"""The result model every report is rendered from: a `results.json` (written by `trustproof run`
-and `trustproof probe`) loaded and checked into frozen dataclasses.
+"""`results.json`: the one document a run leaves behind, written and read here only.
 
-One model, many renderers: JUnit XML, Markdown and the canonical JSON all read `Results`, never
-the raw dictionary, so a renderer cannot disagree with another about what a field means. Loading
-refuses what it does not understand (a missing file, broken JSON, an unknown `version`, a field
-of the wrong type) with a `ReportError` that names the file: a report rendered from half a result
-would be worse than none.
+`write` stores a `Results` (scrubbed, atomically, 0600) in a run directory; `load`/`from_json` read
+one back and refuse what they do not understand (a missing file, broken JSON, an unknown
+`version`, a field of the wrong type) with a `ReportError` that names the file and the field: a
+report rendered from half a result would be worse than none. Writing then reading gives back an
+equal `Results` (a property test checks it).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import Any, NoReturn
 
-from trustproof.errors import TrustproofError
+from trustproof.errors import ReportError
+from trustproof.results.model import CASE_TEXT, CaseRecord, Evidence, Results, ScenarioRecord
+from trustproof.scrub import scrub
 
-SUPPORTED_VERSIONS = (1,)
 RESULTS_FILE = "results.json"
+RESULTS_VERSION = 1
+SUPPORTED_VERSIONS = (RESULTS_VERSION,)
 
 
-class ReportError(TrustproofError):
-    """The results cannot be read or are not a results document this version understands."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(f"{message}\n    hint: {hint}" if hint else message)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What was sent and what came back for one case."""
-
-    sent: str
-    status: int | None = None
-    detail: str = ""
-    request_id: str | None = None
-    served_by: str | None = None
-    audit: Mapping[str, Any] | None = None
-
-    def lines(self) -> tuple[str, ...]:
-        """The evidence as `name: value` lines, empty fields left out (audit as compact JSON)."""
-        pairs = [
-            ("sent", self.sent),
-            ("status", "" if self.status is None else str(self.status)),
-            ("detail", self.detail),
-            ("request_id", self.request_id or ""),
-            ("served_by", self.served_by or ""),
-            ("audit", json.dumps(self.audit, sort_keys=True) if self.audit else ""),
-        ]
-        return tuple(f"{name}: {value}" for name, value in pairs if value)
-
-
-@dataclass(frozen=True)
-class CaseRecord:
-    """One generated case as it ran: what was expected, what happened, and the verdict."""
-
-    id: str
-    probe: str
-    boundary: str
-    kind: str
-    caller: str
-    operation: str
-    variant: str
-    expected: str
-    outcome: str
-    stage: str
-    reason: str
-    verdict: str
-    elapsed_ms: float
-    evidence: Evidence
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict == "pass"
-
-    @property
-    def observed(self) -> str:
-        """The outcome and, when known, the stage that decided it: ``denied_authz at policy``."""
-        return self.outcome + (f" at {self.stage}" if self.stage else "")
-
-
-@dataclass(frozen=True)
-class ScenarioRecord:
-    """One multi-step scenario (see `trustproof.suite.scenario.ScenarioResult`)."""
-
-    id: str
-    ok: bool
-    verdict: str
-    summary: str
-    elapsed_s: float
-    figures: Mapping[str, float]
-    timeline: tuple[tuple[float, str], ...]
-    evidence: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Results:
-    """A whole run: figures, verdict counts, every case and every scenario."""
-
-    version: int
-    started_at: str
-    elapsed_s: float
-    cases_per_second: float
-    stopped_early: bool
-    summary: Mapping[str, int]
-    cases: tuple[CaseRecord, ...]
-    scenarios: tuple[ScenarioRecord, ...] = ()
-    spec: str | None = None
-    trust_domain: str | None = None
-    versions: Mapping[str, str] | None = None  # e.g. {"trustproof": "0.1.0", "python": "3.11.2"}
-    ttl: Mapping[str, str] | None = None  # e.g. {"certificate": "5m", "token": "2m"}
-
-    @property
-    def ok(self) -> bool:
-        """The gate: every case passed, no scenario failed, and the run was not cut short."""
-        return (
-            all(c.ok for c in self.cases)
-            and all(s.ok for s in self.scenarios)
-            and not self.stopped_early
-        )
-
-    @property
-    def failures(self) -> tuple[CaseRecord, ...]:
-        return tuple(c for c in self.cases if not c.ok)
-
-    @property
-    def failed_scenarios(self) -> tuple[ScenarioRecord, ...]:
-        return tuple(s for s in self.scenarios if not s.ok)
-
-    def boundaries(self) -> dict[str, list[CaseRecord]]:
-        """Cases grouped by boundary, boundaries in order of first appearance."""
-        groups: dict[str, list[CaseRecord]] = {}
-        for case in self.cases:
-            groups.setdefault(case.boundary, []).append(case)
-        return groups
-
-    def to_json(self) -> dict[str, Any]:
-        """The canonical document (the same shape `trustproof run` writes)."""
-        data: dict[str, Any] = {
-            "version": self.version,
-            "started_at": self.started_at,
-            "elapsed_s": self.elapsed_s,
-            "cases_per_second": self.cases_per_second,
-            "stopped_early": self.stopped_early,
-            "summary": dict(self.summary),
-            "cases": [_case_json(c) for c in self.cases],
-            "scenarios": [_scenario_json(s) for s in self.scenarios],
-        }
-        if self.spec is not None:
-            data["spec"] = self.spec
-        if self.trust_domain is not None:
-            data["trust_domain"] = self.trust_domain
-        if self.versions is not None:
-            data["versions"] = dict(self.versions)
-        if self.ttl is not None:
-            data["ttl"] = dict(self.ttl)
-        return data
+def write(results: Results, run_dir: Path) -> Path:
+    """Write `results` as `run_dir/results.json` (scrubbed: evidence quotes what servers said;
+    0600; replaced atomically) and return its path."""
+    path = run_dir / RESULTS_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(scrub(json.dumps(results.to_json(), indent=1)))
+    os.replace(tmp, path)
+    return path
 
 
 def load(path: Path) -> Results:
@@ -232,7 +103,7 @@ def _case(doc: _Reader, raw: Any, where: str) -> CaseRecord:
     if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
         doc.fail(f"{where}.evidence.status", "a number or null", status)
     return CaseRecord(
-        **{name: doc.text(item, name, where) for name in _CASE_TEXT},
+        **{name: doc.text(item, name, where) for name in CASE_TEXT},
         elapsed_ms=doc.number(item, "elapsed_ms", where),
         evidence=Evidence(
             sent=doc.text(ev, "sent", f"{where}.evidence"),
@@ -243,22 +114,6 @@ def _case(doc: _Reader, raw: Any, where: str) -> CaseRecord:
             audit=None if audit is None else doc.obj(audit, f"{where}.evidence.audit"),
         ),
     )
-
-
-_CASE_TEXT = (
-    "id",
-    "probe",
-    "boundary",
-    "kind",
-    "caller",
-    "operation",
-    "variant",
-    "expected",
-    "outcome",
-    "stage",
-    "reason",
-    "verdict",
-)
 
 
 def _scenario(doc: _Reader, raw: Any, where: str) -> ScenarioRecord:
@@ -335,31 +190,3 @@ class _Reader:
 
 def _at(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
-
-
-def _case_json(case: CaseRecord) -> dict[str, Any]:
-    ev = case.evidence
-    data: dict[str, Any] = {name: getattr(case, name) for name in _CASE_TEXT}
-    data["elapsed_ms"] = case.elapsed_ms
-    data["evidence"] = {
-        "sent": ev.sent,
-        "status": ev.status,
-        "detail": ev.detail,
-        "request_id": ev.request_id,
-        "served_by": ev.served_by,
-        "audit": dict(ev.audit) if ev.audit is not None else None,
-    }
-    return data
-
-
-def _scenario_json(s: ScenarioRecord) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "ok": s.ok,
-        "verdict": s.verdict,
-        "summary": s.summary,
-        "elapsed_s": s.elapsed_s,
-        "figures": dict(s.figures),
-        "timeline": [[ms, text] for ms, text in s.timeline],
-        "evidence": list(s.evidence),
-    }

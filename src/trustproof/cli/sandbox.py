@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trustproof.cli import F, cli, err, friendly, out, spec_argument
+from trustproof.cli.base import F, err, friendly, out, spec_argument
 from trustproof.errors import SandboxError
 from trustproof.identity import x5t_s256
-from trustproof.report import FORMATS, append_step_summary, load, render, write_reports
+from trustproof.report import FORMATS, append_step_summary, render, write_reports
+from trustproof.results import Results, load
 from trustproof.sandbox.control import live_status
 from trustproof.sandbox.control import request as control_request
 from trustproof.sandbox.controller import Sandbox
@@ -33,7 +34,6 @@ from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, star
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir, private_dir
 from trustproof.spec import load_spec
 from trustproof.suite.command import NothingToRun, check_selection, suite_on, summary_lines
-from trustproof.suite.runner import SuiteRun
 
 run_dir_option = click.option(
     "--run-dir",
@@ -44,7 +44,7 @@ run_dir_option = click.option(
 )
 
 
-@cli.command()
+@click.command()
 @spec_argument
 @run_dir_option
 @click.option("--detach", is_flag=True, help="Return once everything is ready; stop with `down`.")
@@ -65,7 +65,7 @@ def up(spec_file: Path, run_dir: Path, detach: bool) -> None:
     asyncio.run(run_foreground(spec_file, run_dir, ready, _probe_for_control))
 
 
-@cli.command()
+@click.command()
 @run_dir_option
 @friendly
 def down(run_dir: Path) -> None:
@@ -76,7 +76,7 @@ def down(run_dir: Path) -> None:
     out.print(f"stopped; logs and audit kept in {run_dir.absolute()}")
 
 
-@cli.command()
+@click.command()
 @run_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
 @friendly
@@ -98,7 +98,7 @@ def status(run_dir: Path, as_json: bool) -> None:
     out.print(f"controller {state.get('controller_pid')}: {running}")
 
 
-@cli.command()
+@click.command()
 @click.argument("name")
 @click.option("--aud", "audience", required=True, help="The service the token is for.")
 @click.option("--ttl", type=float, default=None, help="Lifetime in seconds.")
@@ -123,7 +123,7 @@ def token(
     click.echo(reply["access_token"])
 
 
-@cli.command()
+@click.command()
 @click.argument("name")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @run_dir_option
@@ -181,7 +181,7 @@ report_dir_option = click.option(
 )
 
 
-@cli.command()
+@click.command()
 @spec_argument
 @click.option(
     "--run-dir",
@@ -208,7 +208,7 @@ def run(
     check_selection(spec, select, deselect)  # so is a selection that matches nothing
     refuse_if_running(RunDir.create(run_dir))
 
-    async def main() -> tuple[SuiteRun, Path]:
+    async def main() -> tuple[Results, Path]:
         sandbox = Sandbox.from_file(spec_file, run_dir=run_dir)
         await sandbox.start()
         err.print(
@@ -222,11 +222,11 @@ def run(
         finally:
             await sandbox.stop()
 
-    _, path = asyncio.run(main())
-    _finish(json.loads(path.read_text()), path, report_dir)
+    results, path = asyncio.run(main())
+    _finish(results, path, report_dir)
 
 
-@cli.command()
+@click.command()
 @run_dir_option
 @with_select_options
 @report_dir_option
@@ -250,10 +250,10 @@ def probe(
     }
     reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
     path = Path(reply["results"])
-    _finish(json.loads(path.read_text()), path, report_dir)
+    _finish(load(path), path, report_dir)
 
 
-@cli.command()
+@click.command()
 @click.argument(
     "run_dir",
     metavar="RUN_DIR",
@@ -291,7 +291,7 @@ def report(run_dir: Path, fmt: str, out_file: Path | None) -> None:
 async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
     """What the running controller does for `trustproof probe`."""
     try:
-        run, path = await suite_on(
+        results, path = await suite_on(
             sandbox,
             select=[str(p) for p in body.get("select", [])],
             deselect=[str(p) for p in body.get("deselect", [])],
@@ -300,7 +300,7 @@ async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str
         )
     except NothingToRun as exc:
         return {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
-    return {"results": str(path), "ok": run.ok}
+    return {"results": str(path), "ok": results.ok}
 
 
 async def _suite_with_progress(
@@ -310,7 +310,7 @@ async def _suite_with_progress(
     fail_fast: bool,
     *,
     scenarios: bool,
-) -> tuple[SuiteRun, Path]:
+) -> tuple[Results, Path]:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -332,11 +332,11 @@ async def _suite_with_progress(
         )
 
 
-def _finish(data: dict[str, Any], path: Path, report_dir: Path | None = None) -> None:
-    for line in summary_lines(data):
+def _finish(results: Results, path: Path, report_dir: Path | None = None) -> None:
+    """Print the summary and the paths, write the reports; exit 1 unless `results.ok`."""
+    for line in summary_lines(results):
         out.print(line, markup=False)
     out.print(f"results: {path}", markup=False)
-    results = load(path)
     for written in write_reports(results, report_dir or path.parent / "reports").values():
         out.print(f"report:  {written}", markup=False)
     try:
@@ -346,12 +346,11 @@ def _finish(data: dict[str, Any], path: Path, report_dir: Path | None = None) ->
     else:
         if summary is not None:
             out.print(f"summary appended to {summary}", markup=False)
-    bad = [case for case in data["cases"] if case["verdict"] != "pass"]
-    failed = [s for s in data.get("scenarios", []) if not s["ok"]]
-    if bad or failed or data.get("stopped_early"):
+    if not results.ok:
         out.print(
-            f"[bold red]trust is broken: {len(bad)} case(s) disagree with the spec, "
-            f"{len(failed)} scenario(s) failed[/]"
+            f"[bold red]trust is broken: {len(results.failures)} case(s) disagree with the spec, "
+            f"{len(results.failed_scenarios)} scenario(s) failed"
+            f"{', the run stopped early' if results.stopped_early else ''}[/]"
         )
         sys.exit(1)
     out.print("[bold green]every boundary behaved as the spec says[/]")
@@ -380,3 +379,6 @@ def _print_state(state: dict[str, Any]) -> None:
     out.print(f"discovery: {state.get('discovery_url')}")
     out.print(f"CA bundle: {state.get('ca_bundle')}")
     out.print(f"run dir:   {state.get('run_dir')}")
+
+
+COMMANDS: tuple[click.Command, ...] = (up, down, status, token, cert, run, probe, report)

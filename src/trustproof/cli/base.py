@@ -1,0 +1,64 @@
+"""What every command shares: the consoles, the spec argument, and `friendly`, which turns
+trustproof errors into scrubbed messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from trustproof.errors import SpecError, TrustproofError
+from trustproof.scrub import scrub
+
+EXIT_INTERNAL = 70
+DEFAULT_SPEC = "trustproof.yaml"
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Not a terminal (CI logs, pipes): wide enough that URLs and paths are never cut.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def friendly(func: F) -> F:
+    """Turn trustproof errors into scrubbed messages and exit codes; never show a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecError as exc:
+            err.print(scrub(exc.render()), markup=False)
+            count = len(exc.problems)
+            err.print(
+                f"{count} problem{'s' if count != 1 else ''} found; nothing was started.",
+                style="bold red",
+            )
+            sys.exit(exc.exit_code)
+        except TrustproofError as exc:
+            err.print(scrub(str(exc)), markup=False, style="red")
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: say so plainly, without secrets, and exit distinctly
+            err.print(
+                f"internal error: {type(exc).__name__}: {scrub(str(exc))}",
+                markup=False,
+                style="bold red",
+            )
+            err.print("this is a bug in trustproof; please report it with the command you ran")
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+spec_argument = click.argument(
+    "spec_file",
+    metavar="FILE",
+    default=DEFAULT_SPEC,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
