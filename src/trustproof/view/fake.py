@@ -1,0 +1,419 @@
+"""`FakeView`: an in-memory `SandboxView` whose boundaries decide like a configurable server.
+
+    view = FakeView(spec)                                         # well configured: refuses all
+    view = FakeView(spec, FakeServer(ignore_token=frozenset({"wrong-audience"})))  # a bug
+
+Like httpx's ``MockTransport``: nothing listens, nothing is sent, yet every attempt is decided by
+the same core the real sandbox uses — a CA and `verify_svid` for client certificates, a key ring,
+issuer and `TokenValidator` for tokens, a revocation list, the spec's Cedar policies — in the
+order a trustproof gateway checks (tls, token, path, policy), answering as it would (401/403/400
+JSON with ``X-Trustproof-Decision: deny``, ``X-Served-By`` from the handler, an audit event per
+request id). `FakeServer` switches single checks off or bends them, so a probe can be shown a
+server it fools (the verdict is an over-permission) and one it does not (a pass).
+
+Datastores decide from the spec's role grants (`FakeServer.db_*` bend them). The clock is the
+view's (a `ManualClock` by default), so nothing here waits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import unquote
+
+import jwt
+
+from trustproof.clock import Clock, ManualClock
+from trustproof.identity import BrokenMaterial, CertificateAuthority, Svid
+from trustproof.identity.verify import verify_svid
+from trustproof.policy.cedar import CedarPolicyEngine
+from trustproof.policy.engine import AccessRequest, PolicyEngine
+from trustproof.scrub import Secret
+from trustproof.spec.model import Spec
+from trustproof.tokens import (
+    BrokenTokens,
+    KeyRing,
+    RevocationList,
+    TokenIssuer,
+    TokenTemplate,
+    TokenValidator,
+)
+from trustproof.view.exchange import (
+    CertKind,
+    ClientCert,
+    DbAnswer,
+    DbRequest,
+    Exchange,
+    HttpAnswer,
+    HttpRequest,
+    TransportFailure,
+)
+from trustproof.view.protocol import SandboxView
+
+ISSUER = "https://127.0.0.1:1"  # the fake token service's issuer (nothing listens there)
+BROKEN: Mapping[CertKind, str] = {
+    "untrusted-ca": "untrusted_ca",
+    "expired": "expired",
+    "not-yet-valid": "not_yet_valid",
+    "wrong-trust-domain": "wrong_trust_domain",
+    "self-signed": "self_signed",
+    "revoked": "revoked",
+}
+
+
+@dataclass(frozen=True)
+class FakeServer:
+    """How the fake boundaries behave. The defaults are a correctly configured gateway and
+    PostgreSQL; each field turns one check off or bends it (a server a probe should catch)."""
+
+    ignore_cert: frozenset[str] = frozenset()  # verify_svid reasons accepted anyway
+    accept_legacy_tls: bool = False
+    accept_plaintext: bool = False
+    require_client_cert: bool = True  # where the spec requires one
+    ignore_token: frozenset[str] = frozenset()  # TokenValidator reasons accepted anyway
+    require_token: bool = True  # where the spec requires one
+    trust_identity_headers: bool = False  # X-Trustproof-Principal names the principal
+    case_insensitive_paths: bool = False
+    decode_encoded_slash: bool = False
+    enforce_policy: bool = True
+    direct_port_checks_proof: bool = True
+    db_require_cert: bool = True
+    db_accept_password: bool = False
+    db_accept_plaintext: bool = False
+    db_check_cn: bool = True
+    db_extra_grants: frozenset[tuple[str, str, str]] = frozenset()  # (role, verb, table)
+
+
+@dataclass
+class _Channel:
+    view: FakeView
+    connections_opened: int = 1
+
+    async def send(self, request: HttpRequest) -> Exchange:
+        return await self.view.send(request)
+
+
+@dataclass
+class FakeView:
+    spec: Spec
+    server: FakeServer = field(default_factory=FakeServer)
+    clock: Clock = field(default_factory=lambda: ManualClock(datetime(2030, 1, 1, 12, tzinfo=UTC)))
+    sent: list[HttpRequest] = field(default_factory=list)  # every request, in order
+
+    def __post_init__(self) -> None:
+        self.ca = CertificateAuthority(self.spec.trust_domain, self.clock)
+        self.keys = KeyRing(self.clock)
+        self.issuer = TokenIssuer(ISSUER, self.keys, self.clock)
+        self.revocations = RevocationList(self.clock)
+        self.validator = TokenValidator(ISSUER, self.keys, self.revocations, self.clock)
+        self.engine: PolicyEngine = CedarPolicyEngine.from_spec(self.spec)
+        self._certs: dict[tuple[CertKind, str], Svid] = {}
+        self._current: dict[str, Svid] = {}
+        self._tokens: dict[tuple[str, str, bool], Secret[str]] = {}
+        self._audit: dict[str, dict[str, Any]] = {}
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def gateways(self) -> tuple[str, ...]:
+        return tuple(n for n, s in self.spec.services.items() if s.ingress.gateway != "none")
+
+    def egress_edges(self) -> tuple[tuple[str, str], ...]:
+        return tuple((n, c) for n, s in self.spec.services.items() for c in s.calls)
+
+    def leeway(self, service: str) -> timedelta:
+        return self.validator.leeway
+
+    # -- certificates ---------------------------------------------------------------------------
+
+    def cert(self, name: str) -> Svid:
+        return self.broken_cert("valid", name)
+
+    def broken_cert(self, kind: CertKind, name: str) -> Svid:
+        if (kind, name) not in self._certs:
+            if kind == "valid":
+                svid = self.ca.issue(name, timedelta(minutes=5))
+            else:
+                svid = getattr(BrokenMaterial(self.ca, self.clock), BROKEN[kind])(name)
+            self._certs[(kind, name)] = svid
+        return self._certs[(kind, name)]
+
+    def rotate(self, name: str) -> tuple[Svid, Svid]:
+        retired = self._current.get(name) or self.cert(name)
+        self._current[name] = self.ca.issue(name, timedelta(minutes=5))
+        return retired, self._current[name]
+
+    def revoke_cert(self, svid: Svid) -> None:
+        self.ca.revoke(svid)
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def _roles(self, name: str) -> tuple[str, ...]:
+        who = self.spec.personas.get(name) or self.spec.services.get(name)
+        return tuple(who.roles) if who is not None else ()
+
+    def token(
+        self,
+        caller: str,
+        audience: str,
+        *,
+        bound: bool,
+        fresh: bool = False,
+        iat: datetime | None = None,
+        nbf: datetime | None = None,
+        exp: datetime | None = None,
+    ) -> Secret[str]:
+        key = (caller, audience, bound)
+        timed = iat is not None or nbf is not None or exp is not None
+        if fresh or timed or key not in self._tokens:
+            issued = self.issuer.issue(
+                self.spec.spiffe_id(caller),
+                self.spec.spiffe_id(audience),
+                roles=self._roles(caller),
+                client_id=self.spec.spiffe_id(caller),
+                cnf_x5t_s256=self.cert(caller).x5t_s256 if bound else None,
+                iat=iat,
+                nbf=nbf,
+                exp=exp,
+            )
+            if fresh or timed:
+                return issued.token
+            self._tokens[key] = issued.token
+        return self._tokens[key]
+
+    def token_template(self, caller: str, audience: str, *, bound: bool) -> TokenTemplate:
+        return BrokenTokens(self.issuer, self.keys, self.clock).template(
+            self.spec.spiffe_id(caller),
+            self.spec.spiffe_id(audience),
+            roles=self._roles(caller),
+            cnf_x5t_s256=self.cert(caller).x5t_s256 if bound else None,
+        )
+
+    async def revoke_token(self, token: Secret[str], *, as_caller: str) -> int:
+        check = self.validator.inspect(token.reveal())
+        if not check.claims:
+            return 200  # RFC 7009: unknown tokens are fine
+        if check.claims.get("client_id") != self.spec.spiffe_id(as_caller):
+            return 403
+        expires = datetime.fromtimestamp(int(check.claims["exp"]), UTC)
+        self.revocations.revoke(str(check.claims["jti"]), expires)
+        return 200
+
+    def token_kid(self, token: Secret[str]) -> str:
+        return str(jwt.get_unverified_header(token.reveal()).get("kid", ""))
+
+    # -- signing keys ---------------------------------------------------------------------------
+
+    def rotate_signing_key(self) -> None:
+        self.keys.rotate()
+
+    def prune_signing_keys(self) -> tuple[str, ...]:
+        return tuple(self.keys.prune())
+
+    async def published_kids(self) -> tuple[str, ...]:
+        return self.keys.kids
+
+    # -- policy and audit -----------------------------------------------------------------------
+
+    def policy(self) -> PolicyEngine:
+        return self.engine
+
+    @contextmanager
+    def override_policy(self, engine: PolicyEngine) -> Iterator[None]:
+        previous, self.engine = self.engine, engine
+        try:
+            yield
+        finally:
+            self.engine = previous
+
+    def audit_event(self, request_id: str) -> Mapping[str, Any] | None:
+        return self._audit.get(request_id)
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def send(self, request: HttpRequest) -> Exchange:
+        self.sent.append(request)
+        return decide_http(self, request)
+
+    @asynccontextmanager
+    async def channel(self) -> AsyncIterator[_Channel]:
+        yield _Channel(self)
+
+    def _answer(
+        self, request: HttpRequest, status: int, stage: str, reason: str, principal: str = ""
+    ) -> HttpAnswer:
+        request_id = f"fake-{len(self._audit) + 1}"
+        event = {"request_id": request_id, "stage": stage, "reason": reason}
+        self._audit[request_id] = {**event, "principal": principal}
+        headers = {"X-Trustproof-Request-Id": request_id}
+        if status == 200:
+            headers["X-Served-By"] = request.service
+            return HttpAnswer(200, headers, b"{}", f"fake://{request.service}")
+        headers["X-Trustproof-Decision"] = "deny"
+        body = f'{{"stage": "{stage}", "reason": "{reason}"}}'.encode()
+        return HttpAnswer(status, headers, body, f"fake://{request.service}")
+
+    # -- datastores -----------------------------------------------------------------------------
+
+    async def query(self, request: DbRequest) -> DbAnswer:
+        return decide_db(self, request)
+
+
+def decide_http(view: FakeView, request: HttpRequest) -> Exchange:
+    """A trustproof gateway's stages, bent by `view.server` (see the module docstring)."""
+    server, spec = view.server, view.spec
+    ingress = spec.services[request.service].ingress
+    where = f"fake://{request.service}"
+    if request.door == "direct":
+        if server.direct_port_checks_proof:
+            body = b'{"error": "not from the gateway", "reason": "no-gateway-proof"}'
+            return HttpAnswer(401, {"X-Served-By": request.service}, body, where)
+        return HttpAnswer(200, {"X-Served-By": request.service}, b"{}", where)
+    if request.door == "egress":  # the caller's proxy presents its valid credentials
+        token = view.token(request.caller, request.service, bound=True)
+        request = HttpRequest(
+            request.service, request.method, request.path, cert=ClientCert(request.caller),
+            token=token, headers=request.headers, body=request.body,
+        )  # fmt: skip
+    if request.tls == "plaintext" and not server.accept_plaintext:
+        return TransportFailure("connection-closed", "plain HTTP to a TLS port", where)
+    if request.tls == "legacy" and not server.accept_legacy_tls:
+        return TransportFailure("handshake-failed", "alert protocol_version", where)
+    # 1. tls
+    peer: Svid | None = None
+    if request.cert is not None:
+        peer = view.broken_cert(request.cert.kind, request.cert.name)
+        check = verify_svid(
+            peer.certificate,
+            peer.intermediates,
+            bundle=view.ca.bundle,
+            trust_domain=spec.trust_domain,
+            now=view.clock.now(),
+            revoked=view.ca.is_revoked,
+        )
+        if not check.ok and check.reason not in server.ignore_cert:
+            return view._answer(request, 401, "tls", f"client-cert-{check.reason}")
+    elif ingress.client_cert == "required" and server.require_client_cert:
+        return view._answer(request, 401, "tls", "client-cert-required")
+    principal = peer.spiffe_id.name if peer is not None else ""
+    # 2. token
+    token_roles: tuple[str, ...] = ()
+    if request.token is not None:
+        result = view.validator.validate(
+            request.token.reveal(),
+            audience=spec.spiffe_id(request.service),
+            peer_x5t_s256=peer.x5t_s256 if peer is not None else None,
+            peer_spiffe_id=str(peer.spiffe_id) if peer is not None else None,
+        )
+        if not result.ok and result.reason not in server.ignore_token:
+            return view._answer(request, 401, "token", f"token-{result.reason}")
+        subject = str(result.claims.get("sub", ""))
+        principal = subject.rsplit("/", 1)[-1] if subject else principal
+        token_roles = tuple(str(r) for r in result.claims.get("roles", ()))
+    elif ingress.token == "required" and server.require_token:  # noqa: S105 (a setting)
+        return view._answer(request, 401, "token", "token-missing")
+    headers = dict(request.headers)
+    if server.trust_identity_headers and "X-Trustproof-Principal" in headers:
+        principal = headers["X-Trustproof-Principal"]
+    if not principal:
+        return view._answer(request, 401, "token", "anonymous")
+    # 3. path, 4. policy
+    path = _canonical(request.path, view.server)
+    if path is None:
+        return view._answer(request, 400, "path", "ambiguous-path", principal)
+    route = _route(spec, request.service, request.method, path)
+    if route is None:
+        return view._answer(request, 403, "policy", "no-such-route", principal)
+    if server.enforce_policy:
+        kind: Literal["workload", "persona"] = (
+            "workload" if principal in spec.services else "persona"
+        )
+        decision = view.engine.decide(
+            AccessRequest(
+                principal_kind=kind,
+                principal=principal,
+                roles=view._roles(principal),
+                action=request.method,
+                service=request.service,
+                route=route,
+                client_cert=peer is not None,
+                source_ip="127.0.0.1",
+                token_roles=token_roles,
+                hour_utc=view.clock.now().astimezone(UTC).hour,
+            )
+        )
+        if not decision.allowed:
+            return view._answer(request, 403, "policy", decision.reason, principal)
+    return view._answer(request, 200, "", "allowed", principal)
+
+
+def _canonical(path: str, server: FakeServer) -> str | None:
+    """The path the decision is made on; None for an ambiguous one (refused)."""
+    if "%2f" in path.lower() and not server.decode_encoded_slash:
+        return None
+    decoded = unquote(path)
+    segments: list[str] = []
+    for segment in decoded.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    canonical = "/" + "/".join(segments)
+    return canonical.lower() if server.case_insensitive_paths else canonical
+
+
+def _route(spec: Spec, service: str, method: str, path: str) -> str | None:
+    """The route template of `service` matching `method path`."""
+    for route in spec.services[service].routes:
+        route_method, _, template = str(route).partition(" ")
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if route_method == method and re.match(pattern, path):
+            return template
+    return None
+
+
+def decide_db(view: FakeView, request: DbRequest) -> DbAnswer:
+    """PostgreSQL with ``hostssl ... cert`` and the spec's grants, bent by `view.server`."""
+    server, store = view.server, view.spec.datastores[request.datastore]
+    sent = f"connect to fake://{request.datastore} as {request.user} ({request.credential})"
+    if request.sslmode == "disable" and not server.db_accept_plaintext:
+        detail = f'pg_hba.conf rejects connection for user "{request.user}", no encryption'
+        return DbAnswer("connect-failed", detail, sent=sent)
+    if request.credential == "untrusted-ca":
+        return DbAnswer("connect-failed", "SSL error: tlsv1 alert unknown ca", sent=sent)
+    if request.credential == "password" and not server.db_accept_password:
+        return DbAnswer(
+            "connect-failed", "connection requires a valid client certificate", sent=sent
+        )
+    if request.credential == "no-cert" and server.db_require_cert:
+        return DbAnswer(
+            "connect-failed", "connection requires a valid client certificate", sent=sent
+        )
+    if (
+        request.credential == "certificate"
+        and request.user != request.caller
+        and server.db_check_cn
+    ):
+        detail = f'certificate authentication failed for user "{request.user}"'
+        return DbAnswer("connect-failed", detail, sent=sent)
+    if request.user not in store.roles:
+        return DbAnswer("connect-failed", f'role "{request.user}" does not exist', sent=sent)
+    if request.verb is None:
+        return DbAnswer("connected", f"connected as {request.user}", sent=sent)
+    granted = store.roles[request.user].get(request.table, ())
+    extra = (request.user, request.verb, request.table) in server.db_extra_grants
+    if request.verb in granted or extra:
+        return DbAnswer("executed", "succeeded (rolled back)", sent=sent)
+    detail = f"permission denied for table {request.table}"
+    return DbAnswer("refused", detail, "42501", sent=sent)
+
+
+def _conforms(view: FakeView) -> SandboxView:
+    """Never called: makes mypy hold `FakeView` to the `SandboxView` protocol."""
+    return view
