@@ -109,3 +109,10 @@ def selected(select: tuple[str, ...], deselect: tuple[str, ...]) -> tuple[str, .
     chosen = {pid for pattern in select for pid in matching(pattern)}
     dropped = {pid for pattern in deselect for pid in matching(pattern)}
     return tuple(pid for pid in PROBE_IDS if pid in chosen and pid not in dropped)
+
+
+def markdown_table() -> str:
+    """The catalogue as the Markdown table of ``docs/probes.md`` (a unit test keeps them equal)."""
+    lines = ["| id | what it checks | family |", "|---|---|---|"]
+    lines += [f"| `{info.id}` | {info.title} | {info.family} |" for info in CATALOGUE]
+    return "\n".join(lines) + "\n"

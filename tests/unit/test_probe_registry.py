@@ -3,10 +3,12 @@ and one implementation (a probe of its family module, or a scenario of chaos/con
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from trustproof import chaos, consistency
-from trustproof.catalogue import CATALOGUE, PROBE_IDS, ProbeInfo, selected
+from trustproof.catalogue import CATALOGUE, PROBE_IDS, ProbeInfo, markdown_table, selected
 from trustproof.probes import registry
 from trustproof.suite.scenarios import SCENARIO_IDS
 
@@ -49,3 +51,10 @@ def test_check_names_a_probe_missing_from_the_catalogue_and_an_entry_without_pro
         "token.expired: registered but not in the catalogue",
         "token.psychic-signature: in the catalogue but no probe implements it",
     ]
+
+
+def test_the_docs_table_is_the_catalogue() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "probes.md"
+    text = docs.read_text(encoding="utf-8")
+    assert text.endswith(markdown_table())
+    assert text.count("\n| `") == len(CATALOGUE)
