@@ -9,7 +9,9 @@ issuer and `TokenValidator` for tokens, a revocation list, the spec's Cedar poli
 order a trustproof gateway checks (tls, token, path, policy), answering as it would (401/403/400
 JSON with ``X-Trustproof-Decision: deny``, ``X-Served-By`` from the handler, an audit event per
 request id). `FakeServer` switches single checks off or bends them, so a probe can be shown a
-server it fools (the verdict is an over-permission) and one it does not (a pass).
+server it fools (the verdict is an over-permission) and one it does not (a pass). A service
+with ``gateway: none`` authorizes by its own configuration, which, well configured, allows
+exactly the expected matrix.
 
 Datastores decide from the spec's role grants (`FakeServer.db_*` bend them). The clock is the
 view's (a `ManualClock` by default), so nothing here waits.
@@ -30,8 +32,9 @@ import jwt
 from trustproof.clock import Clock, ManualClock
 from trustproof.identity import BrokenMaterial, CertificateAuthority, Svid
 from trustproof.identity.verify import verify_svid
+from trustproof.plan import expected_matrix
 from trustproof.policy.cedar import CedarPolicyEngine
-from trustproof.policy.engine import AccessRequest, PolicyEngine
+from trustproof.policy.engine import AccessRequest, PolicyEngine, StaticPolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import (
@@ -88,7 +91,10 @@ class FakeView:
         self.issuer = TokenIssuer(ISSUER, self.keys, self.clock)
         self.revocations = RevocationList(self.clock)
         self.validator = TokenValidator(ISSUER, self.keys, self.revocations, self.clock)
+        # Gateways enforce the spec's Cedar policies; a service terminating mTLS itself enforces
+        # its own configuration, which, well configured, allows exactly the expected matrix.
         self.engine: PolicyEngine = CedarPolicyEngine.from_spec(self.spec)
+        self.own_config: PolicyEngine = StaticPolicyEngine.from_matrix(expected_matrix(self.spec))
         self._certs: dict[tuple[CertKind, str], Svid] = {}
         self._current: dict[str, Svid] = {}
         self._tokens: dict[tuple[str, str, bool], Secret[str]] = {}
@@ -309,7 +315,8 @@ def decide_http(view: FakeView, request: HttpRequest) -> Exchange:
         kind: Literal["workload", "persona"] = (
             "workload" if principal in spec.services else "persona"
         )
-        decision = view.engine.decide(
+        enforced = view.engine if request.service in view.gateways() else view.own_config
+        decision = enforced.decide(
             AccessRequest(
                 principal_kind=kind,
                 principal=principal,

@@ -132,3 +132,20 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
 def test_a_server_the_probe_should_catch_fails_exactly_that_probe(bug: str) -> None:
     server, expected = TWINS[bug]
     assert failing(verdicts(SHOP, server)) == Counter(expected)
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.parametrize("example", ["nginx-mtls", "pyjwt-mtls"])
+def test_services_terminating_mtls_themselves_pass_when_well_configured(example: str) -> None:
+    spec = load_spec(EXAMPLES / example / "trustproof.yaml")
+    found = verdicts(spec, FakeServer())
+    assert {case.kind for case in found} == {"self"}
+    assert failing(found) == Counter()
+
+
+def test_a_service_skipping_its_audience_check_is_caught_by_wrong_audience() -> None:
+    spec = load_spec(EXAMPLES / "pyjwt-mtls" / "trustproof.yaml")
+    found = verdicts(spec, FakeServer(ignore_token=frozenset({"wrong-audience"})))
+    assert failing(found) == Counter({("token.wrong-audience", OVER): 1})
