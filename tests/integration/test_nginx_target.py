@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from trustproof.probes.context import ProbeContext
-from trustproof.probes.http import HttpAttempt, send
+from trustproof.probes.http import exchange
 from trustproof.probes.model import Result
 from trustproof.sandbox.backend import kill_group
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.services import write_crl
+from trustproof.sandbox.view import LiveView
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
 from trustproof.tls import client_context
+from trustproof.view import ClientCert, HttpRequest
 
 pytestmark = pytest.mark.integration
 
@@ -115,27 +116,24 @@ def test_each_nginx_refusal_is_classified(nginx: str, tmp_path: Path) -> None:
         spec = NGINX_EXAMPLE / "trustproof.yaml"
         async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
             run = await run_suite(sandbox, choose(generate(sandbox.spec), ("tls.*", "authz.out*")))
-            ctx = ProbeContext.open(sandbox)
-            try:
-                url = sandbox.endpoints["edge"].url
-                material = ctx.broken_material()
-                foreign = ctx.context("foreign", lambda: material.wrong_trust_domain("admin"))
-                wrong_domain = await send(HttpAttempt(url, "GET", "/hello", foreign), ctx.session)
+            async with LiveView.open(sandbox) as view:
+
+                async def hello(cert: ClientCert) -> Result:
+                    request = HttpRequest("edge", "GET", "/hello", cert=cert, fresh=True)
+                    return await exchange(view, request, f"as {cert}")
+
+                wrong_domain = await hello(ClientCert("admin", "wrong-trust-domain"))
                 # Revoked: on the CRL nginx reads (ssl_crl), once reloaded.
-                revoked = material.revoked("admin")
-                context = ctx.context("revoked", lambda: revoked)
+                view.broken_cert("revoked", "admin")
                 assert sandbox.fabric is not None
                 write_crl(sandbox.fabric.ca, sandbox.rotators["edge"].directory)
                 assert kill_group(sandbox.handles["edge"].pid, signal.SIGHUP)
                 for _ in range(RELOAD_POLLS):
-                    after = await send(HttpAttempt(url, "GET", "/hello", context), ctx.session)
+                    after = await hello(ClientCert("admin", "revoked"))
                     if after.outcome != "allowed":
                         break
                     await asyncio.sleep(0.05)
-                valid = ctx.identity_context("admin")
-                still = await send(HttpAttempt(url, "GET", "/hello", valid), ctx.session)
-            finally:
-                await ctx.close()
+                still = await hello(ClientCert("admin"))
         return run, wrong_domain, after, still
 
     run, wrong_domain, revoked, still_valid = asyncio.run(main())

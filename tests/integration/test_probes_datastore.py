@@ -23,14 +23,19 @@ import yaml
 from trustproof.datastores import PostgresServer
 from trustproof.datastores.pgprocess import reload_and_confirm
 from trustproof.probes.datastore import (
+    classify_answer,
     classify_connection_error,
-    datastore_cases,
+    request_for,
     run_datastore_case,
-    statement_for,
 )
-from trustproof.probes.model import CaseResult, judge
+from trustproof.probes.model import Case, CaseResult, judge
+from trustproof.probes.params import Login, TablePrivilege
+from trustproof.probes.registry import generate
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.view import LiveView
+from trustproof.sandbox.view_db import DatastoreClient, statement_for
 from trustproof.spec import load_spec
+from trustproof.spec.model import Spec
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +53,19 @@ CONNECTION_PROBES = {
 }
 
 
+def datastore_cases(spec: Spec) -> list[Case]:
+    return [case for case in generate(spec) if case.kind == "datastore"]
+
+
+def first_refused_grant(spec: Spec) -> Case:
+    return next(c for c in datastore_cases(spec) if c.probe == "db.outside-grants")
+
+
 async def run_all(sandbox: Sandbox) -> dict[str, CaseResult]:
     """Every generated datastore case of the sandbox's spec, concurrently, judged, by case id."""
     cases = datastore_cases(sandbox.spec)
-    results = await asyncio.gather(*(run_datastore_case(case, sandbox) for case in cases))
+    async with LiveView.open(sandbox) as view:
+        results = await asyncio.gather(*(run_datastore_case(case, view) for case in cases))
     return {
         case.id: CaseResult(case, r, judge(case, r)) for case, r in zip(cases, results, strict=True)
     }
@@ -112,9 +126,9 @@ def test_cases_are_the_oracles_grid_plus_five_connection_probes() -> None:
     by_id = {case.id: case for case in cases}
     refused = by_id["db.outside-grants | shopdb | storefront | insert products"]
     assert (refused.expect.allowed, refused.expect.refusals) == (False, ("denied_authz",))
-    assert refused.params == {"attempt": "grant", "verb": "insert", "table": "products"}
+    assert refused.params == TablePrivilege("insert", "products")
     mismatch = by_id["db.outside-grants | shopdb | storefront | connect | cn-mismatch"]
-    assert mismatch.params["user"] == "orders"  # storefront's certificate, orders' role
+    assert mismatch.params == Login("cn-mismatch", "orders")  # storefront's cert, orders' role
     assert set(CONNECTION_PROBES) <= set(by_id)
     assert {case.kind for case in cases} == {"datastore"}
 
@@ -181,8 +195,9 @@ def test_connection_failures_are_classified_by_the_servers_message(
 
 def test_a_sandbox_that_is_not_running_gives_an_error_result(tmp_path: Path) -> None:
     sandbox = Sandbox.from_file(SHOP, run_dir=tmp_path / "run")  # never started
-    case = datastore_cases(sandbox.spec)[0]
-    result = asyncio.run(run_datastore_case(case, sandbox))
+    case = first_refused_grant(sandbox.spec)
+    request = request_for(case)
+    result = classify_answer(request, asyncio.run(DatastoreClient(sandbox).query(request)))
     assert (result.outcome, result.reason) == ("error", "cannot-run")
     assert judge(case, result) == "error"
 
@@ -202,7 +217,8 @@ def test_every_generated_case_passes_against_the_shop(tmp_path: Path) -> None:
             keys = list(probes.glob("*/key.pem"))
             assert len(keys) == 4  # one valid certificate per workload + the impostor's
             assert {stat.S_IMODE(key.stat().st_mode) for key in keys} == {0o600}
-            again = await run_datastore_case(datastore_cases(sandbox.spec)[0], sandbox)
+            async with LiveView.open(sandbox) as view:
+                again = await run_datastore_case(first_refused_grant(sandbox.spec), view)
             assert again.outcome == "denied_authz"
             assert len(list(probes.glob("*/key.pem"))) == 4  # written once per caller
         assert not probes.exists()  # removed with the run's secrets

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.clock import ManualClock
+from trustproof.consistency.live_offline import diff_live_offline
 from trustproof.gateway.egress import EgressProxy
 from trustproof.gateway.pipeline import Pipeline
 from trustproof.identity import Svid
@@ -27,14 +29,7 @@ from trustproof.results import from_json
 from trustproof.sandbox.controller import Sandbox
 from trustproof.spec import load_spec
 from trustproof.suite.command import suite_on, summary_lines
-from trustproof.suite.scenario import Recorder, ScenarioEnv, ScenarioResult
-from trustproof.suite.scenarios import (
-    SCENARIO_IDS,
-    choose_scenarios,
-    diff_live_offline,
-    run_one,
-    run_scenarios,
-)
+from trustproof.suite.scenarios import SCENARIO_IDS, choose_scenarios, run_one, run_scenarios
 from trustproof.tokens import KeyRing, TokenValidator
 
 integration = pytest.mark.integration
@@ -299,7 +294,7 @@ def test_a_crashing_scenario_is_an_error_never_a_pass() -> None:
         rec.event("about to fail")
         raise RuntimeError("Authorization: Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
 
-    env = ScenarioEnv(None, None)  # type: ignore[arg-type]
+    env = ScenarioEnv(None)  # type: ignore[arg-type]
     result = asyncio.run(run_one("lifecycle.demo", crashes, env))
     assert (result.verdict, result.ok) == ("error", False)
     assert result.summary.startswith("the scenario crashed: RuntimeError")

@@ -121,19 +121,19 @@ def test_each_refusal(fabric: Fabric, case: str, status: int, stage: str, reason
             token=good, headers=(("authorization", f"Bearer {good}"),)
         ),
         "expired": lambda: fabric.decide(
-            token=broken.expired(
-                f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront"
-            ).token.reveal()
+            token=broken.template(f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront")
+            .expired()
+            .token.reveal()
         ),
         "wrong-audience": lambda: fabric.decide(
-            token=broken.wrong_audience(
-                f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront"
-            ).token.reveal()
+            token=broken.template(f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront")
+            .wrong_audience()
+            .token.reveal()
         ),
         "alg-none": lambda: fabric.decide(
-            token=broken.alg_none(
-                f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront"
-            ).token.reveal()
+            token=broken.template(f"{TD}/storefront", ORDERS_AUD, cnf_x5t_s256="thumb-storefront")
+            .alg_none()
+            .token.reveal()
         ),
         "revoked": lambda: _revoked(fabric),
         "stolen": lambda: fabric.decide(token=fabric.token(thumb="thumb-of-someone-else")),

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from trustproof.catalogue import CATALOGUE
 from trustproof.probes.http import classify
 from trustproof.probes.model import Case, Expectation
-from trustproof.probes.web import TLS_PROBES, TOKEN_PROBES, service_cases
+from trustproof.probes.registry import generate
 from trustproof.spec import parse_spec
+
+TOKEN_PROBES = [i.id for i in CATALOGUE if i.family == "token" and i.id != "token.missing"]
+TLS_PROBES = [i.id for i in CATALOGUE if i.family == "tls" and i.id != "tls.no-client-cert"]
 
 SPEC = """
 trust_domain: t.test
@@ -31,7 +35,7 @@ access:
 def cases(tmp_path: Path, gateway: str, token: str) -> dict[str, list[Case]]:
     text = SPEC.replace("GATEWAY", gateway).replace("TOKEN", token)
     by_probe: dict[str, list[Case]] = {}
-    for case in service_cases(parse_spec(text, tmp_path / "s.yaml")):
+    for case in generate(parse_spec(text, tmp_path / "s.yaml")):
         by_probe.setdefault(case.probe, []).append(case)
     return by_probe
 

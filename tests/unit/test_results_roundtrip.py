@@ -12,6 +12,7 @@ from tempfile import TemporaryDirectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trustproof.chaos.scenario import ScenarioResult
 from trustproof.probes.model import (
     Case,
     CaseResult,
@@ -32,7 +33,6 @@ from trustproof.results import (
     write,
 )
 from trustproof.suite.runner import SuiteRun
-from trustproof.suite.scenario import ScenarioResult
 
 # File text avoids what the scrubber rightly rewrites (dots of a JWT, `password=`, ...): the
 # property is about the model; scrubbing has its own test below.

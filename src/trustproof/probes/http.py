@@ -1,8 +1,6 @@
-"""HTTP attempts against a boundary, and how a response (or a failed handshake) is classified.
-
-An `HttpAttempt` is everything one probe sends: where, which certificate (or a broken one, or
-none), which token (or a broken one), which headers, which TLS versions, and whether to reuse a
-kept-alive connection. `send()` performs it and returns a `Result` — never raises for a refusal.
+"""How the answer to an HTTP attempt (or a failed handshake) is classified, and `attempt()`, which
+sends a `Presentation` through a `SandboxView` and returns the `Result` — never raises for a
+refusal.
 
 Classification works for trustproof's gateways and for servers trustproof did not build (nginx,
 a service terminating mTLS itself):
@@ -24,6 +22,7 @@ not come through its gateway (proof missing)
 any other answer from the service's handler       ``allowed``
 502/503/5xx from the gateway                      ``error``
 connection refused, timeout                       ``unreachable``
+our client refused the server's certificate       ``error`` (nothing learned)
 ==============================================  ============================================
 
 nginx (1.22, ``ssl_verify_client on``) completes the handshake whatever certificate it gets and
@@ -35,38 +34,30 @@ on ``ssl_crl``, no clientAuth usage), 497 plain HTTP on the TLS port. Only a TLS
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import aiohttp
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
 from trustproof.probes.model import Evidence, Outcome, Result
+from trustproof.probes.presentation import Presentation
 from trustproof.scrub import scrub
+from trustproof.view import (
+    Channel,
+    Exchange,
+    FailureKind,
+    HttpRequest,
+    SandboxView,
+    TransportFailure,
+)
 
-TlsMode = Literal["default", "legacy", "plaintext"]
 # nginx's transport refusals: status code and the text of its 400 page -> reason.
 NGINX_TLS_REFUSALS = {
     496: ("no required ssl certificate was sent", "client-cert-required"),
     495: ("the ssl certificate error", "client-cert-refused"),
     497: ("the plain http request was sent to https port", "plaintext-to-tls-port"),
 }
-
-
-@dataclass(frozen=True)
-class HttpAttempt:
-    base_url: str  # https://host:port (or http:// for plaintext and bypass attempts)
-    method: str
-    path: str
-    context: ssl.SSLContext | None  # None: plain HTTP
-    token: str | None = field(default=None, repr=False)  # a bearer token: never shown
-    headers: Sequence[tuple[str, str]] = ()
-    body: bytes | None = None
-    describe: str = ""  # for the evidence: who, with what (never the token itself)
 
 
 def classify(
@@ -113,70 +104,72 @@ def _json(body: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-async def send(
-    attempt: HttpAttempt,
-    session: aiohttp.ClientSession,
-    *,
-    timeout: float = 10.0,
-    from_gateway: bool = False,
-) -> Result:
-    """Perform one attempt; every failure mode becomes a classified `Result`."""
-    headers = list(attempt.headers)
-    if attempt.token is not None:
-        headers.append(("Authorization", f"Bearer {attempt.token}"))
-    sent = f"{attempt.method} {attempt.path} to {attempt.base_url} {attempt.describe}".strip()
-    start = time.perf_counter()
+FAILURES: Mapping[FailureKind, tuple[Outcome, str]] = {
+    "server-cert-refused": ("error", "transport"),  # we gave up: nothing learned
+    "handshake-failed": ("denied_tls", "tls"),
+    "connection-closed": ("denied_tls", "tls"),
+    "connection-failed": ("denied_tls", "tls"),
+    "connection-reset": ("denied_tls", "tls"),
+    "connection-refused": ("unreachable", "transport"),
+    "timeout": ("unreachable", "transport"),
+    "client-error": ("error", "transport"),
+}
+"""Transport failure -> (outcome, stage); the reason is the failure's kind."""
 
-    def failed(outcome: Outcome, stage: str, reason: str, exc: BaseException) -> Result:
-        detail = scrub(f"{type(exc).__name__}: {exc}")[:300]
-        return Result(
-            outcome,
-            stage,
-            reason,
-            Evidence(sent=sent, detail=detail),
-            (time.perf_counter() - start) * 1000,
-        )
 
-    try:
-        async with (
-            asyncio.timeout(timeout),
-            session.request(
-                attempt.method,
-                attempt.base_url + attempt.path,
-                headers=headers,
-                data=attempt.body,
-                ssl=attempt.context if attempt.context is not None else False,
-                allow_redirects=False,
-            ) as response,
-        ):
-            body = await response.read()
-            status, response_headers = response.status, dict(response.headers)
-    except aiohttp.ClientConnectorCertificateError as exc:
-        # Our client refused the server's certificate: the probe learned nothing about the
-        # boundary's own decision.
-        return failed("error", "transport", "server-certificate-refused", exc)
-    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-        return failed("denied_tls", "tls", "handshake-failed", exc)
-    except aiohttp.ServerDisconnectedError as exc:
-        return failed("denied_tls", "tls", "connection-closed", exc)
-    except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, ssl.SSLError | ConnectionResetError):
-            return failed("denied_tls", "tls", "connection-failed", exc)
-        return failed("unreachable", "transport", "connection-refused", exc)
-    except (aiohttp.ClientOSError, ConnectionResetError) as exc:
-        return failed("denied_tls", "tls", "connection-reset", exc)
-    except TimeoutError as exc:
-        return failed("unreachable", "transport", "timeout", exc)
-    except aiohttp.ClientError as exc:
-        return failed("error", "transport", type(exc).__name__, exc)
-    outcome, stage, reason = classify(status, response_headers, body, from_gateway=from_gateway)
+def result_of(exchange: Exchange, sent: str, elapsed_ms: float, *, from_gateway: bool) -> Result:
+    """The classified `Result` of one exchange (see the table above)."""
+    if isinstance(exchange, TransportFailure):
+        outcome, stage = FAILURES[exchange.kind]
+        reason: str = exchange.kind
+        if exchange.kind == "server-cert-refused":
+            reason = "server-certificate-refused"
+        evidence = Evidence(sent=sent, detail=scrub(exchange.detail)[:300])
+        return Result(outcome, stage, reason, evidence, elapsed_ms)
+    status, headers, body = exchange.status, exchange.headers, exchange.body
+    outcome, stage, reason = classify(status, headers, body, from_gateway=from_gateway)
     data = _json(body)
     detail = scrub(str(data.get("detail") or data.get("error") or "")[:300]) if data else ""
     evidence = Evidence(
         sent=sent,
         status=status,
         detail=detail,
-        request_id=response_headers.get("X-Trustproof-Request-Id"),
-        served_by=response_headers.get("X-Served-By"),
+        request_id=headers.get("X-Trustproof-Request-Id"),
+        served_by=headers.get("X-Served-By"),
     )
-    return Result(outcome, stage, reason, evidence, (time.perf_counter() - start) * 1000)
+    return Result(outcome, stage, reason, evidence, elapsed_ms)
+
+
+def sent_text(request: HttpRequest, where: str, describe: str) -> str:
+    return f"{request.method} {request.path} to {where or request.service} {describe}".strip()
+
+
+async def attempt(
+    view: SandboxView, presentation: Presentation, *, from_gateway: bool = False
+) -> Result:
+    """Send `presentation`; the classified result, with the gateway's audit event attached."""
+    return await exchange(
+        view, presentation.request(), presentation.describe(), from_gateway=from_gateway
+    )
+
+
+async def exchange(
+    view: SandboxView,
+    request: HttpRequest,
+    describe: str,
+    *,
+    from_gateway: bool = False,
+    channel: Channel | None = None,
+) -> Result:
+    """Send `request` (on `channel` if given); the classified result with its audit event."""
+    start = time.perf_counter()
+    answer = await (channel.send(request) if channel is not None else view.send(request))
+    elapsed = (time.perf_counter() - start) * 1000
+    sent = sent_text(request, answer.url, describe)
+    result = result_of(answer, sent, elapsed, from_gateway=from_gateway)
+    request_id = result.evidence.request_id
+    if request_id:
+        event = view.audit_event(request_id)
+        if event is not None:
+            result = replace(result, evidence=replace(result.evidence, audit=dict(event)))
+    return result

@@ -20,8 +20,10 @@ verdict             meaning
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from trustproof.probes.params import Params
 
 Outcome = Literal["allowed", "denied_tls", "denied_authn", "denied_authz", "unreachable", "error"]
 OUTCOMES: tuple[Outcome, ...] = (
@@ -71,7 +73,7 @@ class Case:
     operation: str  # "GET /orders/{id}" or "select orders"
     expect: Expectation
     variant: str = ""  # what distinguishes cases of one probe on one cell (e.g. the path trick)
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Params | None = None  # what the family needs beyond the cell (typed per family)
 
     @property
     def id(self) -> str:

@@ -2,7 +2,7 @@
 
 `Client("orders")` presents what that caller presents in production: a workload its X.509-SVID
 and a token bound to it; a persona a bearer token, plus a certificate where the service requires
-one (the same rule as the generated cases, `trustproof.probes.web.presents_cert`). The token is
+one (the same rule as the generated cases, `probes.presentation.presents_cert`). The token is
 minted per audience (the service called) and reused. Standard library only (`http.client` over
 `ssl`): one connection per request, loopback only, nothing kept between requests.
 
@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
 from trustproof.identity import Svid
-from trustproof.probes.web import boundary_kind, presents_cert
+from trustproof.probes.cells import boundary_kind
+from trustproof.probes.presentation import presents_cert
 from trustproof.pytest_plugin.live import LiveSandbox
 from trustproof.scrub import scrub
 from trustproof.tls import client_context

@@ -3,7 +3,7 @@ case, named by the case id (``token.expired | orders | storefront | GET /orders`
 ``trustproof`` and ``trustproof_<family>`` (``trustproof_token``, ``trustproof_tls``, ...), so that
 ``-k`` and ``-m`` select them like any test.
 
-The cases come from today's generation (`trustproof.suite.runner.generate`, limited by the spec's
+The cases come from the probe registry (`trustproof.suite.runner.generate`, limited by the spec's
 `probes.select`/`deselect`), and each runs through the suite's own `execute` and `judge`: the
 verdict of an item is the verdict `trustproof run` gives the case. The multi-step scenarios are
 not items (yet); `trustproof run` runs them.

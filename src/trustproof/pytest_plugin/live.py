@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
 from trustproof.errors import SandboxError
 from trustproof.identity import Svid
-from trustproof.probes.context import ProbeContext
 from trustproof.probes.model import Case, CaseResult, judge
 from trustproof.sandbox.controller import Endpoint, Sandbox
+from trustproof.sandbox.view import LiveView
 from trustproof.spec import Spec, load_spec
 from trustproof.suite.runner import execute
 
@@ -38,7 +39,8 @@ class LiveSandbox:
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="trustproof-pytest", daemon=True
         )
-        self._context: ProbeContext | None = None
+        self._views = AsyncExitStack()  # the one `LiveView` of the session, opened on first use
+        self._view: LiveView | None = None
         self._started = False
 
     @classmethod
@@ -104,9 +106,9 @@ class LiveSandbox:
         """One generated case, judged (a crashing probe is an ``error`` verdict, never a pass)."""
 
         async def inside() -> CaseResult:
-            if self._context is None:
-                self._context = ProbeContext.open(self.sandbox)
-            result = await execute(case, self._context, self.sandbox)
+            if self._view is None:
+                self._view = await self._views.enter_async_context(LiveView.open(self.sandbox))
+            result = await execute(case, self._view)
             return CaseResult(case, result, judge(case, result))
 
         return self.run(inside())
@@ -117,9 +119,8 @@ class LiveSandbox:
             return
         self._started = False
         try:
-            if self._context is not None:
-                self.run(self._context.close())
-                self._context = None
+            self._view = None
+            self.run(self._views.aclose())
             self.run(self.sandbox.stop())
         finally:
             self._close_loop()

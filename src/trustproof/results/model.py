@@ -64,7 +64,7 @@ class CaseRecord:
 
 @dataclass(frozen=True)
 class ScenarioRecord:
-    """One multi-step scenario (see `trustproof.suite.scenario.ScenarioResult`)."""
+    """One multi-step scenario (see `trustproof.chaos.scenario.ScenarioResult`)."""
 
     id: str
     ok: bool

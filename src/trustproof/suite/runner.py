@@ -1,6 +1,8 @@
-"""The zero-trust suite: every case generated from the spec, run concurrently against a running
-sandbox, each judged, in a deterministic order. The multi-step scenarios (`scenarios.py`) run after
-the cases and their results ride along in the same `SuiteRun`.
+"""The zero-trust suite: every case generated from the spec by the probe registry
+(`trustproof.probes.registry`), run concurrently against a running sandbox through its
+`SandboxView`, each judged, in a deterministic order. The multi-step scenarios
+(`trustproof.chaos`, `trustproof.consistency`) run after the cases and their results ride along in
+the same `SuiteRun`.
 
 Concurrency is bounded (`concurrency` attempts in flight); results come back in generation order
 whatever order they finish in. `--fail-fast` stops starting new cases after the first verdict
@@ -19,16 +21,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from trustproof import __version__
-from trustproof.catalogue import selected
-from trustproof.probes.context import ProbeContext
-from trustproof.probes.datastore import datastore_cases, run_datastore_case
+from trustproof.chaos.scenario import ScenarioResult
 from trustproof.probes.model import Case, CaseResult, Evidence, Result, judge
-from trustproof.probes.web import run_service_case, service_cases
+from trustproof.probes.registry import generate as generate_cases
+from trustproof.probes.registry import probe_for
 from trustproof.results import RESULTS_VERSION, Results, ScenarioRecord, record_of
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.view import LiveView
 from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.model import Spec
-from trustproof.suite.scenario import ScenarioResult
+from trustproof.view import SandboxView
 
 DEFAULT_CONCURRENCY = 32
 
@@ -36,8 +38,7 @@ DEFAULT_CONCURRENCY = 32
 def generate(spec: Spec) -> list[Case]:
     """Every case the spec implies (services, then datastores), in a stable order, limited to
     the probes the spec's `probes.select`/`deselect` choose."""
-    chosen = set(selected(spec.probes.select, spec.probes.deselect))
-    return [case for case in (*service_cases(spec), *datastore_cases(spec)) if case.probe in chosen]
+    return generate_cases(spec)
 
 
 def choose(
@@ -121,16 +122,15 @@ async def run_suite(
 ) -> SuiteRun:
     started_at = datetime.now(UTC).isoformat()
     start = time.perf_counter()
-    ctx = ProbeContext.open(sandbox)
     gate = asyncio.Semaphore(max(1, concurrency))
     stop = asyncio.Event()
     slots: list[CaseResult | None] = [None] * len(cases)
 
-    async def one(index: int, case: Case) -> None:
+    async def one(index: int, case: Case, view: SandboxView) -> None:
         async with gate:
             if stop.is_set():
                 return
-            result = await execute(case, ctx, sandbox)
+            result = await execute(case, view)
             item = CaseResult(case, result, judge(case, result))
             slots[index] = item
             if on_result is not None:
@@ -138,10 +138,8 @@ async def run_suite(
             if fail_fast and not item.ok:
                 stop.set()
 
-    try:
-        await asyncio.gather(*(one(i, case) for i, case in enumerate(cases)))
-    finally:
-        await ctx.close()
+    async with LiveView.open(sandbox) as view:
+        await asyncio.gather(*(one(i, case, view) for i, case in enumerate(cases)))
     results = tuple(item for item in slots if item is not None)
     counts: Counter[str] = Counter(item.verdict for item in results)
     return SuiteRun(
@@ -153,12 +151,10 @@ async def run_suite(
     )
 
 
-async def execute(case: Case, ctx: ProbeContext, sandbox: Sandbox) -> Result:
+async def execute(case: Case, view: SandboxView) -> Result:
     """One case; a probe that crashes is an ``error`` result, never a pass."""
     try:
-        if case.kind == "datastore":
-            return await run_datastore_case(case, sandbox)
-        return await run_service_case(case, ctx)
+        return await probe_for(case).run(case, view)
     except Exception as exc:
         detail = scrubbed_traceback(exc).splitlines()[-1]
         return Result("error", "probe", "probe-crashed", Evidence(sent=case.id, detail=detail))

@@ -12,8 +12,9 @@ The pieces and how they fit (DESIGN.md §4):
   (RFC 7662) and the revocation endpoint.
 * `RevocationList` pushes each revocation (RFC 7009) to its subscribers at once; a gateway keeps a
   mirror with `follow()`.
-* `BrokenTokens` makes one token per way of being wrong, each with the reason it must be refused
-  for, from the same template as a valid token.
+* `BrokenTokens.template(sub, aud, ...)` is an immutable `TokenTemplate`; each of its methods
+  (`.expired()`, `.alg_none()`, `.make(kind)`, ...) mints it with one thing wrong, with the reason
+  it must be refused for; `.valid()` is the passing twin.
 
 Time comes from an injected `trustproof.clock.Clock`; tokens and keys are wrapped in
 `trustproof.scrub.Secret`, so no `repr` shows them. The servers around these (token service,
@@ -22,7 +23,13 @@ gateways) live in their own packages and own every socket.
 
 from __future__ import annotations
 
-from trustproof.tokens.broken import BrokenToken, BrokenTokens
+from trustproof.tokens.broken import (
+    BROKEN_KINDS,
+    BrokenKind,
+    BrokenToken,
+    BrokenTokens,
+    TokenTemplate,
+)
 from trustproof.tokens.introspection import introspect
 from trustproof.tokens.issuer import IssuedToken, TokenIssuer
 from trustproof.tokens.keys import KeyRing, SigningKey
@@ -38,9 +45,11 @@ from trustproof.tokens.validate import (
 )
 
 __all__ = [
+    "BROKEN_KINDS",
     "MAX_TOKEN_LENGTH",
     "REASONS",
     "REQUIRED_CLAIMS",
+    "BrokenKind",
     "BrokenToken",
     "BrokenTokens",
     "IssuedToken",
@@ -52,6 +61,7 @@ __all__ = [
     "SigningKey",
     "TokenCheck",
     "TokenIssuer",
+    "TokenTemplate",
     "TokenValidator",
     "introspect",
 ]

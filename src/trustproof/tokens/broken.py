@@ -1,13 +1,19 @@
-"""Deliberately broken tokens for the token probes (DESIGN.md §5).
+"""Deliberately broken tokens for the token probes (DESIGN.md §5), built from immutable templates.
 
-Each method starts from the same template a valid token would have — the issuer's claims for the
-given subject, audience, roles and certificate binding, signed by the ring's active key — and
+    template = BrokenTokens(issuer, keys, clock).template(subject, audience, roles=("reader",))
+    template.valid()                  # the passing twin (expected reason ``ok``)
+    template.expired()                # the same token, expired well beyond any leeway
+    template.make("alg-none")         # by kind, as the probes name them
+    template.every(other_spiffe_id=other)
+
+A `TokenTemplate` holds what a valid token would carry — the issuer's claims for the given subject,
+audience, roles and certificate binding, signed by the ring's active key — and each of its methods
 breaks exactly one thing, so that a refusal can only be for that one reason. Each returns a
 `BrokenToken` carrying the reason code `TokenValidator` must give (`expected_reason`) when the
 token is presented to `audience` by the template's own workload: its certificate (the one
-`cnf_x5t_s256` names) and its SPIFFE ID (`subject`). `template()` is the passing twin.
+`cnf_x5t_s256` names) and its SPIFFE ID (`subject`).
 
-`alg_none` and `hs256_with_public_key` are built by hand: PyJWT rightly refuses to make them.
+`alg-none` and `hs256-public-key` are built by hand: PyJWT rightly refuses to make them.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from cryptography.hazmat.primitives import serialization
 
@@ -33,6 +39,24 @@ from trustproof.tokens.validate import REQUIRED_CLAIMS, Reason
 # How far outside its validity window a mistimed token is: far beyond any sane clock leeway.
 MARGIN = timedelta(minutes=10)
 
+BrokenKind = Literal[
+    "expired",
+    "not-yet-valid",
+    "issued-in-future",
+    "wrong-issuer",
+    "wrong-audience",
+    "cnf-mismatch",
+    "wrong-type",
+    "bad-signature",
+    "alg-none",
+    "hs256-public-key",
+    "unknown-kid",
+    "rotated-key",
+]
+"""The kinds `TokenTemplate.make` builds with no argument (the others: `missing_claim(claim)`,
+`subject_of(other)`)."""
+BROKEN_KINDS: tuple[BrokenKind, ...] = get_args(BrokenKind)
+
 
 @dataclass(frozen=True)
 class BrokenToken:
@@ -46,14 +70,12 @@ class BrokenToken:
 
 
 class BrokenTokens:
-    """Mints each kind of broken token from a valid template."""
+    """Makes `TokenTemplate`s over one issuer, key ring and clock."""
 
     def __init__(self, issuer: TokenIssuer, keys: KeyRing, clock: Clock) -> None:
         self._issuer = issuer
         self._keys = keys
         self._clock = clock
-
-    # -- the passing twin -----------------------------------------------------------------------
 
     def template(
         self,
@@ -62,153 +84,91 @@ class BrokenTokens:
         *,
         roles: Sequence[str] = (),
         cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
-        """The valid token every broken one is derived from (expected reason ``ok``)."""
-        return self._signed("template", "ok", self._claims(subject, audience, roles, cnf_x5t_s256))
+    ) -> TokenTemplate:
+        """The valid token every broken one of `subject` for `audience` is derived from."""
+        return TokenTemplate(self, subject, audience, tuple(roles), cnf_x5t_s256)
+
+    def __repr__(self) -> str:
+        return f"BrokenTokens({self._issuer!r})"
+
+
+@dataclass(frozen=True)
+class TokenTemplate:
+    """What a valid token carries; each method mints it with exactly one thing broken."""
+
+    maker: BrokenTokens = field(repr=False)
+    subject: str
+    audience: str
+    roles: tuple[str, ...] = ()
+    cnf_x5t_s256: str | None = None
+
+    # -- the passing twin -----------------------------------------------------------------------
+
+    def valid(self) -> BrokenToken:
+        """The valid token (expected reason ``ok``)."""
+        return self._signed("template", "ok", self._claims())
 
     # -- time -----------------------------------------------------------------------------------
 
-    def expired(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def expired(self) -> BrokenToken:
         """Expired `MARGIN` ago, well beyond any leeway."""
-        now, ttl = self._clock.now(), self._issuer.default_ttl
-        claims = self._claims(
-            subject, audience, roles, cnf_x5t_s256, iat=now - MARGIN - ttl, exp=now - MARGIN
+        now, ttl = self._now(), self.maker._issuer.default_ttl
+        return self._signed(
+            "expired", "expired", self._claims(iat=now - MARGIN - ttl, exp=now - MARGIN)
         )
-        return self._signed("expired", "expired", claims)
 
-    def not_yet_valid(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def not_yet_valid(self) -> BrokenToken:
         """Issued now, valid only from `MARGIN` from now (``nbf`` in the future)."""
-        now = self._clock.now()
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256, iat=now, nbf=now + MARGIN)
-        return self._signed("not-yet-valid", "not-yet-valid", claims)
+        now = self._now()
+        return self._signed(
+            "not-yet-valid", "not-yet-valid", self._claims(iat=now, nbf=now + MARGIN)
+        )
 
-    def issued_in_future(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def issued_in_future(self) -> BrokenToken:
         """Claiming to be issued `MARGIN` from now; ``nbf`` and ``exp`` as the template's."""
-        now = self._clock.now()
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        claims["iat"] = int((now + MARGIN).timestamp())
-        return self._signed("issued-in-future", "issued-in-future", claims)
+        return self._changed("issued-in-future", iat=int((self._now() + MARGIN).timestamp()))
 
     # -- who it is from and for -----------------------------------------------------------------
 
-    def wrong_issuer(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def wrong_issuer(self) -> BrokenToken:
         """Signed by the real key, claiming an issuer that merely *starts* like ours."""
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        claims["iss"] = f"{self._issuer.issuer}.other"
-        return self._signed("wrong-issuer", "wrong-issuer", claims)
+        return self._changed("wrong-issuer", iss=f"{self.maker._issuer.issuer}.other")
 
-    def wrong_audience(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
-        """For an audience that merely *starts* like `audience` (catches prefix checks)."""
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        claims["aud"] = f"{audience}.other"
-        return self._signed("wrong-audience", "wrong-audience", claims)
+    def wrong_audience(self) -> BrokenToken:
+        """For an audience that merely *starts* like the template's (catches prefix checks)."""
+        return self._changed("wrong-audience", aud=f"{self.audience}.other")
 
-    def missing_claim(
-        self,
-        claim: str,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def missing_claim(self, claim: str) -> BrokenToken:
         """Without one of the required claims (`REQUIRED_CLAIMS`)."""
         if claim not in REQUIRED_CLAIMS:
             raise ValueError(f"{claim!r} is not a required claim; choose from {REQUIRED_CLAIMS}")
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
+        claims = self._claims()
         del claims[claim]
         return self._signed(f"missing-claim:{claim}", "missing-claim", claims)
 
-    def subject_of_other_workload(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        other_spiffe_id: str,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
-        """Naming another workload as its subject, presented by `subject`'s workload."""
-        if not other_spiffe_id.startswith("spiffe://") or other_spiffe_id == subject:
+    def subject_of(self, other_spiffe_id: str) -> BrokenToken:
+        """Naming another workload as its subject, presented by the template's workload."""
+        if not other_spiffe_id.startswith("spiffe://") or other_spiffe_id == self.subject:
             raise ValueError("other_spiffe_id must be a SPIFFE ID other than the subject")
-        claims = self._claims(other_spiffe_id, audience, roles, cnf_x5t_s256)
-        return self._signed("subject-mismatch", "subject-mismatch", claims)
+        return self._changed("subject-mismatch", sub=other_spiffe_id)
 
-    def cnf_of_other_certificate(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-        other_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def cnf_of_other_certificate(self, other_x5t_s256: str | None = None) -> BrokenToken:
         """Bound to a certificate other than the presenter's: a stolen token (RFC 8705 §3)."""
         other = other_x5t_s256 or x5t_s256(secrets.token_bytes(32))
-        if other == cnf_x5t_s256:
+        if other == self.cnf_x5t_s256:
             raise ValueError("other_x5t_s256 must differ from the template's certificate")
-        claims = self._claims(subject, audience, roles, other)
-        return self._signed("cnf-mismatch", "cnf-mismatch", claims)
+        stolen = replace(self, cnf_x5t_s256=other)
+        return stolen._signed("cnf-mismatch", "cnf-mismatch", stolen._claims())
 
     # -- header and signature -------------------------------------------------------------------
 
-    def wrong_type(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def wrong_type(self) -> BrokenToken:
         """``typ: JWT`` instead of ``at+jwt``: e.g. an ID token replayed as an access token."""
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        return self._signed("wrong-type", "wrong-type", claims, typ="JWT")
+        return self._signed("wrong-type", "wrong-type", self._claims(), typ="JWT")
 
-    def bad_signature(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def bad_signature(self) -> BrokenToken:
         """A valid token with one bit of its signature flipped."""
-        valid = self.template(subject, audience, roles=roles, cnf_x5t_s256=cnf_x5t_s256)
+        valid = self.valid()
         head, payload, signature = valid.token.reveal().split(".")
         raw = bytearray(b64url_decode(signature, "signature"))
         raw[len(raw) * 3 // 4] ^= 0x01
@@ -217,33 +177,18 @@ class BrokenTokens:
             "bad-signature", Secret(token), "bad-signature", valid.claims, valid.header
         )
 
-    def alg_none(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def alg_none(self) -> BrokenToken:
         """Unsigned (``alg: none``, empty signature), naming the real key's kid."""
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        header = {"alg": "none", "kid": self._keys.active.kid, "typ": AT_JWT}
-        return self._handmade("alg-none", claims, header, b"")
+        header = {"alg": "none", "kid": self.maker._keys.active.kid, "typ": AT_JWT}
+        return self._handmade("alg-none", self._claims(), header, b"")
 
-    def hs256_with_public_key(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def hs256_with_public_key(self) -> BrokenToken:
         """Key confusion: HMAC-SHA256 keyed with the PEM of the issuer's *public* key.
 
         A verifier that takes ``alg`` from the token and feeds its ES256 key to HMAC accepts it.
         """
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        active = self._keys.active
+        claims = self._claims()
+        active = self.maker._keys.active
         header = {"alg": "HS256", "kid": active.kid, "typ": AT_JWT}
         pem = active.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -252,89 +197,76 @@ class BrokenTokens:
         mac = hmac.new(pem, signing_input.encode("ascii"), hashlib.sha256).digest()
         return self._handmade("hs256-public-key", claims, header, mac)
 
-    def unknown_kid(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def unknown_kid(self) -> BrokenToken:
         """Properly signed, by a key the issuer never published."""
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        return self._signed(
-            "unknown-kid", "unknown-kid", claims, key=SigningKey.generate(self._clock)
-        )
+        key = SigningKey.generate(self.maker._clock)
+        return self._signed("unknown-kid", "unknown-kid", self._claims(), key=key)
 
-    def rotated_out_key(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-    ) -> BrokenToken:
+    def rotated_out_key(self) -> BrokenToken:
         """Signed by a key rotated out and pruned (in a scratch ring: ours is untouched)."""
-        scratch = KeyRing(self._clock)
+        scratch = KeyRing(self.maker._clock)
         old = scratch.active
         scratch.rotate()
         scratch.prune()  # `old` signed nothing in the scratch ring, so it is gone now
-        claims = self._claims(subject, audience, roles, cnf_x5t_s256)
-        return self._signed("rotated-key", "unknown-kid", claims, key=old)
+        return self._signed("rotated-key", "unknown-kid", self._claims(), key=old)
 
-    # -- all of them ----------------------------------------------------------------------------
+    # -- by kind, and all of them ---------------------------------------------------------------
 
-    def every(
-        self,
-        subject: str,
-        audience: str,
-        *,
-        roles: Sequence[str] = (),
-        cnf_x5t_s256: str | None = None,
-        other_spiffe_id: str | None = None,
-    ) -> tuple[BrokenToken, ...]:
-        """One token of every kind (the subject check only with a SPIFFE subject and another ID)."""
-        common: dict[str, Any] = {"roles": roles, "cnf_x5t_s256": cnf_x5t_s256}
-        makers = (
-            self.expired,
-            self.not_yet_valid,
-            self.issued_in_future,
-            self.wrong_issuer,
-            self.wrong_audience,
-            self.cnf_of_other_certificate,
-            self.wrong_type,
-            self.bad_signature,
-            self.alg_none,
-            self.hs256_with_public_key,
-            self.unknown_kid,
-            self.rotated_out_key,
-        )
-        tokens = [make(subject, audience, **common) for make in makers]
-        tokens += [self.missing_claim(c, subject, audience, **common) for c in REQUIRED_CLAIMS]
-        if other_spiffe_id is not None and subject.startswith("spiffe://"):
-            tokens.append(
-                self.subject_of_other_workload(
-                    subject, audience, other_spiffe_id=other_spiffe_id, **common
-                )
+    def make(self, kind: BrokenKind) -> BrokenToken:
+        """The broken token of `kind` (one of `BROKEN_KINDS`)."""
+        makers: Mapping[BrokenKind, Callable[[], BrokenToken]] = {
+            "expired": self.expired,
+            "not-yet-valid": self.not_yet_valid,
+            "issued-in-future": self.issued_in_future,
+            "wrong-issuer": self.wrong_issuer,
+            "wrong-audience": self.wrong_audience,
+            "cnf-mismatch": self.cnf_of_other_certificate,
+            "wrong-type": self.wrong_type,
+            "bad-signature": self.bad_signature,
+            "alg-none": self.alg_none,
+            "hs256-public-key": self.hs256_with_public_key,
+            "unknown-kid": self.unknown_kid,
+            "rotated-key": self.rotated_out_key,
+        }
+        if kind not in makers:
+            raise ValueError(
+                f"unknown kind of broken token {kind!r}; expected one of {BROKEN_KINDS}"
             )
+        return makers[kind]()
+
+    def every(self, *, other_spiffe_id: str | None = None) -> tuple[BrokenToken, ...]:
+        """One token of every kind (the subject check only with a SPIFFE subject and another ID)."""
+        tokens = [self.make(kind) for kind in BROKEN_KINDS]
+        tokens += [self.missing_claim(claim) for claim in REQUIRED_CLAIMS]
+        if other_spiffe_id is not None and self.subject.startswith("spiffe://"):
+            tokens.append(self.subject_of(other_spiffe_id))
         return tuple(tokens)
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _now(self) -> datetime:
+        return self.maker._clock.now()
+
     def _claims(
         self,
-        subject: str,
-        audience: str,
-        roles: Sequence[str],
-        cnf_x5t_s256: str | None,
         *,
         iat: datetime | None = None,
         nbf: datetime | None = None,
         exp: datetime | None = None,
     ) -> dict[str, Any]:
-        return self._issuer.claims_for(
-            subject, audience, roles=roles, cnf_x5t_s256=cnf_x5t_s256, iat=iat, nbf=nbf, exp=exp
+        return self.maker._issuer.claims_for(
+            self.subject,
+            self.audience,
+            roles=self.roles,
+            cnf_x5t_s256=self.cnf_x5t_s256,
+            iat=iat,
+            nbf=nbf,
+            exp=exp,
         )
+
+    def _changed(self, kind: Reason, **claims: Any) -> BrokenToken:
+        """The template's claims with `claims` replacing (or adding) some, signed as usual."""
+        return self._signed(kind, kind, {**self._claims(), **claims})
 
     def _signed(
         self,
@@ -345,11 +277,12 @@ class BrokenTokens:
         key: SigningKey | None = None,
         typ: str = AT_JWT,
     ) -> BrokenToken:
-        signer = key or self._keys.active
+        keys = self.maker._keys
+        signer = key or keys.active
         token = sign(claims, signer, typ=typ)
         if key is None and isinstance(claims.get("exp"), int):
             # Keep the ring's key published while this token lives, like any issued token.
-            self._keys.note_issued(signer.kid, datetime.fromtimestamp(claims["exp"], UTC))
+            keys.note_issued(signer.kid, datetime.fromtimestamp(claims["exp"], UTC))
         header = {"alg": "ES256", "kid": signer.kid, "typ": typ}
         return BrokenToken(kind, Secret(token), reason, freeze(claims), freeze(header))
 

@@ -50,6 +50,7 @@ async def neutral_server_header(request: web.BaseRequest, response: web.StreamRe
     """``Server: trustproof`` instead of aiohttp's version banner (as the gateways answer)."""
     response.headers["Server"] = "trustproof"
 
+
 Handler = Callable[[Mapping[str, Any], Client | None, str], Reply]
 
 

@@ -11,7 +11,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from tokens_support import AUDIENCE, OTHER_WORKLOAD, OTHER_X5T, PEER_X5T, SUBJECT
 
-from trustproof.tokens import REQUIRED_CLAIMS, BrokenToken, BrokenTokens, KeyRing, TokenValidator
+from trustproof.tokens import (
+    BROKEN_KINDS,
+    REQUIRED_CLAIMS,
+    BrokenToken,
+    BrokenTokens,
+    KeyRing,
+    TokenValidator,
+)
 from trustproof.tokens._jose import b64url_decode
 
 # The workload presenting the tokens: its certificate is the one the template is bound to.
@@ -36,7 +43,7 @@ EXPECTED = {
 
 
 def every(broken: BrokenTokens, **template: Any) -> dict[str, BrokenToken]:
-    tokens = broken.every(SUBJECT, AUDIENCE, other_spiffe_id=OTHER_WORKLOAD, **template)
+    tokens = broken.template(SUBJECT, AUDIENCE, **template).every(other_spiffe_id=OTHER_WORKLOAD)
     by_kind = {token.kind: token for token in tokens}
     assert len(by_kind) == len(tokens)
     return by_kind
@@ -51,7 +58,7 @@ def every(broken: BrokenTokens, **template: Any) -> dict[str, BrokenToken]:
 def test_each_broken_token_is_refused_for_its_reason_and_its_twin_passes(
     broken: BrokenTokens, validator: TokenValidator, kind: str, template: dict[str, Any]
 ) -> None:
-    twin = broken.template(SUBJECT, AUDIENCE, **template)
+    twin = broken.template(SUBJECT, AUDIENCE, **template).valid()
     assert twin.expected_reason == "ok"
     assert validator.validate(twin.token.reveal(), audience=AUDIENCE, **PEER).ok
 
@@ -66,13 +73,14 @@ def test_every_kind_is_made(broken: BrokenTokens) -> None:
 
 
 def test_subject_check_is_only_made_for_spiffe_subjects(broken: BrokenTokens) -> None:
-    kinds = {t.kind for t in broken.every("alice", AUDIENCE, other_spiffe_id=OTHER_WORKLOAD)}
+    made = broken.template("alice", AUDIENCE).every(other_spiffe_id=OTHER_WORKLOAD)
+    kinds = {t.kind for t in made}
     assert "subject-mismatch" not in kinds
 
 
 def test_rotated_out_key_leaves_the_real_ring_alone(broken: BrokenTokens, ring: KeyRing) -> None:
     active, kids = ring.active, ring.kids
-    token = broken.rotated_out_key(SUBJECT, AUDIENCE)
+    token = broken.template(SUBJECT, AUDIENCE).rotated_out_key()
     assert ring.active is active
     assert ring.kids == kids
     assert token.header["kid"] not in kids
@@ -81,12 +89,12 @@ def test_rotated_out_key_leaves_the_real_ring_alone(broken: BrokenTokens, ring: 
 def test_unknown_kid_is_properly_signed_by_a_key_we_never_published(
     broken: BrokenTokens, ring: KeyRing
 ) -> None:
-    token = broken.unknown_kid(SUBJECT, AUDIENCE)
+    token = broken.template(SUBJECT, AUDIENCE).unknown_kid()
     assert jwt.get_unverified_header(token.token.reveal())["kid"] not in ring.kids
 
 
 def test_alg_none_is_unsigned_and_names_the_real_kid(broken: BrokenTokens, ring: KeyRing) -> None:
-    token = broken.alg_none(SUBJECT, AUDIENCE).token.reveal()
+    token = broken.template(SUBJECT, AUDIENCE).alg_none().token.reveal()
     assert token.endswith(".")
     assert jwt.get_unverified_header(token) == {
         "alg": "none",
@@ -98,7 +106,7 @@ def test_alg_none_is_unsigned_and_names_the_real_kid(broken: BrokenTokens, ring:
 def test_hs256_token_is_a_real_hmac_keyed_with_the_public_key_pem(
     broken: BrokenTokens, ring: KeyRing
 ) -> None:
-    token = broken.hs256_with_public_key(SUBJECT, AUDIENCE).token.reveal()
+    token = broken.template(SUBJECT, AUDIENCE).hs256_with_public_key().token.reveal()
     signing_input, signature = token.rsplit(".", 1)
     pem = ring.active.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -109,7 +117,7 @@ def test_hs256_token_is_a_real_hmac_keyed_with_the_public_key_pem(
 
 
 def test_bad_signature_keeps_a_valid_header_and_payload(broken: BrokenTokens) -> None:
-    bad = broken.bad_signature(SUBJECT, AUDIENCE, roles=["reader"])
+    bad = broken.template(SUBJECT, AUDIENCE, roles=["reader"]).bad_signature()
     token = bad.token.reveal()
     assert len(b64url_decode(token.split(".")[2], "signature")) == 64
     assert jwt.get_unverified_header(token) == dict(bad.header)
@@ -118,29 +126,36 @@ def test_bad_signature_keeps_a_valid_header_and_payload(broken: BrokenTokens) ->
 
 
 def test_cnf_of_other_certificate_can_name_the_certificate(broken: BrokenTokens) -> None:
-    token = broken.cnf_of_other_certificate(
-        SUBJECT, AUDIENCE, cnf_x5t_s256=PEER_X5T, other_x5t_s256=OTHER_X5T
-    )
+    template = broken.template(SUBJECT, AUDIENCE, cnf_x5t_s256=PEER_X5T)
+    token = template.cnf_of_other_certificate(OTHER_X5T)
     assert token.claims["cnf"] == {"x5t#S256": OTHER_X5T}
     with pytest.raises(ValueError, match="differ"):
-        broken.cnf_of_other_certificate(
-            SUBJECT, AUDIENCE, cnf_x5t_s256=PEER_X5T, other_x5t_s256=PEER_X5T
-        )
+        template.cnf_of_other_certificate(PEER_X5T)
 
 
 def test_missing_claim_only_for_required_claims(broken: BrokenTokens) -> None:
-    assert "roles" in broken.missing_claim("exp", SUBJECT, AUDIENCE, roles=["r"]).claims
+    assert "roles" in broken.template(SUBJECT, AUDIENCE, roles=["r"]).missing_claim("exp").claims
     with pytest.raises(ValueError, match="not a required claim"):
-        broken.missing_claim("roles", SUBJECT, AUDIENCE)
+        broken.template(SUBJECT, AUDIENCE).missing_claim("roles")
 
 
 def test_subject_of_other_workload_needs_another_spiffe_id(broken: BrokenTokens) -> None:
     with pytest.raises(ValueError, match="SPIFFE ID other than the subject"):
-        broken.subject_of_other_workload(SUBJECT, AUDIENCE, other_spiffe_id=SUBJECT)
+        broken.template(SUBJECT, AUDIENCE).subject_of(SUBJECT)
     with pytest.raises(ValueError, match="SPIFFE ID other than the subject"):
-        broken.subject_of_other_workload(SUBJECT, AUDIENCE, other_spiffe_id="payments")
+        broken.template(SUBJECT, AUDIENCE).subject_of("payments")
 
 
 def test_broken_token_repr_never_shows_the_token(broken: BrokenTokens) -> None:
     for token in every(broken).values():
         assert token.token.reveal() not in repr(token)
+
+
+def test_a_template_is_immutable_and_makes_each_kind_by_name(broken: BrokenTokens) -> None:
+    template = broken.template(SUBJECT, AUDIENCE, roles=["reader"])
+    with pytest.raises(AttributeError):
+        template.audience = "spiffe://shop.test/other"  # type: ignore[misc]
+    for kind in BROKEN_KINDS:
+        assert template.make(kind).kind == kind
+    with pytest.raises(ValueError, match="unknown kind of broken token"):
+        template.make("typo")  # type: ignore[arg-type]

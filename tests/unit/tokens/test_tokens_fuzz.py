@@ -51,7 +51,7 @@ def test_mutated_tokens_never_raise_and_never_pass(
     rng = random.Random(20300101)  # noqa: S311 - reproducible fuzzing, not secrets
     seeds = [
         issuer.issue(SUBJECT, AUDIENCE, roles=["reader"], cnf_x5t_s256=PEER_X5T).token.reveal(),
-        broken.template(SUBJECT, AUDIENCE).token.reveal(),
+        broken.template(SUBJECT, AUDIENCE).valid().token.reveal(),
     ]
     for seed in seeds:
         assert validator.validate(seed, audience=AUDIENCE, peer_x5t_s256=PEER_X5T).ok

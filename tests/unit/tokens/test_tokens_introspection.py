@@ -73,7 +73,7 @@ def test_revoked_and_expired_tokens_are_inactive_and_say_nothing_more(
 def test_invalid_tokens_are_inactive(
     validator: TokenValidator, broken: BrokenTokens, ring: KeyRing
 ) -> None:
-    for token in broken.every(SUBJECT, AUDIENCE, cnf_x5t_s256=PEER_X5T):
+    for token in broken.template(SUBJECT, AUDIENCE, cnf_x5t_s256=PEER_X5T).every():
         if token.kind in {"wrong-audience", "cnf-mismatch"}:
             continue  # not the introspector's concern: the gateway checks audience and binding
         assert introspect(validator, token.token.reveal()) == INACTIVE, token.kind

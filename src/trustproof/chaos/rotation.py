@@ -7,8 +7,9 @@ Two streams of requests run for about a second and a half, each bounded in count
 * **direct** — straight to the callee's gateway with a fresh TLS handshake per request, so that
   every rotation of the gateway's own SVID is met by new handshakes.
 
-Meanwhile the callee's and the caller's SVIDs rotate `ROTATIONS` times through the sandbox's
-rotators, which tell their subscribers (the gateway, the egress proxies, the services' files).
+Meanwhile the callee's and the caller's SVIDs rotate `ROTATIONS` times (`SandboxView.rotate`:
+the sandbox's rotators, which tell their subscribers — the gateway, the egress proxies, the
+services' files).
 
 "Nothing failed" alone would also hold for a component that ignored the rotation: the old
 certificate is valid for minutes. So each certificate the caller retires is revoked on the CA one
@@ -21,23 +22,20 @@ failure. An interval is far longer than a request, so none is still in flight wi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-import aiohttp
-
-from trustproof.identity import Svid
-from trustproof.probes.http import HttpAttempt
-from trustproof.probes.web import BODY_METHODS, concrete
-from trustproof.suite.scenario import (
+from trustproof.chaos.scenario import (
     Recorder,
     ScenarioEnv,
     ScenarioResult,
     Target,
-    attempt,
     call,
+    presentation,
     shown,
 )
+from trustproof.identity import Svid
+from trustproof.probes.presentation import Presentation
+from trustproof.view import SandboxView
 
 ROTATIONS = 5
 INTERVAL_S = 0.25
@@ -57,9 +55,9 @@ class _Stream:
 def _edge(env: ScenarioEnv) -> Target | None:
     """The first egress edge (caller -> callee behind a gateway) with an allowed operation,
     reads first (the streams repeat it hundreds of times)."""
-    spec = env.spec
-    for caller, callee in env.sandbox.egress:
-        if callee not in env.sandbox.gateways:
+    spec, gateways = env.spec, env.view.gateways()
+    for caller, callee in env.view.egress_edges():
+        if callee not in gateways:
             continue
         granted = spec.access.services.get(callee, {}).get(caller, ())
         operations = [str(route) for route in spec.services[callee].routes]
@@ -76,25 +74,21 @@ async def cert_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     if target is None:
         return rec.finish("skip", "no egress edge to a service behind a gateway")
     caller, callee = target.caller, target.service
-    proxy = env.sandbox.egress[(caller, callee)]
-    headers: tuple[tuple[str, str], ...] = ()
-    body = None
-    method, _, template = target.operation.partition(" ")
-    if method in BODY_METHODS:
-        headers, body = (("Content-Type", "application/json"),), b"{}"
-    via_egress = HttpAttempt(
-        proxy.url, method, concrete(template), None, None, headers, body, f"{caller}'s egress proxy"
+    token = env.view.token(caller, callee, bound=True)
+    direct = presentation(target, token, fresh=True)
+    # Plain HTTP into the caller's egress proxy: it adds the certificate and the token.
+    via_egress = replace(direct, door="egress", cert=None, token=None, fresh=False)
+    rec.note(
+        f"traffic: {target.describe()} via {caller}'s egress proxy and directly (fresh handshakes)"
     )
-    direct = attempt(env, target, env.ctx.token(caller, callee, bound=True))
-    rec.note(f"traffic: {target.describe()} via {proxy.url} and directly (fresh handshakes)")
     stop = asyncio.Event()
     streams = [_Stream("egress"), _Stream("direct")]
 
-    async def run(stream: _Stream, what: HttpAttempt, session: aiohttp.ClientSession) -> None:
+    async def run(stream: _Stream, what: Presentation) -> None:
         for _ in range(MAX_REQUESTS):
             if stop.is_set():
                 return
-            result = await call(env, what, session)
+            result = await call(env, what)
             stream.total += 1
             if result.outcome != "allowed" or result.evidence.served_by != callee:
                 stream.failed += 1
@@ -104,8 +98,8 @@ async def cert_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
             await asyncio.sleep(0)
 
     tasks = [
-        asyncio.create_task(run(streams[0], via_egress, env.ctx.pooled)),
-        asyncio.create_task(run(streams[1], direct, env.ctx.session)),
+        asyncio.create_task(run(streams[0], via_egress)),
+        asyncio.create_task(run(streams[1], direct)),
     ]
     try:
         revoked, rotations = await _rotate(env, rec, caller, callee, tasks)
@@ -165,17 +159,17 @@ async def _rotate(
     """Rotate both SVIDs every `INTERVAL_S`, `ROTATIONS` times (fewer if the traffic ends first),
     revoking each retired caller certificate one interval later; then one more interval of
     traffic. Returns (certificates revoked, rotations)."""
-    rotators, revoke = env.sandbox.rotators, env.ctx.fabric.ca.revoke
+    view = env.view
     revoked = rotations = 0
     retired: list[Svid] = []
     for round_ in range(1, ROTATIONS + 2):
         await asyncio.sleep(INTERVAL_S)
-        revoked += _revoke_retired(rec, revoke, retired)
+        revoked += _revoke_retired(rec, view, retired)
         if round_ > ROTATIONS or all(task.done() for task in tasks):
             continue
-        retired.append(rotators[caller].current)
-        new_callee = rotators[callee].rotate()
-        new_caller = rotators[caller].rotate()
+        _, new_callee = view.rotate(callee)
+        old_caller, new_caller = view.rotate(caller)
+        retired.append(old_caller)
         rotations += 1
         rec.event(
             f"rotation {round_}: {callee} gateway SVID serial {new_callee.serial:x}, "
@@ -185,11 +179,11 @@ async def _rotate(
     return revoked, rotations
 
 
-def _revoke_retired(rec: Recorder, revoke: Callable[[Svid], None], retired: list[Svid]) -> int:
+def _revoke_retired(rec: Recorder, view: SandboxView, retired: list[Svid]) -> int:
     """Revoke every certificate retired at least one interval ago; how many were revoked."""
     count = len(retired)
     for svid in retired:
-        revoke(svid)
+        view.revoke_cert(svid)
         rec.event(f"revoked the retired certificate {svid.spiffe_id} serial {svid.serial:x}")
     retired.clear()
     return count

@@ -1,6 +1,6 @@
 """What a multi-step scenario is made of: its result, the recorder that builds it, and the few
 things every scenario needs (whom to call where, a real HTTP call with its audit record, a token
-minted with chosen timestamps).
+minted with chosen timestamps) — all through the sandbox's `SandboxView`.
 
 A scenario is a story told against the running sandbox — "a token is in use at every gateway,
 then it is revoked" — rather than one attempt. Like a case it never raises for a failure: it ends
@@ -15,22 +15,18 @@ Everything a scenario writes passes through the scrubber: no token or key reache
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import aiohttp
-
 from trustproof.plan import expected_matrix
-from trustproof.probes.context import ProbeContext
-from trustproof.probes.http import HttpAttempt, send
+from trustproof.probes.http import exchange
 from trustproof.probes.model import CaseResult, Result
-from trustproof.probes.web import BODY_METHODS, concrete, presents_cert
-from trustproof.sandbox.controller import Sandbox
-from trustproof.scrub import scrub
+from trustproof.probes.presentation import Presentation, concrete, presents_cert
+from trustproof.scrub import Secret, scrub
 from trustproof.spec.model import Spec
-from trustproof.tokens.issuer import IssuedToken
+from trustproof.view import Channel, ClientCert, SandboxView
 
 ScenarioVerdict = Literal["pass", "fail", "skip", "error"]
 
@@ -106,15 +102,14 @@ class Recorder:
 
 @dataclass(frozen=True)
 class ScenarioEnv:
-    """What every scenario gets: the running sandbox, cached identities, the suite's results."""
+    """What every scenario gets: the sandbox's view, and the suite's case results."""
 
-    sandbox: Sandbox
-    ctx: ProbeContext
+    view: SandboxView
     case_results: tuple[CaseResult, ...] = ()
 
     @property
     def spec(self) -> Spec:
-        return self.sandbox.spec
+        return self.view.spec
 
 
 @dataclass(frozen=True)
@@ -140,13 +135,14 @@ class Target:
         return f"{self.caller} -> {self.service} {self.method} {self.path}"
 
 
-def targets(spec: Spec, services: Mapping[str, object]) -> dict[str, Target]:
+def targets(spec: Spec, services: Iterable[str]) -> dict[str, Target]:
     """One allowed cell per service in `services` (those with a gateway), chosen the same way
     every run: workload callers first (they present certificate and bound token), then GET
     (scenarios repeat calls; reads are safe to repeat), then by name."""
+    wanted = set(services)
     chosen: dict[str, Target] = {}
     for boundary in expected_matrix(spec):
-        if boundary.kind != "service" or boundary.name not in services:
+        if boundary.kind != "service" or boundary.name not in wanted:
             continue
         cells = [cell for cell in boundary.cells if cell.allowed]
         if not cells:
@@ -169,37 +165,23 @@ def targets(spec: Spec, services: Mapping[str, object]) -> dict[str, Target]:
     return chosen
 
 
-def attempt(
-    env: ScenarioEnv, target: Target, token: str | None, *, base_url: str | None = None
-) -> HttpAttempt:
+def presentation(target: Target, token: Secret[str] | None, *, fresh: bool = False) -> Presentation:
     """The target's valid presentation with `token` (the scenario decides which token)."""
-    ctx = env.ctx
-    headers: tuple[tuple[str, str], ...] = ()
-    body = None
-    if target.method in BODY_METHODS:
-        headers, body = (("Content-Type", "application/json"),), b"{}"
-    how = "with its certificate" if target.with_cert else "without a certificate"
-    return HttpAttempt(
-        base_url or env.sandbox.endpoints[target.service].url,
+    cert = ClientCert(target.caller) if target.with_cert else None
+    return Presentation(
+        target.caller,
+        target.service,
         target.method,
         target.path,
-        ctx.identity_context(target.caller if target.with_cert else None),
+        cert,
         token,
-        headers,
-        body,
-        f"as {target.caller} {how}",
+        fresh=fresh,
     )
 
 
-async def call(env: ScenarioEnv, what: HttpAttempt, session: aiohttp.ClientSession) -> Result:
+async def call(env: ScenarioEnv, how: Presentation, *, channel: Channel | None = None) -> Result:
     """One real HTTP request; the gateway's audit event for it is attached to the evidence."""
-    result = await send(what, session)
-    request_id = result.evidence.request_id
-    if request_id:
-        event = env.sandbox.audit.get(request_id)
-        if event is not None:
-            result = replace(result, evidence=replace(result.evidence, audit=event.to_json()))
-    return result
+    return await exchange(env.view, how.request(), how.describe(), channel=channel)
 
 
 def audit_reason(result: Result) -> str | None:
@@ -217,11 +199,6 @@ def shown(result: Result) -> str:
     return f"{head} {result.outcome} at {result.stage or '?'}: {result.reason}"
 
 
-def bound_thumbprint(env: ScenarioEnv, target: Target) -> str | None:
-    """The thumbprint the target's tokens are bound to (None for a caller without a cert)."""
-    return env.ctx.cert(target.caller).x5t_s256 if target.with_cert else None
-
-
 def mint(
     env: ScenarioEnv,
     target: Target,
@@ -229,18 +206,15 @@ def mint(
     iat: datetime | None = None,
     nbf: datetime | None = None,
     exp: datetime | None = None,
-) -> IssuedToken:
-    """A token for the target's caller, like `Sandbox.token`, with chosen timestamps."""
-    spec, fabric = env.spec, env.ctx.fabric
-    caller = target.caller
-    roles = spec.personas[caller].roles if caller in spec.personas else spec.services[caller].roles
-    return fabric.issuer.issue(
-        spec.spiffe_id(caller),
-        spec.spiffe_id(target.service),
-        roles=tuple(roles),
-        client_id=spec.spiffe_id(caller),
-        cnf_x5t_s256=bound_thumbprint(env, target),
-        iat=iat,
-        nbf=nbf,
-        exp=exp,
+) -> Secret[str]:
+    """A new token for the target's caller, bound as usual, with chosen timestamps."""
+    view = env.view
+    if iat is None and nbf is None and exp is None:
+        return view.token(target.caller, target.service, bound=target.with_cert, fresh=True)
+    return view.token(
+        target.caller, target.service, bound=target.with_cert, iat=iat, nbf=nbf, exp=exp
     )
+
+
+Scenario = Callable[[ScenarioEnv, Recorder], Awaitable[ScenarioResult]]
+"""A scenario: given the environment and a recorder, the result (never raises for a failure)."""

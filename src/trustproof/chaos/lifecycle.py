@@ -1,5 +1,6 @@
 """Token lifecycle scenarios (DESIGN §5 "Lifecycle"): revocation propagation, a token expiring
-mid-session, signing-key rotation. Each drives real HTTP through the real gateways.
+mid-session, signing-key rotation. Each drives real HTTP through the real gateways, through the
+sandbox's `SandboxView` only.
 
 Two of them wait in real time, briefly: the gateways check `exp` against the sandbox clock, and a
 token cannot be made to expire on an open connection without time passing. Their tokens are minted
@@ -10,28 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import math
-import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiohttp
-
-from trustproof.probes.http import HttpAttempt
-from trustproof.probes.model import Result
-from trustproof.suite.scenario import (
+from trustproof.chaos.scenario import (
     Recorder,
     ScenarioEnv,
     ScenarioResult,
     Target,
-    attempt,
     audit_reason,
-    bound_thumbprint,
     call,
     mint,
+    presentation,
     shown,
     targets,
 )
+from trustproof.probes.model import Result
+from trustproof.probes.presentation import Presentation
+from trustproof.scrub import Secret
 
 PROPAGATION_BUDGET_MS = 50.0  # DESIGN §6: revocation reaches every gateway within 50 ms
 PROPAGATION_GIVE_UP_S = 2.0
@@ -51,7 +49,7 @@ def _at(epoch: float) -> datetime:
 
 def _workload_first(env: ScenarioEnv) -> Target | None:
     """The first service (spec order) whose chosen caller is a workload, else the first one."""
-    chosen = list(targets(env.spec, env.sandbox.gateways).values())
+    chosen = list(targets(env.spec, env.view.gateways()).values())
     return min(chosen, key=lambda t: t.caller not in env.spec.services) if chosen else None
 
 
@@ -65,23 +63,22 @@ async def revocation_propagation(env: ScenarioEnv, rec: Recorder) -> ScenarioRes
     ``token-revoked`` (its audit event agreeing) within `PROPAGATION_BUDGET_MS` of the revoke
     call returning. The time measured includes one request's round trip, so it is an upper bound.
     """
-    chosen = targets(env.spec, env.sandbox.gateways)
+    chosen = targets(env.spec, env.view.gateways())
     if not chosen:
         return rec.finish("skip", "no service behind a gateway: nothing to revoke at")
-    tokens: dict[str, str] = {}
+    tokens: dict[str, Secret[str]] = {}
     for name, target in chosen.items():
-        token = env.sandbox.token(target.caller, name, cnf_x5t_s256=bound_thumbprint(env, target))
-        result = await call(env, attempt(env, target, token), env.ctx.pooled)
+        token = mint(env, target)
+        result = await call(env, presentation(target, token))
         rec.event(f"{target.describe()} with a fresh token: {shown(result)}")
         if result.outcome != "allowed":
             return rec.verdict(False, f"{name}: the fresh token was refused before revocation")
         tokens[name] = token
     problems: list[str] = []
-    async with aiohttp.ClientSession() as token_service:
-        for name, target in chosen.items():
-            problem = await _propagate(env, rec, target, tokens[name], token_service)
-            if problem:
-                problems.append(f"{name}: {problem}")
+    for name, target in chosen.items():
+        problem = await _propagate(env, rec, target, tokens[name])
+        if problem:
+            problems.append(f"{name}: {problem}")
     measured = [v for k, v in rec.figures.items() if k.startswith("propagation_ms.")]
     if measured:
         rec.figure("propagation_ms.max", max(measured))
@@ -97,25 +94,18 @@ async def revocation_propagation(env: ScenarioEnv, rec: Recorder) -> ScenarioRes
     )
 
 
-async def _propagate(
-    env: ScenarioEnv,
-    rec: Recorder,
-    target: Target,
-    token: str,
-    session: aiohttp.ClientSession,
-) -> str:
+async def _propagate(env: ScenarioEnv, rec: Recorder, target: Target, token: Secret[str]) -> str:
     """Revoke `token` and replay it at the target's gateway; the problem, or "" when it passed."""
     name = target.service
-    fabric = env.ctx.fabric
-    status = await _revoke(session, fabric.url, env.ctx.identity_context(target.caller), token)
+    status = await env.view.revoke_token(token, as_caller=target.caller)
     start = time.perf_counter()
-    rec.event(f"{target.caller} revoked its {name} token at {fabric.url}/revoke: HTTP {status}")
+    rec.event(f"{target.caller} revoked its {name} token at the token service: HTTP {status}")
     if status != 200:
         return f"the token service answered HTTP {status} to the revocation"
-    what = attempt(env, target, token)
+    what = presentation(target, token)
     accepted = polls = 0
     while polls < PROPAGATION_MAX_POLLS and time.perf_counter() - start < PROPAGATION_GIVE_UP_S:
-        result = await call(env, what, env.ctx.pooled)
+        result = await call(env, what)
         polls += 1
         if result.outcome == "allowed":
             accepted += 1
@@ -143,15 +133,6 @@ async def _propagate(
     return f"still accepted the revoked token after {waited:.0f} ms ({accepted} requests)"
 
 
-async def _revoke(
-    session: aiohttp.ClientSession, base: str, context: ssl.SSLContext, token: str
-) -> int:
-    """RFC 7009: POST the token to the revocation endpoint, authenticated by mTLS (RFC 8705)."""
-    async with session.post(f"{base}/revoke", data={"token": token}, ssl=context) as response:
-        await response.read()
-        return response.status
-
-
 # -- lifecycle.token-expiry ----------------------------------------------------------------------
 
 
@@ -164,8 +145,8 @@ async def token_expiry(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     target = _workload_first(env)
     if target is None:
         return rec.finish("skip", "no service behind a gateway")
-    clock = env.sandbox.clock
-    leeway = env.sandbox.gateways[target.service].pipeline.validator.leeway.total_seconds()
+    clock = env.view.clock
+    leeway = env.view.leeway(target.service).total_seconds()
     # exp in whole seconds (a NumericDate), chosen so that exp + leeway is 0.5-1.5 s away.
     exp = int(clock.now().timestamp() - leeway + EXPIRY_VALID_FOR_S)
     end = exp + leeway  # the gateway accepts the token while now < end
@@ -174,7 +155,7 @@ async def token_expiry(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         f"a 2 s token for {target.describe()}: exp {_at(exp).isoformat()}, gateway leeway "
         f"{leeway:g} s, so accepted until {_at(end).isoformat()}"
     )
-    used = await _use_until_refused(env, rec, attempt(env, target, issued.token.reveal()), end)
+    used = await _use_until_refused(env, rec, presentation(target, issued), end)
     accepted, opened, refusal = used.accepted, used.opened, used.refusal
     rec.figure("requests_accepted", accepted)
     rec.figure("connections_opened", opened)
@@ -220,27 +201,19 @@ class _Session:
 
 
 async def _use_until_refused(
-    env: ScenarioEnv, rec: Recorder, what: HttpAttempt, end: float
+    env: ScenarioEnv, rec: Recorder, what: Presentation, end: float
 ) -> _Session:
     """Send `what` every `EXPIRY_POLL_S` on one kept-alive connection until it is refused, an
     acceptance comes after `end` (epoch seconds, sandbox clock), or `EXPIRY_GIVE_UP_S` past it."""
-    clock = env.sandbox.clock
+    clock = env.view.clock
     used = _Session()
-
-    async def on_connection(*_: object) -> None:
-        used.opened += 1
-
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_create_end.append(on_connection)
-    connector = aiohttp.TCPConnector(limit=1, keepalive_timeout=30)
-    async with aiohttp.ClientSession(
-        connector=connector, trace_configs=[trace], auto_decompress=False
-    ) as session:
+    async with env.view.channel() as channel:
         for _ in range(EXPIRY_MAX_POLLS):
             now = clock.now().timestamp()
             if now > end + EXPIRY_GIVE_UP_S:
                 break
-            result = await call(env, what, session)
+            result = await call(env, what, channel=channel)
+            used.opened = channel.connections_opened
             if result.outcome != "allowed":
                 used.refusal = (result, clock.now().timestamp())
                 break
@@ -271,42 +244,40 @@ async def key_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     target = _workload_first(env)
     if target is None:
         return rec.finish("skip", "no service behind a gateway")
-    fabric, clock = env.ctx.fabric, env.sandbox.clock
-    jwks_url = f"{fabric.url}/jwks.json"
-    anonymous = env.ctx.identity_context(None)
-    async with aiohttp.ClientSession() as session:
-        rec.figure("jwks_keys_before", len(await _kids(session, jwks_url, anonymous)))
-        fabric.keys.rotate()
-        exp = math.ceil(clock.now().timestamp() + 0.5)  # 0.5-1.5 s ahead, whole seconds
-        old = mint(env, target, exp=_at(exp))
-        fabric.keys.rotate()
-        new = mint(env, target)
-        rec.event(f"rotated the signing key around one token (exp {_at(exp).isoformat()})")
-        during = await _kids(session, jwks_url, anonymous)
-        rec.figure("jwks_keys_during", len(during))
-        old_before = await call(env, attempt(env, target, old.token.reveal()), env.ctx.pooled)
-        new_before = await call(env, attempt(env, target, new.token.reveal()), env.ctx.pooled)
-        rec.event(f"token from the retired key: {shown(old_before)}")
-        rec.event(f"token from the new key: {shown(new_before)}")
-        wait = min(max(exp - clock.now().timestamp() + 0.05, 0.0), KEY_ROTATION_MAX_WAIT_S)
-        await asyncio.sleep(wait)
-        rec.figure("waited_ms", wait * 1000)
-        pruned = fabric.keys.prune()
-        rec.event(f"old token's exp passed; prune() dropped {len(pruned)} key(s)")
-        after = await _kids(session, jwks_url, anonymous)
-        rec.figure("jwks_keys_after", len(after))
-        old_after = await call(env, attempt(env, target, old.token.reveal()), env.ctx.pooled)
-        new_after = await call(env, attempt(env, target, new.token.reveal()), env.ctx.pooled)
-        rec.event(f"token from the pruned key: {shown(old_after)}")
-        rec.event(f"token from the new key: {shown(new_after)}")
-    rec.note(f"retired kid {old.kid}, new kid {new.kid}; JWKS during {during}, after {after}")
+    view, clock = env.view, env.view.clock
+    rec.figure("jwks_keys_before", len(await view.published_kids()))
+    view.rotate_signing_key()
+    exp = math.ceil(clock.now().timestamp() + 0.5)  # 0.5-1.5 s ahead, whole seconds
+    old_token = mint(env, target, exp=_at(exp))
+    view.rotate_signing_key()
+    new_token = mint(env, target)
+    old, new = view.token_kid(old_token), view.token_kid(new_token)
+    rec.event(f"rotated the signing key around one token (exp {_at(exp).isoformat()})")
+    during = await view.published_kids()
+    rec.figure("jwks_keys_during", len(during))
+    old_before = await call(env, presentation(target, old_token))
+    new_before = await call(env, presentation(target, new_token))
+    rec.event(f"token from the retired key: {shown(old_before)}")
+    rec.event(f"token from the new key: {shown(new_before)}")
+    wait = min(max(exp - clock.now().timestamp() + 0.05, 0.0), KEY_ROTATION_MAX_WAIT_S)
+    await asyncio.sleep(wait)
+    rec.figure("waited_ms", wait * 1000)
+    pruned = view.prune_signing_keys()
+    rec.event(f"old token's exp passed; prune() dropped {len(pruned)} key(s)")
+    after = await view.published_kids()
+    rec.figure("jwks_keys_after", len(after))
+    old_after = await call(env, presentation(target, old_token))
+    new_after = await call(env, presentation(target, new_token))
+    rec.event(f"token from the pruned key: {shown(old_after)}")
+    rec.event(f"token from the new key: {shown(new_after)}")
+    rec.note(f"retired kid {old}, new kid {new}; JWKS during {list(during)}, after {list(after)}")
     checks = [
-        (old.kid != new.kid, "both tokens were signed by the same key"),
-        (old.kid in during and new.kid in during, "the JWKS did not hold both keys after rotation"),
+        (old != new, "both tokens were signed by the same key"),
+        (old in during and new in during, "the JWKS did not hold both keys after rotation"),
         (old_before.outcome == "allowed", f"the old token was refused: {shown(old_before)}"),
         (new_before.outcome == "allowed", f"the new token was refused: {shown(new_before)}"),
-        (old.kid not in after, "the retired key stayed in the JWKS after its last token expired"),
-        (new.kid in after, "the active key left the JWKS"),
+        (old not in after, "the retired key stayed in the JWKS after its last token expired"),
+        (new in after, "the active key left the JWKS"),
         (
             old_after.reason in ("token-unknown-kid", "token-expired"),
             f"the old token after pruning: {shown(old_after)}",
@@ -321,9 +292,3 @@ async def key_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         "a token of the retired key stayed valid through the rotation; after its expiry the key "
         f"left the JWKS and the token was refused ({old_after.reason})",
     )
-
-
-async def _kids(session: aiohttp.ClientSession, url: str, context: ssl.SSLContext) -> list[str]:
-    async with session.get(url, ssl=context) as response:
-        body = await response.json()
-    return [str(key.get("kid")) for key in body.get("keys", []) if isinstance(key, dict)]

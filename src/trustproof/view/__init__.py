@@ -1,0 +1,40 @@
+"""The surface exercisers drive a sandbox through (`SandboxView`), the typed attempts they send
+and the answers they get, and an in-memory fake (`trustproof.view.fake`). Core layer: no sockets
+here; the live adapter is `trustproof.sandbox.view`."""
+
+from trustproof.view.exchange import (
+    CertKind,
+    ClientCert,
+    DbAnswer,
+    DbCredential,
+    DbRequest,
+    DbStatus,
+    Door,
+    Exchange,
+    FailureKind,
+    HttpAnswer,
+    HttpRequest,
+    SslMode,
+    TlsOffer,
+    TransportFailure,
+)
+from trustproof.view.protocol import Channel, SandboxView
+
+__all__ = [
+    "CertKind",
+    "Channel",
+    "ClientCert",
+    "DbAnswer",
+    "DbCredential",
+    "DbRequest",
+    "DbStatus",
+    "Door",
+    "Exchange",
+    "FailureKind",
+    "HttpAnswer",
+    "HttpRequest",
+    "SandboxView",
+    "SslMode",
+    "TlsOffer",
+    "TransportFailure",
+]

@@ -1,0 +1,151 @@
+"""Every probe family against the in-memory `FakeView` (no sockets): a well-configured boundary
+passes every generated case of the shop, and for each probe a server it should catch — one check
+switched off or bent — turns exactly that probe's cases into over-permissions (the failing twin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from trustproof.probes.model import Case, Verdict, judge
+from trustproof.probes.registry import generate, probe_for
+from trustproof.spec.load import load_spec
+from trustproof.spec.model import Spec
+from trustproof.view.fake import FakeServer, FakeView
+
+SHOP = load_spec(Path(__file__).resolve().parents[3] / "examples" / "shop" / "trustproof.yaml")
+
+
+def verdicts(spec: Spec, server: FakeServer) -> dict[Case, Verdict]:
+    view = FakeView(spec, server)
+    cases = generate(spec)
+
+    async def main() -> dict[Case, Verdict]:
+        return {case: judge(case, await probe_for(case).run(case, view)) for case in cases}
+
+    return asyncio.run(main())
+
+
+def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
+    return Counter((case.probe, verdict) for case, verdict in found.items() if verdict != "pass")
+
+
+def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
+    found = verdicts(SHOP, FakeServer())
+    assert failing(found) == Counter()
+    assert len(found) == 275  # every family is here
+    assert {case.probe.split(".")[0] for case in found} == {"authz", "token", "tls", "bypass", "db"}
+
+
+OVER = "over-permission"
+# bug -> (the server, what the suite must then report: {(probe, verdict): number of cases}).
+# The shop has three service boundaries; on each, the credential probes use one allowed cell.
+TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
+    # tls. The probes present a broken certificate with the caller's token bound to its valid
+    # one: where the caller is a workload, a server that accepts any certificate but checks the
+    # binding still refuses — at the token stage, one stage late (wrong-stage); a persona's
+    # unbound token lets the broken certificate in (over-permission).
+    "accepts expired certificates": (
+        FakeServer(ignore_cert=frozenset({"expired"})),
+        {("tls.expired-cert", OVER): 1, ("tls.expired-cert", "wrong-stage"): 2},
+    ),
+    "accepts expired certificates, ignores the binding": (
+        FakeServer(ignore_cert=frozenset({"expired"}), ignore_token=frozenset({"cnf-mismatch"})),
+        {("tls.expired-cert", OVER): 3, ("token.cnf-mismatch", OVER): 2},
+    ),
+    "accepts any CA": (
+        FakeServer(ignore_cert=frozenset({"untrusted"})),
+        {
+            ("tls.untrusted-ca", OVER): 1,
+            ("tls.self-signed", OVER): 1,
+            ("tls.untrusted-ca", "wrong-stage"): 2,
+            ("tls.self-signed", "wrong-stage"): 2,
+        },
+    ),
+    "ignores the trust domain": (
+        FakeServer(ignore_cert=frozenset({"wrong-trust-domain"})),
+        {("tls.wrong-trust-domain", "wrong-stage"): 3},
+    ),
+    "speaks TLS 1.0": (FakeServer(accept_legacy_tls=True), {("tls.legacy-version", OVER): 3}),
+    # token
+    "skips the audience check": (
+        FakeServer(ignore_token=frozenset({"wrong-audience"})),
+        {("token.wrong-audience", OVER): 2},
+    ),
+    "takes alg from the token": (
+        FakeServer(ignore_token=frozenset({"alg-not-allowed"})),
+        {("token.alg-none", OVER): 2, ("token.hs256-public-key", OVER): 2},
+    ),
+    "ignores revocations": (
+        FakeServer(ignore_token=frozenset({"revoked"})),
+        {("token.revoked", OVER): 3},
+    ),
+    "ignores the binding": (
+        FakeServer(ignore_token=frozenset({"cnf-mismatch"})),
+        {("token.cnf-mismatch", OVER): 2},
+    ),
+    "does not need a token": (FakeServer(require_token=False), {("token.missing", OVER): 2}),
+    # authz (and the forged headers, which only the policy refuses once they are stripped)
+    "enforces no policy": (
+        FakeServer(enforce_policy=False),
+        {
+            ("authz.outside-matrix", OVER): 48,
+            ("authz.method-swap", OVER): 1,
+            ("token.forged-headers", OVER): 3,
+        },
+    ),
+    "matches paths case-insensitively": (
+        FakeServer(case_insensitive_paths=True),
+        {("authz.path-traversal", OVER): 12},
+    ),
+    # bypass
+    "believes identity headers": (
+        FakeServer(trust_identity_headers=True),
+        {("token.forged-headers", OVER): 3},
+    ),
+    "serves its own port without the gateway's proof": (
+        FakeServer(direct_port_checks_proof=False),
+        {("bypass.direct-port", OVER): 3},
+    ),
+    # datastore
+    "accepts passwords": (FakeServer(db_accept_password=True), {("db.password", OVER): 1}),
+    "trusts any connection": (
+        FakeServer(db_accept_plaintext=True, db_require_cert=False),
+        {("db.no-client-cert", OVER): 1, ("db.sslmode-disable", OVER): 1},
+    ),
+    "maps any certificate to any role": (
+        FakeServer(db_check_cn=False),
+        {("db.outside-grants", OVER): 1},
+    ),
+    "grants more than the spec": (
+        FakeServer(db_extra_grants=frozenset({("storefront", "delete", "orders")})),
+        {("db.outside-grants", OVER): 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(TWINS))
+def test_a_server_the_probe_should_catch_fails_exactly_that_probe(bug: str) -> None:
+    server, expected = TWINS[bug]
+    assert failing(verdicts(SHOP, server)) == Counter(expected)
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.parametrize("example", ["nginx-mtls", "pyjwt-mtls"])
+def test_services_terminating_mtls_themselves_pass_when_well_configured(example: str) -> None:
+    spec = load_spec(EXAMPLES / example / "trustproof.yaml")
+    found = verdicts(spec, FakeServer())
+    assert {case.kind for case in found} == {"self"}
+    assert failing(found) == Counter()
+
+
+def test_a_service_skipping_its_audience_check_is_caught_by_wrong_audience() -> None:
+    spec = load_spec(EXAMPLES / "pyjwt-mtls" / "trustproof.yaml")
+    found = verdicts(spec, FakeServer(ignore_token=frozenset({"wrong-audience"})))
+    assert failing(found) == Counter({("token.wrong-audience", OVER): 1})
