@@ -24,6 +24,15 @@ carries a `message` and a `hint` (what to do about it)::
     │   └── InvalidSpiffeId         text that is not a SPIFFE ID
     ├── BadValue                    a spec scalar that does not parse (also ValueError; becomes a
     │                               `Problem` of a SpecError); spec/values
+    ├── BadMerge                    a YAML merge key whose value is not mappings (becomes a
+    │                               `Problem`); spec/decode
+    ├── FileRefusal                 a file the spec names cannot be read: missing, not regular,
+    │                               outside the spec's directory, too large (becomes a `Problem`);
+    │                               spec/files
+    ├── TooManyRoutes               the route-overlap check would exceed its budget (becomes a
+    │                               `Problem`); spec/routes
+    ├── AuditUnavailable            the durable audit log cannot take records (gateways answer
+    │                               503); audit
     ├── JoseError                   a token part that does not decode (also ValueError; becomes a
     │                               validation reason, never reaches a caller); tokens/_jose
     └── CaseFailed                  a generated case's verdict in pytest was not ``pass`` (shown

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from yaml.constructor import SafeConstructor
 
-from trustproof.errors import Problem
+from trustproof.errors import Problem, TrustproofError
 from trustproof.spec.limits import LIMITS
 from trustproof.spec.values import BadValue, shown
 
@@ -37,11 +37,11 @@ MAP_TAG = YAML_TAG + "map"
 MERGE_TAG = YAML_TAG + "merge"
 
 
-class BadMerge(Exception):
+class BadMerge(TrustproofError):
     """A merge key (``<<``) whose value is not a mapping or a list of mappings."""
 
     def __init__(self, node: yaml.Node) -> None:
-        super().__init__("bad merge")
+        super().__init__("bad merge")  # internal: becomes a Problem of the SpecError
         self.node = node
 
 

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from trustproof.errors import TrustproofError
 from trustproof.spec.limits import LIMITS, size
 
 ALLOW_ENV = "TRUSTPROOF_ALLOW_PATHS"
@@ -28,13 +29,11 @@ _KINDS = {
 }
 
 
-class FileRefusal(Exception):
+class FileRefusal(TrustproofError):
     """Why a referenced file cannot be used: `message` (what) and `hint` (what to do)."""
 
     def __init__(self, message: str, hint: str = "", *, missing: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint)
         self.missing = missing
 
 

@@ -14,12 +14,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from trustproof.errors import TrustproofError
 from trustproof.spec.values import Route
 
 Conflict = Literal["duplicate", "overlap"]
 
 
-class TooManyRoutes(Exception):
+class TooManyRoutes(TrustproofError):
     """Checking the templates for overlaps would take more than the budget."""
 
 
