@@ -5,7 +5,9 @@ Three generators: arbitrary text; text assembled from YAML's own syntax (anchors
 keys, tags, flow and block collections, documents); and structured mutations of the bundled shop
 spec (a value replaced, a key removed or added, a YAML fragment spliced into its text). Every input
 that once broke the loader is kept under ``corpus/spec/`` and replayed by
-`test_the_saved_crashers_stay_fixed`. Run longer with ``HYPOTHESIS_PROFILE=fuzz``.
+`test_the_saved_crashers_stay_fixed`: ``fuzz-*`` found by these tests, ``issue10-*`` reported in
+issue 10 (all crashed, hung or exhausted memory before the limits), and ``limit-*`` inputs that
+each limit refuses. Run longer with ``HYPOTHESIS_PROFILE=fuzz``.
 """
 
 from __future__ import annotations

@@ -270,3 +270,20 @@ def test_a_second_document_and_duplicate_anchors_are_clear_errors(tmp_path: Path
     refused(validate(spec), f"{spec}:3:4: the anchor &a is defined twice")
     spec.write_text("trust_domain: a.test\nx: *nope\n")
     refused(validate(spec), f"{spec}:2:4: the alias *nope refers to no anchor defined before it")
+
+
+def test_thousands_of_mistyped_routes_get_a_listing_instead_of_a_search(tmp_path: Path) -> None:
+    # Before: each mistyped route ran difflib against every declared one (quadratic: minutes).
+    routes = ", ".join(f"GET /r{i}" for i in range(1000))
+    wrong = ", ".join(f"GET /x{i}" for i in range(1000))
+    text = (
+        "trust_domain: a.test\npersonas: {p: {}}\n"
+        f"services: {{s: {{command: x, port: 1, routes: [{routes}]}}}}\n"
+        f"access: {{services: {{s: {{p: [{wrong}]}}}}}}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, tmp_path / "trustproof.yaml")
+    problems = info.value.problems
+    assert len(problems) == 1000
+    assert problems[0].message == "route 'GET /x0' is not declared by service 's'"
+    assert problems[0].hint.startswith("expected one of: GET /r0, GET /r1, GET /r10, ")

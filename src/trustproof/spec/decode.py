@@ -35,6 +35,7 @@ INT_TAG = YAML_TAG + "int"
 SEQ_TAG = YAML_TAG + "seq"
 MAP_TAG = YAML_TAG + "map"
 MERGE_TAG = YAML_TAG + "merge"
+CLOSE_MATCH_CHOICES = 300
 
 
 class BadMerge(TrustproofError):
@@ -66,7 +67,13 @@ def render_path(path: Path) -> str:
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     """A hint naming the closest known word, or listing the choices when none is close."""
     options = sorted(set(choices))
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    # Past a few hundred choices the search costs more than it helps (thousands of mistyped
+    # routes against thousands of declared ones took minutes): list the first few instead.
+    close = (
+        difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+        if len(options) <= CLOSE_MATCH_CHOICES
+        else []
+    )
     if close:
         return f"did you mean {close[0]!r}?"
     if not options:
