@@ -52,7 +52,12 @@ from cryptography import x509
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, AuditUnavailable, Timings
 from trustproof.clock import Clock
 from trustproof.gateway.http1 import UpstreamError, end_to_end
-from trustproof.gateway.listener import ConnectionLimits, GuardedServer, GuardedSite
+from trustproof.gateway.listener import (
+    ConnectionLimits,
+    GuardedHandler,
+    GuardedServer,
+    GuardedSite,
+)
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.refusals import RefusalSummary
 from trustproof.gateway.upstream import UpstreamPool
@@ -76,10 +81,11 @@ class BoundedServer(GuardedServer):
 MalformedHandler = Callable[[web.BaseRequest, int, HttpProcessingError], web.StreamResponse]
 
 
-class _GatewayProtocol(RequestHandler):
-    """aiohttp's per-connection protocol, except that a request its HTTP parser refused becomes an
-    audited denial (`Gateway._refuse_malformed`) instead of a logged traceback quoting the raw
-    request bytes, and an answer echoing them."""
+class _GatewayProtocol(GuardedHandler):
+    """The listener's per-connection protocol (`listener.GuardedHandler`: timeouts and caps),
+    except that a request its HTTP parser refused becomes an audited denial
+    (`Gateway._refuse_malformed`) instead of a logged traceback quoting the raw request bytes,
+    and an answer echoing them."""
 
     def data_received(self, data: bytes) -> None:
         """A body the parser refuses (say, a bad chunk size) after the head was handed over: aiohttp
@@ -128,7 +134,7 @@ class _TimedServer(BoundedServer):
         self.on_malformed: MalformedHandler | None = None
 
     def __call__(self) -> RequestHandler:
-        handler = _GatewayProtocol(self, loop=self._loop, **self._kwargs)
+        handler = _GatewayProtocol(self, limits=self.limits, loop=self._loop, **self._kwargs)
         self.accepted[handler] = time.perf_counter_ns()
         return handler
 
