@@ -28,7 +28,7 @@ def verdicts(spec: Path, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]
     async def main() -> tuple[dict[str, str], dict[str, str]]:
         async with Sandbox.from_file(spec, run_dir=run_dir) as sandbox:
             run, _ = await suite_on(sandbox)
-        cases = {item.case.id: item.verdict for item in run.results}
+        cases = {item.id: item.verdict for item in run.cases}
         return cases, {item.id: item.verdict for item in run.scenarios}
 
     return asyncio.run(main())
