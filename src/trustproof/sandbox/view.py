@@ -39,6 +39,7 @@ from trustproof.spec.model import Spec
 from trustproof.tls import client_context
 from trustproof.tokens import BrokenTokens, TokenTemplate
 from trustproof.view import (
+    BROKEN_CERT_MAKERS,
     CertKind,
     ClientCert,
     DbAnswer,
@@ -51,15 +52,6 @@ from trustproof.view import (
 )
 
 TIMEOUT_S = 10.0
-BROKEN: Mapping[CertKind, str] = {
-    "untrusted-ca": "untrusted_ca",
-    "expired": "expired",
-    "not-yet-valid": "not_yet_valid",
-    "wrong-trust-domain": "wrong_trust_domain",
-    "self-signed": "self_signed",
-    "revoked": "revoked",
-}
-"""Broken certificate kind -> the `BrokenMaterial` method that mints it."""
 
 
 @dataclass
@@ -148,7 +140,7 @@ class LiveView:
                 self._certs[key] = self.fabric.issue(name)
             else:
                 material = BrokenMaterial(self.fabric.ca, self.clock)
-                self._certs[key] = getattr(material, BROKEN[kind])(name)
+                self._certs[key] = getattr(material, BROKEN_CERT_MAKERS[kind])(name)
         return self._certs[key]
 
     def rotate(self, name: str) -> tuple[Svid, Svid]:

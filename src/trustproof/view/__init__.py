@@ -3,6 +3,7 @@ and the answers they get, and an in-memory fake (`trustproof.view.fake`). Core l
 here; the live adapter is `trustproof.sandbox.view`."""
 
 from trustproof.view.exchange import (
+    BROKEN_CERT_MAKERS,
     CertKind,
     ClientCert,
     DbAnswer,
@@ -21,6 +22,7 @@ from trustproof.view.exchange import (
 from trustproof.view.protocol import Channel, SandboxView
 
 __all__ = [
+    "BROKEN_CERT_MAKERS",
     "CertKind",
     "Channel",
     "ClientCert",

@@ -29,6 +29,15 @@ CertKind = Literal[
     "revoked",
 ]
 """A valid X.509-SVID, or one of the broken ones (`trustproof.identity.BrokenMaterial`)."""
+BROKEN_CERT_MAKERS: Mapping[CertKind, str] = {
+    "untrusted-ca": "untrusted_ca",
+    "expired": "expired",
+    "not-yet-valid": "not_yet_valid",
+    "wrong-trust-domain": "wrong_trust_domain",
+    "self-signed": "self_signed",
+    "revoked": "revoked",
+}
+"""Broken certificate kind -> the `BrokenMaterial` method that mints it."""
 Door = Literal["ingress", "direct", "egress"]
 """ingress: what callers use (gateway or the service's own TLS port); direct: the service's plain
 port behind its gateway; egress: the caller's egress proxy to the service (plain HTTP)."""

@@ -46,6 +46,7 @@ from trustproof.tokens import (
     TokenValidator,
 )
 from trustproof.view.exchange import (
+    BROKEN_CERT_MAKERS,
     CertKind,
     ClientCert,
     DbAnswer,
@@ -59,14 +60,6 @@ from trustproof.view.fake_db import FakeServer, decide_db
 from trustproof.view.protocol import SandboxView
 
 ISSUER = "https://127.0.0.1:1"  # the fake token service's issuer (nothing listens there)
-BROKEN: Mapping[CertKind, str] = {
-    "untrusted-ca": "untrusted_ca",
-    "expired": "expired",
-    "not-yet-valid": "not_yet_valid",
-    "wrong-trust-domain": "wrong_trust_domain",
-    "self-signed": "self_signed",
-    "revoked": "revoked",
-}
 
 
 @dataclass
@@ -121,7 +114,7 @@ class FakeView:
             if kind == "valid":
                 svid = self.ca.issue(name, timedelta(minutes=5))
             else:
-                svid = getattr(BrokenMaterial(self.ca, self.clock), BROKEN[kind])(name)
+                svid = getattr(BrokenMaterial(self.ca, self.clock), BROKEN_CERT_MAKERS[kind])(name)
             self._certs[(kind, name)] = svid
         return self._certs[(kind, name)]
 
