@@ -32,10 +32,10 @@ from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.errors import EgressError
+from trustproof.gateway.connections import BoundedServer
 from trustproof.gateway.headers import relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
 from trustproof.gateway.listener import ConnectionLimits, GuardedSite
-from trustproof.gateway.server import BoundedServer
 from trustproof.identity import Svid
 from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.tls import client_context

@@ -20,7 +20,8 @@ Hot reload: `reload_svid()` swaps the server certificate for new handshakes and
 `trust_bundle()` adds new roots; connections already open keep going. Assigning `upstream` swaps
 the connection pool; requests in flight finish on the old one.
 
-Listening goes through `listener.py`: TLS handshake, request-head and idle timeouts, a request
+Connections: `connections.py` (timing, verified peers, malformed requests); listening goes through
+`listener.py`: TLS handshake, request-head and idle timeouts, a request
 cap per connection and a connection cap per listener (`ConnectionLimits`), and a neutral
 ``Server`` header on every response.
 
@@ -38,24 +39,24 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 from cryptography import x509
 
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, AuditUnavailable, Timings
 from trustproof.clock import Clock
+from trustproof.gateway.connections import (
+    MAX_BODY,
+    NO_CERTIFICATE,
+    TimedServer,
+    Verified,
+)
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.listener import (
     ConnectionLimits,
-    GuardedHandler,
-    GuardedServer,
     GuardedSite,
 )
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
@@ -66,104 +67,7 @@ from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.tls import load_svid, server_context, trust
 
 log = logging.getLogger("trustproof.gateway")
-MAX_BODY = 8 * 1024 * 1024
 UPSTREAM_TIMEOUT = 30.0  # seconds for one forwarded request, connecting included
-
-
-class BoundedServer(GuardedServer):
-    """aiohttp's low-level server with the gateway's body limit and connection limits
-    (`listener.py`)."""
-
-    def __init__(self, handler: Any, *, limits: ConnectionLimits | None = None) -> None:
-        super().__init__(handler, limits=limits, max_body=MAX_BODY)
-
-
-MalformedHandler = Callable[[web.BaseRequest, int, HttpProcessingError], web.StreamResponse]
-
-
-class _GatewayProtocol(GuardedHandler):
-    """The listener's per-connection protocol (`listener.GuardedHandler`: timeouts and caps),
-    except that a request its HTTP parser refused becomes an audited denial
-    (`Gateway._refuse_malformed`) instead of a logged traceback quoting the raw request bytes,
-    and an answer echoing them."""
-
-    def data_received(self, data: bytes) -> None:
-        """A body the parser refuses (say, a bad chunk size) after the head was handed over: aiohttp
-        (3.14, C parser) queues the error as a *next* request and never tells the body's reader,
-        so the request in progress would wait for its body until the client leaves. Hand the error
-        to that reader instead (`Gateway._forward` answers 400 malformed-request)."""
-        queued = len(self._messages)
-        super().data_received(data)
-        request = self._current_request
-        if request is None or len(self._messages) != queued + 1 or request.content.is_eof():
-            return
-        error = getattr(self._messages[-1][0], "exc", None)
-        if isinstance(error, HttpProcessingError):
-            self._messages.pop()
-            request.content.set_exception(error)
-            self._lingering_time = 0.0  # no reading the rest after the answer: close instead
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        manager = self._manager
-        refuse = manager.on_malformed if isinstance(manager, _TimedServer) else None
-        if not isinstance(exc, HttpProcessingError) or refuse is None:
-            return super().handle_error(request, status, exc, message)
-        if request.writer.output_size > 0:  # as aiohttp does: an answer is already under way
-            raise ConnectionError("a response was sent already; closing the connection")
-        response = refuse(request, status if 400 <= status < 500 else 400, exc)
-        response.force_close()
-        return response
-
-
-class _TimedServer(BoundedServer):
-    """aiohttp's low-level server, noting when each connection was accepted and when its TLS
-    handshake finished (asyncio creates the protocol at accept, and calls connection_made after
-    the handshake)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.accepted: dict[RequestHandler, int] = {}
-        self.handshake_us: dict[RequestHandler, float] = {}
-        self.peers: dict[RequestHandler, _Verified] = {}
-        self.on_malformed: MalformedHandler | None = None
-
-    def __call__(self) -> RequestHandler:
-        handler = _GatewayProtocol(self, limits=self.limits, loop=self._loop, **self._kwargs)
-        self.accepted[handler] = time.perf_counter_ns()
-        return handler
-
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
-        start = self.accepted.pop(handler, None)
-        if start is not None:
-            self.handshake_us[handler] = (time.perf_counter_ns() - start) / 1000
-
-    def abandoned(self, handler: RequestHandler) -> None:
-        self.accepted.pop(handler, None)
-
-    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
-        super().connection_lost(handler, exc)
-        self.accepted.pop(handler, None)
-        self.handshake_us.pop(handler, None)
-        self.peers.pop(handler, None)
-
-
-@dataclass(frozen=True)
-class _Verified:
-    spiffe_id: str | None
-    x5t: str
-    serial: int
-    not_after: datetime
-    refusal: str | None
-
-
-_NO_CERTIFICATE = _Verified(None, "", 0, datetime.max.replace(tzinfo=UTC), None)
 
 
 class Gateway:
@@ -189,9 +93,9 @@ class Gateway:
         self.ca = ca
         self.clock = clock
         self.context = server_context(svid, ca.bundle_pem(), client_certs="optional")
-        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._verified: OrderedDict[bytes, Verified] = OrderedDict()
         self._runner: web.ServerRunner | None = None
-        self._server: _TimedServer | None = None
+        self._server: TimedServer | None = None
         self._malformed = RefusalSummary("gateway")
         self.url = ""
 
@@ -225,7 +129,7 @@ class Gateway:
         self._malformed.what = f"gateway of {self.pipeline.config.service}"
         try:
             self._pool = self._new_pool()
-            self._server = _TimedServer(self._handle, limits=self.limits)
+            self._server = TimedServer(self._handle, limits=self.limits)
             self._server.on_malformed = self._refuse_malformed
             self._runner = web.ServerRunner(self._server, access_log=None)
             await self._runner.setup()
@@ -275,12 +179,12 @@ class Gateway:
             return Peer(refusal="revoked")
         return Peer(known.spiffe_id, known.x5t, known.refusal)
 
-    def _verify_connection(self, request: web.BaseRequest, now: datetime) -> _Verified:
+    def _verify_connection(self, request: web.BaseRequest, now: datetime) -> Verified:
         transport = request.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if not der:
-            return _NO_CERTIFICATE
+            return NO_CERTIFICATE
         key = hashlib.sha256(der).digest()
         known = self._verified.get(key)
         if known is None or known.not_after <= now:
@@ -293,7 +197,7 @@ class Gateway:
                 revoked=self.ca.is_revoked,
             )
             cert = x509.load_der_x509_certificate(der) if check.reason != "malformed" else None
-            known = _Verified(
+            known = Verified(
                 str(check.spiffe_id) if check.ok else None,
                 x5t_s256(der),
                 cert.serial_number if cert else 0,
