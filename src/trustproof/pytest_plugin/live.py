@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from trustproof.errors import SandboxError
 from trustproof.identity import Svid
 from trustproof.probes.model import Case, CaseResult, judge
-from trustproof.sandbox.controller import Endpoint, Sandbox
+from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.view import LiveView
 from trustproof.spec import Spec, load_spec
 from trustproof.suite.runner import execute

@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -64,6 +63,7 @@ from trustproof.sandbox.backend import (
     start_time,
 )
 from trustproof.sandbox.datastores import Datastores
+from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
@@ -78,19 +78,6 @@ ROTATION_TICK_SECONDS = 1.0
 MIN_CERTIFICATE_TTL_SECONDS = 4.0
 """Below this, renewing at half-life leaves too little overlap for a service to reload."""
 log = logging.getLogger("trustproof.sandbox")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a boundary can be reached."""
-
-    name: str
-    kind: str  # "service" | "datastore" | "token-service"
-    url: str  # what callers use: the gateway, or the service itself with gateway: none
-    direct_url: str = ""  # the service's own port (the bypass probe aims here)
-    pid: int | None = None
-    egress: Mapping[str, str] = field(default_factory=dict)  # callee -> egress proxy URL
-    dsn: str = ""  # datastores: libpq settings without credentials
 
 
 class Sandbox:
@@ -506,18 +493,3 @@ async def _attempt(step: Callable[[], Any]) -> None:
             await result
     except Exception as exc:
         log.error("teardown step failed; continuing:\n%s", scrubbed_traceback(exc))
-
-
-def print_endpoints(sandbox: Sandbox, write: Callable[[str], None]) -> None:
-    """A plain table of where everything listens (also used by `trustproof up`)."""
-    rows = [("name", "kind", "url", "direct / dsn")]
-    for ep in sandbox.endpoints.values():
-        rows.append((ep.name, ep.kind, ep.url, ep.direct_url or ep.dsn))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        write("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)))
-
-
-def dump_state(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
