@@ -170,7 +170,14 @@ class Decoder:
                 )
         try:
             return self._constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
+        except (
+            yaml.YAMLError,
+            ValueError,
+            TypeError,
+            LookupError,
+            AttributeError,
+            ArithmeticError,
+        ):
             raise BadValue(
                 f"cannot read {shown(node.value)} as {tag}",
                 f"write a valid {tag}, or quote the text (without a !!{tag} tag) to make it "
