@@ -287,3 +287,16 @@ def test_thousands_of_mistyped_routes_get_a_listing_instead_of_a_search(tmp_path
     assert len(problems) == 1000
     assert problems[0].message == "route 'GET /x0' is not declared by service 's'"
     assert problems[0].hint.startswith("expected one of: GET /r0, GET /r1, GET /r10, ")
+
+
+def test_a_long_key_is_shown_cut_short_in_the_field_path(tmp_path: Path) -> None:
+    spec = tmp_path / "trustproof.yaml"
+    spec.write_text("trust_domain: a.test\npersonas:\n  ? " + "A" * 5000 + "\n  : {}\n")
+    output = refused(validate(spec), f"{spec}:3:5: personas.{'A' * 60}...(5,000 characters): ")
+    assert len(output) < 2000
+
+
+def test_an_empty_value_tagged_as_a_number_is_a_clear_error(tmp_path: Path) -> None:
+    spec = tmp_path / "trustproof.yaml"
+    spec.write_text("trust_domain: a.test\n? !!int\n: x\n")  # found by the fuzzer (IndexError)
+    refused(validate(spec), f"{spec}:2:3: keys must be strings, got ''")

@@ -57,10 +57,16 @@ INVALID: Any = Invalid()
 
 
 def render_path(path: Path) -> str:
-    """('services', 'orders', 'calls', 1) -> 'services.orders.calls[1]'."""
+    """('services', 'orders', 'calls', 1) -> 'services.orders.calls[1]'.
+
+    A key longer than 80 characters is shown cut short (keys may be up to a scalar's length)."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        shown_part = part if len(part) <= 80 else f"{part[:60]}...({len(part):,} characters)"
+        out += f".{shown_part}" if out else shown_part
     return out
 
 
@@ -164,7 +170,14 @@ class Decoder:
                 )
         try:
             return self._constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
+        except (
+            yaml.YAMLError,
+            ValueError,
+            TypeError,
+            LookupError,
+            AttributeError,
+            ArithmeticError,
+        ):
             raise BadValue(
                 f"cannot read {shown(node.value)} as {tag}",
                 f"write a valid {tag}, or quote the text (without a !!{tag} tag) to make it "
