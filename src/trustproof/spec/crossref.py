@@ -11,12 +11,12 @@ from pathlib import Path
 
 from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
-from trustproof.spec.decode import Path as FieldPath
-from trustproof.spec.decode import did_you_mean, render_path
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
 from trustproof.spec.limits import LIMITS
 from trustproof.spec.model import Grants, Spec
 from trustproof.spec.routes import TooManyRoutes, conflicts
+from trustproof.spec.wording import Path as FieldPath
+from trustproof.spec.wording import did_you_mean, render_path
 
 _CREATE_TABLE = re.compile(
     r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
