@@ -21,13 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Self
 
 from trustproof.clock import Clock, SystemClock
 from trustproof.identity import CertificateAuthority, Rotator, Svid
 from trustproof.spec.model import Spec
-from trustproof.tokens import KeyRing, RevocationList, TokenCheck, TokenIssuer, TokenValidator
+from trustproof.tokens import (
+    IssuedToken,
+    KeyRing,
+    RevocationList,
+    TokenCheck,
+    TokenIssuer,
+    TokenValidator,
+)
 from trustproof.tokenservice.core import ADMIN_NAME, TOKEN_SERVICE_NAME, Registry, TokenService
 from trustproof.tokenservice.server import TokenServer, bind_loopback, serve_token_service, url_of
 
@@ -117,6 +124,36 @@ class TrustFabric:
     def issue(self, name: str, *, ttl: timedelta | None = None) -> Svid:
         """A fresh X.509-SVID for the workload or persona `name`."""
         return self.ca.issue(name, ttl or self.certificate_ttl)
+
+    def token_for(
+        self,
+        name: str,
+        audience: str,
+        *,
+        cnf_x5t_s256: str | None = None,
+        ttl: timedelta | None = None,
+        iat: datetime | None = None,
+        nbf: datetime | None = None,
+        exp: datetime | None = None,
+    ) -> IssuedToken:
+        """A token for the workload or persona `name` to call the service `audience`, with the
+        roles the spec gives `name` (never the caller's say), as the admin API mints one; bound to
+        a certificate with `cnf_x5t_s256` (gateways require that of workload tokens)."""
+        registry = self.registry
+        subject = registry.spiffe_id(name)
+        workload = registry.workloads.get(subject)
+        roles = workload.roles if workload is not None else registry.personas.get(subject, ())
+        return self.issuer.issue(
+            subject,
+            registry.spiffe_id(audience),
+            roles=roles,
+            client_id=subject,
+            cnf_x5t_s256=cnf_x5t_s256,
+            ttl=ttl or registry.token_ttl,
+            iat=iat,
+            nbf=nbf,
+            exp=exp,
+        )
 
     def validator(self) -> TokenValidator:
         """A validator for one gateway, with its own revocation mirror fed by push.

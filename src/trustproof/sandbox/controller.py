@@ -423,21 +423,9 @@ class Sandbox:
                 raise SandboxError(
                     f"unknown {label} {known!r}", f"expected one of: {', '.join(self.spec.callers)}"
                 )
-        issuer = self.fabric.issuer
-        roles = (
-            self.spec.personas[name].roles
-            if name in self.spec.personas
-            else self.spec.services[name].roles
-        )
-        issued = issuer.issue(
-            self.spec.spiffe_id(name),
-            self.spec.spiffe_id(audience),
-            roles=tuple(roles),
-            client_id=self.spec.spiffe_id(name),
-            cnf_x5t_s256=cnf_x5t_s256,
-            ttl=ttl or self.fabric.registry.token_ttl,
-        )
-        return issued.token.reveal()
+        return self.fabric.token_for(
+            name, audience, cnf_x5t_s256=cnf_x5t_s256, ttl=ttl
+        ).token.reveal()
 
     def cert(self, name: str) -> Svid:
         if self.fabric is None:

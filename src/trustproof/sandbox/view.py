@@ -166,18 +166,10 @@ class LiveView:
     ) -> Secret[str]:
         thumb = self.cert(caller).x5t_s256 if bound else None
         if iat or nbf or exp:
-            spec = self.spec
-            issued = self.fabric.issuer.issue(
-                spec.spiffe_id(caller),
-                spec.spiffe_id(audience),
-                roles=_roles(spec, caller),
-                client_id=spec.spiffe_id(caller),
-                cnf_x5t_s256=thumb,
-                iat=iat,
-                nbf=nbf,
-                exp=exp,
+            timed = self.fabric.token_for(
+                caller, audience, cnf_x5t_s256=thumb, iat=iat, nbf=nbf, exp=exp
             )
-            return issued.token
+            return timed.token
         key = (caller, audience, bound)
         if fresh or key not in self._tokens:
             made = Secret(self.sandbox.token(caller, audience, cnf_x5t_s256=thumb))
