@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -172,6 +173,7 @@ class PostgresServer:
         self.server_svid: Svid | None = None
         self._lock = threading.RLock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._keeper: ThreadPoolExecutor | None = None  # the thread `start_async` spawns from
         self._log: IO[bytes] | None = None
         self._files: ServerFiles | None = None
         self._account: ServerAccount | None = None
@@ -262,9 +264,18 @@ class PostgresServer:
                 with contextlib.suppress(OSError):
                     files.key_file.unlink()
                 shutil.rmtree(files.home, ignore_errors=True)
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None:  # the postmaster is gone: its spawning thread may end
+                keeper.shutdown(wait=False)
 
     async def start_async(self) -> StartTimings:
-        return await asyncio.to_thread(self.start)
+        """`start` on a thread of this server's own that lives until `stop`: the postmaster's
+        parent-death signal follows the thread that spawned it (`trustproof.parentdeath`), and a
+        shared executor's thread can end with the event loop that started the server."""
+        keeper = self._keeper = self._keeper or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"trustproof-pg-{self.name}"
+        )
+        return await asyncio.get_running_loop().run_in_executor(keeper, self.start)
 
     async def stop_async(self) -> None:
         await asyncio.to_thread(self.stop)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import group_alive, start_time
+from trustproof.sandbox.backend import group_alive, running, start_time
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.readiness import healthy, https_ok
 
@@ -126,6 +125,16 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def controller_alive(state: dict[str, Any]) -> bool:
+    """Whether the run's controller still runs: its pid is alive *and* is the same process
+    (same kernel start time), so a reused pid is never mistaken for it, nor killed."""
+    pid = state.get("controller_pid")
+    if not isinstance(pid, int) or not running(pid):
+        return False
+    recorded = state.get("controller_start_time")
+    return recorded is None or start_time(pid) == recorded
+
+
 def live_status(state: dict[str, Any]) -> dict[str, Any]:
     """The state with each process's liveness checked now.
 
@@ -133,11 +142,7 @@ def live_status(state: dict[str, Any]) -> dict[str, Any]:
     (same pid *and* start time; a state written before the token service had a pid says so too).
     Every other endpoint is its own process group.
     """
-    controller = state.get("controller_pid")
-    recorded = state.get("controller_start_time")
-    controller_running = group_alive_pid(controller) and (
-        recorded is None or (isinstance(controller, int) and start_time(controller) == recorded)
-    )
+    controller_running = controller_alive(state)
     for endpoint in state.get("endpoints", {}).values():
         pid = endpoint.get("pid")
         if endpoint.get("kind") == "token-service":
@@ -146,16 +151,6 @@ def live_status(state: dict[str, Any]) -> dict[str, Any]:
             endpoint["running"] = bool(pid) and group_alive(int(pid))
     state["controller_running"] = controller_running
     return state
-
-
-def group_alive_pid(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 async def request(

@@ -18,24 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
-from trustproof.sandbox.control import ControlServer, ProbeHandler, group_alive_pid, request
+from trustproof.sandbox.backend import PidRegistry, group_alive, kill_group
+from trustproof.sandbox.control import ControlServer, ProbeHandler, controller_alive, request
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.readiness import last_lines
 from trustproof.sandbox.rundir import RunDir
 
 DETACH_TIMEOUT_SECONDS = 60.0
 DOWN_TIMEOUT_SECONDS = 20.0
-
-
-def controller_alive(state: dict[str, Any]) -> bool:
-    """Whether the run's controller still runs: its pid is alive *and* is the same process
-    (same kernel start time), so a reused pid is never mistaken for it, nor killed."""
-    pid = state.get("controller_pid")
-    if not group_alive_pid(pid) or not isinstance(pid, int):
-        return False
-    recorded = state.get("controller_start_time")
-    return recorded is None or start_time(pid) == recorded
 
 
 def refuse_if_running(run: RunDir) -> None:
@@ -137,11 +127,12 @@ def down(run_dir: Path) -> list[str]:
     except SandboxError:
         pass  # the controller is gone or stuck: clean up by force below
     if controller_alive(state):
-        assert isinstance(controller, int)  # noqa: S101 (group_alive_pid checked)
+        assert isinstance(controller, int)  # noqa: S101 (controller_alive checked)
         os.kill(controller, signal.SIGKILL)
         forced.append(f"controller (pid {controller})")
     for pgid, name in PidRegistry(run.pids).entries():
-        if kill_group(pgid, signal.SIGKILL):
+        living = group_alive(pgid)  # before the kill: zombies awaiting init are not leftovers
+        if kill_group(pgid, signal.SIGKILL) and living:
             forced.append(f"{name} (process group {pgid})")
     run.remove_externals()
     run.remove_secrets()
