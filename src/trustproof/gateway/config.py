@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from trustproof.gateway.listener import ConnectionLimits
 from trustproof.gateway.paths import RouteTable
 from trustproof.gateway.pipeline import GatewayConfig, Identity
 from trustproof.scrub import Secret
@@ -39,4 +40,16 @@ def gateway_config(
         routes=RouteTable(declared.routes),
         identities=identities(spec),
         proof_key=proof_key,
+    )
+
+
+def connection_limits(spec: Spec) -> ConnectionLimits:
+    """The spec's `limits:` for every gateway and egress proxy listener."""
+    limits = spec.limits
+    return ConnectionLimits(
+        handshake_timeout=limits.handshake_timeout.seconds,
+        header_timeout=limits.header_timeout.seconds,
+        idle_timeout=limits.idle_timeout.seconds,
+        max_requests=int(limits.max_requests),
+        max_connections=int(limits.max_connections),
     )

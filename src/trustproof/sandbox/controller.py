@@ -46,7 +46,7 @@ from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
 from trustproof.clock import Clock, SystemClock
 from trustproof.errors import SandboxError, TrustproofError
 from trustproof.fabric import TrustFabric
-from trustproof.gateway.config import gateway_config
+from trustproof.gateway.config import connection_limits, gateway_config
 from trustproof.gateway.egress import EgressProxy
 from trustproof.gateway.pipeline import Pipeline
 from trustproof.gateway.proof import new_key
@@ -202,6 +202,7 @@ class Sandbox:
                 ca=fabric.ca,
                 svid=self.rotators[name].current,
                 clock=self.clock,
+                limits=connection_limits(spec),
             )
             await gateway.start(bind_loopback(service.host, service.ingress.port or 0))
             self._cleanups.append(gateway.close)
@@ -221,6 +222,7 @@ class Sandbox:
                     bundle_pem=fabric.ca.bundle_pem(),
                     svid=self.rotators[name].current,
                     clock=self.clock,
+                    limits=connection_limits(spec),
                 )
                 await proxy.start(bind_loopback())
                 self._cleanups.append(proxy.close)

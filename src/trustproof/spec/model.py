@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from trustproof.spec.values import (
     Command,
+    Count,
     Duration,
     EnvName,
     EnvValue,
@@ -164,6 +165,30 @@ class Reports:
 
 
 @dataclass(frozen=True)
+class Limits:
+    handshake_timeout: Duration = doc(
+        "A TLS handshake not finished within this is aborted.", default=Duration(10)
+    )
+    header_timeout: Duration = doc(
+        "The whole request head (not each line: slowloris) must arrive within this of its first "
+        "byte, or of the connection being ready; else the connection is closed.",
+        default=Duration(10),
+    )
+    idle_timeout: Duration = doc(
+        "A keep-alive connection with no request in progress is closed after this.",
+        default=Duration(60),
+    )
+    max_requests: Count = doc(
+        "Requests per connection; the answer to the last says `Connection: close`.",
+        default=Count(1000),
+    )
+    max_connections: Count = doc(
+        "Connections per listener, TLS handshakes included; one more is closed at accept.",
+        default=Count(512),
+    )
+
+
+@dataclass(frozen=True)
 class Spec:
     """A whole `trustproof.yaml`. `path` is where it was read from (not a YAML key)."""
 
@@ -181,6 +206,9 @@ class Spec:
     access: Access = doc(
         "The expected access matrix (the oracle): everything not listed must be refused.",
         default=Access(),
+    )
+    limits: Limits = doc(
+        "Connection limits of every gateway and egress proxy listener.", default=Limits()
     )
     probes: Probes = doc("Which probes run.", default=Probes())
     reports: Reports = doc("Where and how results are reported.", default=Reports())

@@ -160,6 +160,24 @@ class Port(int):
         return {"type": "integer", "minimum": 1, "maximum": 65535}
 
 
+class Count(int):
+    """A whole number of things, 1 to 1,000,000 (requests, connections)."""
+
+    MAXIMUM: ClassVar[int] = 1_000_000
+
+    @classmethod
+    def parse(cls, raw: object) -> Count:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise BadValue(f"expected a whole number, got {shown(raw)}", "write it unquoted: 100")
+        if not 1 <= raw <= cls.MAXIMUM:
+            raise BadValue(f"{raw} is out of range (expected 1-{cls.MAXIMUM:,})")
+        return cls(raw)
+
+    @classmethod
+    def json_schema(cls) -> JsonSchema:
+        return {"type": "integer", "minimum": 1, "maximum": cls.MAXIMUM}
+
+
 class LoopbackHost(str):
     """An IPv4 loopback address (127.0.0.0/8): the sandbox never listens anywhere else."""
 
