@@ -23,8 +23,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The inner loop: unit tests only (no sockets, no processes), without the fuzz targets, which
+# `make test` runs briefly and `make fuzz` at length.
 unit: setup
-	$(BIN)/python -m pytest -q -m "not integration"
+	$(BIN)/python -m pytest -q -m "not integration" --ignore=tests/fuzz
 
 integration: setup
 	$(BIN)/python -m pytest -q -m integration
