@@ -33,6 +33,7 @@ from trustproof.audit import MemorySink
 from trustproof.clock import SystemClock
 from trustproof.fabric import TrustFabric
 from trustproof.gateway.config import gateway_config
+from trustproof.gateway.listener import ConnectionLimits
 from trustproof.gateway.pipeline import Pipeline
 from trustproof.gateway.proof import new_key
 from trustproof.gateway.server import Gateway
@@ -95,6 +96,8 @@ async def serve(args: argparse.Namespace, loop_name: str) -> None:
             ca=fabric.ca,
             svid=fabric.ca.issue(SERVICE, TTL, ips=["127.0.0.1"]),
             clock=clock,
+            # As the nginx reference (`keepalive_requests 1000000`): the load keeps its connections.
+            limits=ConnectionLimits(max_requests=1_000_000),
         )
         await gateway.start(bind_loopback())
 
