@@ -67,6 +67,7 @@ from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
+from trustproof.sandbox.renewal import renew_forever, tick_seconds
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
@@ -74,7 +75,6 @@ from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.core import ADMIN_NAME
 from trustproof.tokenservice.server import bind_loopback
 
-ROTATION_TICK_SECONDS = 1.0
 MIN_CERTIFICATE_TTL_SECONDS = 4.0
 """Below this, renewing at half-life leaves too little overlap for a service to reload."""
 log = logging.getLogger("trustproof.sandbox")
@@ -168,7 +168,13 @@ class Sandbox:
         for name, service in spec.services.items():
             if service.reload != "none":
                 self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
-        self._ticker = asyncio.create_task(self._rotate_forever())
+        self._ticker = asyncio.create_task(
+            renew_forever(
+                tick_seconds(spec.ttl.certificate.seconds),
+                lambda: [*self.rotators.items(), *fabric.rotators.items()],
+                functools.partial(self.datastores.tick, fabric.certificate_ttl),
+            )
+        )
         await self._start_services()
         self.run.write_state(self.state())
         if self.policy_watch is not None:
@@ -318,36 +324,6 @@ class Sandbox:
             await self.backend.stop(handle)
         await self._start_service(name)
         self.endpoints[name] = replace(self.endpoints[name], pid=self.handles[name].pid)
-
-    def tick_seconds(self) -> float:
-        """How often the ticker looks for due renewals: each second, or an eighth of the
-        certificate lifetime when that is shorter."""
-        return min(ROTATION_TICK_SECONDS, self.spec.ttl.certificate.seconds / 8)
-
-    async def _rotate_forever(self) -> None:
-        """Renew every identity that is due. A renewal that fails is logged and tried again at
-        the next tick (the current certificate still has up to half its life); it never stops
-        the others."""
-        assert self.fabric is not None  # noqa: S101 (started before the ticker)
-        fabric = self.fabric
-        while True:
-            await asyncio.sleep(self.tick_seconds())
-            steps: list[tuple[str, Callable[[], object]]] = [
-                (name, rotator.tick) for name, rotator in self.rotators.items()
-            ]
-            steps += [(name, rotator.tick) for name, rotator in fabric.rotators.items()]
-            for name, step in steps:
-                try:
-                    step()
-                except Exception as exc:
-                    log.error("renewing %s failed; retrying:\n%s", name, scrubbed_traceback(exc))
-            try:
-                await asyncio.to_thread(self.datastores.tick, fabric.certificate_ttl)
-            except Exception as exc:
-                log.error(
-                    "renewing a datastore certificate failed; retrying:\n%s",
-                    scrubbed_traceback(exc),
-                )
 
     # -- stop -----------------------------------------------------------------------------------
 
