@@ -8,8 +8,6 @@ touched from one thread.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any, TypeVar
 from trustproof.errors import SandboxError
 from trustproof.identity import Svid
 from trustproof.probes.model import Case, CaseResult, judge
+from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.view import LiveView
@@ -36,10 +35,7 @@ class LiveSandbox:
         self.spec = spec
         self.run_dir = run_dir
         self.sandbox = Sandbox(spec, run_dir=run_dir)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="trustproof-pytest", daemon=True
-        )
+        self._background: BackgroundLoop | None = None
         self._views = AsyncExitStack()  # the one `LiveView` of the session, opened on first use
         self._view: LiveView | None = None
         self._started = False
@@ -49,7 +45,7 @@ class LiveSandbox:
         """Load the spec and start everything; all or nothing (a failed start stops what it
         started and raises `SandboxError`/`SpecError`)."""
         live = cls(load_spec(spec_path), run_dir)
-        live._thread.start()
+        live._background = BackgroundLoop("trustproof-pytest")
         try:
             live.run(live.sandbox.start())
         except BaseException:
@@ -62,7 +58,10 @@ class LiveSandbox:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the sandbox's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(CALL_TIMEOUT_SECONDS)
+        if self._background is None:
+            coro.close()
+            raise SandboxError("the sandbox of this pytest session is not running")
+        return self._background.run(coro, CALL_TIMEOUT_SECONDS)
 
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call `func` on the sandbox's loop thread and wait for its result."""
@@ -127,9 +126,6 @@ class LiveSandbox:
             self._close_loop()
 
     def _close_loop(self) -> None:
-        if self._loop.is_closed():
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self._loop.close()
+        background, self._background = self._background, None
+        if background is not None:
+            background.close()

@@ -25,7 +25,7 @@ tokens bound to the new certificate), the token service's server certificate (lo
 listening context, no restart), the admin identity (rewritten in ``<run>/admin``) and each
 PostgreSQL server certificate (installed and reloaded). One ticker checks them every second (more
 often for certificate lifetimes under 8 s); the shortest lifetime it accepts is
-`MIN_CERTIFICATE_TTL_SECONDS`.
+`renewal.MIN_CERTIFICATE_TTL_SECONDS`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import functools
 import logging
 import os
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import timedelta
@@ -62,12 +61,13 @@ from trustproof.sandbox.backend import (
     kill_group,
     start_time,
 )
+from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
-from trustproof.sandbox.renewal import renew_forever, tick_seconds
+from trustproof.sandbox.renewal import check_certificate_ttl, renew_forever, tick_seconds
 from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
 from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
@@ -75,8 +75,6 @@ from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.core import ADMIN_NAME
 from trustproof.tokenservice.server import bind_loopback
 
-MIN_CERTIFICATE_TTL_SECONDS = 4.0
-"""Below this, renewing at half-life leaves too little overlap for a service to reload."""
 log = logging.getLogger("trustproof.sandbox")
 
 
@@ -113,8 +111,7 @@ class Sandbox:
         self._ticker: asyncio.Task[None] | None = None
         self._reaper: Reaper | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._background_loop: BackgroundLoop | None = None  # the `with` API's loop
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -136,7 +133,7 @@ class Sandbox:
 
     async def _start(self) -> None:
         spec = self.spec
-        self._check_ttl()
+        check_certificate_ttl(spec.ttl.certificate)
         self._check_ports()
         await self._spawn_reaper()
         self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
@@ -261,15 +258,6 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError(str(exc)) from None
         self._reaper = Reaper.spawn(self.run, self.registry)
-
-    def _check_ttl(self) -> None:
-        ttl = self.spec.ttl.certificate
-        if ttl.seconds < MIN_CERTIFICATE_TTL_SECONDS:
-            raise SandboxError(
-                f"ttl.certificate is {ttl}: too short for the sandbox to renew certificates at "
-                "half-life and give every service time to reload",
-                f"use at least {MIN_CERTIFICATE_TTL_SECONDS:g}s (the default is 5m)",
-            )
 
     def _check_ports(self) -> None:
         for name, service in self.spec.services.items():
@@ -418,30 +406,22 @@ class Sandbox:
 
     def __enter__(self) -> Self:
         """Run the sandbox on an event loop in a background thread (for synchronous tests)."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="trustproof-sandbox", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
+        background = self._background_loop = BackgroundLoop("trustproof-sandbox")
         try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+            background.run(self.start())
         except BaseException:
-            self._close_loop()
+            self._background_loop = None
+            background.close()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self.stop(), self._loop).result()
-        self._close_loop()
-
-    def _close_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+        background, self._background_loop = self._background_loop, None
+        if background is not None:
+            try:
+                background.run(self.stop())
+            finally:
+                background.close()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -13,11 +13,25 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
+from trustproof.errors import SandboxError
 from trustproof.identity import Rotator
 from trustproof.scrub import scrubbed_traceback
+from trustproof.spec.values import Duration
 
 ROTATION_TICK_SECONDS = 1.0
+MIN_CERTIFICATE_TTL_SECONDS = 4.0
+"""Below this, renewing at half-life leaves too little overlap for a service to reload."""
 log = logging.getLogger("trustproof.sandbox")
+
+
+def check_certificate_ttl(ttl: Duration) -> None:
+    """Refuse a certificate lifetime too short to renew at half-life with overlap."""
+    if ttl.seconds < MIN_CERTIFICATE_TTL_SECONDS:
+        raise SandboxError(
+            f"ttl.certificate is {ttl}: too short for the sandbox to renew certificates at "
+            "half-life and give every service time to reload",
+            f"use at least {MIN_CERTIFICATE_TTL_SECONDS:g}s (the default is 5m)",
+        )
 
 
 def tick_seconds(certificate_ttl_seconds: float) -> float:
