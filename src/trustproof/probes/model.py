@@ -25,17 +25,26 @@ from typing import Any, Literal
 
 from trustproof.probes.params import Params
 
-Outcome = Literal["allowed", "denied_tls", "denied_authn", "denied_authz", "unreachable", "error"]
+Outcome = Literal[
+    "allowed", "denied_tls", "denied_authn", "denied_authz", "unreachable", "inconclusive", "error"
+]
 OUTCOMES: tuple[Outcome, ...] = (
     "allowed",
     "denied_tls",
     "denied_authn",
     "denied_authz",
     "unreachable",
+    "inconclusive",
     "error",
 )
 Verdict = Literal[
-    "pass", "over-permission", "under-permission", "wrong-stage", "not-served", "error"
+    "pass",
+    "over-permission",
+    "under-permission",
+    "wrong-stage",
+    "not-served",
+    "inconclusive",
+    "error",
 ]
 BoundaryKind = Literal["gateway", "self", "bypass", "datastore"]
 

@@ -319,7 +319,8 @@ class LiveView:
                 ) as response,
             ):
                 body = await response.read()
-                return HttpAnswer(response.status, dict(response.headers), body, base)
+                # case-insensitive, as HTTP field names are (RFC 9110 §5.1)
+                return HttpAnswer(response.status, response.headers, body, base)
         except aiohttp.ClientConnectorCertificateError as exc:
             return failed("server-cert-refused", exc)
         except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
