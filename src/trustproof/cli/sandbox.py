@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from trustproof.cli.base import F, err, friendly, out, spec_argument
-from trustproof.errors import SandboxError
+from trustproof.errors import SandboxError, TrustproofError
 from trustproof.identity import x5t_s256
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
 from trustproof.results import Results, load
@@ -33,6 +33,7 @@ from trustproof.sandbox.lifecycle import down as stop_sandbox
 from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir, private_dir
 from trustproof.spec import load_spec
+from trustproof.spec.model import Reports
 from trustproof.suite.command import NothingToRun, check_selection, suite_on, summary_lines
 
 run_dir_option = click.option(
@@ -177,7 +178,8 @@ report_dir_option = click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where report.junit.xml, report.md and report.html go (default: <run-dir>/reports).",
+    help="Where the reports go, instead of the spec's `reports.dir` (default "
+    "trustproof-reports/ beside the spec); the formats are the spec's `reports.formats`.",
 )
 
 
@@ -223,7 +225,7 @@ def run(
             await sandbox.stop()
 
     results, path = asyncio.run(main())
-    _finish(results, path, report_dir)
+    _finish(results, path, report_dir, spec.reports, spec.resolve(spec.reports.dir))
 
 
 @click.command()
@@ -250,7 +252,9 @@ def probe(
     }
     reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
     path = Path(reply["results"])
-    _finish(load(path), path, report_dir)
+    results = load(path)
+    reports, spec_dir = _reports_of(results)
+    _finish(results, path, report_dir, reports, spec_dir)
 
 
 @click.command()
@@ -267,7 +271,8 @@ def probe(
     default="md",
     show_default=True,
     help="junit (CI test reports), md (step summaries, PR comments), html (one self-contained "
-    "page for people), json (canonical results).",
+    "page for people), json (canonical results), github (annotations on the spec's lines), "
+    "codequality (GitLab Code Quality report).",
 )
 @click.option(
     "--out",
@@ -332,13 +337,39 @@ async def _suite_with_progress(
         )
 
 
-def _finish(results: Results, path: Path, report_dir: Path | None = None) -> None:
-    """Print the summary and the paths, write the reports; exit 1 unless `results.ok`."""
+def _reports_of(results: Results) -> tuple[Reports, Path | None]:
+    """The ``reports:`` section of the spec a run's results name, and its resolved ``dir``
+    (the defaults, and no dir, when that spec cannot be read any more)."""
+    if results.spec:
+        try:
+            spec = load_spec(results.spec, policies=False)
+        except TrustproofError:
+            err.print(f"cannot read the spec {results.spec}: its `reports:` is not applied")
+        else:
+            return spec.reports, spec.resolve(spec.reports.dir)
+    return Reports(), None
+
+
+def _finish(
+    results: Results,
+    path: Path,
+    report_dir: Path | None = None,
+    reports: Reports | None = None,
+    spec_report_dir: Path | None = None,
+) -> None:
+    """Print the summary and the paths, write the reports (`--report-dir`, else the spec's
+    ``reports.dir``, else ``reports/`` beside the results; the spec's formats), print GitHub
+    annotations under GitHub Actions; exit 1 unless `results.ok`."""
     for line in summary_lines(results):
         out.print(line, markup=False)
     out.print(f"results: {path}", markup=False)
-    for written in write_reports(results, report_dir or path.parent / "reports").values():
+    reports = reports or Reports()
+    target = report_dir or spec_report_dir or path.parent / "reports"
+    for written in write_reports(results, target, reports.formats).values():
         out.print(f"report:  {written}", markup=False)
+    if os.environ.get("GITHUB_ACTIONS") == "true" and not results.ok:
+        sys.stdout.write(render(results, "github"))  # workflow commands: no markup, no wrapping
+        sys.stdout.flush()
     try:
         summary = append_step_summary(results)
     except OSError as exc:  # a summary that cannot be written must not hide the verdict

@@ -35,7 +35,7 @@ EMPTY: Mapping[Any, Any] = MappingProxyType({})
 NameKey = Annotated[str, Name]
 TableKey = Annotated[str, TableName]
 EnvKey = Annotated[str, EnvName]
-ReportFormat = Literal["junit", "html", "md", "json"]
+ReportFormat = Literal["junit", "html", "md", "json", "codequality"]
 Requirement = Literal["required", "optional"]
 Grants = Mapping[TableKey, tuple[Privilege, ...]]
 
@@ -160,7 +160,10 @@ class Reports:
         "Report directory, relative to the spec file.", default=RelPath("trustproof-reports")
     )
     formats: tuple[ReportFormat, ...] = doc(
-        "Formats to write.", default=("junit", "html", "md", "json")
+        "Formats to write into `dir`: junit (report.junit.xml), html (report.html), md "
+        "(report.md), json (results.json), codequality (codequality.json, GitLab's Code "
+        "Quality report pointing at spec lines).",
+        default=("junit", "html", "md", "json"),
     )
 
 

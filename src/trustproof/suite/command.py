@@ -15,6 +15,7 @@ from trustproof.errors import UsageError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.results import CaseRecord, Results, write
 from trustproof.sandbox.controller import Sandbox
+from trustproof.scrub import scrub
 from trustproof.spec.model import Spec
 from trustproof.suite.runner import choose, generate, run_suite
 from trustproof.suite.scenarios import choose_scenarios, run_scenarios
@@ -77,7 +78,8 @@ def stage_medians(cases: Sequence[CaseRecord]) -> dict[str, float]:
 
 
 def summary_lines(results: Results) -> list[str]:
-    """A short text summary of a run (what `run` and `probe` print)."""
+    """A short text summary of a run (what `run` and `probe` print), scrubbed: the evidence in a
+    results file is what servers said, and may quote a credential."""
     cases, bad = results.cases, results.failures
     lines = [
         f"{len(cases)} cases in {results.elapsed_s:.2f} s ({results.cases_per_second:.0f}/s): "
@@ -115,4 +117,4 @@ def summary_lines(results: Results) -> list[str]:
         )
         if not scenario.ok:
             lines += [f"      {line}" for line in scenario.evidence[:3]]
-    return lines
+    return [scrub(line) for line in lines]

@@ -1,0 +1,196 @@
+"""Findings pinned to the spec line to change: GitHub Actions annotations and GitLab Code Quality.
+
+A pull request shows them on the diff of ``trustproof.yaml``. Failures are grouped — one finding
+per (verdict, boundary, probe), with its count and the first few case ids — so a badly broken
+run gives a few readable findings, not hundreds (GitHub shows at most 10 error annotations per
+step and 50 per job). Each points at the most specific line the spec writes for the failing cell:
+the route in the caller's list of ``access``, else the caller's key, else the boundary's block of
+``access``, else its definition under ``services:``/``datastores:``; a failed scenario at the
+spec's first line.
+
+* ``render_github(results)`` — workflow commands (``::error file=…,line=…,title=…::…``), escaped
+  as the runner requires; `trustproof run` prints them itself when ``GITHUB_ACTIONS=true``.
+* ``render_codequality(results)`` — the JSON list GitLab reads from
+  ``artifacts:reports:codequality`` (description, check_name, fingerprint, severity, location).
+
+Every text is scrubbed: a finding never carries a token or a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trustproof.results import CaseRecord, Results
+from trustproof.scrub import scrub
+from trustproof.spec.lines import SpecLines
+
+MAX_FINDINGS = 50
+SHOWN_IDS = 3
+SEVERITY = {"over-permission": "critical", "inconclusive": "major", "error": "minor"}
+"""GitLab Code Quality severity per verdict (``major`` for the others)."""
+HOW_TO_FIX = {
+    "over-permission": "the boundary let in what the spec's access matrix refuses: fix the "
+    "server, policy or grant — or, if the access is intended, add it to `access`",
+    "under-permission": "the boundary refused what the spec allows: fix the server, policy or "
+    "grant — or remove the cell from `access`",
+    "wrong-stage": "refused as expected, but by a later stage than the one that must refuse",
+    "not-served": "allowed, but the answer did not come from the service's handler: does the "
+    "service set the `X-Served-By` marker?",
+    "inconclusive": "the answer was neither clearly served nor clearly refused: see the evidence",
+    "error": "the probe could not run: see the evidence and the logs",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    title: str
+    message: str
+    check: str  # the probe id, or "scenario"
+    verdict: str
+    file: str
+    line: int
+    fingerprint: str
+
+
+def findings(
+    results: Results, lines: SpecLines | None = None, *, root: Path | None = None
+) -> list[Finding]:
+    """The grouped findings of a run, at most `MAX_FINDINGS` (the last one says how many more).
+
+    `lines` defaults to the lines of the run's spec file; `root` is what file paths are made
+    relative to (default ``$GITHUB_WORKSPACE``, else the current directory)."""
+    spec_path = Path(results.spec) if results.spec else Path("trustproof.yaml")
+    if lines is None:
+        lines = SpecLines.of_file(spec_path) if results.spec else SpecLines()
+    file = _relative(spec_path, root)
+    found = [_case_finding(group, lines, file) for group in _groups(results.failures)]
+    found += [
+        Finding(
+            f"scenario failed: {s.id}",
+            scrub(s.summary),
+            "scenario",
+            s.verdict,
+            file,
+            1,
+            _fingerprint("scenario", s.id),
+        )
+        for s in results.failed_scenarios
+    ]
+    if len(found) > MAX_FINDINGS:
+        rest = len(found) - MAX_FINDINGS + 1
+        found = found[: MAX_FINDINGS - 1]
+        found.append(
+            Finding(
+                f"{rest} more findings",
+                "see the JUnit or HTML report for every case",
+                "summary",
+                "error",
+                file,
+                1,
+                _fingerprint("more", str(rest)),
+            )
+        )
+    return found
+
+
+def render_github(results: Results, lines: SpecLines | None = None) -> str:
+    """GitHub Actions workflow commands, one ``::error`` line per finding."""
+    out = []
+    for f in findings(results, lines):
+        props = f"file={_prop(f.file)},line={f.line},title={_prop(f.title)}"
+        out.append(f"::error {props}::{_data(f.message)}")
+    return "".join(line + "\n" for line in out)
+
+
+def render_codequality(results: Results, lines: SpecLines | None = None) -> str:
+    """The GitLab Code Quality report (a JSON list)."""
+    entries = [
+        {
+            "description": f"{f.title}: {f.message}",
+            "check_name": f.check,
+            "fingerprint": f.fingerprint,
+            "severity": SEVERITY.get(f.verdict, "major"),
+            "location": {"path": f.file, "lines": {"begin": f.line}},
+        }
+        for f in findings(results, lines)
+    ]
+    return json.dumps(entries, indent=1) + "\n"
+
+
+def _groups(failures: Sequence[CaseRecord]) -> Iterator[list[CaseRecord]]:
+    groups: dict[tuple[str, str, str], list[CaseRecord]] = {}
+    for case in failures:
+        groups.setdefault((case.verdict, case.boundary, case.probe), []).append(case)
+    yield from groups.values()
+
+
+def _case_finding(group: list[CaseRecord], lines: SpecLines, file: str) -> Finding:
+    first = group[0]
+    count = f"{len(group)} x " if len(group) > 1 else ""
+    title = f"{count}{first.verdict} on {first.boundary}: {first.probe}"
+    shown = "; ".join(
+        f"{c.id} (expected {c.expected}, observed {c.observed}"
+        + (f": {c.reason}" if c.reason else "")
+        + ")"
+        for c in group[:SHOWN_IDS]
+    )
+    more = f"; and {len(group) - SHOWN_IDS} more" if len(group) > SHOWN_IDS else ""
+    fix = HOW_TO_FIX.get(first.verdict, "")
+    message = scrub(f"{shown}{more}." + (f"\nHow to fix: {fix}." if fix else ""))
+    key = f"{first.verdict}|{first.boundary}|{first.probe}"
+    return Finding(
+        scrub(title),
+        message,
+        first.probe,
+        first.verdict,
+        file,
+        _line(first, lines),
+        _fingerprint(key),
+    )
+
+
+def _line(case: CaseRecord, lines: SpecLines) -> int:
+    """The most specific line of the spec that writes the failing cell (1 when none does)."""
+    boundary, caller = case.boundary, case.caller
+    if case.kind == "datastore":
+        return (
+            lines.line(
+                ("access", "datastores", boundary, caller),
+                ("access", "datastores", boundary),
+                ("datastores", boundary),
+            )
+            or 1
+        )
+    cell = ("access", "services", boundary, caller)
+    return (
+        lines.item_line(cell, case.operation)
+        or lines.line(cell, ("access", "services", boundary), ("services", boundary))
+        or 1
+    )
+
+
+def _relative(path: Path, root: Path | None, env: Mapping[str, str] | None = None) -> str:
+    base = root or Path((env or os.environ).get("GITHUB_WORKSPACE") or Path.cwd())
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _data(text: str) -> str:
+    """A workflow command's message, escaped as the runner requires."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    """A workflow command's property value, escaped as the runner requires."""
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
