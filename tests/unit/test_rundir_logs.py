@@ -1,4 +1,5 @@
-"""Log files in the run directory: 0600 from the moment they exist, whatever the umask."""
+"""Log files in the run directory: 0600 from the moment they exist, whatever the umask; and runs
+that never mix (`RunDir.begin`)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,42 @@ def test_a_symlink_in_place_of_a_log_is_refused(tmp_path: Path) -> None:
     (tmp_path / "service.log").symlink_to(target)
     with pytest.raises(OSError, match="symbolic links"):
         open_private_log(tmp_path / "service.log")
+
+
+def _last_run(run: RunDir, words: str) -> None:
+    with run.open_log("orders") as log:
+        log.write(f"{words}\n".encode())
+    run.audit.write_text(f'{{"run": "{words}"}}\n')
+    (run.path / "results.json").write_text("{}")
+    run.write_state({"status": "stopped"})
+
+
+def test_a_new_run_moves_the_last_runs_evidence_aside(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run")
+    _last_run(run, "Traceback of the first run")
+    moved = run.begin()
+    assert sorted(moved) == ["audit.jsonl", "logs", "results.json", "state.json"]
+    assert list(run.logs.iterdir()) == []  # the new run's logs start empty
+    assert not run.audit.exists()
+    assert run.read_state() is None
+    assert (run.previous / "logs" / "orders.log").read_text() == "Traceback of the first run\n"
+    assert mode(run.previous) == 0o700
+
+
+def test_only_the_run_before_is_kept(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run")
+    _last_run(run, "first")
+    run.begin()
+    _last_run(run, "second")
+    run.begin()
+    assert (run.previous / "logs" / "orders.log").read_text() == "second\n"
+    assert run.begin() == []  # nothing of a run here: nothing moved, previous kept
+    assert (run.previous / "logs" / "orders.log").read_text() == "second\n"
+
+
+def test_without_begin_a_log_appends_across_runs(tmp_path: Path) -> None:
+    """The failing twin: what a run saw before `begin` existed (the last run's traceback)."""
+    run = RunDir.create(tmp_path / "run")
+    _last_run(run, "first")
+    _last_run(run, "second")
+    assert run.log("orders").read_text() == "first\nsecond\n"

@@ -208,7 +208,9 @@ def run(
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
     check_selection(spec, select, deselect)  # so is a selection that matches nothing
-    refuse_if_running(RunDir.create(run_dir))
+    run = RunDir.create(run_dir)
+    refuse_if_running(run)
+    run.begin()  # the last run's logs, audit and results move to previous/: runs never mix
 
     async def main() -> tuple[Results, Path]:
         sandbox = Sandbox.from_file(spec_file, run_dir=run_dir)

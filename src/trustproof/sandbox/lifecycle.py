@@ -7,7 +7,6 @@ Ctrl-C (or SIGTERM) at any moment tears everything down: during start the start 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -25,6 +24,8 @@ from trustproof.sandbox.readiness import last_lines
 from trustproof.sandbox.rundir import RunDir
 
 DETACH_TIMEOUT_SECONDS = 60.0
+RUN_BEGUN = "TRUSTPROOF_RUN_BEGUN"
+"""Set by `start_detached` for its controller: the run directory it already began."""
 DOWN_TIMEOUT_SECONDS = 20.0
 
 
@@ -44,7 +45,10 @@ async def run_foreground(
     on_ready: Callable[[Sandbox], None],
     on_probe: ProbeHandler | None = None,
 ) -> None:
-    refuse_if_running(RunDir.create(run_dir))
+    run = RunDir.create(run_dir)
+    refuse_if_running(run)
+    if os.environ.pop(RUN_BEGUN, "") != str(run.path):  # else `start_detached` did it for us
+        run.begin()
     sandbox = Sandbox.from_file(spec_path, run_dir=run_dir)
     control = ControlServer(sandbox, on_probe)
     loop = asyncio.get_running_loop()
@@ -81,8 +85,7 @@ def start_detached(spec_path: Path, run_dir: Path) -> dict[str, Any]:
     """Start a controller in the background; return its state once everything is ready."""
     run = RunDir.create(run_dir)
     refuse_if_running(run)
-    with contextlib.suppress(FileNotFoundError):
-        run.state_file.unlink()
+    run.begin()  # the last run's state and logs move to previous/: none is read as this run's
     log_path = run.log("controller")
     with run.open_log("controller") as log:
         child = subprocess.Popen(
@@ -91,6 +94,7 @@ def start_detached(spec_path: Path, run_dir: Path) -> dict[str, Any]:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            env={**os.environ, RUN_BEGUN: str(run.path)},
         )
     PidRegistry(run.pids).add(child.pid, "controller")
     deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS

@@ -8,8 +8,11 @@
     <run>/identities/<name>/{cert,key,bundle}.pem   workload SVIDs, rotated in place (secret)
     <run>/identities/<name>/gateway-proof.key       the key its gateway signs requests with (secret)
     <run>/admin/            the admin identity the CLI uses to mint tokens (secret)
+    <run>/previous/         the evidence of the run before this one (see `RunDir.begin`)
 
-Key material is removed at teardown; logs, audit and state stay for the reports.
+Key material is removed at teardown; logs, audit and state stay for the reports. Runs never mix:
+a new run first moves the last run's evidence into ``previous/`` (replacing what was there), so
+a failed start never shows an earlier run's traceback as its own.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ def open_private_log(path: Path) -> BinaryIO:
         raise
 
 
+def _left(path: Path) -> bool:
+    """Whether a run left `path`: a file, or a directory with something in it."""
+    if path.is_dir() and not path.is_symlink():
+        return any(path.iterdir())
+    return path.exists() or path.is_symlink()
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
@@ -59,6 +69,26 @@ class RunDir:
         run = cls(private_dir(path.absolute()))
         private_dir(run.logs)
         return run
+
+    EVIDENCE = ("logs", "audit.jsonl", "results.json", "state.json", "reports", "rendered")
+    """What one run leaves behind; `begin` moves it aside before the next."""
+
+    @property
+    def previous(self) -> Path:
+        return self.path / "previous"
+
+    def begin(self) -> list[str]:
+        """Start a new run here: move the last run's evidence into ``previous/`` (the one before
+        it is dropped) and give the new run an empty ``logs/``; the names moved. Call it only
+        once nothing runs here (`trustproof.sandbox.lifecycle.refuse_if_running`)."""
+        found = [name for name in self.EVIDENCE if _left(self.path / name)]
+        if found:
+            shutil.rmtree(self.previous, ignore_errors=True)
+            private_dir(self.previous)
+            for name in found:
+                os.replace(self.path / name, self.previous / name)
+        private_dir(self.logs)
+        return found
 
     @property
     def state_file(self) -> Path:
