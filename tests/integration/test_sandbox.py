@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from trustproof.clock import ManualClock
-from trustproof.errors import SandboxError
+from trustproof.errors import SandboxError, UsageError
 from trustproof.sandbox.backend import FakeBackend
 from trustproof.sandbox.controller import Sandbox
 
@@ -275,9 +275,20 @@ def test_status_json_says_the_token_service_runs_while_it_serves(leaves_nothing:
     assert token_service["pid"] == state["controller_pid"]  # it is served by the controller
     assert token_service["running"] is True
     assert token_service["healthy"] is True  # it answered discovery over TLS just now
+    # a name the spec does not know is a usage error (2), not an environment failure (3)
+    for args in (("token", "worker", "--aud", "nosuch"), ("token", "nobody", "--aud", "api")):
+        refused = trustproof(*args, "--run-dir", "run", cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert "unknown" in refused.stderr
+    assert (
+        trustproof("cert", "nobody", "--out", "c", "--run-dir", "run", cwd=tmp_path).returncode == 2
+    )
     down = trustproof("down", "--run-dir", "run", cwd=tmp_path)
     assert down.returncode == 0, down.stderr
-    after = json.loads(trustproof("status", "--json", "--run-dir", "run", cwd=tmp_path).stdout)
+    stopped = trustproof("status", "--json", "--run-dir", "run", cwd=tmp_path)
+    assert stopped.returncode == 3  # the last state is shown, but nothing runs
+    after = json.loads(stopped.stdout)
+    assert after["controller_running"] is False
     assert after["endpoints"]["token-service"]["running"] is False  # and not once stopped
 
 
@@ -383,9 +394,11 @@ def test_the_synchronous_api_for_tests(tmp_path: Path) -> None:
         assert ports <= listening_ports()
         assert sandbox.token("worker", "api").count(".") == 2
         assert str(sandbox.cert("worker").spiffe_id) == "spiffe://t.test/worker"
-        with pytest.raises(SandboxError) as info:
+        with pytest.raises(UsageError) as info:  # a name the spec does not know: exit 2
             sandbox.token("mallory", "api")
         assert info.value.message == "unknown caller 'mallory'"
+        with pytest.raises(UsageError, match="unknown audience 'nosuch': a token is for a service"):
+            sandbox.token("worker", "nosuch")
     assert_closed(ports)
     assert children_of(os.getpid()) == []
 

@@ -82,7 +82,8 @@ def down(run_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
 @friendly
 def status(run_dir: Path, as_json: bool) -> None:
-    """What runs where: URLs, ports, pids, the discovery URL, the CA bundle, health."""
+    """What runs where: URLs, ports, pids, the discovery URL, the CA bundle, health; exit 3 when
+    the sandbox does not run (its last state is still shown)."""
     run = RunDir(run_dir.absolute())
     try:
         state = asyncio.run(control_request(run.control_socket, "GET", "/status"))
@@ -91,12 +92,16 @@ def status(run_dir: Path, as_json: bool) -> None:
         if saved is None:
             raise
         state = live_status(saved)
+    running = bool(state.get("controller_running"))
     if as_json:
         click.echo(json.dumps(state, indent=2, sort_keys=True))
-        return
-    _print_state(state)
-    running = "running" if state.get("controller_running") else "NOT running"
-    out.print(f"controller {state.get('controller_pid')}: {running}")
+    else:
+        _print_state(state)
+        out.print(
+            f"controller {state.get('controller_pid')}: {'running' if running else 'NOT running'}"
+        )
+    if not running:  # what is shown is the last state of a sandbox that no longer runs
+        sys.exit(SandboxError.exit_code)
 
 
 @click.command()

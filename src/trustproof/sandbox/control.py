@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from trustproof.errors import SandboxError
+from trustproof.errors import SandboxError, TrustproofError
 from trustproof.sandbox.backend import group_alive, running, start_time
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.readiness import healthy, https_ok
@@ -84,16 +84,16 @@ class ControlServer:
                 timedelta(seconds=float(ttl)) if ttl else None,
                 cnf_x5t_s256=str(cnf) if cnf else None,
             )
-        except SandboxError as exc:
-            return web.json_response({"error": exc.message, "hint": exc.hint}, status=400)
+        except TrustproofError as exc:
+            return _refusal(exc)
         return web.json_response({"access_token": token})
 
     async def _cert(self, request: web.Request) -> web.Response:
         body = await _json(request)
         try:
             svid = self.sandbox.cert(str(body.get("name")))
-        except SandboxError as exc:
-            return web.json_response({"error": exc.message, "hint": exc.hint}, status=400)
+        except TrustproofError as exc:
+            return _refusal(exc)
         assert self.sandbox.fabric is not None  # noqa: S101 (cert() checked it)
         return web.json_response(
             {
@@ -123,6 +123,13 @@ async def _json(request: web.Request) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _refusal(exc: TrustproofError) -> web.Response:
+    """The controller's answer to a request it cannot do: the error, its hint and the exit code
+    the command line must end with (2 for a name the spec does not know, 3 for the sandbox)."""
+    body = {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    return web.json_response(body, status=400)
 
 
 def controller_alive(state: dict[str, Any]) -> bool:

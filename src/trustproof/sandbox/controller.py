@@ -43,7 +43,7 @@ from typing import Any, Self
 
 from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
 from trustproof.clock import Clock, SystemClock
-from trustproof.errors import SandboxError, TrustproofError
+from trustproof.errors import SandboxError, TrustproofError, UsageError
 from trustproof.fabric import TrustFabric
 from trustproof.gateway.config import connection_limits, gateway_config
 from trustproof.gateway.egress import EgressProxy
@@ -384,11 +384,15 @@ class Sandbox:
         """
         if self.fabric is None:
             raise SandboxError("the sandbox is not running")
-        for label, known in (("caller", name), ("audience", audience)):
-            if known not in self.spec.personas and known not in self.spec.services:
-                raise SandboxError(
-                    f"unknown {label} {known!r}", f"expected one of: {', '.join(self.spec.callers)}"
-                )
+        if name not in self.spec.personas and name not in self.spec.services:
+            raise UsageError(
+                f"unknown caller {name!r}", f"expected one of: {', '.join(self.spec.callers)}"
+            )
+        if audience not in self.spec.services:
+            raise UsageError(
+                f"unknown audience {audience!r}: a token is for a service",
+                f"expected one of: {', '.join(self.spec.services)}",
+            )
         return self.fabric.token_for(
             name, audience, cnf_x5t_s256=cnf_x5t_s256, ttl=ttl
         ).token.reveal()
@@ -397,7 +401,7 @@ class Sandbox:
         if self.fabric is None:
             raise SandboxError("the sandbox is not running")
         if name not in self.spec.personas and name not in self.spec.services:
-            raise SandboxError(
+            raise UsageError(
                 f"unknown identity {name!r}", f"expected one of: {', '.join(self.spec.callers)}"
             )
         return self.fabric.issue(name)
