@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trustproof.sandbox.backend import group_alive, running
+from trustproof.sandbox.procinfo import group_alive, running
 
 pytestmark = pytest.mark.integration
 

@@ -4,52 +4,60 @@ Exit codes: 0 success · 1 trust violations found · 2 bad spec or usage · 3 th
 start · 70 internal error (a bug: please report it). Nothing reaches the terminal without passing
 through the scrubber, and no traceback is ever shown for a user error.
 
-One module per group of commands, each importing only `cli.base`; this module builds the group
-from them (no module of the package imports this one, so there is no import cycle):
+One module per group of commands, each importing only `cli.base` (and `cli.control`'s table);
+this module names them and imports each when its command is used (no module of the package
+imports this one, so there is no import cycle):
 
 * `cli.offline` — what needs no sandbox: `validate`, `plan`, `init`, `schema`, `probes`,
   `policy test`;
-* `cli.sandbox` — the sandbox and the suite: `up`, `down`, `status`, `token`, `cert`, `run`,
-  `probe`, `report`.
+* `cli.control` — what talks to a running sandbox: `status`, `token`, `cert`;
+* `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from trustproof import __version__
-from trustproof.cli import offline
-from trustproof.cli.base import EXIT_INTERNAL
-from trustproof.scrub import configure_logging
 
 __all__ = ["EXIT_INTERNAL", "cli", "main"]
 
+EXIT_INTERNAL = 70  # a bug in trustproof: what `cli.base.friendly` exits with
+
+WHERE: dict[str, str] = {
+    "validate": "offline",
+    "plan": "offline",
+    "init": "offline",
+    "schema": "offline",
+    "probes": "offline",
+    "policy": "offline",
+    "up": "sandbox",
+    "status": "control",
+    "token": "control",
+    "cert": "control",
+    "run": "sandbox",
+    "probe": "sandbox",
+    "report": "sandbox",
+    "down": "sandbox",
+}
+"""Each command's module under `trustproof.cli`, imported when the command is named (or help is
+asked for): `--version` imports none of them, `token`/`cert`/`status` only the light `control`,
+and only `up`/`run`/`probe`/`report`/`down` the sandbox, aiohttp and the suite."""
+
 
 class _Commands(click.Group):
-    """The sandbox and suite commands (`cli.sandbox`) are imported when first named or listed:
-    `validate` and the other offline commands start without aiohttp, psycopg and the sandbox
-    (importing those took most of the 2 s that `validate` of the shop used to take)."""
-
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = super().get_command(ctx, cmd_name)
-        if command is None and _add_sandbox_commands(self):
-            command = super().get_command(ctx, cmd_name)
-        return command
+        module = WHERE.get(cmd_name)
+        if module is None:
+            return None
+        loaded = importlib.import_module(f"trustproof.cli.{module}")
+        commands: tuple[click.Command, ...] = loaded.COMMANDS
+        return next((c for c in commands if c.name == cmd_name), None)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        _add_sandbox_commands(self)
-        return super().list_commands(ctx)
-
-
-def _add_sandbox_commands(group: click.Group) -> bool:
-    """Add `cli.sandbox`'s commands once; False when they were there already."""
-    if "up" in group.commands:
-        return False
-    from trustproof.cli import sandbox  # noqa: PLC0415  (deferred on purpose, see _Commands)
-
-    for command in sandbox.COMMANDS:
-        group.add_command(command)
-    return True
+        return list(WHERE)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,11 +65,9 @@ def _add_sandbox_commands(group: click.Group) -> bool:
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """Prove, in CI, that your services trust exactly who they should."""
+    from trustproof.scrub import configure_logging  # noqa: PLC0415 (not for --version)
+
     configure_logging(30 - 10 * min(verbose, 2))
-
-
-for _command in offline.COMMANDS:
-    cli.add_command(_command)
 
 
 def main() -> None:

@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from trustproof.cli import EXIT_INTERNAL
 from trustproof.errors import SpecError, TrustproofError
+from trustproof.sandbox.rundir import DEFAULT_RUN_DIR
 from trustproof.scrub import scrub
 
-EXIT_INTERNAL = 70
 DEFAULT_SPEC = "trustproof.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,4 +62,12 @@ spec_argument = click.argument(
     metavar="FILE",
     default=DEFAULT_SPEC,
     type=click.Path(dir_okay=False, path_type=Path),
+)
+
+run_dir_option = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+    help="Where the running sandbox keeps its state.",
 )

@@ -8,7 +8,6 @@ Thin like the rest of the command line: they parse, call `trustproof.sandbox` an
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,33 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import click
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from trustproof.cli.base import F, err, friendly, out, spec_argument
-from trustproof.errors import SandboxError, TrustproofError
-from trustproof.identity import x5t_s256
+from trustproof.cli.base import F, err, friendly, out, run_dir_option, spec_argument
+from trustproof.cli.control import _print_state
+from trustproof.errors import TrustproofError
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
 from trustproof.results import Results, load
-from trustproof.sandbox.control import live_status
 from trustproof.sandbox.control import request as control_request
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.lifecycle import down as stop_sandbox
 from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
-from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir, private_dir
+from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir
 from trustproof.spec import load_spec
 from trustproof.spec.model import Reports
 from trustproof.suite.command import NothingToRun, check_selection, suite_on, summary_lines
-
-run_dir_option = click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_RUN_DIR,
-    show_default=True,
-    help="Where the running sandbox keeps its state.",
-)
 
 
 @click.command()
@@ -75,80 +62,6 @@ def down(run_dir: Path) -> None:
     for what in forced:
         err.print(f"killed leftover {what}")
     out.print(f"stopped; logs and audit kept in {run_dir.absolute()}")
-
-
-@click.command()
-@run_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
-@friendly
-def status(run_dir: Path, as_json: bool) -> None:
-    """What runs where: URLs, ports, pids, the discovery URL, the CA bundle, health; exit 3 when
-    the sandbox does not run (its last state is still shown)."""
-    run = RunDir(run_dir.absolute())
-    try:
-        state = asyncio.run(control_request(run.control_socket, "GET", "/status"))
-    except SandboxError:
-        saved = run.read_state()
-        if saved is None:
-            raise
-        state = live_status(saved)
-    running = bool(state.get("controller_running"))
-    if as_json:
-        click.echo(json.dumps(state, indent=2, sort_keys=True))
-    else:
-        _print_state(state)
-        out.print(
-            f"controller {state.get('controller_pid')}: {'running' if running else 'NOT running'}"
-        )
-    if not running:  # what is shown is the last state of a sandbox that no longer runs
-        sys.exit(SandboxError.exit_code)
-
-
-@click.command()
-@click.argument("name")
-@click.option("--aud", "audience", required=True, help="The service the token is for.")
-@click.option("--ttl", type=float, default=None, help="Lifetime in seconds.")
-@click.option(
-    "--bind",
-    "bind_cert",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Bind the token to this certificate (PEM), as gateways require for "
-    "workloads: use the cert.pem written by `trustproof cert`.",
-)
-@run_dir_option
-@friendly
-def token(
-    name: str, audience: str, ttl: float | None, bind_cert: Path | None, run_dir: Path
-) -> None:
-    """Print a fresh access token for a persona or workload of the running sandbox."""
-    socket_path = RunDir(run_dir.absolute()).control_socket
-    body: dict[str, object] = {"name": name, "audience": audience, "ttl": ttl}
-    if bind_cert is not None:
-        body["cnf_x5t_s256"] = thumbprint_of_pem(bind_cert.read_bytes())
-    reply = asyncio.run(control_request(socket_path, "POST", "/token", body))
-    click.echo(reply["access_token"])
-
-
-@click.command()
-@click.argument("name")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@run_dir_option
-@friendly
-def cert(name: str, out_dir: Path, run_dir: Path) -> None:
-    """Write a fresh certificate, key (0600) and CA bundle for NAME into --out."""
-    socket_path = RunDir(run_dir.absolute()).control_socket
-    reply = asyncio.run(control_request(socket_path, "POST", "/cert", {"name": name}))
-    private_dir(out_dir)
-    (out_dir / "cert.pem").write_text(reply["cert_pem"])
-    (out_dir / "bundle.pem").write_text(reply["bundle_pem"])
-    key = out_dir / "key.pem"
-    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(reply["key_pem"])
-    out.print(
-        f"wrote {out_dir}/cert.pem, key.pem, bundle.pem for {reply['spiffe_id']} "
-        f"(valid until {reply['not_after']})"
-    )
 
 
 select_options = [
@@ -394,29 +307,4 @@ def _finish(
     out.print("[bold green]every boundary behaved as the spec says[/]")
 
 
-def thumbprint_of_pem(pem: bytes) -> str:
-    """The RFC 8705 thumbprint of the first certificate in a PEM file."""
-    try:
-        certificate = x509.load_pem_x509_certificates(pem)[0]
-    except (ValueError, IndexError):
-        raise click.BadParameter("expected a PEM certificate", param_hint="--bind") from None
-    return x5t_s256(certificate.public_bytes(serialization.Encoding.DER))
-
-
-def _print_state(state: dict[str, Any]) -> None:
-    table = Table("name", "kind", "url", "direct / dsn", "pid", "health", box=None)
-    for name, ep in state.get("endpoints", {}).items():
-        pid = str(ep.get("pid") or "")
-        if "running" in ep and ep.get("pid"):
-            pid += "" if ep["running"] else " (exited)"
-        health = {True: "[green]healthy[/]", False: "[red]failing[/]"}.get(ep.get("healthy"), "")
-        table.add_row(
-            name, ep["kind"], ep["url"], ep.get("direct_url") or ep.get("dsn", ""), pid, health
-        )
-    out.print(table)
-    out.print(f"discovery: {state.get('discovery_url')}")
-    out.print(f"CA bundle: {state.get('ca_bundle')}")
-    out.print(f"run dir:   {state.get('run_dir')}")
-
-
-COMMANDS: tuple[click.Command, ...] = (up, down, status, token, cert, run, probe, report)
+COMMANDS: tuple[click.Command, ...] = (up, down, run, probe, report)

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from trustproof.errors import SandboxError, TrustproofError
-from trustproof.sandbox.backend import group_alive, running, start_time
+from trustproof.errors import TrustproofError
+from trustproof.sandbox import control_client
+from trustproof.sandbox.control_client import controller_alive, live_status
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.readiness import healthy, https_ok
+
+__all__ = ["ControlServer", "ProbeHandler", "controller_alive", "live_status", "request"]
 
 ProbeHandler = Callable[[Sandbox, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -132,34 +133,6 @@ def _refusal(exc: TrustproofError) -> web.Response:
     return web.json_response(body, status=400)
 
 
-def controller_alive(state: dict[str, Any]) -> bool:
-    """Whether the run's controller still runs: its pid is alive *and* is the same process
-    (same kernel start time), so a reused pid is never mistaken for it, nor killed."""
-    pid = state.get("controller_pid")
-    if not isinstance(pid, int) or not running(pid):
-        return False
-    recorded = state.get("controller_start_time")
-    return recorded is None or start_time(pid) == recorded
-
-
-def live_status(state: dict[str, Any]) -> dict[str, Any]:
-    """The state with each process's liveness checked now.
-
-    The token service runs inside the controller, so it runs exactly when the controller does
-    (same pid *and* start time; a state written before the token service had a pid says so too).
-    Every other endpoint is its own process group.
-    """
-    controller_running = controller_alive(state)
-    for endpoint in state.get("endpoints", {}).values():
-        pid = endpoint.get("pid")
-        if endpoint.get("kind") == "token-service":
-            endpoint["running"] = controller_running
-        else:
-            endpoint["running"] = bool(pid) and group_alive(int(pid))
-    state["controller_running"] = controller_running
-    return state
-
-
 async def request(
     socket_path: Path,
     method: str,
@@ -167,30 +140,5 @@ async def request(
     body: dict[str, Any] | None = None,
     timeout: float = 10,
 ) -> dict[str, Any]:
-    """Call the controller; `SandboxError` when nothing answers there."""
-    if not socket_path.exists():
-        raise SandboxError(
-            f"no sandbox is running in {socket_path.parent}",
-            "start one with `trustproof up --detach`, or pass --run-dir",
-        )
-    connector = aiohttp.UnixConnector(path=str(socket_path))
-    try:
-        async with (
-            aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as session,
-            session.request(method, f"http://trustproof{path}", json=body) as response,
-        ):
-            data: dict[str, Any] = json.loads(await response.text())
-    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-        raise SandboxError(
-            f"the sandbox controller in {socket_path.parent} does not answer "
-            f"({type(exc).__name__})",
-            "it may have been killed: `trustproof down` cleans up",
-        ) from None
-    if "error" in data:
-        error = SandboxError(str(data["error"]), str(data.get("hint", "")))
-        if isinstance(data.get("exit_code"), int):
-            error.exit_code = data["exit_code"]  # e.g. 2 for a selection matching nothing
-        raise error
-    return data
+    """`control_client.request` for async callers (in a thread: it blocks)."""
+    return await asyncio.to_thread(control_client.request, socket_path, method, path, body, timeout)

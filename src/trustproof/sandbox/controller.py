@@ -59,12 +59,12 @@ from trustproof.sandbox.backend import (
     LocalProcessBackend,
     PidRegistry,
     kill_group,
-    start_time,
 )
 from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
+from trustproof.sandbox.procinfo import start_time
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
 from trustproof.sandbox.renewal import check_certificate_ttl, renew_forever, tick_seconds

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import PidRegistry, group_alive, kill_group
+from trustproof.sandbox.backend import PidRegistry, kill_group
 from trustproof.sandbox.control import ControlServer, ProbeHandler, controller_alive, request
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.procinfo import group_alive
 from trustproof.sandbox.readiness import last_lines
 from trustproof.sandbox.rundir import RunDir
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from trustproof.sandbox.backend import PidRegistry, kill_group, start_time
+from trustproof.sandbox.backend import PidRegistry, kill_group
+from trustproof.sandbox.procinfo import start_time
 from trustproof.sandbox.rundir import RunDir
 
 DISMISS_TIMEOUT_SECONDS = 5.0
