@@ -51,6 +51,48 @@ def test_validate_defaults_to_trustproof_yaml_here(
     assert "trust domain here.test" in result.output
 
 
+def test_validate_finds_the_spec_from_a_subdirectory(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "trustproof.yaml").write_text("trust_domain: above.test\n")
+    deep = tmp_path / "services" / "orders"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    monkeypatch.delenv("TRUSTPROOF_SPEC", raising=False)
+    result = runner.invoke(cli, ["validate"])
+    assert result.exit_code == 0, result.stderr
+    assert "trust domain above.test" in result.output
+
+
+def test_the_nearest_spec_wins_and_none_is_a_clear_error(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRUSTPROOF_SPEC", raising=False)
+    (tmp_path / "trustproof.yaml").write_text("trust_domain: above.test\n")
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "trustproof.yaml").write_text("trust_domain: inner.test\n")
+    monkeypatch.chdir(tmp_path / "inner")
+    assert "inner.test" in runner.invoke(cli, ["validate"]).output
+    lonely = tmp_path.parent / f"{tmp_path.name}-lonely"
+    lonely.mkdir()
+    monkeypatch.chdir(lonely)
+    missing = runner.invoke(cli, ["validate"])
+    assert missing.exit_code == 2
+    assert "no such file" in missing.stderr
+
+
+def test_trustproof_spec_names_the_spec(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere.yaml").write_text("trust_domain: env.test\n")
+    (tmp_path / "trustproof.yaml").write_text("trust_domain: here.test\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRUSTPROOF_SPEC", str(tmp_path / "elsewhere.yaml"))
+    assert "trust domain env.test" in runner.invoke(cli, ["validate"]).output
+    given = runner.invoke(cli, ["validate", "trustproof.yaml"])  # an argument beats both
+    assert "trust domain here.test" in given.output
+
+
 def test_validate_error_output_is_scrubbed(runner: CliRunner, tmp_path: Path) -> None:
     spec = tmp_path / "trustproof.yaml"
     token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"

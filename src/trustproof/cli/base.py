@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from trustproof.cli import EXIT_INTERNAL
@@ -57,10 +58,30 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def find_spec(start: Path) -> Path | None:
+    """The nearest ``trustproof.yaml`` in `start` or a directory above it, like git finds its
+    repository; None when there is none up to the root."""
+    for directory in (start, *start.parents):
+        candidate = directory / DEFAULT_SPEC
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _spec_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """FILE as given, else ``$TRUSTPROOF_SPEC``, else the nearest ``trustproof.yaml`` from the
+    current directory up (a missing one is reported by the loader, with its hint)."""
+    if ctx.get_parameter_source(param.name or "") is not ParameterSource.DEFAULT:
+        return value
+    return find_spec(Path.cwd()) or value
+
+
 spec_argument = click.argument(
     "spec_file",
     metavar="FILE",
     default=DEFAULT_SPEC,
+    envvar="TRUSTPROOF_SPEC",
+    callback=_spec_file,
     type=click.Path(dir_okay=False, path_type=Path),
 )
 
