@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,12 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=cwd, check=False)
+def run(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+    )
 
 
 def test_console_script_validates_the_shop(shop_spec_path: Path) -> None:
@@ -33,7 +39,45 @@ def test_python_dash_m_reports_a_bad_spec(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_init_then_validate_in_a_fresh_directory(tmp_path: Path) -> None:
+def test_init_then_run_is_green_in_a_fresh_directory(tmp_path: Path) -> None:
+    """The first hour: `init` then `run`, nothing edited, exits 0 — every case and scenario."""
     assert run(str(BIN / "trustproof"), "init", cwd=tmp_path).returncode == 0
     result = run(str(BIN / "trustproof"), "validate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    proved = run(str(BIN / "trustproof"), "run", cwd=tmp_path, timeout=600)
+    assert proved.returncode == 0, proved.stdout + proved.stderr
+    assert "every boundary behaved as the spec says" in proved.stdout
+    assert (tmp_path / "trustproof-reports" / "report.html").is_file()
+
+
+def test_init_starter_without_the_middleware_is_red(tmp_path: Path) -> None:
+    """The failing twin: a starter service that ignores the contract (no proof check, no
+    marker) is caught — the direct port is served, and nothing is marked as served."""
+    assert run(str(BIN / "trustproof"), "init", cwd=tmp_path).returncode == 0
+    app = tmp_path / "app.py"
+    text = app.read_text()
+    assert text.count("TrustproofMiddleware(app)") == 1
+    app.write_text(
+        text.replace("TrustproofMiddleware(app)", "app").replace(
+            "caller = caller_of(environ)", "caller = type('C', (), {'principal': 'x', 'roles': ()})"
+        )
+    )
+    proved = run(str(BIN / "trustproof"), "run", "--no-scenarios", cwd=tmp_path, timeout=600)
+    assert proved.returncode == 1, proved.stdout + proved.stderr
+    assert "NOT-SERVED" in proved.stdout
+    lines = proved.stdout.splitlines()
+    assert any(
+        line.split()[:2] == ["OVER-PERMISSION", "bypass.direct-port"]
+        for line in lines
+        if line.strip()
+    )
+
+
+def test_free_port_skips_ports_in_use() -> None:
+    from trustproof.cli.offline import STARTER_PORTS, free_port  # noqa: PLC0415
+
+    first = free_port(random.Random(7))  # noqa: S311 (a port, not a secret)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", first))
+        assert free_port(random.Random(7)) != first  # noqa: S311
+    assert first in STARTER_PORTS

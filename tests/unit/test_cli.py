@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trustproof.cli import EXIT_INTERNAL, cli
+from trustproof.cli import EXIT_INTERNAL, cli, offline
 
 
 @pytest.fixture
@@ -115,10 +115,13 @@ def test_init_writes_a_valid_starter_and_refuses_to_overwrite(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(offline, "free_port", lambda: 24242)  # unit tests open no sockets
     first = runner.invoke(cli, ["init"])
     assert first.exit_code == 0, first.output
     assert Path("trustproof.yaml").read_text().startswith("# trustproof.yaml")
+    assert "    port: 24242 " in Path("trustproof.yaml").read_text()
     assert Path("policies/app.cedar").is_file()
+    assert "TrustproofMiddleware(app)" in Path("app.py").read_text()
     valid = runner.invoke(cli, ["validate"])
     assert valid.exit_code == 0, valid.stderr
     before = Path("trustproof.yaml").read_text()
@@ -134,6 +137,7 @@ def test_init_refuses_when_only_the_policy_exists(
     monkeypatch.chdir(tmp_path)
     Path("policies").mkdir()
     Path("policies/app.cedar").write_text("// mine\n")
+    monkeypatch.setattr(offline, "free_port", lambda: 24242)
     result = runner.invoke(cli, ["init"])
     assert result.exit_code == 2
     assert not Path("trustproof.yaml").exists()

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import random
+import socket
 import sys
 from importlib import resources
 from pathlib import Path
@@ -45,21 +47,43 @@ def schema() -> None:
 @click.command()
 @friendly
 def init() -> None:
-    """Write a commented starter trustproof.yaml (and its policy file) here."""
+    """Write a starter here: trustproof.yaml, its Cedar policy and a service that honours the
+    contract — green on its first `trustproof run`."""
     starter = resources.files("trustproof.spec").joinpath("starter")
     targets = {
         Path(DEFAULT_SPEC): starter.joinpath("trustproof.yaml"),
         Path("policies/app.cedar"): starter.joinpath("app.cedar"),
+        Path("app.py"): starter.joinpath("app.py"),
     }
     existing = [str(path) for path in targets if path.exists()]
     if existing:
         raise click.UsageError(f"refusing to overwrite {', '.join(existing)} (move it away first)")
+    port = str(free_port())
     for path, source in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
-            handle.write(source.read_text(encoding="utf-8"))
+            handle.write(source.read_text(encoding="utf-8").replace("{{PORT}}", port))
         out.print(f"wrote {path}")
-    out.print("next: edit trustproof.yaml, then run `trustproof validate`")
+    out.print("next: `trustproof run` (green as written), then make app.py and the spec yours")
+
+
+STARTER_PORTS = range(20000, 30000)
+"""Where the starter's port is chosen: below Linux's ephemeral range (32768-60999), so that no
+client connection is handed the port between `init` and `run`."""
+
+
+def free_port(rng: random.Random | None = None, tries: int = 50) -> int:
+    """A port of `STARTER_PORTS` nothing listens on right now (bound and released on 127.0.0.1)."""
+    rng = rng or random.Random()  # noqa: S311 (a port, not a secret)
+    for _ in range(tries):
+        port = rng.choice(STARTER_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise click.UsageError(f"no free port found in {tries} tries: set one in trustproof.yaml")
 
 
 @click.command()
