@@ -197,3 +197,42 @@ def test_policy_test_reports_over_permission_and_exits_1(
     assert result.exit_code == 1
     assert "over-permission" in result.output
     assert 'bob -> storefront POST /checkout  allowed by "oops-bob-buys"' in result.output
+
+
+def test_validate_json_valid_and_invalid(runner: CliRunner, tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("trust_domain: j.test\n")
+    ok = runner.invoke(cli, ["validate", "--json", str(good)])
+    assert ok.exit_code == 0
+    assert json.loads(ok.output)["valid"] is True
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trust_domain: j.test\npersonas:\n  alice:\n    rolse: [x]\n")
+    refused = runner.invoke(cli, ["validate", "--json", str(bad)])
+    assert refused.exit_code == 2
+    (problem,) = json.loads(refused.output)["problems"]
+    assert (problem["line"], problem["field"]) == (4, "personas.alice.rolse")
+    assert problem["hint"] == "did you mean 'roles'?"
+
+
+def test_probes_and_plan_json(runner: CliRunner, shop_spec_path: Path) -> None:
+    listed = json.loads(runner.invoke(cli, ["probes", "--json"]).output)
+    assert {"id": "token.expired", "title": "expired token", "family": "token"} in listed
+    planned = json.loads(runner.invoke(cli, ["plan", "--json", str(shop_spec_path)]).output)
+    assert (planned["allowed"], planned["refused"]) == (21, 87)
+    orders = next(b for b in planned["boundaries"] if b["name"] == "orders")
+    assert {"caller": "storefront", "operation": "GET /orders", "allowed": True} in orders["cells"]
+
+
+def test_plan_stays_readable_with_many_callers(runner: CliRunner, tmp_path: Path) -> None:
+    personas = "".join(f"  user-with-a-long-name-{i:02d}: {{}}\n" for i in range(20))
+    spec = tmp_path / "trustproof.yaml"
+    spec.write_text(
+        "trust_domain: many.test\npersonas:\n" + personas + "services:\n"
+        "  api: {command: [x], port: 18080, routes: [GET /a, GET /b]}\n"
+        "access: {services: {api: {user-with-a-long-name-07: [GET /a]}}}\n"
+    )
+    result = runner.invoke(cli, ["plan", str(spec)])
+    assert result.exit_code == 0, result.stderr
+    assert "…" not in result.output
+    assert "  user-with-a-long-name-07: allow GET /a" in result.output
+    assert "  user-with-a-long-name-19: deny all" in result.output

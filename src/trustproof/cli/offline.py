@@ -17,25 +17,59 @@ from rich.table import Table
 
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.cli.base import DEFAULT_SPEC, friendly, out, spec_argument
-from trustproof.plan import expected_matrix
+from trustproof.errors import Problem, SpecError
+from trustproof.plan import Boundary, expected_matrix
 from trustproof.policy.offline import policy_test, render_text
+from trustproof.scrub import scrub
 from trustproof.spec import Spec, json_schema, load_spec
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout (stable keys)."
+)
 
 
 @click.command()
 @spec_argument
+@json_option
 @friendly
-def validate(spec_file: Path) -> None:
+def validate(spec_file: Path, as_json: bool) -> None:
     """Check a spec; print every problem as FILE:LINE:COL: field: message."""
-    spec = load_spec(spec_file)
+    try:
+        spec = load_spec(spec_file)
+    except SpecError as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"valid": False, "problems": [_problem(p) for p in exc.problems]}))
+        sys.exit(exc.exit_code)
     allows = sum(
         len(routes) for callers in spec.access.services.values() for routes in callers.values()
     )
+    if as_json:
+        counts = {
+            "services": len(spec.services),
+            "personas": len(spec.personas),
+            "datastores": len(spec.datastores),
+            "route_grants": allows,
+        }
+        summary = {"valid": True, "file": str(spec_file), "trust_domain": spec.trust_domain}
+        click.echo(json.dumps({**summary, **counts}))
+        return
     out.print(
         f"[green]✓[/] {spec_file}: valid — {_count(spec.services, 'service')}, "
         f"{_count(spec.personas, 'persona')}, {_count(spec.datastores, 'datastore')}, "
         f"{allows} expected route grants, trust domain {spec.trust_domain}"
     )
+
+
+def _problem(problem: Problem) -> dict[str, Any]:
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "column": problem.column,
+        "field": problem.path,
+        "message": scrub(problem.message),
+        "hint": scrub(problem.hint),
+    }
 
 
 @click.command()
@@ -87,8 +121,13 @@ def free_port(rng: random.Random | None = None, tries: int = 50) -> int:
 
 
 @click.command()
-def probes() -> None:
+@json_option
+def probes(as_json: bool) -> None:
     """List the probe catalogue: the ids a spec can select."""
+    if as_json:
+        rows = [{"id": i.id, "title": i.title, "family": i.family} for i in CATALOGUE]
+        click.echo(json.dumps(rows))
+        return
     table = Table("id", "what it checks", box=None)
     for info in CATALOGUE:
         table.add_row(info.id, info.title)
@@ -97,11 +136,40 @@ def probes() -> None:
 
 @click.command()
 @spec_argument
+@json_option
 @friendly
-def plan(spec_file: Path) -> None:
+def plan(spec_file: Path, as_json: bool) -> None:
     """Show the expected access matrix and the probes that will check it."""
     spec = load_spec(spec_file)
+    if as_json:
+        click.echo(json.dumps(plan_json(spec)))
+        return
     _print_plan(spec)
+
+
+def plan_json(spec: Spec) -> dict[str, Any]:
+    """The expected matrix as data: every boundary, its operations and its cells."""
+    matrix = expected_matrix(spec)
+    boundaries = [
+        {
+            "name": b.name,
+            "kind": b.kind,
+            "enforcement": b.enforcement,
+            "operations": list(b.operations),
+            "cells": [
+                {"caller": c.caller, "operation": c.operation, "allowed": c.allowed}
+                for c in b.cells
+            ],
+        }
+        for b in matrix
+    ]
+    cells = [cell for b in matrix for cell in b.cells]
+    return {
+        "boundaries": boundaries,
+        "allowed": sum(1 for c in cells if c.allowed),
+        "refused": sum(1 for c in cells if not c.allowed),
+        "probes": list(selected(spec.probes.select, spec.probes.deselect)),
+    }
 
 
 @click.group()
@@ -120,23 +188,19 @@ def policy_test_command(spec_file: Path) -> None:
     sys.exit(code)
 
 
+GRID_CALLERS = 8
+"""Up to this many callers a boundary is drawn as a grid (operations x callers); beyond, as one
+line per caller with what it may do — a grid of 25 columns truncates every name."""
+
+
 def _print_plan(spec: Spec) -> None:
     total_allow = total_deny = 0
     for boundary in expected_matrix(spec):
-        table = Table(
-            title=f"{boundary.kind} {boundary.name} — enforced by {boundary.enforcement}",
-            title_justify="left",
-        )
-        table.add_column("operation")
-        for caller in boundary.callers:
-            table.add_column(caller, justify="center")
-        for op in boundary.operations:
-            marks = [
-                "[green]allow[/]" if boundary.allowed(caller, op) else "[dim]deny[/]"
-                for caller in boundary.callers
-            ]
-            table.add_row(op, *marks)
-        out.print(table)
+        title = f"{boundary.kind} {boundary.name} — enforced by {boundary.enforcement}"
+        if len(boundary.callers) <= GRID_CALLERS:
+            _print_grid(boundary, title)
+        else:
+            _print_lines(boundary, title)
         allows = sum(cell.allowed for cell in boundary.cells)
         total_allow += allows
         total_deny += len(boundary.cells) - allows
@@ -145,6 +209,32 @@ def _print_plan(spec: Spec) -> None:
         f"{total_allow} (caller, operation) pairs must be allowed and {total_deny} refused; "
         f"{len(chosen)} of {len(CATALOGUE)} probes selected."
     )
+
+
+def _print_grid(boundary: Boundary, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("operation", no_wrap=True)
+    for caller in boundary.callers:
+        table.add_column(caller, justify="center", no_wrap=True)
+    for op in boundary.operations:
+        marks = [
+            "[green]allow[/]" if boundary.allowed(caller, op) else "[dim]deny[/]"
+            for caller in boundary.callers
+        ]
+        table.add_row(op, *marks)
+    out.print(table)
+
+
+def _print_lines(boundary: Boundary, title: str) -> None:
+    out.print(f"[bold]{title}[/] ({len(boundary.operations)} operations)", highlight=False)
+    for caller in boundary.callers:
+        allowed = [op for op in boundary.operations if boundary.allowed(caller, op)]
+        if not allowed:
+            out.print(f"  {caller}: [dim]deny all[/]", soft_wrap=True)
+        elif len(allowed) == len(boundary.operations):
+            out.print(f"  {caller}: [green]allow all[/]", soft_wrap=True)
+        else:
+            out.print(f"  {caller}: [green]allow[/] {', '.join(allowed)}", soft_wrap=True)
 
 
 def _count(items: Any, noun: str) -> str:
