@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 LINTED := $(wildcard src tests benchmarks scripts examples)
 
-.PHONY: demo test setup lint typecheck unit integration bench soak fuzz lock clean
+.PHONY: demo test setup lint typecheck unit integration bench soak fuzz lock dist clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -67,6 +67,10 @@ lock:
 	{ echo '# Exact pins of every dependency (runtime + dev). Regenerate with: make lock'; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^trustproof'; } > requirements.lock
 	rm -rf .lock-venv
+
+# The wheel and sdist a team installs from (`pip install dist/trustproof-*.whl`), built offline.
+dist: setup
+	rm -rf dist && $(BIN)/hatchling build -d dist
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

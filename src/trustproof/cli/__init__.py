@@ -11,6 +11,7 @@ imports this one, so there is no import cycle):
 * `cli.offline` — what needs no sandbox: `validate`, `plan`, `init`, `schema`, `probes`,
   `policy test`;
 * `cli.control` — what talks to a running sandbox: `status`, `token`, `cert`;
+* `cli.doctor` — `doctor`: what this machine lacks for a run;
 * `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`.
 """
 
@@ -33,6 +34,7 @@ WHERE: dict[str, str] = {
     "schema": "offline",
     "probes": "offline",
     "policy": "offline",
+    "doctor": "doctor",
     "up": "sandbox",
     "status": "control",
     "token": "control",
