@@ -6,6 +6,7 @@ import random
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,22 @@ def test_free_port_skips_ports_in_use() -> None:
         busy.bind(("127.0.0.1", first))
         assert free_port(random.Random(7)) != first  # noqa: S311
     assert first in STARTER_PORTS
+
+
+def test_the_wheel_carries_the_middleware_and_the_starter(tmp_path: Path) -> None:
+    """What `make dist` builds (offline, with hatchling) is what a team installs."""
+    root = Path(__file__).resolve().parents[2]
+    built = run(str(BIN / "hatchling"), "build", "-t", "wheel", "-d", str(tmp_path), cwd=root)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("trustproof-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {
+        "trustproof/middleware/asgi.py",
+        "trustproof/middleware/wsgi.py",
+        "trustproof/spec/starter/app.py",
+        "trustproof/spec/starter/trustproof.yaml",
+        "trustproof/policy/trustproof.cedarschema",
+        "trustproof/py.typed",
+        "trustproof_pytest/__init__.py",
+    } <= names
