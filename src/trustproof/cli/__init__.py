@@ -64,9 +64,13 @@ class _Commands(click.Group):
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trustproof")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "-v", "--verbose", count=True, help="List each case as it finishes; more log output (-vv)."
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Prove, in CI, that your services trust exactly who they should."""
+    ctx.ensure_object(dict)["verbose"] = verbose
     from trustproof.scrub import configure_logging  # noqa: PLC0415 (not for --version)
 
     configure_logging(30 - 10 * min(verbose, 2))

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trustproof.cli.base import F, err, friendly, out, run_dir_option, spec_argument
 from trustproof.cli.control import _print_state
+from trustproof.cli.progress import SuiteProgress
 from trustproof.errors import TrustproofError
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
 from trustproof.results import Results, load
@@ -236,24 +236,17 @@ async def _suite_with_progress(
     *,
     scenarios: bool,
 ) -> tuple[Results, Path]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("probing", total=None)
+    verbose = bool((click.get_current_context().find_root().obj or {}).get("verbose"))
+    with SuiteProgress(err, verbose=verbose) as progress:
         return await suite_on(
             sandbox,
             select=select,
             deselect=deselect,
             fail_fast=fail_fast,
-            on_total=lambda total: progress.update(task, total=total),
-            on_result=lambda _: progress.advance(task),
+            on_total=progress.on_total,
+            on_result=progress.on_result,
             scenarios=scenarios,
-            on_scenario=lambda sid: progress.update(task, description=f"scenario {sid}"),
+            on_scenario=progress.on_scenario,
         )
 
 
