@@ -35,6 +35,8 @@ carries a `message` and a `hint` (what to do about it)::
     │                               503); audit
     ├── JoseError                   a token part that does not decode (also ValueError; becomes a
     │                               validation reason, never reaches a caller); tokens/_jose
+    ├── ContractError               a service's middleware cannot honour the contract as
+    │                               configured (raised at its start-up); middleware/contract
     └── CaseFailed                  a generated case's verdict in pytest was not ``pass`` (shown
                                     as the item's failure); pytest_plugin/items
 

@@ -96,11 +96,13 @@ def init() -> None:
     for path, source in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
-            handle.write(source.read_text(encoding="utf-8").replace("{{PORT}}", port))
+            handle.write(source.read_text(encoding="utf-8").replace(STARTER_PORT, port, 1))
         out.print(f"wrote {path}")
     out.print("next: `trustproof run` (green as written), then make app.py and the spec yours")
 
 
+STARTER_PORT = "18080"
+"""The port the packaged starter names (valid as shipped); `init` writes a free one instead."""
 STARTER_PORTS = range(20000, 30000)
 """Where the starter's port is chosen: below Linux's ephemeral range (32768-60999), so that no
 client connection is handed the port between `init` and `run`."""

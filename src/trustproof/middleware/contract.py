@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from trustproof.errors import TrustproofError
 from trustproof.gateway.proof import KEY_BYTES, verify_proof
 
 SERVED_BY = "X-Served-By"
@@ -33,7 +34,7 @@ NOT_HANDLED = frozenset({404, 405, 501})
 KEY_FILE_VARIABLE = "TRUSTPROOF_GATEWAY_PROOF_KEY_FILE"
 
 
-class ContractError(RuntimeError):
+class ContractError(TrustproofError):
     """The service cannot honour the contract as configured (raised at start-up, never per
     request): say what is missing and what to do."""
 
