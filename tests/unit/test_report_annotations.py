@@ -196,3 +196,18 @@ def test_finish_prints_no_annotations_outside_actions(
     with pytest.raises(SystemExit):
         _finish(load(path), path, tmp_path / "reports")
     assert "::error" not in capsys.readouterr().out
+
+
+def test_finish_as_json_puts_only_the_results_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(fixed_results()))
+    with pytest.raises(SystemExit) as info:
+        _finish(load(path), path, tmp_path / "reports", as_json=True)
+    assert info.value.code == 1  # the gate is the same
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["version"] == 1  # nothing but the document
+    assert TOKEN not in printed.out

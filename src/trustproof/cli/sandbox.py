@@ -92,6 +92,12 @@ def with_select_options(func: F) -> F:
     return func
 
 
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the results document (as results.json holds it) on stdout; the rest on stderr.",
+)
 report_dir_option = click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -112,12 +118,14 @@ report_dir_option = click.option(
 )
 @with_select_options
 @report_dir_option
+@json_option
 @friendly
 def run(
     spec_file: Path,
     run_dir: Path,
     *,
     report_dir: Path | None,
+    as_json: bool,
     select: tuple[str, ...],
     deselect: tuple[str, ...],
     fail_fast: bool,
@@ -145,18 +153,22 @@ def run(
             await sandbox.stop()
 
     results, path = asyncio.run(main())
-    _finish(results, path, report_dir, spec.reports, spec.resolve(spec.reports.dir))
+    _finish(
+        results, path, report_dir, spec.reports, spec.resolve(spec.reports.dir), as_json=as_json
+    )
 
 
 @click.command()
 @run_dir_option
 @with_select_options
 @report_dir_option
+@json_option
 @friendly
 def probe(
     run_dir: Path,
     *,
     report_dir: Path | None,
+    as_json: bool,
     select: tuple[str, ...],
     deselect: tuple[str, ...],
     fail_fast: bool,
@@ -174,7 +186,7 @@ def probe(
     path = Path(reply["results"])
     results = load(path)
     reports, spec_dir = _reports_of(results)
-    _finish(results, path, report_dir, reports, spec_dir)
+    _finish(results, path, report_dir, reports, spec_dir, as_json=as_json)
 
 
 @click.command()
@@ -269,35 +281,43 @@ def _finish(
     report_dir: Path | None = None,
     reports: Reports | None = None,
     spec_report_dir: Path | None = None,
+    *,
+    as_json: bool = False,
 ) -> None:
     """Print the summary and the paths, write the reports (`--report-dir`, else the spec's
     ``reports.dir``, else ``reports/`` beside the results; the spec's formats), print GitHub
-    annotations under GitHub Actions; exit 1 unless `results.ok`."""
+    annotations under GitHub Actions; exit 1 unless `results.ok`. With `as_json` the results
+    document is the only thing on standard output (the rest goes to standard error)."""
+    human = err if as_json else out
     for line in summary_lines(results):
-        out.print(line, markup=False)
-    out.print(f"results: {path}", markup=False)
+        human.print(line, markup=False)
+    human.print(f"results: {path}", markup=False)
     reports = reports or Reports()
     target = report_dir or spec_report_dir or path.parent / "reports"
     for written in write_reports(results, target, reports.formats).values():
-        out.print(f"report:  {written}", markup=False)
+        human.print(f"report:  {written}", markup=False)
     if os.environ.get("GITHUB_ACTIONS") == "true" and not results.ok:
-        sys.stdout.write(render(results, "github"))  # workflow commands: no markup, no wrapping
-        sys.stdout.flush()
+        stream = sys.stderr if as_json else sys.stdout  # the runner reads commands from both
+        stream.write(render(results, "github"))  # workflow commands: no markup, no wrapping
+        stream.flush()
     try:
         summary = append_step_summary(results)
     except OSError as exc:  # a summary that cannot be written must not hide the verdict
         err.print(f"could not append to $GITHUB_STEP_SUMMARY: {exc}", markup=False)
     else:
         if summary is not None:
-            out.print(f"summary appended to {summary}", markup=False)
+            human.print(f"summary appended to {summary}", markup=False)
+    if as_json:
+        sys.stdout.write(render(results, "json"))
+        sys.stdout.flush()
     if not results.ok:
-        out.print(
+        human.print(
             f"[bold red]trust is broken: {len(results.failures)} case(s) disagree with the spec, "
             f"{len(results.failed_scenarios)} scenario(s) failed"
             f"{', the run stopped early' if results.stopped_early else ''}[/]"
         )
         sys.exit(1)
-    out.print("[bold green]every boundary behaved as the spec says[/]")
+    human.print("[bold green]every boundary behaved as the spec says[/]")
 
 
 COMMANDS: tuple[click.Command, ...] = (up, down, run, probe, report)
