@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from trustproof.probes.answers import Context, header, resolve_pointer, unmet_expect
@@ -276,3 +278,29 @@ def test_context_of_a_spec(tmp_path: Path) -> None:
     assert Context.of(spec, "orders", "GET /orders") == Context(True, "orders")
     # the service's own port behind a gateway: nothing declared applies
     assert Context.of(spec, "orders", "GET /orders", door="direct") == Context(False, "orders")
+
+
+HEADER_NAMES = st.sampled_from(
+    ["X-Served-By", "x-served-by", "X-Trustproof-Decision", "x-app", "Content-Type", "Location"]
+)
+ANSWERS = st.tuples(
+    st.integers(min_value=100, max_value=599),
+    st.lists(st.tuples(HEADER_NAMES, st.sampled_from(["inventory", "deny", "other", ""]))),
+    st.one_of(st.binary(max_size=200), st.sampled_from([b"{}", GOOD, FASTAPI_401])),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANSWERS)
+def test_fail_closed_on_any_answer(answer: tuple[int, list[tuple[str, str]], bytes, bool]) -> None:
+    """Whatever comes back: a known outcome, never an exception, and no 1xx/5xx, and no refusal
+    of our gateway, ever reads as allowed."""
+    status, headers, payload, gateway = answer
+    ctx = Context(from_gateway=gateway, service="inventory", served=SERVED if status % 2 else None)
+    outcome, _, reason = classify(status, CIMultiDict(headers), payload, context=ctx)
+    assert outcome in ("allowed", "denied_tls", "denied_authn", "denied_authz", "inconclusive")
+    assert reason
+    deny = any(k.lower() == "x-trustproof-decision" and v == "deny" for k, v in headers)
+    if status < 200 or status >= 500 or (gateway and deny):
+        assert outcome != "allowed"
