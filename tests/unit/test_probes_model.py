@@ -58,7 +58,8 @@ def body(**fields: str) -> bytes:
         (400, {}, body(stage="path", reason="bad-path"), "denied_authz", "path"),
         (400, {}, b"<html>400 No required SSL certificate was sent</html>", "denied_tls", "tls"),
         (496, {}, b"", "denied_tls", "tls"),
-        (502, {}, body(stage="upstream", reason="upstream-unavailable"), "error", "upstream"),
+        # a 5xx is neither served nor refused
+        (502, {}, body(stage="upstream", reason="unavailable"), "inconclusive", "upstream"),
     ],
 )
 def test_classify(

@@ -39,7 +39,8 @@ class MatrixDisagreement:
 class MatrixDiff:
     compared: int
     disagreements: tuple[MatrixDisagreement, ...]
-    undetermined: tuple[str, ...]  # cells the live run could not decide (error, unreachable)
+    undetermined: tuple[str, ...]  # cells the live run could not decide (error, unreachable,
+    # inconclusive)
 
 
 def diff_live_offline(results: Iterable[CaseResult], report: MatrixReport) -> MatrixDiff:
@@ -57,7 +58,7 @@ def diff_live_offline(results: Iterable[CaseResult], report: MatrixReport) -> Ma
         cell = offline.get((case.boundary, case.caller, case.operation))
         if cell is None:
             continue
-        if result.outcome in ("error", "unreachable"):
+        if result.outcome in ("error", "unreachable", "inconclusive"):
             undetermined.append(f"{case.id}: {result.outcome} ({result.reason})")
             continue
         compared += 1

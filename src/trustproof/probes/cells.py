@@ -4,9 +4,11 @@ use, how a case is sent and how its verdict's expectation reads.
 Services behind a trustproof gateway are boundaries of kind ``gateway``. Services with
 ``gateway: none`` terminate mTLS themselves (nginx, a service validating its own tokens) and are
 probed directly, as boundaries of kind ``self``, with the same matrix, tricks and credential
-probes, adapted to what any server can express (see `trustproof.probes.http` for how answers
-are read): an allowed request is any answer that is not a refusal (such a server cannot be
-expected to name itself in ``X-Served-By``); ``token.*`` probes only where its ingress says
+probes, adapted to what any server can express (see `trustproof.probes.answers` for how
+answers are read): an allowed request needs positive evidence — ``X-Served-By`` naming the
+service, the service's declared ``expect``, or by default a 2xx/3xx that is not a known refusal
+(such a server cannot be expected to name itself); which stage refused is evidence only unless
+the service declares ``refuses``; ``token.*`` probes only where its ingress says
 ``token: required``; no ``bypass.direct-port`` (its own port is the boundary).
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from trustproof.plan import Boundary, Cell
+from trustproof.probes.answers import Context
 from trustproof.probes.base import Plan
 from trustproof.probes.http import attempt
 from trustproof.probes.model import BoundaryKind, Case, Expectation, Result
@@ -60,4 +63,12 @@ async def send(case: Case, view: SandboxView, how: Presentation) -> Result:
     """Send `how` for `case`: a fresh handshake where the probe is about the handshake (or the
     transport); elsewhere the caller's kept-alive connection, as a real client would use it."""
     fresh = case.probe.startswith("tls.") or case.kind == "bypass"
-    return await attempt(view, replace(how, fresh=fresh), from_gateway=case.kind == "gateway")
+    return await attempt(view, replace(how, fresh=fresh), context=context(case, view, how))
+
+
+def context(case: Case, view: SandboxView, how: Presentation) -> Context:
+    """How the answer to `how` is read: the boundary's service, its gateway, and (on the
+    service's own TLS port) what it declares under ``expect`` for the route actually sent and
+    under ``refuses``."""
+    operation = f"{how.method} {case.operation.partition(' ')[2]}"
+    return Context.of(view.spec, case.boundary, operation, door=how.door)

@@ -13,8 +13,16 @@ verdict             meaning
 ``wrong-stage``     refused as expected, but at another stage (e.g. by the policy where the
                     certificate should already have been refused)
 ``not-served``      allowed, but the answer did not come from the service's handler
-``error``           the probe itself could not tell (the target was unreachable, a bug)
+``inconclusive``    the answer was neither clearly served nor clearly refused (a 5xx, a 1xx, an
+                    unknown status, a declared ``expect`` that does not hold): never a pass, a
+                    failure of the gate like the violations, with the answer as evidence
+``error``           the probe itself could not run (the target was unreachable, a bug)
 ==================  ============================================================================
+
+Which stage refused is part of the verdict behind a trustproof gateway (we know its stages) and on
+a ``gateway: none`` service that declares ``refuses``; on any other server trustproof did not
+write, a refusal at another stage than expected is a pass with the stage in the evidence (a 401
+from the application's own authorization layer where a TLS refusal was expected still refuses).
 """
 
 from __future__ import annotations
@@ -111,6 +119,9 @@ class Result:
     reason: str
     evidence: Evidence
     elapsed_ms: float = 0.0
+    # Is the refusing stage part of the verdict? False only on a server trustproof did not write
+    # that declares no `refuses` (`trustproof.probes.answers.Context.stage_is_verdict`).
+    stage_is_verdict: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,8 @@ class CaseResult:
 def judge(case: Case, result: Result) -> Verdict:
     """The verdict for one case: does what happened agree with what must happen?"""
     expect = case.expect
+    if result.outcome == "inconclusive":
+        return "inconclusive"  # neither clearly served nor clearly refused: never a pass
     if result.outcome in ("error", "unreachable") and not (
         not expect.allowed and result.outcome in expect.refusals
     ):
@@ -140,5 +153,7 @@ def judge(case: Case, result: Result) -> Verdict:
     if result.outcome == "allowed":
         return "over-permission"
     if expect.refusals and result.outcome not in expect.refusals:
+        if case.kind == "self" and not result.stage_is_verdict:
+            return "pass"  # refused, at a stage a server we did not write may choose
         return "wrong-stage"
     return "pass"

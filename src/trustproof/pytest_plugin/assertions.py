@@ -3,9 +3,12 @@
 
 Behind a trustproof gateway only the gateway's own refusal counts as a refusal (a 403 the service
 forwarded is an allow that reached the handler); an allow counts only when a handler answered.
+An answer that is neither (a 5xx, an unknown status: ``inconclusive``) fails both assertions.
 """
 
 from __future__ import annotations
+
+from multidict import CIMultiDict
 
 from trustproof.probes.http import classify
 from trustproof.pytest_plugin.client import Response
@@ -17,7 +20,7 @@ __all__ = ["assert_allowed", "assert_denied", "observed"]
 def observed(resp: Response) -> tuple[str, str, str]:
     """(outcome, stage, reason) of an answer: ``("denied_authz", "policy", "no-policy-permits")``
     or ``("allowed", "", "served by orders (HTTP 200)")``."""
-    headers = {name: value for name, value in resp.headers}
+    headers = CIMultiDict(resp.headers)  # field names match in any case (RFC 9110 §5.1)
     outcome, stage, reason = classify(
         resp.status, headers, resp.body, from_gateway=resp.via_gateway
     )

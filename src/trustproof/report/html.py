@@ -76,15 +76,19 @@ class Cell:
     """One caller and operation of a matrix: what the spec expects and what was observed."""
 
     expected: str  # allow | deny
-    observed: str  # allow | deny | error
+    observed: str  # allow | deny | unclear | error
     verdict: str
     case_id: str
 
     @property
     def state(self) -> str:
-        """The CSS class: ``ok`` (matches), ``violation`` (disagrees) or ``error`` (unknown)."""
+        """The CSS class: ``ok`` (matches), ``violation`` (disagrees), ``inconclusive`` (an
+        answer neither served nor refused: a failure too) or ``error`` (the probe could not
+        run)."""
         if self.verdict == "pass":
             return "ok"
+        if self.verdict == "inconclusive":
+            return "inconclusive"
         return "error" if self.verdict in ("error", "skip") else "violation"
 
 
@@ -111,6 +115,8 @@ def _observed(case: CaseRecord) -> str:
         return "allow"
     if case.outcome.startswith("denied"):
         return "deny"
+    if case.outcome == "inconclusive":
+        return "unclear"
     return "error"
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 STYLE = """
 :root { --ok:#1a7f37; --ok-bg:#dafbe1; --bad:#cf222e; --bad-bg:#ffebe9; --warn:#9a6700;
-  --warn-bg:#fff8c5; --muted:#57606a; --line:#d0d7de; --bg:#f6f8fa; }
+  --warn-bg:#fff8c5; --odd:#8250df; --odd-bg:#fbefff; --muted:#57606a; --line:#d0d7de;
+  --bg:#f6f8fa; }
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
   color:#1f2328; margin:0 auto; padding:24px; max-width:1200px; }
@@ -44,12 +45,14 @@ table.matrix td.cell { text-align:center; font-size:12px; min-width:58px; }
 td.cell.ok { background:var(--ok-bg); color:var(--ok); }
 td.cell.violation { background:var(--bad); color:#fff; font-weight:700; }
 td.cell.error { background:var(--warn-bg); color:var(--warn); font-weight:600; }
+td.cell.inconclusive { background:var(--odd-bg); color:var(--odd); font-weight:700; }
 td.cell.none { background:#fff; color:#8c959f; }
 .legend span { display:inline-block; padding:1px 8px; margin-right:8px; border-radius:4px;
   font-size:12px; }
 .legend .ok { background:var(--ok-bg); color:var(--ok); }
 .legend .violation { background:var(--bad); color:#fff; }
 .legend .error { background:var(--warn-bg); color:var(--warn); }
+.legend .inconclusive { background:var(--odd-bg); color:var(--odd); }
 .legend .none { border:1px solid var(--line); color:#8c959f; }
 svg text { font: 12px system-ui, "DejaVu Sans", sans-serif; fill:#1f2328; }
 svg .p50 { fill:#54aeff; } svg .p95 { fill:#0969da; } svg .p99 { fill:#0a3069; }
@@ -62,6 +65,8 @@ svg .axis { stroke:#8c959f; stroke-width:1; } svg .mark { fill:#0969da; }
 .badge.pass { background:var(--ok-bg); color:var(--ok); }
 .badge.fail, .badge.bad { background:var(--bad); color:#fff; }
 .badge.other { background:var(--warn-bg); color:var(--warn); }
+.badge.inconclusive { background:var(--odd); color:#fff; }
+.chip.inconclusive { border-color:var(--odd); color:var(--odd); font-weight:600; }
 ol.events { margin:4px 0; padding-left:28px; font-size:13px; }
 @media print {
   body { padding:0; max-width:none; font-size:11pt; }
@@ -84,7 +89,8 @@ TEMPLATE = (
 </head>
 <body>
 {% macro badge(verdict) %}<span class="badge {{ 'pass' if verdict == 'pass' else
-  ('other' if verdict in ('skip', 'error') else 'bad') }}">{{ verdict }}</span>{% endmacro %}
+  ('other' if verdict in ('skip', 'error') else ('inconclusive' if verdict == 'inconclusive'
+  else 'bad')) }}">{{ verdict }}</span>{% endmacro %}
 <header id="verdict" class="banner {{ 'pass' if r.ok else 'fail' }}">
   <div class="verdict">{{ 'PASS' if r.ok else 'FAIL' }}</div>
   <div>{% if r.ok %}every boundary behaved as the spec says{% else %}trust is broken:
@@ -92,7 +98,8 @@ TEMPLATE = (
     {{ failed_scenarios|length }} scenario(s) failed{% endif %}</div>
   <div class="chips">
   {% for verdict, count in counts %}
-    <span class="chip {{ 'pass' if verdict == 'pass' else 'bad' }}"
+    <span class="chip {{ 'pass' if verdict == 'pass' else
+      ('inconclusive' if verdict == 'inconclusive' else 'bad') }}"
       >{{ verdict }}: {{ count }}</span>
   {% endfor %}
     <span class="chip">{{ r.cases|length }} cases</span>
@@ -138,7 +145,8 @@ TEMPLATE = (
 <section id="matrix">
 <h2>Access matrix</h2>
 <p class="legend"><span class="ok">matches the spec</span><span class="violation">violation</span
-><span class="error">could not tell</span><span class="none">not probed</span>
+><span class="inconclusive">inconclusive answer</span><span class="error">could not run</span
+><span class="none">not probed</span>
  Each cell: <em>expected</em> → <em>observed</em> for the caller (row) and operation (column).</p>
 {% if not matrices %}<p class="muted">No matrix or grants cases in this run.</p>{% endif %}
 {% for m in matrices %}

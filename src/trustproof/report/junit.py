@@ -3,10 +3,11 @@
 Shape: one ``<testsuite>`` per boundary (named by the boundary), one ``<testcase>`` per case
 (``classname`` the boundary, ``name`` the case id), and the scenarios in a suite of their own
 named ``scenarios``. A case whose verdict is not ``pass`` carries a ``<failure>`` whose ``type``
-is the verdict (``over-permission``, ``wrong-stage``, ...) and whose text says what was expected,
-what was observed, the probe, the stage, the reason and the evidence; the verdict ``error`` (the
-probe could not tell) is an ``<error>``, as CI tools distinguish "the test found a problem" from
-"the test could not run". A skipped scenario is ``<skipped>``.
+is the verdict (``over-permission``, ``wrong-stage``, ``inconclusive`` — an answer neither
+clearly served nor clearly refused, a failure of the gate too, ...) and whose text says what
+was expected, what was observed, the probe, the stage, the reason and the evidence; the verdict
+``error`` (the probe could not run) is an ``<error>``, as CI tools distinguish "the test found a
+problem" from "the test could not run". A skipped scenario is ``<skipped>``.
 
 The document validates against the Jenkins JUnit schemas (tests/data/junit/). Every text passes
 through `trustproof.scrub.scrub` (evidence quotes what servers said), and characters XML 1.0

@@ -17,6 +17,14 @@ MAX_FAILURE_ROWS = 50
 MAX_CELL = 160
 _SPECIAL = re.compile(r"([\\`*_\[\]|<>#~])")
 _ICON = {"pass": "✅", "skip": "⏭️", "fail": "❌", "error": "⚠️"}
+# Case verdicts that are failures but not violations get a label of their own: an answer neither
+# served nor refused ❓, a probe that could not run ⚠️.
+_VERDICT_ICON = {"inconclusive": "❓", "error": "⚠️"}
+
+
+def _labelled(verdict: str) -> str:
+    icon = _VERDICT_ICON.get(verdict)
+    return f"{icon} {verdict}" if icon else verdict
 
 
 def cell(text: str, limit: int = MAX_CELL) -> str:
@@ -56,7 +64,7 @@ def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> st
     for case in cases:
         counts[case.verdict] = counts.get(case.verdict, 0) + 1
     for verdict, count in sorted(counts.items(), key=lambda item: (item[0] != "pass", item[0])):
-        lines.append(f"| {cell(verdict)} | {count} |")
+        lines.append(f"| {cell(_labelled(verdict))} | {count} |")
     failures = results.failures
     if failures:
         lines += [
@@ -68,7 +76,7 @@ def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> st
         ]
         for case in failures[:max_rows]:
             lines.append(
-                f"| **{cell(case.verdict)}** | {cell(case.id)} | {cell(case.expected)} "
+                f"| **{cell(_labelled(case.verdict))}** | {cell(case.id)} | {cell(case.expected)} "
                 f"| {cell(case.observed)} | {cell(case.reason or '-')} |"
             )
         if len(failures) > max_rows:

@@ -52,6 +52,7 @@ class CrossChecker:
         self._access_datastores()
         self._datastore_roles()
         self._probes()
+        self._answers()
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------
@@ -334,3 +335,45 @@ class CrossChecker:
                         f"{pattern!r} matches no probe id",
                         did_you_mean(pattern, PROBE_IDS) or "see `trustproof probes`",
                     )
+
+    def _answers(self) -> None:
+        """``expect`` and ``refuses`` describe servers trustproof did not write; behind its
+        gateway they would be ignored (the gateway's own answers say it all), so they are refused
+        there. Per-route evidence names declared routes; a status refuses at one stage only."""
+        for name, service in self.spec.services.items():
+            base: FieldPath = ("services", name)
+            for key in ("expect", "refuses"):
+                if getattr(service, key) is not None and service.ingress.gateway != "none":
+                    self.problem(
+                        (*base, key),
+                        f"{key} applies only to services with ingress.gateway: none",
+                        "behind trustproof's gateway the marker X-Served-By and the gateway's "
+                        f"own refusals are the evidence; remove {key} or set gateway: none",
+                        key=True,
+                    )
+            declared = {str(route) for route in service.routes}
+            for route in service.expect.routes if service.expect else ():
+                if route not in declared:
+                    hint = did_you_mean(route, declared) or f"declare it under {name}.routes"
+                    self.problem(
+                        (*base, "expect", "routes", route),
+                        f"route {route!r} is not declared by service {name!r}",
+                        hint,
+                        key=True,
+                    )
+            stages: dict[int, str] = {}
+            for stage in ("tls", "authn", "authz"):
+                for code in getattr(service.refuses, stage, None) or ():
+                    if code < 300:
+                        self.problem(
+                            (*base, "refuses", stage),
+                            f"{code} is not a refusal (a 1xx or 2xx answer)",
+                            "list the statuses the service refuses with, e.g. 401 or 403",
+                        )
+                    elif code in stages:
+                        self.problem(
+                            (*base, "refuses", stage),
+                            f"{code} is already declared under refuses.{stages[code]}",
+                            "a status can name one refusing stage only",
+                        )
+                    stages.setdefault(code, stage)

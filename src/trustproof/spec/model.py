@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
+from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
 from trustproof.spec.values import (
     Command,
     Count,
@@ -35,6 +36,7 @@ EMPTY: Mapping[Any, Any] = MappingProxyType({})
 NameKey = Annotated[str, Name]
 TableKey = Annotated[str, TableName]
 EnvKey = Annotated[str, EnvName]
+RouteKey = Annotated[str, RouteRef]
 ReportFormat = Literal["junit", "html", "md", "json", "codequality"]
 Requirement = Literal["required", "optional"]
 Grants = Mapping[TableKey, tuple[Privilege, ...]]
@@ -94,6 +96,48 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Served:
+    """Positive evidence that a service's handler ran; every key given must hold."""
+
+    status: StatusCodes | None = doc(
+        "Status codes of a served answer (one or a list).", default=None
+    )
+    header: HeaderRule | None = doc(
+        "A header a served answer carries: a name (any value, any case) or {name: value}.",
+        default=None,
+    )
+    body: str | None = doc("Text a served answer's body contains.", default=None)
+    json: JsonRule | None = doc(
+        "JSON Pointer (RFC 6901) -> the value a served JSON answer holds there.", default=None
+    )
+
+
+@dataclass(frozen=True)
+class Expect(Served):
+    """How to tell that a `gateway: none` service's handler ran (default: a 2xx/3xx that is not
+    a known refusal); per route where routes answer differently."""
+
+    routes: Mapping[RouteKey, Served] = doc(
+        "'METHOD /path' (a declared route) -> its own evidence, instead of the service-wide one.",
+        default_factory=empty,
+    )
+
+
+@dataclass(frozen=True)
+class Refuses:
+    """How a `gateway: none` service refuses, by stage: the statuses it answers. Declared, the
+    refusing stage becomes part of the verdict (`wrong-stage`); undeclared, it is evidence only."""
+
+    tls: StatusCodes | None = doc(
+        "Statuses refusing the client certificate or transport, e.g. [400, 495].", default=None
+    )
+    authn: StatusCodes | None = doc("Statuses refusing the token, e.g. 401.", default=None)
+    authz: StatusCodes | None = doc(
+        "Statuses refusing the caller's access, e.g. [403, 404].", default=None
+    )
+
+
+@dataclass(frozen=True)
 class Service:
     command: Command = doc("Command line that starts the service.")
     port: Port = doc("Port the service itself listens on.")
@@ -114,6 +158,16 @@ class Service:
     )
     reload: Literal["none", "sighup", "restart"] = doc(
         "How the service learns about rotated certificates.", default="none"
+    )
+    expect: Expect | None = doc(
+        "gateway: none only: how an answer shows the handler ran (status, header, body, json; "
+        "per route under routes).",
+        default=None,
+    )
+    refuses: Refuses | None = doc(
+        "gateway: none only: the statuses the service refuses with, by stage (tls, authn, "
+        "authz); declared, the refusing stage is checked.",
+        default=None,
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from urllib.parse import unquote
 
 import jwt
+from multidict import CIMultiDict
 
 from trustproof.clock import Clock, ManualClock
 from trustproof.identity import BrokenMaterial, CertificateAuthority, Svid
@@ -225,7 +226,7 @@ class FakeView:
         request_id = f"fake-{len(self._audit) + 1}"
         event = {"request_id": request_id, "stage": stage, "reason": reason}
         self._audit[request_id] = {**event, "principal": principal}
-        headers = {"X-Trustproof-Request-Id": request_id}
+        headers = CIMultiDict({"X-Trustproof-Request-Id": request_id})
         if status == 200:
             headers["X-Served-By"] = request.service
             return HttpAnswer(200, headers, b"{}", f"fake://{request.service}")
@@ -278,8 +279,8 @@ def _arrive(view: FakeView, request: HttpRequest) -> Exchange | HttpRequest:
     if request.door == "direct":
         if server.direct_port_checks_proof:
             body = b'{"error": "not from the gateway", "reason": "no-gateway-proof"}'
-            return HttpAnswer(401, {"X-Served-By": request.service}, body, where)
-        return HttpAnswer(200, {"X-Served-By": request.service}, b"{}", where)
+            return HttpAnswer(401, CIMultiDict({"X-Served-By": request.service}), body, where)
+        return HttpAnswer(200, CIMultiDict({"X-Served-By": request.service}), b"{}", where)
     if request.door == "egress":
         token = view.token(request.caller, request.service, bound=True)
         request = HttpRequest(
