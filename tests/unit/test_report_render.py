@@ -37,6 +37,7 @@ def _case(cid: str, boundary: str, verdict: str = "pass", **extra: Any) -> dict[
         "reason": "no-matching-permit",
         "verdict": verdict,
         "elapsed_ms": 12.5,
+        "started_ms": 0.0,
         "evidence": {
             "sent": "GET /products as orders with its certificate",
             "status": 403,
@@ -54,6 +55,7 @@ def fixed_results() -> dict[str, Any]:
     """Two boundaries, an over-permission whose evidence quotes a token, an error, scenarios."""
     leaked = _case("authz.outside-matrix | storefront | orders | GET /admin", "storefront")
     leaked.update(
+        started_ms=5.0,  # overlaps the first storefront case (they run concurrently)
         verdict="over-permission",
         outcome="allowed",
         stage="",
@@ -220,7 +222,7 @@ def test_junit_structure_and_counts() -> None:
     assert list(suites) == ["storefront", "orders", "scenarios"]
     front = suites["storefront"]
     assert (front.get("tests"), front.get("failures"), front.get("errors")) == ("2", "1", "0")
-    assert front.get("time") == "0.025"
+    assert front.get("time") == "0.018"  # wall time: 0 -> 5 + 12.5 ms, not the sum (25 ms)
     cases = front.findall("testcase")
     assert cases[0].get("classname") == "storefront"
     assert cases[0].get("name") == "authz.outside-matrix | storefront | orders | GET /products"
@@ -309,6 +311,15 @@ def test_markdown_short_failure_list_is_not_capped() -> None:
 
 
 # --- JSON --------------------------------------------------------------------------------------
+
+
+def test_junit_suite_time_of_results_without_start_times_is_the_longest_case() -> None:
+    data = fixed_results()
+    for case in data["cases"]:
+        del case["started_ms"]  # results written before cases had start times
+    suites = _xml(render(from_json(data), "junit")).findall("testsuite")
+    front = next(s for s in suites if s.get("name") == "storefront")
+    assert front.get("time") == "0.013"  # a lower bound, never the sum
 
 
 def test_json_is_the_canonical_document() -> None:

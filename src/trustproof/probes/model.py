@@ -129,6 +129,7 @@ class CaseResult:
     case: Case
     result: Result
     verdict: Verdict
+    started_ms: float = 0.0  # when the case started, since the suite started (cases overlap)
 
     @property
     def ok(self) -> bool:

@@ -105,6 +105,7 @@ def _case(doc: _Reader, raw: Any, where: str) -> CaseRecord:
     return CaseRecord(
         **{name: doc.text(item, name, where) for name in CASE_TEXT},
         elapsed_ms=doc.number(item, "elapsed_ms", where),
+        started_ms=doc.number(item, "started_ms", where) if "started_ms" in item else 0.0,
         evidence=Evidence(
             sent=doc.text(ev, "sent", f"{where}.evidence"),
             status=status,

@@ -51,6 +51,7 @@ class CaseRecord:
     verdict: str
     elapsed_ms: float
     evidence: Evidence
+    started_ms: float = 0.0  # since the run started: cases run concurrently (0 when unknown)
 
     @property
     def ok(self) -> bool:
@@ -168,6 +169,7 @@ def record_of(item: CaseResult) -> CaseRecord:
         verdict=item.verdict,
         elapsed_ms=round(result.elapsed_ms, 3),
         evidence=evidence,
+        started_ms=round(item.started_ms, 3),
     )
 
 
@@ -191,6 +193,7 @@ def _case_json(case: CaseRecord) -> dict[str, Any]:
     ev = case.evidence
     data: dict[str, Any] = {name: getattr(case, name) for name in CASE_TEXT}
     data["elapsed_ms"] = case.elapsed_ms
+    data["started_ms"] = case.started_ms
     data["evidence"] = {
         "sent": ev.sent,
         "status": ev.status,

@@ -130,8 +130,9 @@ async def run_suite(
         async with gate:
             if stop.is_set():
                 return
+            started_ms = (time.perf_counter() - start) * 1000
             result = await execute(case, view)
-            item = CaseResult(case, result, judge(case, result))
+            item = CaseResult(case, result, judge(case, result), started_ms)
             slots[index] = item
             if on_result is not None:
                 on_result(item)
