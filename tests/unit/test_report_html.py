@@ -53,7 +53,18 @@ def hostile_results() -> dict[str, Any]:
 
 
 def _cell(html: str, case_id: str) -> str:
-    match = re.search(r'<td class="cell (\w+)" title="' + re.escape(case_id) + ":", html)
+    """The cell's state class (``ok``, ``violation``, ...); its side class must follow."""
+    match = re.search(
+        r'<td class="cell (\w+) (allow|deny)"\s+title="' + re.escape(case_id) + ":", html
+    )
+    assert match is not None, f"no matrix cell for {case_id}"
+    return match.group(1)
+
+
+def _side(html: str, case_id: str) -> str:
+    match = re.search(
+        r'<td class="cell \w+ (allow|deny)"\s+title="' + re.escape(case_id) + ":", html
+    )
     assert match is not None, f"no matrix cell for {case_id}"
     return match.group(1)
 
@@ -237,3 +248,52 @@ def test_write_reports_writes_the_html(tmp_path: Any) -> None:
     written = write_reports(from_json(fixed_results()), tmp_path)
     assert written["html"] == tmp_path / FILES["html"] == tmp_path / "report.html"
     assert written["html"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_matching_allowed_and_refused_cells_look_different() -> None:
+    data = matrix_results()
+    allowed = copy.deepcopy(data["cases"][0])
+    allowed.update(
+        id="authz.inside-matrix | storefront | alice | GET /products",
+        probe="authz.inside-matrix",
+        caller="alice",
+        expected="allowed",
+        outcome="allowed",
+    )
+    data["cases"].append(allowed)
+    html = render(from_json(data), "html")
+    refused_id = "authz.outside-matrix | storefront | orders | GET /products"
+    assert (_cell(html, refused_id), _side(html, refused_id)) == ("ok", "deny")
+    assert (_cell(html, allowed["id"]), _side(html, allowed["id"])) == ("ok", "allow")
+    assert "td.cell.ok.allow {" in html  # green
+    assert "td.cell.ok.deny {" in html  # neutral grey: a refusal is not a success colour
+
+
+def test_header_names_project_commit_and_ci_run_and_drops_a_non_http_link() -> None:
+    data = matrix_results()
+    data["context"] = {
+        "project": "acme/shop",
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "ci": "GitHub Actions",
+        "ci_url": "https://github.com/acme/shop/actions/runs/7",
+    }
+    html = render(from_json(data), "html")
+    assert '<span class="mono">acme/shop</span>' in html
+    assert ">0123456789ab</span>" in html
+    assert '<a href="https://github.com/acme/shop/actions/runs/7">GitHub Actions run</a>' in html
+    data["context"]["ci_url"] = "javascript:alert(1)"
+    assert "javascript:" not in render(from_json(data), "html")
+
+
+def test_repeated_failures_are_grouped_with_how_to_fix() -> None:
+    data = matrix_results()
+    template = data["cases"][1]
+    for i in range(3):
+        extra = copy.deepcopy(template)
+        extra["id"] = f"authz.outside-matrix | storefront | orders | GET /admin/{i}"
+        data["cases"].append(extra)
+    html = render(from_json(data), "html")
+    assert "4 x over-permission on storefront: authz.outside-matrix" in html
+    assert "How to fix:</strong> the boundary let in what the spec" in html
+    assert "3 more case(s) like" in html
+    assert html.count('<article class="failure"') == 3  # the group, the error, the scenario

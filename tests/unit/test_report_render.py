@@ -336,3 +336,16 @@ def test_html_is_rendered() -> None:
     text = render(from_json(fixed_results()), "html")
     assert text.startswith("<!DOCTYPE html>")
     assert TOKEN not in text
+
+
+def test_markdown_says_how_to_fix_each_kind_of_failure() -> None:
+    text = render_markdown(from_json(fixed_results()))
+    assert "- **over-permission**: the boundary let in what the spec" in text
+    assert "How to fix" not in render_markdown(from_json(passing_results()))
+
+
+def test_the_run_context_round_trips() -> None:
+    data = fixed_results()
+    data["context"] = {"project": "acme/shop", "commit": "0" * 40}
+    again = json.loads(render(from_json(data), "json"))
+    assert again["context"] == {"project": "acme/shop", "commit": "0" * 40}

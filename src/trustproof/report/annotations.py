@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from trustproof.results import CaseRecord, Results
+from trustproof.results.advice import FailureGroup, failure_groups
 from trustproof.scrub import scrub
 from trustproof.spec.lines import SpecLines
 
@@ -33,17 +34,6 @@ MAX_FINDINGS = 50
 SHOWN_IDS = 3
 SEVERITY = {"over-permission": "critical", "inconclusive": "major", "error": "minor"}
 """GitLab Code Quality severity per verdict (``major`` for the others)."""
-HOW_TO_FIX = {
-    "over-permission": "the boundary let in what the spec's access matrix refuses: fix the "
-    "server, policy or grant — or, if the access is intended, add it to `access`",
-    "under-permission": "the boundary refused what the spec allows: fix the server, policy or "
-    "grant — or remove the cell from `access`",
-    "wrong-stage": "refused as expected, but by a later stage than the one that must refuse",
-    "not-served": "allowed, but the answer did not come from the service's handler: does the "
-    "service set the `X-Served-By` marker?",
-    "inconclusive": "the answer was neither clearly served nor clearly refused: see the evidence",
-    "error": "the probe could not run: see the evidence and the logs",
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +58,7 @@ def findings(
     if lines is None:
         lines = SpecLines.of_file(spec_path) if results.spec else SpecLines()
     file = _relative(spec_path, root)
-    found = [_case_finding(group, lines, file) for group in _groups(results.failures)]
+    found = [_case_finding(group, lines, file) for group in failure_groups(results.failures)]
     found += [
         Finding(
             f"scenario failed: {s.id}",
@@ -122,34 +112,24 @@ def render_codequality(results: Results, lines: SpecLines | None = None) -> str:
     return json.dumps(entries, indent=1) + "\n"
 
 
-def _groups(failures: Sequence[CaseRecord]) -> Iterator[list[CaseRecord]]:
-    groups: dict[tuple[str, str, str], list[CaseRecord]] = {}
-    for case in failures:
-        groups.setdefault((case.verdict, case.boundary, case.probe), []).append(case)
-    yield from groups.values()
-
-
-def _case_finding(group: list[CaseRecord], lines: SpecLines, file: str) -> Finding:
-    first = group[0]
-    count = f"{len(group)} x " if len(group) > 1 else ""
-    title = f"{count}{first.verdict} on {first.boundary}: {first.probe}"
+def _case_finding(group: FailureGroup, lines: SpecLines, file: str) -> Finding:
     shown = "; ".join(
         f"{c.id} (expected {c.expected}, observed {c.observed}"
         + (f": {c.reason}" if c.reason else "")
         + ")"
-        for c in group[:SHOWN_IDS]
+        for c in group.cases[:SHOWN_IDS]
     )
-    more = f"; and {len(group) - SHOWN_IDS} more" if len(group) > SHOWN_IDS else ""
-    fix = HOW_TO_FIX.get(first.verdict, "")
+    more = f"; and {len(group.cases) - SHOWN_IDS} more" if len(group.cases) > SHOWN_IDS else ""
+    fix = group.how_to_fix
     message = scrub(f"{shown}{more}." + (f"\nHow to fix: {fix}." if fix else ""))
-    key = f"{first.verdict}|{first.boundary}|{first.probe}"
+    key = f"{group.verdict}|{group.boundary}|{group.probe}"
     return Finding(
-        scrub(title),
+        scrub(group.title),
         message,
-        first.probe,
-        first.verdict,
+        group.probe,
+        group.verdict,
         file,
-        _line(first, lines),
+        _line(group.cases[0], lines),
         _fingerprint(key),
     )
 

@@ -26,6 +26,7 @@ from markupsafe import Markup
 import trustproof
 from trustproof.report.html_parts import TEMPLATE
 from trustproof.results import CaseRecord, Results, ScenarioRecord
+from trustproof.results.advice import failure_groups
 from trustproof.scrub import scrub
 
 __all__ = [
@@ -230,6 +231,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _context(results: Results) -> dict[str, str]:
+    """Project, commit and CI link for the header; a link only when it is http(s)."""
+    context = dict(results.context or {})
+    if not context.get("ci_url", "").startswith(("https://", "http://")):
+        context.pop("ci_url", None)
+    return context
+
+
 def render_html(results: Results) -> str:
     """The HTML report of a run, as one self-contained document."""
     env = Environment(autoescape=True, finalize=_clean, trim_blocks=True, lstrip_blocks=True)
@@ -242,6 +251,8 @@ def render_html(results: Results) -> str:
         r=results,
         counts=sorted(counts.items(), key=lambda item: (item[0] != "pass", item[0])),
         failures=results.failures,
+        groups=failure_groups(results.failures),
+        ctx=_context(results),
         failed_scenarios=results.failed_scenarios,
         matrices=build_matrices(results),
         latency=latency,

@@ -42,7 +42,8 @@ th { background:var(--bg); font-weight:600; }
 table.matrix th.op { font-size:12px; writing-mode:vertical-rl; transform:rotate(180deg);
   white-space:nowrap; padding:8px 4px; }
 table.matrix td.cell { text-align:center; font-size:12px; min-width:58px; }
-td.cell.ok { background:var(--ok-bg); color:var(--ok); }
+td.cell.ok.allow { background:var(--ok-bg); color:var(--ok); }
+td.cell.ok.deny { background:#eaeef2; color:var(--muted); }
 td.cell.violation { background:var(--bad); color:#fff; font-weight:700; }
 td.cell.error { background:var(--warn-bg); color:var(--warn); font-weight:600; }
 td.cell.inconclusive { background:var(--odd-bg); color:var(--odd); font-weight:700; }
@@ -50,6 +51,9 @@ td.cell.none { background:#fff; color:#8c959f; }
 .legend span { display:inline-block; padding:1px 8px; margin-right:8px; border-radius:4px;
   font-size:12px; }
 .legend .ok { background:var(--ok-bg); color:var(--ok); }
+.legend .ok-deny { background:#eaeef2; color:var(--muted); }
+.fix { margin:4px 0 8px; } .fix strong { color:var(--bad); }
+.where { margin:4px 0; color:var(--muted); } .where a { color:inherit; }
 .legend .violation { background:var(--bad); color:#fff; }
 .legend .error { background:var(--warn-bg); color:var(--warn); }
 .legend .inconclusive { background:var(--odd-bg); color:var(--odd); }
@@ -92,7 +96,13 @@ TEMPLATE = (
   ('other' if verdict in ('skip', 'error') else ('inconclusive' if verdict == 'inconclusive'
   else 'bad')) }}">{{ verdict }}</span>{% endmacro %}
 <header id="verdict" class="banner {{ 'pass' if r.ok else 'fail' }}">
-  <div class="verdict">{{ 'PASS' if r.ok else 'FAIL' }}</div>
+  <div class="verdict">{{ 'PASS' if r.ok else 'FAIL' }}{% if ctx.project %}
+    <span class="mono">{{ ctx.project }}</span>{% endif %}</div>
+  {% if ctx.commit or ctx.ci_url %}<div class="where">
+    {% if ctx.commit %}commit <span class="mono" title="{{ ctx.commit }}"
+      >{{ ctx.commit[:12] }}</span>{% endif %}
+    {% if ctx.ci_url %} · <a href="{{ ctx.ci_url }}">{{ ctx.ci or 'CI' }} run</a>{% endif %}
+  </div>{% endif %}
   <div>{% if r.ok %}every boundary behaved as the spec says{% else %}trust is broken:
     {{ failures|length }} case(s) disagree with the spec,
     {{ failed_scenarios|length }} scenario(s) failed{% endif %}</div>
@@ -114,9 +124,12 @@ TEMPLATE = (
 <section id="failures">
 <h2>Failures ({{ failures|length + failed_scenarios|length }})</h2>
 {% if not failures and not failed_scenarios %}<p class="muted">None.</p>{% endif %}
-{% for c in failures %}
+{% for g in groups %}{% set c = g.cases[0] %}
 <article class="failure" id="failure-{{ loop.index }}">
-  <h3>{{ badge(c.verdict) }} <span class="mono case-id">{{ c.id }}</span></h3>
+  <h3>{{ badge(c.verdict) }} {{ g.title }}</h3>
+  {% if g.how_to_fix %}<p class="fix"><strong>How to fix:</strong> {{ g.how_to_fix }}.</p>
+  {% endif %}
+  <p class="mono case-id">{{ c.id }}</p>
   <dl class="ev">
     <dt>expected</dt><dd>{{ c.expected }}</dd>
     <dt>observed</dt><dd>{{ c.observed }}</dd>
@@ -131,6 +144,10 @@ TEMPLATE = (
   {% if c.evidence.audit %}<div><strong>gateway audit event</strong>
   <pre>{{ audit_json(c.evidence.audit) }}</pre></div>
   {% else %}<p class="muted">no gateway audit event for this request</p>{% endif %}
+  {% if g.cases|length > 1 %}<details><summary>{{ g.cases|length - 1 }} more case(s) like
+    this one</summary><ul>{% for other in g.cases[1:] %}<li><span class="mono">{{ other.id
+    }}</span>: observed {{ other.observed }}{% if other.reason %} ({{ other.reason }}){% endif
+    %}</li>{% endfor %}</ul></details>{% endif %}
 </article>
 {% endfor %}
 {% for s in failed_scenarios %}
@@ -144,7 +161,8 @@ TEMPLATE = (
 
 <section id="matrix">
 <h2>Access matrix</h2>
-<p class="legend"><span class="ok">matches the spec</span><span class="violation">violation</span
+<p class="legend"><span class="ok">allowed, as the spec says</span><span class="ok-deny"
+>refused, as the spec says</span><span class="violation">violation</span
 ><span class="inconclusive">inconclusive answer</span><span class="error">could not run</span
 ><span class="none">not probed</span>
  Each cell: <em>expected</em> → <em>observed</em> for the caller (row) and operation (column).</p>
@@ -160,7 +178,8 @@ TEMPLATE = (
   {% for caller in m.callers %}
   <tr><th class="mono">{{ caller }}</th>
     {% for op in m.operations %}{% set cell = m.cell(caller, op) %}
-    {% if cell %}<td class="cell {{ cell.state }}" title="{{ cell.case_id }}: {{ cell.verdict }}"
+    {% if cell %}<td class="cell {{ cell.state }} {{ cell.expected }}"
+      title="{{ cell.case_id }}: {{ cell.verdict }}"
       >{{ cell.expected }} → {{ cell.observed }}</td>
     {% else %}<td class="cell none">—</td>{% endif %}
     {% endfor %}

@@ -9,8 +9,10 @@ escaped so that a server's words cannot break the table or inject markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from trustproof.results import Results
+from trustproof.results import CaseRecord, Results
+from trustproof.results.advice import HOW_TO_FIX
 from trustproof.scrub import scrub
 
 MAX_FAILURE_ROWS = 50
@@ -65,25 +67,35 @@ def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> st
         counts[case.verdict] = counts.get(case.verdict, 0) + 1
     for verdict, count in sorted(counts.items(), key=lambda item: (item[0] != "pass", item[0])):
         lines.append(f"| {cell(_labelled(verdict))} | {count} |")
-    failures = results.failures
-    if failures:
-        lines += [
-            "",
-            f"### Failures ({len(failures)})",
-            "",
-            "| verdict | case | expected | observed | reason |",
-            "|---|---|---|---|---|",
-        ]
-        for case in failures[:max_rows]:
-            lines.append(
-                f"| **{cell(_labelled(case.verdict))}** | {cell(case.id)} | {cell(case.expected)} "
-                f"| {cell(case.observed)} | {cell(case.reason or '-')} |"
-            )
-        if len(failures) > max_rows:
-            lines += ["", f"… and {len(failures) - max_rows} more (see the JUnit report)."]
+    lines += _failure_lines(results.failures, max_rows)
     if results.scenarios:
         lines += ["", f"### Scenarios ({len(results.scenarios)})", ""]
         for s in results.scenarios:
             icon = _ICON.get(s.verdict, "❔")
             lines.append(f"- {icon} **{cell(s.id)}** ({s.elapsed_s:.2f} s): {cell(s.summary, 300)}")
     return "\n".join(lines) + "\n"
+
+
+def _failure_lines(failures: Sequence[CaseRecord], max_rows: int) -> list[str]:
+    """The failures table (at most `max_rows` rows), then one how-to-fix line per verdict."""
+    if not failures:
+        return []
+    lines = [
+        "",
+        f"### Failures ({len(failures)})",
+        "",
+        "| verdict | case | expected | observed | reason |",
+        "|---|---|---|---|---|",
+    ]
+    for case in failures[:max_rows]:
+        lines.append(
+            f"| **{cell(_labelled(case.verdict))}** | {cell(case.id)} | {cell(case.expected)} "
+            f"| {cell(case.observed)} | {cell(case.reason or '-')} |"
+        )
+    if len(failures) > max_rows:
+        lines += ["", f"… and {len(failures) - max_rows} more (see the JUnit report)."]
+    lines += ["", "How to fix:", ""]
+    for verdict in dict.fromkeys(case.verdict for case in failures):
+        if verdict in HOW_TO_FIX:
+            lines.append(f"- **{cell(verdict)}**: {cell(HOW_TO_FIX[verdict], 300)}.")
+    return lines

@@ -83,6 +83,7 @@ def from_json(data: Any, source: str = "results") -> Results:
         trust_domain=doc.opt_text(top, "trust_domain", ""),
         versions=_versions(doc, top.get("versions")),
         ttl=_versions(doc, top.get("ttl"), "ttl"),
+        context=_versions(doc, top.get("context"), "context"),
     )
 
 

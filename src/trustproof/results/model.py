@@ -93,6 +93,7 @@ class Results:
     trust_domain: str | None = None
     versions: Mapping[str, str] | None = None  # e.g. {"trustproof": "0.1.0", "python": "3.11.2"}
     ttl: Mapping[str, str] | None = None  # e.g. {"certificate": "5m", "token": "2m"}
+    context: Mapping[str, str] | None = None  # project, commit, ci, ci_url (`suite.context`)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +139,8 @@ class Results:
             data["versions"] = dict(self.versions)
         if self.ttl is not None:
             data["ttl"] = dict(self.ttl)
+        if self.context is not None:
+            data["context"] = dict(self.context)
         return data
 
 

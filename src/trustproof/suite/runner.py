@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import os
 import platform
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view import LiveView
 from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.model import Spec
+from trustproof.suite.context import run_context
 from trustproof.view import SandboxView
 
 DEFAULT_CONCURRENCY = 32
@@ -96,6 +98,7 @@ class SuiteRun:
                 if spec is None
                 else {"certificate": str(spec.ttl.certificate), "token": str(spec.ttl.token)}
             ),
+            context=None if spec is None else run_context(os.environ, spec.base_dir),
         )
 
 
