@@ -35,7 +35,6 @@ from dataclasses import replace
 from trustproof.probes.answers import (
     MARKER,
     REQUEST_ID,
-    TLS_PAGES,
     Classified,
     Context,
     body_json,
@@ -53,8 +52,6 @@ from trustproof.view import (
     SandboxView,
     TransportFailure,
 )
-
-NGINX_TLS_REFUSALS = TLS_PAGES  # the name older callers import
 
 
 def classify(
