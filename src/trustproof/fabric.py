@@ -19,6 +19,7 @@ Everything is created in memory per run; nothing is written to disk here.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,16 +62,18 @@ class TrustFabric:
         clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        sock: socket.socket | None = None,
         intermediate: bool = False,
     ) -> Self:
-        """Create the CA and keys, and serve the token service on `host:port` (0 = any)."""
+        """Create the CA and keys, and serve the token service on `sock` if given, else on
+        `host:port` (0 = any)."""
         clock = clock or SystemClock()
         registry = Registry.from_spec(spec)
         certificate_ttl = timedelta(seconds=spec.ttl.certificate.seconds)
         ca = CertificateAuthority(spec.trust_domain, clock, intermediate=intermediate)
         keys = KeyRing(clock)
         revocations = RevocationList(clock)
-        sock = bind_loopback(host, port)
+        sock = sock or bind_loopback(host, port)
         try:
             issuer = TokenIssuer(url_of(sock), keys, clock, default_ttl=registry.token_ttl)
             validator = TokenValidator(issuer.issuer, keys, revocations, clock)

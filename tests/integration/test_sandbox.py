@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -420,3 +421,42 @@ def test_rotation_reloads_the_service_with_sighup(tmp_path: Path) -> None:
             assert "reloaded" not in (tmp_path / "run" / "logs" / "worker.log").read_text()
 
     asyncio.run(scenario())
+
+
+def test_everything_the_sandbox_opens_stays_in_the_ports_range(tmp_path: Path) -> None:
+    """Token service, gateways, egress proxy and PostgreSQL in `ports:`; the twin without a
+    range takes the kernel's ports (outside it)."""
+    spec = write_spec(tmp_path, datastore=True)
+    first = 31000 + os.getpid() % 500  # below the ephemeral range; two runs rarely share it
+    with spec.open("a") as handle:
+        handle.write(f"ports: {{first: {first}, last: {first + 9}}}\n")
+    wanted = range(first, first + 10)
+    with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+        state = sandbox.state()
+        opened = [
+            urlsplit(state["discovery_url"]).port,
+            *(urlsplit(sandbox.endpoints[n].url).port for n in ("api", "worker")),
+            *(urlsplit(proxy.url).port for proxy in sandbox.egress.values()),
+            sandbox.datastores.servers["db"].port,
+        ]
+        assert len(opened) == 5
+        assert all(port in wanted for port in opened), opened
+        assert len(set(opened)) == 5
+        assert sandbox.token("worker", "api").count(".") == 2  # and it works
+
+
+def test_a_full_ports_range_is_a_clear_error_and_nothing_is_left(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with spec.open("a") as handle:
+            handle.write(f"ports: {{first: {port}, last: {port}}}\n")
+        refused = f"no free port left on 127.0.0.1 in {port}-{port}"
+        with (
+            pytest.raises(SandboxError, match=refused),
+            Sandbox.from_file(spec, run_dir=tmp_path / "run"),
+        ):
+            pass
+    assert children_of(os.getpid()) == []

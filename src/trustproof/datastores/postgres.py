@@ -139,6 +139,7 @@ class PostgresServer:
         home_root: Path | None = None,
         ready_timeout: float = 15.0,
         stop_timeout: float = 5.0,
+        port: int | None = None,
     ) -> None:
         if name not in spec.datastores:
             raise DatastoreError(
@@ -168,6 +169,7 @@ class PostgresServer:
             seed=pgprovision.SqlFile(store.seed, spec.resolve(store.seed)) if store.seed else None,
         )
         self._wanted_port = store.port
+        self._given_port = port  # from the sandbox's `ports:` range (None: the kernel's choice)
         self.port: int | None = None
         self.timings: StartTimings | None = None
         self.server_svid: Svid | None = None
@@ -220,7 +222,7 @@ class PostgresServer:
         copy_template(template.path, files.data, account)
         for directory in (files.socket_dir, files.tls_dir):
             account.private_dir(directory)
-        self.port = self._wanted_port or pgprocess.free_port(self.host)
+        self.port = self._wanted_port or self._given_port or pgprocess.free_port(self.host)
         config = files.config(self.host, self.port, self.database)
         self.server_svid = self._issue_server_svid()
         self._install(config, svid=self.server_svid, trust=True)

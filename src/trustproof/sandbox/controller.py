@@ -64,6 +64,7 @@ from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
+from trustproof.sandbox.ports import PortPool
 from trustproof.sandbox.procinfo import start_time
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
@@ -104,7 +105,8 @@ class Sandbox:
         self.proof_key_files: dict[str, Path] = {}  # service -> its gateway-proof.key
         self.egress: dict[tuple[str, str], EgressProxy] = {}
         self.handles: dict[str, Handle] = {}
-        self.datastores = Datastores(spec, self.run, self.registry)
+        self.ports = PortPool.of(spec)
+        self.datastores = Datastores(spec, self.run, self.registry, self.ports)
         self.ready_seconds: dict[str, float] = {}
         self._cleanups: list[Callable[[], Any]] = []
         self._file_sink: JsonLinesSink | None = None
@@ -136,7 +138,9 @@ class Sandbox:
         check_certificate_ttl(spec.ttl.certificate)
         self._check_ports()
         await self._spawn_reaper()
-        self.fabric = fabric = await TrustFabric.start(spec, clock=self.clock)
+        self.fabric = fabric = await TrustFabric.start(
+            spec, clock=self.clock, sock=self.ports.bind("127.0.0.1")
+        )
         self._cleanups.append(fabric.close)
         # The token service is served by this process: its pid is the controller's.
         self.endpoints["token-service"] = Endpoint(
@@ -207,7 +211,10 @@ class Sandbox:
                 clock=self.clock,
                 limits=connection_limits(spec),
             )
-            await gateway.start(bind_loopback(service.host, service.ingress.port or 0))
+            port = service.ingress.port
+            await gateway.start(
+                bind_loopback(service.host, port) if port else self.ports.bind(service.host)
+            )
             self._cleanups.append(gateway.close)
             self.gateways[name] = gateway
             self.rotators[name].subscribe(gateway.reload_svid)
@@ -227,7 +234,7 @@ class Sandbox:
                     clock=self.clock,
                     limits=connection_limits(spec),
                 )
-                await proxy.start(bind_loopback())
+                await proxy.start(self.ports.bind("127.0.0.1"))
                 self._cleanups.append(proxy.close)
                 self.egress[(name, callee)] = proxy
                 self.rotators[name].subscribe(proxy.reload_svid)

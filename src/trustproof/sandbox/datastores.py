@@ -14,6 +14,7 @@ from trustproof.datastores.errors import DatastoreError
 from trustproof.fabric import TrustFabric
 from trustproof.identity.rotation import renewal_time
 from trustproof.sandbox.backend import PidRegistry
+from trustproof.sandbox.ports import PortPool
 from trustproof.sandbox.rundir import RunDir
 from trustproof.spec.model import Spec
 
@@ -26,10 +27,13 @@ class DatastoreEndpoint:
 
 
 class Datastores:
-    def __init__(self, spec: Spec, run: RunDir, registry: PidRegistry) -> None:
+    def __init__(
+        self, spec: Spec, run: RunDir, registry: PidRegistry, ports: PortPool | None = None
+    ) -> None:
         self.spec = spec
         self.run = run
         self.registry = registry
+        self.ports = ports or PortPool(None)
         self.servers: dict[str, PostgresServer] = {}
 
     async def start(self, fabric: TrustFabric) -> None:
@@ -42,6 +46,9 @@ class Datastores:
                 self.run.datastore(name),
                 log_path=self.run.log(name),
                 certificate_ttl=fabric.certificate_ttl,
+                port=None
+                if self.spec.datastores[name].port
+                else self.ports.free(str(self.spec.datastores[name].host)),
             )
         await asyncio.gather(*(self._start(name, server) for name, server in self.servers.items()))
 

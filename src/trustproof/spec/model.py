@@ -246,6 +246,12 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Ports:
+    first: Port | None = doc("First port of the range (with `last`).", default=None)
+    last: Port | None = doc("Last port of the range (with `first`).", default=None)
+
+
+@dataclass(frozen=True)
 class Spec:
     """A whole `trustproof.yaml`. `path` is where it was read from (not a YAML key)."""
 
@@ -266,6 +272,12 @@ class Spec:
     )
     limits: Limits = doc(
         "Connection limits of every gateway and egress proxy listener.", default=Limits()
+    )
+    ports: Ports = doc(
+        "Where the sandbox's own listeners go (token service; gateways, egress proxies and "
+        "datastores without a declared port): a range, for CI runners and firewalls that "
+        "allow only some ports. Default: ports the kernel chooses.",
+        default=Ports(),
     )
     probes: Probes = doc("Which probes run.", default=Probes())
     reports: Reports = doc("Where and how results are reported.", default=Reports())
