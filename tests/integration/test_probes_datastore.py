@@ -30,7 +30,7 @@ from trustproof.probes.datastore import (
 )
 from trustproof.probes.model import Case, CaseResult, judge
 from trustproof.probes.params import Login, TablePrivilege
-from trustproof.probes.registry import generate
+from trustproof.probes.registry import generate, probe_for
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view import LiveView
 from trustproof.sandbox.view_db import DatastoreClient, statement_for
@@ -65,7 +65,7 @@ async def run_all(sandbox: Sandbox) -> dict[str, CaseResult]:
     """Every generated datastore case of the sandbox's spec, concurrently, judged, by case id."""
     cases = datastore_cases(sandbox.spec)
     async with LiveView.open(sandbox) as view:
-        results = await asyncio.gather(*(run_datastore_case(case, view) for case in cases))
+        results = await asyncio.gather(*(probe_for(case).run(case, view) for case in cases))
     return {
         case.id: CaseResult(case, r, judge(case, r)) for case, r in zip(cases, results, strict=True)
     }
@@ -85,11 +85,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def shop_copy(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
-    """A copy of the shop whose trustproof.yaml was edited by `change`. Its services listen on
+def shop_copy(
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    seed: str = "",
+    files: dict[str, str] | None = None,
+) -> Path:
+    """A copy of the shop whose trustproof.yaml was edited by `change`, with `seed` appended to
+    its seed file and `files` (relative path -> text) written next to it. Its services listen on
     free ports, so that it can run next to another test's shop."""
     root = tmp_path / "shop"
     shutil.copytree(SHOP_DIR, root, ignore=shutil.ignore_patterns("trustproof-reports", ".*"))
+    seed_file = root / "db" / "seed.sql"
+    seed_file.write_text(seed_file.read_text() + "\n" + seed)
+    for relative, text in (files or {}).items():
+        (root / relative).write_text(text)
     spec_file = root / "trustproof.yaml"
     document = yaml.safe_load(spec_file.read_text())
     for service in document["services"].values():
@@ -119,7 +129,8 @@ def snapshot(server: PostgresServer) -> list[tuple[object, ...]]:
 def test_cases_are_the_oracles_grid_plus_five_connection_probes() -> None:
     cases = datastore_cases(load_spec(SHOP))
     ids = [case.id for case in cases]
-    assert len(ids) == len(set(ids)) == 3 * 4 * 4 + 5  # callers x tables x data verbs + probes
+    # callers x tables x data verbs + connection probes + catalog probes (3 roles, PUBLIC, hba)
+    assert len(ids) == len(set(ids)) == 3 * 4 * 4 + 5 + 5
     inside = {case.id for case in cases if case.probe == "db.inside-grants"}
     assert len(inside) == 9  # the access oracle's grants, one case each
     assert "db.inside-grants | shopdb | orders | update orders" in inside
@@ -226,7 +237,10 @@ def test_every_generated_case_passes_against_the_shop(tmp_path: Path) -> None:
 
     judged = asyncio.run(scenario())
     assert failures(judged) == {}
-    assert len(judged) == 53
+    assert len(judged) == 58
+    hba = judged["db.effective-hba | shopdb | - | pg_hba.conf"].result
+    assert (hba.outcome, hba.reason) == ("denied_authn", "certificates-only")
+    assert "hostssl shop all 127.0.0.1/255.255.255.255 cert" in hba.evidence.detail
     for cid, (outcome, reason) in CONNECTION_PROBES.items():
         assert (judged[cid].result.outcome, judged[cid].result.reason) == (outcome, reason), cid
     allowed = judged["db.inside-grants | shopdb | orders | update orders"].result
@@ -247,13 +261,19 @@ def test_every_generated_case_passes_against_the_shop(tmp_path: Path) -> None:
 # -- the twins: the same cases, a PostgreSQL that differs from the oracle -------------------------
 
 
+WRONG_GRANTS = """
+GRANT INSERT ON products TO storefront;  -- the oracle says select only
+REVOKE UPDATE ON orders FROM orders;     -- the oracle also says update
+"""
+"""A seed that makes the roles too broad for storefront and too narrow for orders (the roles in
+the spec must equal the oracle: `trustproof validate` refuses anything else)."""
+
+
 def wrong_grants(spec: dict[str, Any]) -> None:
-    """Roles too broad for storefront, too narrow for orders; and every other privilege used once,
-    in both the roles and the oracle, so that each verb's statement runs for real."""
+    """Every other privilege used once, in both the roles and the oracle, so that each verb's
+    statement runs for real."""
     roles = spec["datastores"]["shopdb"]["roles"]
     oracle = spec["access"]["datastores"]["shopdb"]
-    roles["storefront"]["products"] = ["select", "insert"]  # the oracle says select only
-    roles["orders"]["orders"] = ["select", "insert"]  # the oracle also says update
     for grants in (roles, oracle):
         grants["orders"]["order_items"] = ["select", "insert", "truncate"]
         grants["orders"]["orders"] = [*grants["orders"]["orders"], "truncate"]  # referenced
@@ -262,7 +282,7 @@ def wrong_grants(spec: dict[str, Any]) -> None:
 
 def test_grants_broader_or_narrower_than_the_oracle_are_named(tmp_path: Path) -> None:
     async def scenario() -> dict[str, CaseResult]:
-        spec = shop_copy(tmp_path, wrong_grants)
+        spec = shop_copy(tmp_path, wrong_grants, seed=WRONG_GRANTS)
         async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
             server = sandbox.datastores.servers["shopdb"]
             before = snapshot(server)
@@ -278,8 +298,11 @@ def test_grants_broader_or_narrower_than_the_oracle_are_named(tmp_path: Path) ->
         "db.inside-grants | shopdb | orders | update orders": (
             "under-permission: denied_authz permission denied for table orders (SQLSTATE 42501)"
         ),
+        "db.undeclared-privilege | shopdb | storefront | privileges": (
+            "over-permission: allowed beyond the spec: storefront: INSERT on table public.products"
+        ),
     }
-    assert len(judged) == 3 * 4 * 7 + 5  # every privilege is now mentioned, so every verb is probed
+    assert len(judged) == 3 * 4 * 7 + 5 + 5  # every privilege is now mentioned: every verb probed
     truncated = judged["db.inside-grants | shopdb | orders | truncate orders"].result
     assert truncated.outcome == "allowed"
     assert "then: cannot truncate a table referenced in a foreign key constraint" in (
@@ -317,6 +340,13 @@ def test_a_pg_hba_that_trusts_everyone_fails_every_connection_probe(tmp_path: Pa
         "db.sslmode-disable | shopdb | storefront | connect": as_storefront,
         "db.outside-grants | shopdb | storefront | connect | cn-mismatch": (
             "over-permission: allowed connected as orders"
+        ),
+        "db.effective-hba | shopdb | - | pg_hba.conf": (
+            "over-permission: allowed a TCP client gets in without a client certificate: "
+            "line 1: hostssl all all 127.0.0.1/255.255.255.255 trust: trust over TLS: anyone who "
+            "can reach the port logs in as any user it names; line 2: host all all "
+            "127.0.0.1/255.255.255.255 trust: trust over TCP without TLS (a host line admits "
+            "plaintext)"
         ),
     }
     # A certificate that is presented is still verified, whatever pg_hba.conf says.

@@ -53,7 +53,9 @@ class Holding:
 
     def describe(self) -> str:
         if self.kind == "role":
-            what = f"member of role {self.name}" if self.privilege == "MEMBER" else self.privilege
+            what = {"MEMBER": f"member of role {self.name}", "PASSWORD": "has a password"}.get(
+                self.privilege, self.privilege
+            )
             return f"{self.grantee}: {what}" + (" WITH ADMIN OPTION" if self.grantable else "")
         option = " WITH GRANT OPTION" if self.grantable else ""
         if self.kind == "default privilege":
@@ -78,11 +80,9 @@ class HbaRule:
     error: str = ""
 
     def describe(self) -> str:
-        options = " " + " ".join(self.options) if self.options else ""
-        return (
-            f"line {self.line}: {self.type} {','.join(self.databases)} {','.join(self.users)} "
-            f"{self.address} {self.method}{options}".replace("  ", " ")
-        )
+        fields = [self.type, ",".join(self.databases), ",".join(self.users), self.address]
+        fields += [self.method, *self.options]
+        return f"line {self.line}: " + " ".join(field for field in fields if field)
 
 
 CatalogStatus = Literal["read", "cannot-run"]

@@ -37,7 +37,7 @@ def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
 def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
     found = verdicts(SHOP, FakeServer())
     assert failing(found) == Counter()
-    assert len(found) == 275  # every family is here
+    assert len(found) == 280  # every family is here
     assert {case.probe.split(".")[0] for case in found} == {"authz", "token", "tls", "bypass", "db"}
 
 
