@@ -351,3 +351,122 @@ def test_a_pg_hba_that_trusts_everyone_fails_every_connection_probe(tmp_path: Pa
     }
     # A certificate that is presented is still verified, whatever pg_hba.conf says.
     assert judged["db.untrusted-ca | shopdb | storefront | connect"].ok
+
+
+# -- the catalogs: privileges beyond the spec, the pg_hba.conf in force -------------------------
+
+
+SEEDED_MISTAKES = """
+GRANT SELECT ON payments TO storefront;                          -- an extra table
+GRANT SELECT ON order_items TO PUBLIC;                           -- a grant to PUBLIC
+ALTER ROLE orders CREATEROLE;                                    -- a role attribute
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO payments;  -- future tables
+"""
+
+
+def catalog_failures(judged: dict[str, CaseResult]) -> dict[str, str]:
+    return {
+        cid: message
+        for cid, message in failures(judged).items()
+        if cid.startswith(("db.undeclared-privilege", "db.effective-hba"))
+    }
+
+
+def test_each_seeded_privilege_is_caught_by_its_roles_case(tmp_path: Path) -> None:
+    async def scenario() -> dict[str, CaseResult]:
+        spec = shop_copy(tmp_path, lambda _: None, seed=SEEDED_MISTAKES)
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            return await run_all(sandbox)
+
+    judged = asyncio.run(scenario())
+    beyond = "over-permission: allowed beyond the spec: "
+    assert catalog_failures(judged) == {
+        "db.undeclared-privilege | shopdb | storefront | privileges": (
+            f"{beyond}storefront: SELECT on table public.payments"
+        ),
+        "db.undeclared-privilege | shopdb | - | privileges | PUBLIC": (
+            f"{beyond}PUBLIC: SELECT on table public.order_items"
+        ),
+        "db.undeclared-privilege | shopdb | orders | privileges": f"{beyond}orders: CREATEROLE",
+        "db.undeclared-privilege | shopdb | payments | privileges": (
+            f"{beyond}payments: SELECT on tables created by trustproof:admin in schema public "
+            "(default privilege)"
+        ),
+    }
+    # The grant probes see the extra tables too; the default privilege touches no table yet.
+    assert set(failures(judged)) - set(catalog_failures(judged)) == {
+        "db.outside-grants | shopdb | storefront | select payments",
+        "db.outside-grants | shopdb | storefront | select order_items",
+        "db.outside-grants | shopdb | payments | select order_items",
+    }
+
+
+TEAM_HBA = """\
+# The team's pg_hba.conf: certificates for the workloads...
+hostssl {{ database }} all {{ client_network }} cert
+{% for role in roles %}# {{ role }} logs in with its certificate
+{% endfor %}hostnossl all all 0.0.0.0/0 reject
+"""
+TEAM_CONF = "ssl_min_protocol_version = 'TLSv1.3'\nlog_disconnections = on\n"
+
+
+def with_team_files(spec: dict[str, Any]) -> None:
+    spec["datastores"]["shopdb"]["hba"] = "db/pg_hba.conf.j2"
+    spec["datastores"]["shopdb"]["conf"] = "db/postgresql.conf.j2"
+
+
+def run_team_shop(tmp_path: Path, hba: str, seed: str = "") -> dict[str, CaseResult]:
+    files = {"db/pg_hba.conf.j2": hba, "db/postgresql.conf.j2": TEAM_CONF}
+    spec = shop_copy(tmp_path, with_team_files, seed=seed, files=files)
+
+    async def scenario() -> dict[str, CaseResult]:
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            server = sandbox.datastores.servers["shopdb"]
+            with psycopg.connect(server.admin_settings(), autocommit=True) as conn:
+                row = conn.execute("SHOW ssl_min_protocol_version").fetchone()
+            assert row == ("TLSv1.3",)  # the team's postgresql.conf is in force
+            return await run_all(sandbox)
+
+    return asyncio.run(scenario())
+
+
+def test_the_teams_own_certificate_only_pg_hba_passes_every_case(tmp_path: Path) -> None:
+    judged = run_team_shop(tmp_path, TEAM_HBA)
+    assert failures(judged) == {}
+    detail = judged["db.effective-hba | shopdb | - | pg_hba.conf"].result.evidence.detail
+    assert "hostssl shop all 127.0.0.1/255.255.255.255 cert" in detail
+
+
+def test_a_team_pg_hba_with_host_trust_is_caught(tmp_path: Path) -> None:
+    trusting = TEAM_HBA.replace(
+        "hostnossl all", "host all all {{ client_network }} trust\nhostnossl all"
+    )
+    judged = run_team_shop(tmp_path, trusting)
+    effective = judged["db.effective-hba | shopdb | - | pg_hba.conf"]
+    assert effective.verdict == "over-permission"
+    assert "host all all 127.0.0.1/255.255.255.255 trust: trust over TCP without TLS" in (
+        effective.result.evidence.detail
+    )
+    # The login probes run against the team's real configuration, and plaintext gets in.
+    assert failures(judged)["db.sslmode-disable | shopdb | storefront | connect"] == (
+        "over-permission: allowed connected as storefront"
+    )
+
+
+REWRITE_HBA = """
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT %L UNION ALL SELECT %L) TO %L',
+    'local all all trust', 'host all all 127.0.0.1/32 md5', current_setting('hba_file'));
+END $$;
+SELECT pg_reload_conf();
+"""
+
+
+def test_a_superuser_seed_cannot_silently_weaken_authentication(tmp_path: Path) -> None:
+    judged = run_team_shop(tmp_path, TEAM_HBA, seed=REWRITE_HBA)
+    effective = judged["db.effective-hba | shopdb | - | pg_hba.conf"]
+    assert effective.verdict == "over-permission"
+    assert effective.result.evidence.detail.endswith(
+        "line 2: host all all 127.0.0.1/255.255.255.255 md5: md5 over TCP without TLS "
+        "(a host line admits plaintext)"
+    )

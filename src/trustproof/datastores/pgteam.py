@@ -18,6 +18,7 @@ and ``crl_file`` (the server's TLS files: its certificate, key, the sandbox CA b
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,13 +115,19 @@ def render(template: TeamTemplate, values: Mapping[str, object]) -> str:
     try:
         text = environment.from_string(source).render(values)
     except jinja2.TemplateError as exc:
-        line = getattr(exc, "lineno", None)
+        line = getattr(exc, "lineno", None) or _template_line(exc)
         where = f"{template.label}:{line}" if line else template.label
         raise DatastoreError(
             f"{where}: cannot render the template: {exc.message or exc}",
             "template variables: " + ", ".join(sorted(values)),
         ) from None
     return text if text.endswith("\n") else text + "\n"
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line a rendering error happened on (Jinja2 maps its frames to it)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<template>"]
+    return frames[-1].lineno if frames else None
 
 
 def check_conf(template: TeamTemplate, text: str) -> None:
