@@ -74,3 +74,21 @@ def test_both_directions_name_the_privilege(tmp_path: Path, roles: str, access: 
     error = load(tmp_path, roles, access)
     assert error is not None
     assert any("UPDATE on 'orders'" in p.message for p in error.problems)
+
+
+def test_the_team_templates_must_exist(tmp_path: Path) -> None:
+    text = SPEC.format(roles="select", access="select", table="orders").replace(
+        "    roles:\n",
+        "    hba: db/pg_hba.conf.j2\n    conf: db/postgresql.conf.j2\n    roles:\n",
+        1,
+    )
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "postgresql.conf.j2").write_text("ssl = on\n")
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, tmp_path / "trustproof.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.path) == (8, "datastores.db.hba")
+    assert problem.message.startswith("pg_hba.conf template ")
+    (tmp_path / "db" / "pg_hba.conf.j2").write_text("hostssl all all 127.0.0.1/32 cert\n")
+    spec = parse_spec(text, tmp_path / "trustproof.yaml")
+    assert spec.datastores["db"].hba == "db/pg_hba.conf.j2"
