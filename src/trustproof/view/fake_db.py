@@ -73,6 +73,9 @@ def fake_catalog(spec: Spec, server: FakeServer, datastore: str, roles: Sequence
             name = table if "." in table else f"public.{table}"
             holdings.add(Holding(role, "schema", name.split(".", 1)[0], "USAGE"))
             holdings |= {Holding(role, "table", name, p.upper()) for p in privileges}
+    for role, verb, table in server.db_extra_grants:
+        name = table if "." in table else f"public.{table}"
+        holdings.add(Holding(role, "table", name, verb.upper()))
     holdings |= server.db_extra_holdings
     asked = {*roles, PUBLIC}
     rules = tuple(
@@ -90,7 +93,7 @@ def fake_catalog(spec: Spec, server: FakeServer, datastore: str, roles: Sequence
     )
     extra = tuple(
         HbaRule(i + 2, r.type, r.databases, r.users, r.address, r.method, r.options, r.error)
-        for i, r in enumerate(server.db_extra_hba)
+        for i, r in enumerate((*server.db_extra_hba, *_bent_rules(server)))
     )
     shifted = tuple(
         HbaRule(r.line + len(extra), r.type, r.databases, r.users, r.address, r.method)
@@ -104,6 +107,19 @@ def fake_catalog(spec: Spec, server: FakeServer, datastore: str, roles: Sequence
         settings=MappingProxyType({**dict(SANDBOX_SETTINGS), **dict(server.db_settings)}),
         sent=f"read the catalogs of fake://{datastore}",
     )
+
+
+def _bent_rules(server: FakeServer) -> tuple[HbaRule, ...]:
+    """The ``pg_hba.conf`` lines a server bent as `server` says must have."""
+    rules = []
+    loopback = "127.0.0.1/255.255.255.255"
+    if server.db_accept_plaintext:
+        rules.append(HbaRule(0, "host", ("all",), ("all",), loopback, "trust"))
+    if not server.db_require_cert:
+        rules.append(HbaRule(0, "hostssl", ("all",), ("all",), loopback, "trust"))
+    if server.db_accept_password:
+        rules.append(HbaRule(0, "hostssl", ("all",), ("all",), loopback, "scram-sha-256"))
+    return tuple(rules)
 
 
 def _order(holding: Holding) -> tuple[str, str, str, str]:

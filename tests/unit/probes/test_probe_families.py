@@ -112,10 +112,17 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
         {("bypass.direct-port", OVER): 3},
     ),
     # datastore
-    "accepts passwords": (FakeServer(db_accept_password=True), {("db.password", OVER): 1}),
+    "accepts passwords": (
+        FakeServer(db_accept_password=True),
+        {("db.password", OVER): 1, ("db.effective-hba", OVER): 1},
+    ),
     "trusts any connection": (
         FakeServer(db_accept_plaintext=True, db_require_cert=False),
-        {("db.no-client-cert", OVER): 1, ("db.sslmode-disable", OVER): 1},
+        {
+            ("db.no-client-cert", OVER): 1,
+            ("db.sslmode-disable", OVER): 1,
+            ("db.effective-hba", OVER): 1,
+        },
     ),
     "maps any certificate to any role": (
         FakeServer(db_check_cn=False),
@@ -123,7 +130,7 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
     ),
     "grants more than the spec": (
         FakeServer(db_extra_grants=frozenset({("storefront", "delete", "orders")})),
-        {("db.outside-grants", OVER): 1},
+        {("db.outside-grants", OVER): 1, ("db.undeclared-privilege", OVER): 1},
     ),
 }
 
