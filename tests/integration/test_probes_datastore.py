@@ -35,6 +35,7 @@ from trustproof.probes.datastore import (
     request_for,
     run_datastore_case,
 )
+from trustproof.probes.db_privileges import undeclared
 from trustproof.probes.model import Case, CaseResult, Result, judge
 from trustproof.probes.params import Login, TablePrivilege
 from trustproof.probes.registry import generate, probe_for
@@ -413,6 +414,44 @@ def test_each_seeded_privilege_is_caught_by_its_roles_case(tmp_path: Path) -> No
         ),
     }
     assert len(judged) == 4  # every case failed, each naming only its own mistake
+
+
+EVERY_KIND = """
+GRANT pg_read_all_data TO storefront;                            -- a predefined role
+GRANT UPDATE (name) ON products TO storefront;                   -- a column
+GRANT SELECT ON products TO storefront WITH GRANT OPTION;        -- a grant option
+CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42';
+GRANT EXECUTE ON FUNCTION answer() TO payments;                  -- a function
+ALTER ROLE payments PASSWORD 'not-shown-anywhere';               -- a password
+CREATE TYPE mood AS ENUM ('ok');
+GRANT USAGE ON TYPE mood TO orders;                              -- any other object
+GRANT CREATE ON SCHEMA public TO PUBLIC;                         -- PUBLIC on the schema
+GRANT TEMPORARY ON DATABASE shop TO PUBLIC;                      -- PUBLIC on the database
+"""
+
+
+def test_every_kind_of_catalog_entry_is_read_from_a_real_server(tmp_path: Path) -> None:
+    spec = load_spec(shop_copy(tmp_path, lambda _: None, seed=EVERY_KIND))
+    ca = CertificateAuthority(spec.trust_domain, SystemClock())
+    with PostgresServer(spec, "shopdb", ca, tmp_path / "run") as server:
+        view = CatalogOnlyView(spec, server)
+        catalog = asyncio.run(view.db_catalog("shopdb", ["storefront", "orders", "payments"]))
+    assert catalog.status == "read"
+    found = {
+        grantee: [h.describe() for h in undeclared(spec, "shopdb", grantee, catalog)]
+        for grantee in ("storefront", "orders", "payments", "PUBLIC")
+    }
+    assert found == {
+        "storefront": [
+            "storefront: UPDATE on column public.products.name",
+            "storefront: member of role pg_read_all_data",
+            "storefront: SELECT WITH GRANT OPTION on table public.products",
+        ],
+        "orders": ["orders: PRIVILEGES on object type mood"],
+        "payments": ["payments: EXECUTE on function answer()", "payments: has a password"],
+        "PUBLIC": ["PUBLIC: TEMPORARY on database shop", "PUBLIC: CREATE on schema public"],
+    }
+    assert "not-shown-anywhere" not in repr(catalog)
 
 
 TEAM_HBA = """\
