@@ -14,8 +14,7 @@ Cases come from the spec alone, never by hand. Per datastore boundary of the exp
   denied_authn;
 * ``db.untrusted-ca`` — a client certificate from an impostor CA: denied_tls;
 * ``db.password`` — a random password over TLS, no certificate: denied_authn or denied_tls;
-* ``db.sslmode-disable`` — plaintext: denied_tls.
-
+* ``db.sslmode-disable`` — plaintext: denied_tls;
 * ``db.undeclared-privilege`` — per workload role, and for PUBLIC: nothing in the catalogs
   beyond the spec (`trustproof.probes.db_privileges`);
 * ``db.effective-hba`` — per datastore: the ``pg_hba.conf`` in force after the seed admits TCP
