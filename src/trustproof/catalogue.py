@@ -79,6 +79,16 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
     ProbeInfo("db.password", "datastore with a password instead of a certificate", "datastore"),
     ProbeInfo("db.sslmode-disable", "datastore over plaintext", "datastore"),
     ProbeInfo("db.outside-grants", "a table or verb outside the role's grants", "datastore"),
+    ProbeInfo(
+        "db.undeclared-privilege",
+        "a privilege, membership or role attribute in the catalogs beyond the spec",
+        "datastore",
+    ),
+    ProbeInfo(
+        "db.effective-hba",
+        "the pg_hba.conf in force admits TCP clients without a client certificate",
+        "datastore",
+    ),
     ProbeInfo("lifecycle.token-expiry", "token expiring mid-session", "chaos"),
     ProbeInfo("lifecycle.cert-rotation", "certificate rotation under traffic", "chaos"),
     ProbeInfo("lifecycle.revocation-propagation", "revocation reaches every gateway", "chaos"),

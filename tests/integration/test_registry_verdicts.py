@@ -28,7 +28,10 @@ def verdicts(spec: Path, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]
     async def main() -> tuple[dict[str, str], dict[str, str]]:
         async with Sandbox.from_file(spec, run_dir=run_dir) as sandbox:
             run, _ = await suite_on(sandbox)
-        cases = {item.id: item.verdict for item in run.cases}
+        known = {cid.split(" | ", 1)[0] for cid in BASELINE["shop_verdicts"]}
+        cases = {  # probes added since the baseline are held by their own tests
+            item.id: item.verdict for item in run.cases if item.id.split(" | ", 1)[0] in known
+        }
         return cases, {item.id: item.verdict for item in run.scenarios}
 
     return asyncio.run(main())

@@ -10,6 +10,9 @@ I/O shell: this package starts processes and opens sockets. One module per conce
 * `pgconfig` — ``postgresql.conf``, ``pg_hba.conf`` and client DSNs, as pure functions;
 * `pgprovision` — database, schema, one role per calling workload, grants exactly from the spec,
   seed; SQL errors as ``FILE:LINE:COL`` messages;
+* `pgteam` — the team's own ``pg_hba.conf`` and ``postgresql.conf`` templates, rendered in;
+* `pgcatalog` — what the database really grants, read from its catalogs after the seed, and the
+  ``pg_hba.conf`` and settings in force;
 * `pgprocess` — spawning, readiness, confirmed reloads and shutdown of the `postgres` process;
 * `errors` — `DatastoreError` (exit code 3: the environment could not start).
 """

@@ -43,9 +43,8 @@ from trustproof.datastores.pgconfig import (
     ServerConfig,
     admin_dsn,
     client_dsn,
-    render_pg_hba,
-    render_postgresql_conf,
 )
+from trustproof.datastores.pgteam import TeamTemplate, configuration
 from trustproof.datastores.pgtemplate import copy_template, ensure_template
 from trustproof.identity import CertificateAuthority, Svid
 from trustproof.spec.model import Spec
@@ -168,6 +167,10 @@ class PostgresServer:
             else None,
             seed=pgprovision.SqlFile(store.seed, spec.resolve(store.seed)) if store.seed else None,
         )
+        self.hba_template = TeamTemplate(store.hba, spec.resolve(store.hba)) if store.hba else None
+        self.conf_template = (
+            TeamTemplate(store.conf, spec.resolve(store.conf)) if store.conf else None
+        )
         self._wanted_port = store.port
         self._given_port = port  # from the sandbox's `ports:` range (None: the kernel's choice)
         self.port: int | None = None
@@ -226,8 +229,10 @@ class PostgresServer:
         config = files.config(self.host, self.port, self.database)
         self.server_svid = self._issue_server_svid()
         self._install(config, svid=self.server_svid, trust=True)
-        account.write_file(files.conf, render_postgresql_conf(config).encode(), 0o600)
-        account.write_file(config.hba_file, render_pg_hba(self.database).encode(), 0o600)
+        roles = list(self.plan.roles)
+        conf, hba = configuration(config, roles, self.conf_template, self.hba_template)
+        account.write_file(files.conf, conf.encode(), 0o600)
+        account.write_file(config.hba_file, hba.encode(), 0o600)
         account.write_file(config.ident_file, b"", 0o600)
         copied = time.perf_counter()
         fd = os.open(files.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)

@@ -14,7 +14,11 @@ Cases come from the spec alone, never by hand. Per datastore boundary of the exp
   denied_authn;
 * ``db.untrusted-ca`` — a client certificate from an impostor CA: denied_tls;
 * ``db.password`` — a random password over TLS, no certificate: denied_authn or denied_tls;
-* ``db.sslmode-disable`` — plaintext: denied_tls.
+* ``db.sslmode-disable`` — plaintext: denied_tls;
+* ``db.undeclared-privilege`` — per workload role, and for PUBLIC: nothing in the catalogs
+  beyond the spec (`trustproof.probes.db_privileges`);
+* ``db.effective-hba`` — per datastore: the ``pg_hba.conf`` in force after the seed admits TCP
+  clients only with a client certificate.
 
 The connection probes run as the first workload with a role there; ``cn-mismatch`` logs in as the
 next one (or as the admin role when there is only one).
@@ -43,10 +47,12 @@ from typing import NamedTuple
 from trustproof.catalogue import Family
 from trustproof.datastores import ADMIN_ROLE
 from trustproof.probes.base import Plan, Probe
+from trustproof.probes.db_privileges import hba_findings, held, undeclared, workload_roles
 from trustproof.probes.model import Case, Evidence, Expectation, Outcome, Result
 from trustproof.probes.params import Login, LoginAttempt, TablePrivilege
 from trustproof.scrub import scrub
 from trustproof.view import DbAnswer, DbCredential, DbRequest, SandboxView, SslMode
+from trustproof.view.db_catalog import PUBLIC
 
 CONNECT = "connect"
 CHECKED_FIRST: Mapping[str, frozenset[str]] = {"truncate": frozenset({"0A000", "55P03"})}
@@ -233,6 +239,76 @@ def _result(outcome: Outcome, stage: str, reason: str, sent: str, detail: str) -
     return Result(outcome, stage, reason, Evidence(sent=scrub(sent), detail=scrub(detail)))
 
 
+# -- what the catalogs say (db.undeclared-privilege, db.effective-hba) ----------------------------
+
+PRIVILEGES = "privileges"
+HBA = "pg_hba.conf"
+
+
+@dataclass(frozen=True)
+class UndeclaredPrivilegeProbe:
+    """``db.undeclared-privilege``: one case per workload role (caller = role) and one for
+    PUBLIC (no caller, variant ``PUBLIC``) per datastore; findings from
+    `trustproof.probes.db_privileges` make the case an over-permission."""
+
+    id: str = "db.undeclared-privilege"
+    family: Family = "datastore"
+
+    def cases(self, plan: Plan) -> Iterator[Case]:
+        expect = Expectation.refuse("denied_authz")
+        for boundary in plan.datastores():
+            name = boundary.name
+            for role in workload_roles(plan.spec, name):
+                yield Case(self.id, name, "datastore", role, PRIVILEGES, expect)
+            yield Case(self.id, name, "datastore", None, PRIVILEGES, expect, PUBLIC)
+
+    async def run(self, case: Case, target: SandboxView) -> Result:
+        started = time.perf_counter()
+        grantee = case.caller or PUBLIC
+        roles = workload_roles(target.spec, case.boundary)
+        catalog = await target.db_catalog(case.boundary, roles)
+        if catalog.status != "read":
+            result = _result("error", "db", "cannot-run", catalog.sent or "nothing", catalog.detail)
+        else:
+            extra = undeclared(target.spec, case.boundary, grantee, catalog)
+            if extra:
+                detail = "beyond the spec: " + "; ".join(h.describe() for h in extra)
+                result = _result("allowed", "", "undeclared-privilege", catalog.sent, detail)
+            else:
+                holds = "; ".join(h.describe() for h in held(catalog, grantee)) or "nothing"
+                detail = f"nothing beyond the spec; {grantee} holds: {holds}"
+                result = _result("denied_authz", "db", "as-declared", catalog.sent, detail)
+        return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+@dataclass(frozen=True)
+class EffectiveHbaProbe:
+    """``db.effective-hba``: one case per datastore; every ``pg_hba.conf`` rule a TCP client can
+    match must demand a client certificate (or reject), with TLS on (`hba_findings`)."""
+
+    id: str = "db.effective-hba"
+    family: Family = "datastore"
+
+    def cases(self, plan: Plan) -> Iterator[Case]:
+        expect = Expectation.refuse("denied_authn")
+        for boundary in plan.datastores():
+            yield Case(self.id, boundary.name, "datastore", None, HBA, expect)
+
+    async def run(self, case: Case, target: SandboxView) -> Result:
+        started = time.perf_counter()
+        catalog = await target.db_catalog(case.boundary, ())
+        if catalog.status != "read":
+            result = _result("error", "db", "cannot-run", catalog.sent or "nothing", catalog.detail)
+        elif findings := hba_findings(catalog):
+            detail = "a TCP client gets in without a client certificate: " + "; ".join(findings)
+            result = _result("allowed", "", "weak-authentication", catalog.sent, detail)
+        else:
+            rules = "; ".join(r.describe() for r in catalog.hba)
+            detail = f"every TCP rule demands a client certificate or rejects: {rules}"
+            result = _result("denied_authn", "db", "certificates-only", catalog.sent, detail)
+        return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
 PROBES: tuple[Probe, ...] = (
     GrantProbe(inside=True),
     LoginProbe("db.no-client-cert", "no-client-cert"),
@@ -240,4 +316,6 @@ PROBES: tuple[Probe, ...] = (
     LoginProbe("db.password", "password"),
     LoginProbe("db.sslmode-disable", "sslmode-disable"),
     GrantProbe(inside=False),
+    UndeclaredPrivilegeProbe(),
+    EffectiveHbaProbe(),
 )

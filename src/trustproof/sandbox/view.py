@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +50,7 @@ from trustproof.view import (
     TlsOffer,
     TransportFailure,
 )
+from trustproof.view.db_catalog import DbCatalog
 
 TIMEOUT_S = 10.0
 
@@ -266,6 +267,11 @@ class LiveView:
         if self._db is None:
             self._db = DatastoreClient(self.sandbox)
         return await self._db.query(request)
+
+    async def db_catalog(self, datastore: str, roles: Sequence[str]) -> DbCatalog:
+        if self._db is None:
+            self._db = DatastoreClient(self.sandbox)
+        return await self._db.catalog(datastore, roles)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

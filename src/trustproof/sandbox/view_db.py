@@ -36,7 +36,7 @@ import contextlib
 import re
 import secrets
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, LiteralString
 
@@ -44,6 +44,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from trustproof.datastores.pgcatalog import read_catalog
 from trustproof.datastores.pgprovision import table_identifier, table_schema
 from trustproof.errors import TrustproofError
 from trustproof.identity import BrokenMaterial, Svid, SvidFiles, write_svid_files
@@ -51,6 +52,7 @@ from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.rundir import private_dir
 from trustproof.scrub import scrub
 from trustproof.view import DbAnswer, DbRequest
+from trustproof.view.db_catalog import DbCatalog
 
 CONNECT_TIMEOUT = 5
 SESSION_OPTIONS = "-c statement_timeout=5s -c lock_timeout=2s"
@@ -145,6 +147,18 @@ class DatastoreClient:
             )
         return await asyncio.to_thread(_execute, attempt)
 
+    async def catalog(self, datastore: str, roles: Sequence[str]) -> DbCatalog:
+        """What the catalogs of `datastore` say (`pgcatalog.read_catalog`), read as the admin
+        over the private socket; ``cannot-run`` with the reason when they cannot be read."""
+        server = self.sandbox.datastores.servers.get(datastore)
+        if server is None or server.pid is None:
+            return DbCatalog("cannot-run", f"the sandbox is not running datastore {datastore!r}")
+        try:
+            dsn = server.admin_settings()
+        except TrustproofError as exc:
+            return DbCatalog("cannot-run", scrub(str(exc)))
+        return await asyncio.to_thread(_read_catalog, dsn, tuple(roles), server.url)
+
     def _prepare(self, request: DbRequest) -> _Attempt | str:
         """The DSN and certificate files (cached per sandbox), or why it cannot run. Runs on the
         event loop, so the cache needs no lock."""
@@ -184,6 +198,16 @@ class DatastoreClient:
             return _Attempt(_tuned(dsn), text)
         dsn = make_conninfo(no_cert, sslmode="require")
         return _Attempt(_tuned(dsn), f"{where} {user}, sslmode=require, no client certificate")
+
+
+def _read_catalog(dsn: str, roles: tuple[str, ...], url: str) -> DbCatalog:
+    """Blocking: one admin connection, one read-only transaction, always closed."""
+    sent = f"read the catalogs of {url} as the admin over the unix socket"
+    try:
+        with psycopg.connect(_tuned(dsn), connect_timeout=CONNECT_TIMEOUT) as conn:
+            return read_catalog(conn, roles)
+    except psycopg.Error as exc:
+        return DbCatalog("cannot-run", scrub(_first_line(str(exc))), sent=sent)
 
 
 def _tuned(dsn: str) -> str:

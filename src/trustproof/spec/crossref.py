@@ -51,6 +51,7 @@ class CrossChecker:
         self._access_services()
         self._access_datastores()
         self._datastore_roles()
+        self._grants_match_access()
         self._probes()
         self._answers()
         return self.problems
@@ -202,6 +203,8 @@ class CrossChecker:
         for name, store in self.spec.datastores.items():
             need(store.schema, ("datastores", name, "schema"), "schema SQL file")
             need(store.seed, ("datastores", name, "seed"), "seed SQL file")
+            need(store.hba, ("datastores", name, "hba"), "pg_hba.conf template")
+            need(store.conf, ("datastores", name, "conf"), "postgresql.conf template")
 
     def _access_services(self) -> None:
         for target, callers in self.spec.access.services.items():
@@ -300,6 +303,37 @@ class CrossChecker:
                     continue
                 self._known_tables(grants, tables, path, target)
 
+    def _grants_match_access(self) -> None:
+        """The roles PostgreSQL is given (`datastores.<d>.roles`) grant exactly what the oracle
+        (`access.datastores`) expects: a grant the oracle does not name is an over-permission
+        built into the sandbox, and an expected privilege no role grants fails for sure."""
+        for target, store in self.spec.datastores.items():
+            expected = self.spec.access.datastores.get(target, {})
+            for role, grants in store.roles.items():
+                if role not in self.spec.services:
+                    continue  # reported by _datastore_roles
+                oracle = _privileges(expected.get(role, {}))
+                for table, privilege in sorted(_privileges(grants) - oracle):
+                    self.problem(
+                        ("datastores", target, "roles", role, _spelled(grants, table)),
+                        f"role {role!r} is granted {privilege.upper()} on {table!r}, which "
+                        f"access.datastores.{target}.{role} does not expect",
+                        f"add {privilege} on {table} to access.datastores.{target}.{role}, or "
+                        "remove the grant",
+                    )
+            for caller, grants in expected.items():
+                if caller not in store.roles:
+                    continue  # reported by _access_datastores
+                granted = _privileges(store.roles[caller])
+                for table, privilege in sorted(_privileges(grants) - granted):
+                    self.problem(
+                        ("access", "datastores", target, caller, _spelled(grants, table)),
+                        f"{caller!r} is expected to have {privilege.upper()} on {table!r}, but "
+                        f"datastores.{target}.roles.{caller} does not grant it",
+                        f"grant {privilege} on {table} under datastores.{target}.roles.{caller}, "
+                        "or remove it from the oracle",
+                    )
+
     def _known_tables(
         self, grants: Grants, tables: set[str] | None, path: FieldPath, store: str
     ) -> None:
@@ -377,3 +411,18 @@ class CrossChecker:
                             "a status can name one refusing stage only",
                         )
                     stages.setdefault(code, stage)
+
+
+def _table_key(table: str) -> str:
+    """``public.orders`` and ``orders`` name one table (the schema file's search path)."""
+    name = table.replace('"', "").lower()
+    return name.removeprefix("public.")
+
+
+def _privileges(grants: Grants) -> set[tuple[str, str]]:
+    return {(_table_key(t), p.lower()) for t, privileges in grants.items() for p in privileges}
+
+
+def _spelled(grants: Grants, table: str) -> str:
+    """The key `table` (normalised) is written as in `grants`, for the problem's position."""
+    return next((t for t in grants if _table_key(t) == table), table)

@@ -183,6 +183,15 @@ class Datastore:
         "One login role per calling workload (certificate CN = role): table -> privileges.",
         default_factory=empty,
     )
+    hba: RelPath | None = doc(
+        "Jinja2 template of the team's own pg_hba.conf (replaces the sandbox's rules; the "
+        "admin's unix-socket line stays first).",
+        default=None,
+    )
+    conf: RelPath | None = doc(
+        "Jinja2 template of the team's postgresql.conf additions (appended to the sandbox's).",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ view's (a `ManualClock` by default), so nothing here waits.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +46,7 @@ from trustproof.tokens import (
     TokenTemplate,
     TokenValidator,
 )
+from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
     CertKind,
@@ -57,7 +58,7 @@ from trustproof.view.exchange import (
     HttpRequest,
     TransportFailure,
 )
-from trustproof.view.fake_db import FakeServer, decide_db
+from trustproof.view.fake_db import FakeServer, decide_db, fake_catalog
 from trustproof.view.protocol import SandboxView
 
 ISSUER = "https://127.0.0.1:1"  # the fake token service's issuer (nothing listens there)
@@ -238,6 +239,9 @@ class FakeView:
 
     async def query(self, request: DbRequest) -> DbAnswer:
         return decide_db(self.spec, self.server, request)
+
+    async def db_catalog(self, datastore: str, roles: Sequence[str]) -> DbCatalog:
+        return fake_catalog(self.spec, self.server, datastore, roles)
 
 
 def decide_http(view: FakeView, request: HttpRequest) -> Exchange:

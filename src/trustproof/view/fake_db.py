@@ -1,12 +1,17 @@
 """The fake's boundary settings (`FakeServer`) and its PostgreSQL: ``hostssl ... cert`` with
-exactly the spec's grants, answering as libpq reports a real server (see `trustproof.view.fake`).
+exactly the spec's grants, answering as libpq reports a real server (see `trustproof.view.fake`);
+its catalogs (`fake_catalog`) hold what provisioning grants from the spec's roles, PostgreSQL's
+defaults for PUBLIC, and the sandbox's ``pg_hba.conf``, plus whatever `FakeServer` adds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from trustproof.spec.model import Spec
+from trustproof.view.db_catalog import PUBLIC, DbCatalog, HbaRule, Holding
 from trustproof.view.exchange import DbAnswer, DbRequest
 
 
@@ -31,6 +36,94 @@ class FakeServer:
     db_accept_plaintext: bool = False
     db_check_cn: bool = True
     db_extra_grants: frozenset[tuple[str, str, str]] = frozenset()  # (role, verb, table)
+    db_extra_holdings: frozenset[Holding] = frozenset()  # what the catalogs show beyond the spec
+    db_extra_hba: tuple[HbaRule, ...] = ()  # pg_hba.conf lines before the sandbox's own
+    db_settings: tuple[tuple[str, str], ...] = ()  # settings changed from the sandbox's
+
+
+SANDBOX_HBA = (
+    HbaRule(1, "local", ("all",), ("trustproof:admin",), "", "trust"),
+    HbaRule(2, "hostssl", ("{database}",), ("all",), "127.0.0.1/255.255.255.255", "cert"),
+    HbaRule(3, "hostnossl", ("all",), ("all",), "0.0.0.0/0.0.0.0", "reject"),
+    HbaRule(4, "hostnossl", ("all",), ("all",), "::/::", "reject"),
+)
+SANDBOX_SETTINGS = (
+    ("ssl", "on"),
+    ("password_encryption", "scram-sha-256"),
+    ("ssl_min_protocol_version", "TLSv1.2"),
+    ("listen_addresses", "127.0.0.1"),
+)
+
+
+def fake_catalog(spec: Spec, server: FakeServer, datastore: str, roles: Sequence[str]) -> DbCatalog:
+    """The catalogs of a PostgreSQL provisioned from `spec` (``pgprovision``), bent by `server`."""
+    store = spec.datastores.get(datastore)
+    if store is None:
+        return DbCatalog("cannot-run", f"the fake has no datastore {datastore!r}")
+    database = str(store.database or datastore)
+    holdings = {
+        Holding(PUBLIC, "database", name, privilege)
+        for name in ("postgres", "template1")
+        for privilege in ("CONNECT", "TEMPORARY")
+    }
+    for role, tables in store.roles.items():
+        holdings.add(Holding(role, "database", database, "CONNECT"))
+        holdings.add(Holding(role, "schema", "public", "USAGE"))
+        for table, privileges in tables.items():
+            name = table if "." in table else f"public.{table}"
+            holdings.add(Holding(role, "schema", name.split(".", 1)[0], "USAGE"))
+            holdings |= {Holding(role, "table", name, p.upper()) for p in privileges}
+    for role, verb, table in server.db_extra_grants:
+        name = table if "." in table else f"public.{table}"
+        holdings.add(Holding(role, "table", name, verb.upper()))
+    holdings |= server.db_extra_holdings
+    asked = {*roles, PUBLIC}
+    rules = tuple(
+        HbaRule(
+            r.line,
+            r.type,
+            tuple(d.replace("{database}", database) for d in r.databases),
+            r.users,
+            r.address,
+            r.method,
+            r.options,
+            r.error,
+        )
+        for r in SANDBOX_HBA
+    )
+    extra = tuple(
+        HbaRule(i + 2, r.type, r.databases, r.users, r.address, r.method, r.options, r.error)
+        for i, r in enumerate((*server.db_extra_hba, *_bent_rules(server)))
+    )
+    shifted = tuple(
+        HbaRule(r.line + len(extra), r.type, r.databases, r.users, r.address, r.method)
+        for r in rules[1:]
+    )
+    return DbCatalog(
+        "read",
+        database=database,
+        holdings=tuple(sorted((h for h in holdings if h.grantee in asked), key=_order)),
+        hba=(rules[0], *extra, *shifted),
+        settings=MappingProxyType({**dict(SANDBOX_SETTINGS), **dict(server.db_settings)}),
+        sent=f"read the catalogs of fake://{datastore}",
+    )
+
+
+def _bent_rules(server: FakeServer) -> tuple[HbaRule, ...]:
+    """The ``pg_hba.conf`` lines a server bent as `server` says must have."""
+    rules = []
+    loopback = "127.0.0.1/255.255.255.255"
+    if server.db_accept_plaintext:
+        rules.append(HbaRule(0, "host", ("all",), ("all",), loopback, "trust"))
+    if not server.db_require_cert:
+        rules.append(HbaRule(0, "hostssl", ("all",), ("all",), loopback, "trust"))
+    if server.db_accept_password:
+        rules.append(HbaRule(0, "hostssl", ("all",), ("all",), loopback, "scram-sha-256"))
+    return tuple(rules)
+
+
+def _order(holding: Holding) -> tuple[str, str, str, str]:
+    return (holding.grantee, holding.kind, holding.name, holding.privilege)
 
 
 def decide_db(spec: Spec, server: FakeServer, request: DbRequest) -> DbAnswer:

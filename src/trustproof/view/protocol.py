@@ -20,7 +20,7 @@ event of a request; each gateway's token leeway; and sending attempts (`send`, `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from trustproof.policy.engine import PolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
+from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import CertKind, DbAnswer, DbRequest, Exchange, HttpRequest
 
 
@@ -153,4 +154,9 @@ class SandboxView(Protocol):
 
     async def query(self, request: DbRequest) -> DbAnswer:
         """Perform one datastore attempt (fresh connection, always rolled back)."""
+        ...
+
+    async def db_catalog(self, datastore: str, roles: Sequence[str]) -> DbCatalog:
+        """What the catalogs of `datastore` say `roles` and PUBLIC hold, and its effective
+        ``pg_hba.conf`` and settings (read as the admin; ``cannot-run`` when it cannot be)."""
         ...

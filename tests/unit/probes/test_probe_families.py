@@ -37,7 +37,7 @@ def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
 def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
     found = verdicts(SHOP, FakeServer())
     assert failing(found) == Counter()
-    assert len(found) == 275  # every family is here
+    assert len(found) == 280  # every family is here
     assert {case.probe.split(".")[0] for case in found} == {"authz", "token", "tls", "bypass", "db"}
 
 
@@ -112,10 +112,17 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
         {("bypass.direct-port", OVER): 3},
     ),
     # datastore
-    "accepts passwords": (FakeServer(db_accept_password=True), {("db.password", OVER): 1}),
+    "accepts passwords": (
+        FakeServer(db_accept_password=True),
+        {("db.password", OVER): 1, ("db.effective-hba", OVER): 1},
+    ),
     "trusts any connection": (
         FakeServer(db_accept_plaintext=True, db_require_cert=False),
-        {("db.no-client-cert", OVER): 1, ("db.sslmode-disable", OVER): 1},
+        {
+            ("db.no-client-cert", OVER): 1,
+            ("db.sslmode-disable", OVER): 1,
+            ("db.effective-hba", OVER): 1,
+        },
     ),
     "maps any certificate to any role": (
         FakeServer(db_check_cn=False),
@@ -123,7 +130,7 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
     ),
     "grants more than the spec": (
         FakeServer(db_extra_grants=frozenset({("storefront", "delete", "orders")})),
-        {("db.outside-grants", OVER): 1},
+        {("db.outside-grants", OVER): 1, ("db.undeclared-privilege", OVER): 1},
     ),
 }
 
