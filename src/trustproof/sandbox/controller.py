@@ -69,7 +69,14 @@ from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
 from trustproof.sandbox.renewal import check_certificate_ttl, renew_forever, tick_seconds
 from trustproof.sandbox.rundir import RunDir
-from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
+from trustproof.sandbox.services import (
+    render_templates,
+    service_env,
+    service_process,
+    start_order,
+    write_crl,
+)
+from trustproof.sandbox.trustfiles import TrustFileWatch, write_cert_key
 from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.core import ADMIN_NAME
@@ -112,6 +119,9 @@ class Sandbox:
         self._reaper: Reaper | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._background_loop: BackgroundLoop | None = None  # the `with` API's loop
+        self._envs: dict[str, dict[str, str]] = {}  # service -> its environment (re-rendering)
+        self._restarts: dict[str, asyncio.Task[None]] = {}  # the latest restart of each service
+        self.trust_files: TrustFileWatch | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -160,6 +170,7 @@ class Sandbox:
         await self.datastores.start(fabric)
         self._cleanups.append(self.datastores.stop)
         self._start_rotators(fabric)
+        self._watch_trust_files(fabric)
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
         for name, service in spec.services.items():
@@ -170,6 +181,7 @@ class Sandbox:
                 tick_seconds(spec.ttl.certificate.seconds),
                 lambda: [*self.rotators.items(), *fabric.rotators.items()],
                 functools.partial(self.datastores.tick, fabric.certificate_ttl),
+                self._check_trust_files,
             )
         )
         await self._start_services()
@@ -186,6 +198,30 @@ class Sandbox:
             self.rotators[name] = rotator
             write_crl(fabric.ca, rotator.files.directory)  # before any reload subscriber below
             rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
+            write_cert_key(rotator.files.directory, rotator.current)
+            rotator.subscribe(functools.partial(write_cert_key, rotator.files.directory))
+
+    def _watch_trust_files(self, fabric: TrustFabric) -> None:
+        """JWKS, signing keys and CRL files for every service, rewritten when they change; the
+        services that validate tokens themselves (`gateway: none`) are reloaded then."""
+        spec = self.spec
+        self.trust_files = watch = TrustFileWatch(
+            fabric.keys,
+            fabric.ca,
+            {name: rotator.files.directory for name, rotator in self.rotators.items()},
+            self._reload,
+            [
+                name
+                for name, service in spec.services.items()
+                if service.ingress.gateway == "none" and service.reload != "none"
+            ],
+        )
+        watch.check()  # the first write
+        fabric.keys.subscribe(watch.check)
+
+    def _check_trust_files(self) -> None:
+        if self.trust_files is not None:
+            self.trust_files.check()
 
     async def _start_gateways(
         self, fabric: TrustFabric, sink: AuditSink, engine: PolicyEngine
@@ -283,10 +319,12 @@ class Sandbox:
             self.run,
             self.rotators[name],
             token_url=f"{self.fabric.url}/token",
+            issuer=self.fabric.issuer.issuer,
             egress={c: self.egress[(name, c)].url for c in service.calls},
             datastores=self.datastores,
             proof_key_file=self.proof_key_files.get(name),
         )
+        self._envs[name] = env
         process = service_process(self.spec, name, self.run, env)
         handle = await self.backend.start(process)
         self.handles[name] = handle
@@ -296,17 +334,28 @@ class Sandbox:
 
     def _on_rotation(self, name: str, _: Svid) -> None:
         """Tell a service its certificate files changed, the way its spec says (`reload`)."""
+        self._reload(name)
+
+    def _reload(self, name: str) -> None:
+        """Tell a service its files changed (`reload`): its templates are rendered again, then
+        SIGHUP to its process group, or a restart (one after the other, never two at once)."""
         handle = self.handles.get(name)
-        if handle is None:
+        if handle is None or self.spec.services[name].reload == "none":
             return
         if self.spec.services[name].reload == "sighup":
+            if name in self._envs:
+                render_templates(self.spec, name, self.run, self._envs[name])
             kill_group(handle.pid, signal.SIGHUP)
-        else:  # restart
-            task = asyncio.get_running_loop().create_task(self._restart(name))
+        else:  # restart (renders its templates anew)
+            previous = self._restarts.get(name)
+            task = asyncio.get_running_loop().create_task(self._restart(name, previous))
+            self._restarts[name] = task
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _restart(self, name: str) -> None:
+    async def _restart(self, name: str, previous: asyncio.Task[None] | None = None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
         handle = self.handles.pop(name, None)
         if handle is not None:
             await self.backend.stop(handle)
