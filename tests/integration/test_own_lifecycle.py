@@ -1,6 +1,7 @@
 """The lifecycle scenarios against a service that validates tokens itself (`gateway: none`): the
 PyJWT example, which reads the token service's keys from ``TRUSTPROOF_JWKS_FILE`` and reads it
-again on SIGHUP, passes key rotation, token expiry and revocation propagation; its failing twin —
+again on SIGHUP, passes key rotation, certificate rotation, token expiry and revocation
+propagation; its failing twin —
 the same service declared ``reload: none`` (it is never told the files changed), accepting
 tokens 5 s past ``exp`` and not asking the token service about revocations — fails each of them,
 naming the evidence."""
@@ -25,6 +26,7 @@ LIFECYCLE = (
     "lifecycle.revocation-propagation",
     "lifecycle.token-expiry",
     "lifecycle.key-rotation",
+    "lifecycle.cert-rotation",
 )
 
 
@@ -49,7 +51,9 @@ def lifecycle_on(spec: Path, run_dir: Path) -> tuple[dict[str, ScenarioResult], 
 
     async def main() -> tuple[dict[str, ScenarioResult], dict[str, object]]:
         async with Sandbox.from_file(spec, run_dir=run_dir) as sandbox:
-            results = await asyncio.wait_for(run_scenarios(sandbox, (), ids=LIFECYCLE), 90)
+            results = await asyncio.wait_for(
+                run_scenarios(sandbox, (), ids=(*LIFECYCLE, "authz.role-removed")), 120
+            )
             directory = sandbox.rotators["inventory"].files.directory
             assert sandbox.fabric is not None
             files = {
@@ -67,9 +71,17 @@ def lifecycle_on(spec: Path, run_dir: Path) -> tuple[dict[str, ScenarioResult], 
 def test_the_pyjwt_service_passes_key_rotation_expiry_and_revocation(tmp_path: Path) -> None:
     results, files = lifecycle_on(PYJWT_EXAMPLE / "trustproof.yaml", tmp_path / "run")
     verdicts = {sid: (r.verdict, r.summary) for sid, r in results.items()}
+    assert verdicts.pop("authz.role-removed") == (
+        "skip",
+        "no service behind a gateway: no policy to change at run time",
+    )  # it crashed (SandboxError) before
     assert {sid: v for sid, (v, _) in verdicts.items()} == dict.fromkeys(LIFECYCLE, "pass"), (
         verdicts
     )
+    rotated = results["lifecycle.cert-rotation"]
+    assert rotated.figures["rotations.inventory"] == 3
+    assert rotated.figures["failed.inventory"] == 0
+    assert rotated.figures["requests.inventory"] >= 3
     rotation = results["lifecycle.key-rotation"]
     assert "inventory accepted the new key's token" in rotation.summary
     assert rotation.figures["new_key_accepted_ms.inventory"] >= 0  # the budget is the verdict
@@ -102,7 +114,11 @@ def test_a_service_that_never_reloads_keeps_refusing_the_new_key_and_fails(
         },
     )
     results, files = lifecycle_on(spec, tmp_path / "run")
+    del results["authz.role-removed"]
     assert {sid: r.verdict for sid, r in results.items()} == dict.fromkeys(LIFECYCLE, "fail")
+    stale = results["lifecycle.cert-rotation"]
+    assert stale.summary.startswith("inventory still presented "), stale.summary
+    assert "did not reload its certificate files" in stale.summary
     rotation = results["lifecycle.key-rotation"]
     assert rotation.summary.startswith("inventory still refused the new signing key's token 3."), (
         rotation.summary
