@@ -14,10 +14,12 @@ reaper process started first (`sandbox.reaper`) kills whatever is left of their 
 and removes the key material.
 
 Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
-SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
-fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
-bypassed the gateway) → egress proxies → the services, callees first, each waited for until
-healthy → the policy watcher (`policywatch`: policy files changed under the run are reloaded).
+SVID files and the CA's CRLs (rewritten at each rotation, at half-life), its certificate and key in
+one PEM, and the token service's keys as JWKS and PEM files (`trustfiles`: rewritten when keys or
+CRL change, `gateway: none` services then reloaded) → gateways, each with a fresh gateway-proof
+key that its service gets as a 0600 file (so it can refuse requests that bypassed the gateway) →
+egress proxies → the services, callees first, each waited for until healthy → the policy watcher
+(`policywatch`: policy files changed under the run are reloaded).
 
 Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
 workload's SVID (its files, the gateway in front of it and its egress proxies, which then fetch
@@ -76,7 +78,7 @@ from trustproof.sandbox.services import (
     start_order,
     write_crl,
 )
-from trustproof.sandbox.trustfiles import TrustFileWatch, write_cert_key
+from trustproof.sandbox.trustfiles import TrustFileWatch, watch_trust_files, write_cert_key
 from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.core import ADMIN_NAME
@@ -170,7 +172,10 @@ class Sandbox:
         await self.datastores.start(fabric)
         self._cleanups.append(self.datastores.stop)
         self._start_rotators(fabric)
-        self._watch_trust_files(fabric)
+        # JWKS, signing-key and CRL files, rewritten on change; `gateway: none` services reloaded
+        self.trust_files = watch_trust_files(
+            spec, fabric.keys, fabric.ca, self.rotators, self._reload
+        )
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
         for name, service in spec.services.items():
@@ -200,24 +205,6 @@ class Sandbox:
             rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
             write_cert_key(rotator.files.directory, rotator.current)
             rotator.subscribe(functools.partial(write_cert_key, rotator.files.directory))
-
-    def _watch_trust_files(self, fabric: TrustFabric) -> None:
-        """JWKS, signing keys and CRL files for every service, rewritten when they change; the
-        services that validate tokens themselves (`gateway: none`) are reloaded then."""
-        spec = self.spec
-        self.trust_files = watch = TrustFileWatch(
-            fabric.keys,
-            fabric.ca,
-            {name: rotator.files.directory for name, rotator in self.rotators.items()},
-            self._reload,
-            [
-                name
-                for name, service in spec.services.items()
-                if service.ingress.gateway == "none" and service.reload != "none"
-            ],
-        )
-        watch.check()  # the first write
-        fabric.keys.subscribe(watch.check)
 
     def _check_trust_files(self) -> None:
         if self.trust_files is not None:

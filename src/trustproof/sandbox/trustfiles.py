@@ -31,7 +31,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from trustproof.identity import CertificateAuthority, Svid
+from trustproof.identity import CertificateAuthority, Rotator, Svid
+from trustproof.spec.model import Spec
 from trustproof.tokens import KeyRing
 
 JWKS_FILE = "jwks.json"
@@ -165,3 +166,29 @@ class TrustFileWatch:
         for name in self._reloaded:
             self._reload(name)
         return changes
+
+
+def watch_trust_files(
+    spec: Spec,
+    keys: KeyRing,
+    ca: CertificateAuthority,
+    rotators: Mapping[str, Rotator],
+    reload: Callable[[str], None],
+) -> TrustFileWatch:
+    """The sandbox's watch: every service's files written now, rewritten when the key ring says
+    its keys changed (and whenever `check()` is called); the services with ``gateway: none`` and a
+    ``reload:`` are reloaded after each rewrite."""
+    watch = TrustFileWatch(
+        keys,
+        ca,
+        {name: rotator.files.directory for name, rotator in rotators.items()},
+        reload,
+        [
+            name
+            for name, service in spec.services.items()
+            if service.ingress.gateway == "none" and service.reload != "none"
+        ],
+    )
+    watch.check()  # the first write
+    keys.subscribe(watch.check)
+    return watch
