@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from trustproof.chaos.scenario import ScenarioResult
+from trustproof.chaos import own
+from trustproof.chaos.scenario import ScenarioEnv, ScenarioResult, mint, presentation, targets
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.trustfiles import JWKS_FILE, SIGNING_KEYS_FILE
+from trustproof.sandbox.view import LiveView
 from trustproof.suite.scenarios import run_scenarios
 
 pytestmark = pytest.mark.integration
@@ -132,3 +134,53 @@ def test_a_service_that_never_reloads_keeps_refusing_the_new_key_and_fails(
     assert expiry.summary == "inventory accepted the token more than 1 s after its exp"
     revocation = results["lifecycle.revocation-propagation"]
     assert revocation.summary.startswith("inventory still accepted the revoked token after 3")
+
+
+def inventory_processes(directory: Path) -> set[int]:
+    """Live processes running this copy's inventory.py (read from /proc)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = (proc / "cwd").resolve()
+        except OSError:
+            continue
+        if b"inventory.py" in cmdline and cwd == directory.resolve():
+            found.add(int(proc.name))
+    return found
+
+
+def test_restarts_for_changed_files_run_one_after_the_other(tmp_path: Path) -> None:
+    """Two key rotations in a row ask a `reload: restart` service to restart twice at once: the
+    second restart waits for the first, so one process runs at the end, with the new keys."""
+    spec = copy_example(
+        tmp_path, {"trustproof.yaml": [("    reload: sighup ", "    reload: restart")]}
+    )
+
+    async def main() -> tuple[int, int, set[int], str]:
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            assert sandbox.fabric is not None
+            first = sandbox.handles["inventory"].pid
+            sandbox.fabric.keys.rotate()
+            sandbox.fabric.keys.rotate()
+            tasks = list(sandbox._background)
+            assert len(tasks) == 2  # one restart per rewrite
+            done, _ = await asyncio.wait(tasks, timeout=60)
+            for task in done:
+                task.result()  # a restart that failed fails the test
+            last = sandbox.handles["inventory"].pid
+            alive = inventory_processes(spec.parent)
+            async with LiveView.open(sandbox) as view:
+                env = ScenarioEnv(view)
+                (target,) = targets(sandbox.spec, ["inventory"]).values()
+                result, _, _ = await own.poll(
+                    env, presentation(target, mint(env, target)), allowed=True, give_up_s=20
+                )
+            return first, last, alive, result.outcome
+
+    first, last, alive, outcome = asyncio.run(main())
+    assert last != first
+    assert alive == {last}
+    assert outcome == "allowed"  # a token of the newest key: the restarted process read its file
