@@ -25,6 +25,8 @@ from trustproof.sandbox.trustfiles import (
     CERT_KEY_FILE,
     CRL_FILE,
     JWKS_FILE,
+    SIGNING_KEY_CURRENT_FILE,
+    SIGNING_KEY_PREVIOUS_FILE,
     SIGNING_KEYS_FILE,
     TrustFileWatch,
     TrustState,
@@ -97,6 +99,8 @@ def test_every_service_is_told_issuer_trust_domain_audience_and_the_key_files(
     assert env["TRUSTPROOF_AUDIENCE"] == "spiffe://stock.test/inventory"
     assert env["TRUSTPROOF_JWKS_FILE"] == str(directory / JWKS_FILE)
     assert env["TRUSTPROOF_SIGNING_KEYS_FILE"] == str(directory / SIGNING_KEYS_FILE)
+    assert env["TRUSTPROOF_SIGNING_KEY_CURRENT_FILE"] == str(directory / SIGNING_KEY_CURRENT_FILE)
+    assert env["TRUSTPROOF_SIGNING_KEY_PREVIOUS_FILE"] == str(directory / SIGNING_KEY_PREVIOUS_FILE)
     assert env["TRUSTPROOF_CERT_KEY_FILE"] == str(directory / CERT_KEY_FILE)
     assert env["TRUSTPROOF_CRL_FILE"] == str(directory / CRL_FILE)
 
@@ -152,11 +156,21 @@ def test_jwks_and_pem_keys_hold_the_active_and_the_retired_key_during_overlap(
     numbers = [key.public_numbers() for key in loaded]  # type: ignore[union-attr]
     assert numbers == [second.public_key.public_numbers(), first.public_key.public_numbers()]
     assert f"# kid {second.kid}".encode() in pem
+    current = serialization.load_pem_public_key((tmp_path / SIGNING_KEY_CURRENT_FILE).read_bytes())
+    previous = serialization.load_pem_public_key(
+        (tmp_path / SIGNING_KEY_PREVIOUS_FILE).read_bytes()
+    )
+    assert current.public_numbers() == second.public_key.public_numbers()  # type: ignore[union-attr]
+    assert previous.public_numbers() == first.public_key.public_numbers()  # type: ignore[union-attr]
     assert (tmp_path / CRL_FILE).read_bytes() == b"crl"
     clock.advance(timedelta(seconds=61))
     keys.prune()
     write_trust_files(tmp_path, keys, b"crl")
     assert signing_keys_pem(keys).count(b"BEGIN PUBLIC KEY") == 1
+    # no retired key left: "previous" is the active key again, so an or-ed check stays valid
+    assert (tmp_path / SIGNING_KEY_PREVIOUS_FILE).read_bytes() == (
+        tmp_path / SIGNING_KEY_CURRENT_FILE
+    ).read_bytes()
     assert [k["kid"] for k in json.loads((tmp_path / JWKS_FILE).read_text())["keys"]] == [
         second.kid
     ]

@@ -26,6 +26,10 @@ The environment contract (the services read only these; names are stable):
                                         (during a rotation's overlap, the active key and the
                                         retired one); both rewritten when the keys rotate or a
                                         retired key is pruned
+``TRUSTPROOF_SIGNING_KEY_CURRENT_FILE``  the active key alone, and the most recently retired
+(and ``..._SIGNING_KEY_PREVIOUS_FILE``)  key still verifying (else the active one again), one
+                                        PEM public key each (HAProxy's ``jwt_verify`` takes one
+                                        key per file: or two checks)
 ``TRUSTPROOF_EGRESS_<CALLEE>``          the egress proxy URL for each service it calls
 ``TRUSTPROOF_DB_<NAME>_DSN``            libpq settings for each datastore it has a role in
                                         (certificate authentication: never a password)
@@ -68,6 +72,8 @@ from trustproof.sandbox.trustfiles import (
     CERT_KEY_FILE,
     CRL_FILE,
     JWKS_FILE,
+    SIGNING_KEY_CURRENT_FILE,
+    SIGNING_KEY_PREVIOUS_FILE,
     SIGNING_KEYS_FILE,
 )
 from trustproof.spec.model import Spec
@@ -122,6 +128,10 @@ def service_env(
             "TRUSTPROOF_AUDIENCE": spec.spiffe_id(name),
             "TRUSTPROOF_JWKS_FILE": str(files.directory / JWKS_FILE),
             "TRUSTPROOF_SIGNING_KEYS_FILE": str(files.directory / SIGNING_KEYS_FILE),
+            "TRUSTPROOF_SIGNING_KEY_CURRENT_FILE": str(files.directory / SIGNING_KEY_CURRENT_FILE),
+            "TRUSTPROOF_SIGNING_KEY_PREVIOUS_FILE": str(
+                files.directory / SIGNING_KEY_PREVIOUS_FILE
+            ),
             "TRUSTPROOF_TOKEN_URL": token_url,
             "TRUSTPROOF_RUN_DIR": str(run.path),
             "PYTHONUNBUFFERED": "1",

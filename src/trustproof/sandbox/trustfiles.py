@@ -7,7 +7,10 @@ old file or the new one, never half of one):
 
 * ``jwks.json`` and ``signing-keys.pem`` whenever the signing keys change — a rotation (the new
   active key and the retired one, which keeps verifying its unexpired tokens: during the overlap
-  both) and a prune (the retired key leaves once its last token has expired);
+  both) and a prune (the retired key leaves once its last token has expired); with them
+  ``signing-key-current.pem`` (the active key alone) and ``signing-key-previous.pem`` (the most
+  recently retired key still verifying, else the active key again) for servers that take one key
+  per file, like HAProxy's ``jwt_verify`` (one check per file, or-ed);
 * ``crl.pem`` whenever the CRL changes (a certificate is revoked, a root rotates) and at each
   rotation of the service's SVID;
 * ``cert-key.pem`` (0600) at each rotation of the service's SVID.
@@ -37,6 +40,8 @@ from trustproof.tokens import KeyRing
 
 JWKS_FILE = "jwks.json"
 SIGNING_KEYS_FILE = "signing-keys.pem"
+SIGNING_KEY_CURRENT_FILE = "signing-key-current.pem"
+SIGNING_KEY_PREVIOUS_FILE = "signing-key-previous.pem"
 CERT_KEY_FILE = "cert-key.pem"
 CRL_FILE = "crl.pem"
 PUBLIC_MODE = 0o644
@@ -75,6 +80,24 @@ def jwks_bytes(keys: KeyRing) -> bytes:
     return json.dumps(keys.jwks(), indent=2, sort_keys=True).encode() + b"\n"
 
 
+def _public_pem(keys: KeyRing, kid: str) -> bytes:
+    public = keys.public_key(kid)
+    if public is None:  # left the ring between the two reads: nothing to publish
+        return b""
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def current_and_previous_pem(keys: KeyRing) -> tuple[bytes, bytes]:
+    """The active key, and the most recently retired key still verifying (the active key again
+    when there is none), each alone as a PEM public key."""
+    kids = keys.kids
+    current = _public_pem(keys, kids[0])
+    previous = _public_pem(keys, kids[1]) if len(kids) > 1 else current
+    return current, previous or current
+
+
 def signing_keys_pem(keys: KeyRing) -> bytes:
     """Every verification key in the JWKS as a PEM public key (SubjectPublicKeyInfo), active key
     first, each preceded by a ``# kid`` comment line (PEM readers skip text between blocks).
@@ -83,13 +106,9 @@ def signing_keys_pem(keys: KeyRing) -> bytes:
     file holds the active key and the retired one."""
     out: list[bytes] = []
     for kid in keys.kids:
-        public = keys.public_key(kid)
-        if public is None:  # left the ring between the two reads: nothing to publish
-            continue
-        pem = public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        out.append(f"# kid {kid}\n".encode() + pem)
+        pem = _public_pem(keys, kid)
+        if pem:
+            out.append(f"# kid {kid}\n".encode() + pem)
     return b"".join(out)
 
 
@@ -112,9 +131,13 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
 
 
 def write_trust_files(directory: Path, keys: KeyRing, crl_pem: bytes) -> None:
-    """Write ``jwks.json``, ``signing-keys.pem`` and ``crl.pem`` into `directory` (public)."""
+    """Write ``jwks.json``, the signing-key PEM files and ``crl.pem`` into `directory` (all
+    public)."""
+    current, previous = current_and_previous_pem(keys)
     write_atomically(directory / JWKS_FILE, jwks_bytes(keys), PUBLIC_MODE)
     write_atomically(directory / SIGNING_KEYS_FILE, signing_keys_pem(keys), PUBLIC_MODE)
+    write_atomically(directory / SIGNING_KEY_CURRENT_FILE, current, PUBLIC_MODE)
+    write_atomically(directory / SIGNING_KEY_PREVIOUS_FILE, previous, PUBLIC_MODE)
     write_atomically(directory / CRL_FILE, crl_pem, PUBLIC_MODE)
 
 
