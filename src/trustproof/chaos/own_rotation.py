@@ -26,7 +26,7 @@ from trustproof.probes.presentation import Presentation
 
 ROTATIONS = 3
 INTERVAL_S = 0.25
-RELOAD_MAX_WAIT_S = 3.0
+RELOAD_MAX_WAIT_S = 10.0  # a server re-reading its whole configuration may take seconds
 POLL_S = 0.05
 MAX_POLLS = 200
 MAX_REQUESTS = 1000
