@@ -8,15 +8,17 @@ library and PyJWT only, nothing imported from trustproof. What it checks, in ord
    (``TRUSTPROOF_CRL_FILE``); otherwise the handshake fails. Then the certificate's SPIFFE ID
    (URI SAN) must be in this service's own trust domain; otherwise the connection is closed.
 2. The bearer token (``401`` otherwise): ES256 only, signed by a key of the issuer's JWKS (found
-   by ``kid``), ``iss`` = the issuer, ``aud`` = this service's SPIFFE ID, ``exp``/``nbf``; bound to
+   by ``kid``), ``iss`` = the issuer, ``aud`` = its audience, ``exp``/``nbf``; bound to
    the connection's certificate (RFC 8705 ``cnf.x5t#S256``); ``sub`` = the certificate's SPIFFE
    ID; and still active per the token service's introspection (RFC 7662), which is how a
    revocation reaches it at once.
 3. The roles in the token against `PERMISSIONS` (``403`` otherwise); unknown routes are ``404``.
 
-The issuer is ``TRUSTPROOF_TOKEN_URL`` without ``/token``; its JWKS is ``<issuer>/jwks.json``,
-fetched over TLS trusting the bundle, and fetched again (at most once a second) when a token
-names a ``kid`` it does not know. SIGHUP reloads the certificate files (``reload: sighup``).
+Issuer, trust domain and audience come from ``TRUSTPROOF_ISSUER``, ``TRUSTPROOF_TRUST_DOMAIN`` and
+``TRUSTPROOF_AUDIENCE``; the issuer's keys from ``TRUSTPROOF_JWKS_FILE`` — a file, not a fetch: a
+token naming a ``kid`` the file does not hold is refused. The sandbox rewrites the file when the
+signing keys rotate (and the CRL file when a certificate is revoked) and sends SIGHUP
+(``reload: sighup``), on which the service reads the certificate, CRL and key files again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import socket
 import ssl
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,11 +42,11 @@ from typing import Any
 import jwt
 
 ENV = os.environ
-SPIFFE_ID = ENV["TRUSTPROOF_SPIFFE_ID"]
-TRUST_DOMAIN = SPIFFE_ID.removeprefix("spiffe://").split("/", 1)[0]
-ISSUER = ENV["TRUSTPROOF_TOKEN_URL"].removesuffix("/token")
-AUDIENCE = SPIFFE_ID
+TRUST_DOMAIN = ENV["TRUSTPROOF_TRUST_DOMAIN"]
+ISSUER = ENV["TRUSTPROOF_ISSUER"]
+AUDIENCE = ENV["TRUSTPROOF_AUDIENCE"]
 CERT, KEY, BUNDLE = (ENV[f"TRUSTPROOF_{n}_FILE"] for n in ("CERT", "KEY", "BUNDLE"))
+JWKS_FILE = ENV["TRUSTPROOF_JWKS_FILE"]
 CRL = ENV.get("TRUSTPROOF_CRL_FILE")
 NAME = ENV["TRUSTPROOF_SERVICE"]
 
@@ -59,7 +60,6 @@ ROUTES = [
     (method, re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"), f"{method} {path}")
     for method, _, path in (route.partition(" ") for route in PERMISSIONS)
 ]
-JWKS_REFRESH_SECONDS = 1.0
 TIMEOUT = 5.0
 
 
@@ -97,7 +97,7 @@ class Contexts:
     def __init__(self) -> None:
         self.reload()
 
-    def reload(self, *_: object) -> None:
+    def reload(self) -> None:
         self.server, self.client = server_context(), client_context()
 
 
@@ -105,31 +105,38 @@ CONTEXTS = Contexts()
 
 
 class Keys:
-    """The issuer's JWKS by kid, fetched again when a token names an unknown kid."""
+    """The issuer's JWKS by kid, read from ``TRUSTPROOF_JWKS_FILE`` at start and on SIGHUP."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
-        self._fetched = 0.0
+        self.reload()
 
     def get(self, kid: object) -> Any:
         with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched > JWKS_REFRESH_SECONDS:
-                self._fetch()
             if not isinstance(kid, str) or kid not in self._keys:
                 raise Refused(401, "unknown-kid")
             return self._keys[kid]
 
-    def _fetch(self) -> None:
-        self._fetched = time.monotonic()
-        with urllib.request.urlopen(  # noqa: S310 (https URL from the sandbox)
-            f"{ISSUER}/jwks.json", context=CONTEXTS.client, timeout=TIMEOUT
-        ) as response:
-            jwks = json.load(response)
-        self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks["keys"] if k.get("kid")}
+    def reload(self) -> None:
+        with open(JWKS_FILE, encoding="utf-8") as file:
+            jwks = json.load(file)
+        keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks["keys"] if k.get("kid")}
+        with self._lock:
+            self._keys = keys
 
 
 KEYS = Keys()
+
+
+def reload(*_: object) -> None:
+    """SIGHUP: the rotated certificate, the CRL and the signing keys, read again (on a failure
+    the previous ones stay: each is a complete set)."""
+    try:
+        CONTEXTS.reload()
+        KEYS.reload()
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"reload failed, keeping the previous files: {type(exc).__name__}", file=sys.stderr)
 
 
 def x5t_s256(der: bytes) -> str:
@@ -272,7 +279,7 @@ class Server(ThreadingHTTPServer):
 
 def main() -> None:
     server = Server()
-    signal.signal(signal.SIGHUP, CONTEXTS.reload)  # new connections get the rotated files
+    signal.signal(signal.SIGHUP, reload)  # new connections and tokens meet the rewritten files
     print(f"{NAME} listening on https://{ENV['TRUSTPROOF_HOST']}:{ENV['TRUSTPROOF_PORT']}")
     sys.stdout.flush()
     server.serve_forever()

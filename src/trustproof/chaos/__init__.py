@@ -11,6 +11,14 @@ id                                      what it proves
 ``lifecycle.key-rotation``              signing keys rotate with overlap, then leave the JWKS
 ``lifecycle.cert-rotation``             SVIDs rotate under traffic with zero failed requests
 ======================================  ===========================================================
+
+The lifecycle scenarios also run against services that validate tokens themselves
+(``gateway: none``, `chaos.own`): key rotation (the new key's tokens accepted once the key files
+are rewritten and the service reloaded, the retired key's refused after pruning), token expiry,
+and revocation where the service declares ``ingress.revocation: introspection``; certificate
+rotation against every service terminating TLS itself (`chaos.own_rotation`: the new certificate
+presented once reloaded, no failed request). ``authz.role-removed`` needs a gateway (the policy
+it changes is the gateways'), and skips without one.
 """
 
 from __future__ import annotations

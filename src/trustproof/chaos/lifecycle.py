@@ -1,6 +1,9 @@
 """Token lifecycle scenarios (DESIGN §5 "Lifecycle"): revocation propagation, a token expiring
 mid-session, signing-key rotation. Each drives real HTTP through the real gateways, through the
-sandbox's `SandboxView` only.
+sandbox's `SandboxView` only; each also runs against the services that validate tokens themselves
+(``gateway: none``; `chaos.own`), revocation only where the service declares how it checks
+(``ingress.revocation``). A scenario passes when every part (the gateways, each such service)
+does.
 
 Two of them wait in real time, briefly: the gateways check `exp` against the sandbox clock, and a
 token cannot be made to expire on an open connection without time passing. Their tokens are minted
@@ -12,23 +15,25 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from trustproof.chaos import own
 from trustproof.chaos.scenario import (
+    Part,
     Recorder,
     ScenarioEnv,
     ScenarioResult,
     Target,
     audit_reason,
     call,
+    combine,
     mint,
+    own_validators,
     presentation,
     shown,
     targets,
 )
-from trustproof.probes.model import Result
-from trustproof.probes.presentation import Presentation
+from trustproof.chaos.session import use_until_refused
 from trustproof.scrub import Secret
 
 PROPAGATION_BUDGET_MS = 50.0  # DESIGN §6: revocation reaches every gateway within 50 ms
@@ -36,9 +41,6 @@ PROPAGATION_GIVE_UP_S = 2.0
 PROPAGATION_POLL_S = 0.001
 PROPAGATION_MAX_POLLS = 4000
 EXPIRY_VALID_FOR_S = 1.5  # how long the expiring token is still accepted once minted (at most)
-EXPIRY_POLL_S = 0.025
-EXPIRY_MAX_POLLS = 200
-EXPIRY_GIVE_UP_S = 1.0  # after the end of validity
 KEY_ROTATION_MAX_WAIT_S = 3.0
 REVOKED = "token-revoked"
 
@@ -64,15 +66,28 @@ async def revocation_propagation(env: ScenarioEnv, rec: Recorder) -> ScenarioRes
     call returning. The time measured includes one request's round trip, so it is an upper bound.
     """
     chosen = targets(env.spec, env.view.gateways())
-    if not chosen:
-        return rec.finish("skip", "no service behind a gateway: nothing to revoke at")
+    introspecting = targets(env.spec, own_validators(env.spec, revocation="introspection"))
+    if not chosen and not introspecting:
+        return rec.finish(
+            "skip",
+            "no service behind a gateway, and none declaring `ingress.revocation: introspection`",
+        )
+    parts = [await _revocation_at_gateways(env, rec, chosen)] if chosen else []
+    for target in introspecting.values():
+        parts.append(await own.revocation(env, rec, target))
+    return combine(rec, parts)
+
+
+async def _revocation_at_gateways(
+    env: ScenarioEnv, rec: Recorder, chosen: dict[str, Target]
+) -> Part:
     tokens: dict[str, Secret[str]] = {}
     for name, target in chosen.items():
         token = mint(env, target)
         result = await call(env, presentation(target, token))
         rec.event(f"{target.describe()} with a fresh token: {shown(result)}")
         if result.outcome != "allowed":
-            return rec.verdict(False, f"{name}: the fresh token was refused before revocation")
+            return Part(False, f"{name}: the fresh token was refused before revocation")
         tokens[name] = token
     problems: list[str] = []
     for name, target in chosen.items():
@@ -85,9 +100,9 @@ async def revocation_propagation(env: ScenarioEnv, rec: Recorder) -> ScenarioRes
     for problem in problems:
         rec.note(problem)
     if problems:
-        return rec.verdict(False, "; ".join(problems))
+        return Part(False, "; ".join(problems))
     worst = max(measured)
-    return rec.verdict(
+    return Part(
         True,
         f"{len(chosen)} gateways refused the revoked token with {REVOKED} within "
         f"{worst:.1f} ms (budget {PROPAGATION_BUDGET_MS:.0f} ms)",
@@ -143,8 +158,16 @@ async def token_expiry(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     audit event has no handshake of its own). Refusing early fails too.
     """
     target = _workload_first(env)
-    if target is None:
-        return rec.finish("skip", "no service behind a gateway")
+    checking = targets(env.spec, own_validators(env.spec))
+    if target is None and not checking:
+        return rec.finish("skip", "no service behind a gateway or validating tokens itself")
+    parts = [await _expiry_at_gateway(env, rec, target)] if target is not None else []
+    for own_target in checking.values():
+        parts.append(await own.token_expiry(env, rec, own_target))
+    return combine(rec, parts)
+
+
+async def _expiry_at_gateway(env: ScenarioEnv, rec: Recorder, target: Target) -> Part:
     clock = env.view.clock
     leeway = env.view.leeway(target.service).total_seconds()
     # exp in whole seconds (a NumericDate), chosen so that exp + leeway is 0.5-1.5 s away.
@@ -155,14 +178,14 @@ async def token_expiry(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         f"a 2 s token for {target.describe()}: exp {_at(exp).isoformat()}, gateway leeway "
         f"{leeway:g} s, so accepted until {_at(end).isoformat()}"
     )
-    used = await _use_until_refused(env, rec, presentation(target, issued), end)
+    used = await use_until_refused(env, rec, presentation(target, issued), end)
     accepted, opened, refusal = used.accepted, used.opened, used.refusal
     rec.figure("requests_accepted", accepted)
     rec.figure("connections_opened", opened)
     if used.late_accept:
-        return rec.verdict(False, "the gateway accepted the token after exp + leeway")
+        return Part(False, "the gateway accepted the token after exp + leeway")
     if refusal is None:
-        return rec.verdict(False, "the token was never refused within 1 s after its expiry")
+        return Part(False, "the token was never refused within 1 s after its expiry")
     result, seen_at = refusal
     after_ms = (seen_at - end) * 1000
     rec.figure("refused_after_expiry_ms", after_ms)
@@ -184,48 +207,12 @@ async def token_expiry(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     if opened != 1 or not audit or handshake is not None:
         problems.append(f"not on the same connection ({opened} opened)")
     if problems:
-        return rec.verdict(False, "; ".join(problems))
-    return rec.verdict(
+        return Part(False, "; ".join(problems))
+    return Part(
         True,
         f"accepted {accepted} times on one kept-alive connection, then refused with "
         f"token-expired {after_ms:.0f} ms after exp + {leeway:g} s leeway",
     )
-
-
-@dataclass
-class _Session:
-    accepted: int = 0
-    opened: int = 0  # connections the client opened
-    late_accept: bool = False
-    refusal: tuple[Result, float] | None = None  # the first refusal, and when it came back
-
-
-async def _use_until_refused(
-    env: ScenarioEnv, rec: Recorder, what: Presentation, end: float
-) -> _Session:
-    """Send `what` every `EXPIRY_POLL_S` on one kept-alive connection until it is refused, an
-    acceptance comes after `end` (epoch seconds, sandbox clock), or `EXPIRY_GIVE_UP_S` past it."""
-    clock = env.view.clock
-    used = _Session()
-    async with env.view.channel() as channel:
-        for _ in range(EXPIRY_MAX_POLLS):
-            now = clock.now().timestamp()
-            if now > end + EXPIRY_GIVE_UP_S:
-                break
-            result = await call(env, what, channel=channel)
-            used.opened = channel.connections_opened
-            if result.outcome != "allowed":
-                used.refusal = (result, clock.now().timestamp())
-                break
-            used.accepted += 1
-            if used.accepted == 1:
-                rec.event(f"first request on the kept-alive connection: {shown(result)}")
-            if now >= end:
-                used.late_accept = True
-                rec.event(f"accepted {now - end:.3f} s after the end of validity")
-                break
-            await asyncio.sleep(EXPIRY_POLL_S)
-    return used
 
 
 # -- lifecycle.key-rotation ----------------------------------------------------------------------
@@ -242,8 +229,16 @@ async def key_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     not be: the ring ends with a fresh active key, as after any rotation.
     """
     target = _workload_first(env)
-    if target is None:
-        return rec.finish("skip", "no service behind a gateway")
+    checking = targets(env.spec, own_validators(env.spec))
+    if target is None and not checking:
+        return rec.finish("skip", "no service behind a gateway or validating tokens itself")
+    parts = [await _key_rotation_at_gateway(env, rec, target)] if target is not None else []
+    for own_target in checking.values():
+        parts.append(await own.key_rotation(env, rec, own_target))
+    return combine(rec, parts)
+
+
+async def _key_rotation_at_gateway(env: ScenarioEnv, rec: Recorder, target: Target) -> Part:
     view, clock = env.view, env.view.clock
     rec.figure("jwks_keys_before", len(await view.published_kids()))
     view.rotate_signing_key()
@@ -286,8 +281,8 @@ async def key_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     ]
     problems = [text for passed, text in checks if not passed]
     if problems:
-        return rec.verdict(False, "; ".join(problems))
-    return rec.verdict(
+        return Part(False, "; ".join(problems))
+    return Part(
         True,
         "a token of the retired key stayed valid through the rotation; after its expiry the key "
         f"left the JWKS and the token was refused ({old_after.reason})",

@@ -17,6 +17,10 @@ rotation interval after it was replaced (time compressed: in production it would
 The gateway checks revocation on every request, even on an open connection, so whatever still
 presents a retired certificate is refused from then on (``client-cert-revoked``) and counted as a
 failure. An interval is far longer than a request, so none is still in flight with it.
+
+Services terminating TLS themselves (``gateway: none``) are rotated too
+(`chaos.own_rotation`): under traffic, each must present its new certificate on new handshakes
+once reloaded, with no failed request. The scenario passes when every part does.
 """
 
 from __future__ import annotations
@@ -24,14 +28,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
+from trustproof.chaos import own_rotation
 from trustproof.chaos.scenario import (
+    Part,
     Recorder,
     ScenarioEnv,
     ScenarioResult,
     Target,
     call,
+    combine,
     presentation,
     shown,
+    targets,
 )
 from trustproof.identity import Svid
 from trustproof.probes.presentation import Presentation
@@ -71,8 +79,21 @@ def _edge(env: ScenarioEnv) -> Target | None:
 async def cert_rotation(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
     """See the module docstring. Passes with zero failed requests on both streams."""
     target = _edge(env)
-    if target is None:
-        return rec.finish("skip", "no egress edge to a service behind a gateway")
+    spec = env.spec
+    terminating = targets(
+        spec, [n for n, s in spec.services.items() if s.ingress.gateway == "none"]
+    )
+    if target is None and not terminating:
+        return rec.finish(
+            "skip", "no egress edge to a service behind a gateway, and no service terminating TLS"
+        )
+    parts = [await _rotation_at_gateways(env, rec, target)] if target is not None else []
+    for own_target in terminating.values():
+        parts.append(await own_rotation.cert_rotation(env, rec, own_target))
+    return combine(rec, parts)
+
+
+async def _rotation_at_gateways(env: ScenarioEnv, rec: Recorder, target: Target) -> Part:
     caller, callee = target.caller, target.service
     token = env.view.token(caller, callee, bound=True)
     direct = presentation(target, token, fresh=True)
@@ -121,7 +142,7 @@ def _judge(
     revoked: int,
     *,
     stuck: bool,
-) -> ScenarioResult:
+) -> Part:
     caller, callee = target.caller, target.service
     total = sum(s.total for s in streams)
     failed = sum(s.failed for s in streams)
@@ -145,8 +166,8 @@ def _judge(
             why += f"; too little traffic: {', '.join(starved)}"
         if stuck:
             why += "; a traffic stream did not finish"
-        return rec.verdict(False, why + f" while {caller} and {callee} rotated {rotations} times")
-    return rec.verdict(
+        return Part(False, why + f" while {caller} and {callee} rotated {rotations} times")
+    return Part(
         True,
         f"0 of {total} requests failed while {caller} and {callee} rotated their SVIDs "
         f"{rotations} times each ({revoked} retired certificates revoked)",

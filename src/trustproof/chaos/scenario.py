@@ -216,5 +216,35 @@ def mint(
     )
 
 
+def own_validators(spec: Spec, *, revocation: str | None = None) -> tuple[str, ...]:
+    """Services without a trustproof gateway (``gateway: none``) that require a token, so check
+    tokens themselves, in spec order; only those declaring `revocation` when it is given."""
+    return tuple(
+        name
+        for name, service in spec.services.items()
+        if service.ingress.gateway == "none"
+        and service.ingress.token == "required"  # noqa: S105 (a setting, not a secret)
+        and (revocation is None or service.ingress.revocation == revocation)
+    )
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one part of a scenario (the gateways, or one service validating tokens itself)
+    concluded: a scenario with several parts passes when every part does."""
+
+    ok: bool
+    summary: str
+
+
+def combine(rec: Recorder, parts: Iterable[Part]) -> ScenarioResult:
+    """One verdict from the parts: the failures' summaries if any failed, else every summary."""
+    parts = list(parts)
+    failed = [part.summary for part in parts if not part.ok]
+    if failed:
+        return rec.verdict(False, "; ".join(failed))
+    return rec.verdict(True, "; ".join(part.summary for part in parts))
+
+
 Scenario = Callable[[ScenarioEnv, Recorder], Awaitable[ScenarioResult]]
 """A scenario: given the environment and a recorder, the result (never raises for a failure)."""

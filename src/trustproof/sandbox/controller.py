@@ -14,10 +14,12 @@ reaper process started first (`sandbox.reaper`) kills whatever is left of their 
 and removes the key material.
 
 Order: run directory (0700) → trust fabric (CA, token service) → datastores → each workload's
-SVID files and the CA's CRLs (rewritten at each rotation, at half-life) → gateways, each with a
-fresh gateway-proof key that its service gets as a 0600 file (so it can refuse requests that
-bypassed the gateway) → egress proxies → the services, callees first, each waited for until
-healthy → the policy watcher (`policywatch`: policy files changed under the run are reloaded).
+SVID files and the CA's CRLs (rewritten at each rotation, at half-life), its certificate and key in
+one PEM, and the token service's keys as JWKS and PEM files (`trustfiles`: rewritten when keys or
+CRL change, `gateway: none` services then reloaded) → gateways, each with a fresh gateway-proof
+key that its service gets as a 0600 file (so it can refuse requests that bypassed the gateway) →
+egress proxies → the services, callees first, each waited for until healthy → the policy watcher
+(`policywatch`: policy files changed under the run are reloaded).
 
 Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
 workload's SVID (its files, the gateway in front of it and its egress proxies, which then fetch
@@ -70,7 +72,14 @@ from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
 from trustproof.sandbox.renewal import check_certificate_ttl, renew_forever, tick_seconds
 from trustproof.sandbox.rundir import RunDir
-from trustproof.sandbox.services import service_env, service_process, start_order, write_crl
+from trustproof.sandbox.services import (
+    render_templates,
+    service_env,
+    service_process,
+    start_order,
+    write_crl,
+)
+from trustproof.sandbox.trustfiles import TrustFileWatch, watch_trust_files, write_cert_key
 from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.core import ADMIN_NAME
@@ -114,6 +123,9 @@ class Sandbox:
         self._reaper: Reaper | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._background_loop: BackgroundLoop | None = None  # the `with` API's loop
+        self._envs: dict[str, dict[str, str]] = {}  # service -> its environment (re-rendering)
+        self._restarts: dict[str, asyncio.Task[None]] = {}  # the latest restart of each service
+        self.trust_files: TrustFileWatch | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -164,6 +176,10 @@ class Sandbox:
         await self.datastores.start(fabric)
         self._cleanups.append(self.datastores.stop)
         self._start_rotators(fabric)
+        # JWKS, signing-key and CRL files, rewritten on change; `gateway: none` services reloaded
+        self.trust_files = watch_trust_files(
+            spec, fabric.keys, fabric.ca, self.rotators, self._reload
+        )
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
         for name, service in spec.services.items():
@@ -174,6 +190,7 @@ class Sandbox:
                 tick_seconds(spec.ttl.certificate.seconds),
                 lambda: [*self.rotators.items(), *fabric.rotators.items()],
                 functools.partial(self.datastores.tick, fabric.certificate_ttl),
+                self._check_trust_files,
             )
         )
         await self._start_services()
@@ -190,6 +207,12 @@ class Sandbox:
             self.rotators[name] = rotator
             write_crl(fabric.ca, rotator.files.directory)  # before any reload subscriber below
             rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
+            write_cert_key(rotator.files.directory, rotator.current)
+            rotator.subscribe(functools.partial(write_cert_key, rotator.files.directory))
+
+    def _check_trust_files(self) -> None:
+        if self.trust_files is not None:
+            self.trust_files.check()
 
     async def _start_gateways(
         self, fabric: TrustFabric, sink: AuditSink, engine: PolicyEngine
@@ -290,10 +313,12 @@ class Sandbox:
             self.run,
             self.rotators[name],
             token_url=f"{self.fabric.url}/token",
+            issuer=self.fabric.issuer.issuer,
             egress={c: self.egress[(name, c)].url for c in service.calls},
             datastores=self.datastores,
             proof_key_file=self.proof_key_files.get(name),
         )
+        self._envs[name] = env
         process = service_process(self.spec, name, self.run, env)
         handle = await self.backend.start(process)
         self.handles[name] = handle
@@ -303,17 +328,28 @@ class Sandbox:
 
     def _on_rotation(self, name: str, _: Svid) -> None:
         """Tell a service its certificate files changed, the way its spec says (`reload`)."""
+        self._reload(name)
+
+    def _reload(self, name: str) -> None:
+        """Tell a service its files changed (`reload`): its templates are rendered again, then
+        SIGHUP to its process group, or a restart (one after the other, never two at once)."""
         handle = self.handles.get(name)
-        if handle is None:
+        if handle is None or self.spec.services[name].reload == "none":
             return
         if self.spec.services[name].reload == "sighup":
+            if name in self._envs:
+                render_templates(self.spec, name, self.run, self._envs[name])
             kill_group(handle.pid, signal.SIGHUP)
-        else:  # restart
-            task = asyncio.get_running_loop().create_task(self._restart(name))
+        else:  # restart (renders its templates anew)
+            previous = self._restarts.get(name)
+            task = asyncio.get_running_loop().create_task(self._restart(name, previous))
+            self._restarts[name] = task
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _restart(self, name: str) -> None:
+    async def _restart(self, name: str, previous: asyncio.Task[None] | None = None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
         handle = self.handles.pop(name, None)
         if handle is not None:
             await self.backend.stop(handle)

@@ -2,7 +2,8 @@
 
 Each tick asks every rotator whether its certificate is due (`Rotator.tick` renews it then and
 tells its subscribers: files, gateways, egress proxies, the token service's listening context, the
-admin files), then the datastores (their server certificates, installed and reloaded). A renewal
+admin files), then the datastores (their server certificates, installed and reloaded), then
+whether the JWKS, signing-key and CRL files must be rewritten (`trustfiles`). A renewal
 that fails is logged and tried again at the next tick — the current certificate still has up to
 half its life — and never stops the others.
 """
@@ -44,10 +45,12 @@ async def renew_forever(
     tick: float,
     rotators: Callable[[], Iterable[tuple[str, Rotator]]],
     datastores: Callable[[], object],
+    watch: Callable[[], object] | None = None,
 ) -> None:
     """Renew every identity that is due, every `tick` seconds, until cancelled. `rotators` is
     asked anew at each tick (who is renewed may change while the sandbox runs); `datastores`
-    (blocking) runs in a worker thread."""
+    (blocking) runs in a worker thread; `watch` (quick, on the loop) then checks whether files
+    derived from the CA and the signing keys must be rewritten (`trustfiles.TrustFileWatch`)."""
     while True:
         await asyncio.sleep(tick)
         for name, rotator in list(rotators()):
@@ -61,3 +64,10 @@ async def renew_forever(
             log.error(
                 "renewing a datastore certificate failed; retrying:\n%s", scrubbed_traceback(exc)
             )
+        if watch is not None:
+            try:
+                watch()
+            except Exception as exc:
+                log.error(
+                    "rewriting the trust files failed; retrying:\n%s", scrubbed_traceback(exc)
+                )

@@ -12,7 +12,24 @@ The environment contract (the services read only these; names are stable):
 ``TRUSTPROOF_BUNDLE_FILE``
 ``TRUSTPROOF_CRL_FILE``                 the CA's CRLs, one per CA in the bundle (nginx
                                         ``ssl_crl`` refuses every chain when one CA has
-                                        none); rewritten at each rotation
+                                        none); rewritten at each rotation and whenever a
+                                        certificate is revoked
+``TRUSTPROOF_CERT_KEY_FILE``            certificate chain then key in one PEM (0600), as
+                                        HAProxy's ``crt`` wants it; rewritten at each rotation
+``TRUSTPROOF_ISSUER``                   the token service's issuer (``iss`` of its tokens;
+                                        discovery at ``<issuer>/.well-known/openid-configuration``)
+``TRUSTPROOF_TRUST_DOMAIN``             the SPIFFE trust domain
+``TRUSTPROOF_AUDIENCE``                 this service's ``aud`` in the tokens minted for it (its
+                                        SPIFFE ID)
+``TRUSTPROOF_JWKS_FILE``                the token service's JWK Set (RFC 7517) as a file
+``TRUSTPROOF_SIGNING_KEYS_FILE``        the same keys as PEM public keys, active key first
+                                        (during a rotation's overlap, the active key and the
+                                        retired one); both rewritten when the keys rotate or a
+                                        retired key is pruned
+``TRUSTPROOF_SIGNING_KEY_CURRENT_FILE``  the active key alone, and the most recently retired
+(and ``..._SIGNING_KEY_PREVIOUS_FILE``)  key still verifying (else the active one again), one
+                                        PEM public key each (HAProxy's ``jwt_verify`` takes one
+                                        key per file: or two checks)
 ``TRUSTPROOF_EGRESS_<CALLEE>``          the egress proxy URL for each service it calls
 ``TRUSTPROOF_DB_<NAME>_DSN``            libpq settings for each datastore it has a role in
                                         (certificate authentication: never a password)
@@ -27,7 +44,13 @@ The environment contract (the services read only these; names are stable):
 ======================================  =========================================================
 
 The same values are the variables of the Jinja2 templates (``{{ cert_file }}``, ``{{ port }}``,
-``{{ egress.orders }}``, ...), for services that read config files (nginx, HAProxy, ...).
+``{{ issuer }}``, ``{{ signing_keys_file }}``, ``{{ egress.orders }}``, ...), for services that
+read config files (nginx, HAProxy, ...).
+
+Every file is rewritten atomically (write, then rename; `trustfiles`). After a change the
+service is told the way its ``reload:`` says (SIGHUP or a restart), its templates rendered again
+first: on its own SVID's rotation always; on a signing-key or CRL change when it validates tokens
+itself (``gateway: none`` — behind a gateway, the gateway holds the keys and the CRL in memory).
 """
 
 from __future__ import annotations
@@ -45,10 +68,17 @@ from trustproof.errors import SandboxError
 from trustproof.identity import CertificateAuthority, Rotator, Svid
 from trustproof.sandbox.backend import ProcessSpec
 from trustproof.sandbox.rundir import RunDir
+from trustproof.sandbox.trustfiles import (
+    CERT_KEY_FILE,
+    CRL_FILE,
+    JWKS_FILE,
+    SIGNING_KEY_CURRENT_FILE,
+    SIGNING_KEY_PREVIOUS_FILE,
+    SIGNING_KEYS_FILE,
+)
 from trustproof.spec.model import Spec
 
 PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
-CRL_FILE = "crl.pem"
 
 
 class DsnSource(Protocol):
@@ -70,7 +100,11 @@ def service_env(
     egress: Mapping[str, str],
     datastores: DsnSource,
     proof_key_file: Path | None = None,
+    issuer: str | None = None,
 ) -> dict[str, str]:
+    """The service's environment (the table above); renders its templates with the same values.
+
+    `issuer` defaults to `token_url` without ``/token`` (the token service serves both)."""
     service = spec.services[name]
     files = rotator.files
     env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
@@ -88,6 +122,16 @@ def service_env(
             "TRUSTPROOF_KEY_FILE": str(files.key),
             "TRUSTPROOF_BUNDLE_FILE": str(files.bundle),
             "TRUSTPROOF_CRL_FILE": str(files.directory / CRL_FILE),
+            "TRUSTPROOF_CERT_KEY_FILE": str(files.directory / CERT_KEY_FILE),
+            "TRUSTPROOF_ISSUER": issuer if issuer is not None else token_url.removesuffix("/token"),
+            "TRUSTPROOF_TRUST_DOMAIN": spec.trust_domain,
+            "TRUSTPROOF_AUDIENCE": spec.spiffe_id(name),
+            "TRUSTPROOF_JWKS_FILE": str(files.directory / JWKS_FILE),
+            "TRUSTPROOF_SIGNING_KEYS_FILE": str(files.directory / SIGNING_KEYS_FILE),
+            "TRUSTPROOF_SIGNING_KEY_CURRENT_FILE": str(files.directory / SIGNING_KEY_CURRENT_FILE),
+            "TRUSTPROOF_SIGNING_KEY_PREVIOUS_FILE": str(
+                files.directory / SIGNING_KEY_PREVIOUS_FILE
+            ),
             "TRUSTPROOF_TOKEN_URL": token_url,
             "TRUSTPROOF_RUN_DIR": str(run.path),
             "PYTHONUNBUFFERED": "1",

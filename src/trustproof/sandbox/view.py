@@ -15,6 +15,7 @@ else. Datastore attempts are in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -22,9 +23,11 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
+from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.errors import SandboxError
@@ -151,6 +154,23 @@ class LiveView:
 
     def revoke_cert(self, svid: Svid) -> None:
         self.fabric.ca.revoke(svid)
+
+    async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
+        url = urlsplit(self.sandbox.endpoints[service].url)
+        context = self._context(ClientCert(as_caller), "modern")
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                _, writer = await asyncio.open_connection(url.hostname, url.port, ssl=context)
+        except (OSError, ssl.SSLError, TimeoutError):
+            return None
+        try:
+            der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                async with asyncio.timeout(TIMEOUT_S):
+                    await writer.wait_closed()
+        return x509.load_der_x509_certificate(der).serial_number if der else None
 
     # -- tokens ---------------------------------------------------------------------------------
 

@@ -87,6 +87,13 @@ class Ingress:
     port: Port | None = doc(
         "Port callers connect to (default: chosen by the sandbox).", default=None
     )
+    revocation: Literal["none", "introspection", "crl"] = doc(
+        "With gateway 'none': how the service learns of revocations. 'introspection': it asks "
+        "the token service (RFC 7662) about each token, so a revoked token is refused at once; "
+        "'crl': it checks client certificates against the CRL file (reloaded when it changes). "
+        "lifecycle.revocation-propagation runs against it only when declared.",
+        default="none",
+    )
 
 
 @dataclass(frozen=True)
@@ -157,7 +164,9 @@ class Service:
         "Config files rendered with the sandbox's values.", default=()
     )
     reload: Literal["none", "sighup", "restart"] = doc(
-        "How the service learns about rotated certificates.", default="none"
+        "How the service learns that its files changed: its rotated certificate, and (with "
+        "gateway 'none') new signing keys or CRL.",
+        default="none",
     )
     expect: Expect | None = doc(
         "gateway: none only: how an answer shows the handler ran (status, header, body, json; "

@@ -7,6 +7,10 @@ new key active and retires the old one, which keeps verifying — and stays in t
 signed by an unknown key. The issuer reports each token's expiry with `note_issued()`; that is how
 the ring knows how long a retired key must stay.
 
+Whoever publishes the keys elsewhere (the sandbox writes them as files for services that validate
+tokens themselves) `subscribe()`s: it is called after each `rotate()`, and after each `prune()`
+that dropped a key.
+
 Keys are ECDSA P-256 for ES256 (RFC 7518 §3.4). Private keys live in `Secret` wrappers so that no
 `repr`, log line or report can show them.
 
@@ -15,7 +19,9 @@ Not thread-safe: use a ring from one thread (the sandbox runs one event loop).
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -23,12 +29,13 @@ from functools import cached_property
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from trustproof.clock import Clock
-from trustproof.scrub import Secret
+from trustproof.scrub import Secret, scrubbed_traceback
 from trustproof.tokens._jose import b64url_encode
 
 ALGORITHM = "ES256"
 CURVE = "P-256"
 _COORDINATE_BYTES = 32  # RFC 7518 §6.2.1.2: full coordinate size for P-256, zero-padded
+log = logging.getLogger("trustproof.tokens")
 
 
 def new_kid() -> str:
@@ -90,6 +97,19 @@ class KeyRing:
         first = key or SigningKey.generate(clock)
         self._slots: dict[str, _Slot] = {first.kid: _Slot(first)}
         self._active = first
+        self._subscribers: list[Callable[[], object]] = []
+
+    def subscribe(self, callback: Callable[[], object]) -> None:
+        """Call `callback` (no arguments) whenever the published keys change: after `rotate()`,
+        and after a `prune()` that dropped a key. One that raises is logged and skipped."""
+        self._subscribers.append(callback)
+
+    def _notify(self) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback()
+            except Exception as exc:
+                log.error("a key-ring subscriber failed; continuing:\n%s", scrubbed_traceback(exc))
 
     @property
     def active(self) -> SigningKey:
@@ -105,6 +125,7 @@ class KeyRing:
         fresh = SigningKey.generate(self._clock)
         self._slots[fresh.kid] = _Slot(fresh)
         self._active = fresh
+        self._notify()
         return fresh
 
     def note_issued(self, kid: str, exp: datetime) -> None:
@@ -128,6 +149,8 @@ class KeyRing:
         gone = [kid for kid, slot in self._slots.items() if not self._retained(slot)]
         for kid in gone:
             del self._slots[kid]
+        if gone:
+            self._notify()
         return gone
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:

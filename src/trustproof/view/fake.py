@@ -128,6 +128,9 @@ class FakeView:
     def revoke_cert(self, svid: Svid) -> None:
         self.ca.revoke(svid)
 
+    async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
+        return (self._current.get(service) or self.cert(service)).serial
+
     # -- tokens ---------------------------------------------------------------------------------
 
     def _roles(self, name: str) -> tuple[str, ...]:

@@ -84,6 +84,11 @@ class SandboxView(Protocol):
         """Put `svid` on its CA's revocation list (every boundary sees it at once)."""
         ...
 
+    async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
+        """The serial of the certificate `service`'s ingress presents on a fresh TLS handshake
+        (`as_caller`'s certificate offered); None when the handshake fails."""
+        ...
+
     # -- tokens ---------------------------------------------------------------------------------
 
     def token(

@@ -1,0 +1,37 @@
+#!/bin/sh
+# HAProxy in master-worker mode. The sandbox's SIGHUP (reload: sighup) becomes the master's
+# SIGUSR2, HAProxy's seamless reload: new workers read the rewritten files, old ones finish.
+# A USR2 that arrives while the master is still reloading is lost, so a SIGHUP only marks a
+# reload as due, and the loop sends the next USR2 once the previous reload forked its worker
+# (and half a second more: the master is not listening for the next one at once either).
+haproxy -W -db -f "$TRUSTPROOF_CONFIG_DIR/haproxy.cfg" &
+master=$!
+due=0
+trap 'due=1' HUP
+trap 'kill -TERM "$master"; exit 0' TERM INT
+
+workers() {
+    cat /proc/"$master"/task/*/children 2>/dev/null
+}
+
+reload() {
+    before=" $(workers) "
+    kill -USR2 "$master"
+    polls=0
+    while [ "$polls" -lt 100 ]; do  # at most about 10 s
+        for pid in $(workers); do
+            case "$before" in *" $pid "*) ;; *) sleep 0.5; return ;; esac
+        done
+        sleep 0.1
+        polls=$((polls + 1))
+    done
+}
+
+while kill -0 "$master" 2>/dev/null; do
+    if [ "$due" = 1 ]; then
+        due=0
+        reload
+    else
+        sleep 0.1
+    fi
+done
