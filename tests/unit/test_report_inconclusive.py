@@ -49,8 +49,8 @@ def test_the_gate_fails_on_inconclusive_alone() -> None:
 
 def test_html_gives_it_its_own_class_and_badge() -> None:
     html = render(from_json(results()), "html")
-    cell = re.search(r'<td class="cell (\w+)" title="' + re.escape(ODD_ID) + ":", html)
-    twin = re.search(r'<td class="cell (\w+)" title="' + re.escape(BAD_ID) + ":", html)
+    cell = re.search(r'<td class="cell (\w+) \w+"\s+title="' + re.escape(ODD_ID) + ":", html)
+    twin = re.search(r'<td class="cell (\w+) \w+"\s+title="' + re.escape(BAD_ID) + ":", html)
     assert cell is not None
     assert twin is not None
     assert (cell.group(1), twin.group(1)) == ("inconclusive", "violation")
