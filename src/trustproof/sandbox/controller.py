@@ -47,10 +47,7 @@ from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
 from trustproof.clock import Clock, SystemClock
 from trustproof.errors import SandboxError, TrustproofError, UsageError
 from trustproof.fabric import TrustFabric
-from trustproof.gateway.config import connection_limits, gateway_config
 from trustproof.gateway.egress import EgressProxy
-from trustproof.gateway.pipeline import Pipeline
-from trustproof.gateway.proof import new_key
 from trustproof.gateway.server import Gateway
 from trustproof.identity import Rotator, Svid
 from trustproof.policy import PolicyEngine
@@ -68,6 +65,7 @@ from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.ports import PortPool
 from trustproof.sandbox.procinfo import start_time
+from trustproof.sandbox.proxies import start_egress, start_gateway
 from trustproof.sandbox.readiness import ensure_free, wait_ready
 from trustproof.sandbox.reaper import Reaper, wait_for_previous
 from trustproof.sandbox.renewal import check_certificate_ttl, renew_forever, tick_seconds
@@ -80,10 +78,9 @@ from trustproof.sandbox.services import (
     write_crl,
 )
 from trustproof.sandbox.trustfiles import TrustFileWatch, watch_trust_files, write_cert_key
-from trustproof.scrub import Secret, install_scrubbing, scrubbed_traceback
+from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.spec import Spec, load_spec
 from trustproof.tokenservice.core import ADMIN_NAME
-from trustproof.tokenservice.server import bind_loopback
 
 log = logging.getLogger("trustproof.sandbox")
 
@@ -217,50 +214,38 @@ class Sandbox:
     async def _start_gateways(
         self, fabric: TrustFabric, sink: AuditSink, engine: PolicyEngine
     ) -> None:
-        spec = self.spec
-        for name, service in spec.services.items():
+        for name, service in self.spec.services.items():
             if service.ingress.gateway == "none":
                 continue
-            proof_key = Secret(new_key())
-            self.proof_key_files[name] = self.run.write_gateway_proof_key(name, proof_key.reveal())
-            config = gateway_config(spec, name, proof_key=proof_key)
-            pipeline = Pipeline(config, fabric.validator(), engine, self.clock)
-            gateway = Gateway(
-                pipeline,
-                upstream=f"http://{service.host}:{service.port}",
+            self.gateways[name] = await start_gateway(
+                self.spec,
+                name,
+                fabric=fabric,
                 sink=sink,
-                ca=fabric.ca,
-                svid=self.rotators[name].current,
+                engine=engine,
+                rotator=self.rotators[name],
                 clock=self.clock,
-                limits=connection_limits(spec),
+                run=self.run,
+                ports=self.ports,
             )
-            port = service.ingress.port
-            await gateway.start(
-                bind_loopback(service.host, port) if port else self.ports.bind(service.host)
-            )
-            self._cleanups.append(gateway.close)
-            self.gateways[name] = gateway
-            self.rotators[name].subscribe(gateway.reload_svid)
+            self._cleanups.append(self.gateways[name].close)
+            self.proof_key_files[name] = self.run.gateway_proof_key(name)
 
     async def _start_egress(self, fabric: TrustFabric) -> None:
-        spec = self.spec
-        for name, service in spec.services.items():
+        for name, service in self.spec.services.items():
             for callee in service.calls:
-                proxy = EgressProxy(
-                    caller=name,
-                    callee=callee,
+                proxy = await start_egress(
+                    self.spec,
+                    name,
+                    callee,
                     callee_url=self._ingress_url(callee),
-                    token_url=f"{fabric.url}/token",
-                    audience=spec.spiffe_id(callee),
-                    bundle_pem=fabric.ca.bundle_pem(),
-                    svid=self.rotators[name].current,
+                    fabric=fabric,
+                    rotator=self.rotators[name],
                     clock=self.clock,
-                    limits=connection_limits(spec),
+                    ports=self.ports,
                 )
-                await proxy.start(self.ports.bind("127.0.0.1"))
                 self._cleanups.append(proxy.close)
                 self.egress[(name, callee)] = proxy
-                self.rotators[name].subscribe(proxy.reload_svid)
 
     async def _start_services(self) -> None:
         spec = self.spec
