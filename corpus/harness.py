@@ -90,9 +90,7 @@ class Target:
 
     def missing(self) -> list[str]:
         """Required programs not found on PATH or in /usr/sbin."""
-        return [
-            p for p in self.requires if not (shutil.which(p) or Path("/usr/sbin", p).exists())
-        ]
+        return [p for p in self.requires if not (shutil.which(p) or Path("/usr/sbin", p).exists())]
 
 
 @dataclass(frozen=True)
@@ -106,6 +104,7 @@ class Outcome:
     false_positives: tuple[str, ...] = ()
     elapsed_s: float = 0.0
     cases: int = 0
+    failing: tuple[tuple[str, str], ...] = ()  # (probe or scenario id, failure) of each failure
 
     @property
     def caught(self) -> bool:
@@ -200,8 +199,20 @@ def copy_target(target: Target, mistake: Mistake | None, destination: Path) -> P
                 f"{mistake.id if mistake else '?'!r} occurs {text.count(edit.old)} times",
                 "each `old` must occur exactly once in the correct file; update mistakes.yaml",
             )
-        path.write_text(text.replace(edit.old, edit.new))
+        path.write_text(_replace(text, edit))
     return destination / target.spec
+
+
+def _replace(text: str, edit: Edit) -> str:
+    """`text` with `edit.old` replaced by `edit.new`; removing whole lines (`old` ends a line,
+    `new` is empty) also removes their indentation."""
+    start = text.index(edit.old)
+    end = start + len(edit.old)
+    if not edit.new and edit.old.endswith("\n"):
+        line_start = text.rfind("\n", 0, start) + 1
+        if not text[line_start:start].strip():
+            start = line_start
+    return text[:start] + edit.new + text[end:]
 
 
 async def _run(spec: Path, run_dir: Path, select: Sequence[str], scenarios: bool) -> SuiteRun:
@@ -211,7 +222,12 @@ async def _run(spec: Path, run_dir: Path, select: Sequence[str], scenarios: bool
             ids = choose_scenarios(sandbox.spec, select, (), run.results)
             done = await run_scenarios(sandbox, run.results, ids=ids)
             run = SuiteRun(
-                run.results, run.started_at, run.elapsed_s, run.stopped_early, run.counts, tuple(done)
+                run.results,
+                run.started_at,
+                run.elapsed_s,
+                run.stopped_early,
+                run.counts,
+                tuple(done),
             )
         return run
 
@@ -229,9 +245,7 @@ class Runner:
     scenarios: bool = False  # also the lifecycle/consistency scenarios (the benchmark's full run)
     _count: int = field(default=0, init=False)
 
-    def run(
-        self, target: Target, mistake: Mistake | None, select: Sequence[str] = ()
-    ) -> Outcome:
+    def run(self, target: Target, mistake: Mistake | None, select: Sequence[str] = ()) -> Outcome:
         self._count += 1
         where = self.work / f"{self._count:03d}-{target.name}-{mistake.id if mistake else 'ok'}"
         spec = copy_target(target, mistake, where / "config")
@@ -239,11 +253,14 @@ class Runner:
         run = asyncio.run(_run(spec, where / "run", select, self.scenarios))
         elapsed = time.perf_counter() - start
         failing = [item for item in run.results if not item.ok]
-        failures = [describe(i) for i in failing]
-        failures += [f"{s.verdict}: scenario {s.id}: {s.summary}" for s in run.scenarios if not s.ok]
+        pairs = [(i.case.probe, describe(i)) for i in failing]
+        pairs += [
+            (s.id, f"{s.verdict}: scenario {s.id}: {s.summary}") for s in run.scenarios if not s.ok
+        ]
+        failures = tuple(text for _, text in pairs)
         if mistake is None:
             return Outcome(
-                target.name, None, tuple(failures), (), tuple(failures), elapsed, len(run.results)
+                target.name, None, failures, (), failures, elapsed, len(run.results), tuple(pairs)
             )
         families = {BY_ID[p].family for p in mistake.catch if p in BY_ID}
         catching = [
@@ -260,9 +277,10 @@ class Runner:
         return Outcome(
             target.name,
             mistake.id,
-            tuple(failures),
+            failures,
             tuple(catching),
             tuple(unrelated),
             elapsed,
             len(run.results),
+            tuple(pairs),
         )

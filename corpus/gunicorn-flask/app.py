@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-
 import tokencheck
+from flask import Flask, Response, jsonify, request
 
 NAME = os.environ["TRUSTPROOF_SERVICE"]
 ADMINS = {"dana"}

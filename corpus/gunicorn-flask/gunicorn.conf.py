@@ -17,7 +17,7 @@ loglevel = "warning"
 accesslog = None
 
 
-def ssl_context(config, default_ssl_context_factory):  # noqa: ANN001, ANN201 (gunicorn hook)
+def ssl_context(config, default_ssl_context_factory):
     context = default_ssl_context_factory()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_verify_locations(os.environ["TRUSTPROOF_CRL_FILE"])

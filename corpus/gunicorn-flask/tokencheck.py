@@ -22,6 +22,7 @@ import urllib.request
 from typing import Any
 
 import jwt
+from cryptography import x509
 
 ENV = os.environ
 SPIFFE_ID = ENV["TRUSTPROOF_SPIFFE_ID"]
@@ -99,8 +100,6 @@ def x5t_s256(der: bytes) -> str:
 
 def spiffe_id_of(der: bytes) -> str | None:
     """The one URI SAN of a DER certificate (None without exactly one)."""
-    from cryptography import x509
-
     try:
         san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
             x509.SubjectAlternativeName

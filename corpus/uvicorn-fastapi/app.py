@@ -15,11 +15,10 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import tokencheck
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
-
-import tokencheck
 
 NAME = os.environ["TRUSTPROOF_SERVICE"]
 
@@ -32,7 +31,7 @@ PERMISSIONS: dict[str, set[str]] = {
 
 # The DER certificate of each open connection, by the client address uvicorn puts in the scope.
 PEERS: dict[Any, bytes] = {}
-CONTEXT: ssl.SSLContext | None = None
+CONTEXTS: list[ssl.SSLContext] = []  # the server context uvicorn was given (reloaded on SIGHUP)
 
 
 class PeerCertProtocol(H11Protocol):
@@ -45,7 +44,11 @@ class PeerCertProtocol(H11Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
         peer = tokencheck.spiffe_id_of(der) if der else None
-        if der is None or peer is None or not peer.startswith(f"spiffe://{tokencheck.TRUST_DOMAIN}/"):
+        if (
+            der is None
+            or peer is None
+            or not peer.startswith(f"spiffe://{tokencheck.TRUST_DOMAIN}/")
+        ):
             transport.abort()
             return
         PEERS[self.client] = der
@@ -56,16 +59,16 @@ class PeerCertProtocol(H11Protocol):
 
 
 def ssl_context_factory(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    global CONTEXT
-    CONTEXT = tokencheck.server_context()
-    return CONTEXT
+    context = tokencheck.server_context()
+    CONTEXTS.append(context)
+    return context
 
 
 def reload_certificates(*_: object) -> None:
     """SIGHUP: new connections get the rotated certificate and the fresh CRL."""
-    if CONTEXT is not None:
-        CONTEXT.load_cert_chain(tokencheck.CERT, tokencheck.KEY)
-        CONTEXT.load_verify_locations(tokencheck.CRL)
+    for context in CONTEXTS:
+        context.load_cert_chain(tokencheck.CERT, tokencheck.KEY)
+        context.load_verify_locations(tokencheck.CRL)
 
 
 signal.signal(signal.SIGHUP, reload_certificates)

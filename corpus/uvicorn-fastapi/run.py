@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import uvicorn
-
 from app import PeerCertProtocol, app, ssl_context_factory
 
 if __name__ == "__main__":
