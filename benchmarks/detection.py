@@ -70,11 +70,21 @@ def measure(target: harness.Target, runner: harness.Runner, verbose: bool) -> Ta
             tally.caught_pending += pending
             tally.caught += not pending
         else:
-            tally.missed.append(mistake.id + (f" [{mistake.pending.reason()}]" if pending else ""))
-        tally.false_positives += len(outcome.false_positives)
-        tally.details += [f"false positive ({mistake.id}): {f}" for f in outcome.false_positives]
+            why = f" [{mistake.pending.reason()}]" if pending else ""
+            why += f" (not run: {outcome.error})" if outcome.error else ""
+            tally.missed.append(mistake.id + why)
+        # Failures the correct configuration has too were counted there (once), and those of
+        # `correct.pending` probes are another branch's: a mistake copy adds only new ones.
+        new = [
+            f
+            for probe, f in outcome.failing
+            if f in outcome.false_positives and f not in correct.failures and probe not in tolerated
+        ]
+        tally.false_positives += len(new)
+        tally.details += [f"false positive ({mistake.id}): {f}" for f in new]
         if verbose:
-            print(f"  {mistake.id}: {'caught' if outcome.caught else 'MISSED'}", flush=True)
+            state = "caught" if outcome.caught else "not run" if outcome.error else "MISSED"
+            print(f"  {mistake.id}: {state} ({outcome.elapsed_s:.1f} s)", flush=True)
     tally.elapsed_s = time.perf_counter() - start
     return tally
 

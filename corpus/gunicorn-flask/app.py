@@ -2,9 +2,9 @@
 checking its own tokens (`tokencheck`, PyJWT). Written the way a team writes a Flask service;
 nothing from trustproof.
 
-Its authorization layer answers ``401`` for every refusal (a bad token and a caller without the
-permission alike), as many Flask apps do; the spec says so (`refuses`), so trustproof judges
-which stage refused only where the server declared how it refuses. ``/admin/...`` is for
+Its authorization layer answers ``401`` for every refusal (a bad token, a certificate of another
+trust domain and a caller without the permission alike), as many Flask apps do: correct, and
+trustproof must not call it a wrong stage for a server it did not write. ``/admin/...`` is for
 administrators; every other route is checked against `PERMISSIONS`, by the route Flask matched.
 """
 
