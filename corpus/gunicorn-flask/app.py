@@ -5,25 +5,24 @@ nothing from trustproof.
 Its authorization layer answers ``401`` for every refusal (a bad token, a certificate of another
 trust domain and a caller without the permission alike), as many Flask apps do: correct, and
 trustproof must not call it a wrong stage for a server it did not write. ``/admin/...`` is for
-administrators; every other route is checked against `PERMISSIONS`, by the route Flask matched.
+administrators (`guard`, by the route Flask matched); every other view says who may call it
+(`permitted`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import tokencheck
 from flask import Flask, Response, jsonify, request
 
+View = Callable[..., Response]
+
 NAME = os.environ["TRUSTPROOF_SERVICE"]
 ADMINS = {"dana"}
-# caller -> routes it may call (Flask's rule syntax)
-PERMISSIONS: dict[str, set[str]] = {
-    "erin": {"GET /reports", "GET /reports/<rid>", "POST /reports"},
-    "frank": {"GET /reports/<rid>"},
-    "dana": {"GET /reports"},
-}
 
 app = Flask(__name__)
 app.url_map.strict_slashes = False
@@ -46,20 +45,32 @@ def caller() -> str:
 
 @app.before_request
 def guard() -> Response | None:
+    """Every request: an authenticated caller; the admin area (the routes under /admin/, as
+    Flask matched them): administrators only. The other views say who may call them."""
     try:
         who = caller()
     except tokencheck.Refused as refusal:
         return refuse(refusal.status, refusal.reason)
-    rule = request.url_rule.rule if request.url_rule is not None else None
-    if rule is None:
-        return None  # Flask answers 404 (or 405) itself
-    if rule.startswith("/admin/"):
-        if who not in ADMINS:
-            return refuse(401, "administrators only")
-    elif f"{request.method} {rule}" not in PERMISSIONS.get(who, set()):
-        return refuse(401, "not permitted")
+    rule = request.url_rule.rule if request.url_rule is not None else ""
+    if rule.startswith("/admin/") and who not in ADMINS:
+        return refuse(401, "administrators only")
     request.environ["reports.caller"] = who
     return None
+
+
+def permitted(*callers: str) -> Callable[[View], View]:
+    """A view only these callers may call (401 for anyone else)."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Response:
+            if request.environ["reports.caller"] not in callers:
+                return refuse(401, "not permitted")
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
 
 
 def served(body: dict[str, Any], status: int = 200) -> Response:
@@ -70,20 +81,23 @@ def served(body: dict[str, Any], status: int = 200) -> Response:
 
 
 @app.get("/reports")
+@permitted("erin", "dana")
 def list_reports() -> Response:
     return served({"reports": []})
 
 
 @app.get("/reports/<rid>")
+@permitted("erin", "frank")
 def read_report(rid: str) -> Response:
     return served({"report": rid})
 
 
 @app.post("/reports")
+@permitted("erin")
 def add_report() -> Response:
     return served({"added": True}, 201)
 
 
 @app.get("/admin/users")
-def users() -> Response:
-    return served({"users": sorted(PERMISSIONS)})
+def users() -> Response:  # the admin area: `guard` lets administrators only in
+    return served({"users": sorted(ADMINS)})
