@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def needs(target: harness.Target) -> None:
 
 def test_the_corpus_has_every_target_and_five_mistakes_each() -> None:
     names = {t.name for t in TARGETS}
-    assert {"nginx", "haproxy", "uvicorn-fastapi", "gunicorn-flask"} <= names
+    assert {"nginx", "haproxy", "uvicorn-fastapi", "gunicorn-flask", "postgres"} <= names
     for target in TARGETS:
         assert len(target.mistakes) >= 5, target.name
 
@@ -71,7 +72,7 @@ def test_a_stale_mistake_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def runner() -> harness.Runner:
+def runner() -> Iterator[harness.Runner]:
     with tempfile.TemporaryDirectory(prefix="corpus-") as work:
         yield harness.Runner(Path(work))
 
