@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
-LINTED := $(wildcard src tests benchmarks scripts examples)
+LINTED := $(wildcard src tests benchmarks scripts examples corpus)
 
 .PHONY: demo test setup lint typecheck unit integration bench soak fuzz lock dist clean
 

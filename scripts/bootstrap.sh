@@ -16,6 +16,7 @@ declare -A NEEDS=(
   [postgresql]="compgen -G '/usr/lib/postgresql/*/bin/initdb' && id postgres"
   [iproute2]="command -v ss"
   [nginx]="command -v nginx || test -x /usr/sbin/nginx"
+  [haproxy]="command -v haproxy || test -x /usr/sbin/haproxy"
   [chromium]="command -v chromium"
 )
 
@@ -35,12 +36,13 @@ if ((${#missing[@]})); then
     if ! grep -qs '^create_main_cluster *= *false' "$conf"; then
       echo 'create_main_cluster = false' >> "$conf"
     fi
-    # Debian also starts a freshly installed nginx on port 80 (and enables it at boot); trustproof
-    # runs nginx itself where a spec says so, on the spec's port. A policy-rc.d that says 101
+    # Debian also starts a freshly installed nginx on port 80 (and haproxy, with its default
+    # configuration), and enables them at boot; trustproof runs them itself where a spec (or the
+    # corpus) says so, on the spec's port. A policy-rc.d that says 101
     # ("action forbidden") keeps the package scripts from starting it; one already there (as in
     # container images) is left as it is.
     installing_nginx="" policy=/usr/sbin/policy-rc.d made_policy=""
-    if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    if [[ " ${missing[*]} " == *" nginx "* || " ${missing[*]} " == *" haproxy "* ]]; then
       installing_nginx=1
       if [ ! -e "$policy" ]; then
         made_policy=1
@@ -57,11 +59,15 @@ if ((${#missing[@]})); then
       trap - EXIT
     fi
     if [ -n "$installing_nginx" ]; then
-      # Whatever a pre-existing policy allowed: stop the system nginx, and keep it off at boot.
-      service nginx stop >/dev/null 2>&1 || true
-      if [ -d /run/systemd/system ]; then
-        systemctl disable --quiet nginx >/dev/null 2>&1 || true
-      fi
+      # Whatever a pre-existing policy allowed: stop the system nginx and haproxy, and keep them
+      # off at boot.
+      for daemon in nginx haproxy; do
+        [[ " ${missing[*]} " == *" $daemon "* ]] || continue
+        service "$daemon" stop >/dev/null 2>&1 || true
+        if [ -d /run/systemd/system ]; then
+          systemctl disable --quiet "$daemon" >/dev/null 2>&1 || true
+        fi
+      done
     fi
   else
     echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
