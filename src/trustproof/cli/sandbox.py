@@ -191,6 +191,12 @@ report_dir_option = click.option(
     help="Where this run's logs, audit and results go.",
 )
 @with_select_options
+@click.option(
+    "--thorough",
+    is_flag=True,
+    help="Every refused cell for the path and request tricks (default: one per route and caller "
+    "class of each service).",
+)
 @report_dir_option
 @friendly
 def run(
@@ -202,10 +208,11 @@ def run(
     deselect: tuple[str, ...],
     fail_fast: bool,
     no_scenarios: bool,
+    thorough: bool,
 ) -> None:
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
-    check_selection(spec, select, deselect)  # so is a selection that matches nothing
+    check_selection(spec, select, deselect, thorough=thorough)  # an empty one is exit 2 too
     refuse_if_running(RunDir.create(run_dir))
 
     async def main() -> tuple[Results, Path]:
@@ -217,7 +224,7 @@ def run(
         )
         try:
             return await _suite_with_progress(
-                sandbox, select, deselect, fail_fast, scenarios=not no_scenarios
+                sandbox, select, deselect, fail_fast, scenarios=not no_scenarios, thorough=thorough
             )
         finally:
             await sandbox.stop()
@@ -310,6 +317,7 @@ async def _suite_with_progress(
     fail_fast: bool,
     *,
     scenarios: bool,
+    thorough: bool = False,
 ) -> tuple[Results, Path]:
     with Progress(
         TextColumn("{task.description}"),
@@ -329,6 +337,7 @@ async def _suite_with_progress(
             on_result=lambda _: progress.advance(task),
             scenarios=scenarios,
             on_scenario=lambda sid: progress.update(task, description=f"scenario {sid}"),
+            thorough=thorough,
         )
 
 

@@ -31,6 +31,12 @@ class FakeServer:
     db_accept_plaintext: bool = False
     db_check_cn: bool = True
     db_extra_grants: frozenset[tuple[str, str, str]] = frozenset()  # (role, verb, table)
+    # Naive HTTP servers (the path and request tricks): the access check sees one thing, the
+    # handler serves another (`trustproof.view.fake.naive_bypass`).
+    check_raw_path: bool = False  # the check matches the target as sent; the handler normalises
+    honour_override_headers: bool = False  # the check decides on X-HTTP-Method-Override, ...
+    unchecked_head: bool = False  # the check lists GET only; HEAD is served like GET
+    unchecked_other_hosts: bool = False  # a default virtual host without the check
 
 
 def decide_db(spec: Spec, server: FakeServer, request: DbRequest) -> DbAnswer:
