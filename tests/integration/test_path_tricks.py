@@ -200,10 +200,14 @@ def test_a_check_keyed_on_the_raw_request_line_is_fooled_by_path_tricks(tmp_path
     seeded = CHECK.replace("if not", 'if f"{self.command} {self.path}" in PERMISSIONS and not')
     run = run_tricks(pyjwt_copy(tmp_path, CHECK, seeded), tmp_path / "run")
     over = {(i.case.probe, i.case.variant) for i in run.results if i.verdict == "over-permission"}
-    # bob may only GET /items/{id}; GET /items and POST /items reached by a rewritten path
-    assert ("authz.refused-path-tricks", "double-slash") in over
-    assert ("authz.refused-path-tricks", "encoded-letter") in over
-    assert {verdict for verdict in (i.verdict for i in run.results)} <= {"pass", "over-permission"}
+    # bob may only GET /items/{id}: GET /items reached by a path its check does not list but
+    # its handler normalises (http.server itself collapses a leading "//"; ";x", "..;" and a
+    # trailing dot match no route of its handler either)
+    assert over == {
+        ("authz.refused-path-tricks", variant)
+        for variant in ("dot-segment", "empty-query", "encoded-dot", "encoded-letter")
+    } | {("authz.refused-path-tricks", "trailing-slash")}
+    assert {i.verdict for i in run.results} == {"pass", "over-permission"}
 
 
 def test_a_check_deciding_on_the_rewrite_header_is_fooled(tmp_path: Path) -> None:

@@ -233,11 +233,13 @@ NOT_SERVED = {
 
 def _unserved(case: Case, result: Result) -> Result:
     """A server trustproof did not write (``self``) that answers a trick with 400, 421 or 501
-    and no service marker did not serve it: a refusal (by its request parser, its virtual-host
+    (read as allowed or as an error by `classify`) and no service marker did not serve it: a refusal (by its request parser, its virtual-host
     routing or its method table). Behind a trustproof gateway an answer without the gateway's
     deny is a forwarded one, whatever its status: that reading is `classify`'s."""
     status = result.evidence.status
-    if case.kind != "self" or result.outcome != "allowed" or result.evidence.served_by:
+    if case.kind != "self" or result.outcome not in ("allowed", "error"):
+        return result
+    if result.evidence.served_by:
         return result
     if status in NOT_SERVED:
         return replace(result, outcome="denied_authz", stage="request", reason=NOT_SERVED[status])
