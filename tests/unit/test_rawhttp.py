@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from trustproof.sandbox.rawhttp import OTHER_HOST, encode_request, host_header, parse_response
+from trustproof.sandbox.rawhttp import (
+    OTHER_HOST,
+    _complete,
+    encode_request,
+    host_header,
+    parse_response,
+)
 
 TRICKY = [
     "/./x",
@@ -91,3 +97,24 @@ def test_chunked_answers_are_reassembled() -> None:
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n"
     )
     assert body == b"abc"
+
+
+@pytest.mark.parametrize(
+    ("data", "complete"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n", False),  # head not finished
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd", True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\n\r\nuntil the close", False),  # framed by EOF only
+        (b"not http at all\r\n\r\n", True),  # malformed: stop, the parse reports it
+    ],
+)
+def test_an_answer_is_complete_when_its_own_framing_says_so(data: bytes, complete: bool) -> None:
+    assert _complete(data, "GET") is complete
+
+
+def test_a_head_answer_is_complete_after_its_head() -> None:
+    assert _complete(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n", "HEAD")

@@ -233,9 +233,10 @@ NOT_SERVED = {
 
 def _unserved(case: Case, result: Result) -> Result:
     """A server trustproof did not write (``self``) that answers a trick with 400, 421 or 501
-    (read as allowed or as an error by `classify`) and no service marker did not serve it: a refusal (by its request parser, its virtual-host
-    routing or its method table). Behind a trustproof gateway an answer without the gateway's
-    deny is a forwarded one, whatever its status: that reading is `classify`'s."""
+    and no service marker (which `classify` reads as allowed or as an error) did not serve it:
+    its request parser, virtual-host routing or method table refused it. Behind a trustproof
+    gateway an answer without the gateway's deny is a forwarded one, whatever its status: that
+    reading is `classify`'s."""
     status = result.evidence.status
     if case.kind != "self" or result.outcome not in ("allowed", "error"):
         return result

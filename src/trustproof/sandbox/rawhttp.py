@@ -7,8 +7,9 @@ written. Here the request line and the header lines are written byte for byte as
 plain TCP, and the answer is read by a real parser (`http.client.HTTPResponse`, which frames it by
 ``Content-Length``, chunked encoding or the close of the connection).
 
-One connection per request, closed after it: a blocking socket with a per-operation timeout in a
-worker thread, so a silent server costs at most `timeout` per step, never the event loop. Failures
+One connection per request, closed after it, on the event loop (asyncio streams): the answer is
+read until its own framing says it is complete (or the connection closes), the whole exchange
+bounded by a timeout. Failures
 come back as `TransportFailure` kinds classified like the aiohttp path of
 `trustproof.sandbox.view` (a handshake refusal, a reset, an EOF before any answer, a refused
 connection, a timeout).
@@ -97,61 +98,90 @@ def encode_request(
 
 
 async def send_raw(where: RawTarget, request: bytes, *, method: str) -> Exchange:
-    """Send `request` (from `encode_request`) and read one answer to `method`."""
-    return await asyncio.to_thread(_exchange, where, request, method)
+    """Send `request` (from `encode_request`) on a new connection and read one answer to
+    `method`; the whole exchange is bounded by `where.timeout_s`."""
+    try:
+        async with asyncio.timeout(where.timeout_s):
+            return await _exchange(where, request, method)
+    except TimeoutError as exc:
+        return _failed(where, "timeout", exc)
 
 
 def _failed(where: RawTarget, kind: FailureKind, exc: BaseException) -> TransportFailure:
     return TransportFailure(kind, scrub(f"{type(exc).__name__}: {exc}")[:300], where.url)
 
 
-def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
+async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
+    tls = where.context
     try:
-        raw = socket.create_connection((where.host, where.port), timeout=where.timeout_s)
+        reader, writer = await asyncio.open_connection(
+            where.host, where.port, ssl=tls, server_hostname=where.host if tls else None
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return _failed(where, "server-cert-refused", exc)
+    except ssl.SSLError as exc:
+        return _failed(where, "handshake-failed", exc)
     except ConnectionRefusedError as exc:
         return _failed(where, "connection-refused", exc)
-    except TimeoutError as exc:
-        return _failed(where, "timeout", exc)
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        return _failed(where, "connection-failed", exc)
     except OSError as exc:
         return _failed(where, "connection-refused", exc)
-    with raw:
-        sock: socket.socket = raw
-        if where.context is not None:
-            try:
-                sock = where.context.wrap_socket(raw, server_hostname=where.host)
-            except ssl.SSLCertVerificationError as exc:
-                return _failed(where, "server-cert-refused", exc)
-            except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
-                return _failed(where, "handshake-failed", exc)
-            except TimeoutError as exc:
-                return _failed(where, "timeout", exc)
-            except OSError as exc:
-                return _failed(where, "connection-failed", exc)
-        with sock:
-            return _talk(where, sock, request, method)
-
-
-def _talk(where: RawTarget, sock: socket.socket, request: bytes, method: str) -> Exchange:
     try:
-        sock.sendall(request)
-        response = http.client.HTTPResponse(sock, method=method)
-        try:
-            response.begin()
-            body = response.read(MAX_BODY)
-        finally:
-            response.close()
-    except http.client.RemoteDisconnected as exc:  # EOF before a status line
-        return _failed(where, "connection-closed", exc)
+        writer.write(request)
+        await writer.drain()
+        data = await _read_answer(reader, method)
     except ssl.SSLError as exc:  # e.g. TLS 1.3: the server's alert arrives after the handshake
         return _failed(where, "connection-reset", exc)
     except (ConnectionResetError, BrokenPipeError) as exc:
         return _failed(where, "connection-reset", exc)
-    except TimeoutError as exc:
-        return _failed(where, "timeout", exc)
-    except (http.client.HTTPException, OSError) as exc:
+    except OSError as exc:
         return _failed(where, "client-error", exc)
-    headers: CIMultiDict[str] = CIMultiDict(response.getheaders())
-    return HttpAnswer(response.status, headers, body, where.url)
+    finally:
+        writer.close()
+    if not data:
+        return TransportFailure("connection-closed", "closed before any answer", where.url)
+    try:
+        status, headers, body = parse_response(data, method=method)
+    except (http.client.HTTPException, ValueError) as exc:
+        return _failed(where, "client-error", exc)
+    return HttpAnswer(status, headers, body, where.url)
+
+
+async def _read_answer(reader: asyncio.StreamReader, method: str) -> bytes:
+    """The answer's bytes: until its framing says it is complete, or the connection closes."""
+    data = b""
+    while len(data) <= MAX_BODY:
+        chunk = await reader.read(65536)
+        if not chunk:
+            return data
+        data += chunk
+        if _complete(data, method):
+            return data
+    return data
+
+
+def _complete(data: bytes, method: str) -> bool:
+    """Whether `data` holds a whole answer by its own framing (the parser's reading of
+    ``Content-Length``, chunked encoding, HEAD and bodiless statuses). An answer framed by the
+    close of the connection is complete only at EOF."""
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        return False
+    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    try:
+        response.begin()
+    except (http.client.HTTPException, ValueError):
+        return True  # a whole head that does not parse: stop reading, the parse says why
+    if response.chunked:
+        try:
+            response.read()
+        except (http.client.HTTPException, ValueError):
+            return False  # the last chunk has not arrived yet
+        return True
+    if response.length is None:
+        return False
+    return len(data) - (head_end + 4) >= response.length
 
 
 def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDict[str], bytes]:
