@@ -5,7 +5,9 @@
         answer = await view.send(request)
 
 It owns the HTTP clients (a fresh connection per attempt where the handshake matters, kept-alive
-ones elsewhere, pooled per presented identity), caches what probes present many times (client
+ones elsewhere, pooled per presented identity; requests marked `exact` — path and request tricks
+— written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them),
+caches what probes present many times (client
 certificates, TLS contexts, valid tokens), and is the one place that touches sandbox internals:
 the policy swap of `override_policy()` and the leeway read of `leeway()` are here and nowhere
 else. Datastore attempts are in

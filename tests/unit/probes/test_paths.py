@@ -9,7 +9,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from trustproof.cli import cli
 from trustproof.probes.authz import PathTrickProbe, RefusedPathTrickProbe, RefusedRequestTrickProbe
 from trustproof.probes.base import Plan
 from trustproof.probes.model import Case, Evidence, Expectation, Result, Verdict, judge
@@ -21,6 +23,7 @@ from trustproof.probes.paths import (
 )
 from trustproof.probes.registry import generate, probe_for
 from trustproof.spec.load import load_spec
+from trustproof.suite.command import check_selection
 from trustproof.view.fake import FakeServer, FakeView, handler_path
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -249,3 +252,12 @@ def test_override_headers_name_an_operation_the_caller_is_allowed() -> None:
                 assert f"{value} {template}" in named
             else:
                 assert any(op.startswith(method + " ") for op in named)
+
+
+def test_thorough_reaches_the_selection_and_the_command_line() -> None:
+    chosen = ("authz.refused-*",)
+    default = check_selection(SHOP, chosen, ())
+    every = check_selection(SHOP, chosen, (), thorough=True)
+    assert (len(default), len(every)) == (479, 953)  # the shop: 24 of its 48 refused cells
+    help_text = CliRunner().invoke(cli, ["run", "--help"]).output
+    assert "--thorough" in help_text
