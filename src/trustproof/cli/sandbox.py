@@ -117,6 +117,12 @@ report_dir_option = click.option(
     help="Where this run's logs, audit and results go.",
 )
 @with_select_options
+@click.option(
+    "--thorough",
+    is_flag=True,
+    help="Every refused cell for the path and request tricks (default: one per route and caller "
+    "class of each service).",
+)
 @report_dir_option
 @json_option
 @friendly
@@ -130,10 +136,11 @@ def run(
     deselect: tuple[str, ...],
     fail_fast: bool,
     no_scenarios: bool,
+    thorough: bool,
 ) -> None:
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
-    check_selection(spec, select, deselect)  # so is a selection that matches nothing
+    check_selection(spec, select, deselect, thorough=thorough)  # an empty one is exit 2 too
     run = RunDir.create(run_dir)
     refuse_if_running(run)
     run.begin()  # the last run's logs, audit and results move to previous/: runs never mix
@@ -147,7 +154,7 @@ def run(
         )
         try:
             return await _suite_with_progress(
-                sandbox, select, deselect, fail_fast, scenarios=not no_scenarios
+                sandbox, select, deselect, fail_fast, scenarios=not no_scenarios, thorough=thorough
             )
         finally:
             await sandbox.stop()
@@ -247,6 +254,7 @@ async def _suite_with_progress(
     fail_fast: bool,
     *,
     scenarios: bool,
+    thorough: bool = False,
 ) -> tuple[Results, Path]:
     verbose = bool((click.get_current_context().find_root().obj or {}).get("verbose"))
     with SuiteProgress(err, verbose=verbose) as progress:
@@ -259,6 +267,7 @@ async def _suite_with_progress(
             on_result=progress.on_result,
             scenarios=scenarios,
             on_scenario=progress.on_scenario,
+            thorough=thorough,
         )
 
 

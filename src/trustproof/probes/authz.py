@@ -2,10 +2,11 @@
 
 * ``authz.inside-matrix`` — every allowed (caller, route): allowed, and served by the service;
 * ``authz.outside-matrix`` — every other (caller, route): refused by the policy;
-* ``authz.method-swap`` — an allowed path with a method the caller may not use there: refused;
-* ``authz.path-traversal`` — on every allowed cell, path tricks sent byte-exact: tricks that
-  normalise (``/./``, ``//``, ``..``, a trailing slash, ``%2e``) must decide like the canonical
-  path; ambiguous encodings (``%2F``, case) must be refused.
+* ``authz.method-swap`` — an allowed path with a method the caller may not use there: refused.
+
+* ``authz.path-traversal``, ``authz.refused-path-tricks``, ``authz.refused-request-tricks`` —
+  path and request tricks sent byte-exact; what they send, how they are sized and judged is in
+  `trustproof.probes.paths`.
 
 Each case is the caller's valid presentation (`trustproof.probes.presentation`); only the
 method or path differs.
@@ -13,7 +14,7 @@ method or path differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from trustproof.catalogue import Family
@@ -21,30 +22,20 @@ from trustproof.plan import Boundary
 from trustproof.probes.base import Plan, Probe
 from trustproof.probes.cells import allowed, boundary_kind, presentation, send
 from trustproof.probes.model import Case, Expectation, Result
-from trustproof.probes.params import MethodSwap, PathTrick
+from trustproof.probes.params import MethodSwap, PathTrick, RequestTrick
+from trustproof.probes.paths import (
+    PATH_TRICKS,
+    REFUSED_PATH_TRICKS,
+    refused_any,
+    refused_cells,
+    request_tricks,
+    send_exact,
+    trick_case,
+)
 from trustproof.probes.presentation import concrete
 from trustproof.view import SandboxView
 
 SWAP_ORDER = ("DELETE", "PUT", "PATCH", "POST", "GET")
-
-
-def _encoded_slash(path: str) -> str:
-    if path.count("/") > 1:
-        cut = path.rindex("/")
-        return path[:cut] + "%2F" + path[cut + 1 :]
-    return path + "%2F"
-
-
-# (variant, transform of the concrete path, must it decide like the canonical path?)
-PATH_TRICKS: tuple[tuple[str, Callable[[str], str], bool], ...] = (
-    ("dot-segment", lambda p: "/." + p, True),
-    ("double-slash", lambda p: "/" + p, True),
-    ("dot-dot", lambda p: "/zz/.." + p, True),
-    ("trailing-slash", lambda p: p + "/", True),
-    ("encoded-dot", lambda p: "/%2e" + p, True),
-    ("encoded-slash", _encoded_slash, False),
-    ("upper-case", lambda p: p.upper(), False),
-)
 
 
 @dataclass(frozen=True)
@@ -103,6 +94,8 @@ class MethodSwapProbe:
 
 @dataclass(frozen=True)
 class PathTrickProbe:
+    """``authz.path-traversal``: allowed cells, the lenient oracle."""
+
     id: str = "authz.path-traversal"
     family: Family = "authz"
 
@@ -110,30 +103,81 @@ class PathTrickProbe:
         spec = plan.spec
         for boundary in plan.services():
             kind = boundary_kind(spec, boundary.name)
+            expect = replace(allowed(spec, boundary.name), either=True)
             for cell in boundary.cells:
                 if not cell.allowed:
                     continue
                 path = concrete(cell.operation.partition(" ")[2])
-                for variant, transform, same in PATH_TRICKS:
+                for variant, transform in PATH_TRICKS:
                     tricked = transform(path)
-                    if tricked == path:
-                        continue
-                    expect = allowed(spec, boundary.name) if same else _refused()
-                    yield Case(
-                        self.id,
-                        boundary.name,
-                        kind,
-                        cell.caller,
-                        cell.operation,
-                        expect,
-                        variant=variant,
-                        params=PathTrick(tricked),
-                    )
+                    if tricked != path:
+                        yield trick_case(self.id, boundary, kind, cell, expect, variant, tricked)
 
     async def run(self, case: Case, target: SandboxView) -> Result:
         if not isinstance(case.params, PathTrick):
             raise TypeError(f"{case.id}: a path trick needs PathTrick parameters")
-        return await send(case, target, presentation(case, target, path=case.params.path))
+        result = await send_exact(case, target, path=case.params.path)
+        if result.outcome == "allowed":
+            return replace(result, reason=f"served as written ({result.reason})")
+        if result.outcome.startswith("denied_"):
+            return replace(result, reason=f"refused, which is safe ({result.reason})")
+        return result
+
+
+@dataclass(frozen=True)
+class RefusedPathTrickProbe:
+    """``authz.refused-path-tricks``: the refused route's path written differently."""
+
+    id: str = "authz.refused-path-tricks"
+    family: Family = "authz"
+
+    def cases(self, plan: Plan) -> Iterator[Case]:
+        for boundary, cell, kind in refused_cells(plan):
+            path = concrete(cell.operation.partition(" ")[2])
+            for variant, transform in REFUSED_PATH_TRICKS:
+                tricked = transform(path)
+                if tricked != path:
+                    yield trick_case(self.id, boundary, kind, cell, refused_any(), variant, tricked)
+
+    async def run(self, case: Case, target: SandboxView) -> Result:
+        if not isinstance(case.params, PathTrick):
+            raise TypeError(f"{case.id}: a path trick needs PathTrick parameters")
+        return await send_exact(case, target, path=case.params.path)
+
+
+@dataclass(frozen=True)
+class RefusedRequestTrickProbe:
+    """``authz.refused-request-tricks``: the refused request with its line or headers bent."""
+
+    id: str = "authz.refused-request-tricks"
+    family: Family = "authz"
+
+    def cases(self, plan: Plan) -> Iterator[Case]:
+        for boundary, cell, kind in refused_cells(plan):
+            for variant, trick in request_tricks(boundary, cell):
+                yield Case(
+                    self.id,
+                    boundary.name,
+                    kind,
+                    cell.caller,
+                    cell.operation,
+                    refused_any(),
+                    variant=variant,
+                    params=trick,
+                )
+
+    async def run(self, case: Case, target: SandboxView) -> Result:
+        trick = case.params
+        if not isinstance(trick, RequestTrick):
+            raise TypeError(f"{case.id}: a request trick needs RequestTrick parameters")
+        return await send_exact(
+            case,
+            target,
+            method=trick.method,
+            headers=trick.headers,
+            host=trick.host,
+            absolute_form=trick.absolute_form,
+        )
 
 
 def _refused() -> Expectation:
@@ -156,4 +200,6 @@ PROBES: tuple[Probe, ...] = (
     MatrixProbe(inside=False),
     MethodSwapProbe(),
     PathTrickProbe(),
+    RefusedPathTrickProbe(),
+    RefusedRequestTrickProbe(),
 )

@@ -26,14 +26,16 @@ from trustproof.view import SandboxView
 
 @dataclass(frozen=True)
 class Plan:
-    """What cases are generated from: the spec and its expected matrix."""
+    """What cases are generated from: the spec and its expected matrix; `thorough` asks the
+    probes that sample cells (the refused path and request tricks) for every cell."""
 
     spec: Spec
     boundaries: tuple[Boundary, ...]
+    thorough: bool = False
 
     @classmethod
-    def of(cls, spec: Spec) -> Plan:
-        return cls(spec, expected_matrix(spec))
+    def of(cls, spec: Spec, *, thorough: bool = False) -> Plan:
+        return cls(spec, expected_matrix(spec), thorough)
 
     def services(self) -> tuple[Boundary, ...]:
         return tuple(b for b in self.boundaries if b.kind == "service")

@@ -64,6 +64,7 @@ class Expectation:
     allowed: bool
     refusals: tuple[Outcome, ...] = ()
     served_by: str | None = None  # an allowed request must be answered by this service
+    either: bool = False  # with `allowed`: a refusal is fine too (strictness is safe)
 
     @classmethod
     def allow(cls, served_by: str | None = None) -> Expectation:
@@ -74,8 +75,9 @@ class Expectation:
         return cls(False, outcomes)
 
     def describe(self) -> str:
+        served = f" (served by {self.served_by})" if self.served_by else ""
         if self.allowed:
-            return "allowed" + (f" (served by {self.served_by})" if self.served_by else "")
+            return ("allowed or refused" if self.either else "allowed") + served
         return "refused: " + " or ".join(self.refusals)
 
 
@@ -145,6 +147,8 @@ def judge(case: Case, result: Result) -> Verdict:
         not expect.allowed and result.outcome in expect.refusals
     ):
         return "error"
+    if expect.allowed and expect.either and result.outcome.startswith("denied_"):
+        return "pass"  # refused where serving was also fine: strictness is safe
     if expect.allowed:
         if result.outcome != "allowed":
             return "under-permission"

@@ -4,7 +4,10 @@
 parameter                         used by
 ================================  ===========================================================
 `MethodSwap(method)`              ``authz.method-swap``: the method sent instead of the cell's
-`PathTrick(path)`                 ``authz.path-traversal``: the path sent, byte-exact
+`PathTrick(path)`                 ``authz.path-traversal``, ``authz.refused-path-tricks``: the
+                                  path sent, byte-exact
+`RequestTrick(method, headers,    ``authz.refused-request-tricks``: the method, added headers,
+host, absolute_form)`             ``Host`` variant and target form sent, byte-exact
 `Impersonation(claims_to_be)`     ``token.forged-headers``: whom the forged headers name
 `TablePrivilege(verb, table)`     ``db.inside-grants`` / ``db.outside-grants`` on one cell
 `Login(attempt, user)`            the ``db.*`` connection probes: how to log in, as whom
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from trustproof.view.exchange import HostVariant
 
 LoginAttempt = Literal[
     "no-client-cert", "untrusted-ca", "password", "sslmode-disable", "cn-mismatch"
@@ -29,6 +34,14 @@ class MethodSwap:
 @dataclass(frozen=True)
 class PathTrick:
     path: str
+
+
+@dataclass(frozen=True)
+class RequestTrick:
+    method: str = ""  # instead of the cell's ("" keeps it)
+    headers: tuple[tuple[str, str], ...] = ()  # added to the caller's valid presentation
+    host: HostVariant = "as-is"
+    absolute_form: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,4 +61,4 @@ class Login:
     user: str | None = None  # who to log in as (None: the caller itself)
 
 
-Params = MethodSwap | PathTrick | Impersonation | TablePrivilege | Login
+Params = MethodSwap | PathTrick | Impersonation | TablePrivilege | Login | RequestTrick

@@ -55,10 +55,13 @@ def check() -> list[str]:
     return problems
 
 
-def generate(spec: Spec, probes: Iterable[str] | None = None) -> list[Case]:
+def generate(
+    spec: Spec, probes: Iterable[str] | None = None, *, thorough: bool = False
+) -> list[Case]:
     """Every case of the chosen probes (default: the spec's ``probes.select``/``deselect``), by
-    boundary in the expected matrix's order, then by catalogue order, then by cell."""
-    plan = Plan.of(spec)
+    boundary in the expected matrix's order, then by catalogue order, then by cell; `thorough`:
+    every cell where a probe samples by default (`Plan.thorough`)."""
+    plan = Plan.of(spec, thorough=thorough)
     chosen = set(selected(spec.probes.select, spec.probes.deselect) if probes is None else probes)
     cases = [
         case

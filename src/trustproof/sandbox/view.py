@@ -5,7 +5,9 @@
         answer = await view.send(request)
 
 It owns the HTTP clients (a fresh connection per attempt where the handshake matters, kept-alive
-ones elsewhere, pooled per presented identity), caches what probes present many times (client
+ones elsewhere, pooled per presented identity; requests marked `exact` — path and request tricks
+— written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them),
+caches what probes present many times (client
 certificates, TLS contexts, valid tokens), and is the one place that touches sandbox internals:
 the policy swap of `override_policy()` and the leeway read of `leeway()` are here and nowhere
 else. Datastore attempts are in
@@ -36,6 +38,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.scrub import Secret, scrub
 from trustproof.spec.model import Spec
@@ -320,6 +323,8 @@ class LiveView:
         return self._contexts[key]
 
     async def _send_on(self, session: aiohttp.ClientSession, request: HttpRequest) -> Exchange:
+        if request.exact:  # byte-exact: aiohttp/yarl would normalise the path
+            return await self._send_exact(request)
         base = self._base_url(request)
         plain = request.door != "ingress" or request.tls == "plaintext"
         context: ssl.SSLContext | bool = (
@@ -363,6 +368,29 @@ class LiveView:
             return failed("timeout", exc)
         except aiohttp.ClientError as exc:
             return failed("client-error", exc)
+
+    async def _send_exact(self, request: HttpRequest) -> Exchange:
+        """`request` written byte-exact by `trustproof.sandbox.rawhttp` (one fresh connection)."""
+        url = urlsplit(self._base_url(request))
+        plain = request.door != "ingress" or request.tls == "plaintext"
+        where = RawTarget(
+            url.hostname or "127.0.0.1",
+            url.port or (80 if plain else 443),
+            None if plain else self._context(request.cert, request.tls),
+            TIMEOUT_S,
+        )
+        headers = list(request.headers)
+        if request.token is not None:
+            headers.append(("Authorization", f"Bearer {request.token.reveal()}"))
+        target = f"{where.url}{request.path}" if request.absolute_form else request.path
+        raw = encode_request(
+            request.method,
+            target,
+            host_header(request.host, where.host, where.port),
+            headers,
+            request.body,
+        )
+        return await send_raw(where, raw, method=request.method)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

@@ -25,9 +25,11 @@ class NothingToRun(UsageError):
     """The selection matched no case: a usage error (exit 2), never a pass."""
 
 
-def check_selection(spec: Spec, select: Sequence[str], deselect: Sequence[str]) -> list[Case]:
+def check_selection(
+    spec: Spec, select: Sequence[str], deselect: Sequence[str], *, thorough: bool = False
+) -> list[Case]:
     """The chosen cases; `NothingToRun` when none (a typo must not turn the gate green)."""
-    cases = choose(generate(spec), select, deselect)
+    cases = choose(generate(spec, thorough=thorough), select, deselect)
     if not cases:
         chosen = [*(f"--select {p}" for p in select), *(f"--deselect {p}" for p in deselect)]
         raise NothingToRun(
@@ -47,10 +49,11 @@ async def suite_on(
     on_total: Callable[[int], None] | None = None,
     scenarios: bool = True,
     on_scenario: Callable[[str], None] | None = None,
+    thorough: bool = False,
 ) -> tuple[Results, Path]:
     """Generate, choose and run the cases, then the chosen scenarios (not after a --fail-fast
     stop); write the results into the run directory and return them with the file's path."""
-    cases = check_selection(sandbox.spec, select, deselect)
+    cases = check_selection(sandbox.spec, select, deselect, thorough=thorough)
     if on_total is not None:
         on_total(len(cases))
     run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)

@@ -37,10 +37,11 @@ from trustproof.view import SandboxView
 DEFAULT_CONCURRENCY = 32
 
 
-def generate(spec: Spec) -> list[Case]:
+def generate(spec: Spec, *, thorough: bool = False) -> list[Case]:
     """Every case the spec implies (services, then datastores), in a stable order, limited to
-    the probes the spec's `probes.select`/`deselect` choose."""
-    return generate_cases(spec)
+    the probes the spec's `probes.select`/`deselect` choose (`thorough`: every cell where a
+    probe samples by default)."""
+    return generate_cases(spec, thorough=thorough)
 
 
 def choose(

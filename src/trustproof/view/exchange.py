@@ -43,6 +43,10 @@ Door = Literal["ingress", "direct", "egress"]
 port behind its gateway; egress: the caller's egress proxy to the service (plain HTTP)."""
 TlsOffer = Literal["modern", "legacy", "plaintext"]
 """modern: TLS 1.2+; legacy: only TLS 1.0/1.1; plaintext: no TLS at all."""
+HostVariant = Literal["as-is", "other-host", "other-port", "no-port", "upper-case", "trailing-dot"]
+"""The ``Host`` header an exact request carries, derived from the boundary's own authority
+(``host:port``): as-is, another host, another port, no port, upper case, a trailing dot on the
+host name (`trustproof.sandbox.rawhttp.host_header`)."""
 FailureKind = Literal[
     "server-cert-refused",  # our client refused the server's certificate: nothing learned
     "handshake-failed",
@@ -76,6 +80,11 @@ class HttpRequest:
     body: bytes | None = None
     fresh: bool = False  # a new connection (and handshake) rather than a kept-alive one
     caller: str = ""  # door == "egress": whose egress proxy
+    # Exact requests (path and request tricks) leave as written, through a raw HTTP/1.1 writer:
+    # the path is not normalised or re-encoded; `host` and `absolute_form` only apply to them.
+    exact: bool = False
+    host: HostVariant = "as-is"
+    absolute_form: bool = False  # request line "GET https://authority/path HTTP/1.1"
 
 
 @dataclass(frozen=True)

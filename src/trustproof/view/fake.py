@@ -256,7 +256,11 @@ def decide_http(view: FakeView, request: HttpRequest) -> Exchange:
     who = _authenticate(view, request)  # 1. tls, 2. token
     if not isinstance(who, _Caller):
         return who
+    if naive_bypass(view, request, who):  # a naive server's check missed what its handler serves
+        return view._answer(request, 200, "", "allowed", who.principal)
     # 3. path
+    if request.absolute_form:
+        return view._answer(request, 400, "path", "bad-target", who.principal)
     path = _canonical(request.path, view.server)
     if path is None:
         return view._answer(request, 400, "path", "ambiguous-path", who.principal)
@@ -382,7 +386,7 @@ def _canonical(path: str, server: FakeServer) -> str | None:
     """The path the decision is made on; None for an ambiguous one (refused)."""
     if "%2f" in path.lower() and not server.decode_encoded_slash:
         return None
-    decoded = unquote(path)
+    decoded = unquote(path.partition("?")[0])
     segments: list[str] = []
     for segment in decoded.split("/"):
         if segment in ("", "."):
@@ -396,14 +400,81 @@ def _canonical(path: str, server: FakeServer) -> str | None:
     return canonical.lower() if server.case_insensitive_paths else canonical
 
 
-def _route(spec: Spec, service: str, method: str, path: str) -> str | None:
+def _route(
+    spec: Spec, service: str, method: str, path: str, *, any_case: bool = False
+) -> str | None:
     """The route template of `service` matching `method path`."""
     for route in spec.services[service].routes:
         route_method, _, template = str(route).partition(" ")
         pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
-        if route_method == method and re.match(pattern, path):
+        if route_method == method and re.match(pattern, path, re.IGNORECASE if any_case else 0):
             return template
     return None
+
+
+OVERRIDE_METHOD = "X-HTTP-Method-Override"
+OVERRIDE_URLS = ("X-Original-URL", "X-Rewrite-URL")
+
+
+def naive_bypass(view: FakeView, request: HttpRequest, who: _Caller) -> bool:
+    """Whether a naive server (`view.server`'s ``check_raw_path``, ``honour_override_headers``,
+    ``unchecked_head``, ``unchecked_other_hosts``) serves `request` without its check refusing
+    it: its handler finds a route for what it serves, and its check looked at something else."""
+    server, spec = view.server, view.spec
+    method = "GET" if request.method == "HEAD" else request.method
+    served = _route(
+        spec,
+        request.service,
+        method,
+        handler_path(request.path),
+        any_case=server.case_insensitive_paths,
+    )
+    if served is None:
+        return False
+    if server.unchecked_head and request.method == "HEAD":
+        return True
+    if server.unchecked_other_hosts and request.host != "as-is":
+        return True
+    if server.check_raw_path and not request.absolute_form:
+        raw = _route(spec, request.service, request.method, request.path)
+        if raw is None:  # the check's rules name no such path: nothing to refuse
+            return True
+    if server.check_raw_path and request.absolute_form:
+        return True  # "https://..." matches no rule of the check
+    if server.honour_override_headers:
+        headers = {name.lower(): value for name, value in request.headers}
+        checked_method = headers.get(OVERRIDE_METHOD.lower(), request.method)
+        checked_path = next(
+            (headers[h.lower()] for h in OVERRIDE_URLS if h.lower() in headers), request.path
+        )
+        if (checked_method, checked_path) != (request.method, request.path):
+            route = _route(spec, request.service, checked_method, checked_path)
+            if route is not None:
+                checked = HttpRequest(request.service, checked_method, checked_path)
+                return _decide(view, checked, who, route).allowed
+    return False
+
+
+def handler_path(target: str) -> str:
+    """The path a naive handler serves for `target`: scheme and authority, query and fragment
+    cut; percent-escapes (``%2f`` too) decoded; ``;params`` dropped; empty, ``.`` and ``..``
+    segments resolved; trailing dots of segments dropped."""
+    if "://" in target:
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
+    decoded = unquote(target.partition("#")[0].partition("?")[0])
+    segments: list[str] = []
+    for part in decoded.split("/"):
+        segment = part.partition(";")[0]
+        if segment not in ("", ".", ".."):
+            segment = segment.rstrip(".")
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return "/" + "/".join(segments)
 
 
 def _conforms(view: FakeView) -> SandboxView:

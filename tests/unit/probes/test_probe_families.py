@@ -37,7 +37,7 @@ def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
 def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
     found = verdicts(SHOP, FakeServer())
     assert failing(found) == Counter()
-    assert len(found) == 280  # every family is here
+    assert len(found) == 759  # every family is here
     assert {case.probe.split(".")[0] for case in found} == {"authz", "token", "tls", "bypass", "db"}
 
 
@@ -96,11 +96,21 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
             ("authz.outside-matrix", OVER): 48,
             ("authz.method-swap", OVER): 1,
             ("token.forged-headers", OVER): 3,
+            # the refused tricks its path check does not already refuse as malformed
+            ("authz.refused-path-tricks", OVER): 160,
+            ("authz.refused-request-tricks", OVER): 129,
         },
     ),
-    "matches paths case-insensitively": (
-        FakeServer(case_insensitive_paths=True),
-        {("authz.path-traversal", OVER): 12},
+    # a server deciding on the path exactly as sent while its handler normalises (more in
+    # tests/unit/probes/test_paths.py); one matching paths case-insensitively in both its check
+    # and its handler is consistent, and fails nothing
+    "checks the raw path, normalises in the handler": (
+        FakeServer(check_raw_path=True),
+        {("authz.refused-path-tricks", OVER): 240, ("authz.refused-request-tricks", OVER): 38},
+    ),
+    "decides on override headers": (
+        FakeServer(honour_override_headers=True),
+        {("authz.refused-request-tricks", OVER): 9},
     ),
     # bypass
     "believes identity headers": (

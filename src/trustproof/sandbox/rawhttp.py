@@ -1,0 +1,202 @@
+"""A raw HTTP/1.1 client for requests that must leave exactly as written (path and request tricks).
+
+aiohttp (through yarl) normalises a URL before sending it: ``/./x``, ``/a/../x`` and ``/%2e/x``
+leave as ``/x`` and ``/%61dmin`` as ``/admin``, so a trick would never reach the server as
+written. Here the request line and the header lines are written byte for byte as given (only
+``Host``, ``Connection: close`` and ``Content-Length`` are added, in that order), over TLS or
+plain TCP, and the answer is read by a real parser (`http.client.HTTPResponse`, which frames it by
+``Content-Length``, chunked encoding or the close of the connection).
+
+One connection per request, closed after it, on the event loop (asyncio streams): the answer is
+read until its own framing says it is complete (or the connection closes), the whole exchange
+bounded by a timeout. Failures
+come back as `TransportFailure` kinds classified like the aiohttp path of
+`trustproof.sandbox.view` (a handshake refusal, a reset, an EOF before any answer, a refused
+connection, a timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from multidict import CIMultiDict
+
+from trustproof.scrub import scrub
+from trustproof.view import Exchange, FailureKind, HostVariant, HttpAnswer, TransportFailure
+
+MAX_BODY = 1 << 20  # bytes of an answer's body kept (the rest is not read)
+OTHER_HOST = "trustproof-other-host.invalid"  # RFC 2606: never resolves, never anyone's name
+_FORBIDDEN = frozenset("\r\n\x00")
+
+
+@dataclass(frozen=True)
+class RawTarget:
+    """Where a raw request goes: host and port to connect to, TLS context (None: plain TCP)."""
+
+    host: str
+    port: int
+    context: ssl.SSLContext | None = None
+    timeout_s: float = 10.0
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.context is not None else 'http'}://{self.authority}"
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def host_header(variant: HostVariant, host: str, port: int) -> str:
+    """The ``Host`` value of `variant` for a server reached at `host`:`port`."""
+    name = f"[{host}]" if ":" in host else host
+    if variant == "other-host":
+        return f"{OTHER_HOST}:{port}"
+    if variant == "other-port":
+        return f"{name}:{1 if port != 1 else 2}"
+    if variant == "no-port":
+        return name
+    if variant == "upper-case":
+        # an IP address has no case: the same machine by a name that has one
+        upper = name.upper()
+        return f"{upper if upper != name else 'LOCALHOST'}:{port}"
+    if variant == "trailing-dot":
+        return f"{name}.:{port}"
+    return f"{name}:{port}"
+
+
+def encode_request(
+    method: str,
+    target: str,
+    host: str,
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes | None = None,
+) -> bytes:
+    """The request bytes: the request line and `headers` exactly as given (no normalisation, no
+    re-encoding), then ``Host``, ``Connection: close`` and, with a body, ``Content-Length``.
+
+    ValueError for a CR, LF or NUL anywhere (that would be a request-smuggling bug of ours, not a
+    trick) and for a target or header value that is not ASCII/latin-1."""
+    for part in (method, target, host, *(x for pair in headers for x in pair)):
+        if _FORBIDDEN.intersection(part):
+            raise ValueError(f"a raw request part contains CR, LF or NUL: {part!r}")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append("Connection: close")
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + (body or b"")
+
+
+async def send_raw(where: RawTarget, request: bytes, *, method: str) -> Exchange:
+    """Send `request` (from `encode_request`) on a new connection and read one answer to
+    `method`; the whole exchange is bounded by `where.timeout_s`."""
+    try:
+        async with asyncio.timeout(where.timeout_s):
+            return await _exchange(where, request, method)
+    except TimeoutError as exc:
+        return _failed(where, "timeout", exc)
+
+
+def _failed(where: RawTarget, kind: FailureKind, exc: BaseException) -> TransportFailure:
+    return TransportFailure(kind, scrub(f"{type(exc).__name__}: {exc}")[:300], where.url)
+
+
+async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
+    tls = where.context
+    try:
+        reader, writer = await asyncio.open_connection(
+            where.host, where.port, ssl=tls, server_hostname=where.host if tls else None
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return _failed(where, "server-cert-refused", exc)
+    except ssl.SSLError as exc:
+        return _failed(where, "handshake-failed", exc)
+    except ConnectionRefusedError as exc:
+        return _failed(where, "connection-refused", exc)
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        return _failed(where, "connection-failed", exc)
+    except OSError as exc:
+        return _failed(where, "connection-refused", exc)
+    try:
+        writer.write(request)
+        await writer.drain()
+        data = await _read_answer(reader, method)
+    except ssl.SSLError as exc:  # e.g. TLS 1.3: the server's alert arrives after the handshake
+        return _failed(where, "connection-reset", exc)
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        return _failed(where, "connection-reset", exc)
+    except OSError as exc:
+        return _failed(where, "client-error", exc)
+    finally:
+        writer.close()
+    if not data:
+        return TransportFailure("connection-closed", "closed before any answer", where.url)
+    try:
+        status, headers, body = parse_response(data, method=method)
+    except (http.client.HTTPException, ValueError) as exc:
+        return _failed(where, "client-error", exc)
+    return HttpAnswer(status, headers, body, where.url)
+
+
+async def _read_answer(reader: asyncio.StreamReader, method: str) -> bytes:
+    """The answer's bytes: until its framing says it is complete, or the connection closes."""
+    data = b""
+    while len(data) <= MAX_BODY:
+        chunk = await reader.read(65536)
+        if not chunk:
+            return data
+        data += chunk
+        if _complete(data, method):
+            return data
+    return data
+
+
+def _complete(data: bytes, method: str) -> bool:
+    """Whether `data` holds a whole answer by its own framing (the parser's reading of
+    ``Content-Length``, chunked encoding, HEAD and bodiless statuses). An answer framed by the
+    close of the connection is complete only at EOF."""
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        return False
+    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    try:
+        response.begin()
+    except (http.client.HTTPException, ValueError):
+        return True  # a whole head that does not parse: stop reading, the parse says why
+    if response.chunked:
+        try:
+            response.read()
+        except (http.client.HTTPException, ValueError):
+            return False  # the last chunk has not arrived yet
+        return True
+    if response.length is None:
+        return False
+    return len(data) - (head_end + 4) >= response.length
+
+
+def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDict[str], bytes]:
+    """Parse a complete answer held in memory with the same parser (tests, diagnostics)."""
+    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    response.begin()
+    body = response.read(MAX_BODY)
+    return response.status, CIMultiDict(response.getheaders()), body
+
+
+class _Bytes:
+    """Enough of a socket for `http.client.HTTPResponse` to read `data`."""
+
+    def __init__(self, data: bytes) -> None:
+        self._file = io.BytesIO(data)
+
+    def makefile(self, mode: str, *args: object, **kwargs: object) -> BinaryIO:
+        return self._file
