@@ -31,6 +31,11 @@ class FakeServer:
     db_accept_plaintext: bool = False
     db_check_cn: bool = True
     db_extra_grants: frozenset[tuple[str, str, str]] = frozenset()  # (role, verb, table)
+    accept_tls_versions: frozenset[str] = frozenset()  # "tls1.0", "tls1.1" accepted anyway
+    accept_weak_ciphers: bool = False
+    trust_foreign_cas: bool = False  # trusts (and advertises) the spec's tls.foreign_cas
+    advertise_unrelated_ca: bool = False  # names one more CA in its CertificateRequest
+    speaks_tls12: bool = True  # False: TLS 1.3 only (the CertificateRequest is encrypted)
 
 
 def decide_db(spec: Spec, server: FakeServer, request: DbRequest) -> DbAnswer:

@@ -31,7 +31,15 @@ from trustproof.policy.engine import PolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
-from trustproof.view.exchange import CertKind, DbAnswer, DbRequest, Exchange, HttpRequest
+from trustproof.view.exchange import (
+    CaNames,
+    CaScan,
+    CertKind,
+    DbAnswer,
+    DbRequest,
+    Exchange,
+    HttpRequest,
+)
 
 
 class Channel(Protocol):
@@ -153,4 +161,16 @@ class SandboxView(Protocol):
 
     async def query(self, request: DbRequest) -> DbAnswer:
         """Perform one datastore attempt (fresh connection, always rolled back)."""
+        ...
+
+    # -- handshake scans ------------------------------------------------------------------------
+
+    async def advertised_cas(self, service: str) -> CaScan:
+        """The CA names `service`'s ingress advertises in its TLS 1.2 CertificateRequest (a
+        handshake stopped before any certificate is sent); a `TransportFailure` if it cannot
+        be read (e.g. a server speaking only TLS 1.3)."""
+        ...
+
+    def ca_names(self) -> CaNames:
+        """The sandbox's own CA names and the foreign ones the spec declares."""
         ...
