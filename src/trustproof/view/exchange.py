@@ -56,10 +56,12 @@ port behind its gateway; egress: the caller's egress proxy to the service (plain
 TlsOffer = Literal["modern", "legacy", "plaintext", "tls1.0", "tls1.1", "weak-ciphers"]
 """modern: TLS 1.2+; legacy: only TLS 1.0/1.1; plaintext: no TLS at all; tls1.0, tls1.1: only
 that version; weak-ciphers: TLS 1.2 offering only weak suites (`WEAK_CIPHERS`)."""
-WEAK_CIPHERS = "aNULL:eNULL:EXPORT:LOW:RC4:3DES:DES:MD5:SHA1:!AESGCM:!CHACHA20:@SECLEVEL=0"
-"""The weak TLS 1.2 suites the probe offers (OpenSSL syntax): anonymous, NULL, EXPORT, RC4,
-(3)DES, MD5 and every SHA-1 MAC suite (CBC); whichever of them this OpenSSL still has at
-SECLEVEL=0. A server that completes the handshake with one of them accepts a weak suite."""
+WEAK_CIPHERS = "eNULL:EXPORT:LOW:RC4:3DES:DES:MD5:SHA1:!aNULL:!AESGCM:!CHACHA20:@SECLEVEL=0"
+"""The weak TLS 1.2 suites the probe offers (OpenSSL syntax): NULL, EXPORT, RC4, (3)DES, MD5 and
+every SHA-1 MAC suite (CBC); whichever of them this OpenSSL still has at SECLEVEL=0. A server
+that completes the handshake with one of them accepts a weak suite. Anonymous suites are left
+out: under them a server cannot ask for a client certificate (RFC 5246 §7.4.4), so an mTLS
+boundary would refuse them for that reason alone, and a server taking them proves nothing."""
 FailureKind = Literal[
     "server-cert-refused",  # our client refused the server's certificate: nothing learned
     "handshake-failed",
