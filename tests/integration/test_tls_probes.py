@@ -19,10 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 
+from trustproof.cli import cli
+from trustproof.errors import SandboxError
 from trustproof.identity.material import common_name, make_ca_certificate, new_ec_key
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.revocation import Revocation, revoke_by_name, revoke_in_sandbox
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
 
 pytestmark = pytest.mark.integration
@@ -213,6 +217,12 @@ def trustproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def in_process(*args: str, run: Path) -> Result:
+    """A `trustproof` command run in this process (`up --detach` and `down` are subprocesses:
+    a fresh interpreter per command costs seconds here)."""
+    return CliRunner().invoke(cli, [*args, "--run-dir", str(run / "run")])
+
+
 def hello_status(port: int, certs: Path) -> int | str:
     """GET /hello on nginx with the certificate in `certs`: the status, or the TLS error."""
     context = ssl.create_default_context(cafile=str(certs / "bundle.pem"))
@@ -233,31 +243,52 @@ def hello_status(port: int, certs: Path) -> int | str:
 def test_cert_revoke_by_serial_reaches_nginx_in_a_detached_sandbox(
     nginx: str, tmp_path: Path
 ) -> None:
-    spec = NGINX_EXAMPLE / "trustproof.yaml"
+    # a copy on a free port: the example's fixed one may be taken by a parallel run
+    target, port = tmp_path / "nginx-mtls", free_port()
+    shutil.copytree(NGINX_EXAMPLE, target, ignore=shutil.ignore_patterns(".trustproof"))
+    spec = target / "trustproof.yaml"
+    spec.write_text(spec.read_text().replace("port: 18443", f"port: {port}"))
     up = trustproof("up", str(spec), "--detach", "--run-dir", "run", cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     try:
-        issued = trustproof("cert", "admin", "--out", "certs", "--run-dir", "run", cwd=tmp_path)
-        assert issued.returncode == 0, issued.stderr
-        serial = issued.stdout.split("(serial ", 1)[1].split(",", 1)[0]
+        issued = in_process("cert", "admin", "--out", str(tmp_path / "certs"), run=tmp_path)
+        assert issued.exit_code == 0, issued.output
+        serial = issued.output.split("(serial ", 1)[1].split(",", 1)[0]
         certs = tmp_path / "certs"
-        assert hello_status(18443, certs) == 200
-        revoked = trustproof("cert", "revoke", "--serial", serial, "--run-dir", "run", cwd=tmp_path)
-        assert revoked.returncode == 0, revoked.stderr
-        assert f"revoked serial {serial}" in revoked.stdout
-        assert "told to reload: edge" in revoked.stdout
+        assert hello_status(port, certs) == 200
+        revoked = in_process("cert", "revoke", "--serial", serial, run=tmp_path)
+        assert revoked.exit_code == 0, revoked.output
+        assert f"revoked serial {serial}" in revoked.output
+        assert "told to reload: edge" in revoked.output
         status: int | str = 200
         for _ in range(RELOAD_POLLS):
-            status = hello_status(18443, certs)
+            status = hello_status(port, certs)
             if status != 200:
                 break
             time.sleep(0.05)
         assert status == 400  # nginx's "The SSL certificate error" page
-        again = trustproof("cert", "revoke", "--serial", "abc123", "--run-dir", "run", cwd=tmp_path)
-        assert again.returncode != 0
-        assert "did not issue it" in again.stderr
-        by_name = trustproof("cert", "revoke", "edge", "--run-dir", "run", cwd=tmp_path)
-        assert by_name.returncode == 0, by_name.stderr
-        assert "edge renewed" in by_name.stdout
     finally:
         trustproof("down", "--run-dir", "run", cwd=tmp_path)
+
+
+def test_revoking_a_workload_by_name_renews_it_and_an_unknown_serial_is_refused(
+    nginx: str, tmp_path: Path
+) -> None:
+    async def main() -> tuple[Revocation, bool, int, str]:
+        spec = NGINX_EXAMPLE / "trustproof.yaml"
+        async with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+            assert sandbox.fabric is not None
+            before = sandbox.rotators["edge"].current
+            done = revoke_by_name(sandbox, "edge")
+            revoked = sandbox.fabric.ca.is_revoked(before.serial)
+            now = sandbox.rotators["edge"].current.serial
+            with pytest.raises(SandboxError) as unknown:
+                revoke_in_sandbox(sandbox, 0xABC123)
+        return done, revoked, now, str(unknown.value)
+
+    done, revoked, now, unknown = asyncio.run(main())
+    assert revoked
+    assert done.reloaded == ("edge",)
+    assert done.renewed == "edge"
+    assert done.serials != (f"{now:x}",)  # a fresh SVID replaced the revoked one
+    assert "did not issue it" in unknown
