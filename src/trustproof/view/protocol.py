@@ -14,8 +14,9 @@ What it offers: the spec and the sandbox clock; endpoints (which services have a
 edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bound or not, with
 chosen timestamps; broken from a template; revoked through RFC 7009); the signing keys (rotate,
 prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
-event of a request; each gateway's token leeway; and sending attempts (`send`, `channel`,
-`query`).
+event of a request; each gateway's token leeway; sending attempts (`send`, `channel`,
+`query`); and handshake scans (the CA names a server advertises, next to the sandbox's own and the
+spec's foreign ones).
 """
 
 from __future__ import annotations
