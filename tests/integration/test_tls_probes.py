@@ -10,7 +10,9 @@ is served by nginx, then refused once revoked by serial (CRL rewritten, nginx to
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -23,11 +25,15 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 
 from trustproof.cli import cli
+from trustproof.clock import SystemClock
 from trustproof.errors import SandboxError
+from trustproof.identity import CertificateAuthority
 from trustproof.identity.material import common_name, make_ca_certificate, new_ec_key
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.revocation import Revocation, revoke_by_name, revoke_in_sandbox
+from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
+from trustproof.view import AdvertisedCas
 
 pytestmark = pytest.mark.integration
 
@@ -119,8 +125,6 @@ tls:
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -292,3 +296,51 @@ def test_revoking_a_workload_by_name_renews_it_and_an_unknown_serial_is_refused(
     assert done.renewed == "edge"
     assert done.serials != (f"{now:x}",)  # a fresh SVID replaced the revoked one
     assert "did not issue it" in unknown
+
+
+SSLYZE_PYTHON = ROOT / ".venv-sslyze" / "bin" / "python"
+NASSL_READER = Path(__file__).with_name("nassl_client_cas.py")
+
+
+def test_the_advertised_names_read_agree_with_nassl(openssl: str, tmp_path: Path) -> None:
+    """`tlsscan.advertised_cas` and nassl (sslyze's OpenSSL) read the same CertificateRequest of
+    an `openssl s_server` trusting two CAs."""
+    if not SSLYZE_PYTHON.exists():
+        pytest.fail(f"{SSLYZE_PYTHON} is missing: run `make setup` (scripts/bootstrap.sh)")
+    write_ca(tmp_path, "prod-ca", with_key=True)
+    write_ca(tmp_path, "staging-ca", with_key=False)
+    cas = tmp_path / "cas.pem"
+    cas.write_bytes(
+        (tmp_path / "prod-ca.pem").read_bytes() + (tmp_path / "staging-ca.pem").read_bytes()
+    )
+    svid = CertificateAuthority("scan.test", SystemClock()).issue("server", timedelta(hours=1))
+    (tmp_path / "server.pem").write_bytes(svid.cert_chain_pem())
+    (tmp_path / "server.key").write_bytes(svid.key_pem())
+    port = free_port()
+    server = subprocess.Popen(
+        [openssl, "s_server", "-quiet", "-www", "-accept", f"127.0.0.1:{port}",
+         "-cert", str(tmp_path / "server.pem"), "-key", str(tmp_path / "server.key"),
+         "-CAfile", str(cas), "-verify", "1", "-naccept", "3"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(RELOAD_POLLS):  # until it listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        ours = asyncio.run(advertised_cas("127.0.0.1", port))
+        theirs = subprocess.run(
+            [str(SSLYZE_PYTHON), str(NASSL_READER), f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert theirs.returncode == 0, theirs.stderr[-2000:]
+    assert isinstance(ours, AdvertisedCas), ours
+    assert ours.names == ("CN=prod-ca,O=Production", "CN=staging-ca,O=Production")
+    nassl_names = json.loads(theirs.stdout)
+    assert len(nassl_names) == len(ours.names) == 2
+    # nassl prints OpenSSL's one-line form (/O=.../CN=...), in no guaranteed order
+    assert sorted(nassl_names) == ["/O=Production/CN=prod-ca", "/O=Production/CN=staging-ca"]
