@@ -49,6 +49,15 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
     ProbeInfo("tls.self-signed", "self-signed client certificate", "tls"),
     ProbeInfo("tls.legacy-version", "TLS 1.0/1.1 offered", "tls"),
     ProbeInfo("tls.plaintext", "plaintext HTTP to a TLS port", "tls"),
+    ProbeInfo("tls.revoked-cert", "client certificate revoked on the sandbox CRL", "tls"),
+    ProbeInfo("tls.wrong-eku", "client certificate for server authentication only", "tls"),
+    ProbeInfo("tls.ca-as-client", "CA certificate of the trust domain as a client", "tls"),
+    ProbeInfo("tls.weak-key", "client certificate with an RSA 1024 key", "tls"),
+    ProbeInfo("tls.sha1-signature", "client certificate signed with SHA-1", "tls"),
+    ProbeInfo("tls.no-uri-san", "client certificate without a URI SAN (no SPIFFE ID)", "tls"),
+    ProbeInfo("tls.weak-ciphers", "TLS 1.2 with only weak cipher suites offered", "tls"),
+    ProbeInfo("tls.advertised-cas", "CertificateRequest names only the sandbox's CAs", "tls"),
+    ProbeInfo("tls.foreign-ca", "client certificate from a CA declared foreign", "tls"),
     ProbeInfo(
         "bypass.direct-port", "service port reached directly, bypassing its gateway", "bypass"
     ),

@@ -107,6 +107,12 @@ NGINX_REFUSALS = {
     "tls.self-signed": ("denied_tls", "client-cert-refused", 400),
     "tls.legacy-version": ("denied_tls", "handshake-failed", None),  # alert protocol_version
     "tls.plaintext": ("denied_tls", "plaintext-to-tls-port", 400),
+    "tls.revoked-cert": ("denied_tls", "client-cert-refused", 400),
+    "tls.wrong-eku": ("denied_tls", "client-cert-refused", 400),
+    "tls.weak-key": ("denied_tls", "client-cert-refused", 400),
+    "tls.sha1-signature": ("denied_tls", "client-cert-refused", 400),
+    "tls.weak-ciphers": ("denied_tls", "handshake-failed", None),  # Mozilla's suites only
+    "tls.advertised-cas": ("denied_tls", "only-sandbox-cas", None),  # no HTTP: a scan
     "authz.outside-matrix": ("denied_authz", "HTTP 403", 403),
 }
 

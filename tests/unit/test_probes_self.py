@@ -14,7 +14,12 @@ from trustproof.probes.registry import generate
 from trustproof.spec import parse_spec
 
 TOKEN_PROBES = [i.id for i in CATALOGUE if i.family == "token" and i.id != "token.missing"]
-TLS_PROBES = [i.id for i in CATALOGUE if i.family == "tls" and i.id != "tls.no-client-cert"]
+# tls.foreign-ca has cases only where the spec declares a foreign CA with its key
+TLS_PROBES = [
+    i.id
+    for i in CATALOGUE
+    if i.family == "tls" and i.id not in ("tls.no-client-cert", "tls.foreign-ca")
+]
 
 SPEC = """
 trust_domain: t.test

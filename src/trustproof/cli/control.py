@@ -1,4 +1,4 @@
-"""The commands that talk to a running sandbox: `status`, `token`, `cert`.
+"""The commands that talk to a running sandbox: `status`, `token`, `cert` (and `cert revoke`).
 
 Light on purpose: they reach the controller over its unix socket with the standard library
 (`trustproof.sandbox.control_client`), so they start without importing the sandbox, aiohttp or the
@@ -75,12 +75,27 @@ def token(
     click.echo(reply["access_token"])
 
 
-@click.command()
+class _CertCommands(click.Group):
+    """`cert NAME --out DIR` issues (the `issue` subcommand, implied); `cert revoke` revokes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["issue", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_CertCommands)
+def cert() -> None:
+    """Certificates of the running sandbox: `cert NAME --out DIR` writes a fresh one;
+    `cert revoke NAME` or `cert revoke --serial HEX` revokes one."""
+
+
+@cert.command("issue")
 @click.argument("name")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @run_dir_option
 @friendly
-def cert(name: str, out_dir: Path, run_dir: Path) -> None:
+def cert_issue(name: str, out_dir: Path, run_dir: Path) -> None:
     """Write a fresh certificate, key (0600) and CA bundle for NAME into --out."""
     socket_path = RunDir(run_dir.absolute()).control_socket
     reply = control_request(socket_path, "POST", "/cert", {"name": name})
@@ -93,7 +108,28 @@ def cert(name: str, out_dir: Path, run_dir: Path) -> None:
         handle.write(reply["key_pem"])
     out.print(
         f"wrote {out_dir}/cert.pem, key.pem, bundle.pem for {reply['spiffe_id']} "
-        f"(valid until {reply['not_after']})"
+        f"(serial {reply['serial']}, valid until {reply['not_after']})"
+    )
+
+
+@cert.command("revoke")
+@click.argument("name", required=False)
+@click.option("--serial", help="Revoke the certificate with this serial (hex, as `cert` prints).")
+@run_dir_option
+@friendly
+def cert_revoke(name: str | None, serial: str | None, run_dir: Path) -> None:
+    """Revoke workload NAME's current certificate (it is renewed at once) or the one with
+    --serial: the CA's CRL is rewritten for every service and services with `reload:` are
+    told; trustproof's gateways refuse it at once."""
+    if (name is None) == (serial is None):
+        raise click.UsageError("give either NAME or --serial, not both and not neither")
+    socket_path = RunDir(run_dir.absolute()).control_socket
+    body = {"name": name} if name is not None else {"serial": serial}
+    reply = control_request(socket_path, "POST", "/revoke", body)
+    told = ", ".join(reply["reloaded"]) or "none"
+    renewed = f"; {reply['renewed']} renewed" if reply.get("renewed") else ""
+    out.print(
+        f"revoked serial {', '.join(reply['serials'])}; services told to reload: {told}{renewed}"
     )
 
 

@@ -32,6 +32,8 @@ Reason = Literal[
     "client-cert-wrong-trust-domain",
     "client-cert-revoked",
     "client-cert-weak-key",
+    "client-cert-ca-certificate",
+    "client-cert-weak-signature",
     "client-cert-refused",
     # token
     "token-missing",

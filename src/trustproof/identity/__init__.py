@@ -1,7 +1,8 @@
 """Workload identity: SPIFFE IDs, a per-run certificate authority and X.509-SVIDs.
 
 Core layer: no sockets, no subprocesses, time from an injected `trustproof.clock.Clock`; only
-`rotation` writes files (the SVIDs a service reads). The pieces, one trust concept per module:
+`rotation` writes files (the SVIDs a service reads), and `foreign` reads the CA files a spec
+names. The pieces, one trust concept per module:
 
 * `spiffe` — `SpiffeId`: parse and check ``spiffe://<trust-domain>/<path>``;
 * `svid` — `Svid`: leaf + intermediates + private key (kept out of every ``repr``), and the RFC 8705
@@ -12,6 +13,8 @@ Core layer: no sockets, no subprocesses, time from an injected `trustproof.clock
   `SvidCheck` with a stable `reason`, never an exception;
 * `broken` — `BrokenMaterial`: expired, untrusted, revoked, ... SVIDs for probes, each with its
   expected reason;
+* `sha1` — re-signing over SHA-1, for the one broken kind that needs it;
+* `foreign` — the CAs a spec declares foreign (`tls.foreign_cas`), read and checked;
 * `rotation` — `Rotator` and `write_svid_files`: fresh files on disk and a callback to reload.
 """
 

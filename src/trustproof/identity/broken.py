@@ -21,6 +21,7 @@ from trustproof.identity.ca import CA_BACKDATE, CertificateAuthority
 from trustproof.identity.material import (
     SERVER_AUTH,
     LeafTemplate,
+    PrivateKey,
     common_name,
     make_ca_certificate,
     new_ec_key,
@@ -45,6 +46,8 @@ EXPECTED_REASON: Mapping[str, Reason] = MappingProxyType(
         "no_uri_san": "no-spiffe-id",
         "weak_key": "weak-key",
         "revoked": "revoked",
+        "ca_as_client": "ca-certificate",
+        "sha1_signature": "weak-signature",
     }
 )
 """Kind (a `BrokenMaterial` method name) -> the reason `verify_svid` gives for it."""
@@ -187,3 +190,22 @@ class BrokenMaterial:
         svid = self.valid(name)
         self.ca.revoke(svid)
         return svid
+
+    def ca_as_client(self, name: str) -> Svid:
+        """A CA certificate (basicConstraints CA:TRUE, keyCertSign) of the real CA's trust domain,
+        with `name`'s SPIFFE ID and clientAuth: a signing authority presented as a client."""
+        return self.ca.mint(dataclasses.replace(self._template(name), is_ca=True))
+
+    def sha1_signature(self, name: str) -> Svid:
+        """Signed by the real CA with ECDSA over SHA-1 instead of SHA-256."""
+        return self.ca.mint(dataclasses.replace(self._template(name), sha1=True))
+
+    def foreign_ca(self, name: str, ca_cert: x509.Certificate, ca_key: PrivateKey) -> Svid:
+        """`name`'s SPIFFE ID in this trust domain, signed by a CA the spec declares foreign
+        (`tls.foreign_cas`, e.g. the team's production CA): it must be refused."""
+        template = self._template(name)
+        key = new_ec_key()
+        cert = sign_leaf(
+            template, key.public_key(), issuer_name=ca_cert.subject, signing_key=ca_key
+        )
+        return Svid(SpiffeId.parse(template.uris[0]), cert, (), Secret(key))

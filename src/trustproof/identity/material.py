@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustproof.identity.sha1 import resign_sha1
+
 PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 """The leaf key types: ECDSA P-256 for real SVIDs, RSA only for deliberately weak material."""
 
@@ -112,6 +114,8 @@ class LeafTemplate:
     dns: tuple[str, ...] = ()
     ips: tuple[IpAddress, ...] = ()
     ekus: tuple[x509.ObjectIdentifier, ...] = (SERVER_AUTH, CLIENT_AUTH)
+    is_ca: bool = False  # only deliberately broken material asserts CA:TRUE on a leaf
+    sha1: bool = False  # only deliberately broken material is signed with SHA-1
 
     def general_names(self) -> list[x509.GeneralName]:
         names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in self.uris]
@@ -125,7 +129,7 @@ def sign_leaf(
     public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
     *,
     issuer_name: x509.Name,
-    signing_key: ec.EllipticCurvePrivateKey,
+    signing_key: PrivateKey,
 ) -> x509.Certificate:
     """Sign `template` for `public_key`. For a self-signed leaf pass the leaf's own name and key."""
     is_ec = isinstance(public_key, ec.EllipticCurvePublicKey)
@@ -137,9 +141,9 @@ def sign_leaf(
         .serial_number(x509.random_serial_number())
         .not_valid_before(template.not_before)
         .not_valid_after(template.not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=template.is_ca, path_length=None), critical=True)
         .add_extension(
-            _key_usage(signature=True, agreement=is_ec, encipherment=not is_ec, ca=False),
+            _key_usage(signature=True, agreement=is_ec, encipherment=not is_ec, ca=template.is_ca),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -153,7 +157,10 @@ def sign_leaf(
     names = template.general_names()
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(signing_key, hashes.SHA256())
+    certificate = builder.sign(signing_key, hashes.SHA256())
+    if template.sha1 and isinstance(signing_key, ec.EllipticCurvePrivateKey):
+        return resign_sha1(certificate, signing_key)
+    return certificate
 
 
 def make_crl(

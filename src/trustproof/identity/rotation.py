@@ -6,7 +6,7 @@ even for a moment.
 Each file is replaced atomically (temporary file in the same directory, fsync, ``os.replace``),
 so a reader sees the old file or the new one, never half of one. The three files are replaced one
 after the other, so subscribers are told only once all three are in place: that is when a
-service should reload. This is the only module of the package that touches the disk.
+service should reload. This is the only module of the package that writes to the disk.
 
 A Rotator without a directory keeps its SVID in memory only: the sandbox's own identities (the
 token service's server certificate) rotate the same way without a key file on disk.

@@ -20,6 +20,10 @@ reason                    meaning
 ``multiple-spiffe-ids``   more than one URI SAN (X.509-SVID §2 requires exactly one)
 ``wrong-trust-domain``    a SPIFFE ID from another trust domain
 ``revoked``               the leaf or an intermediate is revoked
+``ca-certificate``        the leaf is a CA certificate (basicConstraints CA:TRUE): an authority
+                          presented as a client
+``weak-signature``        the leaf is signed with SHA-1 or MD5 (the verifier would only say
+                          "untrusted")
 ========================  =====================================================================
 
 Fail closed: anything unexpected yields ``ok=False``.
@@ -56,6 +60,8 @@ Reason = Literal[
     "wrong-trust-domain",
     "revoked",
     "weak-key",
+    "ca-certificate",
+    "weak-signature",
 ]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 
@@ -66,6 +72,7 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
 }
 MIN_EC_BITS = 256
+WEAK_DIGESTS = frozenset({"sha1", "md5"})
 
 
 @dataclass(frozen=True)
@@ -189,8 +196,8 @@ def _load(leaf: x509.Certificate | bytes) -> x509.Certificate | SvidCheck:
     return cert
 
 
-def _check_leaf(cert: x509.Certificate, now: datetime) -> SvidCheck | None:
-    """The leaf-only checks that give a specific reason before the chain is verified."""
+def _check_material(cert: x509.Certificate) -> SvidCheck | None:
+    """Weak key, weak signature, a CA certificate: what the leaf is made of."""
     key = cert.public_key()
     weak = None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
@@ -201,6 +208,30 @@ def _check_leaf(cert: x509.Certificate, now: datetime) -> SvidCheck | None:
         weak = "a DSA key (DSA is not accepted)"
     if weak:
         return _fail("weak-key", f"{_subject(cert)} has {weak}; SVIDs use ECDSA P-256")
+    digest = cert.signature_hash_algorithm  # the verifier forbids these, but only says "untrusted"
+    if digest is not None and digest.name in WEAK_DIGESTS:
+        return _fail(
+            "weak-signature",
+            f"{_subject(cert)} is signed with {digest.name.upper()}; SVIDs are signed with SHA-256",
+        )
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is not None and constraints.ca:
+        return _fail(
+            "ca-certificate",
+            f"{_subject(cert)} is a CA certificate (basicConstraints CA:TRUE): a certificate "
+            "authority may sign identities, not present one",
+        )
+    return None
+
+
+def _check_leaf(cert: x509.Certificate, now: datetime) -> SvidCheck | None:
+    """The leaf-only checks that give a specific reason before the chain is verified."""
+    material = _check_material(cert)
+    if material is not None:
+        return material
 
     # Certificate times have whole seconds and the verifier compares at that precision.
     second = now.replace(microsecond=0)

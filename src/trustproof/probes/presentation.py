@@ -32,6 +32,15 @@ def presents_cert(spec: Spec, caller: str, service: str) -> bool:
     return caller in spec.services or spec.services[service].ingress.client_cert == "required"
 
 
+_OFFERED: dict[TlsOffer, str] = {
+    "legacy": ", offering only TLS 1.0/1.1",
+    "plaintext": ", in plaintext HTTP",
+    "tls1.0": ", offering only TLS 1.0",
+    "tls1.1": ", offering only TLS 1.1",
+    "weak-ciphers": ", offering TLS 1.2 with only weak cipher suites",
+}
+
+
 @dataclass(frozen=True)
 class Presentation:
     caller: str
@@ -111,10 +120,7 @@ class Presentation:
             parts.append(", with a revoked token")
         elif self.carries == "broken":
             parts.append(f", with a token that is {self.token_kind}")
-        if self.tls == "legacy":
-            parts.append(", offering only TLS 1.0/1.1")
-        elif self.tls == "plaintext":
-            parts.append(", in plaintext HTTP")
+        parts.append(_OFFERED.get(self.tls, ""))
         if self.forged_claim:
             parts.append(f", with forged identity headers claiming {self.forged_claim}")
         return "".join(parts)

@@ -6,6 +6,8 @@ or root). It serves `trustproof status`, `token`, `cert` and `down`:
     GET  /status                      the state, with each process's liveness
     POST /token   {name, audience, ttl?}   a fresh access token
     POST /cert    {name}              a fresh X.509-SVID (PEM chain, key, bundle)
+    POST /revoke  {name} | {serial}   revoke a workload's current SVID (then renewed) or a serial
+                                      (hex); every CRL file rewritten, services with reload told
     POST /shutdown                    stop everything
 """
 
@@ -20,11 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from trustproof.errors import TrustproofError
+from trustproof.errors import TrustproofError, UsageError
 from trustproof.sandbox import control_client
 from trustproof.sandbox.control_client import controller_alive, live_status
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.readiness import healthy, https_ok
+from trustproof.sandbox.revocation import parse_serial, revoke_by_name, revoke_in_sandbox
 
 __all__ = ["ControlServer", "ProbeHandler", "controller_alive", "live_status", "request"]
 
@@ -43,6 +46,7 @@ class ControlServer:
         app.router.add_get("/status", self._status)
         app.router.add_post("/token", self._token)
         app.router.add_post("/cert", self._cert)
+        app.router.add_post("/revoke", self._revoke)
         app.router.add_post("/shutdown", self._shutdown)
         app.router.add_post("/probe", self._probe)
         self._runner = web.AppRunner(app, access_log=None)
@@ -103,8 +107,26 @@ class ControlServer:
                 "key_pem": svid.key_pem().decode(),
                 "bundle_pem": self.sandbox.fabric.ca.bundle_pem().decode(),
                 "not_after": svid.not_after.isoformat(),
+                "serial": f"{svid.serial:x}",
             }
         )
+
+    async def _revoke(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        name, serial = body.get("name"), body.get("serial")
+        try:
+            if isinstance(name, str) and name and serial is None:
+                done = revoke_by_name(self.sandbox, name)
+            elif isinstance(serial, str) and name is None:
+                done = revoke_in_sandbox(self.sandbox, parse_serial(serial))
+            else:
+                raise UsageError(
+                    "expected exactly one of a workload name or a serial",
+                    "`trustproof cert revoke NAME` or `trustproof cert revoke --serial HEX`",
+                )
+        except TrustproofError as exc:
+            return _refusal(exc)
+        return web.json_response(done.to_json())
 
     async def _probe(self, request: web.Request) -> web.Response:
         if self.on_probe is None:

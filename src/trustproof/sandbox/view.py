@@ -35,17 +35,23 @@ from trustproof.clock import Clock
 from trustproof.errors import SandboxError
 from trustproof.fabric import TrustFabric
 from trustproof.identity import BrokenMaterial, Svid
+from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
+from trustproof.sandbox.revocation import revoke_in_sandbox
+from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.scrub import Secret, scrub
 from trustproof.spec.model import Spec
-from trustproof.tls import client_context
+from trustproof.tls import client_context, load_svid
 from trustproof.tokens import BrokenTokens, TokenTemplate
 from trustproof.view import (
     BROKEN_CERT_MAKERS,
+    WEAK_CIPHERS,
+    CaNames,
+    CaScan,
     CertKind,
     ClientCert,
     DbAnswer,
@@ -59,6 +65,7 @@ from trustproof.view import (
 from trustproof.view.db_catalog import DbCatalog
 
 TIMEOUT_S = 10.0
+WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
 
 
 @dataclass
@@ -85,6 +92,8 @@ class LiveView:
         default_factory=dict
     )
     _tokens: dict[tuple[str, str, bool], Secret[str]] = field(default_factory=dict, repr=False)
+    _foreign_certs: dict[tuple[str, str], Svid] = field(default_factory=dict)
+    _foreign: tuple[ForeignAuthority, ...] | None = None
     _db: DatastoreClient | None = None
 
     @classmethod
@@ -145,10 +154,33 @@ class LiveView:
         if key not in self._certs:
             if kind == "valid":
                 self._certs[key] = self.fabric.issue(name)
+            elif kind == "revoked":  # a fresh one, revoked where every boundary sees it
+                svid = self.fabric.issue(name)
+                self.revoke_cert(svid)
+                self._certs[key] = svid
+            elif kind == "foreign-ca":
+                raise SandboxError(
+                    "a foreign-CA certificate needs its CA: use ClientCert.foreign_ca"
+                )
             else:
                 material = BrokenMaterial(self.fabric.ca, self.clock)
                 self._certs[key] = getattr(material, BROKEN_CERT_MAKERS[kind])(name)
         return self._certs[key]
+
+    def _presented(self, cert: ClientCert) -> Svid:
+        if cert.kind != "foreign-ca":
+            return self.broken_cert(cert.kind, cert.name)
+        key = (cert.foreign_ca, cert.name)
+        if key not in self._foreign_certs:
+            authority = signing_authority(self._foreign_cas(), cert.foreign_ca)
+            material = BrokenMaterial(self.fabric.ca, self.clock)
+            self._foreign_certs[key] = material.foreign_ca(cert.name, *authority)
+        return self._foreign_certs[key]
+
+    def _foreign_cas(self) -> tuple[ForeignAuthority, ...]:
+        if self._foreign is None:
+            self._foreign = load_foreign_cas(self.spec)
+        return self._foreign
 
     def rotate(self, name: str) -> tuple[Svid, Svid]:
         rotator = self.sandbox.rotators[name]
@@ -156,7 +188,7 @@ class LiveView:
         return retired, rotator.rotate()
 
     def revoke_cert(self, svid: Svid) -> None:
-        self.fabric.ca.revoke(svid)
+        revoke_in_sandbox(self.sandbox, svid.serial)
 
     async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
         url = urlsplit(self.sandbox.endpoints[service].url)
@@ -311,16 +343,28 @@ class LiveView:
     def _context(self, cert: ClientCert | None, tls: TlsOffer) -> ssl.SSLContext:
         key = (cert, tls)
         if key not in self._contexts:
-            svid = self.broken_cert(cert.kind, cert.name) if cert is not None else None
-            context = client_context(self.fabric.ca.bundle_pem(), svid)
-            if tls == "legacy":
-                with warnings.catch_warnings():  # offering deprecated versions is the point
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    context.minimum_version = ssl.TLSVersion.TLSv1
-                    context.maximum_version = ssl.TLSVersion.TLSv1_1
-                context.set_ciphers("DEFAULT:@SECLEVEL=0")
+            context = client_context(self.fabric.ca.bundle_pem())
+            offer_only(context, tls)
+            if cert is not None:
+                if cert.kind in WEAK_MATERIAL and tls not in _VERSIONS:
+                    # OpenSSL would not even load it at its default security level
+                    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+                load_svid(context, self._presented(cert))
             self._contexts[key] = context
         return self._contexts[key]
+
+    # -- handshake scans ------------------------------------------------------------------------
+
+    async def advertised_cas(self, service: str) -> CaScan:
+        where = urlsplit(self.sandbox.endpoints[service].url)
+        return await advertised_cas(where.hostname or "127.0.0.1", where.port or 443)
+
+    def ca_names(self) -> CaNames:
+        ca = self.fabric.ca
+        own = {c.subject.public_bytes(): f"sandbox CA {c.subject.rfc4514_string()}"
+               for c in (*ca.bundle, *ca.intermediates)}  # fmt: skip
+        foreign = {f.subject_der: f"foreign CA {f.label}" for f in self._foreign_cas()}
+        return CaNames(own, foreign)
 
     async def _send_on(self, session: aiohttp.ClientSession, request: HttpRequest) -> Exchange:
         if request.exact:  # byte-exact: aiohttp/yarl would normalise the path
@@ -391,6 +435,27 @@ class LiveView:
             request.body,
         )
         return await send_raw(where, raw, method=request.method)
+
+
+_VERSIONS: Mapping[TlsOffer, tuple[ssl.TLSVersion, ssl.TLSVersion]] = {
+    "legacy": (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1),
+    "tls1.0": (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1),
+    "tls1.1": (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_1),
+    "weak-ciphers": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
+}
+
+
+def offer_only(context: ssl.SSLContext, tls: TlsOffer) -> None:
+    """Make a client context offer only what `tls` says: legacy versions (with every suite
+    OpenSSL still has for them, at SECLEVEL=0) or TLS 1.2 with only `WEAK_CIPHERS`."""
+    if tls not in _VERSIONS:
+        return
+    lowest, highest = _VERSIONS[tls]
+    with warnings.catch_warnings():  # offering deprecated versions is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = lowest
+        context.maximum_version = highest
+    context.set_ciphers(WEAK_CIPHERS if tls == "weak-ciphers" else "DEFAULT:@SECLEVEL=0")
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

@@ -270,6 +270,23 @@ class Ports:
 
 
 @dataclass(frozen=True)
+class ForeignCa:
+    cert: RelPath = doc("PEM certificate of a CA every boundary must refuse.")
+    key: RelPath | None = doc(
+        "Its PEM private key (unencrypted): with it the probe presents a certificate the CA "
+        "signed; without, only the CA names a server advertises are checked.",
+        default=None,
+    )
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    foreign_cas: tuple[ForeignCa, ...] = doc(
+        "CAs no boundary may trust (e.g. the team's production or staging CA).", default=()
+    )
+
+
+@dataclass(frozen=True)
 class Spec:
     """A whole `trustproof.yaml`. `path` is where it was read from (not a YAML key)."""
 
@@ -300,6 +317,7 @@ class Spec:
     probes: Probes = doc("Which probes run.", default=Probes())
     reports: Reports = doc("Where and how results are reported.", default=Reports())
     path: Path = field(default=Path("trustproof.yaml"), metadata={"internal": True})
+    tls: TlsSettings = doc("What the TLS probes check beyond the sandbox.", default=TlsSettings())
 
     @property
     def base_dir(self) -> Path:

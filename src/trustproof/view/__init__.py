@@ -4,6 +4,10 @@ here; the live adapter is `trustproof.sandbox.view`."""
 
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
+    WEAK_CIPHERS,
+    AdvertisedCas,
+    CaNames,
+    CaScan,
     CertKind,
     ClientCert,
     DbAnswer,
@@ -24,6 +28,10 @@ from trustproof.view.protocol import Channel, SandboxView
 
 __all__ = [
     "BROKEN_CERT_MAKERS",
+    "WEAK_CIPHERS",
+    "AdvertisedCas",
+    "CaNames",
+    "CaScan",
     "CertKind",
     "Channel",
     "ClientCert",

@@ -27,6 +27,12 @@ CertKind = Literal[
     "wrong-trust-domain",
     "self-signed",
     "revoked",
+    "wrong-eku",
+    "ca-as-client",
+    "no-uri-san",
+    "sha1-signature",
+    "weak-key",
+    "foreign-ca",
 ]
 """A valid X.509-SVID, or one of the broken ones (`trustproof.identity.BrokenMaterial`)."""
 BROKEN_CERT_MAKERS: Mapping[CertKind, str] = {
@@ -36,13 +42,26 @@ BROKEN_CERT_MAKERS: Mapping[CertKind, str] = {
     "wrong-trust-domain": "wrong_trust_domain",
     "self-signed": "self_signed",
     "revoked": "revoked",
+    "wrong-eku": "no_client_auth",
+    "ca-as-client": "ca_as_client",
+    "no-uri-san": "no_uri_san",
+    "sha1-signature": "sha1_signature",
+    "weak-key": "weak_key",
 }
-"""Broken certificate kind -> the `BrokenMaterial` method that mints it."""
+"""Broken certificate kind -> the `BrokenMaterial` method that mints it (``foreign-ca`` needs the
+foreign CA too: `BrokenMaterial.foreign_ca`)."""
 Door = Literal["ingress", "direct", "egress"]
 """ingress: what callers use (gateway or the service's own TLS port); direct: the service's plain
 port behind its gateway; egress: the caller's egress proxy to the service (plain HTTP)."""
-TlsOffer = Literal["modern", "legacy", "plaintext"]
-"""modern: TLS 1.2+; legacy: only TLS 1.0/1.1; plaintext: no TLS at all."""
+TlsOffer = Literal["modern", "legacy", "plaintext", "tls1.0", "tls1.1", "weak-ciphers"]
+"""modern: TLS 1.2+; legacy: only TLS 1.0/1.1; plaintext: no TLS at all; tls1.0, tls1.1: only
+that version; weak-ciphers: TLS 1.2 offering only weak suites (`WEAK_CIPHERS`)."""
+WEAK_CIPHERS = "eNULL:EXPORT:LOW:RC4:3DES:DES:MD5:SHA1:!aNULL:!AESGCM:!CHACHA20:@SECLEVEL=0"
+"""The weak TLS 1.2 suites the probe offers (OpenSSL syntax): NULL, EXPORT, RC4, (3)DES, MD5 and
+every SHA-1 MAC suite (CBC); whichever of them this OpenSSL still has at SECLEVEL=0. A server
+that completes the handshake with one of them accepts a weak suite. Anonymous suites are left
+out: under them a server cannot ask for a client certificate (RFC 5246 §7.4.4), so an mTLS
+boundary would refuse them for that reason alone, and a server taking them proves nothing."""
 HostVariant = Literal["as-is", "other-host", "other-port", "no-port", "upper-case", "trailing-dot"]
 """The ``Host`` header an exact request carries, derived from the boundary's own authority
 (``host:port``): as-is, another host, another port, no port, upper case, a trailing dot on the
@@ -65,6 +84,7 @@ class ClientCert:
 
     name: str
     kind: CertKind = "valid"
+    foreign_ca: str = ""  # kind "foreign-ca": which `tls.foreign_cas` entry signs it (its cert)
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,32 @@ class TransportFailure:
 
 
 Exchange = HttpAnswer | TransportFailure
+
+
+@dataclass(frozen=True)
+class AdvertisedCas:
+    """What a server's TLS 1.2 CertificateRequest names as acceptable client-certificate CAs:
+    each distinguished name as RFC 4514 text and as DER (compared by DER). `requested` is False
+    when the server asked for no certificate at all."""
+
+    names: tuple[str, ...]
+    ders: tuple[bytes, ...] = field(repr=False, default=())
+    requested: bool = True
+    url: str = ""
+
+
+CaScan = AdvertisedCas | TransportFailure
+
+
+@dataclass(frozen=True)
+class CaNames:
+    """The CA names a probe compares a server's advertised ones with, DER subject -> label:
+    `own` the sandbox's CAs (roots and intermediates, every generation still trusted), `foreign`
+    the CAs the spec declares must be refused (`tls.foreign_cas`), labelled by their file."""
+
+    own: Mapping[bytes, str]
+    foreign: Mapping[bytes, str]
+
 
 DbCredential = Literal["certificate", "untrusted-ca", "no-cert", "password"]
 SslMode = Literal["verify-full", "require", "disable"]

@@ -32,6 +32,8 @@ from multidict import CIMultiDict
 
 from trustproof.clock import Clock, ManualClock
 from trustproof.identity import BrokenMaterial, CertificateAuthority, Svid
+from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
+from trustproof.identity.material import common_name
 from trustproof.identity.verify import verify_svid
 from trustproof.plan import expected_matrix
 from trustproof.policy.cedar import CedarPolicyEngine
@@ -49,6 +51,9 @@ from trustproof.tokens import (
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
+    AdvertisedCas,
+    CaNames,
+    CaScan,
     CertKind,
     ClientCert,
     DbAnswer,
@@ -62,6 +67,7 @@ from trustproof.view.fake_db import FakeServer, decide_db, fake_catalog
 from trustproof.view.protocol import SandboxView
 
 ISSUER = "https://127.0.0.1:1"  # the fake token service's issuer (nothing listens there)
+UNRELATED_CA = common_name("Unrelated Corp Root CA", organization="Unrelated Corp")
 
 
 @dataclass
@@ -94,6 +100,7 @@ class FakeView:
         self._current: dict[str, Svid] = {}
         self._tokens: dict[tuple[str, str, bool], Secret[str]] = {}
         self._audit: dict[str, dict[str, Any]] = {}
+        self._foreign: tuple[ForeignAuthority, ...] | None = None
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -130,6 +137,22 @@ class FakeView:
 
     async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
         return (self._current.get(service) or self.cert(service)).serial
+
+    def presented(self, cert: ClientCert) -> Svid:
+        """The certificate `cert` names; a foreign CA's signs the caller's SPIFFE ID."""
+        if cert.kind != "foreign-ca":
+            return self.broken_cert(cert.kind, cert.name)
+        key: tuple[CertKind, str] = ("foreign-ca", f"{cert.foreign_ca} {cert.name}")
+        if key not in self._certs:
+            authority = signing_authority(self._foreign_cas(), cert.foreign_ca)
+            material = BrokenMaterial(self.ca, self.clock)
+            self._certs[key] = material.foreign_ca(cert.name, *authority)
+        return self._certs[key]
+
+    def _foreign_cas(self) -> tuple[ForeignAuthority, ...]:
+        if self._foreign is None:
+            self._foreign = load_foreign_cas(self.spec)
+        return self._foreign
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -246,6 +269,25 @@ class FakeView:
     async def db_catalog(self, datastore: str, roles: Sequence[str]) -> DbCatalog:
         return fake_catalog(self.spec, self.server, datastore, roles)
 
+    # -- handshake scans ------------------------------------------------------------------------
+
+    async def advertised_cas(self, service: str) -> CaScan:
+        where = f"fake://{service}"
+        if not self.server.speaks_tls12:
+            return TransportFailure("handshake-failed", "alert protocol_version", where)
+        names = self.ca_names()
+        advertised = dict(names.own)
+        if self.server.trust_foreign_cas:
+            advertised.update(names.foreign)
+        if self.server.advertise_unrelated_ca:
+            advertised[UNRELATED_CA.public_bytes()] = UNRELATED_CA.rfc4514_string()
+        return AdvertisedCas(tuple(advertised.values()), tuple(advertised), True, where)
+
+    def ca_names(self) -> CaNames:
+        own = {c.subject.public_bytes(): c.subject.rfc4514_string() for c in self.ca.bundle}
+        foreign = {f.subject_der: f"foreign CA {f.label}" for f in self._foreign_cas()}
+        return CaNames(own, foreign)
+
 
 def decide_http(view: FakeView, request: HttpRequest) -> Exchange:
     """A trustproof gateway's stages, bent by `view.server` (see the module docstring)."""
@@ -302,6 +344,12 @@ def _arrive(view: FakeView, request: HttpRequest) -> Exchange | HttpRequest:
         return TransportFailure("connection-closed", "plain HTTP to a TLS port", where)
     if request.tls == "legacy" and not server.accept_legacy_tls:
         return TransportFailure("handshake-failed", "alert protocol_version", where)
+    if request.tls in ("tls1.0", "tls1.1") and not (
+        server.accept_legacy_tls or request.tls in server.accept_tls_versions
+    ):
+        return TransportFailure("handshake-failed", "alert protocol_version", where)
+    if request.tls == "weak-ciphers" and not server.accept_weak_ciphers:
+        return TransportFailure("handshake-failed", "alert handshake_failure", where)
     return request
 
 
@@ -314,7 +362,9 @@ def _peer(view: FakeView, request: HttpRequest) -> Exchange | Svid | None:
         ):
             return view._answer(request, 401, "tls", "client-cert-required")
         return None
-    peer = view.broken_cert(request.cert.kind, request.cert.name)
+    peer = view.presented(request.cert)
+    if request.cert.kind == "foreign-ca" and server.trust_foreign_cas:
+        return peer
     check = verify_svid(
         peer.certificate,
         peer.intermediates,

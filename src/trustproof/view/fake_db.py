@@ -45,6 +45,11 @@ class FakeServer:
     honour_override_headers: bool = False  # the check decides on X-HTTP-Method-Override, ...
     unchecked_head: bool = False  # the check lists GET only; HEAD is served like GET
     unchecked_other_hosts: bool = False  # a default virtual host without the check
+    accept_tls_versions: frozenset[str] = frozenset()  # "tls1.0", "tls1.1" accepted anyway
+    accept_weak_ciphers: bool = False
+    trust_foreign_cas: bool = False  # trusts (and advertises) the spec's tls.foreign_cas
+    advertise_unrelated_ca: bool = False  # names one more CA in its CertificateRequest
+    speaks_tls12: bool = True  # False: TLS 1.3 only (the CertificateRequest is encrypted)
 
 
 SANDBOX_HBA = (

@@ -14,8 +14,9 @@ What it offers: the spec and the sandbox clock; endpoints (which services have a
 edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bound or not, with
 chosen timestamps; broken from a template; revoked through RFC 7009); the signing keys (rotate,
 prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
-event of a request; each gateway's token leeway; and sending attempts (`send`, `channel`,
-`query`).
+event of a request; each gateway's token leeway; sending attempts (`send`, `channel`,
+`query`); and handshake scans (the CA names a server advertises, next to the sandbox's own and the
+spec's foreign ones).
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.view.db_catalog import DbCatalog
-from trustproof.view.exchange import CertKind, DbAnswer, DbRequest, Exchange, HttpRequest
+from trustproof.view.exchange import (
+    CaNames,
+    CaScan,
+    CertKind,
+    DbAnswer,
+    DbRequest,
+    Exchange,
+    HttpRequest,
+)
 
 
 class Channel(Protocol):
@@ -164,4 +173,16 @@ class SandboxView(Protocol):
     async def db_catalog(self, datastore: str, roles: Sequence[str]) -> DbCatalog:
         """What the catalogs of `datastore` say `roles` and PUBLIC hold, and its effective
         ``pg_hba.conf`` and settings (read as the admin; ``cannot-run`` when it cannot be)."""
+        ...
+
+    # -- handshake scans ------------------------------------------------------------------------
+
+    async def advertised_cas(self, service: str) -> CaScan:
+        """The CA names `service`'s ingress advertises in its TLS 1.2 CertificateRequest (a
+        handshake stopped before any certificate is sent); a `TransportFailure` if it cannot
+        be read (e.g. a server speaking only TLS 1.3)."""
+        ...
+
+    def ca_names(self) -> CaNames:
+        """The sandbox's own CA names and the foreign ones the spec declares."""
         ...
