@@ -32,12 +32,14 @@ from trustproof.fabric import TrustFabric
 from trustproof.identity import BrokenMaterial, Svid
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
+from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.scrub import Secret, scrub
 from trustproof.spec.model import Spec
 from trustproof.tls import client_context
 from trustproof.tokens import BrokenTokens, TokenTemplate
+from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view import (
     BROKEN_CERT_MAKERS,
     CertKind,
@@ -50,6 +52,7 @@ from trustproof.view import (
     TlsOffer,
     TransportFailure,
 )
+from trustproof.view.exchange import placed_token
 
 TIMEOUT_S = 10.0
 
@@ -79,6 +82,7 @@ class LiveView:
     )
     _tokens: dict[tuple[str, str, bool], Secret[str]] = field(default_factory=dict, repr=False)
     _db: DatastoreClient | None = None
+    _attacker: AttackerServer | None = None
 
     @classmethod
     @asynccontextmanager
@@ -101,6 +105,8 @@ class LiveView:
         finally:
             await view.fresh_session.close()
             await view.pooled.close()
+            if view._attacker is not None:
+                await view._attacker.stop()
 
     # -- what the sandbox is --------------------------------------------------------------------
 
@@ -199,6 +205,12 @@ class LiveView:
 
     def token_kid(self, token: Secret[str]) -> str:
         return str(jwt.get_unverified_header(token.reveal()).get("kid", ""))
+
+    async def attacker_origin(self) -> AttackerOrigin:
+        # The attacker's key server (`trustproof.sandbox.attacker`), started on first use.
+        if self._attacker is None:
+            self._attacker = AttackerServer.for_clock(self.clock)
+        return await self._attacker.start()
 
     # -- signing keys ---------------------------------------------------------------------------
 
@@ -299,9 +311,8 @@ class LiveView:
         context: ssl.SSLContext | bool = (
             False if plain else self._context(request.cert, request.tls)
         )
-        headers = list(request.headers)
-        if request.token is not None:
-            headers.append(("Authorization", f"Bearer {request.token.reveal()}"))
+        target, carried = placed_token(request)  # Authorization, query or cookie
+        headers = [*request.headers, *carried]
 
         def failed(kind: Any, exc: BaseException) -> TransportFailure:
             return TransportFailure(kind, scrub(f"{type(exc).__name__}: {exc}")[:300], base)
@@ -311,7 +322,7 @@ class LiveView:
                 asyncio.timeout(TIMEOUT_S),
                 session.request(
                     request.method,
-                    base + request.path,
+                    base + target,
                     headers=headers,
                     data=request.body,
                     ssl=context,

@@ -4,7 +4,8 @@
 stable reason code says what was wrong (`REASONS`):
 
 1. shape — a text token (``missing`` when empty), at most `MAX_TOKEN_LENGTH` characters, three
-   canonical base64url segments, a JSON header without duplicate members (``malformed``);
+   canonical base64url segments, a JSON header and payload without duplicate members
+   (``malformed``: a last-wins parser and a first-wins one would read different claims);
 2. header, before any cryptography — ``alg`` must be ES256 (``alg-not-allowed``: this is what
    stops ``alg: none`` and HS256-with-the-public-key), ``typ`` must be ``at+jwt`` (RFC 9068 §4,
    ``wrong-type``), ``kid`` must name a key we have (``unknown-kid``);
@@ -53,6 +54,7 @@ from trustproof.tokens._jose import (
     b64url_decode,
     es256_high_s,
     freeze,
+    json_object,
     numeric_date,
     short,
     unverified_header,
@@ -252,6 +254,10 @@ class TokenValidator:
         if isinstance(checked, TokenCheck):
             return checked
         kid, key = checked
+        try:  # PyJWT's json takes the last of duplicate members; two readings of one token
+            json_object(b64url_decode(token.split(".")[1], "payload"), "payload")
+        except JoseError as exc:
+            return _refuse("malformed", str(exc))
         try:
             claims = jwt.decode(
                 token,

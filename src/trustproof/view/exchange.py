@@ -42,6 +42,8 @@ Door = Literal["ingress", "direct", "egress"]
 """ingress: what callers use (gateway or the service's own TLS port); direct: the service's plain
 port behind its gateway; egress: the caller's egress proxy to the service (plain HTTP)."""
 TlsOffer = Literal["modern", "legacy", "plaintext"]
+TokenPlacement = Literal["header", "query", "cookie"]
+"""Where an attempt carries its token: the Authorization header, the query string, a cookie."""
 """modern: TLS 1.2+; legacy: only TLS 1.0/1.1; plaintext: no TLS at all."""
 FailureKind = Literal[
     "server-cert-refused",  # our client refused the server's certificate: nothing learned
@@ -76,6 +78,25 @@ class HttpRequest:
     body: bytes | None = None
     fresh: bool = False  # a new connection (and handshake) rather than a kept-alive one
     caller: str = ""  # door == "egress": whose egress proxy
+    token_in: TokenPlacement = "header"  # noqa: S105 (where `token` travels: `placed_token`)
+
+
+TOKEN_PARAM = "access_token"  # noqa: S105 (RFC 6750 §2.3's query parameter; the cookie)
+
+
+def placed_token(request: HttpRequest) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The request target and the headers that carry `request.token` where `token_in` says:
+    ``Authorization: Bearer`` (RFC 6750 §2.1), ``?access_token=`` (§2.3, which resource servers
+    should not accept) or a cookie ``access_token`` — never the header as well."""
+    if request.token is None:
+        return request.path, ()
+    token = request.token.reveal()
+    if request.token_in == "query":  # noqa: S105 (a placement)
+        joiner = "&" if "?" in request.path else "?"
+        return f"{request.path}{joiner}{TOKEN_PARAM}={token}", ()
+    if request.token_in == "cookie":  # noqa: S105
+        return request.path, (("Cookie", f"{TOKEN_PARAM}={token}"),)
+    return request.path, (("Authorization", f"Bearer {token}"),)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from trustproof.spec.model import Spec
 from trustproof.view.exchange import DbAnswer, DbRequest
+from trustproof.view.fake_jwt import TokenFlaw
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class FakeServer:
     db_accept_plaintext: bool = False
     db_check_cn: bool = True
     db_extra_grants: frozenset[tuple[str, str, str]] = frozenset()  # (role, verb, table)
+    token_flaws: frozenset[TokenFlaw] = frozenset()  # a validator's classic mistakes (fake_jwt)
 
 
 def decide_db(spec: Spec, server: FakeServer, request: DbRequest) -> DbAnswer:

@@ -31,6 +31,7 @@ from trustproof.policy.engine import PolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
+from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.exchange import CertKind, DbAnswer, DbRequest, Exchange, HttpRequest
 
 
@@ -112,6 +113,11 @@ class SandboxView(Protocol):
 
     def token_kid(self, token: Secret[str]) -> str:
         """The ``kid`` in the token's header (no validation)."""
+        ...
+
+    async def attacker_origin(self) -> AttackerOrigin:
+        """The attacker's key pair and the loopback URLs serving its JWK Set and certificate
+        (``token.jku``/``token.x5u``); started on first use, stopped with the view."""
         ...
 
     # -- signing keys ---------------------------------------------------------------------------
