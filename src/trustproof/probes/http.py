@@ -15,6 +15,7 @@ SSL certificate" / "The SSL certificate error" /
 nginx 495/496/497
 other 401 (token refused)                        ``denied_authn``
 403; 400 from the gateway's path check;           ``denied_authz``
+400 from its HTTP parser (a head too large);
 404/405 not from the service's handler (no
 ``X-Served-By``): nothing served the request
 the service's own refusal of a request that did   ``denied_authn``
@@ -85,7 +86,7 @@ def classify(
             return "denied_tls", "tls", reason if data else why
     if status == 401:
         return ("denied_tls" if stage == "tls" else "denied_authn"), stage or "token", reason
-    if status == 403 or (status == 400 and stage in ("path", "request")):
+    if status == 403 or (status == 400 and stage in ("path", "request", "http")):
         return "denied_authz", stage or "policy", reason
     if status >= 500:
         return "error", stage or "upstream", reason

@@ -4,12 +4,14 @@ that mistake (an over-permission), and a well-configured one passes every case."
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from test_probe_families import OVER, SHOP, failing, verdicts
 
+from trustproof.probes.http import classify
 from trustproof.spec.load import load_spec
 from trustproof.view.fake import FakeServer
 from trustproof.view.fake_jwt import TokenFlaw
@@ -70,3 +72,12 @@ def test_literature_probes_apply_to_token_required_boundaries_only() -> None:
     required = {n for n, s in SHOP.services.items() if s.ingress.token == "required"}
     assert boundaries
     assert boundaries <= required
+
+
+def test_the_gateways_http_parser_refusal_of_an_oversized_head_is_a_refusal() -> None:
+    # what our gateway answers to token.oversized: its HTTP parser refuses the 54 KB header line
+    payload = json.dumps({"stage": "http", "reason": "malformed-request"}).encode()
+    deny = {"X-Trustproof-Decision": "deny"}
+    got = classify(400, deny, payload, from_gateway=True)
+    assert got == ("denied_authz", "http", "malformed-request")
+    assert classify(400, {}, payload, from_gateway=True)[0] == "allowed"  # not the gateway's
