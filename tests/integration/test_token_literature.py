@@ -127,12 +127,18 @@ TRUSTS_JKU = (
     '        key = (jwt.PyJWKClient(header["jku"]).get_signing_key_from_jwt(token).key\n'
     '               if "jku" in header else KEYS.get(header.get("kid")))',
 )
-READS_QUERY = (
+READS_QUERY_AND_COOKIE = (
     '            claims = validate(self.headers.get("Authorization"), self.peer_id, self.peer_x5t)',
     "            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)\n"
-    '            bearer = "".join(f"Bearer {t}" for t in query.get("access_token", [])[:1])\n'
+    '            cookie = SimpleCookie(self.headers.get("Cookie") or "").get("access_token")\n'
+    '            found = query.get("access_token", [])[:1] + ([cookie.value] if cookie else [])\n'
+    '            bearer = "".join(f"Bearer {t}" for t in found[:1])\n'
     '            sent = self.headers.get("Authorization") or bearer\n'
     "            claims = validate(sent, self.peer_id, self.peer_x5t)",
+)
+COOKIES = (
+    "import urllib.request\n",
+    "import urllib.request\nfrom http.cookies import SimpleCookie\n",
 )
 
 
@@ -151,7 +157,7 @@ def test_a_pyjwt_service_validating_locally_and_trusting_jku_is_caught(tmp_path:
     ]
 
 
-def test_a_pyjwt_service_reading_the_query_string_is_caught_by_in_query(tmp_path: Path) -> None:
-    spec = pyjwt_copy(tmp_path, READS_QUERY)
+def test_a_pyjwt_service_taking_the_token_from_query_or_cookie_is_caught(tmp_path: Path) -> None:
+    spec = pyjwt_copy(tmp_path, COOKIES, READS_QUERY_AND_COOKIE)
     run = run_on(spec, tmp_path / "run", ("token.missing", "token.in-query", "token.in-cookie"))
-    assert fooled(run) == ["over-permission: token.in-query"]
+    assert fooled(run) == ["over-permission: token.in-cookie", "over-permission: token.in-query"]

@@ -9,7 +9,10 @@ issuer and `TokenValidator` for tokens, a revocation list, the spec's Cedar poli
 order a trustproof gateway checks (tls, token, path, policy), answering as it would (401/403/400
 JSON with ``X-Trustproof-Decision: deny``, ``X-Served-By`` from the handler, an audit event per
 request id). `FakeServer` switches single checks off or bends them, so a probe can be shown a
-server it fools (the verdict is an over-permission) and one it does not (a pass). A service
+server it fools (the verdict is an over-permission) and one it does not (a pass); its
+``token_flaws`` give the token validator the classic mistakes of the JWT literature
+(`trustproof.view.fake_jwt`), and `attacker_origin()` names an attacker key server that is never
+contacted (a ``trusts-jku`` fake reads the attacker's documents from memory). A service
 with ``gateway: none`` authorizes by its own configuration, which, well configured, allows
 exactly the expected matrix.
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_probe_families import OVER, SHOP, failing, verdicts
 
 from trustproof.probes.http import classify
+from trustproof.scrub import Secret
 from trustproof.spec.load import load_spec
+from trustproof.view.exchange import HttpRequest, placed_token
 from trustproof.view.fake import FakeServer
 from trustproof.view.fake_jwt import TokenFlaw
 
@@ -81,3 +84,14 @@ def test_the_gateways_http_parser_refusal_of_an_oversized_head_is_a_refusal() ->
     got = classify(400, deny, payload, from_gateway=True)
     assert got == ("denied_authz", "http", "malformed-request")
     assert classify(400, {}, payload, from_gateway=True)[0] == "allowed"  # not the gateway's
+
+
+def test_the_token_travels_in_exactly_one_place() -> None:
+    token = Secret("eyJ.eyJ.sig")
+    request = HttpRequest("orders", "GET", "/orders?x=1", token=token)
+    assert placed_token(request) == ("/orders?x=1", (("Authorization", "Bearer eyJ.eyJ.sig"),))
+    query = replace(request, token_in="query")
+    assert placed_token(query) == ("/orders?x=1&access_token=eyJ.eyJ.sig", ())
+    cookie = replace(request, path="/orders", token_in="cookie")
+    assert placed_token(cookie) == ("/orders", (("Cookie", "access_token=eyJ.eyJ.sig"),))
+    assert placed_token(replace(request, token=None)) == ("/orders?x=1", ())
