@@ -7,9 +7,9 @@ that a service authorizing by the roles claim sees the one broken thing only), o
 token revoked through the token service's RFC 7009 endpoint first.
 
 Where they apply: ``token.cnf-mismatch`` and ``token.subject-mismatch`` only where the caller's
-token is bound to its certificate; with ``token: optional`` no ``token.missing``, and on a service
-terminating mTLS itself (``gateway: none``) no token probe at all (the spec says it need not look
-at tokens).
+token is bound to its certificate; with ``token: optional`` no ``token.missing`` (and on a
+service terminating mTLS itself, ``gateway: none``, no token probe at all: the spec says it need
+not look at tokens).
 
 Tokens from the JWT attack literature (RFC 8725, PortSwigger's JWT labs, jwt_tool's attack list),
 each of which must be refused at the token stage (`ForgedTokenProbe`).
@@ -37,8 +37,8 @@ token.future-iat            ``iat`` ten minutes in the future
 token.exp-string            ``"exp": "9999999999"``
 token.duplicate-claims      two ``sub`` (or ``aud``) members, the last the caller's own
   (sub, aud)
-token.oversized             40 KiB of claims, signed by the issuer: refused cleanly (a 4xx at the
-                            request or token stage), not a 5xx, not a reset
+token.oversized             40 KiB of claims, signed by the issuer: refused cleanly (a 4xx from
+                            the HTTP parser or the token check), not a 5xx, not a reset
 token.in-query              the valid token as ``?access_token=`` and no Authorization header
 token.in-cookie             the valid token as the ``access_token`` cookie, no header
 token.added-claims          the caller's token with ``roles`` extended (``roles``) or an admin
@@ -48,7 +48,7 @@ token.added-claims          the caller's token with ``roles`` extended (``roles`
 The issuer-signed ones (crit, typ, iat, exp, duplicates, size) are the realistic half of
 "added claims": an attacker cannot re-sign, but a parser that reads a signed token its own way is
 fooled by what the issuer let through. Every case expects ``denied_authn`` (``token.oversized``:
-``denied_authn`` or a request-stage ``denied_authz``).
+``denied_authn``, or ``denied_authz`` from an HTTP parser refusing the head with a 400).
 """
 
 from __future__ import annotations

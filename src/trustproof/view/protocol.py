@@ -12,8 +12,8 @@ implementations:
 
 What it offers: the spec and the sandbox clock; endpoints (which services have a gateway, egress
 edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bound or not, with
-chosen timestamps; broken from a template; revoked through RFC 7009); the signing keys (rotate,
-prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
+chosen timestamps; broken from a template; revoked through RFC 7009; the attacker's key server
+for ``jku``/``x5u``); the signing keys (rotate, prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
 event of a request; each gateway's token leeway; and sending attempts (`send`, `channel`,
 `query`).
 """
