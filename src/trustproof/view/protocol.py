@@ -13,9 +13,9 @@ implementations:
 What it offers: the spec and the sandbox clock; endpoints (which services have a gateway, egress
 edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bound or not, with
 chosen timestamps; broken from a template; revoked through RFC 7009; the attacker's key server
-for ``jku``/``x5u``); the signing keys (rotate, prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
-event of a request; each gateway's token leeway; and sending attempts (`send`, `channel`,
-`query`).
+for ``jku``/``x5u``); the signing keys (rotate, prune, the published JWKS); the policy the
+gateways enforce and `override_policy()`; the audit event of a request; each gateway's token
+leeway; and sending attempts (`send`, `channel`, `query`).
 """
 
 from __future__ import annotations
