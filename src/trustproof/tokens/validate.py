@@ -254,12 +254,8 @@ class TokenValidator:
         if isinstance(checked, TokenCheck):
             return checked
         kid, key = checked
-        try:  # PyJWT's json takes the last of duplicate members; two readings of one token
-            json_object(b64url_decode(token.split(".")[1], "payload"), "payload")
-        except JoseError as exc:
-            return _refuse("malformed", str(exc))
         try:
-            claims = jwt.decode(
+            claims = _PYJWT.decode(
                 token,
                 key,
                 algorithms=[ALGORITHM],
@@ -376,6 +372,20 @@ class TokenValidator:
             )
         return check
 
+
+class _StrictPyJWT(jwt.PyJWT):
+    """PyJWT whose payload parser refuses duplicate members (PyJWT's ``json.loads`` keeps the
+    last): a token whose claims read two ways is malformed. `_decode_payload` is PyJWT's
+    documented hook for decoding the payload differently; it runs after the signature check."""
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return json_object(decoded["payload"], "payload")
+        except JoseError as exc:
+            raise jwt.DecodeError(str(exc)) from None
+
+
+_PYJWT = _StrictPyJWT()
 
 _OPTIONS: Options = {
     "require": list(REQUIRED_CLAIMS),
