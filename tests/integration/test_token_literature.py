@@ -90,6 +90,10 @@ def test_the_shop_gateways_refuse_every_token_of_the_literature(tmp_path: Path) 
     assert reasons["token.jku"] == reasons["token.embedded-jwk"] == "token-unknown-kid"
     assert reasons["token.in-query"] == reasons["token.in-cookie"] == "token-missing"
     assert reasons["token.duplicate-claims"] == "token-malformed"
+    # the tokens sent in query strings and cookies are in no log, audit event or state file
+    written = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert written
+    assert [p.name for p in written if b"eyJ" in p.read_bytes()] == []
 
 
 def test_the_attacker_key_server_serves_its_jwks_and_certificate_on_loopback() -> None:
