@@ -125,11 +125,22 @@ def test_the_attacker_key_server_serves_its_jwks_and_certificate_on_loopback() -
 
 
 LOCAL_ONLY = ("    if not introspect(token):", "    if False:  # no introspection")
-TRUSTS_JKU = (
+TRUSTS_TOKEN_KEYS = (  # the key the token names: its jwk, the JWKS at jku, the cert at x5u
     '        key = KEYS.get(jwt.get_unverified_header(token).get("kid"))',
     "        header = jwt.get_unverified_header(token)\n"
-    '        key = (jwt.PyJWKClient(header["jku"]).get_signing_key_from_jwt(token).key\n'
-    '               if "jku" in header else KEYS.get(header.get("kid")))',
+    '        if "jwk" in header:\n'
+    '            key = jwt.PyJWK(header["jwk"]).key\n'
+    '        elif "jku" in header:\n'
+    '            key = jwt.PyJWKClient(header["jku"]).get_signing_key_from_jwt(token).key\n'
+    '        elif "x5u" in header:\n'
+    '            with urllib.request.urlopen(header["x5u"], timeout=TIMEOUT) as answer:\n'
+    "                key = load_pem_x509_certificate(answer.read()).public_key()\n"
+    "        else:\n"
+    '            key = KEYS.get(header.get("kid"))',
+)
+CERTS = (
+    "import urllib.request\n",
+    "import urllib.request\nfrom cryptography.x509 import load_pem_x509_certificate\n",
 )
 READS_QUERY_AND_COOKIE = (
     '            claims = validate(self.headers.get("Authorization"), self.peer_id, self.peer_x5t)',
@@ -146,18 +157,22 @@ COOKIES = (
 )
 
 
-def test_a_pyjwt_service_validating_locally_and_trusting_jku_is_caught(tmp_path: Path) -> None:
-    spec = pyjwt_copy(tmp_path, LOCAL_ONLY, TRUSTS_JKU)
+def test_a_pyjwt_service_validating_locally_with_keys_the_token_names_is_caught(
+    tmp_path: Path,
+) -> None:
+    spec = pyjwt_copy(tmp_path, CERTS, LOCAL_ONLY, TRUSTS_TOKEN_KEYS)
     run = run_on(spec, tmp_path / "run", ("token.*",))
     assert fooled(run) == [
         "over-permission: token.duplicate-claims aud",
         "over-permission: token.duplicate-claims sub",
+        "over-permission: token.embedded-jwk",
         "over-permission: token.exp-string",
-        "over-permission: token.jku",  # fetched the attacker's JWKS
+        "over-permission: token.jku",  # fetched the attacker's JWKS from the loopback server
         "over-permission: token.oversized",
         "over-permission: token.revoked",  # no introspection: revocations never reach it
         "over-permission: token.typ-confusion JWT",
         "over-permission: token.typ-confusion absent",
+        "over-permission: token.x5u",  # fetched the attacker's certificate
     ]
 
 
