@@ -45,11 +45,11 @@ def test_check_names_a_probe_missing_from_the_catalogue_and_an_entry_without_pro
     by_id = dict(registry.BY_ID)
     del by_id["token.expired"]
     monkeypatch.setattr(registry, "BY_ID", by_id)
-    extra = ProbeInfo("token.psychic-signature", "ECDSA signature (0, 0)", "token")
+    extra = ProbeInfo("token.not-implemented", "a probe nobody wrote", "token")
     monkeypatch.setattr(registry, "CATALOGUE", (*CATALOGUE, extra))
     assert registry.check() == [
         "token.expired: registered but not in the catalogue",
-        "token.psychic-signature: in the catalogue but no probe implements it",
+        "token.not-implemented: in the catalogue but no probe implements it",
     ]
 
 

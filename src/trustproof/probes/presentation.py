@@ -17,6 +17,7 @@ from typing import Literal
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.view import ClientCert, Door, HttpRequest, SandboxView, TlsOffer
+from trustproof.view.exchange import TokenPlacement
 
 SAMPLE_PARAM = "1"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -56,6 +57,7 @@ class Presentation:
     forged: tuple[tuple[str, str], ...] = ()  # identity headers the caller adds
     forged_claim: str = ""  # whom they name
     fresh: bool = False
+    token_in: TokenPlacement = "header"  # noqa: S105 (where the token travels)
 
     @classmethod
     def valid(
@@ -99,6 +101,7 @@ class Presentation:
             body=body,
             fresh=self.fresh,
             caller=self.caller,
+            token_in=self.token_in,
         )
 
     def describe(self) -> str:
@@ -120,6 +123,9 @@ class Presentation:
             parts.append(", with a revoked token")
         elif self.carries == "broken":
             parts.append(f", with a token that is {self.token_kind}")
+        if self.token is not None and self.token_in != "header":  # noqa: S105
+            where = "query string" if self.token_in == "query" else "cookie"  # noqa: S105
+            parts.append(f", its token in the {where} (no Authorization header)")
         parts.append(_OFFERED.get(self.tls, ""))
         if self.forged_claim:
             parts.append(f", with forged identity headers claiming {self.forged_claim}")

@@ -38,6 +38,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
+from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
 from trustproof.sandbox.revocation import revoke_in_sandbox
@@ -47,6 +48,7 @@ from trustproof.scrub import Secret, scrub
 from trustproof.spec.model import Spec
 from trustproof.tls import client_context, load_svid
 from trustproof.tokens import BrokenTokens, TokenTemplate
+from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view import (
     BROKEN_CERT_MAKERS,
     WEAK_CIPHERS,
@@ -63,6 +65,7 @@ from trustproof.view import (
     TransportFailure,
 )
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.exchange import placed_token
 
 TIMEOUT_S = 10.0
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
@@ -95,6 +98,7 @@ class LiveView:
     _foreign_certs: dict[tuple[str, str], Svid] = field(default_factory=dict)
     _foreign: tuple[ForeignAuthority, ...] | None = None
     _db: DatastoreClient | None = None
+    _attacker: AttackerServer | None = None
 
     @classmethod
     @asynccontextmanager
@@ -117,6 +121,8 @@ class LiveView:
         finally:
             await view.fresh_session.close()
             await view.pooled.close()
+            if view._attacker is not None:
+                await view._attacker.stop()
 
     # -- what the sandbox is --------------------------------------------------------------------
 
@@ -256,6 +262,12 @@ class LiveView:
     def token_kid(self, token: Secret[str]) -> str:
         return str(jwt.get_unverified_header(token.reveal()).get("kid", ""))
 
+    async def attacker_origin(self) -> AttackerOrigin:
+        # The attacker's key server (`trustproof.sandbox.attacker`), started on first use.
+        if self._attacker is None:
+            self._attacker = AttackerServer.for_clock(self.clock)
+        return await self._attacker.start()
+
     # -- signing keys ---------------------------------------------------------------------------
 
     def rotate_signing_key(self) -> None:
@@ -374,9 +386,8 @@ class LiveView:
         context: ssl.SSLContext | bool = (
             False if plain else self._context(request.cert, request.tls)
         )
-        headers = list(request.headers)
-        if request.token is not None:
-            headers.append(("Authorization", f"Bearer {request.token.reveal()}"))
+        target, carried = placed_token(request)  # Authorization, query or cookie
+        headers = [*request.headers, *carried]
 
         def failed(kind: Any, exc: BaseException) -> TransportFailure:
             return TransportFailure(kind, scrub(f"{type(exc).__name__}: {exc}")[:300], base)
@@ -386,7 +397,7 @@ class LiveView:
                 asyncio.timeout(TIMEOUT_S),
                 session.request(
                     request.method,
-                    base + request.path,
+                    base + target,
                     headers=headers,
                     data=request.body,
                     ssl=context,

@@ -242,6 +242,23 @@ class TokenTemplate:
             tokens.append(self.subject_of(other_spiffe_id))
         return tuple(tokens)
 
+    # -- for other token makers (`trustproof.tokens.forged`) ------------------------------------
+
+    def claims(self) -> dict[str, Any]:
+        """A fresh copy of the claims a valid token of this template carries."""
+        return self._claims()
+
+    @property
+    def active_key(self) -> SigningKey:
+        """The issuer's active signing key (what `valid()` signs with)."""
+        return self.maker._keys.active
+
+    def keep_key_for(self, claims: Mapping[str, Any]) -> None:
+        """Keep the active key published while a token with `claims` (its ``exp``) lives."""
+        if isinstance(claims.get("exp"), int):
+            expires = datetime.fromtimestamp(claims["exp"], UTC)
+            self.maker._keys.note_issued(self.active_key.kid, expires)
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _now(self) -> datetime:

@@ -4,7 +4,8 @@
 stable reason code says what was wrong (`REASONS`):
 
 1. shape — a text token (``missing`` when empty), at most `MAX_TOKEN_LENGTH` characters, three
-   canonical base64url segments, a JSON header without duplicate members (``malformed``);
+   canonical base64url segments, a JSON header and payload without duplicate members
+   (``malformed``: a last-wins parser and a first-wins one would read different claims);
 2. header, before any cryptography — ``alg`` must be ES256 (``alg-not-allowed``: this is what
    stops ``alg: none`` and HS256-with-the-public-key), ``typ`` must be ``at+jwt`` (RFC 9068 §4,
    ``wrong-type``), ``kid`` must name a key we have (``unknown-kid``);
@@ -53,6 +54,7 @@ from trustproof.tokens._jose import (
     b64url_decode,
     es256_high_s,
     freeze,
+    json_object,
     numeric_date,
     short,
     unverified_header,
@@ -253,7 +255,7 @@ class TokenValidator:
             return checked
         kid, key = checked
         try:
-            claims = jwt.decode(
+            claims = _PYJWT.decode(
                 token,
                 key,
                 algorithms=[ALGORITHM],
@@ -370,6 +372,20 @@ class TokenValidator:
             )
         return check
 
+
+class _StrictPyJWT(jwt.PyJWT):
+    """PyJWT whose payload parser refuses duplicate members (PyJWT's ``json.loads`` keeps the
+    last): a token whose claims read two ways is malformed. `_decode_payload` is PyJWT's
+    documented hook for decoding the payload differently; it runs after the signature check."""
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return json_object(decoded["payload"], "payload")
+        except JoseError as exc:
+            raise jwt.DecodeError(str(exc)) from None
+
+
+_PYJWT = _StrictPyJWT()
 
 _OPTIONS: Options = {
     "require": list(REQUIRED_CLAIMS),

@@ -62,6 +62,8 @@ every SHA-1 MAC suite (CBC); whichever of them this OpenSSL still has at SECLEVE
 that completes the handshake with one of them accepts a weak suite. Anonymous suites are left
 out: under them a server cannot ask for a client certificate (RFC 5246 §7.4.4), so an mTLS
 boundary would refuse them for that reason alone, and a server taking them proves nothing."""
+TokenPlacement = Literal["header", "query", "cookie"]
+"""Where an attempt carries its token: the Authorization header, the query string, a cookie."""
 HostVariant = Literal["as-is", "other-host", "other-port", "no-port", "upper-case", "trailing-dot"]
 """The ``Host`` header an exact request carries, derived from the boundary's own authority
 (``host:port``): as-is, another host, another port, no port, upper case, a trailing dot on the
@@ -105,6 +107,25 @@ class HttpRequest:
     exact: bool = False
     host: HostVariant = "as-is"
     absolute_form: bool = False  # request line "GET https://authority/path HTTP/1.1"
+    token_in: TokenPlacement = "header"  # noqa: S105 (where `token` travels: `placed_token`)
+
+
+TOKEN_PARAM = "access_token"  # noqa: S105 (RFC 6750 §2.3's query parameter; the cookie)
+
+
+def placed_token(request: HttpRequest) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The request target and the headers that carry `request.token` where `token_in` says:
+    ``Authorization: Bearer`` (RFC 6750 §2.1), ``?access_token=`` (§2.3, which resource servers
+    should not accept) or a cookie ``access_token`` — never the header as well."""
+    if request.token is None:
+        return request.path, ()
+    token = request.token.reveal()
+    if request.token_in == "query":  # noqa: S105 (a placement)
+        joiner = "&" if "?" in request.path else "?"
+        return f"{request.path}{joiner}{TOKEN_PARAM}={token}", ()
+    if request.token_in == "cookie":  # noqa: S105
+        return request.path, (("Cookie", f"{TOKEN_PARAM}={token}"),)
+    return request.path, (("Authorization", f"Bearer {token}"),)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ issuer and `TokenValidator` for tokens, a revocation list, the spec's Cedar poli
 order a trustproof gateway checks (tls, token, path, policy), answering as it would (401/403/400
 JSON with ``X-Trustproof-Decision: deny``, ``X-Served-By`` from the handler, an audit event per
 request id). `FakeServer` switches single checks off or bends them, so a probe can be shown a
-server it fools (the verdict is an over-permission) and one it does not (a pass). A service
+server it fools (the verdict is an over-permission) and one it does not (a pass); its
+``token_flaws`` give the token validator the classic mistakes of the JWT literature
+(`trustproof.view.fake_jwt`), and `attacker_origin()` names an attacker key server that is never
+contacted (a ``trusts-jku`` fake reads the attacker's documents from memory). A service
 with ``gateway: none`` authorizes by its own configuration, which, well configured, allows
 exactly the expected matrix.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -48,6 +51,7 @@ from trustproof.tokens import (
     TokenTemplate,
     TokenValidator,
 )
+from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
@@ -64,9 +68,11 @@ from trustproof.view.exchange import (
     TransportFailure,
 )
 from trustproof.view.fake_db import FakeServer, decide_db, fake_catalog
+from trustproof.view.fake_jwt import flawed_accepts
 from trustproof.view.protocol import SandboxView
 
 ISSUER = "https://127.0.0.1:1"  # the fake token service's issuer (nothing listens there)
+ATTACKER = "http://127.0.0.1:9"  # the fake attacker's key server (nothing listens; never sent to)
 UNRELATED_CA = common_name("Unrelated Corp Root CA", organization="Unrelated Corp")
 
 
@@ -101,6 +107,7 @@ class FakeView:
         self._tokens: dict[tuple[str, str, bool], Secret[str]] = {}
         self._audit: dict[str, dict[str, Any]] = {}
         self._foreign: tuple[ForeignAuthority, ...] | None = None
+        self._attacker: AttackerOrigin | None = None
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -209,6 +216,23 @@ class FakeView:
 
     def token_kid(self, token: Secret[str]) -> str:
         return str(jwt.get_unverified_header(token.reveal()).get("kid", ""))
+
+    async def attacker_origin(self) -> AttackerOrigin:
+        if self._attacker is None:
+            keys = AttackerKeys.generate(self.clock)
+            self._attacker = AttackerOrigin(keys, f"{ATTACKER}/jwks.json", f"{ATTACKER}/cert.pem")
+        return self._attacker
+
+    def attacker_document(self, url: str) -> bytes | None:
+        """What a fake server fetching `url` gets: the attacker's documents, nothing else."""
+        origin = self._attacker
+        if origin is None:
+            return None
+        documents = {
+            origin.jwks_url: origin.keys.jwks_json,
+            origin.x5u_url: origin.keys.certificate_pem,
+        }
+        return documents.get(url)
 
     # -- signing keys ---------------------------------------------------------------------------
 
@@ -387,15 +411,19 @@ def _authenticate(view: FakeView, request: HttpRequest) -> Exchange | _Caller:
         return peer
     principal = peer.spiffe_id.name if peer is not None else ""
     token_roles: tuple[str, ...] = ()
-    if request.token is not None:
+    token = _read_token(request, server)
+    if token is not None:
         result = view.validator.validate(
-            request.token.reveal(),
+            token,
             audience=spec.spiffe_id(request.service),
             peer_x5t_s256=peer.x5t_s256 if peer is not None else None,
             peer_spiffe_id=str(peer.spiffe_id) if peer is not None else None,
         )
         if not result.ok and result.reason not in server.ignore_token:
-            return view._answer(request, 401, "token", f"token-{result.reason}")
+            lenient = _flawed_claims(view, token, request.service, peer)
+            if lenient is None:
+                return view._answer(request, 401, "token", f"token-{result.reason}")
+            result = replace(result, claims=lenient)
         subject = str(result.claims.get("sub", ""))
         principal = subject.rsplit("/", 1)[-1] if subject else principal
         token_roles = tuple(str(r) for r in result.claims.get("roles", ()))
@@ -407,6 +435,46 @@ def _authenticate(view: FakeView, request: HttpRequest) -> Exchange | _Caller:
     if not principal:
         return view._answer(request, 401, "token", "anonymous")
     return _Caller(principal, token_roles, peer is not None)
+
+
+def _read_token(request: HttpRequest, server: FakeServer) -> str | None:
+    """The token as the server reads it: from the Authorization header, or where its flaws
+    make it look when no header is sent (the query string, a cookie)."""
+    if request.token is None:
+        return None
+    if request.token_in == "header":  # noqa: S105 (a placement)
+        return request.token.reveal()
+    if f"token-from-{request.token_in}" in server.token_flaws:
+        return request.token.reveal()
+    return None
+
+
+def _flawed_claims(
+    view: FakeView, token: str, service: str, peer: Svid | None
+) -> Mapping[str, Any] | None:
+    """The claims the server's flawed validator (`FakeServer.token_flaws`) takes, if any: its
+    one mistake, and otherwise the checks of a careful server (binding, subject, revocation)."""
+    flaws = view.server.token_flaws
+    if not flaws:
+        return None
+    claims = flawed_accepts(
+        token,
+        flaws,
+        keys=view.keys,
+        issuer=ISSUER,
+        audience=view.spec.spiffe_id(service),
+        now=view.clock.now().timestamp(),
+        fetch=view.attacker_document,
+    )
+    if claims is None or view.revocations.is_revoked(str(claims.get("jti"))):
+        return None
+    cnf = claims.get("cnf")
+    if isinstance(cnf, Mapping) and (peer is None or cnf.get("x5t#S256") != peer.x5t_s256):
+        return None
+    subject = str(claims.get("sub", ""))
+    if peer is not None and subject.startswith("spiffe://") and subject != str(peer.spiffe_id):
+        return None
+    return claims
 
 
 def _decide(view: FakeView, request: HttpRequest, who: _Caller, route: str) -> Decision:

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from trustproof.spec.model import Spec
 from trustproof.view.db_catalog import PUBLIC, DbCatalog, HbaRule, Holding
 from trustproof.view.exchange import DbAnswer, DbRequest
+from trustproof.view.fake_jwt import TokenFlaw
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class FakeServer:
     trust_foreign_cas: bool = False  # trusts (and advertises) the spec's tls.foreign_cas
     advertise_unrelated_ca: bool = False  # names one more CA in its CertificateRequest
     speaks_tls12: bool = True  # False: TLS 1.3 only (the CertificateRequest is encrypted)
+    token_flaws: frozenset[TokenFlaw] = frozenset()  # a validator's classic mistakes (fake_jwt)
 
 
 SANDBOX_HBA = (

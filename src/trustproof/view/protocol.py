@@ -12,11 +12,11 @@ implementations:
 
 What it offers: the spec and the sandbox clock; endpoints (which services have a gateway, egress
 edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bound or not, with
-chosen timestamps; broken from a template; revoked through RFC 7009); the signing keys (rotate,
-prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
-event of a request; each gateway's token leeway; sending attempts (`send`, `channel`,
-`query`); and handshake scans (the CA names a server advertises, next to the sandbox's own and the
-spec's foreign ones).
+chosen timestamps; broken from a template; revoked through RFC 7009; the attacker's key server
+for ``jku``/``x5u``); the signing keys (rotate, prune, the published JWKS); the policy the
+gateways enforce and `override_policy()`; the audit event of a request; each gateway's token
+leeway; sending attempts (`send`, `channel`, `query`); and handshake scans (the CA names a
+server advertises, next to the sandbox's own and the spec's foreign ones).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from trustproof.policy.engine import PolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
+from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     CaNames,
@@ -127,6 +128,11 @@ class SandboxView(Protocol):
 
     def token_kid(self, token: Secret[str]) -> str:
         """The ``kid`` in the token's header (no validation)."""
+        ...
+
+    async def attacker_origin(self) -> AttackerOrigin:
+        """The attacker's key pair and the loopback URLs serving its JWK Set and certificate
+        (``token.jku``/``token.x5u``); started on first use, stopped with the view."""
         ...
 
     # -- signing keys ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
 def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
     found = verdicts(SHOP, FakeServer())
     assert failing(found) == Counter()
-    assert len(found) == 786  # every family is here
+    assert len(found) == 852  # every family is here
     assert {case.probe.split(".")[0] for case in found} == {"authz", "token", "tls", "bypass", "db"}
 
 
@@ -81,7 +81,11 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
     ),
     "takes alg from the token": (
         FakeServer(ignore_token=frozenset({"alg-not-allowed"})),
-        {("token.alg-none", OVER): 2, ("token.hs256-public-key", OVER): 2},
+        {  # every alg-none spelling; HS256 with the public key or an injected kid
+            ("token.alg-none", OVER): 8,
+            ("token.hs256-public-key", OVER): 2,
+            ("token.kid-injection", OVER): 4,
+        },
     ),
     "ignores revocations": (
         FakeServer(ignore_token=frozenset({"revoked"})),
@@ -91,7 +95,11 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
         FakeServer(ignore_token=frozenset({"cnf-mismatch"})),
         {("token.cnf-mismatch", OVER): 2},
     ),
-    "does not need a token": (FakeServer(require_token=False), {("token.missing", OVER): 2}),
+    # no header is no token: the token in the query or a cookie gets in as well
+    "does not need a token": (
+        FakeServer(require_token=False),
+        {("token.missing", OVER): 2, ("token.in-query", OVER): 2, ("token.in-cookie", OVER): 2},
+    ),
     # authz (and the forged headers, which only the policy refuses once they are stripped)
     "enforces no policy": (
         FakeServer(enforce_policy=False),
