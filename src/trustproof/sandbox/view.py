@@ -32,6 +32,7 @@ from trustproof.fabric import TrustFabric
 from trustproof.identity import BrokenMaterial, Svid
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
+from trustproof.sandbox import surface
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.scrub import Secret, scrub
@@ -47,6 +48,7 @@ from trustproof.view import (
     Exchange,
     HttpAnswer,
     HttpRequest,
+    Listener,
     TlsOffer,
     TransportFailure,
 )
@@ -266,6 +268,10 @@ class LiveView:
         if self._db is None:
             self._db = DatastoreClient(self.sandbox)
         return await self._db.query(request)
+
+    async def listeners(self, service: str) -> tuple[Listener, ...]:
+        roots = {name: handle.pid for name, handle in self.sandbox.handles.items()}
+        return await surface.listeners(roots, service)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

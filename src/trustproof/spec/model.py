@@ -18,6 +18,7 @@ from trustproof.spec.values import (
     Duration,
     EnvName,
     EnvValue,
+    HeaderName,
     LoopbackHost,
     Name,
     Port,
@@ -114,6 +115,11 @@ class Service:
     )
     reload: Literal["none", "sighup", "restart"] = doc(
         "How the service learns about rotated certificates.", default="none"
+    )
+    other_ports: tuple[Port, ...] = doc(
+        "Other ports the service may also listen on (metrics, admin); any other listening "
+        "socket of its processes is an undeclared listener (`surface.undeclared-listener`).",
+        default=(),
     )
 
 
@@ -213,6 +219,11 @@ class Spec:
     probes: Probes = doc("Which probes run.", default=Probes())
     reports: Reports = doc("Where and how results are reported.", default=Reports())
     path: Path = field(default=Path("trustproof.yaml"), metadata={"internal": True})
+    identity_headers: tuple[HeaderName, ...] = doc(
+        "Forwarded-identity headers your services or proxies use beyond the well-known ones: "
+        "the gateways strip them and the probes forge them.",
+        default=(),
+    )
 
     @property
     def base_dir(self) -> Path:

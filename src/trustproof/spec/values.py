@@ -327,6 +327,27 @@ class EnvName(str):
         return {"type": "string", "pattern": cls.PATTERN}
 
 
+class HeaderName(str):
+    """An HTTP field name (RFC 9110 §5.1: a token), as the spec's ``identity_headers`` list it."""
+
+    PATTERN: ClassVar[str] = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
+
+    @classmethod
+    def parse(cls, raw: object) -> HeaderName:
+        text = _text(raw, "a header name", "X-My-User")
+        if not re.match(cls.PATTERN, text):
+            raise BadValue(
+                f"bad header name {shown(text)} (expected 1-64 letters, digits or "
+                "!#$%&'*+.^_`|~- as RFC 9110 allows, no ':' or spaces)",
+                "write the field name only, like X-My-User",
+            )
+        return cls(text)
+
+    @classmethod
+    def json_schema(cls) -> JsonSchema:
+        return {"type": "string", "pattern": cls.PATTERN}
+
+
 class EnvValue(str):
     """An environment variable value: a string, or a number (converted to its text)."""
 

@@ -15,8 +15,10 @@ from trustproof.view.exchange import (
     FailureKind,
     HttpAnswer,
     HttpRequest,
+    Listener,
     SslMode,
     TlsOffer,
+    Transport,
     TransportFailure,
 )
 from trustproof.view.protocol import Channel, SandboxView
@@ -35,8 +37,10 @@ __all__ = [
     "FailureKind",
     "HttpAnswer",
     "HttpRequest",
+    "Listener",
     "SandboxView",
     "SslMode",
     "TlsOffer",
+    "Transport",
     "TransportFailure",
 ]

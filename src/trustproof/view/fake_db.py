@@ -31,6 +31,12 @@ class FakeServer:
     db_accept_plaintext: bool = False
     db_check_cn: bool = True
     db_extra_grants: frozenset[tuple[str, str, str]] = frozenset()  # (role, verb, table)
+    # The service takes the caller from this forwarded-identity header when it reaches it (a
+    # caller named in its value); "" for none.
+    honoured_identity_header: str = ""
+    gateway_strips_identity_headers: bool = True  # the gateway removes them before forwarding
+    # (service, port): the service's processes also listen on these ports (plaintext TCP).
+    extra_listeners: frozenset[tuple[str, int]] = frozenset()
 
 
 def decide_db(spec: Spec, server: FakeServer, request: DbRequest) -> DbAnswer:

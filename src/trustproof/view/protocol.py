@@ -15,7 +15,7 @@ edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bou
 chosen timestamps; broken from a template; revoked through RFC 7009); the signing keys (rotate,
 prune, the published JWKS); the policy the gateways enforce and `override_policy()`; the audit
 event of a request; each gateway's token leeway; and sending attempts (`send`, `channel`,
-`query`).
+`query`); the listening sockets of the team's service processes (`listeners`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from trustproof.policy.engine import PolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
-from trustproof.view.exchange import CertKind, DbAnswer, DbRequest, Exchange, HttpRequest
+from trustproof.view.exchange import (
+    CertKind,
+    DbAnswer,
+    DbRequest,
+    Exchange,
+    HttpRequest,
+    Listener,
+)
 
 
 class Channel(Protocol):
@@ -153,4 +160,12 @@ class SandboxView(Protocol):
 
     async def query(self, request: DbRequest) -> DbAnswer:
         """Perform one datastore attempt (fresh connection, always rolled back)."""
+        ...
+
+    # -- surface --------------------------------------------------------------------------------
+
+    async def listeners(self, service: str) -> tuple[Listener, ...]:
+        """Every listening TCP socket and bound UDP socket (IPv4 and IPv6) of the processes the
+        sandbox started for `service` and their children; raises `SandboxError` when they
+        cannot be read."""
         ...
