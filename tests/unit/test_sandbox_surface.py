@@ -1,0 +1,74 @@
+"""Reading the observed surface from /proc text (no sockets, no /proc): the listening-socket
+tables, the process trees and the TLS answer check of `trustproof.sandbox.surface`."""
+
+from __future__ import annotations
+
+from trustproof.sandbox.surface import (
+    Process,
+    Socket,
+    client_hello,
+    is_tls_record,
+    parse_net_table,
+    parse_stat,
+    tree,
+)
+
+HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+TCP = f"""{HEADER}
+   0: 0100007F:4745 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1
+   1: 00000000:238C 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 112 1
+   2: 0100007F:4745 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000  1000        0 113 1
+"""
+TCP6 = f"""{HEADER}
+   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 121 1
+   1: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 122 1
+"""
+UDP = f"""{HEADER}
+   0: 0100007F:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 131 2
+   1: 0100007F:14EA 0100007F:0035 01 00000000:00000000 00:00000000 00000000  1000        0 132 2
+"""
+
+
+def test_tcp_listeners_are_read_and_connections_are_not() -> None:
+    assert parse_net_table(TCP, "tcp") == {
+        111: Socket("tcp", "127.0.0.1", 18245),
+        112: Socket("tcp", "0.0.0.0", 9100),  # noqa: S104
+    }
+
+
+def test_ipv6_listeners_read_loopback_and_wildcard() -> None:
+    assert parse_net_table(TCP6, "tcp") == {
+        121: Socket("tcp", "::1", 8080),
+        122: Socket("tcp", "::", 8081),
+    }
+
+
+def test_bound_unconnected_udp_sockets_listen_and_connected_ones_do_not() -> None:
+    assert parse_net_table(UDP, "udp") == {131: Socket("udp", "127.0.0.1", 5353)}
+
+
+def test_a_stat_line_with_spaces_and_parentheses_in_the_name() -> None:
+    line = "4242 (my (odd) svc) S 4200 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 77"
+    assert parse_stat(4242, line) == Process(4242, "my (odd) svc", 4200, 4242)
+
+
+def test_the_tree_holds_the_group_and_every_descendant_and_nothing_else() -> None:
+    processes = [
+        Process(10, "service", 1, 10),
+        Process(11, "worker", 10, 10),
+        Process(12, "own-session", 10, 12),  # setsid() child: found by parent pid
+        Process(13, "grandchild", 12, 12),
+        Process(14, "group-member", 1, 10),  # reparented to init, still in the group
+        Process(20, "postgres", 1, 20),  # the sandbox's, not the service's
+        Process(21, "gateway", 1, 21),
+    ]
+    assert [p.pid for p in tree(processes, [10])] == [10, 11, 12, 13, 14]
+    assert tree(processes, [99]) == []  # a service that is gone has no tree
+
+
+def test_a_tls_answer_is_a_tls_record_and_plaintext_is_not() -> None:
+    hello = client_hello()
+    assert is_tls_record(hello[:5]) is True  # a ClientHello is itself a handshake record
+    assert is_tls_record(b"\x15\x03\x03\x00\x02") is True  # an alert
+    assert is_tls_record(b"HTTP/") is False
+    assert is_tls_record(b"") is None
