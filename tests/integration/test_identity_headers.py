@@ -105,9 +105,11 @@ def test_the_shop_behind_our_gateway_is_fooled_by_no_header(
 
 def listeners(spec: Path, run_dir: Path) -> tuple[Listener, ...]:
     async def main() -> tuple[Listener, ...]:
-        async with Sandbox.from_file(spec, run_dir=run_dir) as sandbox:
-            async with LiveView.open(sandbox) as view:
-                return await view.listeners("ledger")
+        async with (
+            Sandbox.from_file(spec, run_dir=run_dir) as sandbox,
+            LiveView.open(sandbox) as view,
+        ):
+            return await view.listeners("ledger")
 
     return asyncio.run(main())
 

@@ -13,20 +13,32 @@ from trustproof.sandbox.surface import (
     tree,
 )
 
-HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
-TCP = f"""{HEADER}
-   0: 0100007F:4745 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1
-   1: 00000000:238C 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 112 1
-   2: 0100007F:4745 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000  1000        0 113 1
-"""
-TCP6 = f"""{HEADER}
-   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 121 1
-   1: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 122 1
-"""
-UDP = f"""{HEADER}
-   0: 0100007F:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 131 2
-   1: 0100007F:14EA 0100007F:0035 01 00000000:00000000 00:00000000 00000000  1000        0 132 2
-"""
+HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid"
+ZERO6 = "0" * 32
+
+
+def table(*rows: tuple[str, str, str, int]) -> str:
+    """A /proc/net table: (local, remote, state, inode) per row, the other columns filled in."""
+    lines = [HEADER + "  timeout inode"]
+    for index, (local, remote, state, inode) in enumerate(rows):
+        rest = "00000000:00000000 00:00000000 00000000  1000        0"
+        lines.append(f"   {index}: {local} {remote} {state} {rest} {inode} 1")
+    return "\n".join(lines) + "\n"
+
+
+TCP = table(
+    ("0100007F:4745", "00000000:0000", "0A", 111),
+    ("00000000:238C", "00000000:0000", "0A", 112),
+    ("0100007F:4745", "0100007F:D2A4", "01", 113),  # an established connection
+)
+TCP6 = table(
+    ("00000000000000000000000001000000:1F90", f"{ZERO6}:0000", "0A", 121),
+    (f"{ZERO6}:1F91", f"{ZERO6}:0000", "0A", 122),
+)
+UDP = table(
+    ("0100007F:14E9", "00000000:0000", "07", 131),
+    ("0100007F:14EA", "0100007F:0035", "01", 132),  # connected
+)
 
 
 def test_tcp_listeners_are_read_and_connections_are_not() -> None:

@@ -26,7 +26,7 @@ HONOUR = ENV.get("HONOUR_HEADER", "")
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         caller = ""
         peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         for kind, value in (peer or {}).get("subjectAltName", ()):
@@ -50,7 +50,7 @@ def main() -> None:
     extra = ENV.get("EXTRA_PORT")
     if extra:
         argv = [sys.executable, "-m", "http.server", extra, "--bind", "127.0.0.1"]
-        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):  # ready only once the child listens too (at most 5 s)
             try:
                 socket.create_connection(("127.0.0.1", int(extra)), timeout=1).close()
