@@ -328,9 +328,26 @@ class EnvName(str):
 
 
 class HeaderName(str):
-    """An HTTP field name (RFC 9110 §5.1: a token), as the spec's ``identity_headers`` list it."""
+    """A forwarded-identity HTTP field name (RFC 9110 §5.1: a token), as the spec's
+    ``identity_headers`` list it: never one of the fields every request needs."""
 
     PATTERN: ClassVar[str] = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
+    PROTOCOL: ClassVar[frozenset[str]] = frozenset(
+        {
+            "accept",
+            "authorization",
+            "connection",
+            "content-length",
+            "content-type",
+            "cookie",
+            "expect",
+            "host",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "user-agent",
+        }
+    )
 
     @classmethod
     def parse(cls, raw: object) -> HeaderName:
@@ -340,6 +357,12 @@ class HeaderName(str):
                 f"bad header name {shown(text)} (expected 1-64 letters, digits or "
                 "!#$%&'*+.^_`|~- as RFC 9110 allows, no ':' or spaces)",
                 "write the field name only, like X-My-User",
+            )
+        if text.lower().replace("_", "-") in cls.PROTOCOL:
+            raise BadValue(
+                f"{text} is not an identity header: every request needs it, and the gateways "
+                "would strip it",
+                "list only the headers a proxy in front sets to name the caller, like X-My-User",
             )
         return cls(text)
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import pytest
 from cryptography import x509
 
+from trustproof.errors import SpecError
 from trustproof.gateway.headers import IDENTITY_HEADER_TABLE
 from trustproof.probes.bypass import claim, forgeable_headers
 from trustproof.probes.forgery import BUILDERS, forged_headers
@@ -154,3 +155,24 @@ def test_a_service_without_gateway_listening_only_on_its_port_passes() -> None:
     found = verdicts(SELF, FakeServer(), ["surface.undeclared-listener"])
     assert [c.kind for c in found] == ["self"]
     assert failing(found) == Counter()
+
+
+def test_the_spec_keys_read_from_yaml_and_bad_names_get_a_clear_error(tmp_path: Path) -> None:
+    text = (EXAMPLES / "pyjwt-mtls" / "trustproof.yaml").read_text(encoding="utf-8")
+    text = text.replace("    reload: sighup", "    reload: sighup\n    other_ports: [9100, 9101]")
+    good = tmp_path / "good.yaml"
+    good.write_text(text + "identity_headers: [X-My-User, x_team_principal]\n", encoding="utf-8")
+    spec = load_spec(good)
+    assert spec.identity_headers == ("X-My-User", "x_team_principal")
+    assert spec.services["inventory"].other_ports == (9100, 9101)
+    for bad, words in (
+        ("'X-My User'", "bad header name"),
+        ("Authorization", "not an identity header"),
+        ("Content_Type", "not an identity header"),
+    ):
+        wrong = tmp_path / "bad.yaml"
+        wrong.write_text(text + f"identity_headers: [{bad}]\n", encoding="utf-8")
+        with pytest.raises(SpecError) as caught:
+            load_spec(wrong)
+        assert words in str(caught.value)
+        assert "identity_headers" in str(caught.value)
