@@ -3,11 +3,18 @@ tables, the process trees and the TLS answer check of `trustproof.sandbox.surfac
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
+from trustproof.errors import SandboxError
 from trustproof.sandbox.surface import (
     Process,
     Socket,
     client_hello,
     is_tls_record,
+    listening,
     parse_net_table,
     parse_stat,
     tree,
@@ -84,3 +91,41 @@ def test_a_tls_answer_is_a_tls_record_and_plaintext_is_not() -> None:
     assert is_tls_record(b"\x15\x03\x03\x00\x02") is True  # an alert
     assert is_tls_record(b"HTTP/") is False
     assert is_tls_record(b"") is None
+
+
+def fake_proc(root: Path) -> Path:
+    """A /proc with a service (10), its worker (11, sharing the listening socket), a child in
+    its own session (12) in another network namespace, and the sandbox's PostgreSQL (20)."""
+    (root / "netns").write_text("")
+    (root / "otherns").write_text("")
+    stats = {10: (1, 10), 11: (10, 10), 12: (10, 12), 20: (1, 20)}
+    sockets = {10: [111, 112], 11: [111], 12: [121], 20: [131]}
+    for pid, (ppid, pgrp) in stats.items():
+        base = root / str(pid)
+        (base / "fd").mkdir(parents=True)
+        (base / "net").mkdir()
+        (base / "ns").mkdir()
+        (base / "stat").write_text(f"{pid} (proc {pid}) S {ppid} {pgrp} {pgrp} 0 -1 0\n")
+        for index, inode in enumerate(sockets[pid]):
+            os.symlink(f"socket:[{inode}]", base / "fd" / str(index))
+        os.symlink("/dev/null", base / "fd" / "9")
+        os.link(root / ("otherns" if pid == 12 else "netns"), base / "ns" / "net")
+        (base / "net" / "tcp").write_text(TCP)
+        (base / "net" / "udp").write_text(table(("0100007F:14E9", "00000000:0000", "07", 131)))
+        (base / "net" / "tcp6").write_text(TCP6 if pid == 12 else table())
+    (root / "self" / "ns").mkdir(parents=True)
+    os.link(root / "netns", root / "self" / "ns" / "net")
+    return root
+
+
+def test_sockets_of_the_tree_are_joined_with_their_namespaces_tables(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path)
+    found = listening({"orders": 10, "db": 20}, "orders", proc)
+    assert [(f.process.pid, f.socket, f.same_netns) for f in found] == [
+        (10, Socket("tcp", "127.0.0.1", 18245), True),
+        (10, Socket("tcp", "0.0.0.0", 9100), True),  # noqa: S104
+        (12, Socket("tcp", "::1", 8080), False),  # the child's own namespace
+    ]  # the worker's shared socket counts once; PostgreSQL (pid 20) is not the service's
+    with pytest.raises(SandboxError) as caught:
+        listening({"orders": 10}, "payments", proc)
+    assert caught.value.hint

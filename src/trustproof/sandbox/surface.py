@@ -4,7 +4,8 @@ started for them, and their children, read from ``/proc`` (Linux).
 * the processes: the service's process (its pid is also its process group: the backend starts it
   in a new session), every process of that group, and every descendant (by parent pid) — so a
   worker that moved to its own session is still found;
-* their sockets: the ``socket:[inode]`` links in ``/proc/<pid>/fd``;
+* their sockets: the ``socket:[inode]`` links in ``/proc/<pid>/fd`` (a socket shared by several
+  processes, as pre-forked workers share the listening one, counts once: the lowest pid's);
 * which of those listen: ``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` — the tables of *that*
   process's network namespace — TCP in state LISTEN (``0A``), UDP bound and unconnected (``07``
   with no remote address);
@@ -155,7 +156,7 @@ def listening(roots: Mapping[str, int], service: str, proc: Path = PROC) -> list
     own_netns = _netns(proc, "self")
     tables: dict[int | None, dict[int, Socket]] = {}
     found: list[Found] = []
-    seen: set[tuple[int, Socket]] = set()
+    seen: set[int] = set()  # inodes: a socket shared by workers is one listener
     for process in tree(_processes(proc), [roots[service]]):
         try:
             inodes = _socket_inodes(proc, process.pid)
@@ -172,8 +173,8 @@ def listening(roots: Mapping[str, int], service: str, proc: Path = PROC) -> list
             tables[netns] = _net_tables(proc, process.pid)
         for inode in sorted(inodes):
             socket = tables[netns].get(inode)
-            if socket is not None and (process.pid, socket) not in seen:
-                seen.add((process.pid, socket))
+            if socket is not None and inode not in seen:
+                seen.add(inode)
                 found.append(Found(socket, process, netns == own_netns))
     return found
 
