@@ -93,10 +93,10 @@ def test_the_same_service_believing_no_header_passes(tmp_path: Path) -> None:
 def test_the_shop_behind_our_gateway_is_fooled_by_no_header(
     shop_spec_path: Path, tmp_path: Path
 ) -> None:
-    run = run_on(shop_spec_path, tmp_path / "run", HEADER_PROBES)
+    run = run_on(shop_spec_path, tmp_path / "run", (*HEADER_PROBES, *SURFACE))
     headers = forgeable_headers(load_spec(shop_spec_path))
-    assert len(run.results) == 2 * 3 * len(headers)
-    assert failures(run) == {}
+    assert len(run.results) == 2 * 3 * len(headers) + 3
+    assert failures(run) == {}  # and its services listen on their declared ports only
     forged = {r.case.variant: r for r in run.results if r.case.probe == HEADER_PROBES[0]}
     audit = forged["X-Authenticated-User"].result.evidence.audit
     assert audit is not None
