@@ -32,6 +32,8 @@ AUDIENCE = SPIFFE_ID
 CERT, KEY, BUNDLE = (ENV[f"TRUSTPROOF_{n}_FILE"] for n in ("CERT", "KEY", "BUNDLE"))
 CRL = ENV["TRUSTPROOF_CRL_FILE"]
 ALGORITHMS = ["ES256"]
+MAX_TOKEN_CHARS = 8192  # a token is a few hundred characters; anything huge is refused unread
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 §4: not an ID token
 JWKS_REFRESH_SECONDS = 1.0
 TIMEOUT = 5.0
 
@@ -123,8 +125,12 @@ def validate(token: str, peer_der: bytes | None) -> dict[str, Any]:
     peer_id = spiffe_id_of(peer_der)
     if peer_id is None or not peer_id.startswith(f"spiffe://{TRUST_DOMAIN}/"):
         raise Refused(401, "not-of-this-trust-domain")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise Refused(401, "token-too-large")
     try:
         header = jwt.get_unverified_header(token)
+        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+            raise Refused(401, "not-an-access-token")
         key = KEYS.get(header.get("kid"))
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -136,12 +142,38 @@ def validate(token: str, peer_der: bytes | None) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise Refused(401, type(exc).__name__) from None
+    if not plain_claims(token):
+        raise Refused(401, "ambiguous-claims")
     cnf = claims.get("cnf")
     if not isinstance(cnf, dict) or cnf.get("x5t#S256") != x5t_s256(peer_der):
         raise Refused(401, "not-bound-to-this-certificate")
     if claims["sub"] != peer_id:
         raise Refused(401, "subject-is-not-the-certificate")
     return claims
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise _Duplicate
+    return dict(pairs)
+
+
+def plain_claims(token: str) -> bool:
+    """No member twice (JSON parsers keep different copies: RFC 8725 §3.4 wants one reading) and
+    the NumericDate claims numbers, not strings (RFC 7519 §2)."""
+    part = token.split(".")[1]
+    try:
+        claims = json.loads(
+            base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)), object_pairs_hook=_unique
+        )
+    except (ValueError, _Duplicate):
+        return False
+    dates = [claims.get(name) for name in ("exp", "iat", "nbf") if name in claims]
+    return all(isinstance(d, int) and not isinstance(d, bool) for d in dates)
 
 
 def name_of(spiffe_id: str) -> str:

@@ -53,6 +53,7 @@ class AuditEvent:
     reason: str
     policy_ids: tuple[str, ...] = ()
     timings: Timings = field(default_factory=Timings)
+    stripped_headers: tuple[str, ...] = ()  # identity and client-address headers sent: names only
 
     def to_json(self) -> dict[str, object]:
         # Written out by hand: dataclasses.asdict deep-copies every field, and this runs for
@@ -80,6 +81,7 @@ class AuditEvent:
                 "upstream_us": t.upstream_us,
                 "total_us": t.total_us,
             },
+            "stripped_headers": list(self.stripped_headers),
         }
 
 

@@ -19,7 +19,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy"]
+Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy", "surface"]
 Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency"]
 SCENARIO_FAMILIES: tuple[Family, ...] = ("chaos", "consistency")
 
@@ -92,6 +92,11 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
     ProbeInfo("token.in-cookie", "token in a cookie, no Authorization header", "token"),
     ProbeInfo("token.added-claims", "token with roles or scope added after signing", "token"),
     ProbeInfo("token.forged-headers", "caller-supplied identity headers", "bypass"),
+    ProbeInfo(
+        "surface.undeclared-listener",
+        "a listening socket of a service's processes the spec does not declare",
+        "bypass",
+    ),
     ProbeInfo("authz.inside-matrix", "every expected (caller, route) pair is allowed", "authz"),
     ProbeInfo("authz.outside-matrix", "every other (caller, route) pair is refused", "authz"),
     ProbeInfo("authz.method-swap", "allowed path with another method", "authz"),

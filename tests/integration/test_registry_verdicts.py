@@ -18,6 +18,9 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
 BASELINE = json.loads((ROOT / "tests" / "data" / "registry_baseline.json").read_text())
+# Issue 12 gives these one case per identity header (and adds the surface probe): held to their
+# own tests (tests/integration/test_identity_headers.py), not to the issue-11 baseline.
+RESHAPED = ("token.forged-headers", "bypass.direct-port", "surface.undeclared-listener")
 OVER_PERMISSIVE = (
     '\n@id("oops-visitors-buy")\npermit (principal in Role::"visitor", action == Action::"POST", '
     'resource == Route::"storefront /checkout");\n'
@@ -30,7 +33,9 @@ def verdicts(spec: Path, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]
             run, _ = await suite_on(sandbox)
         known = {cid.split(" | ", 1)[0] for cid in BASELINE["shop_verdicts"]}
         cases = {  # probes added since the baseline are held by their own tests
-            item.id: item.verdict for item in run.cases if item.id.split(" | ", 1)[0] in known
+            item.id: item.verdict
+            for item in run.cases
+            if item.id.split(" | ", 1)[0] in known - set(RESHAPED)
         }
         return cases, {item.id: item.verdict for item in run.scenarios}
 
@@ -48,9 +53,13 @@ def assert_same_as_before(cases: dict[str, str], before: dict[str, str]) -> None
     assert set(new.values()) <= {"pass"}
 
 
+def kept(baseline: dict[str, str]) -> dict[str, str]:
+    return {i: v for i, v in baseline.items() if i.split(" | ", 1)[0] not in RESHAPED}
+
+
 def test_the_shop_gets_the_same_verdicts_as_before(tmp_path: Path) -> None:
     cases, scenarios = verdicts(SHOP, tmp_path / "run")
-    assert_same_as_before(cases, BASELINE["shop_verdicts"])
+    assert_same_as_before(cases, kept(BASELINE["shop_verdicts"]))
     assert scenarios == BASELINE["shop_scenario_verdicts"]
 
 
@@ -60,6 +69,6 @@ def test_the_over_permissive_shop_gets_the_same_verdicts_as_before(tmp_path: Pat
     policy = shop / "policies" / "shop.cedar"
     policy.write_text(policy.read_text(encoding="utf-8") + OVER_PERMISSIVE, encoding="utf-8")
     cases, scenarios = verdicts(shop / "trustproof.yaml", tmp_path / "run")
-    assert_same_as_before(cases, BASELINE["broken_shop_verdicts"])
+    assert_same_as_before(cases, kept(BASELINE["broken_shop_verdicts"]))
     assert "over-permission" in cases.values()  # the comparison covers a failing verdict
     assert scenarios == BASELINE["broken_shop_scenario_verdicts"]

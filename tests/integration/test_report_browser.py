@@ -119,7 +119,7 @@ def test_rendered_dom_has_banner_failures_and_matrix(
     assert LEAKED in failures
     matrix = re.search(r'<table class="matrix" id="matrix-storefront".*?</table>', dom, re.S)
     assert matrix is not None
-    cells = re.findall(r'<td class="cell (\w+)"', matrix.group(0))
+    cells = re.findall(r'<td class="cell (\w+) (?:allow|deny)"', matrix.group(0))
     assert sorted(cells) == ["ok", "violation"]  # 1 caller x 2 operations
     assert "<script" not in dom.lower()
 

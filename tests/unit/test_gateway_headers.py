@@ -3,6 +3,7 @@ the service must never see, and what is refused outright — each with its passi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,11 +11,19 @@ import pytest
 
 from trustproof.clock import ManualClock
 from trustproof.gateway.config import gateway_config
-from trustproof.gateway.headers import forwarding_headers, normalised, relayable, request_problem
+from trustproof.gateway.headers import (
+    IDENTITY_HEADER_TABLE,
+    forwarding_headers,
+    identity_claims,
+    normalised,
+    relayable,
+    request_problem,
+)
 from trustproof.gateway.http1 import CONSUMED
 from trustproof.gateway.pipeline import REASONS, STAGES, InboundRequest, Peer, Pipeline, Verdict
 from trustproof.policy import StaticPolicyEngine
 from trustproof.spec import load_spec
+from trustproof.spec.values import HeaderName
 from trustproof.tokens import KeyRing, RevocationList, TokenIssuer, TokenValidator
 
 ISSUER = "https://127.0.0.1:9443"
@@ -211,3 +220,95 @@ def test_relayable_and_request_problem_directly() -> None:
     assert problem is not None
     assert "HTTP/0.9" in problem.detail
     assert ("Forwarded", 'for="[::1]";proto=https') in forwarding_headers("::1", "https")
+
+
+# -- the real-world table: every header, every spelling, duplicates --------------------------
+
+TABLE_NAMES = [header.name for header in IDENTITY_HEADER_TABLE]
+
+
+def _spellings(name: str) -> list[str]:
+    return [
+        name,
+        name.lower(),
+        name.upper(),
+        name.replace("-", "_"),
+        name.lower().replace("-", "_"),
+    ]
+
+
+def test_the_table_names_each_header_once_with_a_source() -> None:
+    lowered = [name.lower() for name in TABLE_NAMES]
+    assert len(lowered) == len(set(lowered))
+    assert all(header.source for header in IDENTITY_HEADER_TABLE)
+    for wanted in (
+        "X-Forwarded-User",
+        "X-Authenticated-User",
+        "X-Remote-User",
+        "Remote-User",
+        "X-Auth-Request-Preferred-Username",
+        "X-Consumer-Custom-Id",
+        "X-Goog-Authenticated-User-Email",
+        "X-Amzn-Oidc-Data",
+        "X-MS-CLIENT-PRINCIPAL",
+        "X-SSL-Client-Cert",
+        "X-Forwarded-Client-Cert",
+        "X-SPIFFE-ID",
+        "X-Webauth-User",
+        "X-Forwarded-Preferred-Username",
+    ):
+        assert wanted.lower() in lowered, wanted
+    companions = {c for header in IDENTITY_HEADER_TABLE for c in header.companions}
+    assert companions <= set(TABLE_NAMES)
+
+
+@pytest.mark.parametrize("name", TABLE_NAMES)
+def test_every_table_header_in_every_spelling_and_duplicated_is_stripped(name: str) -> None:
+    sent = [(spelling, "storefront") for spelling in _spellings(name)]
+    sent += [(name, "second"), ("Accept", "*/*")]
+    kept, stripped = relayable(sent, CONSUMED)
+    assert kept == [("Accept", "*/*")]  # the passing twin: an ordinary header is relayed
+    assert stripped == (normalised(name),) * (len(sent) - 1)
+    assert identity_claims(sent) == stripped
+
+
+@pytest.mark.parametrize("name", TABLE_NAMES)
+def test_every_table_header_is_stripped_by_the_gateway(fabric: Fabric, name: str) -> None:
+    forged = "spiffe://shop.test/orders"
+    verdict = decide(fabric, ((name, forged), (name.replace("-", "_"), forged)))
+    assert verdict.allowed, verdict
+    assert (name, forged) not in verdict.upstream_headers
+    assert forged not in [value for _, value in verdict.upstream_headers]
+    assert verdict.stripped.count(normalised(name)) == 2
+    assert names(verdict).count("x-trustproof-principal") == 1  # the gateway's own
+
+
+OVERRIDES = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL"]
+
+
+@pytest.mark.parametrize("name", [*OVERRIDES, "X_Rewrite_URL"])
+def test_override_headers_are_also_stripped_should_the_refusal_be_skipped(name: str) -> None:
+    kept, stripped = relayable([(name, "DELETE"), ("X-Method", "DELETE")], CONSUMED)
+    assert kept == [("X-Method", "DELETE")]
+    assert stripped == (normalised(name),)
+
+
+def test_the_specs_own_identity_headers_are_stripped_too() -> None:
+    sent = [("X-My-User", "admin"), ("x_my_user", "admin"), ("X-My-Userx", "kept")]
+    assert relayable(sent, CONSUMED) == (sent, ())  # unknown to the table: relayed
+    kept, stripped = relayable(sent, CONSUMED, frozenset({"x-my-user"}))
+    assert kept == [("X-My-Userx", "kept")]
+    assert stripped == ("x-my-user", "x-my-user")
+
+
+def test_the_gateway_strips_the_specs_identity_headers(shop_spec_path: Path) -> None:
+    spec = replace(load_spec(shop_spec_path), identity_headers=(HeaderName("X-My-User"),))
+    config = gateway_config(spec, "orders")
+    assert config.identity_headers == frozenset({"x-my-user"})
+    fabric = Fabric(shop_spec_path)
+    fabric.pipeline.config = config
+    verdict = decide(fabric, (("X_MY_USER", "admin"), ("X-Other", "1")))
+    assert verdict.allowed, verdict
+    assert "x-my-user" not in names(verdict)
+    assert "x-other" in names(verdict)
+    assert verdict.stripped == ("x-my-user",)

@@ -14,10 +14,13 @@ from trustproof.suite.runner import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = json.loads((ROOT / "tests" / "data" / "registry_baseline.json").read_text())
-RESHAPED = frozenset(
+SPLIT = frozenset(
     {"tls.legacy-version", "token.alg-none", "token.forged-headers", "bypass.direct-port"}
 )
 """Probes issue 12 gave one case per variant (version, spelling, header): their ids changed."""
+PER_ROUTE = frozenset({"tls.no-client-cert", "token.missing"})
+"""Probes issue 12 runs on every route of a server trustproof did not write (`gateway: none`)."""
+RESHAPED = SPLIT | PER_ROUTE
 
 
 @pytest.mark.parametrize("example", sorted(BASELINE["case_ids"]))
@@ -36,4 +39,5 @@ def test_each_example_generates_the_same_case_ids_as_before(example: str) -> Non
     lost = {cid for cid in before if probe(cid) not in RESHAPED} - set(ids)
     assert sorted(lost) == []  # nothing lost
     # probes issue 12 split into one case per variant: every new case of theirs names its variant
-    assert all(c.variant for c in cases if c.probe in RESHAPED and c.id not in set(before))
+    assert all(c.variant for c in cases if c.probe in SPLIT and c.id not in set(before))
+    assert all(c.kind == "self" for c in cases if c.probe in PER_ROUTE and c.id not in before)

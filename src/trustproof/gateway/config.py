@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from trustproof.gateway.headers import normalised
 from trustproof.gateway.listener import ConnectionLimits
 from trustproof.gateway.paths import RouteTable
 from trustproof.gateway.pipeline import GatewayConfig, Identity
@@ -40,6 +41,7 @@ def gateway_config(
         routes=RouteTable(declared.routes),
         identities=identities(spec),
         proof_key=proof_key,
+        identity_headers=frozenset(normalised(name) for name in spec.identity_headers),
     )
 
 

@@ -101,6 +101,8 @@ class GatewayConfig:
     identities: Mapping[str, Identity]  # SPIFFE ID -> who it is
     # Signs X-Trustproof-Gateway-Proof on every forwarded request; None: forward without a proof.
     proof_key: Secret[bytes] | None = None
+    # The spec's own identity headers (normalised names), stripped like the built-in ones.
+    identity_headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,9 @@ class Pipeline:
         if principal is None or canonical is None or route is None or decision is None:
             raise AssertionError("an allow without every stage's result")  # fail closed
         upstream_target = origin_form(canonical.path, canonical.query)
-        headers, stripped = _upstream_headers(request, principal, route.path)
+        headers, stripped = _upstream_headers(
+            request, principal, route.path, self.config.identity_headers
+        )
         if self.config.proof_key is not None:
             proof = sign_proof(
                 self.config.proof_key.reveal(),
@@ -368,9 +370,9 @@ def _bearer(headers: Headers) -> tuple[str | None, Reason | None]:
 
 
 def _upstream_headers(
-    request: InboundRequest, principal: Identity, route: str
+    request: InboundRequest, principal: Identity, route: str, extra: frozenset[str]
 ) -> tuple[Headers, tuple[str, ...]]:
-    kept, stripped = relayable(request.headers, CONSUMED)
+    kept, stripped = relayable(request.headers, CONSUMED, extra)
     kept += forwarding_headers(request.source_ip, "https")
     kept += [
         ("X-Trustproof-Request-Id", request.request_id),

@@ -54,6 +54,7 @@ from trustproof.gateway.connections import (
     TimedServer,
     Verified,
 )
+from trustproof.gateway.headers import identity_claims
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.listener import (
     ConnectionLimits,
@@ -392,6 +393,9 @@ class Gateway:
             reason=verdict.reason,
             policy_ids=verdict.policy_ids,
             timings=timings,
+            stripped_headers=verdict.stripped
+            if verdict.allowed
+            else identity_claims(inbound.headers, self.pipeline.config.identity_headers),
         )
 
 

@@ -15,9 +15,11 @@ sent" / "The SSL certificate error" / "The plain HTTP
 request was sent to HTTPS port" (nginx, HAProxy)
 401 (JSON ``stage: tls``: ``denied_tls``)                    ``denied_authn``
 403; 400 (any other page: a bad path, a bad request);       ``denied_authz``
-421 (misdirected: wrong Host/SNI)
-404/405 without the marker: no handler served it (a         ``denied_authz``
-route that does not exist is as refused as a denied one)
+421 (misdirected: wrong Host/SNI); 413/414/431 (too large)
+404/405/501 without the marker: no handler served it (a     ``denied_authz``
+route that does not exist is as refused as a denied one;
+501: the server implements no such method, RFC 9110
+§15.6.2 — Python's http.server answers HEAD so)
 1xx, 5xx                                                    ``inconclusive``
 the marker ``X-Served-By`` (any case) naming the service    ``allowed``
 the service's declared ``expect`` holds                     ``allowed``
@@ -47,6 +49,12 @@ from typing import Any
 
 from trustproof.probes.model import Outcome
 from trustproof.spec.model import Refuses, Served, Spec
+
+NO_HANDLER = frozenset({404, 405, 501})
+TOO_LARGE = frozenset({413, 414, 431})
+"""Content too large, URI too long, header fields too large (RFC 9110 §15.5.14-15, RFC 6585 §5):
+the server refused the request before any handler read it."""
+"""Statuses that say no handler took the request: without the marker, nothing served it."""
 
 MARKER = "X-Served-By"
 DECISION = "X-Trustproof-Decision"
@@ -199,9 +207,11 @@ def _refusal(
         return "denied_authz", stage or "policy", reason
     if status == 400:
         return "denied_authz", stage or "request", reason
+    if status in TOO_LARGE:
+        return "denied_authz", stage or "request", f"request refused as too large (HTTP {status})"
     if status == 421:
         return "denied_authz", stage or "host", f"misdirected request (HTTP 421): {reason}"
-    if status in (404, 405) and served_by is None:  # nothing served it: no such route/method
+    if status in NO_HANDLER and served_by is None:  # nothing served it: no such route/method
         return "denied_authz", stage or "route", f"no handler (HTTP {status})"
     return None
 

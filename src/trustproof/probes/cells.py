@@ -54,6 +54,29 @@ def credential_cells(plan: Plan) -> Iterator[tuple[Boundary, Cell]]:
             yield boundary, cell
 
 
+def anonymous_cells(plan: Plan) -> Iterator[tuple[Boundary, Cell]]:
+    """The cells a probe presenting *no* credential (no certificate, no token) tries: behind a
+    trustproof gateway, the credential cell (the gateway refuses the same way on every route);
+    on a server trustproof did not write, one allowed cell per route — such servers are
+    configured per location, and one location serving anonymous callers (nginx's
+    ``ssl_verify_client optional`` with a route open to "any caller it let in") is the mistake."""
+    for boundary in plan.services():
+        if boundary_kind(plan.spec, boundary.name) == "gateway":
+            cell = credential_cell(plan.spec, boundary)
+            if cell is not None:
+                yield boundary, cell
+            continue
+        allowed = [cell for cell in boundary.cells if cell.allowed]
+        for operation in dict.fromkeys(cell.operation for cell in allowed):
+            yield (
+                boundary,
+                min(
+                    (c for c in allowed if c.operation == operation),
+                    key=lambda c: (c.caller not in plan.spec.services, c.caller),
+                ),
+            )
+
+
 def presentation(case: Case, view: SandboxView, *, path: str = "") -> Presentation:
     """The valid presentation of the case's caller on its cell."""
     return Presentation.valid(view, case.caller or "", case.boundary, case.operation, path=path)

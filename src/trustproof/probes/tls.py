@@ -1,7 +1,9 @@
 """The ``tls`` family: every client certificate or transport that is wrong must be refused at the
 TLS stage (``denied_tls``), on one allowed cell per service (`credential_cell`).
 
-* ``tls.no-client-cert`` — no certificate (only where the ingress requires one);
+* ``tls.no-client-cert`` — no certificate (only where the ingress requires one); on a server
+  trustproof did not write, on every route (`anonymous_cells`: such servers are configured per
+  location, and one location open to anonymous callers is the mistake);
 * ``tls.untrusted-ca``, ``tls.expired-cert``, ``tls.not-yet-valid-cert``,
   ``tls.wrong-trust-domain``, ``tls.self-signed``, ``tls.wrong-eku`` (serverAuth only),
   ``tls.ca-as-client`` (a CA certificate of the trust domain), ``tls.no-uri-san``,
@@ -33,7 +35,13 @@ from dataclasses import dataclass, replace
 
 from trustproof.catalogue import Family
 from trustproof.probes.base import Plan, Probe
-from trustproof.probes.cells import boundary_kind, credential_cells, presentation, send
+from trustproof.probes.cells import (
+    anonymous_cells,
+    boundary_kind,
+    credential_cells,
+    presentation,
+    send,
+)
 from trustproof.probes.http import FAILURES
 from trustproof.probes.model import Case, Evidence, Expectation, Outcome, Result
 from trustproof.view import (
@@ -64,7 +72,8 @@ class TlsProbe:
 
     def cases(self, plan: Plan) -> Iterator[Case]:
         spec = plan.spec
-        for boundary, cell in credential_cells(plan):
+        cells = anonymous_cells(plan) if self.cert is None else credential_cells(plan)
+        for boundary, cell in cells:
             required = spec.services[boundary.name].ingress.client_cert == "required"
             if self.cert is None and not required:
                 continue
@@ -89,10 +98,22 @@ class TlsProbe:
 
 @dataclass(frozen=True)
 class RevokedProbe(TlsProbe):
-    """The caller's fresh, revoked SVID; a server reloading its CRL gets time to refuse."""
+    """The caller's fresh, revoked SVID, with a token bound to *it* (else a server checking the
+    binding refuses for that reason and the CRL is never put to the test); a server reloading
+    its CRL gets time to refuse."""
+
+    async def attempt(self, case: Case, target: SandboxView) -> Result:
+        how = presentation(case, target)
+        cert = self.client_cert(how.caller, case)
+        if how.bound and cert is not None and how.token is not None:
+            revoked = target.broken_cert(cert.kind, cert.name)
+            template = target.token_template(how.caller, case.boundary, bound=True)
+            token = replace(template, cnf_x5t_s256=revoked.x5t_s256).valid().token
+            how = how.with_token(token, "valid")
+        return await send(case, target, replace(how, cert=cert, tls=self.offer(case)))
 
     async def run(self, case: Case, target: SandboxView) -> Result:
-        result = await super().run(case, target)
+        result = await self.attempt(case, target)
         reload = target.spec.services[case.boundary].reload
         if case.kind != "self" or reload == "none":
             return result
@@ -101,7 +122,7 @@ class RevokedProbe(TlsProbe):
             if result.outcome not in ("allowed", "unreachable") or time.monotonic() > deadline:
                 break
             await asyncio.sleep(SETTLE_STEP_S)
-            result = await super().run(case, target)
+            result = await self.attempt(case, target)
         return result
 
 

@@ -59,7 +59,13 @@ from typing import Any, cast
 
 from trustproof.catalogue import Family
 from trustproof.probes.base import Plan, Probe
-from trustproof.probes.cells import boundary_kind, credential_cells, presentation, send
+from trustproof.probes.cells import (
+    anonymous_cells,
+    boundary_kind,
+    credential_cells,
+    presentation,
+    send,
+)
 from trustproof.probes.model import Case, Evidence, Expectation, Outcome, Result
 from trustproof.probes.presentation import presents_cert
 from trustproof.spec.model import Spec
@@ -89,7 +95,8 @@ class TokenProbe:
 
     def cases(self, plan: Plan) -> Iterator[Case]:
         spec = plan.spec
-        for boundary, cell in credential_cells(plan):
+        cells = anonymous_cells(plan) if self.id == "token.missing" else credential_cells(plan)
+        for boundary, cell in cells:
             service = spec.services[boundary.name]
             kind = boundary_kind(spec, boundary.name)
             if service.ingress.token == "optional" and (  # noqa: S105 (not a password)

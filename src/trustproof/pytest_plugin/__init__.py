@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from trustproof.catalogue import CATALOGUE
 from trustproof.pytest_plugin.session import SESSION, PluginSession
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["assert_allowed", "assert_denied"]
 
-FAMILIES = ("authz", "bypass", "db", "lifecycle", "tls", "token")
+FAMILIES = tuple(sorted({info.layer for info in CATALOGUE}))  # the probe ids' first part
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
+from trustproof.sandbox import surface
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
@@ -61,6 +62,7 @@ from trustproof.view import (
     Exchange,
     HttpAnswer,
     HttpRequest,
+    Listener,
     TlsOffer,
     TransportFailure,
 )
@@ -339,6 +341,10 @@ class LiveView:
         if self._db is None:
             self._db = DatastoreClient(self.sandbox)
         return await self._db.catalog(datastore, roles)
+
+    async def listeners(self, service: str) -> tuple[Listener, ...]:
+        roots = {name: handle.pid for name, handle in self.sandbox.handles.items()}
+        return await surface.listeners(roots, service)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from trustproof.spec.values import (
     Duration,
     EnvName,
     EnvValue,
+    HeaderName,
     LoopbackHost,
     Name,
     Port,
@@ -178,6 +179,11 @@ class Service:
         "authz); declared, the refusing stage is checked.",
         default=None,
     )
+    other_ports: tuple[Port, ...] = doc(
+        "Other ports the service may also listen on (metrics, admin); any other listening "
+        "socket of its processes is an undeclared listener (`surface.undeclared-listener`).",
+        default=(),
+    )
 
 
 @dataclass(frozen=True)
@@ -318,6 +324,11 @@ class Spec:
     reports: Reports = doc("Where and how results are reported.", default=Reports())
     path: Path = field(default=Path("trustproof.yaml"), metadata={"internal": True})
     tls: TlsSettings = doc("What the TLS probes check beyond the sandbox.", default=TlsSettings())
+    identity_headers: tuple[HeaderName, ...] = doc(
+        "Forwarded-identity headers your services or proxies use beyond the well-known ones: "
+        "the gateways strip them and the probes forge them.",
+        default=(),
+    )
 
     @property
     def base_dir(self) -> Path:

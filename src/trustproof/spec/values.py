@@ -327,6 +327,50 @@ class EnvName(str):
         return {"type": "string", "pattern": cls.PATTERN}
 
 
+class HeaderName(str):
+    """A forwarded-identity HTTP field name (RFC 9110 §5.1: a token), as the spec's
+    ``identity_headers`` list it: never one of the fields every request needs."""
+
+    PATTERN: ClassVar[str] = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
+    PROTOCOL: ClassVar[frozenset[str]] = frozenset(
+        {
+            "accept",
+            "authorization",
+            "connection",
+            "content-length",
+            "content-type",
+            "cookie",
+            "expect",
+            "host",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "user-agent",
+        }
+    )
+
+    @classmethod
+    def parse(cls, raw: object) -> HeaderName:
+        text = _text(raw, "a header name", "X-My-User")
+        if not re.match(cls.PATTERN, text):
+            raise BadValue(
+                f"bad header name {shown(text)} (expected 1-64 letters, digits or "
+                "!#$%&'*+.^_`|~- as RFC 9110 allows, no ':' or spaces)",
+                "write the field name only, like X-My-User",
+            )
+        if text.lower().replace("_", "-") in cls.PROTOCOL:
+            raise BadValue(
+                f"{text} is not an identity header: every request needs it, and the gateways "
+                "would strip it",
+                "list only the headers a proxy in front sets to name the caller, like X-My-User",
+            )
+        return cls(text)
+
+    @classmethod
+    def json_schema(cls) -> JsonSchema:
+        return {"type": "string", "pattern": cls.PATTERN}
+
+
 class EnvValue(str):
     """An environment variable value: a string, or a number (converted to its text)."""
 

@@ -20,8 +20,10 @@ from trustproof.view.exchange import (
     HostVariant,
     HttpAnswer,
     HttpRequest,
+    Listener,
     SslMode,
     TlsOffer,
+    Transport,
     TransportFailure,
 )
 from trustproof.view.protocol import Channel, SandboxView
@@ -45,8 +47,10 @@ __all__ = [
     "HostVariant",
     "HttpAnswer",
     "HttpRequest",
+    "Listener",
     "SandboxView",
     "SslMode",
     "TlsOffer",
+    "Transport",
     "TransportFailure",
 ]

@@ -205,3 +205,27 @@ class DbAnswer:
     detail: str = ""
     sqlstate: str = ""
     sent: str = ""  # how we connected (and what we ran), in words, without secrets
+
+
+Transport = Literal["tcp", "udp"]
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening socket of a process the sandbox started for `service` (or of its children):
+    a TCP socket in LISTEN, or a bound, unconnected UDP socket. `speaks_tls`: whether a TLS
+    ClientHello sent to it on loopback got a TLS record back (None: not tried or no answer —
+    UDP, another network namespace, an address that is not loopback or a wildcard)."""
+
+    service: str
+    port: int
+    address: str
+    transport: Transport
+    pid: int
+    process: str
+    speaks_tls: bool | None = None
+
+    def describe(self) -> str:
+        tls = {True: "speaks TLS", False: "plaintext", None: "TLS unknown"}[self.speaks_tls]
+        where = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{where}:{self.port}/{self.transport} of pid {self.pid} ({self.process}), {tls}"

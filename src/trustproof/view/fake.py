@@ -65,6 +65,7 @@ from trustproof.view.exchange import (
     Exchange,
     HttpAnswer,
     HttpRequest,
+    Listener,
     TransportFailure,
 )
 from trustproof.view.fake_db import FakeServer, decide_db, fake_catalog
@@ -312,6 +313,19 @@ class FakeView:
         foreign = {f.subject_der: f"foreign CA {f.label}" for f in self._foreign_cas()}
         return CaNames(own, foreign)
 
+    # -- surface --------------------------------------------------------------------------------
+
+    async def listeners(self, service: str) -> tuple[Listener, ...]:
+        """The service's own port (TLS with ``gateway: none``), plus the server's extras."""
+        declared = self.spec.services[service]
+        own_tls = declared.ingress.gateway == "none"
+        pid = 4000 + list(self.spec.services).index(service)
+        found = [Listener(service, declared.port, declared.host, "tcp", pid, service, own_tls)]
+        for name, port in sorted(self.server.extra_listeners):
+            if name == service:
+                found.append(Listener(service, port, "0.0.0.0", "tcp", pid, service, False))  # noqa: S104
+        return tuple(found)
+
 
 def decide_http(view: FakeView, request: HttpRequest) -> Exchange:
     """A trustproof gateway's stages, bent by `view.server` (see the module docstring)."""
@@ -432,6 +446,7 @@ def _authenticate(view: FakeView, request: HttpRequest) -> Exchange | _Caller:
     headers = dict(request.headers)
     if server.trust_identity_headers and "X-Trustproof-Principal" in headers:
         principal = headers["X-Trustproof-Principal"]
+    principal = _honoured_principal(view, request) or principal
     if not principal:
         return view._answer(request, 401, "token", "anonymous")
     return _Caller(principal, token_roles, peer is not None)
@@ -475,6 +490,23 @@ def _flawed_claims(
     if peer is not None and subject.startswith("spiffe://") and subject != str(peer.spiffe_id):
         return None
     return claims
+
+
+def _honoured_principal(view: FakeView, request: HttpRequest) -> str:
+    """The caller a service honouring `FakeServer.honoured_identity_header` takes from it, if
+    the header reaches it (a gateway in front strips it unless bent) and names a caller."""
+    server, spec = view.server, view.spec
+    wanted = server.honoured_identity_header.lower().replace("_", "-")
+    if not wanted:
+        return ""
+    if request.service in view.gateways() and server.gateway_strips_identity_headers:
+        return ""
+    values = [v for n, v in request.headers if n.lower().replace("_", "-") == wanted]
+    if not values:
+        return ""
+    text = unquote(values[0]).rpartition("URI=")[2]  # Envoy's XFCC names the client in URI=
+    named = [c for c in spec.callers if c in text or spec.spiffe_id(c) in text]
+    return max(named, key=len, default="")
 
 
 def _decide(view: FakeView, request: HttpRequest, who: _Caller, route: str) -> Decision:

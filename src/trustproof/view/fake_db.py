@@ -52,6 +52,12 @@ class FakeServer:
     advertise_unrelated_ca: bool = False  # names one more CA in its CertificateRequest
     speaks_tls12: bool = True  # False: TLS 1.3 only (the CertificateRequest is encrypted)
     token_flaws: frozenset[TokenFlaw] = frozenset()  # a validator's classic mistakes (fake_jwt)
+    # The service takes the caller from this forwarded-identity header when it reaches it (a
+    # caller named in its value); "" for none.
+    honoured_identity_header: str = ""
+    gateway_strips_identity_headers: bool = True  # the gateway removes them before forwarding
+    # (service, port): the service's processes also listen on these ports (plaintext TCP).
+    extra_listeners: frozenset[tuple[str, int]] = frozenset()
 
 
 SANDBOX_HBA = (

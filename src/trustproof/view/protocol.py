@@ -15,8 +15,9 @@ edges); certificates (valid, broken by kind; rotate, revoke); tokens (valid, bou
 chosen timestamps; broken from a template; revoked through RFC 7009; the attacker's key server
 for ``jku``/``x5u``); the signing keys (rotate, prune, the published JWKS); the policy the
 gateways enforce and `override_policy()`; the audit event of a request; each gateway's token
-leeway; sending attempts (`send`, `channel`, `query`); and handshake scans (the CA names a
-server advertises, next to the sandbox's own and the spec's foreign ones).
+leeway; sending attempts (`send`, `channel`, `query`); handshake scans (the CA names a server
+advertises, next to the sandbox's own and the spec's foreign ones); and the listening sockets of
+the team's service processes (`listeners`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from trustproof.view.exchange import (
     DbRequest,
     Exchange,
     HttpRequest,
+    Listener,
 )
 
 
@@ -191,4 +193,12 @@ class SandboxView(Protocol):
 
     def ca_names(self) -> CaNames:
         """The sandbox's own CA names and the foreign ones the spec declares."""
+        ...
+
+    # -- surface --------------------------------------------------------------------------------
+
+    async def listeners(self, service: str) -> tuple[Listener, ...]:
+        """Every listening TCP socket and bound UDP socket (IPv4 and IPv6) of the processes the
+        sandbox started for `service` and their children; raises `SandboxError` when they
+        cannot be read."""
         ...

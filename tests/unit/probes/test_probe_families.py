@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from trustproof.probes.bypass import forgeable_headers
 from trustproof.probes.model import Case, Verdict, judge
 from trustproof.probes.registry import generate, probe_for
 from trustproof.spec.load import load_spec
@@ -18,6 +19,7 @@ from trustproof.spec.model import Spec
 from trustproof.view.fake import FakeServer, FakeView
 
 SHOP = load_spec(Path(__file__).resolve().parents[3] / "examples" / "shop" / "trustproof.yaml")
+HEADERS = len(forgeable_headers(SHOP))  # the bypass probes forge one identity header per case
 
 
 def verdicts(spec: Spec, server: FakeServer) -> dict[Case, Verdict]:
@@ -37,8 +39,10 @@ def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
 def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
     found = verdicts(SHOP, FakeServer())
     assert failing(found) == Counter()
-    assert len(found) == 852  # every family is here
-    assert {case.probe.split(".")[0] for case in found} == {"authz", "token", "tls", "bypass", "db"}
+    # every family is here; the two header probes: one case per header on three boundaries
+    assert len(found) == 852 - 6 + 2 * 3 * HEADERS + 3
+    layers = {case.probe.split(".")[0] for case in found}
+    assert layers == {"authz", "token", "tls", "bypass", "db", "surface"}
 
 
 OVER = "over-permission"
@@ -106,7 +110,7 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
         {
             ("authz.outside-matrix", OVER): 48,
             ("authz.method-swap", OVER): 1,
-            ("token.forged-headers", OVER): 3,
+            ("token.forged-headers", OVER): 3 * HEADERS,
             # the refused tricks its path check does not already refuse as malformed
             ("authz.refused-path-tricks", OVER): 160,
             ("authz.refused-request-tricks", OVER): 129,
@@ -126,11 +130,11 @@ TWINS: dict[str, tuple[FakeServer, dict[tuple[str, str], int]]] = {
     # bypass
     "believes identity headers": (
         FakeServer(trust_identity_headers=True),
-        {("token.forged-headers", OVER): 3},
+        {("token.forged-headers", OVER): 3},  # the variant sending X-Trustproof-Principal
     ),
     "serves its own port without the gateway's proof": (
         FakeServer(direct_port_checks_proof=False),
-        {("bypass.direct-port", OVER): 3},
+        {("bypass.direct-port", OVER): 3 * HEADERS},
     ),
     # datastore
     "accepts passwords": (

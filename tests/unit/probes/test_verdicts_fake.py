@@ -133,10 +133,15 @@ def test_the_refusing_stage_is_evidence_unless_declared(tmp_path: Path) -> None:
     lenient = verdicts(spec(tmp_path), fastapi_401)
     assert set(lenient.values()) == {"pass"}
     found = Counter(c.probe for c, v in lenient.items() if c.probe in tls)
-    assert found == Counter(dict.fromkeys(tls, 1))
+    # no certificate at all is tried on every route of a server trustproof did not write
+    assert found == Counter({**dict.fromkeys(tls, 1), "tls.no-client-cert": 2})
     declared = "    refuses: {tls: [400, 495, 496], authn: 401, authz: 403}\n"
     strict = verdicts(spec(tmp_path, declared), fastapi_401)
-    assert by_probe(strict, *tls) == {(probe, "wrong-stage"): 1 for probe in tls}
+    assert by_probe(strict, *tls) == {
+        ("tls.untrusted-ca", "wrong-stage"): 1,
+        ("tls.expired-cert", "wrong-stage"): 1,
+        ("tls.no-client-cert", "wrong-stage"): 2,
+    }
     assert by_probe(strict, "authz.outside-matrix") == {("authz.outside-matrix", "wrong-stage"): 4}
     assert by_probe(strict, "token.expired") == {("token.expired", "pass"): 1}
 
