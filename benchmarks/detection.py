@@ -6,7 +6,7 @@ configuration runs the whole generated suite (every case, and the scenarios unle
 Per target it prints:
 
 * caught/seeded    mistakes whose named probe failed with a "got through" verdict; the seeded
-                   mistakes whose probe is on main and those marked ``pending`` (another branch)
+                   mistakes whose probe catches them and those marked ``pending`` (a known miss)
                    are counted apart, so today's figure and the one after the merge are both seen
 * false positives  failures on the correct configuration (those another branch fixes, listed
                    under ``correct.pending``, counted apart), and failures of an unrelated probe

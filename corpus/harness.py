@@ -62,7 +62,8 @@ class Edit:
 
 @dataclass(frozen=True)
 class Pending:
-    """A probe (or variant) that exists only on another engineer's branch today."""
+    """A mistake the named probe does not catch yet (`by`: who or what is to build it), with why:
+    skipped by the test with that reason, counted as missed by the benchmark."""
 
     probe: str
     by: str
