@@ -41,7 +41,7 @@ class FakeServer:
     db_extra_hba: tuple[HbaRule, ...] = ()  # pg_hba.conf lines before the sandbox's own
     db_settings: tuple[tuple[str, str], ...] = ()  # settings changed from the sandbox's
     # Naive HTTP servers (the path and request tricks): the access check sees one thing, the
-    # handler serves another (`trustproof.view.fake.naive_bypass`).
+    # handler serves another (`trustproof.view.fake_http.naive_bypass`).
     check_raw_path: bool = False  # the check matches the target as sent; the handler normalises
     honour_override_headers: bool = False  # the check decides on X-HTTP-Method-Override, ...
     unchecked_head: bool = False  # the check lists GET only; HEAD is served like GET

@@ -24,7 +24,8 @@ from trustproof.probes.paths import (
 from trustproof.probes.registry import generate, probe_for
 from trustproof.spec.load import load_spec
 from trustproof.suite.command import check_selection
-from trustproof.view.fake import FakeServer, FakeView, handler_path
+from trustproof.view.fake import FakeServer, FakeView
+from trustproof.view.fake_http import handler_path
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SHOP = load_spec(EXAMPLES / "shop" / "trustproof.yaml")
