@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from trustproof.cli.base import friendly, out, run_dir_option
 from trustproof.errors import SandboxError
@@ -148,6 +147,8 @@ def thumbprint_of_pem(pem: bytes) -> str:
 
 
 def _print_state(state: dict[str, Any]) -> None:
+    from rich.table import Table  # noqa: PLC0415 (only `status` draws one: token/cert start faster)
+
     table = Table("name", "kind", "url", "direct / dsn", "pid", "health", box=None)
     for name, ep in state.get("endpoints", {}).items():
         pid = str(ep.get("pid") or "")
