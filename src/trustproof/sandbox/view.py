@@ -70,6 +70,8 @@ from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import placed_token
 
 TIMEOUT_S = 10.0
+STALE_CONNECTION = frozenset({"connection-closed", "connection-reset", "client-error"})
+"""How a request on a reused connection fails when the server had closed it (not a refusal)."""
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
 
 
@@ -315,7 +317,15 @@ class LiveView:
     # -- attempts -------------------------------------------------------------------------------
 
     async def send(self, request: HttpRequest) -> Exchange:
-        return await self._send_on(self.fresh_session if request.fresh else self.pooled, request)
+        if request.fresh:
+            return await self._send_on(self.fresh_session, request)
+        answer = await self._send_on(self.pooled, request)
+        if isinstance(answer, TransportFailure) and answer.kind in STALE_CONNECTION:
+            # A kept-alive connection the server closed meanwhile (gunicorn's sync workers,
+            # keep-alive timeouts) says nothing about this request — read as a refusal it could
+            # pass a case the server would have failed: once more, on a fresh connection.
+            return await self._send_on(self.fresh_session, request)
+        return answer
 
     @asynccontextmanager
     async def channel(self) -> AsyncIterator[_Channel]:
