@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -41,18 +40,24 @@ from trustproof.policy.reload import ReloadablePolicyEngine
 from trustproof.sandbox import surface
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.http_client import (
+    OFFERS_ONLY,
+    STALE_CONNECTION,
+    TIMEOUT_S,
+    aiohttp_exchange,
+    offer_only,
+)
 from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
 from trustproof.sandbox.revocation import revoke_in_sandbox
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
-from trustproof.scrub import Secret, scrub
+from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tls import client_context, load_svid
 from trustproof.tokens import BrokenTokens, TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view import (
     BROKEN_CERT_MAKERS,
-    WEAK_CIPHERS,
     CaNames,
     CaScan,
     CertKind,
@@ -60,7 +65,6 @@ from trustproof.view import (
     DbAnswer,
     DbRequest,
     Exchange,
-    HttpAnswer,
     HttpRequest,
     Listener,
     TlsOffer,
@@ -69,9 +73,6 @@ from trustproof.view import (
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import placed_token
 
-TIMEOUT_S = 10.0
-STALE_CONNECTION = frozenset({"connection-closed", "connection-reset", "client-error"})
-"""How a request on a reused connection fails when the server had closed it (not a refusal)."""
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
 
 
@@ -374,7 +375,7 @@ class LiveView:
             context = client_context(self.fabric.ca.bundle_pem())
             offer_only(context, tls)
             if cert is not None:
-                if cert.kind in WEAK_MATERIAL and tls not in _VERSIONS:
+                if cert.kind in WEAK_MATERIAL and tls not in OFFERS_ONLY:
                     # OpenSSL would not even load it at its default security level
                     context.set_ciphers("DEFAULT:@SECLEVEL=0")
                 load_svid(context, self._presented(cert))
@@ -405,40 +406,15 @@ class LiveView:
         target, carried = placed_token(request)  # Authorization, query or cookie
         headers = [*request.headers, *carried]
 
-        def failed(kind: Any, exc: BaseException) -> TransportFailure:
-            return TransportFailure(kind, scrub(f"{type(exc).__name__}: {exc}")[:300], base)
-
-        try:
-            async with (
-                asyncio.timeout(TIMEOUT_S),
-                session.request(
-                    request.method,
-                    base + target,
-                    headers=headers,
-                    data=request.body,
-                    ssl=context,
-                    allow_redirects=False,
-                ) as response,
-            ):
-                body = await response.read()
-                # case-insensitive, as HTTP field names are (RFC 9110 §5.1)
-                return HttpAnswer(response.status, response.headers, body, base)
-        except aiohttp.ClientConnectorCertificateError as exc:
-            return failed("server-cert-refused", exc)
-        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            return failed("handshake-failed", exc)
-        except aiohttp.ServerDisconnectedError as exc:
-            return failed("connection-closed", exc)
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, ssl.SSLError | ConnectionResetError):
-                return failed("connection-failed", exc)
-            return failed("connection-refused", exc)
-        except (aiohttp.ClientOSError, ConnectionResetError) as exc:
-            return failed("connection-reset", exc)
-        except TimeoutError as exc:
-            return failed("timeout", exc)
-        except aiohttp.ClientError as exc:
-            return failed("client-error", exc)
+        return await aiohttp_exchange(
+            session,
+            request.method,
+            base=base,
+            target=target,
+            headers=headers,
+            body=request.body,
+            context=context,
+        )
 
     async def _send_exact(self, request: HttpRequest) -> Exchange:
         """`request` written byte-exact by `trustproof.sandbox.rawhttp` (one fresh connection)."""
@@ -462,27 +438,6 @@ class LiveView:
             request.body,
         )
         return await send_raw(where, raw, method=request.method)
-
-
-_VERSIONS: Mapping[TlsOffer, tuple[ssl.TLSVersion, ssl.TLSVersion]] = {
-    "legacy": (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1),
-    "tls1.0": (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1),
-    "tls1.1": (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_1),
-    "weak-ciphers": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
-}
-
-
-def offer_only(context: ssl.SSLContext, tls: TlsOffer) -> None:
-    """Make a client context offer only what `tls` says: legacy versions (with every suite
-    OpenSSL still has for them, at SECLEVEL=0) or TLS 1.2 with only `WEAK_CIPHERS`."""
-    if tls not in _VERSIONS:
-        return
-    lowest, highest = _VERSIONS[tls]
-    with warnings.catch_warnings():  # offering deprecated versions is the point
-        warnings.simplefilter("ignore", DeprecationWarning)
-        context.minimum_version = lowest
-        context.maximum_version = highest
-    context.set_ciphers(WEAK_CIPHERS if tls == "weak-ciphers" else "DEFAULT:@SECLEVEL=0")
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:
