@@ -319,7 +319,11 @@ class LiveView:
 
     async def send(self, request: HttpRequest) -> Exchange:
         if request.fresh:
-            return await self._send_on(self.fresh_session, request)
+            answer = await self._send_on(self.fresh_session, request)
+            if isinstance(answer, TransportFailure) and answer.kind == "client-error":
+                # our client failed mid-answer (a worker replaced by a reload): nothing learned
+                return await self._send_on(self.fresh_session, request)
+            return answer
         answer = await self._send_on(self.pooled, request)
         if isinstance(answer, TransportFailure) and answer.kind in STALE_CONNECTION:
             # A kept-alive connection the server closed meanwhile (gunicorn's sync workers,
