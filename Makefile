@@ -69,8 +69,13 @@ lock:
 	rm -rf .lock-venv
 
 # The wheel and sdist a team installs from (`pip install dist/trustproof-*.whl`), built offline.
+# The wheel is built from the sdist (only tracked files), as pip would: no run output of the
+# checkout's examples rides along into the packaged example.
 dist: setup
-	rm -rf dist && $(BIN)/hatchling build -d dist
+	rm -rf dist build/sdist && $(BIN)/hatchling build -t sdist -d dist
+	mkdir -p build/sdist && tar -xzf dist/trustproof-*.tar.gz -C build/sdist
+	cd build/sdist/trustproof-* && $(CURDIR)/$(BIN)/hatchling build -t wheel -d $(CURDIR)/dist
+	rm -rf build/sdist
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

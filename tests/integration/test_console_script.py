@@ -51,6 +51,15 @@ def test_init_then_run_is_green_in_a_fresh_directory(tmp_path: Path) -> None:
     assert (tmp_path / "trustproof-reports" / "report.html").is_file()
 
 
+def test_init_example_shop_then_run_is_green(tmp_path: Path) -> None:
+    """`init --example shop` in an empty directory gives the full shop, green as copied."""
+    copied = run(str(BIN / "trustproof"), "init", "--example", "shop", cwd=tmp_path)
+    assert copied.returncode == 0, copied.stderr
+    proved = run(str(BIN / "trustproof"), "run", "--no-scenarios", cwd=tmp_path, timeout=600)
+    assert proved.returncode == 0, proved.stdout + proved.stderr
+    assert "every boundary behaved as the spec says" in proved.stdout
+
+
 def test_init_starter_without_the_middleware_is_red(tmp_path: Path) -> None:
     """The failing twin: a starter service that ignores the contract (no proof check, no
     marker) is caught — the direct port is served, and nothing is marked as served."""
@@ -96,6 +105,8 @@ def test_the_wheel_carries_the_middleware_and_the_starter(tmp_path: Path) -> Non
         "trustproof/middleware/asgi.py",
         "trustproof/middleware/wsgi.py",
         "trustproof/spec/starter/app.py",
+        "trustproof/_examples/shop/trustproof.yaml",
+        "trustproof/_examples/shop/services/orders.py",
         "trustproof/spec/starter/trustproof.yaml",
         "trustproof/policy/trustproof.cedarschema",
         "trustproof/py.typed",

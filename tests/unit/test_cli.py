@@ -144,6 +144,57 @@ def test_init_refuses_when_only_the_policy_exists(
     assert Path("policies/app.cedar").read_text() == "// mine\n"
 
 
+def test_init_example_shop_copies_the_whole_example_and_nothing_else(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shop_spec_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["init", "--example", "shop"])
+    assert result.exit_code == 0, result.output
+    shop = shop_spec_path.parent
+    tracked = {
+        path.relative_to(shop)
+        for path in shop.rglob("*")
+        if path.is_file()
+        and not {"__pycache__", "trustproof-reports", ".trustproof"} & set(path.parts)
+        and path.suffix != ".pyc"
+    }
+    copied = {path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file()}
+    assert copied == tracked
+    assert Path("services/orders.py").read_bytes() == (shop / "services/orders.py").read_bytes()
+    assert runner.invoke(cli, ["validate"]).exit_code == 0
+
+
+def test_init_example_refuses_to_overwrite_any_file(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("db").mkdir()
+    Path("db/seed.sql").write_text("-- mine\n")
+    result = runner.invoke(cli, ["init", "--example", "shop"])
+    assert result.exit_code == 2
+    assert "refusing to overwrite db/seed.sql" in result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["db", "seed.sql"]  # nothing written
+    unknown = runner.invoke(cli, ["init", "--example", "bank"])
+    assert unknown.exit_code == 2
+    assert "'shop'" in unknown.stderr
+
+
+def test_example_files_leave_run_output_and_caches_behind(tmp_path: Path) -> None:
+    from trustproof.cli.examples import example_files  # noqa: PLC0415
+
+    for name in (
+        "trustproof.yaml",
+        "svc/app.py",
+        "svc/__pycache__/app.cpython-311.pyc",
+        "trustproof-reports/report.html",
+        ".trustproof/run/audit.jsonl",
+        "x.pyc",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [str(path) for path, _ in example_files(tmp_path)] == ["svc/app.py", "trustproof.yaml"]
+
+
 def test_plan_shows_matrix(runner: CliRunner, shop_spec_path: Path) -> None:
     result = runner.invoke(cli, ["plan", str(shop_spec_path)])
     assert result.exit_code == 0, result.stderr

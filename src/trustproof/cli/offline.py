@@ -8,6 +8,7 @@ import json
 import random
 import socket
 import sys
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.cli.base import DEFAULT_SPEC, friendly, out, spec_argument
+from trustproof.cli.examples import EXAMPLES, example_files, example_root
 from trustproof.errors import Problem, SpecError
 from trustproof.plan import Boundary, expected_matrix
 from trustproof.policy.offline import policy_test, render_text
@@ -79,19 +81,26 @@ def schema() -> None:
 
 
 @click.command()
+@click.option(
+    "--example",
+    type=click.Choice(EXAMPLES),
+    default=None,
+    help="Copy a complete example here instead (`shop`: three services, PostgreSQL, policies).",
+)
 @friendly
-def init() -> None:
+def init(example: str | None) -> None:
     """Write a starter here: trustproof.yaml, its Cedar policy and a service that honours the
-    contract — green on its first `trustproof run`."""
+    contract — green on its first `trustproof run`. With --example, copy that example instead."""
+    if example is not None:
+        _copy_example(example)
+        return
     starter = resources.files("trustproof.spec").joinpath("starter")
     targets = {
         Path(DEFAULT_SPEC): starter.joinpath("trustproof.yaml"),
         Path("policies/app.cedar"): starter.joinpath("app.cedar"),
         Path("app.py"): starter.joinpath("app.py"),
     }
-    existing = [str(path) for path in targets if path.exists()]
-    if existing:
-        raise click.UsageError(f"refusing to overwrite {', '.join(existing)} (move it away first)")
+    _refuse_overwrite(targets)
     port = str(free_port())
     for path, source in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +108,31 @@ def init() -> None:
             handle.write(source.read_text(encoding="utf-8").replace(STARTER_PORT, port, 1))
         out.print(f"wrote {path}")
     out.print("next: `trustproof run` (green as written), then make app.py and the spec yours")
+
+
+def _copy_example(name: str) -> None:
+    """Copy every file of example `name` into the current directory — nothing overwritten."""
+    try:
+        root = example_root(name)
+    except FileNotFoundError as exc:
+        raise click.UsageError(f"{exc} (reinstall it from the wheel or a checkout)") from None
+    targets = {Path(*relative.parts): source for relative, source in example_files(root)}
+    _refuse_overwrite(targets)
+    for path, source in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("xb") as handle:
+            handle.write(source.read_bytes())
+    out.print(f"wrote the {name} example: {len(targets)} files")
+    out.print("next: `trustproof run` (green as written), then `trustproof plan` to read it")
+
+
+def _refuse_overwrite(targets: Mapping[Path, object]) -> None:
+    existing = [str(path) for path in targets if path.exists()]
+    if existing:
+        shown = ", ".join(existing[:5]) + (
+            f" and {len(existing) - 5} more" if len(existing) > 5 else ""
+        )
+        raise click.UsageError(f"refusing to overwrite {shown} (move it away first)")
 
 
 STARTER_PORT = "18080"
