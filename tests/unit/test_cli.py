@@ -221,7 +221,7 @@ def test_internal_errors_exit_70_without_traceback_or_secrets(
     def explode(_: object) -> None:
         raise RuntimeError("boom with password=hunter2")
 
-    monkeypatch.setattr("trustproof.cli.offline.load_spec", explode)
+    monkeypatch.setattr("trustproof.cli.validate.load_spec", explode)
     result = runner.invoke(cli, ["validate", str(shop_spec_path)])
     assert result.exit_code == EXIT_INTERNAL
     assert "internal error: RuntimeError" in result.stderr

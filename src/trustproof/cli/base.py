@@ -7,52 +7,79 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
 
 from trustproof.cli import EXIT_INTERNAL
 from trustproof.errors import SpecError, TrustproofError
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR
 from trustproof.scrub import scrub
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 DEFAULT_SPEC = "trustproof.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class _LazyConsole:
+    """A rich `Console`, made (and rich imported: a tenth of the start-up) on first use: the
+    commands that print plain lines — `token`, `cert`, a successful `validate` — never pay it."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console  # noqa: PLC0415 (lazy: see the class docstring)
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
 # Not a terminal (CI logs, pipes): wide enough that URLs and paths are never cut.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out: Console = _LazyConsole(  # type: ignore[assignment]
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200
+)
+err: Console = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)  # type: ignore[assignment]
 
 
 def friendly(func: F) -> F:
-    """Turn trustproof errors into scrubbed messages and exit codes; never show a traceback."""
+    """Turn trustproof errors into scrubbed messages and exit codes; never show a traceback.
+    (Plain `click` output: an error path does not import rich.)"""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except SpecError as exc:
-            err.print(scrub(exc.render()), markup=False)
+            click.echo(scrub(exc.render()), err=True)
             count = len(exc.problems)
-            err.print(
+            click.secho(
                 f"{count} problem{'s' if count != 1 else ''} found; nothing was started.",
-                style="bold red",
+                fg="red",
+                bold=True,
+                err=True,
             )
             sys.exit(exc.exit_code)
         except TrustproofError as exc:
-            err.print(scrub(str(exc)), markup=False, style="red")
+            click.secho(scrub(str(exc)), fg="red", err=True)
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: say so plainly, without secrets, and exit distinctly
-            err.print(
+            click.secho(
                 f"internal error: {type(exc).__name__}: {scrub(str(exc))}",
-                markup=False,
-                style="bold red",
+                fg="red",
+                bold=True,
+                err=True,
             )
-            err.print("this is a bug in trustproof; please report it with the command you ran")
+            click.echo(
+                "this is a bug in trustproof; please report it with the command you ran", err=True
+            )
             sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
@@ -83,6 +110,10 @@ spec_argument = click.argument(
     envvar="TRUSTPROOF_SPEC",
     callback=_spec_file,
     type=click.Path(dir_okay=False, path_type=Path),
+)
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout (stable keys)."
 )
 
 run_dir_option = click.option(

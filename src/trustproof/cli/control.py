@@ -105,7 +105,7 @@ def cert_issue(name: str, out_dir: Path, run_dir: Path) -> None:
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(reply["key_pem"])
-    out.print(
+    click.echo(
         f"wrote {out_dir}/cert.pem, key.pem, bundle.pem for {reply['spiffe_id']} "
         f"(serial {reply['serial']}, valid until {reply['not_after']})"
     )
@@ -127,7 +127,7 @@ def cert_revoke(name: str | None, serial: str | None, run_dir: Path) -> None:
     reply = control_request(socket_path, "POST", "/revoke", body)
     told = ", ".join(reply["reloaded"]) or "none"
     renewed = f"; {reply['renewed']} renewed" if reply.get("renewed") else ""
-    out.print(
+    click.echo(
         f"revoked serial {', '.join(reply['serials'])}; services told to reload: {told}{renewed}"
     )
 

@@ -1,5 +1,6 @@
-"""The commands that need no sandbox: `validate`, `plan`, `init`, `schema`, `probes` and
-`policy test`. Thin like the rest of the command line: they parse, call the library, and render.
+"""The commands that need no sandbox: `plan`, `init`, `schema`, `probes` and `policy test`
+(`validate`, which pre-commit hooks and editors run often, is on its own in `cli.validate`, to
+start fast). Thin like the rest of the command line: they parse, call the library, and render.
 """
 
 from __future__ import annotations
@@ -17,61 +18,11 @@ import click
 from rich.table import Table
 
 from trustproof.catalogue import CATALOGUE, selected
-from trustproof.cli.base import DEFAULT_SPEC, friendly, out, spec_argument
+from trustproof.cli.base import DEFAULT_SPEC, friendly, json_option, out, spec_argument
 from trustproof.cli.examples import EXAMPLES, example_files, example_root
-from trustproof.errors import Problem, SpecError
 from trustproof.plan import Boundary, expected_matrix
 from trustproof.policy.offline import policy_test, render_text
-from trustproof.scrub import scrub
 from trustproof.spec import Spec, json_schema, load_spec
-
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout (stable keys)."
-)
-
-
-@click.command()
-@spec_argument
-@json_option
-@friendly
-def validate(spec_file: Path, as_json: bool) -> None:
-    """Check a spec; print every problem as FILE:LINE:COL: field: message."""
-    try:
-        spec = load_spec(spec_file)
-    except SpecError as exc:
-        if not as_json:
-            raise
-        click.echo(json.dumps({"valid": False, "problems": [_problem(p) for p in exc.problems]}))
-        sys.exit(exc.exit_code)
-    allows = sum(
-        len(routes) for callers in spec.access.services.values() for routes in callers.values()
-    )
-    if as_json:
-        counts = {
-            "services": len(spec.services),
-            "personas": len(spec.personas),
-            "datastores": len(spec.datastores),
-            "route_grants": allows,
-        }
-        summary = {"valid": True, "file": str(spec_file), "trust_domain": spec.trust_domain}
-        click.echo(json.dumps({**summary, **counts}))
-        return
-    out.print(
-        f"[green]✓[/] {spec_file}: valid — {_count(spec.services, 'service')}, "
-        f"{_count(spec.personas, 'persona')}, {_count(spec.datastores, 'datastore')}, "
-        f"{allows} expected route grants, trust domain {spec.trust_domain}"
-    )
-
-
-def _problem(problem: Problem) -> dict[str, Any]:
-    return {
-        "file": problem.file,
-        "line": problem.line,
-        "column": problem.column,
-        "field": problem.path,
-        "message": scrub(problem.message),
-        "hint": scrub(problem.hint),
-    }
 
 
 @click.command()
@@ -273,8 +224,4 @@ def _print_lines(boundary: Boundary, title: str) -> None:
             out.print(f"  {caller}: [green]allow[/] {', '.join(allowed)}", soft_wrap=True)
 
 
-def _count(items: Any, noun: str) -> str:
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
-
-
-COMMANDS: tuple[click.Command, ...] = (validate, schema, init, probes, plan, policy)
+COMMANDS: tuple[click.Command, ...] = (schema, init, probes, plan, policy)

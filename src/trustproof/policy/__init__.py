@@ -20,26 +20,67 @@ built-in schema `trustproof.cedarschema`.
 
 from __future__ import annotations
 
-from trustproof.policy.cedar import CedarPolicyEngine
-from trustproof.policy.engine import (
-    REASONS,
-    AccessRequest,
-    Decision,
-    PolicyEngine,
-    Reason,
-    StaticPolicyEngine,
-)
-from trustproof.policy.entities import Directory, builtin_schema_text
-from trustproof.policy.offline import (
-    CellCheck,
-    MatrixReport,
-    check_matrix,
-    policy_test,
-    render_text,
-)
-from trustproof.policy.reload import PolicyReload, PolicyReloader, ReloadablePolicyEngine
-from trustproof.policy.sources import PolicyBundle, PolicySource, load_policies
-from trustproof.policy.validation import check_policies
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trustproof.policy.cedar import CedarPolicyEngine
+    from trustproof.policy.engine import (
+        REASONS,
+        AccessRequest,
+        Decision,
+        PolicyEngine,
+        Reason,
+        StaticPolicyEngine,
+    )
+    from trustproof.policy.entities import Directory, builtin_schema_text
+    from trustproof.policy.offline import (
+        CellCheck,
+        MatrixReport,
+        check_matrix,
+        policy_test,
+        render_text,
+    )
+    from trustproof.policy.reload import PolicyReload, PolicyReloader, ReloadablePolicyEngine
+    from trustproof.policy.sources import PolicyBundle, PolicySource, load_policies
+    from trustproof.policy.validation import check_policies
+
+# Each public name is imported from its module when first used (PEP 562): loading a spec needs
+# the validation alone, not the engine, the offline matrix check or the reloader — and the
+# command line starts faster for it.
+_WHERE = {
+    "CedarPolicyEngine": "cedar",
+    "REASONS": "engine",
+    "AccessRequest": "engine",
+    "Decision": "engine",
+    "PolicyEngine": "engine",
+    "Reason": "engine",
+    "StaticPolicyEngine": "engine",
+    "Directory": "entities",
+    "builtin_schema_text": "entities",
+    "CellCheck": "offline",
+    "MatrixReport": "offline",
+    "check_matrix": "offline",
+    "policy_test": "offline",
+    "render_text": "offline",
+    "PolicyReload": "reload",
+    "PolicyReloader": "reload",
+    "ReloadablePolicyEngine": "reload",
+    "PolicyBundle": "sources",
+    "PolicySource": "sources",
+    "load_policies": "sources",
+    "check_policies": "validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "REASONS",

@@ -22,9 +22,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import cedarpy
-
 from trustproof.errors import SpecError
+from trustproof.policy.cedar_import import cedarpy
 from trustproof.policy.engine import AccessRequest, Decision, Reason
 from trustproof.policy.entities import ENTITY_TYPES, Directory, route_id
 from trustproof.policy.sources import PolicyBundle, load_policies

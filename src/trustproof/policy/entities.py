@@ -22,8 +22,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import cedarpy
-
+from trustproof.policy.cedar_import import cedarpy
 from trustproof.policy.engine import PrincipalKind
 
 if TYPE_CHECKING:  # the spec package's loader imports this package

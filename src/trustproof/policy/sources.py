@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cedarpy
-
 from trustproof.errors import Problem
+from trustproof.policy.cedar_import import cedarpy
 from trustproof.policy.entities import BUILTIN_SCHEMA_NAME, Directory, builtin_schema_text
 from trustproof.policy.lexer import Piece, first_failure, position, quoted, split_policies
 
