@@ -1,0 +1,287 @@
+"""Faults of the token side: the identity provider going away (``idp-outage``) and a signing key
+compromised (``key-compromise``). Each states what must happen and checks it (`Run.expect`).
+
+``idp-outage`` — the token service stopped (nothing listens), answering 500, or slow:
+
+* a new token cannot be had (stopped, error) or comes late (slow);
+* the gateways hold the signing keys in memory, so tokens already issued are judged as before:
+  the steady state on gateway-protected services must hold throughout;
+* an egress proxy whose token is dropped cannot get a new one and refuses the call (503,
+  ``token-unavailable``) — it never forwards without a token;
+* a ``gateway: none`` service that asks the token service about each token
+  (``ingress.revocation: introspection``) must refuse what it cannot check: allowing it is
+  failing open (the deliberate twin of the PyJWT example does exactly that);
+* after the rollback, token requests succeed again (the recovery time is a figure).
+
+``key-compromise`` — emergency rotation without overlap: the active key removed at once. Its
+tokens are refused at every gateway on the first request after (``token-unknown-kid``), the
+JWKS no longer lists it, tokens of the new key are accepted, services validating tokens
+themselves refuse it once they have reread the key files (within ``recover_within``). Egress
+proxies still hold tokens of the removed key; the rollback drops them (they fetch new ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from trustproof.chaos.experiment import FaultResult, Run
+from trustproof.chaos.scenario import (
+    ScenarioEnv,
+    Target,
+    call,
+    mint,
+    own_validators,
+    presentation,
+    shown,
+    targets,
+)
+from trustproof.chaos.steady import Probe
+from trustproof.plan import expected_matrix
+from trustproof.probes.model import Result
+from trustproof.probes.presentation import Presentation, concrete
+from trustproof.scrub import Secret
+from trustproof.view.chaos import IdpFault, TokenFetch
+
+DEFAULT_DELAY_S = 2.0
+FETCH_POLL_S = 0.05
+UNKNOWN_KID = "token-unknown-kid"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A call a workload makes through its egress proxy: an allowed operation on its callee."""
+
+    caller: str
+    callee: str
+    operation: str
+
+    def presentation(self) -> Presentation:
+        method, _, template = self.operation.partition(" ")
+        return Presentation(
+            self.caller, self.callee, method, concrete(template), None, door="egress"
+        )
+
+    def describe(self) -> str:
+        return f"{self.caller} -> {self.callee} {self.operation} (egress proxy)"
+
+
+def edges(env: ScenarioEnv, target: str | None) -> tuple[Edge, ...]:
+    """One allowed GET (else any allowed operation) per egress edge touching `target`."""
+    found = []
+    matrix = {b.name: b for b in expected_matrix(env.spec) if b.kind == "service"}
+    for caller, callee in env.view.egress_edges():
+        if target is not None and target not in (caller, callee):
+            continue
+        boundary = matrix.get(callee)
+        cells = [c for c in boundary.cells if c.allowed and c.caller == caller] if boundary else []
+        if cells:
+            cell = min(cells, key=lambda c: (not c.operation.startswith("GET "), c.operation))
+            found.append(Edge(caller, callee, cell.operation))
+    return tuple(found)
+
+
+async def egress_round(run: Run, chosen: tuple[Edge, ...], phase: str) -> list[Result]:
+    results = []
+    for edge in chosen:
+        result = await call(run.env, edge.presentation())
+        run.requests += 1
+        run.rec.event(f"{phase}: {edge.describe()}: {shown(result)}")
+        results.append(result)
+    return results
+
+
+async def _fetch(run: Run, asker: tuple[str, str], phase: str) -> TokenFetch:
+    fetched = await run.env.view.fetch_token(*asker)
+    run.requests += 1
+    status = fetched.status if fetched.status is not None else "no answer"
+    run.rec.event(
+        f"{phase}: token request for {asker[0]} -> {asker[1]}: {status} {fetched.detail} "
+        f"in {fetched.elapsed_ms:.0f} ms"
+    )
+    return fetched
+
+
+def _selected(run: Run, found: dict[str, Target]) -> dict[str, Target]:
+    target = run.experiment.target
+    return {name: t for name, t in found.items() if target in (None, name)}
+
+
+@dataclass(frozen=True)
+class _Outage:
+    fault: IdpFault
+    edges: tuple[Edge, ...]
+    introspecting: dict[str, Target]
+    asker: tuple[str, str] | None  # whose token request is watched (None: no egress edge)
+
+
+async def idp_outage(run: Run) -> FaultResult:
+    env, rec, experiment = run.env, run.rec, run.experiment
+    spec = env.spec
+    delay = experiment.delay.seconds if experiment.delay is not None else DEFAULT_DELAY_S
+    chosen = edges(env, experiment.target)
+    outage = _Outage(
+        IdpFault(experiment.mode or "stopped", delay),
+        chosen,
+        _selected(run, targets(spec, own_validators(spec, revocation="introspection"))),
+        (chosen[0].caller, chosen[0].callee) if chosen else None,
+    )
+    if outage.asker is not None:
+        before = await _fetch(run, outage.asker, "before")
+        run.expect(before.ok, "no token could be had before the fault")
+    warmed = await egress_round(run, chosen, "before (the proxy fetches and caches a token)")
+    for edge, result in zip(chosen, warmed, strict=True):
+        run.expect(result.outcome == "allowed", f"before the fault: {edge.describe()} refused")
+    holding = tuple(p for p in run.probes if p.service not in outage.introspecting)
+    start = time.perf_counter()
+    async with env.view.token_service_fault(outage.fault):
+        rec.event(f"FAULT: the token service is {outage.fault.mode}")
+        await _during_outage(run, outage, holding)
+        await run.hold(start)
+    rec.event("ROLLBACK: the token service serves again")
+    rec.figure("outage_ms", (time.perf_counter() - start) * 1000)
+    if outage.asker is not None:
+        await _recover_fetch(run, outage.asker)
+    after = await egress_round(run, chosen, "after (the proxy fetches a new token)")
+    for edge, result in zip(chosen, after, strict=True):
+        run.expect(result.outcome == "allowed", f"after the rollback: {edge.describe()} refused")
+    slow = outage.fault.mode == "slow"
+    parts = [f"token service {outage.fault.mode}"]
+    if outage.asker is not None:
+        parts.append("new tokens " + ("came late" if slow else "refused"))
+    parts.append(f"{len(holding)} gateway cells held")
+    if chosen:
+        parts.append(f"{len(chosen)} egress call(s) without a cached token " + (
+            "served late" if slow else "refused (503)"))  # fmt: skip
+    if outage.introspecting:
+        parts.append(f"{len(outage.introspecting)} introspecting service(s) refused")
+    return FaultResult(", ".join(parts))
+
+
+async def _during_outage(run: Run, outage: _Outage, holding: tuple[Probe, ...]) -> None:
+    env, rec, fault = run.env, run.rec, outage.fault
+    if outage.asker is not None:
+        during = await _fetch(run, outage.asker, "during")
+        rec.figure("token_request_ms_during", during.elapsed_ms)
+        if fault.mode == "slow":
+            run.expect(
+                during.ok and during.elapsed_ms >= fault.delay_s * 900,
+                f"the slow token service answered {during.status} in {during.elapsed_ms:.0f} ms "
+                f"(expected a token after ~{fault.delay_s:g} s)",
+            )
+        else:
+            run.expect(not during.ok, f"a new token was issued while the service was {fault.mode}")
+    await run.steady("during (the gateways hold the keys)", probes=holding)
+    cached = await egress_round(run, outage.edges, "during, with the proxy's cached token")
+    rec.figure("egress_cached_allowed", sum(r.outcome == "allowed" for r in cached))
+    env.view.drop_cached_tokens()
+    rec.event("the egress proxies' cached tokens dropped (as if due for renewal)")
+    uncached = await egress_round(run, outage.edges, "during, without a cached token")
+    for edge, result in zip(outage.edges, uncached, strict=True):
+        if fault.mode == "slow":
+            run.expect(result.outcome == "allowed", f"{edge.describe()}: {shown(result)}")
+        else:
+            run.expect(
+                result.outcome != "allowed",
+                f"{edge.describe()} was forwarded although no token could be had: fail-open",
+            )
+    for name, target in outage.introspecting.items():
+        result = await call(env, presentation(target, mint(env, target)))
+        run.requests += 1
+        rec.event(f"during: {target.describe()} (introspection): {shown(result)}")
+        if fault.mode != "slow":
+            run.expect(
+                result.outcome != "allowed",
+                f"{name} allowed a token it could not introspect (token service {fault.mode}): "
+                "it fails open",
+            )
+
+
+async def _recover_fetch(run: Run, asker: tuple[str, str]) -> None:
+    start = time.perf_counter()
+    bound = run.experiment.recover_within.seconds
+    while True:
+        fetched = await run.env.view.fetch_token(*asker)
+        run.requests += 1
+        elapsed = time.perf_counter() - start
+        if fetched.ok:
+            run.rec.figure("token_service_recovery_ms", elapsed * 1000)
+            run.rec.event(f"after: a token issued again {elapsed * 1000:.0f} ms after rollback")
+            return
+        if elapsed > bound:
+            run.expect(False, f"no token could be had {bound:g} s after the rollback")
+            return
+        await asyncio.sleep(FETCH_POLL_S)
+
+
+async def key_compromise(run: Run) -> FaultResult:
+    env, rec, view = run.env, run.rec, run.env.view
+    gated = _selected(run, targets(env.spec, view.gateways()))
+    own = _selected(run, targets(env.spec, own_validators(env.spec)))
+    if not gated and not own:
+        return FaultResult("no service checks tokens", skipped=True)
+    every = {**gated, **own}
+    old_tokens = {name: mint(env, target) for name, target in every.items()}
+    for name, target in every.items():
+        result = await call(env, presentation(target, old_tokens[name]))
+        run.requests += 1
+        run.expect(
+            result.outcome == "allowed", f"{name} refused a valid token before: {shown(result)}"
+        )
+    chosen = edges(env, run.experiment.target)
+    await egress_round(run, chosen, "before (the proxies cache tokens of the active key)")
+    old, new = view.compromise_signing_key()
+    start = time.perf_counter()
+    rec.event("FAULT: the active signing key is compromised; emergency rotation, no overlap")
+    for name, target in gated.items():
+        result = await call(env, presentation(target, old_tokens[name]))
+        run.requests += 1
+        elapsed = (time.perf_counter() - start) * 1000
+        rec.figure(f"refused_after_ms.{name}", elapsed)
+        rec.event(f"{name}, old key's token: {shown(result)}")
+        run.expect(
+            result.outcome != "allowed" and result.reason == UNKNOWN_KID,
+            f"{name}: the removed key's token on the first request after: {shown(result)}",
+        )
+        fresh = await call(env, presentation(target, mint(env, target)))
+        run.requests += 1
+        run.expect(fresh.outcome == "allowed", f"{name}: the new key's token: {shown(fresh)}")
+    published = await view.published_kids()
+    run.expect(old not in published, "the removed key is still in the JWKS")
+    run.expect(new in published, "the new key is not in the JWKS")
+    for name, target in own.items():
+        await _own_refuses(run, name, target, old_tokens[name])
+    await run.steady("after the compromise (tokens of the new key)")
+    stale = await egress_round(run, chosen, "egress with the removed key's cached token")
+    rec.figure("egress_refused_stale_token", sum(r.outcome != "allowed" for r in stale))
+    await run.hold(start)
+    view.drop_cached_tokens()
+    rec.event("ROLLBACK: the egress proxies' tokens dropped; they fetch tokens of the new key")
+    renewed = await egress_round(run, chosen, "egress after renewal")
+    for edge, result in zip(chosen, renewed, strict=True):
+        run.expect(result.outcome == "allowed", f"after renewal: {edge.describe()} refused")
+    return FaultResult(
+        f"the removed key's tokens refused at {len(gated)} gateway(s) on the first request"
+        + (f" and by {len(own)} service(s) checking tokens themselves" if own else "")
+        + ", the new key's accepted"
+    )
+
+
+async def _own_refuses(run: Run, name: str, target: Target, token: Secret[str]) -> None:
+    """A service validating tokens itself refuses the removed key's token once it reread the
+    key files (the sandbox rewrites them and reloads it): polled up to `recover_within`."""
+    env, start = run.env, time.perf_counter()
+    bound = run.experiment.recover_within.seconds
+    while True:
+        result = await call(env, presentation(target, token))
+        run.requests += 1
+        elapsed = time.perf_counter() - start
+        if result.outcome != "allowed":
+            run.rec.figure(f"refused_after_ms.{name}", elapsed * 1000)
+            run.rec.event(f"{name} refused the removed key's token after {elapsed * 1000:.0f} ms")
+            return
+        if elapsed > bound:
+            run.expect(False, f"{name} still accepted the removed key's token after {bound:g} s")
+            return
+        await asyncio.sleep(FETCH_POLL_S)

@@ -1,0 +1,184 @@
+"""The live view's trust faults (`SandboxView.token_service_fault`, `skew_clock`, `hot_reload`,
+...): the one place the chaos experiments' faults touch the running sandbox. Each fault is a
+context manager whose exit puts back what it changed, whatever happened inside.
+
+The token service is served by this process (`fabric.server`). A fault stops it — its listening
+socket closed, open connections dropped — and, for ``error`` and ``slow``, serves the same
+application on the same address with a middleware that answers 500 or waits first. The real one
+is served again on the same address afterwards (a fresh socket; `SO_REUSEADDR`), presenting the
+token service's current certificate and following its rotation again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from trustproof.audit import AuditCompletion, AuditEvent, AuditUnavailable
+from trustproof.clock import SkewedClock
+from trustproof.errors import SandboxError
+from trustproof.fabric import TrustFabric
+from trustproof.policy.cedar import CedarPolicyEngine
+from trustproof.policy.entities import Directory
+from trustproof.policy.reload import PolicyReloader
+from trustproof.policy.variants import variant_bundle
+from trustproof.sandbox.controller import Sandbox
+from trustproof.tls import server_context
+from trustproof.tokenservice.core import TOKEN_SERVICE_NAME, oauth_error
+from trustproof.tokenservice.protocol import OAuthAppRunner
+from trustproof.tokenservice.server import (
+    TokenServer,
+    bind_loopback,
+    build_app,
+    respond,
+    serve_token_service,
+)
+from trustproof.view.chaos import IdpFault, PolicyReload
+
+
+def _address(fabric: TrustFabric) -> tuple[str, int]:
+    where = urlsplit(fabric.url)
+    return where.hostname or "127.0.0.1", where.port or 443
+
+
+async def _serve_faulty(fabric: TrustFabric, fault: IdpFault) -> TokenServer:
+    """The token service's application behind a middleware that fails every request."""
+
+    @web.middleware
+    async def failing(request: web.Request, handler: Any) -> web.StreamResponse:
+        if fault.mode == "error":
+            return respond(oauth_error(500, "server_error", "injected failure (chaos)"))
+        await asyncio.sleep(fault.delay_s)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = build_app(fabric.service, fabric.ca, fabric.clock)
+    app.middlewares.append(failing)
+    svid = fabric.rotators[TOKEN_SERVICE_NAME].current
+    context = server_context(svid, fabric.ca.bundle_pem())
+    runner = OAuthAppRunner(app, access_log=None, auto_decompress=False)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, bind_loopback(*_address(fabric)), ssl_context=context).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return TokenServer(runner, fabric.url, context)
+
+
+@asynccontextmanager
+async def token_service_fault(fabric: TrustFabric, fault: IdpFault) -> AsyncIterator[None]:
+    await fabric.server.close()
+    faulty: TokenServer | None = None
+    try:
+        if fault.mode != "stopped":
+            faulty = await _serve_faulty(fabric, fault)
+        yield
+    finally:
+        if faulty is not None:
+            await faulty.close()
+        rotator = fabric.rotators[TOKEN_SERVICE_NAME]
+        sock = bind_loopback(*_address(fabric))
+        fabric.server = await serve_token_service(
+            fabric.service, fabric.ca, rotator.current, fabric.clock, sock
+        )
+        rotator.subscribe(fabric.server.reload_svid)
+
+
+def drop_cached_tokens(sandbox: Sandbox) -> int:
+    """Each egress proxy starts over with its caller's current certificate and no token."""
+    for (caller, _), proxy in sandbox.egress.items():
+        proxy.reload_svid(sandbox.rotators[caller].current)
+    return len(sandbox.egress)
+
+
+@contextmanager
+def skew_clock(sandbox: Sandbox, service: str, offset: timedelta) -> Iterator[None]:
+    gateway = sandbox.gateways.get(service)
+    if gateway is None:
+        raise SandboxError(f"{service} has no trustproof gateway whose clock could be skewed")
+    pipeline, validator = gateway.pipeline, gateway.pipeline.validator
+    saved = (gateway.clock, pipeline.clock, validator.clock)
+    try:
+        gateway.clock = SkewedClock(saved[0], offset)
+        pipeline.clock = SkewedClock(saved[1], offset)
+        validator.clock = SkewedClock(saved[2], offset)
+        yield
+    finally:
+        gateway.clock, pipeline.clock, validator.clock = saved
+
+
+@asynccontextmanager
+async def hot_reload(sandbox: Sandbox, replacement: str) -> AsyncIterator[PolicyReload]:
+    """The sandbox's reload holder offered the policies with the first file replaced; the
+    attempt recorded like one the file watch made (log, audit, state)."""
+    watch = sandbox.policy_watch
+    if watch is None:
+        raise SandboxError("this sandbox enforces a given engine: its policies are not reloaded")
+    holder, spec = watch.holder, sandbox.spec
+    before, version = holder.current, holder.version
+    reloader = PolicyReloader(
+        holder,
+        Directory.from_spec(spec),
+        fingerprint=lambda: ("chaos",),  # a requested reload reads whatever it is
+        load=lambda: variant_bundle(spec, first=replacement),
+        clock=sandbox.clock,
+    )
+    try:
+        event = await asyncio.to_thread(reloader.check, "request")
+        if event is None:  # a requested reload always decides; fail closed all the same
+            raise SandboxError("the policy reload made no decision")
+        seen = _reload_events(sandbox)
+        watch.record(event)
+        recorded = bool(_reload_events(sandbox) - seen)
+        yield PolicyReload(event.outcome, version, holder.version, event.reason, recorded)
+    finally:
+        if holder.current is not before:
+            holder.swap(before)
+
+
+def _reload_events(sandbox: Sandbox) -> set[str]:
+    """The request ids of the policy-reload events in the sandbox's audit memory."""
+    return {
+        event.request_id
+        for event in sandbox.audit.events()
+        if event.request_id.startswith("policy-reload-")
+    }
+
+
+def policy_with(sandbox: Sandbox, extra: str) -> CedarPolicyEngine:
+    spec = sandbox.spec
+    return CedarPolicyEngine(variant_bundle(spec, extra=extra), Directory.from_spec(spec))
+
+
+class _RefusingSink:
+    """An audit sink that cannot write (a full disk, a log service answering 503)."""
+
+    def record(self, event: AuditEvent) -> None:
+        raise AuditUnavailable("the audit sink refuses to record (injected failure: chaos)")
+
+    def complete(self, completion: AuditCompletion) -> None:
+        raise AuditUnavailable("the audit sink refuses to record (injected failure: chaos)")
+
+
+@contextmanager
+def audit_sink_fault(sandbox: Sandbox) -> Iterator[None]:
+    saved = {name: gateway.sink for name, gateway in sandbox.gateways.items()}
+    try:
+        for gateway in sandbox.gateways.values():
+            gateway.sink = _RefusingSink()
+        yield
+    finally:
+        for name, gateway in sandbox.gateways.items():
+            gateway.sink = saved[name]
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
