@@ -29,6 +29,7 @@ from datetime import timedelta
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.scenario import call, mint, presentation, shown, targets
 from trustproof.chaos.steady import Check, Probe
+from trustproof.probes.model import Result
 
 CORRUPTIONS: tuple[tuple[str, str], ...] = (
     ("garbage", "permit (principal, action, resource) when { context.\n"),
@@ -180,6 +181,14 @@ def _all_refused(
         run.expect(result.outcome != "allowed", f"{probe.describe()} allowed despite {why}")
         if result.outcome != "allowed":
             run.expect(
-                result.reason in reasons and (status is None or result.evidence.status == status),
+                any(_said(result, code) for code in reasons)
+                and (status is None or result.evidence.status == status),
                 f"{probe.describe()} refused for {shown(result)}, not {' or '.join(reasons)}",
             )
+
+
+def _said(result: Result, code: str) -> bool:
+    """The refusal names `code`: as its reason, or in the text it was read from (a 503 is no
+    refusal the answer classifier knows, so the gateway's code stays in that text)."""
+    words = f"{result.reason} {result.evidence.detail}".replace("(", " ").replace(")", " ")
+    return result.reason == code or code in words.split()
