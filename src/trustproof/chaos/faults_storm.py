@@ -4,10 +4,12 @@
 token service's RFC 7009 endpoint at once (16 in flight on kept-alive connections). Every
 hundredth is *tracked*: revoked on its own connection during the burst and replayed at the
 gateway until refused — the time from the revocation's answer to the refusal is its propagation
-(an upper bound: it includes one request's round trip). Expected: every revocation answered 200,
-every tracked token refused with ``token-revoked``, propagation p99 within
-`PROPAGATION_BUDGET_MS`, and the process's resident memory growing by less than
-`MEMORY_BUDGET_KIB` over the storm (the revocation lists are bounded by the tokens' lifetimes).
+(an upper bound: it includes one request's round trip, under the storm's load). Expected:
+every revocation answered 200, every tracked token refused with ``token-revoked`` on the first
+replay after its revocation was answered (no replay accepted: it had propagated already), and
+the process's resident memory growing by less than `MEMORY_BUDGET_KIB` over the storm (the
+revocation lists are bounded by the tokens' lifetimes). The p99 time against the 50 ms budget is
+a speed target, judged in ``benchmarks/chaos.py`` beside a same-run reference, not here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import dataclass
 
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.scenario import Target, call, mint, presentation, shown, targets
@@ -38,28 +41,36 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-async def _track(run: Run, target: Target, token: Secret[str], gate: asyncio.Semaphore) -> float:
-    """Revoke one token and replay it until refused: ms from the answer to the refusal
-    (-1: still accepted after `GIVE_UP_S`, or refused for another reason)."""
+@dataclass(frozen=True)
+class Tracked:
+    """One tracked revocation: ms from its answer to the gateway's refusal (-1: none), and how
+    many replays the gateway accepted after the answer (0: it had propagated already)."""
+
+    refused_ms: float
+    accepted_after: int
+
+
+async def _track(run: Run, target: Target, token: Secret[str], gate: asyncio.Semaphore) -> Tracked:
+    """Revoke one token and replay it until refused."""
     env = run.env
     async with gate:
         status = await env.view.revoke_token(token, as_caller=target.caller)
         start = time.perf_counter()
         if status != 200:
             run.expect(False, f"a tracked revocation was answered HTTP {status}")
-            return -1.0
+            return Tracked(-1.0, 0)
+        accepted = 0
         while time.perf_counter() - start < GIVE_UP_S:
             result = await call(env, presentation(target, token))
             run.requests += 1
             if result.outcome != "allowed":
                 elapsed = (time.perf_counter() - start) * 1000
-                if result.reason != REVOKED:
-                    run.expect(False, f"a revoked token was refused for {shown(result)}")
-                    return -1.0
-                return elapsed
+                run.expect(result.reason == REVOKED, f"a revoked token refused: {shown(result)}")
+                return Tracked(elapsed, accepted)
+            accepted += 1
             await asyncio.sleep(0.001)
         run.expect(False, f"a revoked token was still accepted after {GIVE_UP_S:g} s")
-        return -1.0
+        return Tracked(-1.0, accepted)
 
 
 async def revocation_storm(run: Run) -> FaultResult:
@@ -85,7 +96,8 @@ async def revocation_storm(run: Run) -> FaultResult:
     statuses = await storm
     burst_ms = (time.perf_counter() - start) * 1000
     memory_after = view.memory_kib()
-    propagation = [t for t in timings if t >= 0]
+    propagation = [t.refused_ms for t in timings if t.refused_ms >= 0]
+    late = sum(t.accepted_after for t in timings)
     failed = sum(1 for s in statuses if s != 200)
     growth = max(0, memory_after - memory_before)
     rec.event(f"burst done in {burst_ms:.0f} ms; {failed} revocation(s) not answered 200")
@@ -104,10 +116,14 @@ async def revocation_storm(run: Run) -> FaultResult:
         rec.figure(key, value)
     run.expect(failed == 0, f"{failed} of {len(burst)} revocations were not answered 200")
     p99 = figures["propagation_p99_ms"]
+    rec.figure("accepted_after_revocation", late)
     run.expect(
-        len(propagation) == len(tracked) and p99 <= PROPAGATION_BUDGET_MS,
-        f"propagation p99 {p99:.1f} ms over {len(propagation)}/{len(tracked)} tracked tokens "
-        f"(budget {PROPAGATION_BUDGET_MS:.0f} ms)",
+        late == 0,
+        f"{late} replay(s) of revoked tokens were accepted after the revocation was answered",
+    )
+    rec.event(
+        f"propagation p99 {p99:.1f} ms (answer to refusal, one request's round trip under the "
+        f"storm included; budget {PROPAGATION_BUDGET_MS:.0f} ms, judged in benchmarks/chaos.py)"
     )
     run.expect(
         growth <= MEMORY_BUDGET_KIB,
@@ -117,6 +133,7 @@ async def revocation_storm(run: Run) -> FaultResult:
     await run.steady("after the storm (other tokens unaffected)")
     await run.hold(start)
     return FaultResult(
-        f"{count} revocations in {burst_ms:.0f} ms; propagation p99 {p99:.1f} ms "
-        f"(budget {PROPAGATION_BUDGET_MS:.0f} ms), memory +{growth / 1024:.1f} MiB"
+        f"{count} revocations in {burst_ms:.0f} ms, each tracked token refused on the first "
+        f"replay after its revocation (p99 {p99:.1f} ms to the refusal), memory "
+        f"+{growth / 1024:.1f} MiB"
     )
