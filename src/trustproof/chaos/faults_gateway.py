@@ -86,7 +86,7 @@ async def clock_skew(run: Run) -> FaultResult:
             result = await call(env, presentation(target, token))
         run.requests += 1
         label = _signed(offset)
-        rec.event(f"{name}'s clock {label}: {shown(result)} (expected "
+        rec.event(f"FAULT: {name}'s clock {label}: {shown(result)} (expected "
                   f"{'accepted' if expected else 'refused'})")  # fmt: skip
         if run.expect(
             (result.outcome == "allowed") == expected,

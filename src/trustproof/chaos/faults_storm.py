@@ -130,6 +130,7 @@ async def revocation_storm(run: Run) -> FaultResult:
         f"resident memory grew by {growth / 1024:.1f} MiB over the storm "
         f"(budget {MEMORY_BUDGET_KIB / 1024:.0f} MiB)",
     )
+    rec.event("ROLLBACK: nothing to undo (the revoked tokens were minted for the storm)")
     await run.steady("after the storm (other tokens unaffected)")
     await run.hold(start)
     return FaultResult(

@@ -241,9 +241,10 @@ async def key_compromise(run: Run) -> FaultResult:
     published = await view.published_kids()
     run.expect(old not in published, "the removed key is still in the JWKS")
     run.expect(new in published, "the new key is not in the JWKS")
-    stale = await egress_round(run, chosen, "egress with the removed key's cached token")
-    for edge, result in zip(chosen, stale, strict=True):
-        run.expect(result.outcome != "allowed", f"{edge.describe()}: a removed key's token passed")
+    # A proxy still holding a token of the removed key is refused at the callee's gateway; one
+    # that renews at once is served. Either is closed: reported, not judged.
+    stale = await egress_round(run, chosen, "egress, the proxies' tokens not renewed")
+    rec.figure("egress_refused_before_renewal", sum(r.outcome != "allowed" for r in stale))
     for name, target in own.items():
         await _own_refuses(run, name, target, old_tokens[name])
     # Service-to-service calls carry the proxies' cached tokens, all of the removed key: they

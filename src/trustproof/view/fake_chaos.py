@@ -54,7 +54,7 @@ def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
     state, flaws = view.chaos_state, view.server.chaos_flaws
     where = f"fake://{request.service}"
     if request.door == "egress" and state.egress_cache_empty:
-        if state.idp is not None:
+        if state.idp is not None and state.idp.mode != "slow":
             body = b'{"error": "egress_failed", "reason": "token-unavailable"}'
             headers = CIMultiDict({"X-Trustproof-Decision": "egress-error"})
             return HttpAnswer(503, headers, body, where)
