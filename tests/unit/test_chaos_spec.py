@@ -84,7 +84,7 @@ def test_without_a_chaos_section_the_default_set_runs_one_experiment_per_fault(
 def test_an_unknown_fault_is_refused_with_the_list(tmp_path: Path) -> None:
     found = problems(tmp_path, "chaos:\n  experiments:\n    - {name: x, fault: idp-down}\n")
     assert len(found) == 1
-    assert ":24:24:" in found[0] and "chaos.experiments[0].fault" in found[0]
+    assert ":24:24: chaos.experiments[0].fault" in found[0]
     assert "idp-outage" in found[0]
 
 

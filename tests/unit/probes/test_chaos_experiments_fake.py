@@ -32,9 +32,10 @@ def flawed(*flaws: ChaosFlaw, spec: object = SHOP) -> FakeView:
 
 
 def test_every_default_experiment_passes_on_a_boundary_that_behaves() -> None:
-    for experiment in experiments.DEFAULTS:
-        if experiment.fault == "revocation-storm":
-            experiment = Experiment(experiment.name, experiment.fault, revocations=Count(200))
+    for default in experiments.DEFAULTS:
+        experiment = default
+        if default.fault == "revocation-storm":
+            experiment = Experiment(default.name, default.fault, revocations=Count(200))
         result = run(FakeView(SHOP), experiment)
         assert (result.id, result.verdict) == (f"chaos.{experiment.fault}", "pass"), result.summary
         assert result.figures["over_permissions"] == 0
