@@ -148,6 +148,11 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "chaos.audit-sink-down", "the audit log cannot be written: 503, nothing forwarded", "chaos"
     ),
     ProbeInfo(
+        "chaos.network-fault",
+        "latency, loss or resets on the way to the token service: never forwarded bare",
+        "chaos",
+    ),
+    ProbeInfo(
         "policy.live-vs-offline",
         "the matrix observed live equals the offline evaluation of the policies",
         "consistency",

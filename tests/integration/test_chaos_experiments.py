@@ -36,6 +36,10 @@ def shop_experiments() -> list[tuple[str, Experiment]]:
     chosen.append(("chaos.idp-outage:error", Experiment(Name("e"), "idp-outage", mode="error")))
     slow = Experiment(Name("s"), "idp-outage", mode="slow", delay=Duration(0.3))
     chosen.append(("chaos.idp-outage:slow", slow))
+    latency = Experiment(Name("l"), "network-fault", mode="latency", latency=Duration(0.05))
+    chosen.append(("chaos.network-fault:latency", latency))
+    loss = Experiment(Name("p"), "network-fault", mode="loss", loss=Count(50))
+    chosen.append(("chaos.network-fault:loss", loss))
     return chosen
 
 
@@ -67,6 +71,13 @@ def test_the_shop_passes_every_fault_and_each_is_undone(tmp_path: Path) -> None:
     assert outage.figures["token_service_recovery_ms"] >= 0
     assert "new tokens came late" in results["chaos.idp-outage:slow"].summary
     assert results["chaos.idp-outage:slow"].figures["token_request_ms_during"] >= 300
+    reset = results["chaos.network-fault"]
+    assert reset.summary.startswith(
+        "token-path-reset: every connection reset on the way to the token service, new tokens "
+        "refused"
+    )
+    assert results["chaos.network-fault:latency"].figures["egress_uncached_allowed"] == 2
+    assert "50% connection loss" in results["chaos.network-fault:loss"].summary
     compromise = results["chaos.key-compromise"]
     assert compromise.figures["refused_after_ms.orders"] >= 0
     skew = results["chaos.clock-skew"]

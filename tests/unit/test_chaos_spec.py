@@ -151,3 +151,18 @@ def test_the_spec_probes_section_selects_experiments_too(tmp_path: Path) -> None
     chosen = [sid for sid, _ in choose_experiments(spec)]
     assert "chaos.revocation-storm" not in chosen
     assert len(chosen) == len(DEFAULTS) - 1
+
+
+def test_a_mode_of_another_fault_and_a_loss_beyond_100_are_refused(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        "chaos:\n  experiments:\n"
+        "    - {name: a, fault: network-fault, mode: stopped}\n"
+        "    - {name: b, fault: network-fault, mode: loss, loss: 150}\n"
+        "    - {name: c, fault: network-fault, mode: reset, latency: 1s}\n",
+    )
+    text = "\n".join(found)
+    assert "network-fault has no mode stopped" in text
+    assert "hint: one of: latency, loss, reset" in text
+    assert "loss 150 is not a percentage" in text
+    assert "latency applies to mode: latency only" in text

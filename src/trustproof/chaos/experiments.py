@@ -11,6 +11,8 @@ id                         what it proves
 ``chaos.policy-corruption`` an invalid policy on hot reload: the old set kept, recorded
 ``chaos.cedar-error``      a policy failing to evaluate: every request refused
 ``chaos.audit-sink-down``  the audit log cannot be written: every request refused (503)
+``chaos.network-fault``    latency, loss or resets on the way to the token service (a TCP fault
+                           proxy on its address): nothing forwarded without a token
 =========================  ======================================================================
 
 Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
@@ -30,7 +32,7 @@ from trustproof.chaos.faults_gateway import (
     policy_corruption,
 )
 from trustproof.chaos.faults_storm import revocation_storm
-from trustproof.chaos.faults_tokens import idp_outage, key_compromise
+from trustproof.chaos.faults_tokens import idp_outage, key_compromise, network_fault
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.spec import chaos as chaos_spec
 from trustproof.spec.chaos import Experiment
@@ -45,6 +47,7 @@ FAULTS: dict[chaos_spec.Fault, Fault] = {
     "policy-corruption": policy_corruption,
     "cedar-error": cedar_error,
     "audit-sink-down": audit_sink_down,
+    "network-fault": network_fault,
 }
 EXPERIMENT_IDS: tuple[str, ...] = tuple(f"chaos.{fault}" for fault in chaos_spec.FAULTS)
 
@@ -56,6 +59,7 @@ DEFAULTS: tuple[Experiment, ...] = (
     Experiment(Name("invalid-policy-reloaded"), "policy-corruption"),
     Experiment(Name("policy-evaluation-error"), "cedar-error"),
     Experiment(Name("audit-sink-down"), "audit-sink-down"),
+    Experiment(Name("token-path-reset"), "network-fault", mode="reset"),
 )
 """What runs without a ``chaos:`` section."""
 

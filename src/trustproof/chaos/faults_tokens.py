@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Literal
 
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.scenario import (
@@ -42,9 +45,11 @@ from trustproof.plan import expected_matrix
 from trustproof.probes.model import Result
 from trustproof.probes.presentation import Presentation, concrete
 from trustproof.scrub import Secret
-from trustproof.view.chaos import IdpFault, TokenFetch
+from trustproof.view.chaos import IdpFault, NetFault, TokenFetch
 
 DEFAULT_DELAY_S = 2.0
+DEFAULT_LATENCY_S = 0.2
+DEFAULT_LOSS_PERCENT = 50
 FETCH_POLL_S = 0.05
 UNKNOWN_KID = "token-unknown-kid"
 
@@ -112,25 +117,71 @@ def _selected(run: Run, found: dict[str, Target]) -> dict[str, Target]:
     return {name: t for name, t in found.items() if target in (None, name)}
 
 
+Answers = Literal["none", "late", "some"]  # what token requests get while the fault holds
+
+
 @dataclass(frozen=True)
 class _Outage:
-    fault: IdpFault
+    label: str  # "token service stopped"
+    answers: Answers
+    late_ms: float  # with "late": at least this late
     edges: tuple[Edge, ...]
     introspecting: dict[str, Target]
     asker: tuple[str, str] | None  # whose token request is watched (None: no egress edge)
+    fault: Callable[[], AbstractAsyncContextManager[None]]
 
 
-async def idp_outage(run: Run) -> FaultResult:
-    env, rec, experiment = run.env, run.rec, run.experiment
-    spec = env.spec
-    delay = experiment.delay.seconds if experiment.delay is not None else DEFAULT_DELAY_S
-    chosen = edges(env, experiment.target)
-    outage = _Outage(
-        IdpFault(experiment.mode or "stopped", delay),
+def _outage(
+    run: Run,
+    label: str,
+    answers: Answers,
+    late_ms: float,
+    fault: Callable[[], AbstractAsyncContextManager[None]],
+) -> _Outage:
+    spec, target = run.env.spec, run.experiment.target
+    chosen = edges(run.env, target)
+    return _Outage(
+        label,
+        answers,
+        late_ms,
         chosen,
         _selected(run, targets(spec, own_validators(spec, revocation="introspection"))),
         (chosen[0].caller, chosen[0].callee) if chosen else None,
+        fault,
     )
+
+
+async def idp_outage(run: Run) -> FaultResult:
+    experiment, view = run.experiment, run.env.view
+    delay = experiment.delay.seconds if experiment.delay is not None else DEFAULT_DELAY_S
+    mode = experiment.mode if experiment.mode in ("error", "slow") else "stopped"
+    fault = IdpFault(mode, delay)
+    answers: Answers = "late" if mode == "slow" else "none"
+    label = f"token service {mode}"
+    return await _token_path(
+        run, _outage(run, label, answers, delay * 900, lambda: view.token_service_fault(fault))
+    )
+
+
+async def network_fault(run: Run) -> FaultResult:
+    experiment, view = run.experiment, run.env.view
+    mode = experiment.mode if experiment.mode in ("latency", "loss") else "reset"
+    latency = experiment.latency.seconds if experiment.latency is not None else DEFAULT_LATENCY_S
+    loss = (experiment.loss if experiment.loss is not None else DEFAULT_LOSS_PERCENT) / 100
+    fault = NetFault(mode, latency_s=latency, loss=loss)
+    answers: Answers = "late" if mode == "latency" else "some" if mode == "loss" else "none"
+    label = {
+        "latency": f"{latency * 1000:.0f} ms latency",
+        "loss": f"{loss:.0%} connection loss",
+        "reset": "every connection reset",
+    }[mode] + " on the way to the token service"
+    return await _token_path(
+        run, _outage(run, label, answers, latency * 900, lambda: view.token_path_fault(fault))
+    )
+
+
+async def _token_path(run: Run, outage: _Outage) -> FaultResult:
+    rec, chosen = run.rec, outage.edges
     if outage.asker is not None:
         before = await _fetch(run, outage.asker, "before")
         run.expect(before.ok, "no token could be had before the fault")
@@ -139,53 +190,55 @@ async def idp_outage(run: Run) -> FaultResult:
         run.expect(result.outcome == "allowed", f"before the fault: {edge.describe()} refused")
     holding = tuple(p for p in run.probes if p.service not in outage.introspecting)
     start = time.perf_counter()
-    async with env.view.token_service_fault(outage.fault):
-        rec.event(f"FAULT: the token service is {outage.fault.mode}")
+    async with outage.fault():
+        rec.event(f"FAULT: {outage.label}")
         await _during_outage(run, outage, holding)
         await run.hold(start)
-    rec.event("ROLLBACK: the token service serves again")
+    rec.event("ROLLBACK: the token service serves again on its own address")
     rec.figure("outage_ms", (time.perf_counter() - start) * 1000)
     if outage.asker is not None:
         await _recover_fetch(run, outage.asker)
     after = await egress_round(run, chosen, "after (the proxy fetches a new token)")
     for edge, result in zip(chosen, after, strict=True):
         run.expect(result.outcome == "allowed", f"after the rollback: {edge.describe()} refused")
-    slow = outage.fault.mode == "slow"
-    parts = [f"token service {outage.fault.mode}"]
+    parts = [outage.label]
     if outage.asker is not None:
-        parts.append("new tokens " + ("came late" if slow else "refused"))
+        parts.append({"none": "new tokens refused", "late": "new tokens came late",
+                      "some": "token requests judged one by one"}[outage.answers])  # fmt: skip
     parts.append(f"{len(holding)} gateway cells held")
-    if chosen:
-        parts.append(f"{len(chosen)} egress call(s) without a cached token " + (
-            "served late" if slow else "refused (503)"))  # fmt: skip
-    if outage.introspecting:
+    if chosen and outage.answers == "none":
+        parts.append(f"{len(chosen)} egress call(s) without a cached token refused (503)")
+    elif chosen:
+        parts.append(f"{len(chosen)} egress call(s) without a cached token never forwarded bare")
+    if outage.introspecting and outage.answers == "none":
         parts.append(f"{len(outage.introspecting)} introspecting service(s) refused")
     return FaultResult(", ".join(parts))
 
 
 async def _during_outage(run: Run, outage: _Outage, holding: tuple[Probe, ...]) -> None:
-    env, rec, fault = run.env, run.rec, outage.fault
+    env, rec = run.env, run.rec
     if outage.asker is not None:
         during = await _fetch(run, outage.asker, "during")
         rec.figure("token_request_ms_during", during.elapsed_ms)
-        if fault.mode == "slow":
+        if outage.answers == "late":
             run.expect(
-                during.ok and during.elapsed_ms >= fault.delay_s * 900,
-                f"the slow token service answered {during.status} in {during.elapsed_ms:.0f} ms "
-                f"(expected a token after ~{fault.delay_s:g} s)",
+                during.ok and during.elapsed_ms >= outage.late_ms,
+                f"with {outage.label} a token request got {during.status} in "
+                f"{during.elapsed_ms:.0f} ms (expected a token, late)",
             )
-        else:
-            run.expect(not during.ok, f"a new token was issued while the service was {fault.mode}")
+        elif outage.answers == "none":
+            run.expect(not during.ok, f"a new token was issued with {outage.label}")
     await run.steady("during (the gateways hold the keys)", probes=holding)
     cached = await egress_round(run, outage.edges, "during, with the proxy's cached token")
     rec.figure("egress_cached_allowed", sum(r.outcome == "allowed" for r in cached))
     env.view.drop_cached_tokens()
     rec.event("the egress proxies' cached tokens dropped (as if due for renewal)")
     uncached = await egress_round(run, outage.edges, "during, without a cached token")
+    rec.figure("egress_uncached_allowed", sum(r.outcome == "allowed" for r in uncached))
     for edge, result in zip(outage.edges, uncached, strict=True):
-        if fault.mode == "slow":
+        if outage.answers == "late":
             run.expect(result.outcome == "allowed", f"{edge.describe()}: {shown(result)}")
-        else:
+        elif outage.answers == "none":
             run.expect(
                 result.outcome != "allowed",
                 f"{edge.describe()} was forwarded although no token could be had: fail-open",
@@ -194,11 +247,10 @@ async def _during_outage(run: Run, outage: _Outage, holding: tuple[Probe, ...]) 
         result = await call(env, presentation(target, mint(env, target)))
         run.requests += 1
         rec.event(f"during: {target.describe()} (introspection): {shown(result)}")
-        if fault.mode != "slow":
+        if outage.answers == "none":
             run.expect(
                 result.outcome != "allowed",
-                f"{name} allowed a token it could not introspect (token service {fault.mode}): "
-                "it fails open",
+                f"{name} allowed a token it could not introspect ({outage.label}): it fails open",
             )
 
 

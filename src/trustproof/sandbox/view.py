@@ -76,7 +76,7 @@ from trustproof.view import (
     TlsOffer,
     TransportFailure,
 )
-from trustproof.view.chaos import IdpFault, PolicyReload, TokenFetch, rss_kib
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import placed_token
 
@@ -455,6 +455,9 @@ class LiveView:
 
     def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
         return view_chaos.token_service_fault(self.fabric, fault)
+
+    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
+        return view_chaos.token_path_fault(self.fabric, fault)
 
     async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
         context = self._context(ClientCert(caller), "modern")

@@ -30,6 +30,7 @@ from trustproof.policy.entities import Directory
 from trustproof.policy.reload import PolicyReloader
 from trustproof.policy.variants import variant_bundle
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.faultproxy import FaultProxy
 from trustproof.tls import server_context
 from trustproof.tokenservice.core import TOKEN_SERVICE_NAME, oauth_error
 from trustproof.tokenservice.protocol import OAuthAppRunner
@@ -40,7 +41,7 @@ from trustproof.tokenservice.server import (
     respond,
     serve_token_service,
 )
-from trustproof.view.chaos import IdpFault, PolicyReload
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload
 
 
 def _address(fabric: TrustFabric) -> tuple[str, int]:
@@ -84,12 +85,42 @@ async def token_service_fault(fabric: TrustFabric, fault: IdpFault) -> AsyncIter
     finally:
         if faulty is not None:
             await faulty.close()
+        await _serve_again(fabric)
+
+
+async def _serve_again(fabric: TrustFabric) -> None:
+    """The token service on its own address again, following its certificate's rotation."""
+    rotator = fabric.rotators[TOKEN_SERVICE_NAME]
+    sock = bind_loopback(*_address(fabric))
+    fabric.server = await serve_token_service(
+        fabric.service, fabric.ca, rotator.current, fabric.clock, sock
+    )
+    rotator.subscribe(fabric.server.reload_svid)
+
+
+@asynccontextmanager
+async def token_path_fault(fabric: TrustFabric, fault: NetFault) -> AsyncIterator[None]:
+    """The token service moved to another loopback port, a fault proxy on its own address."""
+    host, port = _address(fabric)
+    await fabric.server.close()
+    inner: TokenServer | None = None
+    proxy: FaultProxy | None = None
+    try:
         rotator = fabric.rotators[TOKEN_SERVICE_NAME]
-        sock = bind_loopback(*_address(fabric))
-        fabric.server = await serve_token_service(
-            fabric.service, fabric.ca, rotator.current, fabric.clock, sock
+        inner_sock = bind_loopback(host, 0)
+        inner_port = inner_sock.getsockname()[1]
+        inner = await serve_token_service(
+            fabric.service, fabric.ca, rotator.current, fabric.clock, inner_sock
         )
-        rotator.subscribe(fabric.server.reload_svid)
+        proxy = FaultProxy((host, inner_port), fault)
+        await proxy.start(bind_loopback(host, port))
+        yield
+    finally:
+        if proxy is not None:
+            await proxy.close()
+        if inner is not None:
+            await inner.close()
+        await _serve_again(fabric)
 
 
 def drop_cached_tokens(sandbox: Sandbox) -> int:

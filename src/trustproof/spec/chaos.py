@@ -38,9 +38,16 @@ Fault = Literal[
     "policy-corruption",
     "cedar-error",
     "audit-sink-down",
+    "network-fault",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 IdpMode = Literal["stopped", "error", "slow"]
+NetMode = Literal["latency", "loss", "reset"]
+Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset"]
+MODES: dict[str, tuple[str, ...]] = {
+    "idp-outage": get_args(IdpMode),
+    "network-fault": get_args(NetMode),
+}
 Expect = Literal["fail-closed", "recover"]
 
 _SKEW = re.compile(r"^([+-])?((\d+(\.\d+)?(ms|s|m|h|d))+)$")
@@ -98,12 +105,21 @@ class Experiment:
     duration: Duration | None = _doc(
         "How long the fault holds at least (default: as long as its checks take).", default=None
     )
-    mode: IdpMode | None = _doc(
-        "idp-outage only: stopped (nothing listens), error (HTTP 500), slow (answers late).",
+    mode: Mode | None = _doc(
+        "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
+        "network-fault: latency, loss, reset (on the way to the token service).",
         default=None,
     )
     delay: Duration | None = _doc(
         "idp-outage with mode slow: how late the token service answers (default 2s).",
+        default=None,
+    )
+    latency: Duration | None = _doc(
+        "network-fault with mode latency: how late each chunk passes, both ways (default 200ms).",
+        default=None,
+    )
+    loss: Count | None = _doc(
+        "network-fault with mode loss: the percentage of connections blackholed (default 50).",
         default=None,
     )
     skew: Skew | None = _doc(
@@ -144,8 +160,9 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "policy-corruption": frozenset(),
     "cedar-error": frozenset(),
     "audit-sink-down": frozenset(),
+    "network-fault": frozenset({"mode", "latency", "loss"}),
 }
-_OPTIONAL = ("mode", "delay", "skew", "revocations")
+_OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(
     {"key-compromise", "clock-skew", "policy-corruption", "cedar-error", "audit-sink-down"}
 )
@@ -176,8 +193,18 @@ def chaos_problems(chaos: Chaos, services: dict[str, bool]) -> Iterator[Located]
                     f"{experiment.fault} takes no {name}",
                     (f"{name} applies to {', '.join(takers)}; remove it"),
                 )
-        if experiment.delay is not None and experiment.mode != "slow":
-            yield (*base, "delay"), "delay applies to mode: slow only", "set mode: slow"
+        modes = MODES.get(experiment.fault, ())
+        if experiment.mode is not None and modes and experiment.mode not in modes:
+            yield (
+                (*base, "mode"),
+                f"{experiment.fault} has no mode {experiment.mode}",
+                (f"one of: {', '.join(modes)}"),
+            )
+        for name, mode in (("delay", "slow"), ("latency", "latency"), ("loss", "loss")):
+            if getattr(experiment, name) is not None and experiment.mode != mode:
+                yield (*base, name), f"{name} applies to mode: {mode} only", f"set mode: {mode}"
+        if experiment.loss is not None and experiment.loss > 100:
+            yield (*base, "loss"), f"loss {experiment.loss} is not a percentage", "1 to 100"
         target = experiment.target
         if target is None:
             continue

@@ -23,6 +23,21 @@ class IdpFault:
     delay_s: float = 2.0
 
 
+NetMode = Literal["latency", "loss", "reset"]
+
+
+@dataclass(frozen=True)
+class NetFault:
+    """How the network between the sandbox and its token service fails (a TCP fault proxy):
+    ``latency`` (each chunk `latency_s` late, both ways), ``loss`` (a `loss` fraction of the
+    connections blackholed, reset after `hold_s`), ``reset`` (every connection reset)."""
+
+    mode: NetMode
+    latency_s: float = 0.2
+    loss: float = 0.5
+    hold_s: float = 1.0
+
+
 @dataclass(frozen=True)
 class TokenFetch:
     """What one client-credentials grant at the token service got (never the token itself):

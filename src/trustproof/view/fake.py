@@ -56,7 +56,7 @@ from trustproof.tokens import (
 )
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view import fake_chaos
-from trustproof.view.chaos import IdpFault, PolicyReload, TokenFetch, rss_kib
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
@@ -336,6 +336,9 @@ class FakeView:
 
     def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
         return fake_chaos.token_service_fault(self, fault)
+
+    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.token_path_fault(self, fault)
 
     async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
         return fake_chaos.fetch_token(self)

@@ -17,9 +17,10 @@ Clock skew moves the clock of the fake's one token validator (the fake has one g
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from trustproof.policy.entities import Directory
 from trustproof.policy.reload import PolicyReloader, ReloadablePolicyEngine
 from trustproof.policy.variants import variant_bundle
 from trustproof.tokens import TokenValidator
-from trustproof.view.chaos import IdpFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 from trustproof.view.exchange import Exchange, HttpAnswer, HttpRequest
 from trustproof.view.fake_http import ISSUER
 
@@ -47,6 +48,24 @@ class FakeChaos:
     idp: IdpFault | None = None
     egress_cache_empty: bool = False
     audit_down: bool = False
+    net: NetFault | None = None
+    draws: random.Random = field(default_factory=lambda: random.Random(15))  # noqa: S311
+
+    def unanswered(self) -> bool:
+        """Does the next request to the token service get no usable answer?"""
+        if self.idp is not None:
+            return self.idp.mode != "slow"
+        if self.net is None or self.net.mode == "latency":
+            return False
+        return self.net.mode == "reset" or self.draws.random() < self.net.loss
+
+    def late_ms(self) -> float:
+        """How late an answered request comes."""
+        if self.idp is not None and self.idp.mode == "slow":
+            return self.idp.delay_s * 1000
+        if self.net is not None and self.net.mode == "latency":
+            return self.net.latency_s * 4000  # handshake and request, both ways
+        return 1.0
 
 
 def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
@@ -54,7 +73,7 @@ def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
     state, flaws = view.chaos_state, view.server.chaos_flaws
     where = f"fake://{request.service}"
     if request.door == "egress" and state.egress_cache_empty:
-        if state.idp is not None and state.idp.mode != "slow":
+        if state.unanswered():
             body = b'{"error": "egress_failed", "reason": "token-unavailable"}'
             headers = CIMultiDict({"X-Trustproof-Decision": "egress-error"})
             return HttpAnswer(503, headers, body, where)
@@ -63,7 +82,7 @@ def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
     introspects = service.ingress.gateway == "none" and service.ingress.revocation == (
         "introspection"
     )
-    if state.idp is not None and introspects and "idp-fail-open" not in flaws:
+    if introspects and "idp-fail-open" not in flaws and state.unanswered():
         body = b'{"error": "introspection unavailable"}'
         return HttpAnswer(503, CIMultiDict(), body, where)
     if state.audit_down and request.service in view.gateways() and "audit-fail-open" not in flaws:
@@ -81,14 +100,21 @@ async def token_service_fault(view: FakeView, fault: IdpFault) -> AsyncIterator[
 
 
 def fetch_token(view: FakeView) -> TokenFetch:
-    fault = view.chaos_state.idp
-    if fault is None:
-        return TokenFetch(200, "", 1.0)
-    if fault.mode == "stopped":
-        return TokenFetch(None, "ClientConnectorError", 0.5)
-    if fault.mode == "error":
+    state = view.chaos_state
+    if not state.unanswered():
+        return TokenFetch(200, "", state.late_ms())
+    if state.idp is not None and state.idp.mode == "error":
         return TokenFetch(500, "server_error", 1.0)
-    return TokenFetch(200, "", fault.delay_s * 1000)
+    return TokenFetch(None, "ClientConnectorError", 0.5)
+
+
+@asynccontextmanager
+async def token_path_fault(view: FakeView, fault: NetFault) -> AsyncIterator[None]:
+    view.chaos_state.net = fault
+    try:
+        yield
+    finally:
+        view.chaos_state.net = None
 
 
 def compromise(view: FakeView) -> tuple[str, str]:

@@ -34,7 +34,7 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
-from trustproof.view.chaos import IdpFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     CaNames,
@@ -209,6 +209,12 @@ class SandboxView(Protocol):
     def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
         """Inside the block the token service fails as `fault` says (stopped, HTTP 500, slow),
         on its own address; after it, it serves again as before, whatever happened inside."""
+        ...
+
+    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
+        """Inside the block everything reaching the token service (egress proxies, services,
+        the view itself) passes a TCP fault proxy on its address (latency, loss, reset), the
+        service itself moved behind it; as before after it, whatever happened inside."""
         ...
 
     async def fetch_token(self, caller: str, audience: str) -> TokenFetch:

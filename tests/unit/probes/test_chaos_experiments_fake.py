@@ -153,4 +153,28 @@ def test_the_rollback_runs_when_the_experiment_crashes_mid_fault() -> None:
     assert result.verdict == "error"
     assert result.summary == "down: the experiment crashed: RuntimeError: boom"
     assert view.chaos_state.idp is None  # the token service serves again
-    assert any("FAULT: the token service is stopped" in text for _, text in result.timeline)
+    assert any("FAULT: token service stopped" in text for _, text in result.timeline)
+
+
+def test_network_faults_on_the_token_path_keep_everything_closed() -> None:
+    reset = run(FakeView(SHOP), Experiment(Name("r"), "network-fault", mode="reset"))
+    assert reset.verdict == "pass", reset.summary
+    assert "every connection reset on the way to the token service" in reset.summary
+    assert reset.figures["egress_uncached_allowed"] == 0
+    latency = Experiment(Name("l"), "network-fault", mode="latency", latency=Duration(0.1))
+    late = run(FakeView(SHOP), latency)
+    assert late.verdict == "pass", late.summary
+    assert late.figures["egress_uncached_allowed"] == 2
+    loss = run(FakeView(SHOP), Experiment(Name("p"), "network-fault", mode="loss"))
+    assert loss.verdict == "pass", loss.summary
+    assert "50% connection loss" in loss.summary
+
+
+def test_an_introspecting_service_failing_open_on_resets_fails_the_network_fault() -> None:
+    reset = Experiment(Name("r"), "network-fault", mode="reset")
+    result = run(flawed("idp-fail-open", spec=PYJWT), reset)
+    assert result.verdict == "fail"
+    assert result.summary == (
+        "r: inventory allowed a token it could not introspect (every connection reset on the way "
+        "to the token service): it fails open"
+    )
