@@ -107,7 +107,10 @@ def copy_pyjwt(tmp_path: Path, *, fail_open: bool) -> Path:
     if fail_open:  # the deliberate twin: no answer from the token service reads as "active"
         service = target / "inventory.py"
         text = service.read_text()
-        closed = '        raise Refused(503, f"introspection unavailable: {type(exc).__name__}") from None'
+        closed = (
+            '        raise Refused(503, f"introspection unavailable: {type(exc).__name__}")'
+            " from None"
+        )
         assert text.count(closed) == 1
         service.write_text(text.replace(closed, "        return True  # fail open (the bug)"))
     return target / "trustproof.yaml"
