@@ -87,7 +87,8 @@ select_options = [
     click.option(
         "--no-scenarios",
         is_flag=True,
-        help="Only the cases: skip the multi-step scenarios (rotation, revocation, expiry, ...).",
+        help="Only the cases: skip the multi-step scenarios (rotation, revocation, expiry, ...) "
+        "and the trust-chaos experiments.",
     ),
 ]
 

@@ -59,9 +59,10 @@ async def suite_on(
     thorough: bool = False,
     chaos: bool = True,
 ) -> tuple[Results, Path]:
-    """Generate, choose and run the cases, then the chosen scenarios and, with `chaos` and the
-    spec's ``chaos.enabled``, the trust-chaos experiments (not after a --fail-fast stop); write
-    the results into the run directory and return them with the file's path."""
+    """Generate, choose and run the cases, then (with `scenarios`) the chosen scenarios and, with
+    `chaos` and the spec's ``chaos.enabled``, the trust-chaos experiments (not after a
+    --fail-fast stop); write the results into the run directory and return them with the file's
+    path."""
     cases = check_selection(sandbox.spec, select, deselect, thorough=thorough)
     if on_total is not None:
         on_total(len(cases))
@@ -70,7 +71,7 @@ async def suite_on(
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
         done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
         run = replace(run, scenarios=tuple(done))
-    if chaos and sandbox.spec.chaos.enabled and not run.stopped_early:
+    if chaos and scenarios and sandbox.spec.chaos.enabled and not run.stopped_early:
         chosen = choose_experiments(sandbox.spec, select, deselect)
         broke = await run_experiments(
             sandbox, chosen, case_results=run.results, on_start=on_scenario
