@@ -32,6 +32,7 @@ from trustproof.spec.model import Reports
 from trustproof.suite.command import (
     NothingToRun,
     chaos_on,
+    check_chaos_selection,
     check_selection,
     suite_on,
     summary_lines,
@@ -384,6 +385,7 @@ def chaos(
     happen meanwhile, undoes it and measures the recovery. The spec's `chaos:` section says
     which; without one a default set runs (`trustproof probes` lists the chaos.* ids)."""
     spec = load_spec(spec_file)
+    check_chaos_selection(spec, select, deselect)  # an empty selection is exit 2, before a start
     run = RunDir.create(run_dir)
     refuse_if_running(run)
     run.begin()

@@ -18,6 +18,7 @@ from trustproof.probes.model import Case, CaseResult
 from trustproof.results import CaseRecord, Results, write
 from trustproof.sandbox.controller import Sandbox
 from trustproof.scrub import scrub
+from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
 from trustproof.suite.scenarios import (
@@ -81,6 +82,19 @@ async def suite_on(
     return results, write(results, sandbox.run.path)
 
 
+def check_chaos_selection(
+    spec: Spec, select: Sequence[str], deselect: Sequence[str]
+) -> list[tuple[str, Experiment]]:
+    """The chosen experiments; `NothingToRun` when none."""
+    chosen = choose_experiments(spec, select, deselect)
+    if not chosen:
+        raise NothingToRun(
+            "no chaos experiment matches the selection",
+            "see `trustproof probes` for the chaos.* ids and the spec's `chaos.experiments`",
+        )
+    return chosen
+
+
 async def chaos_on(
     sandbox: Sandbox,
     *,
@@ -90,12 +104,7 @@ async def chaos_on(
 ) -> tuple[Results, Path]:
     """Only the trust-chaos experiments (`trustproof chaos`); an empty selection is a usage
     error. The results are written like a run's (no cases)."""
-    chosen = choose_experiments(sandbox.spec, select, deselect)
-    if not chosen:
-        raise NothingToRun(
-            "no chaos experiment matches the selection",
-            "see `trustproof probes` for the chaos.* ids and the spec's `chaos.experiments`",
-        )
+    chosen = check_chaos_selection(sandbox.spec, select, deselect)
     started_at = datetime.now(UTC).isoformat()
     start = time.perf_counter()
     done = await run_experiments(sandbox, chosen, on_start=on_experiment)
@@ -127,6 +136,8 @@ def summary_lines(results: Results) -> list[str]:
         f"{len(cases)} cases in {results.elapsed_s:.2f} s ({results.cases_per_second:.0f}/s): "
         + ", ".join(f"{count} {verdict}" for verdict, count in sorted(results.summary.items()))
     ]
+    if not cases and results.scenarios:  # `trustproof chaos`: experiments only
+        lines = [f"experiments only, in {results.elapsed_s:.2f} s"]
     for case in bad:
         lines.append(f"  {case.verdict.upper():17} {case.id}")
         lines.append(
