@@ -101,7 +101,7 @@ def test_the_shop_passes_every_fault_and_each_is_undone(tmp_path: Path) -> None:
     assert after["sinks"] == {"FanOutSink"}
 
 
-def copy_pyjwt(tmp_path: Path, *, fail_open: bool) -> Path:
+def copy_pyjwt(tmp_path: Path, *, fail_open: bool = False, skip_iat: bool = False) -> Path:
     target = tmp_path / "pyjwt-mtls"
     shutil.copytree(PYJWT, target, ignore=shutil.ignore_patterns("__pycache__", ".trustproof"))
     if fail_open:  # the deliberate twin: no answer from the token service reads as "active"
@@ -113,14 +113,23 @@ def copy_pyjwt(tmp_path: Path, *, fail_open: bool) -> Path:
         )
         assert text.count(closed) == 1
         service.write_text(text.replace(closed, "        return True  # fail open (the bug)"))
+    if skip_iat:  # the twin: a token issued "in the future" for this clock is taken
+        service = target / "inventory.py"
+        text = service.read_text()
+        checks = '"sub", "jti"]}'
+        assert text.count(checks) == 1
+        loose = '"sub", "jti"], "verify_iat": False, "verify_nbf": False}'
+        service.write_text(text.replace(checks, loose))
     return target / "trustproof.yaml"
 
 
-def outage_on(spec: Path, run_dir: Path) -> ScenarioResult:
+def outage_on(spec: Path, run_dir: Path, fault: str = "idp-outage") -> ScenarioResult:
     async def main() -> ScenarioResult:
         async with Sandbox.from_file(spec, run_dir=run_dir) as sandbox:
             experiment = Experiment(Name("idp-down"), "idp-outage", mode="stopped")
-            chosen = [("chaos.idp-outage", experiment)]
+            if fault == "clock-skew":
+                experiment = Experiment(Name("skew"), "clock-skew")
+            chosen = [(f"chaos.{fault}", experiment)]
             (result,) = await asyncio.wait_for(run_experiments(sandbox, chosen), 120)
             return result
 
@@ -143,3 +152,25 @@ def test_its_twin_failing_open_on_a_token_service_error_fails_the_outage(tmp_pat
         "idp-down: inventory allowed a token it could not introspect (token service stopped): "
         "it fails open"
     )
+
+
+def test_the_service_judges_tokens_by_its_own_skewed_clock(tmp_path: Path) -> None:
+    """libfaketime moves the PyJWT service's own clock (restarted under it): a minute ahead it
+    accepts a fresh token, 10 s behind it refuses it (issued in its future), an hour ahead it
+    refuses the certificate."""
+    result = outage_on(copy_pyjwt(tmp_path), tmp_path / "run", "clock-skew")
+    assert result.verdict == "pass", result.summary
+    assert result.summary.startswith(
+        "skew: inventory's own clock skewed +1m, -10s, +1h (libfaketime): 3/3"
+    )
+    timeline = "\n".join(text for _, text in result.timeline)
+    assert "inventory's clock -10s: HTTP 401" in timeline
+
+
+def test_its_twin_not_checking_iat_fails_the_clock_skew(tmp_path: Path) -> None:
+    result = outage_on(copy_pyjwt(tmp_path, skip_iat=True), tmp_path / "run", "clock-skew")
+    assert result.verdict == "fail"
+    assert result.summary.startswith(
+        "skew: inventory with its clock -10s: HTTP 200 allowed (served by inventory"
+    )
+    assert result.summary.endswith("expected refused")

@@ -102,13 +102,13 @@ def test_an_unknown_target_and_a_target_without_gateway_are_refused(tmp_path: Pa
         tmp_path,
         "chaos:\n  experiments:\n"
         "    - {name: a, fault: idp-outage, target: nope}\n"
-        "    - {name: b, fault: clock-skew, target: own}\n"
+        "    - {name: b, fault: cedar-error, target: own}\n"
         "    - {name: b, fault: idp-outage, mode: stopped, delay: 1s}\n",
     )
     text = "\n".join(found)
     assert "target 'nope' is not a service of the spec" in text
     assert "hint: one of: api, own" in text
-    assert "clock-skew acts on a trustproof gateway, and own has none" in text
+    assert "cedar-error acts on a trustproof gateway, and own has none" in text
     assert "experiment 'b' is named twice" in text
     assert "delay applies to mode: slow only" in text
 

@@ -27,7 +27,15 @@ import time
 from datetime import timedelta
 
 from trustproof.chaos.experiment import FaultResult, Run
-from trustproof.chaos.scenario import call, mint, presentation, shown, targets
+from trustproof.chaos.scenario import (
+    Target,
+    call,
+    mint,
+    own_validators,
+    presentation,
+    shown,
+    targets,
+)
 from trustproof.chaos.steady import Check, Probe
 from trustproof.probes.model import Result
 
@@ -45,6 +53,8 @@ ERRORING_POLICY = (
 FAR = timedelta(hours=1)
 BEYOND_LEEWAY = timedelta(seconds=10)
 NEAR_AHEAD = timedelta(seconds=60)
+# A process's clock (libfaketime): its leeway is unknown, so no skews at its edge.
+PROCESS_SKEWS = (NEAR_AHEAD, -BEYOND_LEEWAY, FAR)
 
 
 def _gateway_probes(run: Run) -> tuple[Probe, ...]:
@@ -62,28 +72,46 @@ def default_skews(leeway: timedelta) -> tuple[timedelta, ...]:
 
 
 async def clock_skew(run: Run) -> FaultResult:
-    env, rec, view = run.env, run.rec, run.env.view
-    chosen = targets(env.spec, view.gateways())
-    name = run.experiment.target or next(iter(chosen), None)
-    if name is None or name not in chosen:
-        return FaultResult("no service behind a gateway to skew the clock of", skipped=True)
-    target = chosen[name]
-    leeway = view.leeway(name)
+    env, view = run.env, run.env.view
+    gated = targets(env.spec, view.gateways())
+    own = targets(env.spec, own_validators(env.spec))
+    name = run.experiment.target or next(iter(gated), None) or next(iter(own), None)
     skew = run.experiment.skew
-    skews = (timedelta(seconds=skew.seconds),) if skew is not None else default_skews(leeway)
-    rec.figure("leeway_s", leeway.total_seconds())
+    given = (timedelta(seconds=skew.seconds),) if skew is not None else None
+    if name is not None and name in gated:
+        leeway = view.leeway(name)
+        skews = given or default_skews(leeway)
+        held = await _skews(run, gated[name], skews, leeway, process=False)
+        run.rec.event("ROLLBACK: the gateway reads the sandbox clock again")
+        return FaultResult(
+            f"{name}'s gateway clock skewed {', '.join(_signed(o) for o in skews)}: "
+            f"{held}/{len(skews)} as expected with a {leeway.total_seconds():g} s leeway"
+        )
+    if name is not None and name in own:
+        skews = given or PROCESS_SKEWS
+        held = await _skews(run, own[name], skews, timedelta(0), process=True)
+        run.rec.event("ROLLBACK: the service runs on the real clock again (restarted)")
+        return FaultResult(
+            f"{name}'s own clock skewed {', '.join(_signed(o) for o in skews)} (libfaketime): "
+            f"{held}/{len(skews)} as a server without leeway should"
+        )
+    return FaultResult("no service checking tokens to skew the clock of", skipped=True)
+
+
+async def _skews(
+    run: Run, target: Target, skews: tuple[timedelta, ...], leeway: timedelta, *, process: bool
+) -> int:
+    """Send a fresh token at each skew; how many were judged as expected."""
+    env, rec, view = run.env, run.rec, run.env.view
     lifetime = timedelta(seconds=env.spec.ttl.token.seconds)
-    held = 0
+    name, held = target.service, 0
     for offset in skews:
-        now = view.clock.now()
-        token = mint(env, target)
-        cert = view.cert(target.caller).certificate if target.with_cert else None
-        skewed = now + offset
-        token_ok = now <= skewed + leeway and skewed < now + lifetime + leeway
-        cert_ok = cert is None or (cert.not_valid_before_utc <= skewed <= cert.not_valid_after_utc)
-        expected = token_ok and cert_ok
-        with view.skew_clock(name, offset):
-            result = await call(env, presentation(target, token))
+        if process:
+            async with view.skew_process_clock(name, offset):
+                result, expected = await _skewed_call(run, target, offset, leeway, lifetime)
+        else:
+            with view.skew_clock(name, offset):
+                result, expected = await _skewed_call(run, target, offset, leeway, lifetime)
         run.requests += 1
         label = _signed(offset)
         rec.event(f"FAULT: {name}'s clock {label}: {shown(result)} (expected "
@@ -94,11 +122,22 @@ async def clock_skew(run: Run) -> FaultResult:
             f"{'accepted (within the leeway and lifetimes)' if expected else 'refused'}",
         ):
             held += 1
-    rec.event("ROLLBACK: the gateway reads the sandbox clock again")
-    return FaultResult(
-        f"{name}'s clock skewed {', '.join(_signed(o) for o in skews)}: {held}/{len(skews)} as "
-        f"expected with a {leeway.total_seconds():g} s leeway"
-    )
+    return held
+
+
+async def _skewed_call(
+    run: Run, target: Target, offset: timedelta, leeway: timedelta, lifetime: timedelta
+) -> tuple[Result, bool]:
+    """A fresh token sent now, and whether a server whose clock is `offset` away should take
+    it (token valid with the leeway, the caller's certificate valid at the skewed time)."""
+    env, view = run.env, run.env.view
+    now = view.clock.now()
+    token = mint(env, target)
+    cert = view.cert(target.caller).certificate if target.with_cert else None
+    skewed = now + offset
+    token_ok = now <= skewed + leeway and skewed < now + lifetime + leeway
+    cert_ok = cert is None or cert.not_valid_before_utc <= skewed <= cert.not_valid_after_utc
+    return await call(env, presentation(target, token)), token_ok and cert_ok
 
 
 def _signed(offset: timedelta) -> str:

@@ -486,6 +486,11 @@ class LiveView:
     def skew_clock(self, service: str, offset: timedelta) -> AbstractContextManager[None]:
         return view_chaos.skew_clock(self.sandbox, service, offset)
 
+    def skew_process_clock(
+        self, service: str, offset: timedelta
+    ) -> AbstractAsyncContextManager[None]:
+        return view_chaos.skew_process_clock(self.sandbox, service, offset)
+
     async def revoke_tokens(
         self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
     ) -> tuple[int, ...]:

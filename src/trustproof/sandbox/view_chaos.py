@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -213,3 +214,45 @@ def audit_sink_fault(sandbox: Sandbox) -> Iterator[None]:
 
 def elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000
+
+
+FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
+
+
+def libfaketime() -> Path:
+    """libfaketime's preload library (Debian's ``faketime`` package)."""
+    found = sorted(Path("/").glob(FAKETIME_GLOB.lstrip("/")))
+    if not found:
+        raise SandboxError(
+            "libfaketime is not installed: a service process's clock cannot be skewed",
+            "install it (Debian: apt-get install faketime)",
+        )
+    return found[0]
+
+
+def faketime_offset(offset: timedelta) -> str:
+    """libfaketime's relative offset, in whole seconds: ``+3600``, ``-90``."""
+    seconds = round(offset.total_seconds())
+    return f"{'-' if seconds < 0 else '+'}{abs(seconds)}"
+
+
+@asynccontextmanager
+async def skew_process_clock(
+    sandbox: Sandbox, service: str, offset: timedelta
+) -> AsyncIterator[None]:
+    """`service`'s processes restarted under libfaketime (``LD_PRELOAD``, ``FAKETIME``), its
+    clock `offset` away; restarted with the real clock afterwards."""
+    if service not in sandbox.handles:
+        raise SandboxError(f"no process runs for {service}: its clock cannot be skewed")
+    library = libfaketime()
+    sandbox.extra_env[service] = {
+        "LD_PRELOAD": str(library),
+        "FAKETIME": faketime_offset(offset),
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    try:
+        await sandbox._restart(service)
+        yield
+    finally:
+        sandbox.extra_env.pop(service, None)
+        await sandbox._restart(service)

@@ -123,8 +123,8 @@ class Experiment:
         default=None,
     )
     skew: Skew | None = _doc(
-        "clock-skew only: how far the target's gateway clock is moved (default: a set of skews "
-        "around the token leeway, both ways).",
+        "clock-skew only: how far the target's clock is moved — its gateway's, or without a "
+        "gateway its own process's (libfaketime); default: a set of skews both ways.",
         default=None,
     )
     revocations: Count | None = _doc(
@@ -164,7 +164,7 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
 }
 _OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(
-    {"key-compromise", "clock-skew", "policy-corruption", "cedar-error", "audit-sink-down"}
+    {"policy-corruption", "cedar-error", "audit-sink-down", "revocation-storm"}
 )
 
 

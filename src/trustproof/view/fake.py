@@ -354,6 +354,11 @@ class FakeView:
     def skew_clock(self, service: str, offset: timedelta) -> AbstractContextManager[None]:
         return fake_chaos.skew_clock(self, offset)
 
+    def skew_process_clock(
+        self, service: str, offset: timedelta
+    ) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.skew_process_clock(self, service, offset)
+
     async def revoke_tokens(
         self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
     ) -> tuple[int, ...]:

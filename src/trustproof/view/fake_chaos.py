@@ -137,6 +137,26 @@ def skew_clock(view: FakeView, offset: timedelta) -> Iterator[None]:
         view.validator = saved
 
 
+@asynccontextmanager
+async def skew_process_clock(
+    view: FakeView, service: str, offset: timedelta
+) -> AsyncIterator[None]:
+    """A service checking tokens itself reads its skewed clock: the fake's validator does (with
+    no leeway: a third-party server's is unknown)."""
+    saved = view.validator
+    view.validator = TokenValidator(
+        ISSUER,
+        view.keys,
+        view.revocations,
+        SkewedClock(view.clock, offset),
+        leeway=timedelta(0),
+    )
+    try:
+        yield
+    finally:
+        view.validator = saved
+
+
 class _AllowAll:
     """What a naive reloader falls back to when the new policy does not load."""
 

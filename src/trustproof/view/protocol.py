@@ -237,6 +237,14 @@ class SandboxView(Protocol):
         clock (certificates, tokens, policy); its own clock after it."""
         ...
 
+    def skew_process_clock(
+        self, service: str, offset: timedelta
+    ) -> AbstractAsyncContextManager[None]:
+        """Inside the block the team's process for `service` runs under libfaketime with its
+        clock `offset` away (restarted; `SandboxError` without libfaketime); restarted with the
+        real clock after it."""
+        ...
+
     async def revoke_tokens(
         self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
     ) -> tuple[int, ...]:

@@ -97,7 +97,9 @@ def test_a_gateway_ignoring_nbf_and_iat_fails_clock_skew_behind_the_leeway() -> 
 def test_one_skew_from_the_spec_is_judged_against_the_leeway() -> None:
     within = run(FakeView(SHOP), Experiment(Name("s"), "clock-skew", skew=Skew(-4)))
     assert within.verdict == "pass", within.summary
-    assert "storefront's clock skewed -4s: 1/1 as expected with a 5 s leeway" in within.summary
+    assert (
+        "storefront's gateway clock skewed -4s: 1/1 as expected with a 5 s leeway" in within.summary
+    )
 
 
 def test_a_gateway_that_misses_revocations_fails_the_storm() -> None:
@@ -178,3 +180,15 @@ def test_an_introspecting_service_failing_open_on_resets_fails_the_network_fault
         "r: inventory allowed a token it could not introspect (every connection reset on the way "
         "to the token service): it fails open"
     )
+
+
+def test_a_service_without_gateway_is_skewed_in_its_own_process() -> None:
+    good = run(FakeView(PYJWT), Experiment(Name("s"), "clock-skew"))
+    assert good.verdict == "pass", good.summary
+    assert "inventory's own clock skewed +1m, -10s, +1h (libfaketime): 3/3" in good.summary
+    ignored = frozenset({"not-yet-valid", "issued-in-future"})
+    bad = run(
+        FakeView(PYJWT, FakeServer(ignore_token=ignored)), Experiment(Name("s"), "clock-skew")
+    )
+    assert bad.verdict == "fail"
+    assert bad.summary.startswith("s: inventory with its clock -10s: HTTP 200 allowed")
