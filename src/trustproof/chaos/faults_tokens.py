@@ -205,7 +205,8 @@ async def _token_path(run: Run, outage: _Outage) -> FaultResult:
     if outage.asker is not None:
         parts.append({"none": "new tokens refused", "late": "new tokens came late",
                       "some": "token requests judged one by one"}[outage.answers])  # fmt: skip
-    parts.append(f"{len(holding)} gateway cells held")
+    if holding:
+        parts.append(f"{len(holding)} gateway cells held")
     if chosen and outage.answers == "none":
         parts.append(f"{len(chosen)} egress call(s) without a cached token refused (503)")
     elif chosen:
@@ -312,11 +313,17 @@ async def key_compromise(run: Run) -> FaultResult:
         fresh = await call(env, presentation(target, mint(env, target)))
         run.requests += 1
         run.expect(fresh.outcome == "allowed", f"{name}: the new key's token: {shown(fresh)}")
+    where = [f"at {len(gated)} gateway(s) on the first request"] if gated else []
+    if own:
+        where.append(f"by {len(own)} service(s) checking tokens themselves")
+    renewal = (
+        f"; {run.failed} request(s) failed closed until the egress proxies renewed"
+        if chosen
+        else ""
+    )
     return FaultResult(
-        f"the removed key's tokens refused at {len(gated)} gateway(s) on the first request"
-        + (f" and by {len(own)} service(s) checking tokens themselves" if own else "")
-        + f"; {run.failed} request(s) failed closed until the egress proxies renewed; the new "
-        "key's tokens accepted"
+        f"the removed key's tokens refused {' and '.join(where)}{renewal}; the new key's "
+        "tokens accepted"
     )
 
 
