@@ -153,6 +153,9 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "chaos",
     ),
     ProbeInfo(
+        "chaos.jwks-garbage", "a service's key files hold garbage: forged tokens refused", "chaos"
+    ),
+    ProbeInfo(
         "policy.live-vs-offline",
         "the matrix observed live equals the offline evaluation of the policies",
         "consistency",

@@ -63,6 +63,8 @@ def test_the_shop_passes_every_fault_and_each_is_undone(tmp_path: Path) -> None:
             return {r.id: r for r in results}, after
 
     results, after = asyncio.run(main())
+    skipped = results.pop("chaos.jwks-garbage")  # the gateways hold the keys in memory
+    assert skipped.verdict == "skip"
     verdicts = {sid: (r.verdict, r.summary) for sid, r in results.items()}
     assert all(v == "pass" for v, _ in verdicts.values()), verdicts
     outage = results["chaos.idp-outage"]
@@ -129,6 +131,8 @@ def outage_on(spec: Path, run_dir: Path, fault: str = "idp-outage") -> ScenarioR
             experiment = Experiment(Name("idp-down"), "idp-outage", mode="stopped")
             if fault == "clock-skew":
                 experiment = Experiment(Name("skew"), "clock-skew")
+            if fault == "jwks-garbage":
+                experiment = Experiment(Name("garbage"), "jwks-garbage")
             chosen = [(f"chaos.{fault}", experiment)]
             (result,) = await asyncio.wait_for(run_experiments(sandbox, chosen), 120)
             return result
@@ -174,3 +178,14 @@ def test_its_twin_not_checking_iat_fails_the_clock_skew(tmp_path: Path) -> None:
         "skew: inventory with its clock -10s: HTTP 200 allowed (served by inventory"
     )
     assert result.summary.endswith("expected refused")
+
+
+def test_garbage_key_files_leave_the_service_closed(tmp_path: Path) -> None:
+    """The PyJWT service's JWKS file replaced by garbage (and SIGHUP): forged tokens refused,
+    and it takes valid tokens again once the real file is back."""
+    result = outage_on(copy_pyjwt(tmp_path), tmp_path / "run", "jwks-garbage")
+    assert result.verdict == "pass", result.summary
+    assert result.summary.startswith(
+        "garbage: 1 service(s) refused forged tokens while their key files held garbage"
+    )
+    assert result.figures["accepted_again_ms.inventory"] >= 0

@@ -13,6 +13,7 @@ id                         what it proves
 ``chaos.audit-sink-down``  the audit log cannot be written: every request refused (503)
 ``chaos.network-fault``    latency, loss or resets on the way to the token service (a TCP fault
                            proxy on its address): nothing forwarded without a token
+``chaos.jwks-garbage``     a service's key files hold garbage: forged tokens still refused
 =========================  ======================================================================
 
 Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
@@ -31,6 +32,7 @@ from trustproof.chaos.faults_gateway import (
     clock_skew,
     policy_corruption,
 )
+from trustproof.chaos.faults_keys import jwks_garbage
 from trustproof.chaos.faults_storm import revocation_storm
 from trustproof.chaos.faults_tokens import idp_outage, key_compromise, network_fault
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
@@ -48,6 +50,7 @@ FAULTS: dict[chaos_spec.Fault, Fault] = {
     "cedar-error": cedar_error,
     "audit-sink-down": audit_sink_down,
     "network-fault": network_fault,
+    "jwks-garbage": jwks_garbage,
 }
 EXPERIMENT_IDS: tuple[str, ...] = tuple(f"chaos.{fault}" for fault in chaos_spec.FAULTS)
 
@@ -60,6 +63,7 @@ DEFAULTS: tuple[Experiment, ...] = (
     Experiment(Name("policy-evaluation-error"), "cedar-error"),
     Experiment(Name("audit-sink-down"), "audit-sink-down"),
     Experiment(Name("token-path-reset"), "network-fault", mode="reset"),
+    Experiment(Name("key-files-garbage"), "jwks-garbage"),
 )
 """What runs without a ``chaos:`` section."""
 

@@ -491,6 +491,9 @@ class LiveView:
     ) -> AbstractAsyncContextManager[None]:
         return view_chaos.skew_process_clock(self.sandbox, service, offset)
 
+    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+        return view_chaos.jwks_garbage(self.sandbox, services)
+
     async def revoke_tokens(
         self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
     ) -> tuple[int, ...]:

@@ -32,6 +32,15 @@ from trustproof.policy.reload import PolicyReloader
 from trustproof.policy.variants import variant_bundle
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.faultproxy import FaultProxy
+from trustproof.sandbox.trustfiles import (
+    JWKS_FILE,
+    PUBLIC_MODE,
+    SIGNING_KEY_CURRENT_FILE,
+    SIGNING_KEY_PREVIOUS_FILE,
+    SIGNING_KEYS_FILE,
+    write_atomically,
+    write_trust_files,
+)
 from trustproof.tls import server_context
 from trustproof.tokenservice.core import TOKEN_SERVICE_NAME, oauth_error
 from trustproof.tokenservice.protocol import OAuthAppRunner
@@ -256,3 +265,36 @@ async def skew_process_clock(
     finally:
         sandbox.extra_env.pop(service, None)
         await sandbox._restart(service)
+
+
+GARBAGE_JWKS = b'{"keys": [{"kty": "EC", "crv": "P-256", "kid": "chaos", "x": "garbage"}]}'
+GARBAGE_PEM = b"-----BEGIN PUBLIC KEY-----\nnot a key (chaos)\n-----END PUBLIC KEY-----\n"
+
+
+async def _reloaded(sandbox: Sandbox, name: str) -> None:
+    """Tell `name` its files changed, and wait for a restart to finish (a SIGHUP is async)."""
+    sandbox._reload(name)
+    restart = sandbox._restarts.get(name)
+    if restart is not None and not restart.done():
+        await asyncio.wait([restart])
+
+
+@asynccontextmanager
+async def jwks_garbage(sandbox: Sandbox, services: tuple[str, ...]) -> AsyncIterator[None]:
+    """Each service's key files (JWKS and PEM) replaced by garbage and the service told; the
+    real files written back and the service told again afterwards."""
+    fabric = sandbox.fabric
+    if fabric is None:
+        raise SandboxError("the sandbox is not running")
+    directories = {name: sandbox.rotators[name].files.directory for name in services}
+    try:
+        for name, directory in directories.items():
+            write_atomically(directory / JWKS_FILE, GARBAGE_JWKS, PUBLIC_MODE)
+            for pem in (SIGNING_KEYS_FILE, SIGNING_KEY_CURRENT_FILE, SIGNING_KEY_PREVIOUS_FILE):
+                write_atomically(directory / pem, GARBAGE_PEM, PUBLIC_MODE)
+            await _reloaded(sandbox, name)
+        yield
+    finally:
+        for name, directory in directories.items():
+            write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
+            await _reloaded(sandbox, name)

@@ -39,6 +39,7 @@ Fault = Literal[
     "cedar-error",
     "audit-sink-down",
     "network-fault",
+    "jwks-garbage",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 IdpMode = Literal["stopped", "error", "slow"]
@@ -161,6 +162,7 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "cedar-error": frozenset(),
     "audit-sink-down": frozenset(),
     "network-fault": frozenset({"mode", "latency", "loss"}),
+    "jwks-garbage": frozenset(),
 }
 _OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(

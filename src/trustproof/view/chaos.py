@@ -81,5 +81,6 @@ ChaosFlaw = Literal[
     "reload-allows-all",  # an invalid policy on reload is replaced by allow-all
     "policy-error-allows",  # a policy whose evaluation fails is read as an allow
     "audit-fail-open",  # requests are forwarded when the audit log cannot be written
+    "garbage-keys-skip-verify",  # a service whose key files hold garbage takes any token
 ]
 """What a fake server does wrong under a trust fault (`FakeServer.chaos_flaws`)."""

@@ -359,6 +359,9 @@ class FakeView:
     ) -> AbstractAsyncContextManager[None]:
         return fake_chaos.skew_process_clock(self, service, offset)
 
+    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.jwks_garbage(self, services)
+
     async def revoke_tokens(
         self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
     ) -> tuple[int, ...]:

@@ -49,6 +49,7 @@ class FakeChaos:
     egress_cache_empty: bool = False
     audit_down: bool = False
     net: NetFault | None = None
+    garbage_keys: tuple[str, ...] = ()  # services whose key files hold garbage
     draws: random.Random = field(default_factory=lambda: random.Random(15))  # noqa: S311
 
     def unanswered(self) -> bool:
@@ -85,6 +86,10 @@ def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
     if introspects and "idp-fail-open" not in flaws and state.unanswered():
         body = b'{"error": "introspection unavailable"}'
         return HttpAnswer(503, CIMultiDict(), body, where)
+    if request.service in state.garbage_keys and request.token is not None:
+        if "garbage-keys-skip-verify" in flaws:  # no usable key: the signature goes unchecked
+            return view._answer(request, 200, "", "allowed", request.caller)
+        return view._answer(request, 401, "token", "token-unknown-kid")
     if state.audit_down and request.service in view.gateways() and "audit-fail-open" not in flaws:
         return view._answer(request, 503, "audit", "audit-unavailable")
     return None
@@ -155,6 +160,15 @@ async def skew_process_clock(
         yield
     finally:
         view.validator = saved
+
+
+@asynccontextmanager
+async def jwks_garbage(view: FakeView, services: tuple[str, ...]) -> AsyncIterator[None]:
+    view.chaos_state.garbage_keys = services
+    try:
+        yield
+    finally:
+        view.chaos_state.garbage_keys = ()
 
 
 class _AllowAll:

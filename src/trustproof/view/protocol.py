@@ -245,6 +245,11 @@ class SandboxView(Protocol):
         real clock after it."""
         ...
 
+    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+        """Inside the block the key files the `services` read (they validate tokens themselves)
+        hold garbage and the services are told (reload); the real files after it, told again."""
+        ...
+
     async def revoke_tokens(
         self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
     ) -> tuple[int, ...]:

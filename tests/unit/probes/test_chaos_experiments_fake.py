@@ -37,6 +37,9 @@ def test_every_default_experiment_passes_on_a_boundary_that_behaves() -> None:
         if default.fault == "revocation-storm":
             experiment = Experiment(default.name, default.fault, revocations=Count(200))
         result = run(FakeView(SHOP), experiment)
+        if default.fault == "jwks-garbage":  # the shop's gateways hold the keys in memory
+            assert result.verdict == "skip"
+            continue
         assert (result.id, result.verdict) == (f"chaos.{experiment.fault}", "pass"), result.summary
         assert result.figures["over_permissions"] == 0
         assert result.figures["recovery_ms"] >= 0
@@ -192,3 +195,25 @@ def test_a_service_without_gateway_is_skewed_in_its_own_process() -> None:
     )
     assert bad.verdict == "fail"
     assert bad.summary.startswith("s: inventory with its clock -10s: HTTP 200 allowed")
+
+
+def test_garbage_key_files_must_not_let_forged_tokens_in() -> None:
+    garbage = Experiment(Name("g"), "jwks-garbage")
+    good = run(FakeView(PYJWT), garbage)
+    assert good.verdict == "pass", good.summary
+    assert good.summary.startswith(
+        "g: 1 service(s) refused forged tokens while their key files held garbage; refused every "
+        "token (fail closed): inventory"
+    )
+    bad = run(flawed("garbage-keys-skip-verify", spec=PYJWT), garbage)
+    assert bad.verdict == "fail"
+    assert bad.summary.startswith(
+        "g: inventory accepted a token with bad signature while its key files held garbage: "
+        "it fails open"
+    )
+
+
+def test_garbage_key_files_skip_where_the_gateways_hold_the_keys() -> None:
+    result = run(FakeView(SHOP), Experiment(Name("g"), "jwks-garbage"))
+    assert result.verdict == "skip"
+    assert "the gateways hold the keys in memory" in result.summary
