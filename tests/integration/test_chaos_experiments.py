@@ -188,4 +188,7 @@ def test_garbage_key_files_leave_the_service_closed(tmp_path: Path) -> None:
     assert result.summary.startswith(
         "garbage: 1 service(s) refused forged tokens while their key files held garbage"
     )
+    # it keeps its last good keys (before, garbage made its SIGHUP handler raise and the
+    # service died: closed, but never back)
+    assert "kept their last good keys: inventory" in result.summary
     assert result.figures["accepted_again_ms.inventory"] >= 0
