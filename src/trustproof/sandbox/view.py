@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
@@ -80,7 +79,6 @@ from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, 
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import placed_token
 
-FETCH_TIMEOUT_S = 10.0  # a token request during a slow-token-service fault
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
 
 
@@ -462,18 +460,9 @@ class LiveView:
     async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
         context = self._context(ClientCert(caller), "modern")
         form = {"grant_type": "client_credentials", "audience": self.spec.spiffe_id(audience)}
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(FETCH_TIMEOUT_S):
-                async with self.fresh_session.post(
-                    f"{self.fabric.url}/token", data=form, ssl=context
-                ) as response:
-                    body = await response.json(content_type=None)
-                    status = response.status
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            return TokenFetch(None, type(exc).__name__, view_chaos.elapsed_ms(start))
-        error = str(body.get("error", "")) if isinstance(body, dict) else ""
-        return TokenFetch(status, error, view_chaos.elapsed_ms(start))
+        return await view_chaos.fetch_token(
+            self.fresh_session, f"{self.fabric.url}/token", form, context
+        )
 
     def drop_cached_tokens(self) -> int:
         return view_chaos.drop_cached_tokens(self.sandbox)
@@ -499,20 +488,7 @@ class LiveView:
     ) -> tuple[int, ...]:
         context = self._context(ClientCert(as_caller), "modern")
         url = f"{self.fabric.url}/revoke"
-        gate = asyncio.Semaphore(max(1, concurrency))
-
-        async def one(token: Secret[str]) -> int:
-            async with gate:
-                try:
-                    async with self.pooled.post(
-                        url, data={"token": token.reveal()}, ssl=context
-                    ) as response:
-                        await response.read()
-                        return response.status
-                except (aiohttp.ClientError, OSError, TimeoutError):
-                    return 0
-
-        return tuple(await asyncio.gather(*(one(token) for token in tokens)))
+        return await view_chaos.revoke_all(self.pooled, url, tokens, context, concurrency)
 
     def hot_reload(self, replacement: str) -> AbstractAsyncContextManager[PolicyReload]:
         return view_chaos.hot_reload(self.sandbox, replacement)

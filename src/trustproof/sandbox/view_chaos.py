@@ -12,14 +12,16 @@ token service's current certificate and following its rotation again.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from trustproof.audit import AuditCompletion, AuditEvent, AuditUnavailable
@@ -41,6 +43,7 @@ from trustproof.sandbox.trustfiles import (
     write_atomically,
     write_trust_files,
 )
+from trustproof.scrub import Secret
 from trustproof.tls import server_context
 from trustproof.tokenservice.core import TOKEN_SERVICE_NAME, oauth_error
 from trustproof.tokenservice.protocol import OAuthAppRunner
@@ -51,7 +54,7 @@ from trustproof.tokenservice.server import (
     respond,
     serve_token_service,
 )
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 
 
 def _address(fabric: TrustFabric) -> tuple[str, int]:
@@ -298,3 +301,44 @@ async def jwks_garbage(sandbox: Sandbox, services: tuple[str, ...]) -> AsyncIter
         for name, directory in directories.items():
             write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
             await _reloaded(sandbox, name)
+
+
+FETCH_TIMEOUT_S = 10.0  # a token request while the token service is slow
+
+
+async def fetch_token(
+    session: aiohttp.ClientSession, url: str, form: dict[str, str], context: ssl.SSLContext
+) -> TokenFetch:
+    """One client-credentials grant: the status and OAuth error code (never the token)."""
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            async with session.post(url, data=form, ssl=context) as response:
+                body = await response.json(content_type=None)
+                status = response.status
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        return TokenFetch(None, type(exc).__name__, elapsed_ms(start))
+    error = str(body.get("error", "")) if isinstance(body, dict) else ""
+    return TokenFetch(status, error, elapsed_ms(start))
+
+
+async def revoke_all(
+    session: aiohttp.ClientSession,
+    url: str,
+    tokens: Sequence[Secret[str]],
+    context: ssl.SSLContext,
+    concurrency: int,
+) -> tuple[int, ...]:
+    """RFC 7009 for each token, `concurrency` at a time; each status (0: no answer)."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(token: Secret[str]) -> int:
+        async with gate:
+            try:
+                async with session.post(url, data={"token": token.reveal()}, ssl=context) as answer:
+                    await answer.read()
+                    return answer.status
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return 0
+
+    return tuple(await asyncio.gather(*(one(token) for token in tokens)))
