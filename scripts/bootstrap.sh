@@ -18,6 +18,8 @@ declare -A NEEDS=(
   [nginx]="command -v nginx || test -x /usr/sbin/nginx"
   [haproxy]="command -v haproxy || test -x /usr/sbin/haproxy"
   [chromium]="command -v chromium"
+  # libfaketime: the chaos experiments skew a service process's clock (chaos.clock-skew)
+  [faketime]="compgen -G '/usr/lib/*/faketime/libfaketime.so.1'"
 )
 
 missing=()

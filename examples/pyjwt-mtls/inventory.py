@@ -135,7 +135,7 @@ def reload(*_: object) -> None:
     try:
         CONTEXTS.reload()
         KEYS.reload()
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, jwt.PyJWTError) as exc:  # a key PyJWT cannot read too
         print(f"reload failed, keeping the previous files: {type(exc).__name__}", file=sys.stderr)
 
 

@@ -19,7 +19,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy", "surface"]
+Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy", "surface", "chaos"]
 Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency"]
 SCENARIO_FAMILIES: tuple[Family, ...] = ("chaos", "consistency")
 
@@ -128,6 +128,33 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
     ProbeInfo("lifecycle.cert-rotation", "certificate rotation under traffic", "chaos"),
     ProbeInfo("lifecycle.revocation-propagation", "revocation reaches every gateway", "chaos"),
     ProbeInfo("lifecycle.key-rotation", "signing-key rotation", "chaos"),
+    ProbeInfo(
+        "chaos.idp-outage",
+        "token service down: new tokens fail, issued ones judged, introspection denies",
+        "chaos",
+    ),
+    ProbeInfo(
+        "chaos.key-compromise", "emergency key rotation: old tokens refused at once", "chaos"
+    ),
+    ProbeInfo("chaos.clock-skew", "a gateway's clock skewed: the leeway applied, no more", "chaos"),
+    ProbeInfo(
+        "chaos.revocation-storm", "1,000 revocations in a burst: p99 propagation, memory", "chaos"
+    ),
+    ProbeInfo(
+        "chaos.policy-corruption", "an invalid policy on hot reload: the old one kept", "chaos"
+    ),
+    ProbeInfo("chaos.cedar-error", "a policy failing to evaluate: every request refused", "chaos"),
+    ProbeInfo(
+        "chaos.audit-sink-down", "the audit log cannot be written: 503, nothing forwarded", "chaos"
+    ),
+    ProbeInfo(
+        "chaos.network-fault",
+        "latency, loss or resets on the way to the token service: never forwarded bare",
+        "chaos",
+    ),
+    ProbeInfo(
+        "chaos.jwks-garbage", "a service's key files hold garbage: forged tokens refused", "chaos"
+    ),
     ProbeInfo(
         "policy.live-vs-offline",
         "the matrix observed live equals the offline evaluation of the policies",

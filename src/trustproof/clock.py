@@ -69,3 +69,21 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock({self._now.isoformat()})"
+
+
+class SkewedClock:
+    """Another clock's time moved by a fixed `offset` (a skewed server clock, for the trust-chaos
+    experiments); its monotonic counter is the other clock's."""
+
+    def __init__(self, base: Clock, offset: timedelta) -> None:
+        self.base = base
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+    def __repr__(self) -> str:
+        return f"SkewedClock({self.base!r}, {self.offset})"

@@ -18,7 +18,7 @@ from trustproof.catalogue import (
     selected,
 )
 from trustproof.probes import registry
-from trustproof.suite.scenarios import SCENARIO_IDS
+from trustproof.suite.scenarios import EXPERIMENT_IDS, SCENARIO_IDS
 
 
 def test_every_case_entry_has_one_probe_of_its_family_and_nothing_else() -> None:
@@ -29,12 +29,14 @@ def test_every_case_entry_has_one_probe_of_its_family_and_nothing_else() -> None
 
 def test_every_scenario_entry_is_a_scenario_of_its_family() -> None:
     by_family = {
-        "chaos": [sid for sid, _ in chaos.SCENARIOS],
+        "chaos": [sid for sid, _ in chaos.SCENARIOS] + list(EXPERIMENT_IDS),
         "consistency": [sid for sid, _ in consistency.SCENARIOS],
     }
     for family, ids in by_family.items():
         assert sorted(ids) == sorted(i.id for i in CATALOGUE if i.family == family)
-    assert sorted(SCENARIO_IDS) == sorted(i.id for i in CATALOGUE if i.is_scenario)
+    assert sorted((*SCENARIO_IDS, *EXPERIMENT_IDS)) == sorted(
+        i.id for i in CATALOGUE if i.is_scenario
+    )
 
 
 def test_the_live_vs_offline_check_can_be_selected_and_deselected() -> None:

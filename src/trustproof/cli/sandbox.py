@@ -29,7 +29,14 @@ from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, star
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir
 from trustproof.spec import load_spec
 from trustproof.spec.model import Reports
-from trustproof.suite.command import NothingToRun, check_selection, suite_on, summary_lines
+from trustproof.suite.command import (
+    NothingToRun,
+    chaos_on,
+    check_chaos_selection,
+    check_selection,
+    suite_on,
+    summary_lines,
+)
 
 
 @click.command()
@@ -81,7 +88,8 @@ select_options = [
     click.option(
         "--no-scenarios",
         is_flag=True,
-        help="Only the cases: skip the multi-step scenarios (rotation, revocation, expiry, ...).",
+        help="Only the cases: skip the multi-step scenarios (rotation, revocation, expiry, ...) "
+        "and the trust-chaos experiments.",
     ),
 ]
 
@@ -123,6 +131,11 @@ report_dir_option = click.option(
     help="Every refused cell for the path and request tricks (default: one per route and caller "
     "class of each service).",
 )
+@click.option(
+    "--no-chaos",
+    is_flag=True,
+    help="Skip the trust-chaos experiments (the spec's `chaos:`, or the default set).",
+)
 @report_dir_option
 @json_option
 @friendly
@@ -137,6 +150,7 @@ def run(
     fail_fast: bool,
     no_scenarios: bool,
     thorough: bool,
+    no_chaos: bool = False,
 ) -> None:
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
@@ -154,7 +168,13 @@ def run(
         )
         try:
             return await _suite_with_progress(
-                sandbox, select, deselect, fail_fast, scenarios=not no_scenarios, thorough=thorough
+                sandbox,
+                select,
+                deselect,
+                fail_fast,
+                scenarios=not no_scenarios,
+                thorough=thorough,
+                chaos=not no_chaos,
             )
         finally:
             await sandbox.stop()
@@ -255,6 +275,7 @@ async def _suite_with_progress(
     *,
     scenarios: bool,
     thorough: bool = False,
+    chaos: bool = True,
 ) -> tuple[Results, Path]:
     verbose = bool((click.get_current_context().find_root().obj or {}).get("verbose"))
     with SuiteProgress(err, verbose=verbose) as progress:
@@ -268,6 +289,7 @@ async def _suite_with_progress(
             scenarios=scenarios,
             on_scenario=progress.on_scenario,
             thorough=thorough,
+            chaos=chaos,
         )
 
 
@@ -329,4 +351,63 @@ def _finish(
     human.print("[bold green]every boundary behaved as the spec says[/]")
 
 
-COMMANDS: tuple[click.Command, ...] = (up, down, run, probe, report)
+@click.command()
+@spec_argument
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR.parent / "last-run",
+    show_default=True,
+    help="Where this run's logs, audit and results go.",
+)
+@click.option(
+    "--select", multiple=True, metavar="PATTERN", help="Only experiments whose id matches (glob)."
+)
+@click.option(
+    "--deselect", multiple=True, metavar="PATTERN", help="Skip experiments whose id matches."
+)
+@report_dir_option
+@json_option
+@friendly
+def chaos(
+    spec_file: Path,
+    run_dir: Path,
+    *,
+    select: tuple[str, ...],
+    deselect: tuple[str, ...],
+    report_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Start the sandbox, run only the trust-chaos experiments, stop it; exit 1 if one fails.
+
+    Each experiment checks a sample of the access matrix, breaks one thing on purpose (the token
+    service, a signing key, a gateway's clock, the policy, the audit log), checks what must
+    happen meanwhile, undoes it and measures the recovery. The spec's `chaos:` section says
+    which; without one a default set runs (`trustproof probes` lists the chaos.* ids)."""
+    spec = load_spec(spec_file)
+    check_chaos_selection(spec, select, deselect)  # an empty selection is exit 2, before a start
+    run = RunDir.create(run_dir)
+    refuse_if_running(run)
+    run.begin()
+
+    async def main() -> tuple[Results, Path]:
+        sandbox = Sandbox.from_file(spec_file, run_dir=run_dir)
+        await sandbox.start()
+        err.print("sandbox ready; running the chaos experiments")
+        try:
+            return await chaos_on(
+                sandbox,
+                select=select,
+                deselect=deselect,
+                on_experiment=lambda sid: err.print(f"  {sid} ...", markup=False),
+            )
+        finally:
+            await sandbox.stop()
+
+    results, path = asyncio.run(main())
+    _finish(
+        results, path, report_dir, spec.reports, spec.resolve(spec.reports.dir), as_json=as_json
+    )
+
+
+COMMANDS: tuple[click.Command, ...] = (up, down, run, probe, report, chaos)

@@ -123,6 +123,9 @@ class Sandbox:
         self._envs: dict[str, dict[str, str]] = {}  # service -> its environment (re-rendering)
         self._restarts: dict[str, asyncio.Task[None]] = {}  # the latest restart of each service
         self.trust_files: TrustFileWatch | None = None
+        # service -> variables added to its environment when it (re)starts (the chaos
+        # experiments' libfaketime clock skew, `sandbox.view_chaos`)
+        self.extra_env: dict[str, dict[str, str]] = {}
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -303,6 +306,7 @@ class Sandbox:
             datastores=self.datastores,
             proof_key_file=self.proof_key_files.get(name),
         )
+        env = {**env, **self.extra_env.get(name, {})}
         self._envs[name] = env
         process = service_process(self.spec, name, self.run, env)
         handle = await self.backend.start(process)

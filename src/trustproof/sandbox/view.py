@@ -20,7 +20,12 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
@@ -37,7 +42,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
-from trustproof.sandbox import surface
+from trustproof.sandbox import surface, view_chaos
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.http_client import (
@@ -70,6 +75,7 @@ from trustproof.view import (
     TlsOffer,
     TransportFailure,
 )
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import placed_token
 
@@ -442,6 +448,59 @@ class LiveView:
             request.body,
         )
         return await send_raw(where, raw, method=request.method)
+
+    # -- trust faults (`trustproof.sandbox.view_chaos`) -----------------------------------------
+
+    def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
+        return view_chaos.token_service_fault(self.fabric, fault)
+
+    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
+        return view_chaos.token_path_fault(self.fabric, fault)
+
+    async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
+        context = self._context(ClientCert(caller), "modern")
+        form = {"grant_type": "client_credentials", "audience": self.spec.spiffe_id(audience)}
+        return await view_chaos.fetch_token(
+            self.fresh_session, f"{self.fabric.url}/token", form, context
+        )
+
+    def drop_cached_tokens(self) -> int:
+        return view_chaos.drop_cached_tokens(self.sandbox)
+
+    def compromise_signing_key(self) -> tuple[str, str]:
+        old, new = self.fabric.keys.compromise()
+        self._tokens.clear()  # tokens the view cached were signed by the removed key
+        return old, new.kid
+
+    def skew_clock(self, service: str, offset: timedelta) -> AbstractContextManager[None]:
+        return view_chaos.skew_clock(self.sandbox, service, offset)
+
+    def skew_process_clock(
+        self, service: str, offset: timedelta
+    ) -> AbstractAsyncContextManager[None]:
+        return view_chaos.skew_process_clock(self.sandbox, service, offset)
+
+    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+        return view_chaos.jwks_garbage(self.sandbox, services)
+
+    async def revoke_tokens(
+        self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
+    ) -> tuple[int, ...]:
+        context = self._context(ClientCert(as_caller), "modern")
+        url = f"{self.fabric.url}/revoke"
+        return await view_chaos.revoke_all(self.pooled, url, tokens, context, concurrency)
+
+    def hot_reload(self, replacement: str) -> AbstractAsyncContextManager[PolicyReload]:
+        return view_chaos.hot_reload(self.sandbox, replacement)
+
+    def policy_with(self, extra: str) -> PolicyEngine:
+        return view_chaos.policy_with(self.sandbox, extra)
+
+    def audit_sink_fault(self) -> AbstractContextManager[None]:
+        return view_chaos.audit_sink_fault(self.sandbox)
+
+    def memory_kib(self) -> int:
+        return rss_kib()
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

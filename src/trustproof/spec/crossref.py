@@ -11,6 +11,7 @@ from pathlib import Path
 
 from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
+from trustproof.spec.chaos import chaos_problems
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
 from trustproof.spec.limits import LIMITS
 from trustproof.spec.model import Grants, Spec
@@ -54,6 +55,7 @@ class CrossChecker:
         self._grants_match_access()
         self._probes()
         self._answers()
+        self._chaos()
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------
@@ -73,6 +75,11 @@ class CrossChecker:
         self.problems.append(Problem(self.file, line, col, render_path(path), message, hint))
 
     # -- checks ---------------------------------------------------------------------------------
+
+    def _chaos(self) -> None:
+        gateways = {n: s.ingress.gateway != "none" for n, s in self.spec.services.items()}
+        for path, message, hint in chaos_problems(self.spec.chaos, gateways):
+            self.problem(path, message, hint)
 
     def _names(self) -> None:
         owners: dict[str, str] = {}

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
+from trustproof.spec.chaos import Chaos
 from trustproof.spec.values import (
     Command,
     Count,
@@ -328,6 +329,10 @@ class Spec:
         "Forwarded-identity headers your services or proxies use beyond the well-known ones: "
         "the gateways strip them and the probes forge them.",
         default=(),
+    )
+    chaos: Chaos = doc(
+        "Trust-chaos experiments: faults injected on purpose, each with its expected behaviour.",
+        default=Chaos(),
     )
 
     @property

@@ -6,9 +6,11 @@ on `Results.ok`."""
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from trustproof.errors import UsageError
@@ -16,9 +18,15 @@ from trustproof.probes.model import Case, CaseResult
 from trustproof.results import CaseRecord, Results, write
 from trustproof.sandbox.controller import Sandbox
 from trustproof.scrub import scrub
+from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
-from trustproof.suite.runner import choose, generate, run_suite
-from trustproof.suite.scenarios import choose_scenarios, run_scenarios
+from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
+from trustproof.suite.scenarios import (
+    choose_experiments,
+    choose_scenarios,
+    run_experiments,
+    run_scenarios,
+)
 
 
 class NothingToRun(UsageError):
@@ -50,9 +58,12 @@ async def suite_on(
     scenarios: bool = True,
     on_scenario: Callable[[str], None] | None = None,
     thorough: bool = False,
+    chaos: bool = True,
 ) -> tuple[Results, Path]:
-    """Generate, choose and run the cases, then the chosen scenarios (not after a --fail-fast
-    stop); write the results into the run directory and return them with the file's path."""
+    """Generate, choose and run the cases, then (with `scenarios`) the chosen scenarios and, with
+    `chaos` and the spec's ``chaos.enabled``, the trust-chaos experiments (not after a
+    --fail-fast stop); write the results into the run directory and return them with the file's
+    path."""
     cases = check_selection(sandbox.spec, select, deselect, thorough=thorough)
     if on_total is not None:
         on_total(len(cases))
@@ -61,6 +72,43 @@ async def suite_on(
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
         done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
         run = replace(run, scenarios=tuple(done))
+    if chaos and scenarios and sandbox.spec.chaos.enabled and not run.stopped_early:
+        chosen = choose_experiments(sandbox.spec, select, deselect)
+        broke = await run_experiments(
+            sandbox, chosen, case_results=run.results, on_start=on_scenario
+        )
+        run = replace(run, scenarios=(*run.scenarios, *broke))
+    results = run.to_results(sandbox.spec)
+    return results, write(results, sandbox.run.path)
+
+
+def check_chaos_selection(
+    spec: Spec, select: Sequence[str], deselect: Sequence[str]
+) -> list[tuple[str, Experiment]]:
+    """The chosen experiments; `NothingToRun` when none."""
+    chosen = choose_experiments(spec, select, deselect)
+    if not chosen:
+        raise NothingToRun(
+            "no chaos experiment matches the selection",
+            "see `trustproof probes` for the chaos.* ids and the spec's `chaos.experiments`",
+        )
+    return chosen
+
+
+async def chaos_on(
+    sandbox: Sandbox,
+    *,
+    select: Sequence[str] = (),
+    deselect: Sequence[str] = (),
+    on_experiment: Callable[[str], None] | None = None,
+) -> tuple[Results, Path]:
+    """Only the trust-chaos experiments (`trustproof chaos`); an empty selection is a usage
+    error. The results are written like a run's (no cases)."""
+    chosen = check_chaos_selection(sandbox.spec, select, deselect)
+    started_at = datetime.now(UTC).isoformat()
+    start = time.perf_counter()
+    done = await run_experiments(sandbox, chosen, on_start=on_experiment)
+    run = SuiteRun((), started_at, time.perf_counter() - start, scenarios=tuple(done))
     results = run.to_results(sandbox.spec)
     return results, write(results, sandbox.run.path)
 
@@ -88,6 +136,8 @@ def summary_lines(results: Results) -> list[str]:
         f"{len(cases)} cases in {results.elapsed_s:.2f} s ({results.cases_per_second:.0f}/s): "
         + ", ".join(f"{count} {verdict}" for verdict, count in sorted(results.summary.items()))
     ]
+    if not cases and results.scenarios:  # `trustproof chaos`: experiments only
+        lines = [f"experiments only, in {results.elapsed_s:.2f} s"]
     for case in bad:
         lines.append(f"  {case.verdict.upper():17} {case.id}")
         lines.append(

@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 from trustproof import chaos, consistency
 from trustproof.catalogue import selected
+from trustproof.chaos import experiments as chaos_experiments
 from trustproof.chaos.scenario import Recorder, Scenario, ScenarioEnv, ScenarioResult
 from trustproof.consistency.live_offline import MATRIX_PROBES
 from trustproof.probes.model import CaseResult
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view import LiveView
 from trustproof.scrub import scrubbed_traceback
+from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
 
 SCENARIO_TIMEOUT_S = 30.0
@@ -85,3 +87,69 @@ async def run_one(sid: str, scenario: Scenario, env: ScenarioEnv) -> ScenarioRes
         last = scrubbed_traceback(exc).splitlines()[-1]
         rec.event(f"crashed: {last}")
         return rec.finish("error", f"the scenario crashed: {last}")
+
+
+# -- trust-chaos experiments (`trustproof.chaos.experiments`) ------------------------------------
+
+EXPERIMENT_IDS = chaos_experiments.EXPERIMENT_IDS
+EXPERIMENT_TIMEOUT_S = 90.0  # plus the experiment's own `duration`
+
+
+def choose_experiments(
+    spec: Spec, select: Sequence[str] = (), deselect: Sequence[str] = ()
+) -> list[tuple[str, Experiment]]:
+    """The experiments to run, with their result ids: the spec's (or the default set), limited
+    by the spec's ``probes`` (the ``chaos.<fault>`` catalogue ids) and the run's globs."""
+    chosen = set(selected(spec.probes.select, spec.probes.deselect))
+    experiments = chaos_experiments.experiments_of(spec)
+    picked = []
+    for sid, experiment in zip(
+        chaos_experiments.experiment_ids(experiments), experiments, strict=True
+    ):
+        base = f"chaos.{experiment.fault}"
+        names = (sid, base)
+        wanted = base in chosen
+        if select and not any(fnmatch.fnmatchcase(n, p) for n in names for p in select):
+            wanted = False
+        if any(fnmatch.fnmatchcase(n, p) for n in names for p in deselect):
+            wanted = False
+        if wanted:
+            picked.append((sid, experiment))
+    return picked
+
+
+async def run_experiments(
+    sandbox: Sandbox,
+    chosen: Sequence[tuple[str, Experiment]],
+    *,
+    case_results: Sequence[CaseResult] = (),
+    on_start: Callable[[str], None] | None = None,
+) -> list[ScenarioResult]:
+    """Run the chosen experiments one after the other (each restores what it broke)."""
+    results = []
+    async with LiveView.open(sandbox) as view:
+        env = ScenarioEnv(view, tuple(case_results))
+        for sid, experiment in chosen:
+            if on_start is not None:
+                on_start(sid)
+            results.append(await run_experiment_safely(sid, experiment, env))
+    return results
+
+
+async def run_experiment_safely(
+    sid: str, experiment: Experiment, env: ScenarioEnv
+) -> ScenarioResult:
+    """One experiment; a crash or an overrun is an ``error`` result with what was recorded (the
+    fault's rollback has run: it is a context manager left by the exception)."""
+    rec = Recorder(sid)
+    limit = EXPERIMENT_TIMEOUT_S + (experiment.duration.seconds if experiment.duration else 0)
+    try:
+        async with asyncio.timeout(limit):
+            return await chaos_experiments.run(env, rec, experiment)
+    except TimeoutError:
+        rec.event(f"gave up after {limit:.0f} s")
+        return rec.finish("error", f"{experiment.name}: did not finish within {limit:.0f} s")
+    except Exception as exc:
+        last = scrubbed_traceback(exc).splitlines()[-1]
+        rec.event(f"crashed: {last}")
+        return rec.finish("error", f"{experiment.name}: the experiment crashed: {last}")

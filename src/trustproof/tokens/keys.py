@@ -128,6 +128,18 @@ class KeyRing:
         self._notify()
         return fresh
 
+    def compromise(self) -> tuple[str, SigningKey]:
+        """Emergency rotation: a fresh key becomes active and the active one is dropped at once,
+        without overlap — every token it signed stops verifying now (retired keys stay as they
+        are). (The dropped kid, the new key.)"""
+        old = self._active
+        fresh = SigningKey.generate(self._clock)
+        self._slots[fresh.kid] = _Slot(fresh)
+        del self._slots[old.kid]
+        self._active = fresh
+        self._notify()
+        return old.kid, fresh
+
     def note_issued(self, kid: str, exp: datetime) -> None:
         """Record that `kid` signed a token expiring at `exp` (the issuer calls this).
 

@@ -24,7 +24,12 @@ view's (a `ManualClock` by default), so nothing here waits.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +55,8 @@ from trustproof.tokens import (
     TokenValidator,
 )
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
+from trustproof.view import fake_chaos
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
@@ -66,6 +73,7 @@ from trustproof.view.exchange import (
     Listener,
     TransportFailure,
 )
+from trustproof.view.fake_chaos import FakeChaos
 from trustproof.view.fake_db import FakeServer, decide_db, fake_catalog
 from trustproof.view.fake_http import ISSUER, decide_http
 from trustproof.view.protocol import SandboxView
@@ -89,6 +97,7 @@ class FakeView:
     server: FakeServer = field(default_factory=FakeServer)
     clock: Clock = field(default_factory=lambda: ManualClock(datetime(2030, 1, 1, 12, tzinfo=UTC)))
     sent: list[HttpRequest] = field(default_factory=list)  # every request, in order
+    chaos_state: FakeChaos = field(default_factory=FakeChaos)  # the trust faults in force
 
     def __post_init__(self) -> None:
         self.ca = CertificateAuthority(self.spec.trust_domain, self.clock)
@@ -263,7 +272,7 @@ class FakeView:
 
     async def send(self, request: HttpRequest) -> Exchange:
         self.sent.append(request)
-        return decide_http(self, request)
+        return fake_chaos.intercept(self, request) or decide_http(self, request)
 
     @asynccontextmanager
     async def channel(self) -> AsyncIterator[_Channel]:
@@ -322,6 +331,53 @@ class FakeView:
             if name == service:
                 found.append(Listener(service, port, "0.0.0.0", "tcp", pid, service, False))  # noqa: S104
         return tuple(found)
+
+    # -- trust faults (`trustproof.view.fake_chaos`) --------------------------------------------
+
+    def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.token_service_fault(self, fault)
+
+    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.token_path_fault(self, fault)
+
+    async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
+        return fake_chaos.fetch_token(self)
+
+    def drop_cached_tokens(self) -> int:
+        self.chaos_state.egress_cache_empty = True
+        return len(self.egress_edges())
+
+    def compromise_signing_key(self) -> tuple[str, str]:
+        self._tokens.clear()
+        return fake_chaos.compromise(self)
+
+    def skew_clock(self, service: str, offset: timedelta) -> AbstractContextManager[None]:
+        return fake_chaos.skew_clock(self, offset)
+
+    def skew_process_clock(
+        self, service: str, offset: timedelta
+    ) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.skew_process_clock(self, service, offset)
+
+    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.jwks_garbage(self, services)
+
+    async def revoke_tokens(
+        self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
+    ) -> tuple[int, ...]:
+        return tuple([await self.revoke_token(token, as_caller=as_caller) for token in tokens])
+
+    def hot_reload(self, replacement: str) -> AbstractAsyncContextManager[PolicyReload]:
+        return fake_chaos.hot_reload(self, replacement)
+
+    def policy_with(self, extra: str) -> PolicyEngine:
+        return fake_chaos.policy_with(self, extra)
+
+    def audit_sink_fault(self) -> AbstractContextManager[None]:
+        return fake_chaos.audit_sink_fault(self)
+
+    def memory_kib(self) -> int:
+        return rss_kib()
 
 
 def _conforms(view: FakeView) -> SandboxView:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from trustproof.spec.model import Spec
+from trustproof.view.chaos import ChaosFlaw
 from trustproof.view.db_catalog import PUBLIC, DbCatalog, HbaRule, Holding
 from trustproof.view.exchange import DbAnswer, DbRequest
 from trustproof.view.fake_jwt import TokenFlaw
@@ -58,6 +59,7 @@ class FakeServer:
     gateway_strips_identity_headers: bool = True  # the gateway removes them before forwarding
     # (service, port): the service's processes also listen on these ports (plaintext TCP).
     extra_listeners: frozenset[tuple[str, int]] = frozenset()
+    chaos_flaws: frozenset[ChaosFlaw] = frozenset()  # misbehaviour under trust faults (chaos)
 
 
 SANDBOX_HBA = (

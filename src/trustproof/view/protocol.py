@@ -34,6 +34,7 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.exchange import (
     CaNames,
@@ -201,4 +202,77 @@ class SandboxView(Protocol):
         """Every listening TCP socket and bound UDP socket (IPv4 and IPv6) of the processes the
         sandbox started for `service` and their children; raises `SandboxError` when they
         cannot be read."""
+        ...
+
+    # -- trust faults (issue 15: `trustproof.chaos.experiment`) -------------------------------
+
+    def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
+        """Inside the block the token service fails as `fault` says (stopped, HTTP 500, slow),
+        on its own address; after it, it serves again as before, whatever happened inside."""
+        ...
+
+    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
+        """Inside the block everything reaching the token service (egress proxies, services,
+        the view itself) passes a TCP fault proxy on its address (latency, loss, reset), the
+        service itself moved behind it; as before after it, whatever happened inside."""
+        ...
+
+    async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
+        """One client-credentials grant at the token service over mTLS with `caller`'s
+        certificate, as an egress proxy asks for a token (what came back, never the token)."""
+        ...
+
+    def drop_cached_tokens(self) -> int:
+        """Every egress proxy forgets the token it holds, as if it were due for renewal (the
+        next call through it asks the token service); how many proxies."""
+        ...
+
+    def compromise_signing_key(self) -> tuple[str, str]:
+        """Emergency rotation: a fresh key signs from now on and the active one is removed at
+        once, without overlap; (the removed kid, the new kid)."""
+        ...
+
+    def skew_clock(self, service: str, offset: timedelta) -> AbstractContextManager[None]:
+        """Inside the block `service`'s gateway reads the time `offset` away from the sandbox
+        clock (certificates, tokens, policy); its own clock after it."""
+        ...
+
+    def skew_process_clock(
+        self, service: str, offset: timedelta
+    ) -> AbstractAsyncContextManager[None]:
+        """Inside the block the team's process for `service` runs under libfaketime with its
+        clock `offset` away (restarted; `SandboxError` without libfaketime); restarted with the
+        real clock after it."""
+        ...
+
+    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+        """Inside the block the key files the `services` read (they validate tokens themselves)
+        hold garbage and the services are told (reload); the real files after it, told again."""
+        ...
+
+    async def revoke_tokens(
+        self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
+    ) -> tuple[int, ...]:
+        """RFC 7009 for each of `tokens` (as `revoke_token`), `concurrency` at a time on
+        kept-alive connections; the HTTP status of each answer (0: none came)."""
+        ...
+
+    def hot_reload(self, replacement: str) -> AbstractAsyncContextManager[PolicyReload]:
+        """Offer the gateways' policy hot reload the spec's policies with the first policy
+        file's text replaced by `replacement`: the reload keeps the set in force or swaps, and
+        records the attempt; inside the block, what it did. After the block the set that was in
+        force before is back."""
+        ...
+
+    def policy_with(self, extra: str) -> PolicyEngine:
+        """An engine enforcing the spec's policies plus the Cedar policies in `extra` (parsed
+        and validated against the schema like a policy file; `SpecError` when they are not)."""
+        ...
+
+    def audit_sink_fault(self) -> AbstractContextManager[None]:
+        """Inside the block every gateway's audit sink refuses to record; restored after."""
+        ...
+
+    def memory_kib(self) -> int:
+        """Resident memory of the process serving the token service and gateways, in KiB."""
         ...

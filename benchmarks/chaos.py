@@ -1,0 +1,122 @@
+"""Trust-chaos experiments on the shop: each experiment's duration and figures, and the
+revocation storm's propagation against a same-run reference.
+
+* every default experiment (`trustproof.chaos.experiments.DEFAULTS`, the storm at 1,000
+  revocations): verdict, wall time, recovery time
+* revocation storm   1,000 revocations in one burst: revocations/s, propagation p50/p99/max
+                     (from a tracked revocation's answer to the gateway's refusal, one request's
+                     round trip under the storm included), resident memory growth
+* reference          in the same sandbox, one revocation at a time with nothing else running:
+                     the same answer-to-refusal time (median and p99 of `REFERENCE_SAMPLES`)
+
+Target (issue 15): storm propagation p99 <= 50 ms. Run:
+`.venv/bin/python benchmarks/chaos.py [--json FILE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from trustproof.chaos.experiments import DEFAULTS, experiment_ids
+from trustproof.chaos.faults_storm import PROPAGATION_BUDGET_MS, percentile
+from trustproof.chaos.scenario import ScenarioEnv, call, mint, presentation, targets
+from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.view import LiveView
+from trustproof.suite.scenarios import run_experiments
+
+SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
+REFERENCE_SAMPLES = 50
+MAX_SECONDS = 20.0  # the reference loop's bound
+
+
+async def reference(sandbox: Sandbox) -> list[float]:
+    """Answer-to-refusal ms of single revocations, one at a time (bounded in count and time)."""
+    samples: list[float] = []
+    async with LiveView.open(sandbox) as view:
+        env = ScenarioEnv(view)
+        target = next(iter(targets(sandbox.spec, view.gateways()).values()))
+        deadline = time.perf_counter() + MAX_SECONDS
+        for _ in range(REFERENCE_SAMPLES):
+            if time.perf_counter() > deadline:
+                break
+            token = mint(env, target)
+            status = await view.revoke_token(token, as_caller=target.caller)
+            start = time.perf_counter()
+            assert status == 200, status
+            result = await call(env, presentation(target, token))
+            assert result.outcome != "allowed", result
+            samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def figures(run_dir: Path) -> dict[str, object]:
+    chosen = list(zip(experiment_ids(DEFAULTS), DEFAULTS, strict=True))
+    async with Sandbox.from_file(SHOP, run_dir=run_dir) as sandbox:
+        start = time.perf_counter()
+        results = await run_experiments(sandbox, chosen)
+        total = time.perf_counter() - start
+        ref = await reference(sandbox)
+    return {
+        "experiments_seconds": total,
+        "experiments": {
+            r.id: {
+                "verdict": r.verdict,
+                "seconds": r.elapsed_s,
+                "summary": r.summary,
+                "figures": dict(r.figures),
+            }
+            for r in results
+        },
+        "reference_p50_ms": percentile(ref, 0.5),
+        "reference_p99_ms": percentile(ref, 0.99),
+        "reference_samples": len(ref),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="trustproof-bench-") as tmp:
+        found = asyncio.run(figures(Path(tmp) / "chaos"))
+    experiments = found["experiments"]
+    assert isinstance(experiments, dict)
+    print(f"{'experiment':28} {'verdict':>8} {'seconds':>8} {'recovery ms':>12}")
+    for sid, item in experiments.items():
+        recovery = item["figures"].get("recovery_ms", -1)
+        print(f"{sid:28} {item['verdict']:>8} {item['seconds']:>8.2f} {recovery:>12.0f}")
+    print(f"{'all experiments':28} {'':>8} {found['experiments_seconds']:>8.2f}")
+    storm = experiments.get("chaos.revocation-storm", {}).get("figures", {})
+    if storm:
+        print()
+        print(f"{'revocation storm':34} {'value':>12}")
+        print(f"{'revocations':34} {storm['revocations']:>12.0f}")
+        print(f"{'revocations per second':34} {storm['revocations_per_s']:>10.0f}/s")
+        print(
+            f"{'replays accepted after revocation':34} {storm['accepted_after_revocation']:>12.0f}"
+        )
+        print(f"{'propagation p50':34} {storm['propagation_p50_ms']:>10.1f}ms")
+        print(
+            f"{'propagation p99':34} {storm['propagation_p99_ms']:>10.1f}ms   "
+            f"(target <= {PROPAGATION_BUDGET_MS:.0f} ms)"
+        )
+        print(f"{'propagation max':34} {storm['propagation_max_ms']:>10.1f}ms")
+        print(f"{'resident memory growth':34} {storm['rss_growth_kib'] / 1024:>9.1f}MiB")
+        print(
+            f"{'reference: one revocation, p50':34} {found['reference_p50_ms']:>10.1f}ms   "
+            f"({found['reference_samples']} samples, nothing else running)"
+        )
+        print(f"{'reference: one revocation, p99':34} {found['reference_p99_ms']:>10.1f}ms")
+    if args.json:
+        args.json.write_text(json.dumps(found, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

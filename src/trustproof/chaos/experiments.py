@@ -1,0 +1,88 @@
+"""The trust-chaos experiments: the faults by name, the default set, and their result ids.
+
+=========================  ======================================================================
+id                         what it proves
+=========================  ======================================================================
+``chaos.idp-outage``       token service stopped / 500 / slow: new tokens fail, gateways judge
+                           issued tokens, egress refuses without a token, introspection denies
+``chaos.key-compromise``   emergency rotation: the old key's tokens refused everywhere at once
+``chaos.clock-skew``       a gateway's clock skewed both ways: the leeway applied, no more
+``chaos.revocation-storm`` 1,000 revocations in a burst: propagation p99 and memory bounded
+``chaos.policy-corruption`` an invalid policy on hot reload: the old set kept, recorded
+``chaos.cedar-error``      a policy failing to evaluate: every request refused
+``chaos.audit-sink-down``  the audit log cannot be written: every request refused (503)
+``chaos.network-fault``    latency, loss or resets on the way to the token service (a TCP fault
+                           proxy on its address): nothing forwarded without a token
+``chaos.jwks-garbage``     a service's key files hold garbage: forged tokens still refused
+=========================  ======================================================================
+
+Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
+most of it the revocation storm). An experiment's id is ``chaos.<fault>``; when a spec has two
+experiments of the same fault, each is ``chaos.<fault>:<name>``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from trustproof.chaos.experiment import Fault, run_experiment
+from trustproof.chaos.faults_gateway import (
+    audit_sink_down,
+    cedar_error,
+    clock_skew,
+    policy_corruption,
+)
+from trustproof.chaos.faults_keys import jwks_garbage
+from trustproof.chaos.faults_storm import revocation_storm
+from trustproof.chaos.faults_tokens import idp_outage, key_compromise, network_fault
+from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
+from trustproof.spec import chaos as chaos_spec
+from trustproof.spec.chaos import Experiment
+from trustproof.spec.model import Spec
+from trustproof.spec.values import Name
+
+FAULTS: dict[chaos_spec.Fault, Fault] = {
+    "idp-outage": idp_outage,
+    "key-compromise": key_compromise,
+    "clock-skew": clock_skew,
+    "revocation-storm": revocation_storm,
+    "policy-corruption": policy_corruption,
+    "cedar-error": cedar_error,
+    "audit-sink-down": audit_sink_down,
+    "network-fault": network_fault,
+    "jwks-garbage": jwks_garbage,
+}
+EXPERIMENT_IDS: tuple[str, ...] = tuple(f"chaos.{fault}" for fault in chaos_spec.FAULTS)
+
+DEFAULTS: tuple[Experiment, ...] = (
+    Experiment(Name("token-service-stopped"), "idp-outage", mode="stopped"),
+    Experiment(Name("signing-key-compromised"), "key-compromise"),
+    Experiment(Name("gateway-clock-skewed"), "clock-skew"),
+    Experiment(Name("revocation-storm"), "revocation-storm"),
+    Experiment(Name("invalid-policy-reloaded"), "policy-corruption"),
+    Experiment(Name("policy-evaluation-error"), "cedar-error"),
+    Experiment(Name("audit-sink-down"), "audit-sink-down"),
+    Experiment(Name("token-path-reset"), "network-fault", mode="reset"),
+    Experiment(Name("key-files-garbage"), "jwks-garbage"),
+)
+"""What runs without a ``chaos:`` section."""
+
+
+def experiments_of(spec: Spec) -> tuple[Experiment, ...]:
+    """The spec's experiments, or the default set."""
+    declared = spec.chaos.experiments
+    return DEFAULTS if declared is None else declared
+
+
+def experiment_ids(experiments: tuple[Experiment, ...]) -> tuple[str, ...]:
+    """Each experiment's result id (``chaos.<fault>``, with ``:<name>`` when a fault repeats)."""
+    counts = Counter(e.fault for e in experiments)
+    return tuple(
+        f"chaos.{e.fault}" if counts[e.fault] == 1 else f"chaos.{e.fault}:{e.name}"
+        for e in experiments
+    )
+
+
+async def run(env: ScenarioEnv, rec: Recorder, experiment: Experiment) -> ScenarioResult:
+    """One experiment (the caller owns `rec`: a crash keeps what it recorded)."""
+    return await run_experiment(env, rec, experiment, FAULTS[experiment.fault])

@@ -1,0 +1,229 @@
+"""The spec's ``chaos:`` section: trust-chaos experiments as data (`trustproof.chaos.experiment`).
+
+    chaos:
+      enabled: true            # false: `trustproof run` skips them (as with --no-chaos)
+      experiments:
+        - name: idp-down
+          fault: idp-outage      # what breaks (the result's id is chaos.<fault>)
+          mode: stopped          # idp-outage: stopped | error | slow
+          target: orders         # the service the fault and the checks aim at (default: chosen)
+          expect: fail-closed    # or: recover (within `recover_within` after the rollback)
+        - name: gateway-clock-ahead
+          fault: clock-skew
+          target: orders
+          skew: +1h              # signed: -2m is behind
+
+Without a ``chaos:`` section a small default set runs (`trustproof.chaos.experiments.DEFAULTS`).
+Problems that need the whole spec (an unknown target, a parameter the fault does not take) are
+found by `chaos_problems`, which the cross-checker calls.
+"""
+
+# `_doc()` wraps dataclasses.field (it adds the field's documentation), as `model.doc()` does.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, get_args
+
+from trustproof.spec.values import BadValue, Count, Duration, JsonSchema, Name, shown
+
+Fault = Literal[
+    "idp-outage",
+    "key-compromise",
+    "clock-skew",
+    "revocation-storm",
+    "policy-corruption",
+    "cedar-error",
+    "audit-sink-down",
+    "network-fault",
+    "jwks-garbage",
+]
+FAULTS: tuple[Fault, ...] = get_args(Fault)
+IdpMode = Literal["stopped", "error", "slow"]
+NetMode = Literal["latency", "loss", "reset"]
+Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset"]
+MODES: dict[str, tuple[str, ...]] = {
+    "idp-outage": get_args(IdpMode),
+    "network-fault": get_args(NetMode),
+}
+Expect = Literal["fail-closed", "recover"]
+
+_SKEW = re.compile(r"^([+-])?((\d+(\.\d+)?(ms|s|m|h|d))+)$")
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Skew:
+    """A signed length of time: ``+5m`` (ahead of the sandbox clock), ``-2h`` (behind)."""
+
+    seconds: float
+
+    PATTERN: ClassVar[str] = _SKEW.pattern
+
+    @classmethod
+    def parse(cls, raw: object) -> Skew:
+        hint = "a signed duration: +5m (ahead), -2h (behind), 30s"
+        if not isinstance(raw, str):
+            raise BadValue(f"bad skew {shown(raw)} (expected a signed duration)", hint)
+        text = raw.strip()
+        match = _SKEW.match(text)
+        if match is None:
+            raise BadValue(f"bad skew {shown(text)} (expected a signed duration)", hint)
+        magnitude = Duration.parse(match.group(2)).seconds
+        return cls(-magnitude if match.group(1) == "-" else magnitude)
+
+    @classmethod
+    def json_schema(cls) -> JsonSchema:
+        return {"type": "string", "pattern": cls.PATTERN, "examples": ["+5m", "-2h"]}
+
+    def __str__(self) -> str:
+        sign = "-" if self.seconds < 0 else "+"
+        return f"{sign}{Duration(abs(self.seconds))}" if self.seconds else "0s"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: Name = _doc("A name for the experiment, unique in the spec (shown in reports).")
+    fault: Fault = _doc("What is broken on purpose; the result's id is chaos.<fault>.")
+    target: Name | None = _doc(
+        "The service the fault and the checks aim at (default: chosen from the access matrix).",
+        default=None,
+    )
+    expect: Expect = _doc(
+        "fail-closed: nothing that should be refused is allowed while the fault holds; recover: "
+        "that too, and the steady state is back within `recover_within` after the rollback.",
+        default="recover",
+    )
+    recover_within: Duration = _doc(
+        "How soon after the rollback the steady state must hold again.", default=Duration(5)
+    )
+    duration: Duration | None = _doc(
+        "How long the fault holds at least (default: as long as its checks take).", default=None
+    )
+    mode: Mode | None = _doc(
+        "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
+        "network-fault: latency, loss, reset (on the way to the token service).",
+        default=None,
+    )
+    delay: Duration | None = _doc(
+        "idp-outage with mode slow: how late the token service answers (default 2s).",
+        default=None,
+    )
+    latency: Duration | None = _doc(
+        "network-fault with mode latency: how late each chunk passes, both ways (default 200ms).",
+        default=None,
+    )
+    loss: Count | None = _doc(
+        "network-fault with mode loss: the percentage of connections blackholed (default 50).",
+        default=None,
+    )
+    skew: Skew | None = _doc(
+        "clock-skew only: how far the target's clock is moved — its gateway's, or without a "
+        "gateway its own process's (libfaketime); default: a set of skews both ways.",
+        default=None,
+    )
+    revocations: Count | None = _doc(
+        "revocation-storm only: how many tokens are revoked in one burst (default 1000).",
+        default=None,
+    )
+    sample: Count = _doc(
+        "Steady state: how many allowed and how many refused cells of the access matrix are "
+        "checked before, during and after the fault.",
+        default=Count(3),
+    )
+
+
+@dataclass(frozen=True)
+class Chaos:
+    enabled: bool = _doc(
+        "Run the experiments as part of `trustproof run` (`--no-chaos` skips them too).",
+        default=True,
+    )
+    experiments: tuple[Experiment, ...] | None = _doc(
+        "The experiments, in order (default: a small fast set, see `trustproof probes`).",
+        default=None,
+    )
+
+
+# Which optional parameters each fault takes (all take target, expect, recover_within, duration,
+# sample).
+PARAMETERS: dict[Fault, frozenset[str]] = {
+    "idp-outage": frozenset({"mode", "delay"}),
+    "key-compromise": frozenset(),
+    "clock-skew": frozenset({"skew"}),
+    "revocation-storm": frozenset({"revocations"}),
+    "policy-corruption": frozenset(),
+    "cedar-error": frozenset(),
+    "audit-sink-down": frozenset(),
+    "network-fault": frozenset({"mode", "latency", "loss"}),
+    "jwks-garbage": frozenset(),
+}
+_OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
+NEEDS_GATEWAY: frozenset[Fault] = frozenset(
+    {"policy-corruption", "cedar-error", "audit-sink-down", "revocation-storm"}
+)
+
+
+Located = tuple[tuple[str | int, ...], str, str]  # (field path, message, hint)
+
+
+def chaos_problems(chaos: Chaos, services: dict[str, bool]) -> Iterator[Located]:
+    """What is wrong with the experiments given the spec's services (name -> has a gateway):
+    duplicate names, unknown targets, parameters the fault does not take."""
+    seen: set[str] = set()
+    for index, experiment in enumerate(chaos.experiments or ()):
+        base: tuple[str | int, ...] = ("chaos", "experiments", index)
+        if experiment.name in seen:
+            yield (
+                (*base, "name"),
+                f"experiment {experiment.name!r} is named twice",
+                ("give each experiment its own name"),
+            )
+        seen.add(experiment.name)
+        allowed = PARAMETERS[experiment.fault]
+        for name in _OPTIONAL:
+            if getattr(experiment, name) is not None and name not in allowed:
+                takers = sorted(f for f, params in PARAMETERS.items() if name in params)
+                yield (
+                    (*base, name),
+                    f"{experiment.fault} takes no {name}",
+                    (f"{name} applies to {', '.join(takers)}; remove it"),
+                )
+        modes = MODES.get(experiment.fault, ())
+        if experiment.mode is not None and modes and experiment.mode not in modes:
+            yield (
+                (*base, "mode"),
+                f"{experiment.fault} has no mode {experiment.mode}",
+                (f"one of: {', '.join(modes)}"),
+            )
+        for name, mode in (("delay", "slow"), ("latency", "latency"), ("loss", "loss")):
+            if getattr(experiment, name) is not None and experiment.mode != mode:
+                yield (*base, name), f"{name} applies to mode: {mode} only", f"set mode: {mode}"
+        if experiment.loss is not None and experiment.loss > 100:
+            yield (*base, "loss"), f"loss {experiment.loss} is not a percentage", "1 to 100"
+        target = experiment.target
+        if target is None:
+            continue
+        if target not in services:
+            yield (
+                (*base, "target"),
+                f"target {target!r} is not a service of the spec",
+                (f"one of: {', '.join(sorted(services)) or '(no services)'}"),
+            )
+        elif experiment.fault in NEEDS_GATEWAY and not services[target]:
+            yield (
+                (*base, "target"),
+                (f"{experiment.fault} acts on a trustproof gateway, and {target} has none"),
+                "choose a service with ingress.gateway: trustproof",
+            )
+
+
+def fault_of(name: str) -> Fault | None:
+    """The fault named `name`, or None."""
+    return next((fault for fault in FAULTS if fault == name), None)

@@ -1,0 +1,86 @@
+"""The values the view's trust-fault methods take and give (`SandboxView.token_service_fault`,
+`fetch_token`, `hot_reload`, ...): what the chaos experiments (`trustproof.chaos.experiment`)
+break and what they read back. No I/O beyond `rss_kib`, which reads this process's own status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+IdpMode = Literal["stopped", "error", "slow"]
+ReloadOutcome = Literal["accepted", "rejected"]
+
+
+@dataclass(frozen=True)
+class IdpFault:
+    """How the token service fails: ``stopped`` (nothing listens on its port: connection
+    refused), ``error`` (every request answered HTTP 500), ``slow`` (every answer `delay_s`
+    late)."""
+
+    mode: IdpMode
+    delay_s: float = 2.0
+
+
+NetMode = Literal["latency", "loss", "reset"]
+
+
+@dataclass(frozen=True)
+class NetFault:
+    """How the network between the sandbox and its token service fails (a TCP fault proxy):
+    ``latency`` (each chunk `latency_s` late, both ways), ``loss`` (a `loss` fraction of the
+    connections blackholed, reset after `hold_s`), ``reset`` (every connection reset)."""
+
+    mode: NetMode
+    latency_s: float = 0.2
+    loss: float = 0.5
+    hold_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class TokenFetch:
+    """What one client-credentials grant at the token service got (never the token itself):
+    `status` None when no HTTP answer came (`detail` says why), else the status and the OAuth
+    error code, if any."""
+
+    status: int | None
+    detail: str
+    elapsed_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(frozen=True)
+class PolicyReload:
+    """What the gateways' policy hot reload did with a policy set it was offered."""
+
+    outcome: ReloadOutcome
+    version_before: int
+    version_after: int
+    reason: str  # why it was rejected ("" when accepted)
+    recorded: bool  # the attempt was written to the audit log
+
+
+def rss_kib() -> int:
+    """This process's resident memory in KiB (0 where /proc is not there)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
+
+
+ChaosFlaw = Literal[
+    "idp-fail-open",  # a service that introspects allows what it cannot check, token service down
+    "keeps-compromised-key",  # an emergency rotation leaves the old key verifying
+    "reload-allows-all",  # an invalid policy on reload is replaced by allow-all
+    "policy-error-allows",  # a policy whose evaluation fails is read as an allow
+    "audit-fail-open",  # requests are forwarded when the audit log cannot be written
+    "garbage-keys-skip-verify",  # a service whose key files hold garbage takes any token
+]
+"""What a fake server does wrong under a trust fault (`FakeServer.chaos_flaws`)."""

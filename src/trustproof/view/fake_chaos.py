@@ -1,0 +1,235 @@
+"""The fake's trust faults: what `FakeView` does while a chaos experiment breaks something, and
+how a `FakeServer` with `chaos_flaws` gets it wrong (a server the experiment should catch).
+
+Well configured, the fake behaves as the live sandbox does under each fault:
+
+* token service down (`token_service_fault`): a token request fails (no answer when stopped,
+  HTTP 500, or late when slow); an egress proxy without a cached token answers 503
+  ``token-unavailable``; a ``gateway: none`` service declaring ``ingress.revocation:
+  introspection`` refuses with 503 (it cannot ask); the gateways, which hold the keys, judge
+  tokens as before;
+* emergency rotation: the key leaves the ring at once (its tokens: ``token-unknown-kid``);
+* hot reload of an invalid policy: the real `PolicyReloader` keeps the set in force;
+* the audit sink refusing: the gateways refuse with 503 ``audit-unavailable``.
+
+Clock skew moves the clock of the fake's one token validator (the fake has one gateway clock).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from multidict import CIMultiDict
+
+from trustproof.clock import SkewedClock
+from trustproof.policy.cedar import CedarPolicyEngine
+from trustproof.policy.engine import AccessRequest, Decision, PolicyEngine
+from trustproof.policy.entities import Directory
+from trustproof.policy.reload import PolicyReloader, ReloadablePolicyEngine
+from trustproof.policy.variants import variant_bundle
+from trustproof.tokens import TokenValidator
+from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
+from trustproof.view.exchange import Exchange, HttpAnswer, HttpRequest
+from trustproof.view.fake_http import ISSUER
+
+if TYPE_CHECKING:
+    from trustproof.view.fake import FakeView
+
+
+@dataclass
+class FakeChaos:
+    """The faults in force in a `FakeView`."""
+
+    idp: IdpFault | None = None
+    egress_cache_empty: bool = False
+    audit_down: bool = False
+    net: NetFault | None = None
+    garbage_keys: tuple[str, ...] = ()  # services whose key files hold garbage
+    draws: random.Random = field(default_factory=lambda: random.Random(15))  # noqa: S311
+
+    def unanswered(self) -> bool:
+        """Does the next request to the token service get no usable answer?"""
+        if self.idp is not None:
+            return self.idp.mode != "slow"
+        if self.net is None or self.net.mode == "latency":
+            return False
+        return self.net.mode == "reset" or self.draws.random() < self.net.loss
+
+    def late_ms(self) -> float:
+        """How late an answered request comes."""
+        if self.idp is not None and self.idp.mode == "slow":
+            return self.idp.delay_s * 1000
+        if self.net is not None and self.net.mode == "latency":
+            return self.net.latency_s * 4000  # handshake and request, both ways
+        return 1.0
+
+
+def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
+    """The answer a fault imposes on `request`, or None to decide it as usual."""
+    state, flaws = view.chaos_state, view.server.chaos_flaws
+    where = f"fake://{request.service}"
+    if request.door == "egress" and state.egress_cache_empty:
+        if state.unanswered():
+            body = b'{"error": "egress_failed", "reason": "token-unavailable"}'
+            headers = CIMultiDict({"X-Trustproof-Decision": "egress-error"})
+            return HttpAnswer(503, headers, body, where)
+        state.egress_cache_empty = False  # the proxy got a fresh token
+    service = view.spec.services[request.service]
+    introspects = service.ingress.gateway == "none" and service.ingress.revocation == (
+        "introspection"
+    )
+    if introspects and "idp-fail-open" not in flaws and state.unanswered():
+        body = b'{"error": "introspection unavailable"}'
+        return HttpAnswer(503, CIMultiDict(), body, where)
+    if request.service in state.garbage_keys and request.token is not None:
+        if "garbage-keys-skip-verify" in flaws:  # no usable key: the signature goes unchecked
+            return view._answer(request, 200, "", "allowed", request.caller)
+        return view._answer(request, 401, "token", "token-unknown-kid")
+    if state.audit_down and request.service in view.gateways() and "audit-fail-open" not in flaws:
+        return view._answer(request, 503, "audit", "audit-unavailable")
+    return None
+
+
+@asynccontextmanager
+async def token_service_fault(view: FakeView, fault: IdpFault) -> AsyncIterator[None]:
+    view.chaos_state.idp = fault
+    try:
+        yield
+    finally:
+        view.chaos_state.idp = None
+
+
+def fetch_token(view: FakeView) -> TokenFetch:
+    state = view.chaos_state
+    if not state.unanswered():
+        return TokenFetch(200, "", state.late_ms())
+    if state.idp is not None and state.idp.mode == "error":
+        return TokenFetch(500, "server_error", 1.0)
+    return TokenFetch(None, "ClientConnectorError", 0.5)
+
+
+@asynccontextmanager
+async def token_path_fault(view: FakeView, fault: NetFault) -> AsyncIterator[None]:
+    view.chaos_state.net = fault
+    try:
+        yield
+    finally:
+        view.chaos_state.net = None
+
+
+def compromise(view: FakeView) -> tuple[str, str]:
+    if "keeps-compromised-key" in view.server.chaos_flaws:
+        old = view.keys.active.kid
+        return old, view.keys.rotate().kid  # overlap kept: the old key still verifies
+    old, fresh = view.keys.compromise()
+    return old, fresh.kid
+
+
+@contextmanager
+def skew_clock(view: FakeView, offset: timedelta) -> Iterator[None]:
+    saved = view.validator
+    view.validator = TokenValidator(
+        ISSUER, view.keys, view.revocations, SkewedClock(view.clock, offset)
+    )
+    try:
+        yield
+    finally:
+        view.validator = saved
+
+
+@asynccontextmanager
+async def skew_process_clock(
+    view: FakeView, service: str, offset: timedelta
+) -> AsyncIterator[None]:
+    """A service checking tokens itself reads its skewed clock: the fake's validator does (with
+    no leeway: a third-party server's is unknown)."""
+    saved = view.validator
+    view.validator = TokenValidator(
+        ISSUER,
+        view.keys,
+        view.revocations,
+        SkewedClock(view.clock, offset),
+        leeway=timedelta(0),
+    )
+    try:
+        yield
+    finally:
+        view.validator = saved
+
+
+@asynccontextmanager
+async def jwks_garbage(view: FakeView, services: tuple[str, ...]) -> AsyncIterator[None]:
+    view.chaos_state.garbage_keys = services
+    try:
+        yield
+    finally:
+        view.chaos_state.garbage_keys = ()
+
+
+class _AllowAll:
+    """What a naive reloader falls back to when the new policy does not load."""
+
+    def decide(self, request: AccessRequest) -> Decision:
+        return Decision(True, "allowed-by-policy", ("allow-all",), ())
+
+
+@asynccontextmanager
+async def hot_reload(view: FakeView, replacement: str) -> AsyncIterator[PolicyReload]:
+    before = view.engine
+    if not isinstance(before, CedarPolicyEngine):
+        raise TypeError("the fake reloads only its Cedar policies")
+    holder = ReloadablePolicyEngine(before)
+    spec = view.spec
+    reloader = PolicyReloader(
+        holder,
+        Directory.from_spec(spec),
+        fingerprint=lambda: ("chaos",),
+        load=lambda: variant_bundle(spec, first=replacement),
+        clock=view.clock,
+    )
+    event = reloader.check("request")
+    if event is None:
+        raise RuntimeError("a requested reload always decides")
+    if event.outcome == "accepted":
+        view.engine = holder.current
+    elif "reload-allows-all" in view.server.chaos_flaws:
+        view.engine = _AllowAll()
+    try:
+        yield PolicyReload(event.outcome, 1, holder.version, event.reason, True)
+    finally:
+        view.engine = before
+
+
+class _ErrorsAllow:
+    """An engine that reads a policy-evaluation error as an allow (a fail-open bug)."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        self.engine = engine
+
+    def decide(self, request: AccessRequest) -> Decision:
+        decision = self.engine.decide(request)
+        if decision.reason == "policy-error":
+            return Decision(True, "allowed-by-policy", decision.policy_ids, ())
+        return decision
+
+
+def policy_with(view: FakeView, extra: str) -> PolicyEngine:
+    spec = view.spec
+    engine = CedarPolicyEngine(variant_bundle(spec, extra=extra), Directory.from_spec(spec))
+    if "policy-error-allows" in view.server.chaos_flaws:
+        return _ErrorsAllow(engine)
+    return engine
+
+
+@contextmanager
+def audit_sink_fault(view: FakeView) -> Iterator[None]:
+    view.chaos_state.audit_down = True
+    try:
+        yield
+    finally:
+        view.chaos_state.audit_down = False
