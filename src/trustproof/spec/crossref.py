@@ -12,6 +12,7 @@ from pathlib import Path
 from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
+from trustproof.spec.images import image_problems
 from trustproof.spec.limits import LIMITS
 from trustproof.spec.model import Grants, Spec
 from trustproof.spec.routes import TooManyRoutes, conflicts
@@ -54,6 +55,8 @@ class CrossChecker:
         self._grants_match_access()
         self._probes()
         self._answers()
+        for found in image_problems(self.spec):
+            self.problem(found.path, found.message, found.hint, key=found.key)
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------
