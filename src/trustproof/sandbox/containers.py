@@ -34,6 +34,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -136,13 +137,16 @@ class ContainerBackend:
         handle = Handle(spec.name, pid, spec.log_file, _log=log, container_id=container.id)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**16)
-        threading.Thread(
-            target=_follow, args=(container, loop, reader), daemon=True, name=f"logs-{spec.name}"
-        ).start()
-        threading.Thread(
-            target=_wait, args=(container, handle), daemon=True, name=f"wait-{spec.name}"
-        ).start()
-        handle._pumps = [asyncio.create_task(_pump(reader, log))]
+        exited: Future[int] = Future()
+        for target, args, what in (
+            (_follow, (container, loop, reader), "logs"),
+            (_wait, (container, exited), "wait"),
+        ):
+            threading.Thread(
+                target=target, args=args, daemon=True, name=f"{what}-{spec.name}"
+            ).start()
+        pump = asyncio.create_task(_pump(reader, log))
+        handle._pumps = [pump, asyncio.create_task(_exit_code(handle, exited, pump))]
         return handle
 
     def _create(self, engine: Engine, spec: ProcessSpec) -> Any:
@@ -221,23 +225,32 @@ def _remove(engine: Engine, container_id: str) -> None:
 def _follow(container: Any, loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader) -> None:
     """Copy the container's output (stdout and stderr) into `reader`, until it ends."""
     try:
-        chunks: Iterator[bytes] = container.logs(stream=True, follow=True)
-        for chunk in chunks:
-            loop.call_soon_threadsafe(reader.feed_data, chunk)
-    except Exception:  # the container was removed under the stream: its output has ended
-        pass
+        # an exception: the container was removed under the stream, its output has ended
+        with contextlib.suppress(Exception):
+            chunks: Iterator[bytes] = container.logs(stream=True, follow=True)
+            for chunk in chunks:
+                loop.call_soon_threadsafe(reader.feed_data, chunk)
     finally:
         with contextlib.suppress(RuntimeError):  # the loop closed first
             loop.call_soon_threadsafe(reader.feed_eof)
 
 
-def _wait(container: Any, handle: Handle) -> None:
-    """Set the handle's exit code when the container's main process ends."""
+def _wait(container: Any, exited: Future[int]) -> None:
+    """The container's exit code, once its main process ended."""
     try:
         result = container.wait()
-        handle.returncode = int(result.get("StatusCode", -1))
+        exited.set_result(int(result.get("StatusCode", -1)))
     except Exception:  # removed, or the engine went away: it no longer runs
-        handle.returncode = -9
+        exited.set_result(-9)
+
+
+async def _exit_code(handle: Handle, exited: Future[int], pump: asyncio.Task[None]) -> None:
+    """Say the container ended only once its output is in the log (readiness shows the last
+    lines of a service that exited)."""
+    code = await asyncio.wrap_future(exited)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(pump), 2.0)
+    handle.returncode = code
 
 
 def remove_recorded(run: RunDir) -> list[str]:

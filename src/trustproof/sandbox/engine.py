@@ -112,23 +112,20 @@ def write_podman_conf(run: RunDir) -> Path:
     return path
 
 
-def _client(url: str) -> Any:
-    try:
-        import docker  # noqa: PLC0415 (only sandboxes with `image:` services need it)
-    except ImportError as exc:  # pragma: no cover (a declared dependency)
-        raise SandboxError(
-            "the docker Python SDK is missing", "reinstall trustproof with its dependencies"
-        ) from exc
-    return docker.DockerClient(base_url=url, timeout=API_TIMEOUT_SECONDS)
+def _client(url: str) -> tuple[Any, str | None]:
+    """A client of the engine at `url` that answered a ping, or (None, why not)."""
+    import docker  # noqa: PLC0415 (only sandboxes with `image:` services need it)
 
-
-def _ping(client: Any) -> str | None:
-    """None when the engine answers, else why not."""
+    try:  # the client asks the engine for its API version as it is made
+        client = docker.DockerClient(base_url=url, timeout=API_TIMEOUT_SECONDS)
+    except Exception as exc:  # the SDK raises requests', urllib3's and its own errors
+        return None, f"{type(exc).__name__}: {exc}"
     try:
         client.ping()
-    except Exception as exc:  # the SDK raises requests', urllib3's and its own errors
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    except Exception as exc:
+        client.close()
+        return None, f"{type(exc).__name__}: {exc}"
+    return client, None
 
 
 def connect(run: RunDir, registry: PidRegistry) -> Engine:
@@ -152,10 +149,8 @@ def connect(run: RunDir, registry: PidRegistry) -> Engine:
 
 
 def _existing(kind: EngineKind, url: str, where: str) -> Engine:
-    client = _client(url)
-    failure = _ping(client)
-    if failure is not None:
-        client.close()
+    client, failure = _client(url)
+    if client is None:
         raise SandboxError(
             f"the container engine at {url} (from {where}) does not answer: {failure}",
             "start it, or unset DOCKER_HOST to use Podman",
@@ -184,16 +179,14 @@ def _start_podman(run: RunDir, registry: PidRegistry, podman: str) -> Engine:
         log.close()
     registry.add(process.pid, "podman-service")
     deadline = time.monotonic() + PODMAN_START_TIMEOUT_SECONDS
-    client = _client(url)
-    engine = Engine("podman", url, client, conf, process)
     failure: str | None = "its socket never appeared"
     while time.monotonic() < deadline and process.poll() is None:
         if sock.exists():
-            failure = _ping(client)
-            if failure is None:
-                return engine
+            client, failure = _client(url)
+            if client is not None:
+                return Engine("podman", url, client, conf, process)
         time.sleep(0.05)
-    engine.close()
+    Engine("podman", url, None, conf, process).close()
     raise SandboxError(
         f"the Podman service did not start ({failure}; exit code {process.returncode})",
         f"see {run.log('podman')}; {INSTALL_HINT}",

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import trustproof
+from trustproof.errors import SandboxError
 
 BUILDER_VERSION = "2"
 LEFT_OUT = frozenset(
@@ -67,10 +68,6 @@ _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
 
 
-class ImageBuildError(Exception):
-    """The image cannot be built here (no Debian Python, no ldd): the message says why."""
-
-
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "trustproof" / "images"
@@ -80,7 +77,7 @@ def interpreter() -> Path:
     """Debian's interpreter (not a virtualenv's or pyenv's): ``/usr/bin/python3`` resolved."""
     path = Path(os.path.realpath("/usr/bin/python3"))
     if not path.is_file():
-        raise ImageBuildError("no /usr/bin/python3: install Debian's python3-minimal")
+        raise SandboxError("no /usr/bin/python3: install Debian's python3-minimal")
     return path
 
 
@@ -203,23 +200,17 @@ def _link(tar: tarfile.TarFile, name: str, target: str) -> None:
     tar.addfile(info)
 
 
-def build_image(
-    client: Any, app: Path, repository: str, command: list[str] | None = None
-) -> str:
+def build_image(client: Any, app: Path, repository: str, command: list[str] | None = None) -> str:
     """The image ``repository:<content key>`` (also tagged ``latest``), built or found."""
     if command is None:
         scripts = sorted(app.glob("*.py"))
         if len(scripts) != 1:
-            raise ImageBuildError(f"{app} must hold exactly one .py file, or pass a command")
+            raise SandboxError(f"{app} must hold exactly one .py file, or pass a command")
         command = ["python3", f"/srv/app/{scripts[0].name}"]
     files, links = plan(app)
     key = content_key(files, links, json.dumps(command))
     reference = f"{repository}:{key}"
-    import docker.errors  # noqa: PLC0415 (see sandbox.engine)
-
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
+    if not _has_image(client, reference):
         folder = cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
         tar = folder / f"python-{key}.tar"
@@ -240,10 +231,20 @@ def build_image(
         # Podman's compatible API tags an import `latest` whatever tag it is given: tag by id
         found = _IMAGE_ID.findall(str(answer))
         if not found:
-            raise ImageBuildError(f"the engine did not import {tar}: {str(answer)[:300]}")
+            raise SandboxError(f"the engine did not import {tar}: {str(answer)[:300]}")
         client.images.get(found[-1]).tag(repository, key)
     client.images.get(reference).tag(repository, "latest")
     return reference
+
+
+def _has_image(client: Any, reference: str) -> bool:
+    import docker.errors  # noqa: PLC0415 (see sandbox.engine)
+
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
 
 
 def main(argv: list[str]) -> int:
