@@ -306,7 +306,9 @@ def _remove_with_sdk(run: RunDir, url: str, ids: list[str]) -> list[str]:
         return []
     removed = []
     try:
-        labelled = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id(run)}"})
+        labelled = client.containers.list(
+            all=True, filters={"label": f"{RUN_LABEL}={run_id(run)}"}, sparse=True
+        )
         for cid in sorted({*ids, *(c.id for c in labelled)}):
             with contextlib.suppress(Exception):
                 client.containers.get(cid).remove(force=True)

@@ -41,6 +41,7 @@ from trustproof.sandbox.rundir import RunDir, private_dir
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 PODMAN_START_TIMEOUT_SECONDS = 20.0
 API_TIMEOUT_SECONDS = 60
+PODMAN_API_VERSION = "1.41"  # Podman 4's Docker-compatible API
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
 PODMAN_CONF = """\
 # Written by trustproof for the Podman service it starts (CONTAINERS_CONF).
@@ -112,12 +113,13 @@ def write_podman_conf(run: RunDir) -> Path:
     return path
 
 
-def _client(url: str) -> tuple[Any, str | None]:
-    """A client of the engine at `url` that answered a ping, or (None, why not)."""
+def _client(url: str, version: str = "auto") -> tuple[Any, str | None]:
+    """A client of the engine at `url` that answered a ping, or (None, why not). With "auto"
+    the client asks the engine for its API version as it is made (Podman takes 1.5 s to say)."""
     import docker  # noqa: PLC0415 (only sandboxes with `image:` services need it)
 
-    try:  # the client asks the engine for its API version as it is made
-        client = docker.DockerClient(base_url=url, timeout=API_TIMEOUT_SECONDS)
+    try:
+        client = docker.DockerClient(base_url=url, version=version, timeout=API_TIMEOUT_SECONDS)
     except Exception as exc:  # the SDK raises requests', urllib3's and its own errors
         return None, f"{type(exc).__name__}: {exc}"
     try:
@@ -182,7 +184,7 @@ def _start_podman(run: RunDir, registry: PidRegistry, podman: str) -> Engine:
     failure: str | None = "its socket never appeared"
     while time.monotonic() < deadline and process.poll() is None:
         if sock.exists():
-            client, failure = _client(url)
+            client, failure = _client(url, PODMAN_API_VERSION)
             if client is not None:
                 return Engine("podman", url, client, conf, process)
         time.sleep(0.05)
