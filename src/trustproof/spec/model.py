@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
 from trustproof.spec.values import (
@@ -147,6 +147,9 @@ class Refuses:
 
 @dataclass(frozen=True)
 class Service:
+    json_schema_extra: ClassVar[Mapping[str, Any]] = {
+        "oneOf": [{"required": ["command"]}, {"required": ["image"]}]
+    }
     command: Command = doc(
         "Command line that starts the service (or `image`).", default=Command(()), kw_only=True
     )
