@@ -18,6 +18,11 @@ declare -A NEEDS=(
   [nginx]="command -v nginx || test -x /usr/sbin/nginx"
   [haproxy]="command -v haproxy || test -x /usr/sbin/haproxy"
   [chromium]="command -v chromium"
+  # image: services and their tests: Podman's Docker-compatible service with runc (crun fails on
+  # hybrid cgroup layouts); the test image is built from Debian's own Python (no registry).
+  [podman]="podman --version"
+  [runc]="runc --version"
+  [python3-minimal]="test -x /usr/bin/python3 && command -v ldd"
 )
 
 missing=()

@@ -36,11 +36,12 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import STOP_GRACE_SECONDS, Handle, PidRegistry, ProcessSpec, _pump
 from trustproof.sandbox.engine import Engine, connect, podman_conf, podman_env
+from trustproof.sandbox.readiness import last_lines
 from trustproof.sandbox.rundir import RunDir, open_private_log
 from trustproof.sandbox.services import PASSED_THROUGH
 
@@ -123,17 +124,13 @@ class ContainerBackend:
         container = await asyncio.to_thread(self._create, engine, spec)
         log = open_private_log(spec.log_file)
         try:
-            await asyncio.to_thread(container.start)
-            await asyncio.to_thread(container.reload)
-        except Exception as exc:
+            pid = await self._run(container, spec, log)
+        except BaseException:
             log.close()
-            raise SandboxError(
-                f"service {spec.name!r}: the engine could not start its container: {exc}",
-                "check the image and its command (args:)",
-            ) from None
-        pid = int(container.attrs.get("State", {}).get("Pid") or 0)
-        if pid > 0:
-            self.registry.add(pid, f"{spec.name} (container)")
+            await asyncio.to_thread(_remove, engine, container.id)
+            self._live.discard(container.id)
+            raise
+        self.registry.add(pid, f"{spec.name} (container)")
         handle = Handle(spec.name, pid, spec.log_file, _log=log, container_id=container.id)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**16)
@@ -148,6 +145,32 @@ class ContainerBackend:
         pump = asyncio.create_task(_pump(reader, log))
         handle._pumps = [pump, asyncio.create_task(_exit_code(handle, exited, pump))]
         return handle
+
+    async def _run(self, container: Any, spec: ProcessSpec, log: BinaryIO) -> int:
+        """Start the created container; its main process's pid (also its process group). One
+        that ended at once gets its output copied and its exit code said, as a process's."""
+        try:
+            await asyncio.to_thread(container.start)
+            await asyncio.to_thread(container.reload)
+        except Exception as exc:
+            raise SandboxError(
+                f"service {spec.name!r}: the engine could not start its container: {exc}",
+                "check the image and its command (args:)",
+            ) from None
+        pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+        if pid > 0:
+            return pid
+        # It already ended (the engine says pid 0): never signal group 0 (our own)
+        code = (await asyncio.to_thread(container.wait)).get("StatusCode")
+        reader = asyncio.StreamReader()
+        reader.feed_data(await asyncio.to_thread(container.logs))
+        reader.feed_eof()
+        await _pump(reader, log)
+        log.flush()
+        raise SandboxError(
+            f"service {spec.name!r} exited before it was ready (exit code {code})",
+            f"its last log lines ({spec.log_file}):\n{last_lines(spec.log_file)}",
+        )
 
     def _create(self, engine: Engine, spec: ProcessSpec) -> Any:
         import docker.errors  # noqa: PLC0415 (see engine._client)
