@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import PidRegistry
-from trustproof.sandbox.containers import RUN_LABEL, run_id
+from trustproof.sandbox.backend import PidRegistry, ProcessSpec
+from trustproof.sandbox.containers import RUN_LABEL, ContainerBackend, run_id
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.engine import Engine, connect
 from trustproof.sandbox.pyimage import build_image
@@ -226,3 +226,67 @@ def test_down_removes_the_container_when_controller_and_reaper_were_sigkilled(
     assert down.returncode == 0, down.stderr
     assert "killed leftover container" in down.stderr
     assert containers_of(engine, run_dir) == []
+
+
+def test_a_container_joins_a_named_network_namespace(tmp_path: Path, engine: Engine) -> None:
+    """What the isolated backend asks for (`ProcessSpec.netns_path`): the container listens on
+    127.0.0.1:port inside a namespace this test made (loopback only, no link anywhere), and the
+    host's 127.0.0.1:port has nothing behind it."""
+    if shutil.which("ip") is None:
+        pytest.skip("no iproute2 (ip) to make a network namespace")
+    image_ref = build_image(engine.client, EXAMPLE / "app", REPOSITORY)
+    name = f"tpc-{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        port = free_port()
+        answer, host = asyncio.run(
+            _serve_in(tmp_path, image_ref, Path("/run/netns") / name, port, name)
+        )
+        assert answer == "notes-in-namespace"
+        assert host != 0  # the host's loopback: nothing listens there (connect_ex's errno)
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+async def _serve_in(
+    tmp_path: Path, image_ref: str, netns: Path, port: int, name: str
+) -> tuple[str, int]:
+    run = RunDir.create(tmp_path / "run")
+    backend = ContainerBackend(run, PidRegistry(run.pids))
+    env = {"TRUSTPROOF_SERVICE": "notes-in-namespace", "TRUSTPROOF_HOST": "127.0.0.1"}
+    spec = ProcessSpec(
+        "notes",
+        ("python3", "/srv/app/notes.py", "--trust-headers"),
+        tmp_path,
+        {**env, "TRUSTPROOF_PORT": str(port)},
+        run.log("notes"),
+        image=image_ref,
+        netns_path=netns,
+    )
+    handle = await backend.start(spec)
+    try:
+        client = (
+            "import sys, time, urllib.request\n"
+            "for _ in range(200):\n"
+            "    try:\n"
+            f"        r = urllib.request.urlopen('http://127.0.0.1:{port}/notes', timeout=2)\n"
+            "        print(r.headers['X-Served-By']); sys.exit(0)\n"
+            "    except OSError:\n"
+            "        time.sleep(0.05)\n"
+            "sys.exit(1)\n"
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["ip", "netns", "exec", name, sys.executable, "-c", client],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        with socket.socket() as probe:
+            host = probe.connect_ex(("127.0.0.1", port))
+        return done.stdout.strip() or done.stderr, host
+    finally:
+        await backend.stop(handle)
+        await asyncio.to_thread(backend.close)
