@@ -244,6 +244,7 @@ def test_a_container_joins_a_named_network_namespace(tmp_path: Path, engine: Eng
             _serve_in(tmp_path, image_ref, Path("/run/netns") / name, port, name)
         )
         assert answer == "notes-in-namespace"
+        assert "nameserver 127.0.0.1" in (tmp_path / "run" / "logs" / "notes.log").read_text()
         assert host != 0  # the host's loopback: nothing listens there (connect_ex's errno)
     finally:
         subprocess.run(["ip", "netns", "delete", name], check=False)
@@ -257,7 +258,13 @@ async def _serve_in(
     env = {"TRUSTPROOF_SERVICE": "notes-in-namespace", "TRUSTPROOF_HOST": "127.0.0.1"}
     spec = ProcessSpec(
         "notes",
-        ("python3", "/srv/app/notes.py", "--trust-headers"),
+        (
+            "python3",
+            "-c",
+            "import runpy, sys; print(open('/etc/resolv.conf').read(), flush=True); "
+            "sys.argv = ['notes.py', '--trust-headers']; "
+            "runpy.run_path('/srv/app/notes.py', run_name='__main__')",
+        ),
         tmp_path,
         {**env, "TRUSTPROOF_PORT": str(port)},
         run.log("notes"),

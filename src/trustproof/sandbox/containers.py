@@ -14,8 +14,9 @@ Each container:
   leftover of an earlier run in the same directory is removed before a new one is created;
 * uses the network the `ProcessSpec` says: ``netns_path`` (a named network namespace, on the
   isolated backend: ``network_mode="ns:<path>"``, which Podman's compatible API accepts and
-  Docker's does not) or, on the local backend, the host's network, where the service listens on
-  its ``host:port`` as a process would;
+  Docker's does not, with ``nameserver 127.0.0.1`` — the namespace's resolver — in its
+  ``/etc/resolv.conf`` instead of the host's) or, on the local backend, the host's network,
+  where the service listens on its ``host:port`` as a process would;
 * sees the directories in ``mounts`` (its identity directory: SVID, key, bundle, CRL, JWKS,
   gateway-proof key — rotated in place — and its rendered templates) read-only at the same
   paths, so every ``TRUSTPROOF_*`` path of its environment is valid inside;
@@ -186,6 +187,8 @@ class ContainerBackend:
                 labels={RUN_LABEL: run_id(self.run), SERVICE_LABEL: spec.name},
                 environment=container_env(spec.env),
                 network_mode=network_mode(spec.netns_path),
+                # in a namespace, the sandbox's resolver on 127.0.0.1:53 (not the host's)
+                dns=None if spec.netns_path is None else ["127.0.0.1"],
                 volumes=mounts_of(spec.mounts),
                 detach=True,
             )
