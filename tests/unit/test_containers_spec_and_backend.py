@@ -163,3 +163,20 @@ def test_podman_settings_and_socket_place(tmp_path: Path) -> None:
     assert engine.socket_path(run) == run.path / "podman" / "podman.sock"
     deep = RunDir.create(tmp_path / ("d" * 120))
     assert str(engine.socket_path(deep)).startswith("/run/trustproof-")
+
+
+def test_the_example_is_valid_and_its_schema_says_one_of_command_and_image() -> None:
+    import jsonschema  # noqa: PLC0415
+    import yaml  # noqa: PLC0415
+
+    from trustproof.spec import load_spec  # noqa: PLC0415
+    from trustproof.spec.schema import json_schema  # noqa: PLC0415
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "containers" / "trustproof.yaml"
+    spec = load_spec(example)
+    assert spec.services["notes"].image == "localhost/trustproof-example-notes:latest"
+    document = yaml.safe_load(example.read_text())
+    jsonschema.validate(document, json_schema())
+    document["services"]["notes"]["command"] = ["python3", "notes.py"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, json_schema())
