@@ -32,6 +32,7 @@ from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.engine import Engine, connect
 from trustproof.sandbox.pyimage import build_image
 from trustproof.sandbox.rundir import RunDir
+from trustproof.spec import load_spec
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
 
 pytestmark = pytest.mark.integration
@@ -297,3 +298,17 @@ async def _serve_in(
     finally:
         await backend.stop(handle)
         await asyncio.to_thread(backend.close)
+
+
+def test_an_image_the_engine_lacks_is_a_clear_error_and_nothing_is_left(
+    tmp_path: Path, engine: Engine, image: str
+) -> None:
+    spec = example(tmp_path, image)
+    spec.write_text(spec.read_text().replace(image, "localhost/trustproof-missing:1"))
+    run_dir = tmp_path / "run"
+    with (
+        pytest.raises(SandboxError, match="image 'localhost/trustproof-missing:1' is not in"),
+        Sandbox(load_spec(spec), run_dir=run_dir),
+    ):
+        pass
+    assert containers_of(engine, run_dir) == []

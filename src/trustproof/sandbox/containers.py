@@ -122,14 +122,16 @@ class ContainerBackend:
                 f"namespace, which only Podman's engine API accepts (this is {engine.kind})",
                 "use Podman (unset DOCKER_HOST), or run with --backend local",
             )
-        container = await asyncio.to_thread(self._create, engine, spec)
         log = open_private_log(spec.log_file)
+        container: Any = None
         try:
+            container = await asyncio.to_thread(self._create, engine, spec)
             pid = await self._run(container, spec, log)
         except BaseException:
             log.close()
-            await asyncio.to_thread(_remove, engine, container.id)
-            self._live.discard(container.id)
+            if container is not None:  # created: removed again, nothing half-started is left
+                await asyncio.to_thread(_remove, engine, container.id)
+                self._live.discard(container.id)
             raise
         self.registry.add(pid, f"{spec.name} (container)")
         handle = Handle(spec.name, pid, spec.log_file, _log=log, container_id=container.id)
