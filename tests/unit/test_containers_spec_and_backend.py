@@ -180,3 +180,17 @@ def test_the_example_is_valid_and_its_schema_says_one_of_command_and_image() -> 
     document["services"]["notes"]["command"] = ["python3", "notes.py"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, json_schema())
+
+
+def test_doctor_asks_for_podman_only_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trustproof.cli import doctor  # noqa: PLC0415
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "containers" / "trustproof.yaml"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///somewhere/docker.sock")
+    assert "podman" not in doctor._needs(example)
+    if Path("/var/run/docker.sock").exists():
+        pytest.skip("this machine has a Docker socket: Podman is never needed here")
+    monkeypatch.delenv("DOCKER_HOST")
+    assert "podman" in doctor._needs(example)
+    shop = Path(__file__).resolve().parents[2] / "examples" / "shop" / "trustproof.yaml"
+    assert "podman" not in doctor._needs(shop)
