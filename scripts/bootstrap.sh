@@ -20,6 +20,11 @@ declare -A NEEDS=(
   [chromium]="command -v chromium"
   # libfaketime: the chaos experiments skew a service process's clock (chaos.clock-skew)
   [faketime]="compgen -G '/usr/lib/*/faketime/libfaketime.so.1'"
+  # image: services and their tests: Podman's Docker-compatible service with runc (crun fails on
+  # hybrid cgroup layouts); the test image is built from Debian's own Python (no registry).
+  [podman]="podman --version"
+  [runc]="runc --version"
+  [python3-minimal]="test -x /usr/bin/python3 && command -v ldd"
 )
 
 missing=()

@@ -73,4 +73,5 @@ def test_schema_documents_fields() -> None:
     schema = json_schema()
     service = schema["$defs"]["Service"]
     assert service["properties"]["calls"]["description"].startswith("Services this one calls")
-    assert service["required"] == ["command", "port"]
+    assert service["required"] == ["port"]
+    assert service["oneOf"] == [{"required": ["command"]}, {"required": ["image"]}]

@@ -13,7 +13,8 @@ imports this one, so there is no import cycle):
   `policy test`;
 * `cli.control` — what talks to a running sandbox: `status`, `token`, `cert`;
 * `cli.doctor` — `doctor`: what this machine lacks for a run;
-* `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`.
+* `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`;
+* `cli.importer` — `import compose`: a draft spec from a Docker Compose file.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ WHERE: dict[str, str] = {
     "report": "sandbox",
     "down": "sandbox",
     "chaos": "sandbox",
+    "import": "importer",
 }
 """Each command's module under `trustproof.cli`, imported when the command is named (or help is
 asked for): `--version` imports none of them, `token`/`cert`/`status` only the light `control`,

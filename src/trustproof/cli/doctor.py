@@ -4,7 +4,8 @@ the spec needs is missing (the environment could not start it), 0 otherwise.
 
 What is needed depends on the spec (found like every command finds it; without one, the common
 set is checked and the rest reported as optional): PostgreSQL's server programs for datastores,
-nginx or HAProxy where a service's command or templates name them. Always: Linux, Python ≥ 3.11,
+nginx or HAProxy where a service's command or templates name them, Podman and runc for `image:`
+services when no Docker engine is configured. Always: Linux, Python ≥ 3.11,
 OpenSSL with TLS 1.3, util-linux's ``setpriv`` (children die with the controller).
 """
 
@@ -48,6 +49,8 @@ def checks(spec_file: Path | None) -> list[Check]:
         _postgres(needed="postgresql" in needs),
         _which("nginx", "nginx", needed="nginx" in needs, extra=("/usr/sbin/nginx",)),
         _which("haproxy", "haproxy", needed="haproxy" in needs, extra=("/usr/sbin/haproxy",)),
+        _which("podman", "podman", needed="podman" in needs),  # image: services, without Docker
+        _which("runc", "runc", needed="podman" in needs),
         Check(
             "network namespaces (isolating backend)",
             _namespaces(),
@@ -70,6 +73,9 @@ def _needs(spec_file: Path | None) -> set[str]:
     for service in spec.services.values():
         words = " ".join([*service.command, *(t.src for t in service.templates)]).lower()
         needs |= {name for name in ("nginx", "haproxy") if name in words}
+    docker = os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()
+    if any(service.image for service in spec.services.values()) and not docker:
+        needs.add("podman")
     return needs
 
 

@@ -38,6 +38,9 @@ class ProcessSpec:
     cwd: Path
     env: Mapping[str, str]
     log_file: Path
+    image: str | None = None  # a container image to run (`argv`: its command, or empty)
+    netns_path: Path | None = None  # the network namespace to run in (isolated backend)
+    mounts: tuple[Path, ...] = ()  # directories a container sees read-only at the same path
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Handle:
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _log: BinaryIO | None = field(default=None, repr=False)
+    container_id: str | None = None  # set by the container backend
 
     def running(self) -> bool:
         return self.exit_code is None

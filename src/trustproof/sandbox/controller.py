@@ -60,6 +60,7 @@ from trustproof.sandbox.backend import (
     kill_group,
 )
 from trustproof.sandbox.background import BackgroundLoop
+from trustproof.sandbox.containers import ContainerBackend
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
@@ -101,6 +102,7 @@ class Sandbox:
         self.clock = clock or SystemClock()
         self.registry = PidRegistry(self.run.pids)
         self.backend = backend or LocalProcessBackend(self.registry)
+        self.containers = ContainerBackend(self.run, self.registry)  # `image:` services
         self.engine = engine
         self.policy_watch: PolicyWatch | None = None  # with the spec's policies (no `engine`)
         self.audit = MemorySink()
@@ -309,7 +311,11 @@ class Sandbox:
         env = {**env, **self.extra_env.get(name, {})}
         self._envs[name] = env
         process = service_process(self.spec, name, self.run, env)
-        handle = await self.backend.start(process)
+        namespace = getattr(self, "namespaces", {}).get(name)  # the isolated backend's
+        if namespace is not None:
+            process = replace(process, netns_path=Path(namespace.path))
+        backend = self.containers if service.image is not None else self.backend
+        handle = await backend.start(process)
         self.handles[name] = handle
         self.ready_seconds[name] = await wait_ready(
             name, service.host, service.port, service.health, handle
@@ -341,9 +347,12 @@ class Sandbox:
             await asyncio.wait([previous])
         handle = self.handles.pop(name, None)
         if handle is not None:
-            await self.backend.stop(handle)
+            await self._backend_of(handle).stop(handle)
         await self._start_service(name)
         self.endpoints[name] = replace(self.endpoints[name], pid=self.handles[name].pid)
+
+    def _backend_of(self, handle: Handle) -> Backend:
+        return self.containers if handle.container_id is not None else self.backend
 
     # -- stop -----------------------------------------------------------------------------------
 
@@ -356,7 +365,9 @@ class Sandbox:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         for name in reversed(list(self.handles)):
-            await _attempt(functools.partial(self.backend.stop, self.handles.pop(name)))
+            handle = self.handles.pop(name)
+            await _attempt(functools.partial(self._backend_of(handle).stop, handle))
+        await _attempt(functools.partial(asyncio.to_thread, self.containers.close))
         while self._cleanups:  # one failing step must not leave the others running
             await _attempt(self._cleanups.pop())
         self.run.remove_secrets()

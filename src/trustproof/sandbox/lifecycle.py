@@ -22,6 +22,7 @@ from trustproof.sandbox.control import ControlServer, ProbeHandler, controller_a
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.procinfo import group_alive
 from trustproof.sandbox.readiness import last_lines
+from trustproof.sandbox.reaper import remove_containers
 from trustproof.sandbox.rundir import RunDir
 
 DETACH_TIMEOUT_SECONDS = 60.0
@@ -139,6 +140,7 @@ def down(run_dir: Path) -> list[str]:
         living = group_alive(pgid)  # before the kill: zombies awaiting init are not leftovers
         if kill_group(pgid, signal.SIGKILL) and living:
             forced.append(f"{name} (process group {pgid})")
+    forced += remove_containers(run)
     run.remove_externals()
     run.remove_secrets()
     if state:

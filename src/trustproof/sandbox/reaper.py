@@ -9,8 +9,9 @@ nothing aimed at the controller's process group reaches it) and waits for the co
 pid with that kernel start time — to end, by a pidfd (no polling). If the controller ends without
 dismissing it (SIGKILL, a crash, the OOM killer), the reaper does what `trustproof down` would:
 SIGKILL every process group the run recorded (never one whose number now names another process;
-see `PidRegistry`), delete the directories the run owns outside the run directory (PostgreSQL
-homes, with their server keys) and every key the run wrote. Then it exits. Services and PostgreSQL
+see `PidRegistry`), remove the run's containers (`sandbox.containers.remove_recorded`), delete
+the directories the run owns outside the run directory (PostgreSQL homes, with their server
+keys) and every key the run wrote. Then it exits. Services and PostgreSQL
 also die on their own with the controller (`trustproof.parentdeath`); the reaper catches what that
 does not reach: what they spawned, and the key files.
 
@@ -150,9 +151,19 @@ def reap(run: RunDir) -> list[str]:
     for pgid, name in PidRegistry(run.pids).entries():
         if pgid != me and kill_group(pgid, signal.SIGKILL):
             killed.append(f"{name} (process group {pgid})")
+    killed += remove_containers(run)
     run.remove_externals()
     run.remove_secrets()
     return killed
+
+
+def remove_containers(run: RunDir) -> list[str]:
+    """Remove the run's containers (`sandbox.containers`), if it recorded any."""
+    if not (run.path / "containers").exists():
+        return []
+    from trustproof.sandbox.containers import remove_recorded  # noqa: PLC0415 (rarely needed)
+
+    return remove_recorded(run)
 
 
 def _dismissed(signum: int, _: FrameType | None) -> None:

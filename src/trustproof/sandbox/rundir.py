@@ -9,6 +9,9 @@
     <run>/identities/<name>/gateway-proof.key       the key its gateway signs requests with (secret)
     <run>/admin/            the admin identity the CLI uses to mint tokens (secret)
     <run>/previous/         the evidence of the run before this one (see `RunDir.begin`)
+    <run>/containers        the engine and the containers of `image:` services (what `down`
+                            removes after a SIGKILLed controller; `sandbox.containers`)
+    <run>/podman/           the containers.conf and socket of a Podman service the run started
 
 Key material is removed at teardown; logs, audit and state stay for the reports. Runs never mix:
 a new run first moves the last run's evidence into ``previous/`` (replacing what was there), so

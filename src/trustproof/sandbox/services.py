@@ -212,8 +212,19 @@ def render_templates(spec: Spec, name: str, run: RunDir, env: Mapping[str, str])
 
 
 def service_process(spec: Spec, name: str, run: RunDir, env: Mapping[str, str]) -> ProcessSpec:
+    """What to run: its command, or (``image:``) its image with ``args`` as the container's
+    command and the directories its environment names mounted read-only (its identity
+    directory; its rendered templates)."""
     service = spec.services[name]
     cwd = spec.resolve(service.cwd) if service.cwd else spec.base_dir
+    if service.image is not None:
+        mounts = [run.identity(name)]
+        if service.templates:
+            mounts.append(run.rendered(name))
+        argv = tuple(service.args or ())
+        return ProcessSpec(
+            name, argv, cwd, env, run.log(name), image=service.image, mounts=tuple(mounts)
+        )
     return ProcessSpec(name, tuple(service.command), cwd, env, run.log(name))
 
 

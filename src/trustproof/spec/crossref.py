@@ -13,6 +13,7 @@ from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
 from trustproof.spec.chaos import chaos_problems
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
+from trustproof.spec.images import image_problems
 from trustproof.spec.limits import LIMITS
 from trustproof.spec.model import Grants, Spec
 from trustproof.spec.routes import TooManyRoutes, conflicts
@@ -56,6 +57,8 @@ class CrossChecker:
         self._probes()
         self._answers()
         self._chaos()
+        for found in image_problems(self.spec):
+            self.problem(found.path, found.message, found.hint, key=found.key)
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------

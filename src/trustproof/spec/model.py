@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
 from trustproof.spec.chaos import Chaos
@@ -148,7 +148,12 @@ class Refuses:
 
 @dataclass(frozen=True)
 class Service:
-    command: Command = doc("Command line that starts the service.")
+    json_schema_extra: ClassVar[Mapping[str, Any]] = {
+        "oneOf": [{"required": ["command"]}, {"required": ["image"]}]
+    }
+    command: Command = doc(
+        "Command line that starts the service (or `image`).", default=Command(()), kw_only=True
+    )
     port: Port = doc("Port the service itself listens on.")
     host: LoopbackHost = doc("Loopback address to listen on.", default=LoopbackHost("127.0.0.1"))
     cwd: RelPath | None = doc("Working directory, relative to the spec file.", default=None)
@@ -184,6 +189,14 @@ class Service:
         "Other ports the service may also listen on (metrics, admin); any other listening "
         "socket of its processes is an undeclared listener (`surface.undeclared-listener`).",
         default=(),
+    )
+    image: str | None = doc(
+        "Container image to run instead of a command (Docker Engine API: Docker, or Podman's "
+        "compatible service); exactly one of command and image.",
+        default=None,
+    )
+    args: Command | None = doc(
+        "image only: the container's command (default: the image's own).", default=None
     )
 
 

@@ -82,6 +82,7 @@ def _dataclass(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
         }
         if required:
             body["required"] = required
+        body.update(getattr(cls, "json_schema_extra", {}))  # e.g. "one of command and image"
         if cls.__doc__ and not cls.__doc__.startswith(f"{name}("):
             body["description"] = cls.__doc__.strip().splitlines()[0]
         defs[name] = body
