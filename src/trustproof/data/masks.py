@@ -1,0 +1,236 @@
+"""Format-preserving masks of single values, each deterministic under the key.
+
+    masks = Masks(key)
+    masks.email("Jane.Doe+news@example.co.uk")   # 'Qmvx.Tbe+kqfr@wyzbrlh.co.uk' (same shape)
+    masks.card("4111 1111 1111 1111")            # same length and spacing, Luhn-valid
+    masks.iban("DE89 3704 0044 0532 0130 00")    # same country and length, check digits valid
+    masks.phone("+1 (415) 555-0132")             # country code and punctuation kept
+    masks.name("Jane Doe")                       # a realistic name (Faker, seeded by the hash)
+    masks.shift_date("2021-03-04", entity="customers.id=42", days=365)
+
+Every mask hashes under its own label and the value as found (so equal values mask equally in
+every table, file and datastore); a mask never returns its input unchanged unless told to keep it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from trustproof.data.keyed import DigitStream, MaskingKey
+
+if TYPE_CHECKING:
+    from faker import Faker
+
+NamePart = str  # "full" | "first" | "last"
+AddressPart = str  # "full" | "street" | "city" | "postcode"
+
+IBAN_LENGTHS = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
+    "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22,
+    "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18,
+    "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+}  # fmt: skip
+"""Lengths of the IBANs of SEPA countries (ISO 13616 registry); others are checked by mod-97."""
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return len(digits) > 1 and total % 10 == 0
+
+
+def luhn_check_digit(body: str) -> str:
+    """The digit that makes `body` + digit Luhn-valid."""
+    for d in "0123456789":
+        if luhn_valid(body + d):
+            return d
+    raise AssertionError("unreachable: one of ten digits always completes a Luhn sum")
+
+
+def iban_valid(text: str) -> bool:
+    iban = re.sub(r"[ \-]", "", text).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}", iban):
+        return False
+    if iban[:2] in IBAN_LENGTHS and len(iban) != IBAN_LENGTHS[iban[:2]]:
+        return False
+    return _mod97(iban[4:] + iban[:4]) == 1
+
+
+def _mod97(text: str) -> int:
+    return int("".join(str(int(ch, 36)) for ch in text)) % 97
+
+
+class Masks:
+    """The value masks under one key. Faker is loaded on the first name or address."""
+
+    def __init__(self, key: MaskingKey, locale: str = "en_US") -> None:
+        self.key = key
+        self.locale = locale
+        self._faker: Faker | None = None
+
+    # -- shape-keeping character masks ---------------------------------------------------------
+
+    def _chars(self, text: str, stream: DigitStream) -> str:
+        """Letters -> letters (case kept), digits -> digits, everything else kept."""
+        out = []
+        for ch in text:
+            if ch.isdigit() and ch.isascii():
+                out.append(stream.digit())
+            elif ch.isalpha():
+                letter = stream.letter()
+                out.append(letter.upper() if ch.isupper() else letter)
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def email(self, value: str) -> str:
+        """Local part and domain labels replaced character by character (letters, digits and
+        punctuation where they were); the top-level domain kept. Case-insensitive: the same
+        mailbox written in another case masks to the same mailbox."""
+        local, at, domain = value.rpartition("@")
+        if not at:
+            return self.redact_like(value)
+        stream = DigitStream(self.key, "email", value.lower())
+        labels = domain.split(".")
+        tld = labels[-1] if len(labels) > 1 else ""
+        masked_labels = [self._chars(label, stream) for label in labels[:-1]] if tld else [
+            self._chars(domain, stream)
+        ]
+        masked_domain = ".".join([*masked_labels, tld]) if tld else masked_labels[0]
+        return f"{self._chars(local, stream)}@{masked_domain}"
+
+    def redact_like(self, value: str) -> str:
+        """Any text, shape kept (letters, digits, punctuation where they were)."""
+        return self._chars(value, DigitStream(self.key, "text", value))
+
+    def phone(self, value: str) -> str:
+        """Digits replaced, punctuation kept; a leading ``+CC`` country code and a leading trunk
+        ``0`` kept, and the first replaced digit stays 2-9 when it was (a valid area code)."""
+        stream = DigitStream(self.key, "phone", re.sub(r"\D", "", value))
+        keep = 0
+        if m := re.match(r"\+(\d{1,3})(?=\D)", value):
+            keep = m.end()
+        elif m := re.match(r"\+1", value):  # +1 followed straight by the number
+            keep = m.end()
+        out, first = list(value[:keep]), True
+        for ch in value[keep:]:
+            if not (ch.isdigit() and ch.isascii()):
+                out.append(ch)
+            elif first and ch == "0":
+                out.append("0")  # trunk prefix (0 20 7946 0958)
+            elif first:
+                out.append(stream.digit(2) if ch >= "2" else ch)
+                first = False
+            else:
+                out.append(stream.digit())
+        masked = "".join(out)
+        return masked if masked != value else self._chars(value, stream)
+
+    def card(self, value: str) -> str:
+        """Same length and separators, the first digit (the card network) kept, Luhn-valid."""
+        digits = re.sub(r"\D", "", value)
+        if len(digits) < 2:
+            return self.redact_like(value)
+        for attempt in range(8):
+            stream = DigitStream(self.key, "card", f"{digits}\x00{attempt}")
+            body = digits[0] + "".join(stream.digit() for _ in range(len(digits) - 2))
+            new = body + luhn_check_digit(body)
+            if new != digits:
+                break
+        out, it = [], iter(new)
+        for ch in value:
+            out.append(next(it) if ch.isdigit() and ch.isascii() else ch)
+        return "".join(out)
+
+    def iban(self, value: str) -> str:
+        """Same country, length and grouping; the BBAN's letters and digits replaced in place;
+        check digits recomputed (ISO 13616 mod-97)."""
+        compact = re.sub(r"[ \-]", "", value).upper()
+        if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{1,30}", compact):
+            return self.redact_like(value)
+        country, bban = compact[:2], compact[4:]
+        for attempt in range(8):
+            stream = DigitStream(self.key, "iban", f"{compact}\x00{attempt}")
+            new_bban = "".join(
+                stream.digit() if ch.isdigit() else stream.letter().upper() for ch in bban
+            )
+            check = 98 - _mod97(new_bban + country + "00")
+            new = f"{country}{check:02d}{new_bban}"
+            if new != compact:
+                break
+        out, it = [], iter(new)
+        for ch in value:
+            if ch in " -":
+                out.append(ch)
+            else:
+                nxt = next(it)
+                out.append(nxt.lower() if ch.islower() else nxt)
+        return "".join(out)
+
+    # -- realistic replacements (Faker, seeded by the keyed hash) ------------------------------
+
+    def _seeded(self, label: str, value: str) -> Faker:
+        if self._faker is None:
+            from faker import Faker  # noqa: PLC0415 (a heavy import, only when names are masked)
+
+            self._faker = Faker(self.locale)
+        self._faker.seed_instance(self.key.number(label, value))
+        return self._faker
+
+    def name(self, value: str, part: NamePart = "full") -> str:
+        """A realistic person's name (full, first or last), the same for the same name."""
+        for attempt in range(8):
+            fake = self._seeded(f"name:{part}:{attempt}", value.strip().casefold())
+            new: str = {"first": fake.first_name, "last": fake.last_name}.get(part, fake.name)()
+            if new.casefold() != value.strip().casefold():
+                return new
+        return self.redact_like(value)
+
+    def address(self, value: str, part: AddressPart = "full") -> str:
+        """A realistic postal address (one line), or one part of it."""
+        fake = self._seeded(f"address:{part}", value.strip().casefold())
+        maker = {
+            "street": fake.street_address,
+            "city": fake.city,
+            "postcode": fake.postcode,
+        }.get(part)
+        if maker is not None:
+            return str(maker())
+        return str(fake.address()).replace("\n", ", ")
+
+    # -- dates, hashes, redaction --------------------------------------------------------------
+
+    def day_offset(self, entity: str, days: int) -> int:
+        """A non-zero shift in [-days, days] for one entity (e.g. ``customers.id=42``)."""
+        span = max(days, 1)
+        n = self.key.number("date-shift", entity) % (2 * span)
+        return n - span if n < span else n - span + 1
+
+    def shift_date(self, value: str, *, entity: str, days: int) -> str:
+        """Every ``YYYY-MM-DD`` in `value` moved by the entity's offset; time and zone kept."""
+        offset = timedelta(days=self.day_offset(entity, days))
+
+        def shifted(m: re.Match[str]) -> str:
+            try:
+                day = date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                return self.redact_like(m[0])
+            try:
+                return (day + offset).isoformat()
+            except OverflowError:
+                return (day - offset).isoformat()
+
+        out, count = _DATE.subn(shifted, value)
+        return out if count else self.redact_like(value)
+
+    def hash(self, value: str, length: int = 16) -> str:
+        """Hex of the keyed hash (joins hold; the value cannot be recovered without the key)."""
+        return self.key.digest("hash", value).hex()[: max(8, min(length, 64))]
