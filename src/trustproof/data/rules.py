@@ -38,22 +38,6 @@ def rules_for(rules: Mapping[str, DataRule], table: str) -> dict[str, DataRule]:
     return out
 
 
-def check_rule(key: str, rule: DataRule) -> str:
-    """What is wrong with one rule on its own ('' if nothing): the spec checks call this."""
-    if "." not in key.strip(".") or key.startswith(".") or key.endswith("."):
-        return f"rule {key!r} does not name a column as table.column"
-    if rule.kind == "date-shift":
-        if rule.entity.count(".") < 1 or rule.entity.startswith(".") or rule.entity.endswith("."):
-            return f"rule {key!r}: date-shift needs entity: table.column (e.g. customers.id)"
-        if rule.days < 1:
-            return f"rule {key!r}: days must be at least 1"
-    if rule.kind == "hash" and not 8 <= rule.length <= 64:
-        return f"rule {key!r}: length must be between 8 and 64"
-    if rule.part in ("first", "last") and rule.kind != "name":
-        return f"rule {key!r}: part {rule.part} is for kind name"
-    if rule.part in ("street", "city", "postcode") and rule.kind != "address":
-        return f"rule {key!r}: part {rule.part} is for kind address"
-    return ""
 
 
 @dataclass(frozen=True)

@@ -88,5 +88,11 @@ def scrub_samples(spec: Spec, key: MaskingKey, notice: str = "") -> Seeding:
     return seeding
 
 
+def seed_data(spec: Spec) -> Seeding:
+    """The run's key (see `run_key`), and every sample scrubbed under it."""
+    key, notice = run_key(spec.data)
+    return scrub_samples(spec, key, notice)
+
+
 def sample_path(spec: Spec, sample: DataSample) -> Path:
     return spec.resolve(sample.file)
