@@ -114,25 +114,31 @@ class Masks:
     def phone(self, value: str) -> str:
         """Digits replaced, punctuation kept; a leading ``+CC`` country code and a leading trunk
         ``0`` kept, and the first replaced digit stays 2-9 when it was (a valid area code)."""
-        stream = DigitStream(self.key, "phone", re.sub(r"\D", "", value))
+        digits = re.sub(r"\D", "", value)
         keep = 0
         if m := re.match(r"\+(\d{1,3})(?=\D)", value):
             keep = m.end()
         elif m := re.match(r"\+1", value):  # +1 followed straight by the number
             keep = m.end()
-        out, first = list(value[:keep]), True
-        for ch in value[keep:]:
-            if not (ch.isdigit() and ch.isascii()):
-                out.append(ch)
-            elif first and ch == "0":
-                out.append("0")  # trunk prefix (0 20 7946 0958)
-            elif first:
-                out.append(stream.digit(2) if ch >= "2" else ch)
-                first = False
-            else:
-                out.append(stream.digit())
-        masked = "".join(out)
-        return masked if masked != value else self._chars(value, stream)
+        for attempt in range(8):
+            stream = DigitStream(self.key, "phone", f"{digits}\x00{attempt}")
+            out, seen, trunk = list(value[:keep]), 0, False
+            for ch in value[keep:]:
+                if not (ch.isdigit() and ch.isascii()):
+                    out.append(ch)
+                    continue
+                if seen == 0 and ch == "0":
+                    out.append("0")  # trunk prefix (0 20 7946 0958)
+                    trunk = True
+                elif seen == (1 if trunk else 0):
+                    out.append(stream.digit(2) if ch >= "2" else ch)
+                else:
+                    out.append(stream.digit())
+                seen += 1
+            masked = "".join(out)
+            if masked != value:
+                return masked
+        return self._chars(value, DigitStream(self.key, "phone-fallback", value))
 
     def card(self, value: str) -> str:
         """Same length and separators, the first digit (the card network) kept, Luhn-valid."""
