@@ -24,7 +24,11 @@ from trustproof.spec.model import Spec
 
 SCENARIO_TIMEOUT_S = 30.0
 LIVE_VS_OFFLINE = "policy.live-vs-offline"
-SCENARIOS: tuple[tuple[str, Scenario], ...] = (*chaos.SCENARIOS, *consistency.SCENARIOS)
+SCENARIOS: tuple[tuple[str, Scenario], ...] = (
+    *chaos.SCENARIOS,
+    *consistency.SCENARIOS,
+    *consistency.DATA_SCENARIOS,
+)
 SCENARIO_IDS = tuple(sid for sid, _ in SCENARIOS)
 
 
