@@ -140,7 +140,9 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "two environments have the same tables, columns, constraints and indexes",
         "consistency",
     ),
-    ProbeInfo("consistency.grants", "two environments have the same roles and grants", "consistency"),
+    ProbeInfo(
+        "consistency.grants", "two environments have the same roles and grants", "consistency"
+    ),
     ProbeInfo("consistency.row-counts", "two environments have the same row counts", "consistency"),
     ProbeInfo(
         "consistency.checksums",

@@ -70,8 +70,11 @@ def test_seeded_data_is_scrubbed_and_joins_hold(
             "SELECT count(*) FROM newsletter n JOIN customers c USING (email)"
         ).fetchone()
         text = "\n".join(str(v) for row in rows for v in row)
-    assert len(rows) == 6 and joined == (3,)
-    assert "Okafor" not in text and "gmail.com" not in text and "4539 1488" not in text
+    assert len(rows) == 6
+    assert joined == (3,)
+    assert "Okafor" not in text
+    assert "gmail.com" not in text
+    assert "4539 1488" not in text
     assert seeding.evidence.scan(text, "shopdb.customers", detectors=True) == []
     planted = "note for Marguerite Okafor: card 4539 1488 0343 6467"
     findings = seeding.evidence.scan(planted, "shopdb.customers.notes", detectors=True)
@@ -120,5 +123,7 @@ def test_each_drift_is_named(
     ]
     assert diff.row_counts == ["rows in public.order_items: 1 in primary, 0 in target"]
     changed = [d for d in diff.checksums if d.startswith("checksum of public.customers")]
-    assert len(changed) == 1 and "1 rows only in primary, 1 only in target" in changed[0]
-    assert "changed" in changed[0] and "Lindqvist" not in changed[0]
+    assert len(changed) == 1
+    assert "1 rows only in primary, 1 only in target" in changed[0]
+    assert "changed" in changed[0]
+    assert "Lindqvist" not in changed[0]

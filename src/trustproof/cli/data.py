@@ -54,11 +54,13 @@ def data() -> None:
     help="The spec whose data.rules apply.",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from IN's suffix.")
-@click.option("--table", help="The table the rows belong to (csv, jsonl, copy; default: IN's stem).")
+@click.option(
+    "--table", help="The table the rows belong to (csv, jsonl, copy; default: IN's stem)."
+)
 @click.option("--columns", help="copy: the column names, comma-separated.")
 @click.option("--key-env", help="Variable holding the masking key (default: data.key_env).")
 @friendly
-def scrub_command(
+def scrub_command(  # noqa: PLR0917 (click passes each option)
     source: Path,
     target: Path,
     rules_file: Path,

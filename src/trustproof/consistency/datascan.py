@@ -21,7 +21,8 @@ from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.data.proof import Evidence, Finding
 
 TEXT_COLUMNS = """SELECT n.nspname, c.relname, a.attname
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
   AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'json'::regtype,

@@ -53,10 +53,9 @@ def environment_dsn(
 
 def differences(spec: Spec, sandbox: Any) -> Differences:
     settings = spec.consistency
-    assert settings is not None  # checked by the caller
-    scrubber = Scrubber(
-        spec.data.rules if spec.data else {}, MaskingKey(secrets.token_bytes(32))
-    )
+    if settings is None:
+        raise SnapshotError("the spec has no consistency section")
+    scrubber = Scrubber(spec.data.rules if spec.data else {}, MaskingKey(secrets.token_bytes(32)))
     a, b = settings.environments
     snap_a = read_snapshot(a.name, environment_dsn(a, settings, sandbox), scrubber)
     snap_b = read_snapshot(b.name, environment_dsn(b, settings, sandbox), scrubber)
@@ -87,7 +86,9 @@ def _scenario(check: str, pick: Callable[[Differences], list[str]], what: str) -
     return scenario
 
 
-consistency_schema = _scenario("schema", lambda d: d.schema, "tables, columns, constraints, indexes")
+consistency_schema = _scenario(
+    "schema", lambda d: d.schema, "tables, columns, constraints, indexes"
+)
 consistency_grants = _scenario("grants", lambda d: d.grants, "roles and grants")
 consistency_row_counts = _scenario("row-counts", lambda d: d.row_counts, "row counts")
 consistency_checksums = _scenario("checksums", lambda d: d.checksums, "table checksums")

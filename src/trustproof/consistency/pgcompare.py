@@ -1,8 +1,8 @@
 """Two environments' snapshots compared (pure): every difference named.
 
-    diff = compare(primary, target)
-    diff.schema      # ["column public.customers.phone: type text in primary, ... in target", ...]
-    diff.grants, diff.row_counts, diff.checksums
+diff = compare(primary, target)
+diff.schema      # ["column public.customers.phone: type text in primary, ... in target", ...]
+diff.grants, diff.row_counts, diff.checksums
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Differences:
     checksums: list[str] = field(default_factory=list)
 
 
-def _keyed(
+def _keyed(  # noqa: PLR0917 (two sides and their names)
     a: Mapping[K, object], b: Mapping[K, object], what: str, an: str, bn: str, show: object
 ) -> list[str]:
     out = []

@@ -25,12 +25,14 @@ from trustproof.errors import TrustproofError
 _USER = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
 COLUMNS = f"""SELECT n.nspname || '.' || c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
     a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {_USER}
 ORDER BY 1, a.attnum"""  # noqa: S608 (constant fragments)
 CONSTRAINTS = f"""SELECT n.nspname || '.' || c.relname, k.conname, pg_get_constraintdef(k.oid)
-FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_USER} ORDER BY 1, 2"""  # noqa: S608
 INDEXES = f"""SELECT n.nspname || '.' || c.relname, i.relname, pg_get_indexdef(i.oid)
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
@@ -84,12 +86,13 @@ def read_snapshot(
                 snap.indexes[(table, index)] = definition
             for role, *attributes in conn.execute(ROLES).fetchall():
                 snap.roles[role] = tuple(attributes)
-            snap.grants = {tuple(r) for r in conn.execute(GRANTS).fetchall()}  # type: ignore[misc]
+            snap.grants = {tuple(r) for r in conn.execute(GRANTS).fetchall()}
             for table in sorted(snap.tables):
                 _read_rows(conn, snap, table, scrubber, keep=rows)
     except psycopg.Error as exc:
         raise SnapshotError(
-            f"could not read environment {name!r}: {exc.diag.message_primary or type(exc).__name__}",
+            f"could not read environment {name!r}: "
+            f"{exc.diag.message_primary or type(exc).__name__}",
             "check that it is up and that the connection string's user may read the catalogs "
             "and tables",
         ) from None

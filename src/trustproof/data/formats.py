@@ -4,7 +4,7 @@
 * JSON lines: one object per line; columns in order of first appearance; a missing key is NULL;
 * COPY text: PostgreSQL's ``COPY ... TO STDOUT`` format (tab-separated, ``\\N`` for NULL,
   backslash escapes), as `copy_decode`/`copy_encode` of one line;
-* a pg_dump plain file: its ``COPY table (columns) FROM stdin;`` blocks (see `trustproof.data.dump`).
+* a pg_dump plain file: its ``COPY table (columns) FROM stdin;`` blocks (`trustproof.data.dump`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def read_csv(text: str, source: str) -> Table:
     try:
         header = next(reader)
     except StopIteration:
-        raise DataError(f"{source}: the CSV file is empty", "a CSV sample starts with a header row")
+        raise DataError(
+            f"{source}: the CSV file is empty", "a CSV sample starts with a header row"
+        ) from None
     except csv.Error as exc:
         raise DataError(f"{source}:1: not CSV ({exc})", "check the file's quoting") from None
     columns = tuple(h.strip() for h in header)
@@ -58,8 +60,7 @@ def read_csv(text: str, source: str) -> Table:
                 continue
             if len(row) != len(columns):
                 raise DataError(
-                    f"{source}:{reader.line_num}: {len(row)} fields, the header has "
-                    f"{len(columns)}",
+                    f"{source}:{reader.line_num}: {len(row)} fields, the header has {len(columns)}",
                     "every row needs one field per column",
                 )
             table.rows.append([v if v != "" else None for v in row])
@@ -123,9 +124,7 @@ def copy_decode(line: str) -> list[Value]:
 
 def copy_encode(row: Sequence[Value]) -> str:
     """Fields -> one line of COPY text data (without its newline)."""
-    return "\t".join(
-        "\\N" if v is None else _NEEDS.sub(lambda m: _ENCODE[m[0]], v) for v in row
-    )
+    return "\t".join("\\N" if v is None else _NEEDS.sub(lambda m: _ENCODE[m[0]], v) for v in row)
 
 
 def read_copy(text: str, columns: Sequence[str], source: str) -> Table:

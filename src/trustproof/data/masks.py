@@ -101,9 +101,11 @@ class Masks:
         stream = DigitStream(self.key, "email", value.lower())
         labels = domain.split(".")
         tld = labels[-1] if len(labels) > 1 else ""
-        masked_labels = [self._chars(label, stream) for label in labels[:-1]] if tld else [
-            self._chars(domain, stream)
-        ]
+        masked_labels = (
+            [self._chars(label, stream) for label in labels[:-1]]
+            if tld
+            else [self._chars(domain, stream)]
+        )
         masked_domain = ".".join([*masked_labels, tld]) if tld else masked_labels[0]
         return f"{self._chars(local, stream)}@{masked_domain}"
 
@@ -116,9 +118,7 @@ class Masks:
         ``0`` kept, and the first replaced digit stays 2-9 when it was (a valid area code)."""
         digits = re.sub(r"\D", "", value)
         keep = 0
-        if m := re.match(r"\+(\d{1,3})(?=\D)", value):
-            keep = m.end()
-        elif m := re.match(r"\+1", value):  # +1 followed straight by the number
+        if (m := re.match(r"\+(\d{1,3})(?=\D)", value)) or (m := re.match(r"\+1", value)):
             keep = m.end()
         for attempt in range(8):
             stream = DigitStream(self.key, "phone", f"{digits}\x00{attempt}")

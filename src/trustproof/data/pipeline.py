@@ -47,9 +47,9 @@ class Scrubber:
             plan = self._plans[cache] = TablePlan.build(table, columns, self.rules, self.masks)
         return plan
 
-    def scrub_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Value]]) -> (
-        list[list[Value]]
-    ):
+    def scrub_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Value]]
+    ) -> list[list[Value]]:
         plan = self.plan(table, columns)
         return [plan.scrub_row(row, self._free) for row in rows]
 

@@ -38,8 +38,6 @@ def rules_for(rules: Mapping[str, DataRule], table: str) -> dict[str, DataRule]:
     return out
 
 
-
-
 @dataclass(frozen=True)
 class TablePlan:
     """How each column of one table is masked; `None` = free text (detectors)."""
@@ -85,14 +83,11 @@ class TablePlan:
         return out
 
 
-
 def _keep(value: str, row: Sequence[Value]) -> str:
     return value
 
 
-def _mask(
-    table: str, columns: Sequence[str], column: str, rule: DataRule, masks: Masks
-) -> Mask:
+def _mask(table: str, columns: Sequence[str], column: str, rule: DataRule, masks: Masks) -> Mask:
     kind = rule.kind
     if kind == "keep":
         return _keep

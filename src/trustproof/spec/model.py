@@ -367,9 +367,7 @@ class ConsistencyEnvironment:
         "Environment variable holding a libpq connection string of another environment.",
         default=None,
     )
-    dsn: str = doc(
-        "A libpq connection string without a password (prefer dsn_env).", default=""
-    )
+    dsn: str = doc("A libpq connection string without a password (prefer dsn_env).", default="")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ def test_each_detector_finds_its_kind(text: str, kind: str, found: str) -> None:
     hits = detect.find(text)
     assert [(h.kind, text[h.start : h.end]) for h in hits] == [(kind, found)]
     replaced = detect.replace(text, M)
-    assert found not in replaced and replaced == detect.replace(text, M)
+    assert found not in replaced
+    assert replaced == detect.replace(text, M)
 
 
 @pytest.mark.parametrize(

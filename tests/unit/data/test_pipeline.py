@@ -50,22 +50,33 @@ def test_csv_masks_rules_and_free_text_and_joins_hold_with_a_dump() -> None:
     out = scrubber.scrub_text(CSV, "csv", table="customers", source="c.csv").splitlines()
     assert out[0] == "id,email,name,since,note"
     row = out[1].split(",")
-    assert row[0] == "1" and row[1] != "jane@example.com" and row[2] != "Jane Doe"
-    assert "7946" not in row[4] and row[4].startswith("call +44 ")
+    assert row[0] == "1"
+    assert row[1] != "jane@example.com"
+    assert row[2] != "Jane Doe"
+    assert "7946" not in row[4]
+    assert row[4].startswith("call +44 ")
     dump = scrubber.scrub_text(DUMP, "pg-dump", table=None, source="d.sql")
     lines = dump.splitlines()
-    assert lines[:5] == DUMP.splitlines()[:5] and lines[-1] == DUMP.splitlines()[-1]
+    assert lines[:5] == DUMP.splitlines()[:5]
+    assert lines[-1] == DUMP.splitlines()[-1]
     email, customer, placed = lines[5].split("\t")
-    assert email == row[1] and customer == "1"  # the same address masks the same: joins hold
+    assert email == row[1]
+    assert customer == "1"
     assert placed == row[3]  # the same entity's dates move together, across tables
     assert lines[6].startswith("\\N\t2\t")
 
 
 def test_jsonl_keeps_types_and_copy_round_trips() -> None:
-    text = '{"email": "jane@example.com", "customer_id": 1, "vip": true, "note": null, "placed": "2020-01-02"}\n'
+    text = (
+        '{"email": "jane@example.com", "customer_id": 1, "vip": true, "note": null, '
+        '"placed": "2020-01-02"}\n'
+    )
     out = json.loads(Scrubber(RULES, KEY).scrub_text(text, "jsonl", table="orders", source="o"))
-    assert out["customer_id"] == 1 and out["vip"] is True and out["note"] is None
-    assert out["email"].endswith(".com") and out["email"] != "jane@example.com"
+    assert out["customer_id"] == 1
+    assert out["vip"] is True
+    assert out["note"] is None
+    assert out["email"].endswith(".com")
+    assert out["email"] != "jane@example.com"
     row = ["a\tb", None, "back\\slash\nnew", ""]
     assert copy_decode(copy_encode(row)) == row
 
@@ -73,7 +84,9 @@ def test_jsonl_keeps_types_and_copy_round_trips() -> None:
 def test_bad_samples_say_where() -> None:
     scrubber = Scrubber(RULES, KEY)
     with pytest.raises(DataError, match=r"c.csv:2: 2 fields, the header has 5"):
-        scrubber.scrub_text(CSV.splitlines()[0] + "\n1,x\n", "csv", table="customers", source="c.csv")
+        scrubber.scrub_text(
+            CSV.splitlines()[0] + "\n1,x\n", "csv", table="customers", source="c.csv"
+        )
     with pytest.raises(DataError, match="INSERT statements"):
         scrubber.scrub_text("INSERT INTO t VALUES (1);\n", "pg-dump", table=None, source="d")
     with pytest.raises(DataError, match=r"names column customers.name, which the sample"):
@@ -89,10 +102,13 @@ def test_shop_evidence_finds_originals_and_foreign_personal_data_only() -> None:
     seeded = "\n".join(str(v) for t in tables.values() for row in t.rows for v in row)
     evidence = seeding.evidence
     assert evidence.scan(seeded, "shopdb", detectors=True) == []
-    assert "marguerite.okafor@gmail.com" not in seeded and "Marguerite Okafor" not in seeded
+    assert "marguerite.okafor@gmail.com" not in seeded
+    assert "Marguerite Okafor" not in seeded
     emails = {row[0] for row in tables["newsletter"].rows}
     assert emails <= {row[1] for row in tables["customers"].rows}  # the foreign key holds
-    leak = evidence.scan("log: user Marguerite.Okafor@gmail.com paid", "logs/x.log:3", detectors=False)
+    leak = evidence.scan(
+        "log: user Marguerite.Okafor@gmail.com paid", "logs/x.log:3", detectors=False
+    )
     assert [f.what for f in leak] == ["an original value of customers.email"]
     assert "okafor" not in leak[0].describe().lower()
     foreign = evidence.scan("contact bob@realmail.net", "shopdb.orders.customer", detectors=True)
@@ -128,12 +144,15 @@ def test_cli_scrubs_a_file_and_refuses_without_key(tmp_path: Path) -> None:
     runner = CliRunner()
     args = ["data", "scrub", str(source), str(target), "--rules", str(SHOP)]
     refused = runner.invoke(cli, args, env={"SHOP_DATA_KEY": ""})
-    assert refused.exit_code == 2 and "SHOP_DATA_KEY is not set" in refused.output
+    assert refused.exit_code == 2
+    assert "SHOP_DATA_KEY is not set" in refused.output
     key = "cli-test-key-0123456789abcdefgh"
     ok = runner.invoke(cli, args, env={"SHOP_DATA_KEY": key})
     assert ok.exit_code == 0, ok.output
     out = target.read_text()
-    assert "gmail.com" not in out and "Okafor" not in out and key not in ok.output
+    assert "gmail.com" not in out
+    assert "Okafor" not in out
+    assert key not in ok.output
     assert out.splitlines()[0] == source.read_text().splitlines()[0]
     again = tmp_path / "again.csv"
     runner.invoke(cli, [*args[:3], str(again), *args[4:]], env={"SHOP_DATA_KEY": key})
