@@ -5,6 +5,7 @@ scrubbing over a real seeded database."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ from types import MappingProxyType
 import psycopg
 import pytest
 
+from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.clock import SystemClock
+from trustproof.consistency import DATA_SCENARIOS, SCENARIOS
 from trustproof.consistency.pgcompare import compare
 from trustproof.consistency.pgsnapshot import read_snapshot
 from trustproof.data.keyed import MaskingKey
@@ -21,12 +24,53 @@ from trustproof.data.pipeline import Scrubber
 from trustproof.data.samples import Seeding, scrub_samples
 from trustproof.datastores import PostgresServer
 from trustproof.identity import CertificateAuthority
-from trustproof.spec import load_spec
+from trustproof.spec import Spec, load_spec
+from trustproof.spec.model import ConsistencyEnvironment, ConsistencySettings
 
 pytestmark = pytest.mark.integration
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop" / "trustproof.yaml"
 KEY = MaskingKey(b"integration-key-0123456789abcdef")
+
+
+class State:
+    spec: Spec
+
+
+@dataclasses.dataclass
+class FakeSandbox:
+    """What the scenarios read of a live sandbox: its datastores (servers, seeding), its run."""
+
+    datastores: object
+    run: object
+
+
+@dataclasses.dataclass
+class View:
+    spec: Spec
+    sandbox: FakeSandbox
+
+
+def scenario_env(servers: tuple[PostgresServer, ...], seeding: Seeding, run: Path) -> ScenarioEnv:
+    spec = dataclasses.replace(
+        State.spec,
+        consistency=ConsistencySettings(
+            (
+                ConsistencyEnvironment("primary", datastore="shopdb"),  # type: ignore[arg-type]
+                ConsistencyEnvironment("target", datastore="shopcopy"),  # type: ignore[arg-type]
+            )
+        ),
+    )
+    stores = dataclasses.make_dataclass("Stores", ["servers", "seeding"])(
+        {s.name: s for s in servers}, seeding
+    )
+    sandbox = FakeSandbox(stores, dataclasses.make_dataclass("Run", ["path"])(run))
+    return ScenarioEnv(View(spec, sandbox))  # type: ignore[arg-type]
+
+
+def run_scenario(sid: str, env: ScenarioEnv) -> ScenarioResult:
+    scenario = dict((*SCENARIOS, *DATA_SCENARIOS))[sid]
+    return asyncio.run(scenario(env, Recorder(sid)))
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +93,7 @@ def servers(
         PostgresServer(spec, name, ca, root / name, samples=seeding.tables["shopdb"])
         for name in ("shopdb", "shopcopy")
     ]
+    State.spec = spec
     try:
         for server in made:
             server.start()
@@ -93,6 +138,50 @@ def test_identical_environments_compare_equal(
     diff = compare(a, b)
     assert (diff.schema, diff.grants, diff.row_counts, diff.checksums) == ([], [], [], [])
     assert a.counts["public.customers"] == 6
+
+
+def test_scan_and_consistency_scenarios_pass_on_clean_identical_environments(
+    servers: tuple[PostgresServer, PostgresServer, Seeding, Scrubber], tmp_path: Path
+) -> None:
+    primary, copy, seeding, _ = servers
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "orders.log").write_text("GET /orders 200\nplaced order 1\n")
+    env = scenario_env((primary, copy), seeding, tmp_path)
+    scan = run_scenario("data.unscrubbed-value", env)
+    assert scan.verdict == "pass", scan.summary
+    assert scan.figures["values.shopdb"] > 50
+    for sid in (
+        "consistency.schema",
+        "consistency.grants",
+        "consistency.row-counts",
+        "consistency.checksums",
+    ):
+        result = run_scenario(sid, env)
+        assert result.verdict == "pass", (sid, result.summary)
+
+
+def test_scan_fails_naming_where_an_original_or_foreign_datum_is(
+    servers: tuple[PostgresServer, PostgresServer, Seeding, Scrubber], tmp_path: Path
+) -> None:
+    primary, copy, seeding, _ = servers
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "orders.log").write_text("ok\nnew customer t.lindqvist@outlook.com\n")
+    with psycopg.connect(copy.admin_settings(), autocommit=True) as conn:
+        conn.execute("UPDATE orders SET customer = 'call +46 70 999 12 34' WHERE id = 1")
+    try:
+        result = run_scenario(
+            "data.unscrubbed-value", scenario_env((primary, copy), seeding, tmp_path)
+        )
+    finally:
+        with psycopg.connect(copy.admin_settings(), autocommit=True) as conn:
+            conn.execute("UPDATE orders SET customer = 'alice' WHERE id = 1")
+    assert result.verdict == "fail"
+    assert "orders.log:2: an original value of customers.email" in "\n".join(result.evidence)
+    assert (
+        "datastore shopcopy, public.orders.customer, row 1: a phone number (detector)"
+        in "\n".join(result.evidence)
+    )
+    assert "lindqvist" not in result.summary.lower() and "999" not in result.summary
 
 
 def test_each_drift_is_named(
