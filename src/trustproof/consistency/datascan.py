@@ -1,6 +1,8 @@
 """``data.unscrubbed-value``: after seeding, no original value of a sensitive column and no
 personal data the masks did not produce is found in the datastores (every text column of every
-table) nor in the run's logs and audit file. Evidence and search: `trustproof.data.proof`.
+table), nor any original in the run's logs and audit file or in the case results the reports and
+``results.json`` are written from (this scenario runs last; the scenario results before it are
+made of scrubbed summaries). Evidence and search: `trustproof.data.proof`.
 
 The scan needs the evidence the sandbox kept while it seeded, so it runs against a live sandbox of
 this process (`trustproof run`); elsewhere it is skipped, saying why. Findings show where and a
@@ -70,6 +72,15 @@ def scan_files(paths: Iterator[Path], evidence: Evidence) -> tuple[int, list[Fin
     return count, found
 
 
+def scan_results(env: ScenarioEnv, evidence: Evidence) -> list[Finding]:
+    """Originals in what the reports and results.json are made of: every case's result (reason,
+    detail, evidence: all of it, as its repr shows it)."""
+    found: list[Finding] = []
+    for item in env.case_results:
+        found += evidence.scan(repr(item), f"results: case {item.case.id}", detectors=False)
+    return found
+
+
 def _run_files(run_path: Path) -> Iterator[Path]:
     logs = run_path / "logs"
     if logs.is_dir():
@@ -97,6 +108,9 @@ async def unscrubbed_value(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         findings += found
     files, found = await asyncio.to_thread(scan_files, _run_files(sandbox.run.path), evidence)
     rec.event(f"scanned {files} log and audit files: {len(found)} findings")
+    findings += found
+    found = scan_results(env, evidence)
+    rec.event(f"scanned {len(env.case_results)} case results: {len(found)} findings")
     findings += found
     for finding in findings[:MAX_FINDINGS]:
         rec.note(finding.describe())
