@@ -47,7 +47,7 @@ class MaskingKey:
 
     def digest(self, label: str, value: str) -> bytes:
         """HMAC-SHA256 of `value` under this key, separated by `label` (the mask's kind)."""
-        return hmac.new(self._key, f"{label}\x00{value}".encode(), hashlib.sha256).digest()
+        return hmac.digest(self._key, f"{label}\x00{value}".encode(), "sha256")
 
     def number(self, label: str, value: str) -> int:
         """The digest as a non-negative integer (a seed for generators)."""
@@ -61,7 +61,9 @@ class MaskingKey:
 
 
 class DigitStream:
-    """An endless, deterministic stream of digits and letters drawn from one keyed digest."""
+    """An endless, deterministic stream of digits and letters drawn from keyed digests: each
+    256-bit digest gives 75 decimal digits (its two leading, non-uniform ones dropped) or 32
+    bytes for letters and bounded choices (rejection sampling: no modulo bias)."""
 
     def __init__(self, key: MaskingKey, label: str, value: str) -> None:
         self._key = key
@@ -69,26 +71,40 @@ class DigitStream:
         self._block = 0
         self._bytes = b""
         self._pos = 0
+        self._digits = ""
+        self._dpos = 0
+
+    def _next(self) -> bytes:
+        block = self._key.digest("stream", f"{self._seed}\x00{self._block}")
+        self._block += 1
+        return block
 
     def byte(self) -> int:
         if self._pos >= len(self._bytes):
-            self._bytes = self._key.digest("stream", f"{self._seed}\x00{self._block}")
-            self._block += 1
-            self._pos = 0
+            self._bytes, self._pos = self._next(), 0
         out = self._bytes[self._pos]
         self._pos += 1
         return out
 
     def below(self, n: int) -> int:
-        """A uniform integer in [0, n) for n <= 256 (rejection sampling, no modulo bias)."""
+        """A uniform integer in [0, n) for n <= 256."""
         limit = 256 - 256 % n
         while True:
             b = self.byte()
             if b < limit:
                 return b % n
 
+    def digits(self, n: int) -> str:
+        """`n` uniform decimal digits."""
+        while len(self._digits) - self._dpos < n:
+            fresh = str(int.from_bytes(self._next(), "big")).zfill(77)[2:]
+            self._digits, self._dpos = self._digits[self._dpos :] + fresh, 0
+        out = self._digits[self._dpos : self._dpos + n]
+        self._dpos += n
+        return out
+
     def digit(self, low: int = 0) -> str:
-        return str(low + self.below(10 - low))
+        return self.digits(1) if low == 0 else str(low + self.below(10 - low))
 
     def letter(self) -> str:
         return chr(ord("a") + self.below(26))
