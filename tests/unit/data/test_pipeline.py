@@ -14,8 +14,9 @@ from trustproof.cli import cli
 from trustproof.data.errors import DataError
 from trustproof.data.formats import copy_decode, copy_encode
 from trustproof.data.keyed import MaskingKey
+from trustproof.data.masks import Masks
 from trustproof.data.pipeline import Scrubber
-from trustproof.data.samples import scrub_samples
+from trustproof.data.samples import run_key, scrub_samples
 from trustproof.errors import SpecError
 from trustproof.spec import load_spec
 from trustproof.spec.model import DataRule
@@ -157,3 +158,17 @@ def test_cli_scrubs_a_file_and_refuses_without_key(tmp_path: Path) -> None:
     again = tmp_path / "again.csv"
     runner.invoke(cli, [*args[:3], str(again), *args[4:]], env={"SHOP_DATA_KEY": key})
     assert again.read_text() == out
+
+
+def test_a_run_without_the_key_masks_with_a_random_one_and_says_so() -> None:
+    spec = load_spec(SHOP)
+    key, notice = run_key(spec.data, {})
+    other, _ = run_key(spec.data, {})
+    assert (
+        notice
+        == "data: SHOP_DATA_KEY is not set; test data is masked with a random key for this run"
+    )
+    assert Masks(key).email("a@b.org") != Masks(other).email("a@b.org")
+    given, quiet = run_key(spec.data, {"SHOP_DATA_KEY": "k" * 32})
+    assert quiet == ""
+    assert Masks(given).email("a@b.org") == Masks(MaskingKey(b"k" * 32)).email("a@b.org")
