@@ -7,22 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.clock import SystemClock
 from trustproof.consistency import DATA_SCENARIOS, SCENARIOS
 from trustproof.consistency.pgcompare import compare
 from trustproof.consistency.pgsnapshot import read_snapshot
+from trustproof.data.formats import copy_decode
 from trustproof.data.keyed import MaskingKey
-from trustproof.data.pipeline import Scrubber
+from trustproof.data.pipeline import Scrubber, parse_sample
 from trustproof.data.samples import Seeding, scrub_samples
 from trustproof.datastores import PostgresServer
+from trustproof.datastores.pgseed import seed_tables
 from trustproof.identity import CertificateAuthority
 from trustproof.spec import Spec, load_spec
 from trustproof.spec.model import ConsistencyEnvironment, ConsistencySettings
@@ -217,3 +222,41 @@ def test_each_drift_is_named(
     assert "1 rows only in primary, 1 only in target" in changed[0]
     assert "changed" in changed[0]
     assert "Lindqvist" not in changed[0]
+
+
+def test_a_real_pg_dump_is_scrubbed_like_the_sample_and_the_rest_passes_through(
+    servers: tuple[PostgresServer, PostgresServer, Seeding, Scrubber],
+) -> None:
+    """The unscrubbed sample loaded into a scratch database and dumped by the real pg_dump:
+    scrubbing the dump gives exactly the rows the pipeline seeded from the CSV (same key, same
+    masks), no original survives, and every line outside the COPY data is unchanged."""
+    primary, _, seeding, scrubber = servers
+    pg_dump = shutil.which("pg_dump")
+    assert pg_dump is not None, "pg_dump is installed with PostgreSQL (scripts/bootstrap.sh)"
+    raw = parse_sample(
+        (SHOP.parent / "db" / "customers.csv").read_text(),
+        "csv",
+        table="customers",
+        source="customers.csv",
+    )
+    with psycopg.connect(primary.admin_settings("postgres"), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE rawdump")
+    with psycopg.connect(primary.admin_settings("rawdump"), autocommit=True) as conn:
+        conn.execute((SHOP.parent / "db" / "schema.sql").read_text())  # type: ignore[arg-type]
+        seed_tables(conn, raw, "rawdump")
+    dsn = conninfo_to_dict(primary.admin_settings("rawdump"))
+    dump = subprocess.run(
+        [pg_dump, "--no-owner", "--table=customers", "-h", str(dsn["host"]), "-p",
+         str(dsn["port"]), "-U", str(dsn["user"]), "rawdump"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "Marguerite Okafor" in dump
+    out = scrubber.scrub_text(dump, "pg-dump", table=None, source="rawdump.sql")
+    assert seeding.evidence.scan(out, "rawdump.sql", detectors=False) == []
+    before, after = dump.splitlines(), out.splitlines()
+    start = next(i for i, line in enumerate(before) if line.startswith("COPY public.customers"))
+    end = before.index("\\.", start)
+    assert before[: start + 1] == after[: start + 1]
+    assert before[end:] == after[end:]
+    seeded = {t.table: t for t in seeding.tables["shopdb"]}["customers"]
+    assert [copy_decode(line) for line in after[start + 1 : end]] == seeded.rows
