@@ -112,6 +112,10 @@ def test_shop_evidence_finds_originals_and_foreign_personal_data_only() -> None:
     )
     assert [f.what for f in leak] == ["an original value of customers.email"]
     assert "okafor" not in leak[0].describe().lower()
+    inside = evidence.scan("GET /x?user=marguerite.okafor@gmail.com&n=1", "log:1", detectors=False)
+    assert [f.what for f in inside] == ["an original value of customers.email"]
+    address = evidence.scan('ship to "14 Larkspur Road, Leeds LS6 2AB".', "log:2", detectors=False)
+    assert [f.what for f in address] == ["an original value of customers.address"]
     foreign = evidence.scan("contact bob@realmail.net", "shopdb.orders.customer", detectors=True)
     assert [f.what for f in foreign] == ["an email address (detector)"]
     assert "realmail" not in foreign[0].describe()
