@@ -208,6 +208,8 @@ class CrossChecker:
             need(store.seed, ("datastores", name, "seed"), "seed SQL file")
             need(store.hba, ("datastores", name, "hba"), "pg_hba.conf template")
             need(store.conf, ("datastores", name, "conf"), "postgresql.conf template")
+        for i, sample in enumerate(self.spec.data.samples if self.spec.data else ()):
+            need(sample.file, ("data", "samples", i, "file"), "data sample")
 
     def _access_services(self) -> None:
         for target, callers in self.spec.access.services.items():

@@ -124,6 +124,7 @@ def test_shop_evidence_finds_originals_and_foreign_personal_data_only() -> None:
 def test_spec_checks_of_data_and_consistency(tmp_path: Path) -> None:
     text = SHOP.read_text().replace("datastore: shopdb, table: newsletter", "datastore: nodb")
     text = text.replace("entity: customers.id, by: customer_id", "entity: x")
+    text = text.replace("file: db/customers.csv", "file: ../../etc/passwd")
     text += "consistency:\n  environments:\n    - {name: a, datastore: shopdb, dsn_env: X}\n"
     spec = tmp_path / "trustproof.yaml"
     spec.write_text(text)
@@ -138,6 +139,7 @@ def test_spec_checks_of_data_and_consistency(tmp_path: Path) -> None:
         "date-shift needs entity",
         "1 environments given",
         "gives datastore, dsn_env",
+        "data sample '../../etc/passwd' is outside the spec's directory",
     ):
         assert message in shown
 
