@@ -24,6 +24,7 @@ from trustproof.consistency.environments import (
     consistency_schema,
 )
 from trustproof.consistency.live_offline import live_vs_offline
+from trustproof.spec.model import Spec
 
 SCENARIOS: tuple[tuple[str, Scenario], ...] = (
     ("policy.live-vs-offline", live_vs_offline),
@@ -33,3 +34,14 @@ SCENARIOS: tuple[tuple[str, Scenario], ...] = (
     ("consistency.checksums", consistency_checksums),
 )
 DATA_SCENARIOS: tuple[tuple[str, Scenario], ...] = (("data.unscrubbed-value", unscrubbed_value),)
+
+
+def applies(spec: Spec, scenario_id: str) -> bool:
+    """Whether the spec has what a scenario compares: ``consistency.*`` a `consistency:` section,
+    ``data.*`` data samples (the suite does not choose the others, as it leaves out
+    ``policy.live-vs-offline`` when no matrix case ran)."""
+    if scenario_id.startswith("consistency."):
+        return spec.consistency is not None
+    if scenario_id.startswith("data."):
+        return spec.data is not None and bool(spec.data.samples)
+    return True

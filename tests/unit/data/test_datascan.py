@@ -4,6 +4,7 @@ skips where it cannot prove anything."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from trustproof.consistency.datascan import scan_results, unscrubbed_value
 from trustproof.data.keyed import MaskingKey
 from trustproof.data.samples import scrub_samples
 from trustproof.spec import Spec, load_spec
+from trustproof.spec.model import ConsistencyEnvironment, ConsistencySettings
+from trustproof.spec.values import EnvName, Name
+from trustproof.suite.scenarios import choose_scenarios
 from trustproof.view.fake import FakeView
 
 SHOP = Path(__file__).resolve().parents[3] / "examples" / "shop" / "trustproof.yaml"
@@ -47,3 +51,27 @@ def test_without_the_seeding_sandbox_or_samples_it_skips() -> None:
     result = asyncio.run(unscrubbed_value(ScenarioEnv(FakeView(spec)), Recorder("x")))
     assert result.verdict == "skip"
     assert "needs the sandbox that seeded the data" in result.summary
+
+
+def test_the_suite_chooses_comparisons_only_for_specs_that_ask_for_them() -> None:
+    spec = load_spec(SHOP)
+    chosen = choose_scenarios(spec)
+    assert "data.unscrubbed-value" in chosen
+    assert [s for s in chosen if s.startswith("consistency.")] == []
+    bare = dataclasses.replace(spec, data=None)
+    assert "data.unscrubbed-value" not in choose_scenarios(bare)
+    compared = dataclasses.replace(
+        spec,
+        consistency=ConsistencySettings(
+            (
+                ConsistencyEnvironment(Name("a"), datastore=Name("shopdb")),
+                ConsistencyEnvironment(Name("b"), dsn_env=EnvName("OTHER_DSN")),
+            )
+        ),
+    )
+    assert [s for s in choose_scenarios(compared) if s.startswith("consistency.")] == [
+        "consistency.schema",
+        "consistency.grants",
+        "consistency.row-counts",
+        "consistency.checksums",
+    ]
