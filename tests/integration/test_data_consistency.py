@@ -56,14 +56,20 @@ class View:
     sandbox: FakeSandbox
 
 
-def scenario_env(servers: tuple[PostgresServer, ...], seeding: Seeding, run: Path) -> ScenarioEnv:
+def scenario_env(
+    servers: tuple[PostgresServer, ...], seeding: Seeding, run: Path, target_env: str = ""
+) -> ScenarioEnv:
+    """A view on `servers`; the target environment is datastore shopcopy, or with `target_env`
+    the connection string in that variable (as another environment is given)."""
+    target = (
+        ConsistencyEnvironment("target", dsn_env=target_env)  # type: ignore[arg-type]
+        if target_env
+        else ConsistencyEnvironment("target", datastore="shopcopy")  # type: ignore[arg-type]
+    )
     spec = dataclasses.replace(
         State.spec,
         consistency=ConsistencySettings(
-            (
-                ConsistencyEnvironment("primary", datastore="shopdb"),  # type: ignore[arg-type]
-                ConsistencyEnvironment("target", datastore="shopcopy"),  # type: ignore[arg-type]
-            )
+            (ConsistencyEnvironment("primary", datastore="shopdb"), target)  # type: ignore[arg-type]
         ),
     )
     stores = dataclasses.make_dataclass("Stores", ["servers", "seeding"])(
@@ -192,6 +198,7 @@ def test_scan_fails_naming_where_an_original_or_foreign_datum_is(
 
 def test_each_drift_is_named(
     servers: tuple[PostgresServer, PostgresServer, Seeding, Scrubber],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     primary, copy, _, scrubber = servers
     with psycopg.connect(copy.admin_settings(), autocommit=True) as conn:
@@ -222,6 +229,21 @@ def test_each_drift_is_named(
     assert "1 rows only in primary, 1 only in target" in changed[0]
     assert "changed" in changed[0]
     assert "Lindqvist" not in changed[0]
+    monkeypatch.setenv("TARGET_DSN", copy.admin_settings())  # another environment's DSN
+    env = scenario_env((primary,), servers[2], Path("/nonexistent"), target_env="TARGET_DSN")
+    for sid, expected in (
+        ("consistency.schema", "character varying(40)"),
+        ("consistency.grants", "grant SELECT on public.customers to storefront"),
+        ("consistency.row-counts", "rows in public.order_items: 1 in primary, 0 in target"),
+        ("consistency.checksums", "checksum of public.customers"),
+    ):
+        result = run_scenario(sid, env)
+        assert result.verdict == "fail", sid
+        assert expected in "\n".join(result.evidence), sid
+    monkeypatch.delenv("TARGET_DSN")
+    unset = run_scenario("consistency.schema", env)
+    assert unset.verdict == "error"
+    assert unset.summary == "environment 'target': the variable TARGET_DSN is not set"
 
 
 def test_a_real_pg_dump_is_scrubbed_like_the_sample_and_the_rest_passes_through(
