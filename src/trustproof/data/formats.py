@@ -31,7 +31,7 @@ _NEEDS = re.compile(r"[\\\b\f\n\r\t\v]")
 
 @dataclass
 class Table:
-    """A sample's columns and rows; JSON lines keep their values' JSON types in `json_rows`."""
+    """A sample's columns and rows, as text (None: NULL)."""
 
     columns: tuple[str, ...]
     rows: list[list[Value]] = field(default_factory=list)

@@ -10,6 +10,7 @@ Pure (text in, text out); reading the files is the caller's (`trustproof.data.sa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,7 @@ class Scrubber:
             text_row: list[Value] = [_text(obj.get(c)) for c in columns]
             scrubbed = plan.scrub_row(text_row, self._free)
             new: dict[str, Any] = {}
-            for column, index in zip(columns, range(len(columns)), strict=True):
+            for index, column in enumerate(columns):
                 if column not in obj:
                     continue
                 original = obj[column]
@@ -161,6 +162,4 @@ def _text(value: Any) -> Value:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    import json  # noqa: PLC0415
-
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from trustproof.spec.model import DataRule, Spec
 
 Found = tuple[tuple[str | int, ...], str, str]
@@ -78,9 +81,15 @@ def _consistency(spec: Spec) -> Iterator[Found]:
             )
         if env.datastore and env.datastore not in spec.datastores:
             yield ((*where, "datastore"), f"unknown datastore {env.datastore!r}", "")
-        if "password=" in env.dsn.replace(" ", "") or ":" in env.dsn.split("@")[0][13:]:
-            yield (
-                (*where, "dsn"),
-                "the connection string carries a password",
-                "never write secrets in the spec: use dsn_env",
-            )
+        if env.dsn:
+            try:
+                fields = conninfo_to_dict(env.dsn)
+            except psycopg.ProgrammingError:
+                yield ((*where, "dsn"), "not a libpq connection string", "e.g. host=db port=5432")
+                continue
+            if "password" in fields:
+                yield (
+                    (*where, "dsn"),
+                    "the connection string carries a password",
+                    "never write secrets in the spec: use dsn_env",
+                )

@@ -125,7 +125,11 @@ def test_spec_checks_of_data_and_consistency(tmp_path: Path) -> None:
     text = SHOP.read_text().replace("datastore: shopdb, table: newsletter", "datastore: nodb")
     text = text.replace("entity: customers.id, by: customer_id", "entity: x")
     text = text.replace("file: db/customers.csv", "file: ../../etc/passwd")
-    text += "consistency:\n  environments:\n    - {name: a, datastore: shopdb, dsn_env: X}\n"
+    text += (
+        "consistency:\n  environments:\n    - {name: a, datastore: shopdb, dsn_env: X}\n"
+        "    - {name: b, dsn: 'postgresql://u:pw@127.0.0.1/db'}\n"
+        "    - {name: c, dsn: 'garbage'}\n"
+    )
     spec = tmp_path / "trustproof.yaml"
     spec.write_text(text)
     for name in ("db", "policies", "services"):
@@ -137,7 +141,9 @@ def test_spec_checks_of_data_and_consistency(tmp_path: Path) -> None:
         "unknown datastore 'nodb'",
         "needs `table:`",
         "date-shift needs entity",
-        "1 environments given",
+        "3 environments given",
+        "the connection string carries a password",
+        "not a libpq connection string",
         "gives datastore, dsn_env",
         "data sample '../../etc/passwd' is outside the spec's directory",
     ):
