@@ -14,10 +14,12 @@ every table, file and datastore); a mask never returns its input unchanged unles
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from trustproof.data.keyed import DigitStream, MaskingKey
 
@@ -37,6 +39,28 @@ IBAN_LENGTHS = {
 """Lengths of the IBANs of SEPA countries (ISO 13616 registry); others are checked by mod-97."""
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+MEMO_LIMIT = 100_000
+"""Masked values remembered per `Masks` (production data repeats names, cities, addresses); the
+memo is emptied when full, so memory stays bounded."""
+F = TypeVar("F", bound=Callable[..., str])
+
+
+def _remembered(method: F) -> F:
+    """Remember a mask's outputs by its arguments (masks are pure functions of key and input)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Masks, value: str, *args: str) -> str:
+        key = (method.__name__, value, *args)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            found = self._memo[key] = method(self, value, *args)
+        return found
+
+    return cast("F", wrapper)
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,7 @@ class Masks:
         self.key = key
         self.locale = locale
         self._words: _Words | None = None
+        self._memo: dict[tuple[str, ...], str] = {}
 
     # -- shape-keeping character masks ---------------------------------------------------------
 
@@ -141,6 +166,7 @@ class Masks:
                 out.append(ch)
         return "".join(out)
 
+    @_remembered
     def email(self, value: str) -> str:
         """Local part and domain labels replaced character by character (letters, digits and
         punctuation where they were); the top-level domain kept. Case-insensitive: the same
@@ -163,6 +189,7 @@ class Masks:
         """Any text, shape kept (letters, digits, punctuation where they were)."""
         return self._chars(value, DigitStream(self.key, "text", value))
 
+    @_remembered
     def phone(self, value: str) -> str:
         """Digits replaced, punctuation kept; a leading ``+CC`` country code and a leading trunk
         ``0`` kept, and the first replaced digit stays 2-9 when it was (a valid area code)."""
@@ -190,6 +217,7 @@ class Masks:
                 return masked
         return self._chars(value, DigitStream(self.key, "phone-fallback", value))
 
+    @_remembered
     def card(self, value: str) -> str:
         """Same length and separators, the first digit (the card network) kept, Luhn-valid."""
         digits = re.sub(r"\D", "", value)
@@ -206,6 +234,7 @@ class Masks:
             out.append(next(it) if ch.isdigit() and ch.isascii() else ch)
         return "".join(out)
 
+    @_remembered
     def iban(self, value: str) -> str:
         """Same country, length and grouping; the BBAN's letters and digits replaced in place;
         check digits recomputed (ISO 13616 mod-97)."""
@@ -240,6 +269,7 @@ class Masks:
             self._words = _Words.of(Faker(self.locale))
         return self._words
 
+    @_remembered
     def name(self, value: str, part: NamePart = "full") -> str:
         """A realistic person's name (full, first or last), the same for the same name: first
         and last names from Faker's lists for the locale, picked by the keyed hash."""
@@ -252,6 +282,7 @@ class Masks:
                 return new
         return self.redact_like(value)
 
+    @_remembered
     def address(self, value: str, part: AddressPart = "full") -> str:
         """A realistic one-line postal address (or its street, city or postcode part)."""
         words = self._lists()
