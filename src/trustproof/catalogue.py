@@ -19,9 +19,21 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy", "surface", "chaos"]
-Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency"]
-SCENARIO_FAMILIES: tuple[Family, ...] = ("chaos", "consistency")
+Layer = Literal[
+    "tls",
+    "bypass",
+    "token",
+    "authz",
+    "db",
+    "lifecycle",
+    "policy",
+    "surface",
+    "chaos",
+    "consistency",
+    "data",
+]
+Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency", "data"]
+SCENARIO_FAMILIES: tuple[Family, ...] = ("chaos", "consistency", "data")
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,25 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "policy.live-vs-offline",
         "the matrix observed live equals the offline evaluation of the policies",
         "consistency",
+    ),
+    ProbeInfo(
+        "consistency.schema",
+        "two environments have the same tables, columns, constraints and indexes",
+        "consistency",
+    ),
+    ProbeInfo(
+        "consistency.grants", "two environments have the same roles and grants", "consistency"
+    ),
+    ProbeInfo("consistency.row-counts", "two environments have the same row counts", "consistency"),
+    ProbeInfo(
+        "consistency.checksums",
+        "two environments hold the same rows (checksums over masked rows)",
+        "consistency",
+    ),
+    ProbeInfo(
+        "data.unscrubbed-value",
+        "no original sensitive value or unmasked personal data after seeding",
+        "data",
     ),
 )
 

@@ -37,6 +37,10 @@ carries a `message` and a `hint` (what to do about it)::
     │                               validation reason, never reaches a caller); tokens/_jose
     ├── ContractError               a service's middleware cannot honour the contract as
     │                               configured (raised at its start-up); middleware/contract
+    ├── DataError                   a test-data sample, rule or masking key that cannot be used
+    │                               (exit 2); data/errors
+    ├── SnapshotError               an environment compared by consistency.* cannot be read
+    │                               (exit 3); consistency/pgsnapshot
     └── CaseFailed                  a generated case's verdict in pytest was not ``pass`` (shown
                                     as the item's failure); pytest_plugin/items
 

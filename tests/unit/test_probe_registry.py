@@ -31,6 +31,7 @@ def test_every_scenario_entry_is_a_scenario_of_its_family() -> None:
     by_family = {
         "chaos": [sid for sid, _ in chaos.SCENARIOS] + list(EXPERIMENT_IDS),
         "consistency": [sid for sid, _ in consistency.SCENARIOS],
+        "data": [sid for sid, _ in consistency.DATA_SCENARIOS],
     }
     for family, ids in by_family.items():
         assert sorted(ids) == sorted(i.id for i in CATALOGUE if i.family == family)

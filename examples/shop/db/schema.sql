@@ -26,3 +26,27 @@ CREATE TABLE payments (
     amount_cents integer NOT NULL CHECK (amount_cents >= 0),
     state        text NOT NULL DEFAULT 'authorized'
 );
+
+-- Seeded from a scrubbed production-format sample (data: in trustproof.yaml): customers.csv and
+-- newsletter.jsonl are shaped like a production export; every personal value in them is masked
+-- (deterministically, so the foreign key below still holds) before it reaches the database.
+CREATE TABLE customers (
+    id            integer PRIMARY KEY,
+    email         text NOT NULL UNIQUE,
+    full_name     text NOT NULL,
+    phone         text,
+    address       text,
+    card_number   text,
+    iban          text,
+    birth_date    date,
+    signed_up_at  timestamptz NOT NULL,
+    last_login_ip text,
+    notes         text
+);
+
+CREATE TABLE newsletter (
+    email         text PRIMARY KEY REFERENCES customers (email),
+    customer_id   integer NOT NULL REFERENCES customers (id),
+    subscribed_at timestamptz NOT NULL,
+    topics        text
+);

@@ -14,7 +14,8 @@ imports this one, so there is no import cycle):
 * `cli.control` — what talks to a running sandbox: `status`, `token`, `cert`;
 * `cli.doctor` — `doctor`: what this machine lacks for a run;
 * `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`;
-* `cli.importer` — `import compose`: a draft spec from a Docker Compose file.
+* `cli.importer` — `import compose`: a draft spec from a Docker Compose file;
+* `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ WHERE: dict[str, str] = {
     "down": "sandbox",
     "chaos": "sandbox",
     "import": "importer",
+    "data": "data",
 }
 """Each command's module under `trustproof.cli`, imported when the command is named (or help is
 asked for): `--version` imports none of them, `token`/`cert`/`status` only the light `control`,

@@ -14,7 +14,7 @@ Everything runs as the admin over the private unix socket, in this order:
    so without it the granted ``INSERT`` fails. ``USAGE`` is the least that allows ``nextval`` (and
    ``currval``); ``SELECT`` on a sequence would only add reading it as a relation. Identity columns
    need nothing: their sequence is internal and not privilege-checked;
-6. the seed SQL file, in a fresh session too.
+6. the scrubbed samples of the spec's `data:` section (`pgseed`), then the seed SQL file.
 
 Nothing else is granted. An error in the user's SQL is reported as ``FILE:LINE:COL: message``
 (when PostgreSQL gives a position) as a `DatastoreError`, never as a traceback.
@@ -30,8 +30,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from trustproof.data.pipeline import ScrubbedTable
 from trustproof.datastores.errors import DatastoreError
 from trustproof.datastores.pgconfig import admin_dsn
+from trustproof.datastores.pgseed import seed_tables
 
 ROLE_ATTRIBUTES = (
     "LOGIN",
@@ -85,6 +87,7 @@ class Provisioning:
     roles: Mapping[str, Grants]
     schema: SqlFile | None = None
     seed: SqlFile | None = None
+    samples: Sequence[ScrubbedTable] = ()  # scrubbed test data (`trustproof.data`), before seed
 
 
 # -- SQL generation (pure) -------------------------------------------------------------------
@@ -216,6 +219,7 @@ def provision(plan: Provisioning, socket_dir: Path, port: int) -> None:
             for role, tables in plan.roles.items():
                 for table, privileges in tables.items():
                     _grant_table(conn, plan, role, table, privileges)
+        seed_tables(conn, plan.samples, plan.database)
         if plan.seed is not None:
             run_sql_file(conn, plan.seed, plan.database)
 

@@ -29,12 +29,14 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Self
 
+from trustproof.data.pipeline import ScrubbedTable
 from trustproof.datastores import pgprocess, pgprovision
 from trustproof.datastores.errors import DatastoreError
 from trustproof.datastores.pgaccount import ServerAccount, scratch_root
@@ -139,6 +141,7 @@ class PostgresServer:
         ready_timeout: float = 15.0,
         stop_timeout: float = 5.0,
         port: int | None = None,
+        samples: Sequence[ScrubbedTable] = (),
     ) -> None:
         if name not in spec.datastores:
             raise DatastoreError(
@@ -166,6 +169,7 @@ class PostgresServer:
             if store.schema
             else None,
             seed=pgprovision.SqlFile(store.seed, spec.resolve(store.seed)) if store.seed else None,
+            samples=tuple(samples),
         )
         self.hba_template = TeamTemplate(store.hba, spec.resolve(store.hba)) if store.hba else None
         self.conf_template = (

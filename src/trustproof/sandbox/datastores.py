@@ -4,11 +4,13 @@ connection settings each calling workload receives (certificate authentication o
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from trustproof.data.samples import Seeding, seed_data
 from trustproof.datastores import PostgresServer
 from trustproof.datastores.errors import DatastoreError
 from trustproof.fabric import TrustFabric
@@ -35,9 +37,14 @@ class Datastores:
         self.registry = registry
         self.ports = ports or PortPool(None)
         self.servers: dict[str, PostgresServer] = {}
+        self.seeding = Seeding()  # the scrubbed samples seeded, and the proof's evidence
 
     async def start(self, fabric: TrustFabric) -> None:
         """Start every datastore at once; each is recorded for `down` as soon as it runs."""
+        if self.spec.data is not None and self.spec.data.samples:
+            self.seeding = await asyncio.to_thread(seed_data, self.spec)
+            if self.seeding.notice:
+                logging.getLogger(__name__).warning("%s", self.seeding.notice)
         for name in self.spec.datastores:
             self.servers[name] = PostgresServer(
                 self.spec,
@@ -49,6 +56,7 @@ class Datastores:
                 port=None
                 if self.spec.datastores[name].port
                 else self.ports.free(str(self.spec.datastores[name].host)),
+                samples=self.seeding.tables.get(name, ()),
             )
         await asyncio.gather(*(self._start(name, server) for name, server in self.servers.items()))
 

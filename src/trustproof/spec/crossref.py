@@ -12,6 +12,7 @@ from pathlib import Path
 from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
 from trustproof.spec.chaos import chaos_problems
+from trustproof.spec.datacheck import data_problems
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
 from trustproof.spec.images import image_problems
 from trustproof.spec.limits import LIMITS
@@ -59,6 +60,8 @@ class CrossChecker:
         self._chaos()
         for found in image_problems(self.spec):
             self.problem(found.path, found.message, found.hint, key=found.key)
+        for path, message, hint in data_problems(self.spec):
+            self.problem(path, message, hint)
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------
@@ -215,6 +218,8 @@ class CrossChecker:
             need(store.seed, ("datastores", name, "seed"), "seed SQL file")
             need(store.hba, ("datastores", name, "hba"), "pg_hba.conf template")
             need(store.conf, ("datastores", name, "conf"), "postgresql.conf template")
+        for i, sample in enumerate(self.spec.data.samples if self.spec.data else ()):
+            need(sample.file, ("data", "samples", i, "file"), "data sample")
 
     def _access_services(self) -> None:
         for target, callers in self.spec.access.services.items():

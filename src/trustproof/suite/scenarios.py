@@ -26,7 +26,11 @@ from trustproof.spec.model import Spec
 
 SCENARIO_TIMEOUT_S = 30.0
 LIVE_VS_OFFLINE = "policy.live-vs-offline"
-SCENARIOS: tuple[tuple[str, Scenario], ...] = (*chaos.SCENARIOS, *consistency.SCENARIOS)
+SCENARIOS: tuple[tuple[str, Scenario], ...] = (
+    *chaos.SCENARIOS,
+    *consistency.SCENARIOS,
+    *consistency.DATA_SCENARIOS,
+)
 SCENARIO_IDS = tuple(sid for sid, _ in SCENARIOS)
 
 
@@ -37,7 +41,8 @@ def choose_scenarios(
     case_results: Iterable[CaseResult] = (),
 ) -> list[str]:
     """The scenario ids to run: chosen by the spec's ``probes`` (catalogue ids; the live/offline
-    comparison only with the matrix probes it reads) and by the run's select/deselect globs."""
+    comparison only with the matrix probes it reads; ``consistency.*`` and ``data.*`` only with
+    the spec sections they compare) and by the run's select/deselect globs."""
     chosen = set(selected(spec.probes.select, spec.probes.deselect))
     ran = {item.case.probe for item in case_results}
     ids = []
@@ -45,6 +50,7 @@ def choose_scenarios(
         wanted = sid in chosen
         if sid == LIVE_VS_OFFLINE:
             wanted = wanted and bool(ran & set(MATRIX_PROBES))
+        wanted = wanted and consistency.applies(spec, sid)
         if select and not any(fnmatch.fnmatchcase(sid, p) for p in select):
             wanted = False
         if any(fnmatch.fnmatchcase(sid, p) for p in deselect):
