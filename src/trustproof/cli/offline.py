@@ -8,6 +8,7 @@ import json
 import random
 import socket
 import sys
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from rich.table import Table
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.cli.base import DEFAULT_SPEC, friendly, out, spec_argument
 from trustproof.errors import Problem, SpecError
-from trustproof.plan import Boundary, expected_matrix
+from trustproof.plan import Boundary, dependency_edges, expected_matrix
 from trustproof.policy.offline import policy_test, render_text
 from trustproof.scrub import scrub
 from trustproof.spec import Spec, json_schema, load_spec
@@ -171,6 +172,7 @@ def plan_json(spec: Spec) -> dict[str, Any]:
         "allowed": sum(1 for c in cells if c.allowed),
         "refused": sum(1 for c in cells if not c.allowed),
         "probes": list(selected(spec.probes.select, spec.probes.deselect)),
+        "dependencies": [asdict(edge) for edge in dependency_edges(spec)],
     }
 
 
@@ -206,6 +208,13 @@ def _print_plan(spec: Spec) -> None:
         allows = sum(cell.allowed for cell in boundary.cells)
         total_allow += allows
         total_deny += len(boundary.cells) - allows
+    for edge in dependency_edges(spec):
+        out.print(
+            f"dependency {edge.dependency} ({edge.mode}, {edge.target}, {edge.served_by}) — "
+            f"{edge.caller} reaches it only through its egress proxy, ${edge.variable}",
+            highlight=False,
+            markup=False,
+        )
     chosen = selected(spec.probes.select, spec.probes.deselect)
     out.print(
         f"{total_allow} (caller, operation) pairs must be allowed and {total_deny} refused; "

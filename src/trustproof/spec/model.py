@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
+from trustproof.spec.dependencies import Dependency
 from trustproof.spec.values import (
     Command,
     Count,
@@ -158,7 +159,7 @@ class Service:
         "Operations the service offers, as 'METHOD /path/{param}'.", default=()
     )
     calls: tuple[Name, ...] = doc(
-        "Services this one calls (each gets an egress proxy).", default=()
+        "Services and dependencies this one calls (each gets an egress proxy).", default=()
     )
     roles: tuple[Name, ...] = doc("Roles carried in this workload's tokens.", default=())
     templates: tuple[Template, ...] = doc(
@@ -328,6 +329,12 @@ class Spec:
         "Forwarded-identity headers your services or proxies use beyond the well-known ones: "
         "the gateways strip them and the probes forge them.",
         default=(),
+    )
+    dependencies: Mapping[NameKey, Dependency] = doc(
+        "External APIs services call, mocked inside the sandbox or reached at exactly one "
+        "staging host:port, always through the caller's egress proxy (which adds the "
+        "credentials).",
+        default_factory=empty,
     )
 
     @property

@@ -58,6 +58,8 @@ class FakeServer:
     gateway_strips_identity_headers: bool = True  # the gateway removes them before forwarding
     # (service, port): the service's processes also listen on these ports (plaintext TCP).
     extra_listeners: frozenset[tuple[str, int]] = frozenset()
+    # Mocked dependencies (`dependency_call`): the mock answers without the credentials.
+    mock_ignores_credentials: bool = False
 
 
 SANDBOX_HBA = (

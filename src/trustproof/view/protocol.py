@@ -35,6 +35,7 @@ from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.exchange import (
     CaNames,
     CaScan,
@@ -201,4 +202,11 @@ class SandboxView(Protocol):
         """Every listening TCP socket and bound UDP socket (IPv4 and IPv6) of the processes the
         sandbox started for `service` and their children; raises `SandboxError` when they
         cannot be read."""
+        ...
+
+    # -- external dependencies ------------------------------------------------------------------
+
+    async def dependency_call(self, call: DependencyCall) -> DependencyAnswer:
+        """Call a mocked dependency through `call.service`'s egress proxy for it, or straight to
+        its mock without credentials; never raises for a refusal or a transport failure."""
         ...
