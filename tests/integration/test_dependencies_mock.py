@@ -42,7 +42,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
     def log_message(self, *a): pass
-http.server.HTTPServer((os.environ["TRUSTPROOF_HOST"], int(os.environ["TRUSTPROOF_PORT"])), H).serve_forever()
+ADDRESS = (os.environ["TRUSTPROOF_HOST"], int(os.environ["TRUSTPROOF_PORT"]))
+http.server.HTTPServer(ADDRESS, H).serve_forever()
 """
 
 # A team's own mock that answers everyone: the credentials protect nothing.
@@ -87,15 +88,17 @@ def write_spec(tmp_path: Path, *, mock: str) -> Path:
 
 
 TABLE = (
-    "{responses: [{method: POST, path: /v1/charges, status: 201, body: '{\"id\": \"ch_1\"}',"
+    '{responses: [{method: POST, path: /v1/charges, status: 201, body: \'{"id": "ch_1"}\','
     " headers: {Content-Type: application/json}}]}"
 )
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {}, method="POST", data=b"{}")
+    request = urllib.request.Request(  # noqa: S310 (loopback http only)
+        url, headers=headers or {}, method="POST", data=b"{}"
+    )
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
             return answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -108,7 +111,7 @@ def test_the_service_reaches_the_mock_only_through_its_proxy(
     spec = write_spec(tmp_path, mock=TABLE)
     with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
         service = sandbox.spec.services["shop"]
-        with urllib.request.urlopen(  # noqa: S310 (loopback)
+        with urllib.request.urlopen(
             f"http://127.0.0.1:{service.port}/charge", timeout=10
         ) as answer:
             relayed = answer.read().decode()

@@ -159,7 +159,9 @@ class Service:
         "Operations the service offers, as 'METHOD /path/{param}'.", default=()
     )
     calls: tuple[Name, ...] = doc(
-        "Services and dependencies this one calls (each gets an egress proxy).", default=()
+        "Services this one calls, and the external dependencies it calls (each gets an egress "
+        "proxy).",
+        default=(),
     )
     roles: tuple[Name, ...] = doc("Roles carried in this workload's tokens.", default=())
     templates: tuple[Template, ...] = doc(
