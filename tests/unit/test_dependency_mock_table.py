@@ -191,3 +191,11 @@ def test_a_mock_without_its_variable_gets_a_random_value_per_run(spec) -> None: 
     given = read_credentials("psp", spec.dependencies["psp"], {"TPT_UNIT_PSP_KEY": "mine"})
     assert given is not None
     assert given.reveal() == "mine"
+
+
+def test_a_value_with_a_line_break_is_refused_without_showing_it(spec) -> None:  # type: ignore[no-untyped-def]
+    environ = {"TPT_UNIT_BANK_TOKEN": "s3cr3t\r\nX-Evil: 1"}
+    with pytest.raises(SandboxError) as info:
+        read_credentials("bank", spec.dependencies["bank"], environ)
+    assert "TPT_UNIT_BANK_TOKEN" in str(info.value)
+    assert "s3cr3t" not in str(info.value)

@@ -54,6 +54,12 @@ def read_credentials(
     if creds is None:
         return None
     value = environ.get(creds.env, "")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise SandboxError(
+            f"dependency {name!r}: the value of {creds.env} holds a control character (a line "
+            "break?), which cannot go into an HTTP header",
+            f"set {creds.env} to the bare credential, without a trailing newline",
+        )
     if value:
         return Secret(value)
     if dependency.mode == "mock":
@@ -64,6 +70,13 @@ def read_credentials(
         f"export {creds.env}=... before starting the sandbox; the value is read from the "
         "environment only, never from the spec",
     )
+
+
+class _PrivateEnv(dict[str, str]):
+    """A mock command's environment: it holds the credentials, so its repr names keys only."""
+
+    def __repr__(self) -> str:
+        return f"<environment: {', '.join(sorted(self))}>"
 
 
 @dataclass
@@ -145,7 +158,7 @@ class Dependencies:
             await server.start(self.ports.bind("127.0.0.1"))
             return _Mock(server.url, server=server)
         port = int(mock.port or 0)
-        env = {key: self.environ[key] for key in PASSED_THROUGH if key in self.environ}
+        env = _PrivateEnv((k, self.environ[k]) for k in PASSED_THROUGH if k in self.environ)
         env.update(
             {
                 "PATH": self.environ.get("PATH", "/usr/bin:/bin"),
