@@ -127,11 +127,14 @@ def test_the_service_reaches_the_mock_only_through_its_proxy(
         status, body = fetch(proxy.url + "/v1/charges", {"Host": "evil.example"})
         assert status == 403
         assert json.loads(body)["reason"] == "dependency-other-host"
+        # A value the service sends in the credentials header itself is replaced by the proxy's.
+        assert fetch(proxy.url + "/v1/charges", {"X-Api-Key": "service-own"})[0] == 201
         checks = [(r.method, r.path, r.credentials, r.status) for r in deps.records("psp")]
         assert checks == [
             ("POST", "/v1/charges", "ok", 201),
             ("POST", "/v1/charges", "missing", 401),
             ("POST", "/v1/charges", "wrong", 401),
+            ("POST", "/v1/charges", "ok", 201),
         ]
         endpoint = sandbox.endpoints["shop"]
         assert endpoint.dependencies == {"psp": proxy.url}
