@@ -58,7 +58,8 @@ def validate(spec_file: Path, as_json: bool) -> None:
     out.print(
         f"[green]✓[/] {spec_file}: valid — {_count(spec.services, 'service')}, "
         f"{_count(spec.personas, 'persona')}, {_count(spec.datastores, 'datastore')}, "
-        f"{allows} expected route grants, trust domain {spec.trust_domain}"
+        + (f"{_dependencies(len(spec.dependencies))}, " if spec.dependencies else "")
+        + f"{allows} expected route grants, trust domain {spec.trust_domain}"
     )
 
 
@@ -246,6 +247,10 @@ def _print_lines(boundary: Boundary, title: str) -> None:
             out.print(f"  {caller}: [green]allow all[/]", soft_wrap=True)
         else:
             out.print(f"  {caller}: [green]allow[/] {', '.join(allowed)}", soft_wrap=True)
+
+
+def _dependencies(count: int) -> str:
+    return f"{count} dependenc{'y' if count == 1 else 'ies'}"
 
 
 def _count(items: Any, noun: str) -> str:
