@@ -31,8 +31,11 @@ Layer = Literal[
     "chaos",
     "consistency",
     "data",
+    "egress",
 ]
-Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency", "data"]
+Family = Literal[
+    "tls", "token", "authz", "bypass", "datastore", "chaos", "consistency", "data", "egress"
+]
 SCENARIO_FAMILIES: tuple[Family, ...] = ("chaos", "consistency", "data")
 
 
@@ -135,6 +138,12 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "db.effective-hba",
         "the pg_hba.conf in force admits TCP clients without a client certificate",
         "datastore",
+    ),
+    ProbeInfo(
+        "egress.dependency-direct",
+        "a mocked dependency answers its caller's egress proxy, and refuses callers without "
+        "the proxy's credentials",
+        "egress",
     ),
     ProbeInfo("lifecycle.token-expiry", "token expiring mid-session", "chaos"),
     ProbeInfo("lifecycle.cert-rotation", "certificate rotation under traffic", "chaos"),

@@ -5,6 +5,7 @@ is pure data, so it can be shown (`trustproof plan`) and tested without starting
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from trustproof.spec.model import Spec
@@ -77,3 +78,47 @@ def _datastore_boundary(spec: Spec, name: str) -> Boundary:
         }
         cells.extend(Cell(caller, name, op, op in allowed) for op in operations)
     return Boundary(name, "datastore", store.engine, operations, tuple(cells))
+
+
+@dataclass(frozen=True)
+class DependencyEdge:
+    """A service's way to one external dependency: its egress proxy, the only way there."""
+
+    caller: str
+    dependency: str
+    mode: str  # "mock" | "real"
+    target: str  # "host:port" as declared
+    served_by: str  # "response table", "mock command" or "scheme://host:port"
+    variable: str  # the caller's environment variable holding its proxy's URL
+
+
+def dependency_variable(name: str) -> str:
+    """`payments-api` -> `TRUSTPROOF_DEPENDENCY_PAYMENTS_API_URL` (its proxy's URL)."""
+    return f"TRUSTPROOF_DEPENDENCY_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_URL"
+
+
+def dependency_edges(spec: Spec) -> tuple[DependencyEdge, ...]:
+    """Every (service, dependency) pair the spec's ``calls`` declare, in spec order."""
+    edges: list[DependencyEdge] = []
+    for caller, service in spec.services.items():
+        for name in service.calls:
+            dependency = spec.dependencies.get(name)
+            if dependency is None:
+                continue
+            if dependency.mode == "real":
+                served = f"{dependency.scheme}://{dependency.host}:{dependency.port}"
+            elif dependency.mock is not None and dependency.mock.command is not None:
+                served = "mock command"
+            else:
+                served = "response table"
+            edges.append(
+                DependencyEdge(
+                    caller,
+                    name,
+                    dependency.mode,
+                    f"{dependency.host}:{dependency.port}",
+                    served,
+                    dependency_variable(name),
+                )
+            )
+    return tuple(edges)

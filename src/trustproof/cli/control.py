@@ -159,6 +159,10 @@ def _print_state(state: dict[str, Any]) -> None:
             name, ep["kind"], ep["url"], ep.get("direct_url") or ep.get("dsn", ""), pid, health
         )
     out.print(table)
+    for name, ep in state.get("endpoints", {}).items():  # each service's way to a dependency
+        if ep.get("kind") == "dependency":
+            for caller, url in sorted(ep.get("dependencies", {}).items()):
+                out.print(f"{caller} → {name}: egress proxy {url}", markup=False)
     out.print(f"discovery: {state.get('discovery_url')}")
     out.print(f"CA bundle: {state.get('ca_bundle')}")
     out.print(f"run dir:   {state.get('run_dir')}")

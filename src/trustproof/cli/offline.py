@@ -10,6 +10,7 @@ import random
 import socket
 import sys
 from collections.abc import Mapping
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from rich.table import Table
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.cli.base import DEFAULT_SPEC, friendly, json_option, out, spec_argument
 from trustproof.cli.examples import EXAMPLES, example_files, example_root
-from trustproof.plan import Boundary, expected_matrix
+from trustproof.plan import Boundary, dependency_edges, expected_matrix
 from trustproof.policy.offline import policy_test, render_text
 from trustproof.spec import Spec, json_schema, load_spec
 
@@ -156,6 +157,7 @@ def plan_json(spec: Spec) -> dict[str, Any]:
         "allowed": sum(1 for c in cells if c.allowed),
         "refused": sum(1 for c in cells if not c.allowed),
         "probes": list(selected(spec.probes.select, spec.probes.deselect)),
+        "dependencies": [asdict(edge) for edge in dependency_edges(spec)],
     }
 
 
@@ -191,6 +193,13 @@ def _print_plan(spec: Spec) -> None:
         allows = sum(cell.allowed for cell in boundary.cells)
         total_allow += allows
         total_deny += len(boundary.cells) - allows
+    for edge in dependency_edges(spec):
+        out.print(
+            f"dependency {edge.dependency} ({edge.mode}, {edge.target}, {edge.served_by}) — "
+            f"{edge.caller} reaches it only through its egress proxy, ${edge.variable}",
+            highlight=False,
+            markup=False,
+        )
     chosen = selected(spec.probes.select, spec.probes.deselect)
     out.print(
         f"{total_allow} (caller, operation) pairs must be allowed and {total_deny} refused; "

@@ -49,7 +49,8 @@ def validate(spec_file: Path, as_json: bool) -> None:
     click.echo(
         f"{click.style('✓', fg='green')} {spec_file}: valid — {_count(spec.services, 'service')}, "
         f"{_count(spec.personas, 'persona')}, {_count(spec.datastores, 'datastore')}, "
-        f"{allows} expected route grants, trust domain {spec.trust_domain}"
+        + (f"{_dependencies(len(spec.dependencies))}, " if spec.dependencies else "")
+        + f"{allows} expected route grants, trust domain {spec.trust_domain}"
     )
 
 
@@ -62,6 +63,10 @@ def _problem(problem: Problem) -> dict[str, Any]:
         "message": scrub(problem.message),
         "hint": scrub(problem.hint),
     }
+
+
+def _dependencies(count: int) -> str:
+    return f"{count} dependenc{'y' if count == 1 else 'ies'}"
 
 
 def _count(items: Sized, noun: str) -> str:

@@ -18,7 +18,8 @@ SVID files and the CA's CRLs (rewritten at each rotation, at half-life), its cer
 one PEM, and the token service's keys as JWKS and PEM files (`trustfiles`: rewritten when keys or
 CRL change, `gateway: none` services then reloaded) → gateways, each with a fresh gateway-proof
 key that its service gets as a 0600 file (so it can refuse requests that bypassed the gateway) →
-egress proxies → the services, callees first, each waited for until healthy → the policy watcher
+egress proxies → external dependencies (`dependencies`: their mocks, then each calling service's
+proxy for each) → the services, callees first, each waited for until healthy → the policy watcher
 (`policywatch`: policy files changed under the run are reloaded).
 
 Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
@@ -62,6 +63,7 @@ from trustproof.sandbox.backend import (
 from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.containers import ContainerBackend
 from trustproof.sandbox.datastores import Datastores
+from trustproof.sandbox.dependencies import Dependencies
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.ports import PortPool
@@ -115,6 +117,7 @@ class Sandbox:
         self.handles: dict[str, Handle] = {}
         self.ports = PortPool.of(spec)
         self.datastores = Datastores(spec, self.run, self.registry, self.ports)
+        self.dependencies = Dependencies(spec, self.run, self.ports)  # mocks, egress proxies
         self.ready_seconds: dict[str, float] = {}
         self._cleanups: list[Callable[[], Any]] = []
         self._file_sink: JsonLinesSink | None = None
@@ -151,6 +154,7 @@ class Sandbox:
         spec = self.spec
         check_certificate_ttl(spec.ttl.certificate)
         self._check_ports()
+        self.dependencies.check_credentials()  # a missing variable fails before anything runs
         await self._spawn_reaper()
         self.fabric = fabric = await TrustFabric.start(
             spec, clock=self.clock, sock=self.ports.bind("127.0.0.1")
@@ -184,6 +188,8 @@ class Sandbox:
         )
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
+        self._cleanups.append(self.dependencies.stop)
+        await self.dependencies.start(self.backend)
         for name, service in spec.services.items():
             if service.reload != "none":
                 self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
@@ -239,6 +245,8 @@ class Sandbox:
     async def _start_egress(self, fabric: TrustFabric) -> None:
         for name, service in self.spec.services.items():
             for callee in service.calls:
+                if callee not in self.spec.services:
+                    continue  # a dependency: its proxy is started by `self.dependencies`
                 proxy = await start_egress(
                     self.spec,
                     name,
@@ -263,10 +271,22 @@ class Sandbox:
                 self._ingress_url(name),
                 direct_url=f"http://{service.host}:{service.port}",
                 pid=self.handles[name].pid,
-                egress={callee: self.egress[(name, callee)].url for callee in service.calls},
+                egress={
+                    c: self.egress[(name, c)].url for c in service.calls if (name, c) in self.egress
+                },
+                dependencies=self.dependencies.urls_for(name),
             )
         for name, dsn in self.datastores.endpoints().items():
             self.endpoints[name] = Endpoint(name, "datastore", dsn.url, pid=dsn.pid, dsn=dsn.dsn)
+        for name, dependency in self.dependencies.state().items():
+            mock = self.dependencies.mocks.get(name)
+            self.endpoints[name] = Endpoint(
+                name,
+                "dependency",
+                dependency["served_at"],
+                pid=mock.handle.pid if mock is not None and mock.handle is not None else None,
+                dependencies=dependency["proxies"],
+            )
 
     async def _spawn_reaper(self) -> None:
         """Before anything runs or any key is written: if this process dies, the reaper cleans up.
@@ -304,9 +324,12 @@ class Sandbox:
             self.rotators[name],
             token_url=f"{self.fabric.url}/token",
             issuer=self.fabric.issuer.issuer,
-            egress={c: self.egress[(name, c)].url for c in service.calls},
+            egress={
+                c: self.egress[(name, c)].url for c in service.calls if (name, c) in self.egress
+            },
             datastores=self.datastores,
             proof_key_file=self.proof_key_files.get(name),
+            dependencies=self.dependencies.urls_for(name),
         )
         env = {**env, **self.extra_env.get(name, {})}
         self._envs[name] = env

@@ -18,3 +18,5 @@ class Endpoint:
     pid: int | None = None
     egress: Mapping[str, str] = field(default_factory=dict)  # callee -> egress proxy URL
     dsn: str = ""  # datastores: libpq settings without credentials
+    # services: dependency -> its egress proxy URL; dependencies: calling service -> that URL
+    dependencies: Mapping[str, str] = field(default_factory=dict)

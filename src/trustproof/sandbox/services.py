@@ -31,6 +31,9 @@ The environment contract (the services read only these; names are stable):
                                         PEM public key each (HAProxy's ``jwt_verify`` takes one
                                         key per file: or two checks)
 ``TRUSTPROOF_EGRESS_<CALLEE>``          the egress proxy URL for each service it calls
+``TRUSTPROOF_DEPENDENCY_<NAME>_URL``    its egress proxy for each external dependency it calls
+                                        (plain HTTP on loopback; the proxy adds the
+                                        credentials and reaches only the dependency)
 ``TRUSTPROOF_DB_<NAME>_DSN``            libpq settings for each datastore it has a role in
                                         (certificate authentication: never a password)
 ``TRUSTPROOF_TOKEN_URL``                the token endpoint (its egress proxies use it)
@@ -44,7 +47,8 @@ The environment contract (the services read only these; names are stable):
 ======================================  =========================================================
 
 The same values are the variables of the Jinja2 templates (``{{ cert_file }}``, ``{{ port }}``,
-``{{ issuer }}``, ``{{ signing_keys_file }}``, ``{{ egress.orders }}``, ...), for services that
+``{{ issuer }}``, ``{{ signing_keys_file }}``, ``{{ egress.orders }}``,
+``{{ dependency.payments_api }}``, ...), for services that
 read config files (nginx, HAProxy, ...).
 
 Every file is rewritten atomically (write, then rename; `trustfiles`). After a change the
@@ -101,6 +105,7 @@ def service_env(
     datastores: DsnSource,
     proof_key_file: Path | None = None,
     issuer: str | None = None,
+    dependencies: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The service's environment (the table above); renders its templates with the same values.
 
@@ -139,6 +144,8 @@ def service_env(
     )
     for callee, url in egress.items():
         env[f"TRUSTPROOF_EGRESS_{env_suffix(callee)}"] = url
+    for dependency, url in (dependencies or {}).items():
+        env[f"TRUSTPROOF_DEPENDENCY_{env_suffix(dependency)}_URL"] = url
     for store, dsn in datastores.dsns_for(name, files.cert, files.key, files.bundle).items():
         env[f"TRUSTPROOF_DB_{env_suffix(store)}_DSN"] = dsn
     if proof_key_file is not None:
@@ -166,10 +173,13 @@ def write_crl(ca: CertificateAuthority, directory: Path, _: Svid | None = None) 
 
 def template_values(env: Mapping[str, str]) -> dict[str, Any]:
     """The template variables: each TRUSTPROOF_* setting in lower case without the prefix."""
-    values: dict[str, Any] = {"env": dict(env), "egress": {}, "db": {}}
+    values: dict[str, Any] = {"env": dict(env), "egress": {}, "db": {}, "dependency": {}}
     for key, value in env.items():
         if key.startswith("TRUSTPROOF_EGRESS_"):
             values["egress"][key.removeprefix("TRUSTPROOF_EGRESS_").lower()] = value
+        elif key.startswith("TRUSTPROOF_DEPENDENCY_") and key.endswith("_URL"):
+            name = key.removeprefix("TRUSTPROOF_DEPENDENCY_").removesuffix("_URL").lower()
+            values["dependency"][name] = value
         elif key.startswith("TRUSTPROOF_DB_") and key.endswith("_DSN"):
             values["db"][key.removeprefix("TRUSTPROOF_DB_").removesuffix("_DSN").lower()] = value
         elif key.startswith("TRUSTPROOF_"):
@@ -240,7 +250,7 @@ def start_order(spec: Spec) -> list[list[str]]:
         level = [
             name
             for name, service in remaining.items()
-            if all(callee in started for callee in service.calls)
+            if all(callee in started or callee not in spec.services for callee in service.calls)
         ]
         if not level:  # a cycle: start the rest together
             level = list(remaining)

@@ -45,6 +45,7 @@ from trustproof.policy.reload import ReloadablePolicyEngine
 from trustproof.sandbox import surface, view_chaos
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.dependency_view import call_dependency
 from trustproof.sandbox.http_client import (
     OFFERS_ONLY,
     STALE_CONNECTION,
@@ -77,6 +78,7 @@ from trustproof.view import (
 )
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.exchange import placed_token
 
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
@@ -366,6 +368,11 @@ class LiveView:
     async def listeners(self, service: str) -> tuple[Listener, ...]:
         roots = {name: handle.pid for name, handle in self.sandbox.handles.items()}
         return await surface.listeners(roots, service)
+
+    # -- external dependencies ------------------------------------------------------------------
+
+    async def dependency_call(self, call: DependencyCall) -> DependencyAnswer:
+        return await call_dependency(self.sandbox.dependencies, call)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
 from trustproof.spec.chaos import chaos_problems
 from trustproof.spec.datacheck import data_problems
+from trustproof.spec.dependency_checks import check_dependencies
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
 from trustproof.spec.images import image_problems
 from trustproof.spec.limits import LIMITS
@@ -62,6 +63,7 @@ class CrossChecker:
             self.problem(found.path, found.message, found.hint, key=found.key)
         for path, message, hint in data_problems(self.spec):
             self.problem(path, message, hint)
+        check_dependencies(self)
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ class CrossChecker:
 
     def _names(self) -> None:
         owners: dict[str, str] = {}
-        for section in ("services", "personas", "datastores"):
+        for section in ("services", "personas", "datastores", "dependencies"):
             for name in getattr(self.spec, section):
                 path = (section, name)
                 if name.startswith(RESERVED_PREFIX):
@@ -103,8 +105,8 @@ class CrossChecker:
                     self.problem(
                         path,
                         f"{name!r} is already defined in {owners[name]}",
-                        "services, personas and datastores share one namespace: each "
-                        "name is one SPIFFE ID",
+                        "services, personas, datastores and dependencies share one "
+                        "namespace: each name is one SPIFFE ID or one egress proxy",
                         key=True,
                     )
                 owners.setdefault(name, f"{section}.{name}")
@@ -119,12 +121,12 @@ class CrossChecker:
                         f"service {name!r} lists itself in calls",
                         "a service calls itself in-process, not through its gateway",
                     )
-                elif callee not in self.spec.services:
+                elif callee not in self.spec.services and callee not in self.spec.dependencies:
                     kind = " (that is a datastore)" if callee in self.spec.datastores else ""
                     hint = (
                         "datastore access is declared under datastores.<name>.roles"
                         if kind
-                        else did_you_mean(callee, self.spec.services)
+                        else did_you_mean(callee, [*self.spec.services, *self.spec.dependencies])
                     )
                     self.problem(path, f"calls an undefined service {callee!r}{kind}", hint)
 

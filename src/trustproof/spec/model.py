@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
 from trustproof.spec.chaos import Chaos
+from trustproof.spec.dependencies import Dependency
 from trustproof.spec.values import (
     Command,
     Count,
@@ -164,7 +165,9 @@ class Service:
         "Operations the service offers, as 'METHOD /path/{param}'.", default=()
     )
     calls: tuple[Name, ...] = doc(
-        "Services this one calls (each gets an egress proxy).", default=()
+        "Services this one calls, and the external dependencies it calls (each gets an egress "
+        "proxy).",
+        default=(),
     )
     roles: tuple[Name, ...] = doc("Roles carried in this workload's tokens.", default=())
     templates: tuple[Template, ...] = doc(
@@ -445,6 +448,12 @@ class Spec:
     )
     consistency: ConsistencySettings | None = doc(
         "Compare two environments' datastores.", default=None
+    )
+    dependencies: Mapping[NameKey, Dependency] = doc(
+        "External APIs services call, mocked inside the sandbox or reached at exactly one "
+        "staging host:port, always through the caller's egress proxy (which adds the "
+        "credentials).",
+        default_factory=empty,
     )
 
     @property

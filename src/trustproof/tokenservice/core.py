@@ -82,7 +82,7 @@ class Registry:
             spec.spiffe_id(name): Workload(
                 spec.spiffe_id(name),
                 tuple(service.roles),
-                frozenset(spec.spiffe_id(callee) for callee in service.calls),
+                frozenset(spec.spiffe_id(c) for c in service.calls if c in spec.services),
             )
             for name, service in spec.services.items()
         }

@@ -45,6 +45,7 @@ from trustproof.plan import expected_matrix
 from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import PolicyEngine, StaticPolicyEngine
 from trustproof.scrub import Secret
+from trustproof.spec.mock_table import decide
 from trustproof.spec.model import Spec
 from trustproof.tokens import (
     BrokenTokens,
@@ -58,6 +59,7 @@ from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view import fake_chaos
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
     AdvertisedCas,
@@ -122,7 +124,8 @@ class FakeView:
         return tuple(n for n, s in self.spec.services.items() if s.ingress.gateway != "none")
 
     def egress_edges(self) -> tuple[tuple[str, str], ...]:
-        return tuple((n, c) for n, s in self.spec.services.items() for c in s.calls)
+        services = self.spec.services
+        return tuple((n, c) for n, s in services.items() for c in s.calls if c in services)
 
     def leeway(self, service: str) -> timedelta:
         return self.validator.leeway
@@ -378,6 +381,31 @@ class FakeView:
 
     def memory_kib(self) -> int:
         return rss_kib()
+
+    # -- external dependencies --------------------------------------------------------------------
+
+    async def dependency_call(self, call: DependencyCall) -> DependencyAnswer:
+        """The mock decides by the spec's response table (`spec.mock_table`); the egress proxy
+        presents the credentials, a direct call none (unless the mock ignores them)."""
+        dependency = self.spec.dependencies[call.dependency]
+        mock, credentials = dependency.mock, dependency.credentials
+        if dependency.mode != "mock" or mock is None or credentials is None:
+            return DependencyAnswer(None, detail=f"{call.dependency} is not mocked")
+        if call.through_proxy and call.dependency not in self.spec.services[call.service].calls:
+            return DependencyAnswer(None, detail=f"{call.service} has no proxy for it")
+        key = "fake-dependency-credentials"
+        ignored = self.server.mock_ignores_credentials
+        decision = decide(
+            call.dependency,
+            mock.responses,
+            credentials.header,
+            call.method,
+            call.path,
+            presented=(key,) if call.through_proxy or ignored else (),
+            expected=Secret(key),
+        )
+        detail = decision.body[:200].decode("utf-8", "replace")
+        return DependencyAnswer(decision.status, call.dependency, detail)
 
 
 def _conforms(view: FakeView) -> SandboxView:

@@ -60,6 +60,8 @@ class FakeServer:
     # (service, port): the service's processes also listen on these ports (plaintext TCP).
     extra_listeners: frozenset[tuple[str, int]] = frozenset()
     chaos_flaws: frozenset[ChaosFlaw] = frozenset()  # misbehaviour under trust faults (chaos)
+    # Mocked dependencies (`dependency_call`): the mock answers without the credentials.
+    mock_ignores_credentials: bool = False
 
 
 SANDBOX_HBA = (

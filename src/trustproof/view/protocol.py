@@ -36,6 +36,7 @@ from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.exchange import (
     CaNames,
     CaScan,
@@ -275,4 +276,10 @@ class SandboxView(Protocol):
 
     def memory_kib(self) -> int:
         """Resident memory of the process serving the token service and gateways, in KiB."""
+
+    # -- external dependencies ------------------------------------------------------------------
+
+    async def dependency_call(self, call: DependencyCall) -> DependencyAnswer:
+        """Call a mocked dependency through `call.service`'s egress proxy for it, or straight to
+        its mock without credentials; never raises for a refusal or a transport failure."""
         ...

@@ -39,10 +39,11 @@ def failing(found: dict[Case, Verdict]) -> Counter[tuple[str, str]]:
 def test_a_well_configured_shop_passes_every_case_of_every_family() -> None:
     found = verdicts(SHOP, FakeServer())
     assert failing(found) == Counter()
-    # every family is here; the two header probes: one case per header on three boundaries
-    assert len(found) == 852 - 6 + 2 * 3 * HEADERS + 3
+    # every family is here; the two header probes: one case per header on three boundaries;
+    # egress.dependency-direct: payments -> card-network (mocked)
+    assert len(found) == 852 - 6 + 2 * 3 * HEADERS + 3 + 1
     layers = {case.probe.split(".")[0] for case in found}
-    assert layers == {"authz", "token", "tls", "bypass", "db", "surface"}
+    assert layers == {"authz", "token", "tls", "bypass", "db", "surface", "egress"}
 
 
 OVER = "over-permission"
