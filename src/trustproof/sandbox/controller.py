@@ -42,6 +42,7 @@ from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
 from trustproof.clock import Clock, SystemClock
@@ -49,6 +50,7 @@ from trustproof.errors import SandboxError, TrustproofError, UsageError
 from trustproof.fabric import TrustFabric
 from trustproof.gateway.egress import EgressProxy
 from trustproof.gateway.server import Gateway
+from trustproof.gateway.upstream import Connector
 from trustproof.identity import Rotator, Svid
 from trustproof.policy import PolicyEngine
 from trustproof.policy.reload import PolicyReload
@@ -62,6 +64,16 @@ from trustproof.sandbox.backend import (
 from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.endpoints import Endpoint
+from trustproof.sandbox.firewall import DropCount
+from trustproof.sandbox.isolated import ENV as BACKEND_ENV
+from trustproof.sandbox.isolated import (
+    BackendKind,
+    IsolatedBackend,
+    IsolatedNetwork,
+    Peer,
+    resolve_choice,
+)
+from trustproof.sandbox.netns import NetNamespace
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.ports import PortPool
 from trustproof.sandbox.procinfo import start_time
@@ -94,6 +106,7 @@ class Sandbox:
         backend: Backend | None = None,
         clock: Clock | None = None,
         engine: PolicyEngine | None = None,
+        backend_choice: str | None = None,
     ) -> None:
         install_scrubbing()  # every log record of the hosting process, whichever library made it
         self.spec = spec
@@ -123,6 +136,17 @@ class Sandbox:
         self._envs: dict[str, dict[str, str]] = {}  # service -> its environment (re-rendering)
         self._restarts: dict[str, asyncio.Task[None]] = {}  # the latest restart of each service
         self.trust_files: TrustFileWatch | None = None
+        # Which backend runs the services: a given `backend` is used as it is (local);
+        # else `backend_choice` / TRUSTPROOF_BACKEND / the spec's `backend` (sandbox.isolated).
+        self.backend_kind: BackendKind = "local"
+        self.namespaces: dict[str, NetNamespace] = {}  # service -> its network namespace
+        self.network: IsolatedNetwork | None = None
+        if backend is None:
+            requested = backend_choice or os.environ.get(BACKEND_ENV) or None
+            if resolve_choice(requested, spec.backend, log.warning) == "isolated":
+                self.network = IsolatedNetwork(spec, self.run)
+                self.backend = IsolatedBackend(self.registry, self.network)
+                self.backend_kind = "isolated"
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -147,6 +171,10 @@ class Sandbox:
         check_certificate_ttl(spec.ttl.certificate)
         self._check_ports()
         await self._spawn_reaper()
+        if self.network is not None:  # namespaces, hub, firewalls: before anything listens
+            self._cleanups.append(self.network.close)
+            await self.network.build()
+            self.namespaces = self.network.namespaces
         self.fabric = fabric = await TrustFabric.start(
             spec, clock=self.clock, sock=self.ports.bind("127.0.0.1")
         )
@@ -179,6 +207,8 @@ class Sandbox:
         )
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
+        if self.network is not None:
+            await self.network.start_relays(self._allowed_peers(fabric))
         for name, service in spec.services.items():
             if service.reload != "none":
                 self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
@@ -227,6 +257,7 @@ class Sandbox:
                 clock=self.clock,
                 run=self.run,
                 ports=self.ports,
+                connector=self._connector(name),
             )
             self._cleanups.append(self.gateways[name].close)
             self.proof_key_files[name] = self.run.gateway_proof_key(name)
@@ -307,9 +338,37 @@ class Sandbox:
         process = service_process(self.spec, name, self.run, env)
         handle = await self.backend.start(process)
         self.handles[name] = handle
+        connector = self._connector(name)  # inside its namespace on the isolated backend
         self.ready_seconds[name] = await wait_ready(
-            name, service.host, service.port, service.health, handle
+            name, service.host, service.port, service.health, handle, connector=connector
         )
+
+    def _connector(self, name: str) -> Connector | None:
+        """How to connect to service `name`'s own port: inside its namespace when isolated."""
+        ns = self.namespaces.get(name)
+        return ns.connect if ns is not None else None
+
+    def _allowed_peers(self, fabric: TrustFabric) -> dict[str, list[Peer]]:
+        """The host endpoints each service may reach from its namespace: its egress proxies,
+        the token service and the datastores it has a role in."""
+        token = urlsplit(fabric.url)
+        peers: dict[str, list[Peer]] = {}
+        for name, service in self.spec.services.items():
+            allowed = [Peer(token.hostname or "127.0.0.1", token.port or 443, "token-service")]
+            for callee in service.calls:
+                url = urlsplit(self.egress[(name, callee)].url)
+                host = url.hostname or "127.0.0.1"
+                allowed.append(Peer(host, url.port or 80, f"egress:{callee}"))
+            for store, server in self.datastores.servers.items():
+                if name in self.spec.datastores[store].roles and server.port is not None:
+                    allowed.append(Peer(str(server.host), int(server.port), f"datastore:{store}"))
+            peers[name] = allowed
+        return peers
+
+    def egress_drops(self) -> dict[str, tuple[DropCount, ...]]:
+        """What each service tried that its namespace's firewall refused (isolated backend;
+        empty on the local backend)."""
+        return self.network.drops() if self.network is not None else {}
 
     def _on_rotation(self, name: str, _: Svid) -> None:
         """Tell a service its certificate files changed, the way its spec says (`reload`)."""
@@ -377,6 +436,8 @@ class Sandbox:
             "endpoints": {name: asdict(ep) for name, ep in self.endpoints.items()},
             "ready_seconds": self.ready_seconds,
             "policy_reloads": self.policy_watch.reloader.summary() if self.policy_watch else None,
+            "backend": self.backend_kind,
+            "namespaces": {name: ns.name for name, ns in self.namespaces.items()},
         }
 
     def _on_policy_reload(self, _: PolicyReload) -> None:

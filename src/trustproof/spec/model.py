@@ -329,6 +329,13 @@ class Spec:
         "the gateways strip them and the probes forge them.",
         default=(),
     )
+    backend: Literal["auto", "local", "isolated"] = doc(
+        "Where the services run: `isolated` — each in its own network namespace that only "
+        "reaches loopback (root, iproute2, nftables); `local` — plain processes on this host; "
+        "`auto` — isolated where the host allows it, else local with a notice. Overridden by "
+        "`--backend` and TRUSTPROOF_BACKEND.",
+        default="auto",
+    )
 
     @property
     def base_dir(self) -> Path:
