@@ -257,7 +257,7 @@ class Sandbox:
                 clock=self.clock,
                 run=self.run,
                 ports=self.ports,
-                connector=self._connector(name),
+                connector=self.connector(name),
             )
             self._cleanups.append(self.gateways[name].close)
             self.proof_key_files[name] = self.run.gateway_proof_key(name)
@@ -338,12 +338,12 @@ class Sandbox:
         process = service_process(self.spec, name, self.run, env)
         handle = await self.backend.start(process)
         self.handles[name] = handle
-        connector = self._connector(name)  # inside its namespace on the isolated backend
+        connector = self.connector(name)  # inside its namespace on the isolated backend
         self.ready_seconds[name] = await wait_ready(
             name, service.host, service.port, service.health, handle, connector=connector
         )
 
-    def _connector(self, name: str) -> Connector | None:
+    def connector(self, name: str) -> Connector | None:
         """How to connect to service `name`'s own port: inside its namespace when isolated."""
         ns = self.namespaces.get(name)
         return ns.connect if ns is not None else None

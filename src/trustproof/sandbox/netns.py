@@ -19,9 +19,11 @@ sandbox's own form (``tp-<8 hex>-<name>``) are ever deleted from a ledger.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
 import queue
 import re
@@ -41,6 +43,7 @@ CLONE_NEWNET = 0x40000000
 LEDGER = "netns"
 NAME_FORM = re.compile(r"^tp-[0-9a-f]{8}-[a-z0-9][a-z0-9._-]{0,200}$")
 IP_TIMEOUT_SECONDS = 10.0
+STOCK = 16  # IPv4 stream sockets kept made in each namespace, for `connect`
 
 T = TypeVar("T")
 Socket = socket.socket  # (inside the class, `socket` is the method)
@@ -125,6 +128,9 @@ class NetNamespace:
         self.name = name
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
+        self._stock: collections.deque[Socket] = collections.deque()
+        self._refilling = False
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"NetNamespace({self.name!r})"
@@ -161,6 +167,10 @@ class NetNamespace:
 
     def call(self, func: Callable[[], T]) -> T:
         """Run `func` on this namespace's worker thread (blocking) and return what it returned."""
+        return self.submit(func).result(IP_TIMEOUT_SECONDS)
+
+    def submit(self, func: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Queue `func` for this namespace's worker thread; its future."""
         with self._lock:
             if self._worker is None:
                 worker = _Worker(self.name, self.path)
@@ -175,7 +185,7 @@ class NetNamespace:
                 self._worker = worker
             future: concurrent.futures.Future[T] = concurrent.futures.Future()
             self._worker.jobs.put((func, future))
-        return future.result(IP_TIMEOUT_SECONDS)
+        return future
 
     def socket(self, family: int, type: int, proto: int = 0) -> Socket:
         """A new socket in this namespace (it stays there whichever thread uses it)."""
@@ -183,9 +193,16 @@ class NetNamespace:
 
     async def connect(self, host: str, port: int) -> Socket:
         """A non-blocking TCP socket made in this namespace and connected to `host:port`
-        (an IPv4 or IPv6 address literal); `OSError` when the connection fails."""
+        (an IPv4 or IPv6 address literal); `OSError` when the connection fails.
+
+        The event loop never waits for the worker thread when it can help it: IPv4 stream
+        sockets come from a small stock the worker keeps filled (a busy machine can take
+        milliseconds to schedule the worker; every gateway shares the loop)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = self.socket(family, socket.SOCK_STREAM)
+        sock = self._from_stock() if family == socket.AF_INET else None
+        if sock is None:
+            make = functools.partial(socket.socket, family, socket.SOCK_STREAM)
+            sock = await asyncio.wrap_future(self.submit(make))
         try:
             sock.setblocking(False)
             await asyncio.get_running_loop().sock_connect(sock, (host, port))
@@ -194,13 +211,36 @@ class NetNamespace:
             raise
         return sock
 
+    def _from_stock(self) -> Socket | None:
+        try:
+            sock = self._stock.popleft()
+        except IndexError:
+            sock = None
+        if not self._refilling and len(self._stock) < STOCK // 2:
+            self._refilling = True
+            self.submit(self._refill)
+        return sock
+
+    def _refill(self) -> None:
+        """(On the worker thread.) Fill the stock of IPv4 stream sockets made in here."""
+        try:
+            while len(self._stock) < STOCK and not self._closed:
+                self._stock.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        finally:
+            self._refilling = False
+
     def close(self) -> None:
-        """End the worker thread (sockets already made stay usable)."""
+        """End the worker thread (sockets already made stay usable; the stock is closed)."""
+        self._closed = True
+        while self._stock:
+            self._stock.popleft().close()
         with self._lock:
             worker, self._worker = self._worker, None
         if worker is not None:
             worker.jobs.put(None)
             worker.join(IP_TIMEOUT_SECONDS)
+        while self._stock:  # anything a last refill added
+            self._stock.popleft().close()
 
     def delete(self) -> None:
         """Close, then ``ip netns del`` and remove ``/etc/netns/<name>``; quiet when gone."""
