@@ -98,7 +98,7 @@ def namespaces_named(prefix: str) -> list[str]:
 
 
 def ns_exec(ns: str, *argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 (fixed tools)
+    return subprocess.run(
         ["ip", "netns", "exec", ns, *argv],
         capture_output=True,
         text=True,
@@ -132,7 +132,8 @@ def test_a_service_cannot_reach_an_undeclared_address_and_the_attempt_is_counted
     sandbox: Sandbox,
 ) -> None:
     assert sandbox.backend_kind == "isolated"
-    assert sandbox.network is not None and sandbox.network.hub is not None
+    assert sandbox.network is not None
+    assert sandbox.network.hub is not None
     assert attempt_from_service(sandbox, "api") == "egress: EHOSTUNREACH"  # refused at once
     assert sandbox.network.hub.hits() == ()  # nothing reached the canary
     drops = sandbox.egress_drops()["api"]
@@ -141,7 +142,8 @@ def test_a_service_cannot_reach_an_undeclared_address_and_the_attempt_is_counted
 
 
 def test_the_twin_without_the_firewall_the_canary_records_the_attempt(sandbox: Sandbox) -> None:
-    assert sandbox.network is not None and sandbox.network.hub is not None
+    assert sandbox.network is not None
+    assert sandbox.network.hub is not None
     ns = sandbox.namespaces["api"].name
     flushed = ns_exec(ns, "nft", "flush", "ruleset")
     assert flushed.returncode == 0, flushed.stderr
@@ -179,18 +181,21 @@ def test_inside_a_namespace_only_the_declared_peers_answer(sandbox: Sandbox) -> 
     port around its gateway, and the gateway itself, do not exist there."""
     ns = sandbox.namespaces["worker"].name
     egress = sandbox.egress[("worker", "api")].url
-    fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read())"
+    fetch = (
+        "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read())"
+    )
     through = ns_exec(ns, sys.executable, "-c", fetch, egress + "/")
     assert through.returncode == 0, through.stderr
     assert "b'api'" in through.stdout
     around = ns_exec(ns, sys.executable, "-c", fetch, sandbox.endpoints["api"].direct_url + "/")
-    assert around.returncode != 0 and "Connection refused" in around.stderr
+    assert around.returncode != 0
+    assert "Connection refused" in around.stderr
     gateway = ns_exec(ns, sys.executable, "-c", fetch, sandbox.endpoints["api"].url + "/")
     assert gateway.returncode != 0
 
 
 def trustproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "trustproof", *args],
         cwd=cwd,
         capture_output=True,

@@ -14,8 +14,8 @@ has one veth into (`trustproof.sandbox.hub`, with the canary); in each service n
 nftables ruleset that lets only loopback through (`trustproof.sandbox.firewall`). The controller
 stays in the host's namespace and reaches in only by sockets made inside (`NetNamespace.socket`):
 the gateway's upstream connection, the health checks, the relays (`trustproof.sandbox.relay`).
-On the host, a service's own port behind its gateway is held bound and not listening, so
-nothing can take it and a connection there is refused (`bypass.direct-port`).
+On the host, a service's own port behind its gateway is held bound and not listening, so no
+ephemeral bind takes it and a connection there is refused (`bypass.direct-port`).
 
 DNS: ``/etc/netns/<ns>/resolv.conf`` says ``nameserver 127.0.0.1`` (``ip netns exec``
 bind-mounts it over /etc/resolv.conf); the sandbox resolver is started on UDP 127.0.0.1:53
@@ -189,14 +189,15 @@ class IsolatedNetwork:
         return {"localhost": "127.0.0.1"}
 
     def _reserve_host_ports(self) -> None:
-        """Hold each gateway-fronted service's port on the host bound (not listening): nothing
-        else takes it, and a connection there is refused."""
+        """Hold each gateway-fronted service's port on the host bound (not listening): the
+        kernel hands it to no ephemeral bind, and a connection there is refused."""
         for service in self.spec.services.values():
             if service.ingress.gateway == "none":
                 continue  # its relay listens there
             family = socket.AF_INET6 if ":" in service.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
+            try:  # SO_REUSEADDR: connections of an earlier run in TIME_WAIT do not matter
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((service.host, int(service.port)))
             except OSError as exc:
                 sock.close()
