@@ -44,7 +44,7 @@ from trustproof.sandbox import firewall
 from trustproof.sandbox.backend import Handle, LocalProcessBackend, PidRegistry, ProcessSpec
 from trustproof.sandbox.hub import Hub
 from trustproof.sandbox.netns import Ledger, NetNamespace, delete_namespace, ip_tool
-from trustproof.sandbox.relay import Connect, Relay, connect_host, listening
+from trustproof.sandbox.relay import Connect, Relay, RelayThread, connect_host, listening
 from trustproof.sandbox.rundir import RunDir
 from trustproof.spec.model import Spec
 
@@ -122,6 +122,7 @@ class IsolatedNetwork:
         self.addresses: dict[str, str] = {}  # service -> its address on the hub
         self.hub: Hub | None = None
         self.relays: list[Relay] = []
+        self.relay_thread: RelayThread | None = None
         self.resolvers: dict[str, Any] = {}
         self.dns_queries: dict[str, list[Any]] = {}
         self._reserved: list[socket.socket] = []
@@ -212,20 +213,20 @@ class IsolatedNetwork:
     async def start_relays(self, peers: Mapping[str, Sequence[Peer]]) -> None:
         """Inside each service namespace, a relay per allowed host endpoint (same host:port);
         on the host, a relay into each ``gateway: none`` service's port."""
+        thread = self.relay_thread = self.relay_thread or RelayThread()
         for service, endpoints in peers.items():
             ns = self.namespaces[service]
             for endpoint in dict.fromkeys(endpoints):
                 sock = listening(ns.socket, endpoint.host, endpoint.port)
-                relay = await Relay.start(
-                    sock, _to_host(endpoint.host, endpoint.port), f"{service}->{endpoint.what}"
-                )
+                outward = _to_host(endpoint.host, endpoint.port)
+                relay = await thread.run(Relay.start(sock, outward, f"{service}->{endpoint.what}"))
                 self.relays.append(relay)
         for name, own in self.spec.services.items():
             if own.ingress.gateway != "none":
                 continue
             sock = listening(_host_socket, own.host, int(own.port))
             inward = _into(self.namespaces[name], own.host, int(own.port))
-            self.relays.append(await Relay.start(sock, inward, f"ingress->{name}"))
+            self.relays.append(await thread.run(Relay.start(sock, inward, f"ingress->{name}")))
 
     # -- while running --------------------------------------------------------------------------
 
@@ -237,9 +238,12 @@ class IsolatedNetwork:
 
     async def close(self) -> None:
         """Stop relays, canary and resolvers; delete every namespace made (idempotent)."""
-        for relay in self.relays:
-            with contextlib.suppress(Exception):
-                await relay.close()
+        thread, self.relay_thread = self.relay_thread, None
+        if thread is not None:
+            for relay in self.relays:
+                with contextlib.suppress(Exception):
+                    await thread.run(relay.close())
+            thread.close()
         self.relays.clear()
         for resolver in self.resolvers.values():
             close = getattr(resolver, "close", None)
