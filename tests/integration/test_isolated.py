@@ -7,6 +7,7 @@ goes to loopback or between namespaces these tests create; the documentation add
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from trustproof.sandbox import surface
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.firewall import DropCount
 from trustproof.sandbox.isolated import isolation_missing
@@ -260,3 +262,18 @@ def test_the_reaper_removes_the_namespaces_when_the_controller_is_sigkilled(
     finally:
         trustproof("down", "--run-dir", "run", cwd=tmp_path)
     assert namespaces_named(prefix) == []
+
+
+def test_listeners_are_read_inside_the_namespace_and_tried_for_tls_there(
+    sandbox: Sandbox,
+) -> None:
+    roots = {name: handle.pid for name, handle in sandbox.handles.items()}
+    inside = {ns.inode(): ns.connect for ns in sandbox.namespaces.values()}
+    port = int(sandbox.spec.services["api"].port)
+    (found,) = asyncio.run(surface.listeners(roots, "api", connectors=inside))
+    assert (found.port, found.address, found.transport) == (port, "127.0.0.1", "tcp")
+    assert found.pid == roots["api"]
+    assert found.speaks_tls is False  # a ClientHello sent inside got a plain HTTP answer
+    # the twin: from the host's namespace alone, whether it speaks TLS cannot be known
+    (outside,) = asyncio.run(surface.listeners(roots, "api"))
+    assert outside.speaks_tls is None

@@ -157,6 +157,10 @@ class NetNamespace:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def inode(self) -> int:
+        """The namespace's inode (what ``/proc/<pid>/ns/net`` of a process inside points to)."""
+        return os.stat(self.path).st_ino
+
     def write_etc(self, filename: str, text: str) -> Path:
         """Write ``/etc/netns/<name>/<filename>`` (world-readable: e.g. resolv.conf)."""
         self.etc.mkdir(mode=0o755, parents=True, exist_ok=True)
