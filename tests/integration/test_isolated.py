@@ -175,6 +175,10 @@ def test_the_service_port_is_refused_on_the_host_while_the_gateway_serves(
     port = sandbox.spec.services["api"].port
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+    with socket.socket() as squatter:  # and no other server can take the port meanwhile
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with pytest.raises(OSError, match="in use"):
+            squatter.bind(("127.0.0.1", int(port)))
     assert gateway_get(sandbox, "worker", "api") == 200  # the gateway reaches it inside
 
 

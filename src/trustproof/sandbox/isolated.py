@@ -195,18 +195,7 @@ class IsolatedNetwork:
         for service in self.spec.services.values():
             if service.ingress.gateway == "none":
                 continue  # its relay listens there
-            family = socket.AF_INET6 if ":" in service.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:  # SO_REUSEADDR: connections of an earlier run in TIME_WAIT do not matter
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((service.host, int(service.port)))
-            except OSError as exc:
-                sock.close()
-                raise SandboxError(
-                    f"cannot hold {service.host}:{service.port} on the host: {exc.strerror}",
-                    "stop whatever listens there, or choose another port in the spec",
-                ) from None
-            self._reserved.append(sock)
+            self._reserved.append(_hold(service.host, int(service.port)))
 
     # -- relays ---------------------------------------------------------------------------------
 
@@ -269,6 +258,33 @@ class IsolatedNetwork:
         if not any(NetNamespace(name).exists() for name in self._made):
             self.ledger.clear()
         self._made.clear()
+
+
+def _hold(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port`, not listening. Without SO_REUSEADDR first: then no other
+    process can bind the port either (a server sets SO_REUSEADDR, and Linux lets two sockets
+    share a port only when both did); with it when the port only has connections of an earlier
+    run in TIME_WAIT."""
+    with contextlib.suppress(OSError):
+        return _bound(host, port, reuse=False)
+    try:
+        return _bound(host, port, reuse=True)
+    except OSError as exc:
+        raise SandboxError(
+            f"cannot hold {host}:{port} on the host: {exc.strerror}",
+            "stop whatever listens there, or choose another port in the spec",
+        ) from None
+
+
+def _bound(host: str, port: int, *, reuse: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(reuse))
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _host_socket(family: int, type: int, proto: int = 0) -> socket.socket:
