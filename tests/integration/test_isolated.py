@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from trustproof.sandbox import surface
+from trustproof.errors import SandboxError
+from trustproof.sandbox import firewall, surface
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.firewall import DropCount
 from trustproof.sandbox.isolated import isolation_missing
@@ -281,3 +282,27 @@ def test_listeners_are_read_inside_the_namespace_and_tried_for_tls_there(
     # the twin: from the host's namespace alone, whether it speaks TLS cannot be known
     (outside,) = asyncio.run(surface.listeners(roots, "api"))
     assert outside.speaks_tls is None
+
+
+def test_a_firewall_that_does_not_load_stops_the_start_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: no service runs without its firewall, and nothing of the network stays."""
+    monkeypatch.setattr(firewall, "ruleset", lambda: "table inet trustproof { chain x { nonsense")
+    sandbox = Sandbox.from_file(write_spec(tmp_path), run_dir=tmp_path / "run")
+    assert sandbox.network is not None
+    prefix = f"tp-{sandbox.network.run8}"
+    refused = "cannot load the firewall of network namespace"
+    with pytest.raises(SandboxError, match=refused) as err, sandbox:
+        pass
+    assert "nft failed" in err.value.message
+    assert sandbox.handles == {}  # no service was started
+    assert namespaces_named(prefix) == []
+    assert not (tmp_path / "run" / "netns").exists()
+
+
+def test_the_twin_with_its_firewall_the_same_spec_starts(tmp_path: Path) -> None:
+    with Sandbox.from_file(write_spec(tmp_path), run_dir=tmp_path / "run") as sandbox:
+        assert sandbox.network is not None
+        assert set(sandbox.handles) == {"api", "worker"}
+        assert len(namespaces_named(f"tp-{sandbox.network.run8}")) == 3
