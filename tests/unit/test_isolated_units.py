@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from trustproof.sandbox.hub import (
     service_commands,
     veth_commands,
 )
+from trustproof.sandbox.isolated import Peer
 from trustproof.sandbox.netns import NAME_FORM, Ledger
+from trustproof.spec import load_spec
 
 
 def test_local_is_local_whatever_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,3 +104,38 @@ def test_namespace_names_have_the_pinned_form() -> None:
     assert NAME_FORM.match("tp-0123abcd-order-items.v2")
     for bad in ("tp-0123abcd-", "tp-0123ABCD-x", "x-0123abcd-y", "tp-0123abcd-../x"):
         assert not NAME_FORM.match(bad), bad
+
+
+def test_each_service_may_reach_the_token_service_its_egress_and_its_datastores(
+    shop_spec_path: Path,
+) -> None:
+    spec = load_spec(shop_spec_path)
+    egress = {
+        ("storefront", "orders"): "http://127.0.0.1:4001",
+        ("storefront", "payments"): "http://127.0.0.1:4002",
+        ("orders", "payments"): "http://127.0.0.1:4003",
+    }
+    peers = isolated.allowed_peers(
+        spec, "https://127.0.0.1:4000", egress, {"shopdb": ("127.0.0.1", 5432)}
+    )
+    token, db = (
+        Peer("127.0.0.1", 4000, "token-service"),
+        Peer("127.0.0.1", 5432, "datastore:shopdb"),
+    )
+    assert peers == {
+        "storefront": [
+            token,
+            Peer("127.0.0.1", 4001, "egress:orders"),
+            Peer("127.0.0.1", 4002, "egress:payments"),
+            db,
+        ],
+        "orders": [token, Peer("127.0.0.1", 4003, "egress:payments"), db],
+        "payments": [token, db],  # calls nobody: no egress proxy to reach
+    }
+    # a datastore the service has no role in is not reachable from its namespace
+    shopdb = spec.datastores["shopdb"]
+    roles = {name: grants for name, grants in shopdb.roles.items() if name != "payments"}
+    fewer = replace(spec, datastores={"shopdb": replace(shopdb, roles=roles)})
+    assert isolated.allowed_peers(fewer, "https://127.0.0.1:4000", egress, {"shopdb": ("h", 1)})[
+        "payments"
+    ] == [token]

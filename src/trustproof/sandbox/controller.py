@@ -21,6 +21,13 @@ key that its service gets as a 0600 file (so it can refuse requests that bypasse
 egress proxies → the services, callees first, each waited for until healthy → the policy watcher
 (`policywatch`: policy files changed under the run are reloaded).
 
+Backends (`backend_kind`): on the isolated one (`sandbox.isolated`; the spec's `backend`,
+``--backend``, TRUSTPROOF_BACKEND) the network namespaces, hub and firewalls are made right after
+the reaper, before anything listens; the gateways and health checks reach each service through
+sockets made inside its namespace (`namespaces`: service -> `NetNamespace`); relays into each
+namespace lead to its egress proxies, the token service and its datastores; the namespaces are
+deleted last at stop.
+
 Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
 workload's SVID (its files, the gateway in front of it and its egress proxies, which then fetch
 tokens bound to the new certificate), the token service's server certificate (loaded into its
@@ -42,7 +49,6 @@ from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
 from trustproof.clock import Clock, SystemClock
@@ -70,7 +76,7 @@ from trustproof.sandbox.isolated import (
     BackendKind,
     IsolatedBackend,
     IsolatedNetwork,
-    Peer,
+    allowed_peers,
     resolve_choice,
 )
 from trustproof.sandbox.netns import NetNamespace
@@ -208,7 +214,9 @@ class Sandbox:
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
         if self.network is not None:
-            await self.network.start_relays(self._allowed_peers(fabric))
+            stores = {n: (s.host, s.port) for n, s in self.datastores.servers.items()}
+            egress = {pair: proxy.url for pair, proxy in self.egress.items()}
+            await self.network.start_relays(allowed_peers(self.spec, fabric.url, egress, stores))
         for name, service in spec.services.items():
             if service.reload != "none":
                 self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
@@ -347,23 +355,6 @@ class Sandbox:
         """How to connect to service `name`'s own port: inside its namespace when isolated."""
         ns = self.namespaces.get(name)
         return ns.connect if ns is not None else None
-
-    def _allowed_peers(self, fabric: TrustFabric) -> dict[str, list[Peer]]:
-        """The host endpoints each service may reach from its namespace: its egress proxies,
-        the token service and the datastores it has a role in."""
-        token = urlsplit(fabric.url)
-        peers: dict[str, list[Peer]] = {}
-        for name, service in self.spec.services.items():
-            allowed = [Peer(token.hostname or "127.0.0.1", token.port or 443, "token-service")]
-            for callee in service.calls:
-                url = urlsplit(self.egress[(name, callee)].url)
-                host = url.hostname or "127.0.0.1"
-                allowed.append(Peer(host, url.port or 80, f"egress:{callee}"))
-            for store, server in self.datastores.servers.items():
-                if name in self.spec.datastores[store].roles and server.port is not None:
-                    allowed.append(Peer(str(server.host), int(server.port), f"datastore:{store}"))
-            peers[name] = allowed
-        return peers
 
     def egress_drops(self) -> dict[str, tuple[DropCount, ...]]:
         """What each service tried that its namespace's firewall refused (isolated backend;

@@ -38,6 +38,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox import firewall
@@ -65,6 +66,29 @@ class Peer:
     host: str
     port: int
     what: str
+
+
+def allowed_peers(
+    spec: Spec,
+    token_url: str,
+    egress: Mapping[tuple[str, str], str],
+    datastores: Mapping[str, tuple[str, int | None]],
+) -> dict[str, list[Peer]]:
+    """The host endpoints each service may reach from its namespace: the token service, its
+    egress proxies (`egress`: (caller, callee) -> URL) and the datastores it has a role in
+    (`datastores`: name -> host, port)."""
+    token = urlsplit(token_url)
+    peers: dict[str, list[Peer]] = {}
+    for name, service in spec.services.items():
+        allowed = [Peer(token.hostname or "127.0.0.1", token.port or 443, "token-service")]
+        for callee in service.calls:
+            url = urlsplit(egress[(name, callee)])
+            allowed.append(Peer(url.hostname or "127.0.0.1", url.port or 80, f"egress:{callee}"))
+        for store, (host, port) in datastores.items():
+            if name in spec.datastores[store].roles and port is not None:
+                allowed.append(Peer(host, int(port), f"datastore:{store}"))
+        peers[name] = allowed
+    return peers
 
 
 def isolation_missing() -> str | None:
