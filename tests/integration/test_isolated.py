@@ -199,6 +199,9 @@ def test_inside_a_namespace_only_the_declared_peers_answer(sandbox: Sandbox) -> 
     assert "Connection refused" in around.stderr
     gateway = ns_exec(ns, sys.executable, "-c", fetch, sandbox.endpoints["api"].url + "/")
     assert gateway.returncode != 0
+    # names are asked of the sandbox's resolver on the namespace's own loopback, nobody else
+    resolv = ns_exec(ns, "cat", "/etc/resolv.conf")
+    assert resolv.stdout.splitlines()[0] == "nameserver 127.0.0.1"
 
 
 def trustproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
