@@ -174,14 +174,17 @@ class NetNamespace:
         return self.submit(func).result(IP_TIMEOUT_SECONDS)
 
     def submit(self, func: Callable[[], T]) -> concurrent.futures.Future[T]:
-        """Queue `func` for this namespace's worker thread; its future."""
+        """Queue `func` for this namespace's worker thread; its future. `OSError` once closed (a
+        connection attempt during teardown fails like any refused one)."""
+        if self._closed:
+            raise ConnectionRefusedError(f"network namespace {self.name} is closed")
         with self._lock:
             if self._worker is None:
                 worker = _Worker(self.name, self.path)
                 worker.start()
                 try:
                     worker.entered.result(IP_TIMEOUT_SECONDS)
-                except OSError as exc:
+                except OSError as exc:  # (a SandboxError is no OSError: never read as refused)
                     raise SandboxError(
                         f"cannot enter network namespace {self.name}: {exc.strerror or exc}",
                         "the isolated backend needs root (CAP_SYS_ADMIN)",
