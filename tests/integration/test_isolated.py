@@ -309,3 +309,24 @@ def test_the_twin_with_its_firewall_the_same_spec_starts(tmp_path: Path) -> None
         assert sandbox.network is not None
         assert set(sandbox.handles) == {"api", "worker"}
         assert len(namespaces_named(f"tp-{sandbox.network.run8}")) == 3
+
+
+def test_a_gateway_none_service_is_reached_on_its_port_through_a_relay(tmp_path: Path) -> None:
+    """Its own port is its ingress: on the host, that port leads into its namespace."""
+    (tmp_path / "svc.py").write_text(SERVICE)
+    port = free_port()
+    spec = tmp_path / "trustproof.yaml"
+    spec.write_text(
+        "trust_domain: t.test\n"
+        "backend: isolated\n"
+        "services:\n"
+        f"  edge: {{command: [python, svc.py], port: {port}, routes: [GET /],"
+        " ingress: {gateway: none}}\n"
+    )
+    with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+        assert sandbox.gateways == {}
+        url = f"http://127.0.0.1:{port}/"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert answer.read() == b"edge"
+        # and the service itself still reaches nothing but loopback
+        assert attempt_from_service(sandbox, "edge") == "egress: EHOSTUNREACH"
