@@ -36,6 +36,8 @@ pytestmark = [
     pytest.mark.skipif(isolation_missing() is not None, reason=f"{isolation_missing()}"),
 ]
 
+ISOLATED = "isolated"  # over TRUSTPROOF_BACKEND (the suite's conftest sets local)
+
 # A service that, on SIGHUP, tries 192.0.2.10:443 itself and prints what happened.
 SERVICE = (
     "import errno, http.server, os, signal, socket\n"
@@ -126,7 +128,9 @@ def attempt_from_service(sandbox: Sandbox, name: str) -> str:
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox.from_file(write_spec(tmp_path), run_dir=tmp_path / "run") as running:
+    with Sandbox.from_file(
+        write_spec(tmp_path), run_dir=tmp_path / "run", backend_choice=ISOLATED
+    ) as running:
         yield running
     assert namespaces_named(f"tp-{running.network.run8 if running.network else 'x'}") == []
 
@@ -204,13 +208,13 @@ def test_inside_a_namespace_only_the_declared_peers_answer(sandbox: Sandbox) -> 
     assert resolv.stdout.splitlines()[0] == "nameserver 127.0.0.1"
 
 
-def trustproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def trustproof(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "trustproof", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -227,7 +231,9 @@ def test_down_removes_the_namespaces_after_the_controller_and_reaper_were_sigkil
     tmp_path: Path,
 ) -> None:
     spec = write_spec(tmp_path)
-    up = trustproof("up", str(spec), "--detach", "--run-dir", "run", cwd=tmp_path)
+    up = trustproof(
+        "up", str(spec), "--detach", "--backend", ISOLATED, "--run-dir", "run", cwd=tmp_path
+    )
     assert up.returncode == 0, up.stderr
     run = tmp_path / "run"
     state: dict[str, Any] = json.loads((run / "state.json").read_text())
@@ -257,7 +263,9 @@ def test_the_reaper_removes_the_namespaces_when_the_controller_is_sigkilled(
     tmp_path: Path,
 ) -> None:
     spec = write_spec(tmp_path)
-    up = trustproof("up", str(spec), "--detach", "--run-dir", "run", cwd=tmp_path)
+    up = trustproof(
+        "up", str(spec), "--detach", "--backend", ISOLATED, "--run-dir", "run", cwd=tmp_path
+    )
     assert up.returncode == 0, up.stderr
     run = tmp_path / "run"
     state: dict[str, Any] = json.loads((run / "state.json").read_text())
@@ -292,7 +300,9 @@ def test_a_firewall_that_does_not_load_stops_the_start_and_leaves_nothing(
 ) -> None:
     """Fail closed: no service runs without its firewall, and nothing of the network stays."""
     monkeypatch.setattr(firewall, "ruleset", lambda: "table inet trustproof { chain x { nonsense")
-    sandbox = Sandbox.from_file(write_spec(tmp_path), run_dir=tmp_path / "run")
+    sandbox = Sandbox.from_file(
+        write_spec(tmp_path), run_dir=tmp_path / "run", backend_choice=ISOLATED
+    )
     assert sandbox.network is not None
     prefix = f"tp-{sandbox.network.run8}"
     refused = "cannot load the firewall of network namespace"
@@ -305,7 +315,9 @@ def test_a_firewall_that_does_not_load_stops_the_start_and_leaves_nothing(
 
 
 def test_the_twin_with_its_firewall_the_same_spec_starts(tmp_path: Path) -> None:
-    with Sandbox.from_file(write_spec(tmp_path), run_dir=tmp_path / "run") as sandbox:
+    with Sandbox.from_file(
+        write_spec(tmp_path), run_dir=tmp_path / "run", backend_choice=ISOLATED
+    ) as sandbox:
         assert sandbox.network is not None
         assert set(sandbox.handles) == {"api", "worker"}
         assert len(namespaces_named(f"tp-{sandbox.network.run8}")) == 3
@@ -323,10 +335,34 @@ def test_a_gateway_none_service_is_reached_on_its_port_through_a_relay(tmp_path:
         f"  edge: {{command: [python, svc.py], port: {port}, routes: [GET /],"
         " ingress: {gateway: none}}\n"
     )
-    with Sandbox.from_file(spec, run_dir=tmp_path / "run") as sandbox:
+    with Sandbox.from_file(spec, run_dir=tmp_path / "run", backend_choice=ISOLATED) as sandbox:
         assert sandbox.gateways == {}
         url = f"http://127.0.0.1:{port}/"
         with urllib.request.urlopen(url, timeout=10) as answer:
             assert answer.read() == b"edge"
         # and the service itself still reaches nothing but loopback
         assert attempt_from_service(sandbox, "edge") == "egress: EHOSTUNREACH"
+
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop" / "trustproof.yaml"
+
+
+def test_the_shop_passes_every_case_isolated_its_direct_ports_refused_by_the_network(
+    tmp_path: Path,
+) -> None:
+    run = ("run", str(SHOP), "--backend", ISOLATED, "--run-dir", "run", "--no-scenarios")
+    result = trustproof(*run, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "(isolated backend)" in result.stderr
+    cases = json.loads((tmp_path / "run" / "results.json").read_text())["cases"]
+    assert len(cases) > 1000
+    assert {case["verdict"] for case in cases} == {"pass"}
+    direct = [case for case in cases if case["probe"] == "bypass.direct-port"]
+    assert direct
+    # nothing behind the port on the host: the network refuses, no service had to
+    assert {(case["outcome"], case["reason"]) for case in direct} == {
+        ("unreachable", "connection-refused")
+    }
+    listeners = [case for case in cases if case["probe"] == "surface.undeclared-listener"]
+    assert len(listeners) == 3  # read inside each namespace
+    assert all("plaintext" in case["evidence"]["detail"] for case in listeners)
