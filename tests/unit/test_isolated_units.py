@@ -67,7 +67,7 @@ def test_service_addresses_are_on_the_hub_subnet_after_the_hub() -> None:
 
 def test_the_hub_holds_the_bridge_and_the_canary_addresses() -> None:
     commands = hub_commands().splitlines()
-    assert commands[0] == "link add br0 type bridge"
+    assert commands[:2] == ["link set lo up", "link add br0 type bridge"]
     assert "addr add 10.77.0.1/16 dev br0" in commands
     for address in CANARY_ADDRESSES:
         assert f"addr add {address}/32 dev br0" in commands
@@ -80,6 +80,7 @@ def test_each_veth_is_made_between_the_hub_and_a_service_namespace_only() -> Non
     assert commands[3] == "link add v1 type veth peer name eth0 netns tp-0123abcd-payments"
     assert all("netns tp-" in line for line in commands if "type veth" in line)
     assert service_commands(1).splitlines() == [
+        "link set lo up",
         "addr add 10.77.0.3/16 dev eth0",
         "link set eth0 up",
         "route add default via 10.77.0.1",

@@ -25,6 +25,7 @@ import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from trustproof.sandbox.netns import NetNamespace, run_ip
@@ -49,6 +50,7 @@ def service_address(index: int) -> str:
 def hub_commands() -> str:
     """The ``ip -batch`` input that builds the hub's bridge and canary addresses."""
     lines = [
+        "link set lo up",
         f"link add {BRIDGE} type bridge",
         f"addr add {HUB_ADDRESS}/{SUBNET.prefixlen} dev {BRIDGE}",
         *(f"addr add {address}/32 dev {BRIDGE}" for address in CANARY_ADDRESSES),
@@ -74,6 +76,7 @@ def veth_commands(namespaces: Sequence[str]) -> str:
 def service_commands(index: int) -> str:
     """A service namespace's ``ip -batch`` input: its hub address and the default route."""
     return (
+        "link set lo up\n"
         f"addr add {service_address(index)}/{SUBNET.prefixlen} dev {SERVICE_LINK}\n"
         f"link set {SERVICE_LINK} up\n"
         f"route add default via {HUB_ADDRESS}\n"
@@ -118,11 +121,16 @@ class Hub:
             stdin=veth_commands(names),
             what="cannot link the service namespaces to the hub",
         )
-        for index, name in enumerate(names):
-            run_ip(
-                ["-n", name, "-batch", "-"],
-                stdin=service_commands(index),
-                what=f"cannot address {name}",
+        with ThreadPoolExecutor(max_workers=8) as pool:  # one `ip` each, at once
+            list(
+                pool.map(
+                    lambda item: run_ip(
+                        ["-n", item[1], "-batch", "-"],
+                        stdin=service_commands(item[0]),
+                        what=f"cannot address {item[1]}",
+                    ),
+                    enumerate(names),
+                )
             )
         return {name: service_address(index) for index, name in enumerate(names)}
 

@@ -36,6 +36,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -183,12 +184,17 @@ class IsolatedNetwork:
     def _create(self, name: str) -> NetNamespace:
         self.ledger.add(name)  # recorded before it exists: `down` finds it whatever happens next
         self._made.append(name)
-        return NetNamespace.create(name)
+        return NetNamespace.create(name, lo=False)  # lo comes up in the batches below
 
     def _build_links(self) -> None:
-        self.hub = Hub(self._create(self.ns_name("hub")))
-        for service in self.spec.services:
-            self.namespaces[service] = self._create(self.ns_name(service))
+        self.hub = Hub(self._create(self.ns_name("hub")))  # first: it sets up /run/netns
+        names = {service: self.ns_name(service) for service in self.spec.services}
+        for name in names.values():
+            self.ledger.add(name)
+            self._made.append(name)
+        with ThreadPoolExecutor(max_workers=8) as pool:  # one `ip netns add` each, at once
+            made = list(pool.map(lambda name: NetNamespace.create(name, lo=False), names.values()))
+        self.namespaces = dict(zip(names, made, strict=True))
         self.hub.build()
         by_ns = self.hub.attach(list(self.namespaces.values()))
         self.addresses = {s: by_ns[ns.name] for s, ns in self.namespaces.items()}

@@ -145,13 +145,15 @@ class NetNamespace:
         return NETNS_ETC / self.name
 
     @classmethod
-    def create(cls, name: str) -> NetNamespace:
-        """``ip netns add NAME`` with its loopback up (record it in the ledger first)."""
+    def create(cls, name: str, *, lo: bool = True) -> NetNamespace:
+        """``ip netns add NAME`` with its loopback up (record it in the ledger first); `lo`
+        False leaves that to the caller's own ``ip -batch``."""
         if not NAME_FORM.match(name):
             raise SandboxError(f"bad network namespace name {name!r}")
         run_ip(["netns", "add", name], what=f"cannot create network namespace {name}")
         ns = cls(name)
-        run_ip(["-n", name, "link", "set", "lo", "up"], what=f"cannot bring up lo in {name}")
+        if lo:
+            run_ip(["-n", name, "link", "set", "lo", "up"], what=f"cannot bring up lo in {name}")
         return ns
 
     def exists(self) -> bool:
