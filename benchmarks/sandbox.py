@@ -1,7 +1,9 @@
 """Sandbox cold start and teardown for the shop example, and the controller's peak memory.
 
 * cold start   `Sandbox.start()` to everything ready (fabric, PostgreSQL provisioned, gateways,
-               egress proxies, three services healthy) — median of N runs
+               egress proxies, three services healthy) — median of N runs, on the local backend
+               and (as root, with iproute2 and nftables) on the isolated one — namespaces, hub,
+               firewalls, relays — the two alternating in the same run
 * teardown     `Sandbox.stop()` — median of N runs
 * reference    the floor measured in the same run: the three services' own processes started
                in parallel until healthy, with nothing else (no fabric, no database)
@@ -27,12 +29,13 @@ import time
 from pathlib import Path
 
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.isolated import isolation_missing
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
 
 
-async def one_run(run_dir: Path) -> tuple[float, float, dict[str, float]]:
-    sandbox = Sandbox.from_file(SHOP, run_dir=run_dir)
+async def one_run(run_dir: Path, backend: str = "local") -> tuple[float, float, dict[str, float]]:
+    sandbox = Sandbox.from_file(SHOP, run_dir=run_dir, backend_choice=backend)
     start = time.perf_counter()
     await sandbox.start()
     started = time.perf_counter() - start
@@ -102,12 +105,19 @@ def main() -> int:
     runs = max(1, min(args.runs, 20))
 
     starts, stops, readies = [], [], []
+    iso_starts: list[float] = []
+    iso_stops: list[float] = []
+    missing = isolation_missing()
     with tempfile.TemporaryDirectory(prefix="trustproof-bench-") as tmp:
         for i in range(runs):
             started, stopped, ready = asyncio.run(one_run(Path(tmp) / f"run{i}"))
             starts.append(started)
             stops.append(stopped)
             readies.append(ready)
+            if missing is None:
+                started, stopped, _ = asyncio.run(one_run(Path(tmp) / f"iso{i}", "isolated"))
+                iso_starts.append(started)
+                iso_stops.append(stopped)
     references = [reference_run() for _ in range(runs)]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -118,6 +128,12 @@ def main() -> int:
         "service_ready_s_last_run": readies[-1],
         "controller_peak_rss_mb": peak_mb,
     }
+    if iso_starts:
+        results["isolated_cold_start_s"] = {
+            "median": statistics.median(iso_starts),
+            "all": iso_starts,
+        }
+        results["isolated_teardown_s"] = {"median": statistics.median(iso_stops), "all": iso_stops}
     print(f"{'figure':34} {'median':>10} {'target':>10}   all runs")
     print(
         f"{'cold start to ready':34} {statistics.median(starts):>9.3f}s {'1.5s':>10}   "
@@ -127,6 +143,17 @@ def main() -> int:
         f"{'teardown':34} {statistics.median(stops):>9.3f}s {'':>10}   "
         + " ".join(f"{s:.3f}" for s in stops)
     )
+    if iso_starts:
+        print(
+            f"{'cold start to ready, isolated':34} {statistics.median(iso_starts):>9.3f}s "
+            f"{'1.5s':>10}   " + " ".join(f"{s:.3f}" for s in iso_starts)
+        )
+        print(
+            f"{'teardown, isolated':34} {statistics.median(iso_stops):>9.3f}s {'':>10}   "
+            + " ".join(f"{s:.3f}" for s in iso_stops)
+        )
+    else:
+        print(f"isolated backend not measured: {missing}")
     print(
         f"{'reference: services alone':34} {statistics.median(references):>9.3f}s {'':>10}   "
         + " ".join(f"{s:.3f}" for s in references)

@@ -34,6 +34,12 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# The sandboxes of the tests run on the local backend unless a test (tests/integration/
+# test_isolated.py) asks for the isolated one, or TRUSTPROOF_BACKEND says otherwise: many tests
+# check what only the local backend does (a service's port listening on the host, a bypass the
+# service itself refuses).
+os.environ.setdefault("TRUSTPROOF_BACKEND", "local")
+
 
 @pytest.fixture
 def shop_spec_path() -> Path:

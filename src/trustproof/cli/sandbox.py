@@ -38,15 +38,31 @@ from trustproof.suite.command import (
     summary_lines,
 )
 
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["auto", "local", "isolated"]),
+    default=None,
+    help="Where the services run, over the spec's `backend` and TRUSTPROOF_BACKEND: isolated "
+    "(each in its own network namespace, loopback only; root), local, or auto.",
+)
+
+
+def _choose_backend(backend: str | None) -> None:
+    """`--backend` wins over TRUSTPROOF_BACKEND; set there, a detached controller gets it too."""
+    if backend is not None:
+        os.environ["TRUSTPROOF_BACKEND"] = backend
+
 
 @click.command()
 @spec_argument
 @run_dir_option
 @click.option("--detach", is_flag=True, help="Return once everything is ready; stop with `down`.")
+@backend_option
 @friendly
-def up(spec_file: Path, run_dir: Path, detach: bool) -> None:
+def up(spec_file: Path, run_dir: Path, detach: bool, backend: str | None = None) -> None:
     """Start the sandbox: fabric, datastores, gateways, egress proxies and your services."""
     load_spec(spec_file)  # a bad spec is exit 2 before anything starts
+    _choose_backend(backend)
     if detach:
         state = start_detached(spec_file, run_dir)
         _print_state(state)
@@ -138,6 +154,7 @@ report_dir_option = click.option(
 )
 @report_dir_option
 @json_option
+@backend_option
 @friendly
 def run(
     spec_file: Path,
@@ -151,9 +168,11 @@ def run(
     no_scenarios: bool,
     thorough: bool,
     no_chaos: bool = False,
+    backend: str | None = None,
 ) -> None:
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
+    _choose_backend(backend)
     check_selection(spec, select, deselect, thorough=thorough)  # an empty one is exit 2 too
     run = RunDir.create(run_dir)
     refuse_if_running(run)
@@ -164,7 +183,7 @@ def run(
         await sandbox.start()
         err.print(
             f"sandbox ready in {sum(sandbox.ready_seconds.values()):.2f} s of service "
-            f"start-up; running the suite"
+            f"start-up ({sandbox.backend_kind} backend); running the suite"
         )
         try:
             return await _suite_with_progress(

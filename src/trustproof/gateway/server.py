@@ -62,7 +62,7 @@ from trustproof.gateway.listener import (
 )
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.refusals import RefusalSummary
-from trustproof.gateway.upstream import UpstreamPool
+from trustproof.gateway.upstream import Connector, UpstreamPool
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.tls import load_svid, server_context, trust
@@ -84,8 +84,10 @@ class Gateway:
         svid: Svid,
         clock: Clock,
         limits: ConnectionLimits | None = None,
+        connector: Connector | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.connector = connector  # how upstream connections are made (None: from here)
         self.limits = limits or ConnectionLimits()
         self._pool: UpstreamPool | None = None
         self._retired: set[asyncio.Task[None]] = set()
@@ -122,7 +124,9 @@ class Gateway:
 
     def _new_pool(self) -> UpstreamPool:
         host, port = self._address
-        return UpstreamPool(host, port, timeout=UPSTREAM_TIMEOUT, max_body=MAX_BODY)
+        return UpstreamPool(
+            host, port, timeout=UPSTREAM_TIMEOUT, max_body=MAX_BODY, connector=self.connector
+        )
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on an already-bound loopback socket (closed again if serving fails)."""

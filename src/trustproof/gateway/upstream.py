@@ -11,7 +11,8 @@ The bytes are encoded and parsed by the sans-I/O `http1` module; this one owns t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from trustproof.gateway.http1 import (
@@ -24,7 +25,11 @@ from trustproof.gateway.http1 import (
     encode_request,
 )
 
-__all__ = ["UpstreamError", "UpstreamPool", "UpstreamResponse"]
+__all__ = ["Connector", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+
+Connector = Callable[[str, int], Awaitable[socket.socket]]
+"""Makes a connected non-blocking TCP socket to ``host:port`` — e.g. one created inside the
+service's network namespace (the isolated backend); raises `OSError` when it cannot."""
 
 
 class _Connection(asyncio.Protocol):
@@ -134,8 +139,10 @@ class UpstreamPool:
         max_idle: int = 64,
         timeout: float = 30.0,
         max_body: int = MAX_BODY,
+        connector: Connector | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.connector = connector  # None: a connection from this process's own namespace
         self.max_idle, self.timeout, self.max_body = max_idle, timeout, max_body
         self._host_header = host if port == 80 else f"{host}:{port}"
         if ":" in host:  # an IPv6 literal
@@ -178,7 +185,11 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
-                _, conn = await loop.create_connection(_Connection, self.host, self.port)
+                if self.connector is None:
+                    _, conn = await loop.create_connection(_Connection, self.host, self.port)
+                else:
+                    sock = await self.connector(self.host, self.port)
+                    _, conn = await loop.create_connection(_Connection, sock=sock)
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise UpstreamError("timeout", f"connecting to {self.host}:{self.port}") from exc
         except OSError as exc:

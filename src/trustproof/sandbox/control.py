@@ -66,7 +66,12 @@ class ControlServer:
         services = self.sandbox.spec.services
         names = [name for name in state["endpoints"] if name in services]
         checks = [
-            healthy(services[name].host, services[name].port, services[name].health)
+            healthy(
+                services[name].host,
+                services[name].port,
+                services[name].health,
+                self.sandbox.connector(name),  # inside its namespace on the isolated backend
+            )
             for name in names
         ]
         fabric = self.sandbox.fabric

@@ -22,6 +22,13 @@ egress proxies → external dependencies (`dependencies`: their mocks, then each
 proxy for each) → the services, callees first, each waited for until healthy → the policy watcher
 (`policywatch`: policy files changed under the run are reloaded).
 
+Backends (`backend_kind`): on the isolated one (`sandbox.isolated`; the spec's `backend`,
+``--backend``, TRUSTPROOF_BACKEND) the network namespaces, hub and firewalls are made right after
+the reaper, before anything listens; the gateways and health checks reach each service through
+sockets made inside its namespace (`namespaces`: service -> `NetNamespace`); relays into each
+namespace lead to its egress proxies, the token service and its datastores; the namespaces are
+deleted last at stop.
+
 Every identity the sandbox issues rotates at half-life, with the other half as overlap: each
 workload's SVID (its files, the gateway in front of it and its egress proxies, which then fetch
 tokens bound to the new certificate), the token service's server certificate (loaded into its
@@ -50,6 +57,7 @@ from trustproof.errors import SandboxError, TrustproofError, UsageError
 from trustproof.fabric import TrustFabric
 from trustproof.gateway.egress import EgressProxy
 from trustproof.gateway.server import Gateway
+from trustproof.gateway.upstream import Connector
 from trustproof.identity import Rotator, Svid
 from trustproof.policy import PolicyEngine
 from trustproof.policy.reload import PolicyReload
@@ -65,6 +73,16 @@ from trustproof.sandbox.containers import ContainerBackend
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.dependencies import Dependencies
 from trustproof.sandbox.endpoints import Endpoint
+from trustproof.sandbox.firewall import DropCount
+from trustproof.sandbox.isolated import ENV as BACKEND_ENV
+from trustproof.sandbox.isolated import (
+    BackendKind,
+    IsolatedBackend,
+    IsolatedNetwork,
+    allowed_peers,
+    resolve_choice,
+)
+from trustproof.sandbox.netns import NetNamespace
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.ports import PortPool
 from trustproof.sandbox.procinfo import start_time
@@ -97,6 +115,7 @@ class Sandbox:
         backend: Backend | None = None,
         clock: Clock | None = None,
         engine: PolicyEngine | None = None,
+        backend_choice: str | None = None,
     ) -> None:
         install_scrubbing()  # every log record of the hosting process, whichever library made it
         self.spec = spec
@@ -131,6 +150,17 @@ class Sandbox:
         # service -> variables added to its environment when it (re)starts (the chaos
         # experiments' libfaketime clock skew, `sandbox.view_chaos`)
         self.extra_env: dict[str, dict[str, str]] = {}
+        # Which backend runs the services: a given `backend` is used as it is (local);
+        # else `backend_choice` / TRUSTPROOF_BACKEND / the spec's `backend` (sandbox.isolated).
+        self.backend_kind: BackendKind = "local"
+        self.namespaces: dict[str, NetNamespace] = {}  # service -> its network namespace
+        self.network: IsolatedNetwork | None = None
+        if backend is None:
+            requested = backend_choice or os.environ.get(BACKEND_ENV) or None
+            if resolve_choice(requested, spec.backend, log.warning) == "isolated":
+                self.network = IsolatedNetwork(spec, self.run)
+                self.backend = IsolatedBackend(self.registry, self.network)
+                self.backend_kind = "isolated"
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:
@@ -156,6 +186,10 @@ class Sandbox:
         self._check_ports()
         self.dependencies.check_credentials()  # a missing variable fails before anything runs
         await self._spawn_reaper()
+        if self.network is not None:  # namespaces, hub, firewalls: before anything listens
+            self._cleanups.append(self.network.close)
+            await self.network.build()
+            self.namespaces = self.network.namespaces
         self.fabric = fabric = await TrustFabric.start(
             spec, clock=self.clock, sock=self.ports.bind("127.0.0.1")
         )
@@ -189,7 +223,19 @@ class Sandbox:
         await self._start_gateways(fabric, sink, engine)
         await self._start_egress(fabric)
         self._cleanups.append(self.dependencies.stop)
-        await self.dependencies.start(self.backend)
+        # A team's mock command is part of the sandbox, not a service under test: it runs as
+        # a plain local process (on the isolated backend too), reached through the proxies.
+        mocks_backend: Backend = self.backend
+        if isinstance(self.backend, IsolatedBackend):
+            mocks_backend = self.backend.local
+        await self.dependencies.start(mocks_backend)
+        if self.network is not None:
+            stores = {n: (s.host, s.port) for n, s in self.datastores.servers.items()}
+            egress = {pair: proxy.url for pair, proxy in self.egress.items()}
+            for name in spec.services:  # its dependencies' proxies are peers like its egress
+                for dependency, url in self.dependencies.urls_for(name).items():
+                    egress[(name, dependency)] = url
+            await self.network.start_relays(allowed_peers(self.spec, fabric.url, egress, stores))
         for name, service in spec.services.items():
             if service.reload != "none":
                 self.rotators[name].subscribe(functools.partial(self._on_rotation, name))
@@ -238,6 +284,7 @@ class Sandbox:
                 clock=self.clock,
                 run=self.run,
                 ports=self.ports,
+                connector=self.connector(name),
             )
             self._cleanups.append(self.gateways[name].close)
             self.proof_key_files[name] = self.run.gateway_proof_key(name)
@@ -340,9 +387,20 @@ class Sandbox:
         backend = self.containers if service.image is not None else self.backend
         handle = await backend.start(process)
         self.handles[name] = handle
+        connector = self.connector(name)  # inside its namespace on the isolated backend
         self.ready_seconds[name] = await wait_ready(
-            name, service.host, service.port, service.health, handle
+            name, service.host, service.port, service.health, handle, connector=connector
         )
+
+    def connector(self, name: str) -> Connector | None:
+        """How to connect to service `name`'s own port: inside its namespace when isolated."""
+        ns = self.namespaces.get(name)
+        return ns.connect if ns is not None else None
+
+    def egress_drops(self) -> dict[str, tuple[DropCount, ...]]:
+        """What each service tried that its namespace's firewall refused (isolated backend;
+        empty on the local backend)."""
+        return self.network.drops() if self.network is not None else {}
 
     def _on_rotation(self, name: str, _: Svid) -> None:
         """Tell a service its certificate files changed, the way its spec says (`reload`)."""
@@ -415,6 +473,8 @@ class Sandbox:
             "endpoints": {name: asdict(ep) for name, ep in self.endpoints.items()},
             "ready_seconds": self.ready_seconds,
             "policy_reloads": self.policy_watch.reloader.summary() if self.policy_watch else None,
+            "backend": self.backend_kind,
+            "namespaces": {name: ns.name for name, ns in self.namespaces.items()},
         }
 
     def _on_policy_reload(self, _: PolicyReload) -> None:

@@ -20,6 +20,7 @@ from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import PidRegistry, kill_group
 from trustproof.sandbox.control import ControlServer, ProbeHandler, controller_alive, request
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.netns import remove_recorded
 from trustproof.sandbox.procinfo import group_alive
 from trustproof.sandbox.readiness import last_lines
 from trustproof.sandbox.reaper import remove_containers
@@ -143,6 +144,7 @@ def down(run_dir: Path) -> list[str]:
     forced += remove_containers(run)
     run.remove_externals()
     run.remove_secrets()
+    forced += [f"network namespace {name}" for name in remove_recorded(run.path)]
     if state:
         state["status"] = "stopped"
         run.write_state(state)

@@ -12,6 +12,7 @@ from trustproof.gateway.egress import EgressProxy
 from trustproof.gateway.pipeline import Pipeline
 from trustproof.gateway.proof import new_key
 from trustproof.gateway.server import Gateway
+from trustproof.gateway.upstream import Connector
 from trustproof.identity.rotation import Rotator
 from trustproof.policy import PolicyEngine
 from trustproof.sandbox.ports import PortPool
@@ -32,9 +33,11 @@ async def start_gateway(
     clock: Clock,
     run: RunDir,
     ports: PortPool,
+    connector: Connector | None = None,
 ) -> Gateway:
     """`name`'s gateway, listening on its declared ingress port or one of `ports`; its
-    gateway-proof key written for the service (0600) on the way."""
+    gateway-proof key written for the service (0600) on the way. `connector` makes its upstream
+    connections (the isolated backend: inside the service's namespace)."""
     service = spec.services[name]
     proof_key = Secret(new_key())
     run.write_gateway_proof_key(name, proof_key.reveal())
@@ -49,6 +52,7 @@ async def start_gateway(
         svid=rotator.current,
         clock=clock,
         limits=connection_limits(spec),
+        connector=connector,
     )
     port = service.ingress.port
     await gateway.start(bind_loopback(service.host, port) if port else ports.bind(service.host))

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
+from trustproof.gateway.upstream import Connector
 from trustproof.sandbox.backend import Handle
 from trustproof.spec.model import HealthCheck
 from trustproof.tls import client_context
@@ -44,11 +45,25 @@ def last_lines(path: Path, count: int = 15) -> str:
     return "\n".join(f"    | {line}" for line in lines[-count:]) or "    | (the log is empty)"
 
 
-async def _http_ok(host: str, port: int, path: str, context: ssl.SSLContext | None = None) -> bool:
+async def _open(
+    host: str, port: int, context: ssl.SSLContext | None, connector: Connector | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if connector is None:
+        return await asyncio.open_connection(host, port, ssl=context)
+    sock = await connector(host, port)  # e.g. inside the service's network namespace
+    hostname = host if context is not None else None
+    return await asyncio.open_connection(sock=sock, ssl=context, server_hostname=hostname)
+
+
+async def _http_ok(
+    host: str,
+    port: int,
+    path: str,
+    context: ssl.SSLContext | None = None,
+    connector: Connector | None = None,
+) -> bool:
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context), 1.0
-        )
+        reader, writer = await asyncio.wait_for(_open(host, port, context, connector), 1.0)
     except (OSError, TimeoutError, ssl.SSLError):
         return False
     try:
@@ -72,23 +87,34 @@ async def https_ok(url: str, bundle_pem: bytes) -> bool:
     return await _http_ok(parts.hostname, parts.port, parts.path, client_context(bundle_pem))
 
 
-async def _tcp_ok(host: str, port: int) -> bool:
+async def _tcp_ok(host: str, port: int, connector: Connector | None = None) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        _, writer = await asyncio.wait_for(_open(host, port, None, connector), 1.0)
     except (OSError, TimeoutError):
         return False
     writer.close()
     return True
 
 
-async def healthy(host: str, port: int, check: HealthCheck) -> bool:
-    """One health check, as the spec describes it."""
+async def healthy(
+    host: str, port: int, check: HealthCheck, connector: Connector | None = None
+) -> bool:
+    """One health check, as the spec describes it (`connector`: how to connect, when not from
+    this process's own network namespace)."""
     if check.kind == "http":
-        return await _http_ok(host, port, check.path)
-    return await _tcp_ok(host, port)
+        return await _http_ok(host, port, check.path, connector=connector)
+    return await _tcp_ok(host, port, connector)
 
 
-async def wait_ready(name: str, host: str, port: int, check: HealthCheck, handle: Handle) -> float:
+async def wait_ready(
+    name: str,
+    host: str,
+    port: int,
+    check: HealthCheck,
+    handle: Handle,
+    *,
+    connector: Connector | None = None,
+) -> float:
     """Poll the service until its health check passes; returns the seconds it took.
 
     Raises `SandboxError` with the service's last log lines when it exits or times out.
@@ -101,7 +127,7 @@ async def wait_ready(name: str, host: str, port: int, check: HealthCheck, handle
                 f"service {name!r} exited before it was ready (exit code {handle.exit_code})",
                 f"its last log lines ({handle.log_file}):\n{last_lines(handle.log_file)}",
             )
-        if await healthy(host, port, check):
+        if await healthy(host, port, check, connector):
             return time.monotonic() - start
         if time.monotonic() > deadline:
             what = f"GET {check.path}" if check.kind == "http" else "a TCP connection"

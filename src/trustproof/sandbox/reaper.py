@@ -34,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from trustproof.sandbox.backend import PidRegistry, kill_group
+from trustproof.sandbox.netns import remove_recorded
 from trustproof.sandbox.procinfo import start_time
 from trustproof.sandbox.rundir import RunDir
 
@@ -154,6 +155,7 @@ def reap(run: RunDir) -> list[str]:
     killed += remove_containers(run)
     run.remove_externals()
     run.remove_secrets()
+    killed += [f"network namespace {name}" for name in remove_recorded(run.path)]
     return killed
 
 

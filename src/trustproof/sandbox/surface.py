@@ -11,7 +11,8 @@ started for them, and their children, read from ``/proc`` (Linux).
   with no remote address);
 * whether a TCP listener speaks TLS: a TLS ClientHello is sent to it on loopback and the first
   bytes of the answer read (a TLS record starts ``16 03`` or ``15 03``). Only where the socket is
-  in our own network namespace and bound to loopback or a wildcard address — never to any other
+  in our own network namespace, or in one we can make sockets in (the isolated backend's service
+  namespaces: `connectors`), and bound to loopback or a wildcard address — never to any other
   address (the sandbox's network rule) — else unknown.
 
 Sandbox-owned processes (gateways, token service, PostgreSQL) are not started as service
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustproof.errors import SandboxError
+from trustproof.gateway.upstream import Connector
 from trustproof.view import Listener, Transport
 
 PROC = Path("/proc")
@@ -144,6 +146,7 @@ class Found:
     socket: Socket
     process: Process
     same_netns: bool
+    netns: int | None = None  # the inode of its network namespace
 
 
 def listening(roots: Mapping[str, int], service: str, proc: Path = PROC) -> list[Found]:
@@ -175,7 +178,7 @@ def listening(roots: Mapping[str, int], service: str, proc: Path = PROC) -> list
             socket = tables[netns].get(inode)
             if socket is not None and inode not in seen:
                 seen.add(inode)
-                found.append(Found(socket, process, netns == own_netns))
+                found.append(Found(socket, process, netns == own_netns, netns))
     return found
 
 
@@ -208,14 +211,18 @@ def is_tls_record(first: bytes) -> bool | None:
     return len(first) >= 2 and first[0] in TLS_RECORD_TYPES and first[1] == 0x03
 
 
-async def speaks_tls(address: str, port: int) -> bool | None:
-    """Send a ClientHello to `address:port` on loopback; whether a TLS record came back."""
+async def speaks_tls(address: str, port: int, connector: Connector | None = None) -> bool | None:
+    """Send a ClientHello to `address:port` on loopback (of the namespace `connector` makes
+    sockets in, if given); whether a TLS record came back."""
     host = _loopback_for(address)
     if host is None:
         return None
     try:
         async with asyncio.timeout(TLS_PROBE_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(host, port)
+            if connector is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            else:
+                reader, writer = await asyncio.open_connection(sock=await connector(host, port))
             try:
                 writer.write(client_hello())
                 await writer.drain()
@@ -230,16 +237,21 @@ async def speaks_tls(address: str, port: int) -> bool | None:
 
 
 async def listeners(
-    roots: Mapping[str, int], service: str, proc: Path = PROC
+    roots: Mapping[str, int],
+    service: str,
+    proc: Path = PROC,
+    connectors: Mapping[int, Connector] | None = None,
 ) -> tuple[Listener, ...]:
-    """`service`'s listening sockets as `Listener` values, TCP ones tried for TLS."""
+    """`service`'s listening sockets as `Listener` values, TCP ones tried for TLS (in another
+    network namespace through `connectors`: its inode -> how to connect inside it)."""
     found = await asyncio.to_thread(listening, roots, service, proc)
     out = []
     for item in found:
         socket, process = item.socket, item.process
         tls = None
-        if socket.transport == "tcp" and item.same_netns:
-            tls = await speaks_tls(socket.address, socket.port)
+        inside = (connectors or {}).get(item.netns) if item.netns is not None else None
+        if socket.transport == "tcp" and (item.same_netns or inside is not None):
+            tls = await speaks_tls(socket.address, socket.port, None if item.same_netns else inside)
         out.append(
             Listener(
                 service,

@@ -367,7 +367,8 @@ class LiveView:
 
     async def listeners(self, service: str) -> tuple[Listener, ...]:
         roots = {name: handle.pid for name, handle in self.sandbox.handles.items()}
-        return await surface.listeners(roots, service)
+        inside = {ns.inode(): ns.connect for ns in self.sandbox.namespaces.values()}
+        return await surface.listeners(roots, service, connectors=inside)
 
     # -- external dependencies ------------------------------------------------------------------
 

@@ -455,6 +455,13 @@ class Spec:
         "credentials).",
         default_factory=empty,
     )
+    backend: Literal["auto", "local", "isolated"] = doc(
+        "Where the services run: `isolated` — each in its own network namespace that only "
+        "reaches loopback (root, iproute2, nftables); `local` — plain processes on this host; "
+        "`auto` — isolated where the host allows it, else local with a notice. Overridden by "
+        "`--backend` and TRUSTPROOF_BACKEND.",
+        default="auto",
+    )
 
     @property
     def base_dir(self) -> Path:

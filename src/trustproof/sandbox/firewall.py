@@ -1,0 +1,180 @@
+"""Each service namespace's nftables ruleset: loopback only, everything else counted and refused.
+
+    apply(ns, ruleset())              # `ip netns exec <ns> nft -f -`
+    read_drops(ns)                    # -> (DropCount("tcp", "192.0.2.10", 443, 3), ...)
+
+What the ruleset says (`ruleset` builds the text; a pure function):
+
+* output and forward: packets leaving through ``lo`` pass (the service's own port, the relays to
+  its allowed peers, the sandbox resolver — all on the namespace's 127.0.0.1); anything else is
+  recorded in a dynamic set keyed by destination (address, protocol, port for TCP and UDP) whose
+  elements count packets, then rejected with ICMP "administratively prohibited": a connect fails
+  at once with ``EHOSTUNREACH`` (a UDP send with ``EPERM``) — told apart from a closed port's
+  ``ECONNREFUSED``. The policy is drop, so a rule that fails (a full set) still drops.
+* input: only ``lo``.
+* IPv6 neighbour discovery and MLD the kernel sends by itself are dropped without being counted:
+  they are the link's plumbing, not the service's attempts.
+
+`read_drops` reads the sets back as JSON (``nft -j``) and `parse_drops` (pure) turns them into
+`DropCount` values, one per destination.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from trustproof.errors import SandboxError
+from trustproof.sandbox.netns import ip_tool
+
+TABLE = "trustproof"
+SETS = ("out4", "out4x", "out6", "out6x")
+NFT_TIMEOUT_SECONDS = 10.0
+Proto = Literal["tcp", "udp", "icmp", "other"]
+
+
+@dataclass(frozen=True)
+class DropCount:
+    """Packets a namespace sent to one destination that the firewall refused."""
+
+    proto: Proto
+    address: str
+    port: int | None
+    packets: int
+
+    def describe(self) -> str:
+        where = f"[{self.address}]" if ":" in self.address else self.address
+        target = f"{where}:{self.port}" if self.port is not None else where
+        return f"{self.proto} {target} ({self.packets} packet{'s' if self.packets != 1 else ''})"
+
+
+def ruleset(*, set_size: int = 4096) -> str:
+    """The nftables ruleset of a service namespace (`nft -f` input; replaces the table)."""
+    sets = "\n".join(
+        f"  set {name} {{ type {key}; flags dynamic; counter; size {set_size}; }}"
+        for name, key in (
+            ("out4", "ipv4_addr . inet_proto . inet_service"),
+            ("out4x", "ipv4_addr . inet_proto"),
+            ("out6", "ipv6_addr . inet_proto . inet_service"),
+            ("out6x", "ipv6_addr . inet_proto"),
+        )
+    )
+    plumbing = (
+        "nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
+        "mld-listener-report, mld2-listener-report"
+    )
+    v4_port = "ip daddr . meta l4proto . th dport"
+    v6_port = "ip6 daddr . meta l4proto . th dport"
+    return f"""\
+table inet {TABLE}
+delete table inet {TABLE}
+table inet {TABLE} {{
+{sets}
+  chain output {{
+    type filter hook output priority 0; policy drop;
+    oif "lo" accept
+    jump refuse
+  }}
+  chain forward {{
+    type filter hook forward priority 0; policy drop;
+    oif "lo" accept
+    jump refuse
+  }}
+  chain input {{
+    type filter hook input priority 0; policy drop;
+    iif "lo" accept
+  }}
+  chain refuse {{
+    icmpv6 type {{ {plumbing} }} drop
+    meta nfproto ipv4 meta l4proto {{ tcp, udp }} add @out4 {{ {v4_port} }}
+    meta nfproto ipv4 meta l4proto != {{ tcp, udp }} add @out4x {{ ip daddr . meta l4proto }}
+    meta nfproto ipv6 meta l4proto {{ tcp, udp }} add @out6 {{ {v6_port} }}
+    meta nfproto ipv6 meta l4proto != {{ tcp, udp }} add @out6x {{ ip6 daddr . meta l4proto }}
+    reject with icmpx admin-prohibited
+  }}
+}}
+"""
+
+
+def nft_tool() -> str | None:
+    """The path of the ``nft`` command, or None."""
+    return shutil.which("nft") or next(
+        (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None
+    )
+
+
+def _nft(ns: str, args: list[str], stdin: str | None, what: str) -> str:
+    ip, nft = ip_tool(), nft_tool()
+    if ip is None or nft is None:
+        raise SandboxError(
+            f"{what}: {'iproute2' if ip is None else 'nftables'} is not installed",
+            "apt-get install iproute2 nftables, or run with `--backend local`",
+        )
+    try:
+        done = subprocess.run(
+            [ip, "netns", "exec", ns, nft, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=NFT_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"{what}: {exc}") from None
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        raise SandboxError(
+            f"{what}: nft failed: {'; '.join(said[-3:]) or 'no output'}",
+            "the isolated backend needs nftables in the kernel (nf_tables) and root",
+        )
+    return done.stdout
+
+
+def apply(ns: str, text: str) -> None:
+    """Load `text` (an nft script) into the namespace `ns` atomically; `SandboxError` if refused."""
+    _nft(ns, ["-f", "-"], text, f"cannot load the firewall of network namespace {ns}")
+
+
+def read_drops(ns: str) -> tuple[DropCount, ...]:
+    """What the namespace `ns` tried and the firewall refused, one count per destination."""
+    text = _nft(ns, ["-j", "list", "table", "inet", TABLE], None, f"cannot read drops of {ns}")
+    return parse_drops(text)
+
+
+def _proto(value: Any) -> Proto:
+    if value in ("tcp", 6):
+        return "tcp"
+    if value in ("udp", 17):
+        return "udp"
+    if value in ("icmp", "ipv6-icmp", "icmpv6", 1, 58):
+        return "icmp"
+    return "other"
+
+
+def parse_drops(text: str) -> tuple[DropCount, ...]:
+    """`nft -j list table inet trustproof` output -> the counted destinations (most packets
+    first). Elements without a counter count as 0 packets; unknown shapes are skipped."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise SandboxError(f"nft printed something that is not JSON: {exc}") from None
+    found: list[DropCount] = []
+    for item in document.get("nftables", []) if isinstance(document, dict) else []:
+        declared = item.get("set") if isinstance(item, dict) else None
+        if not isinstance(declared, dict) or declared.get("name") not in SETS:
+            continue
+        for element in declared.get("elem", []):
+            entry = element.get("elem", element) if isinstance(element, dict) else {}
+            value = entry.get("val") if isinstance(entry, dict) else None
+            parts = value.get("concat") if isinstance(value, dict) else None
+            if not isinstance(parts, list) or len(parts) not in (2, 3):
+                continue
+            counter = entry.get("counter") or {}
+            packets = int(counter.get("packets", 0)) if isinstance(counter, dict) else 0
+            port = int(parts[2]) if len(parts) == 3 else None
+            found.append(DropCount(_proto(parts[1]), str(parts[0]), port, packets))
+    return tuple(sorted(found, key=lambda d: (-d.packets, d.address, d.proto, d.port or 0)))
