@@ -1,0 +1,73 @@
+"""The live view's egress attempts: one try from inside a service's network namespace.
+
+`EgressClient` is what `LiveView.egress_attempt` and its address look-ups delegate to. It finds
+the service's namespace in the sandbox (`Sandbox.namespaces`, isolated backend only), builds the
+TLS context presenting the service's own SVID for the ``http`` and ``postgres`` attempts, and
+hands the namespace's socket factory to `trustproof.sandbox.egress_attempts.attempt`. On the local
+backend there is no namespace: every attempt is an ``error`` ("not isolated"), never a pass.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from trustproof.errors import SandboxError
+from trustproof.identity import Svid
+from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.egress_attempts import attempt
+from trustproof.tls import client_context
+from trustproof.view.egress import EgressAttempt, EgressResult
+
+TIMEOUT_S = 1.5  # per attempt; a UDP drop waits this long (reject rules answer at once)
+
+
+@dataclass
+class EgressClient:
+    sandbox: Sandbox
+    cert: Callable[[str], Svid]  # the view's valid SVID of a workload
+    timeout: float = TIMEOUT_S
+    _contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+
+    def backend_kind(self) -> str:
+        kind = getattr(self.sandbox, "backend_kind", "local")
+        return kind if kind in ("local", "isolated") else "local"
+
+    def _namespace(self, service: str) -> Any:
+        namespaces = getattr(self.sandbox, "namespaces", None) or {}
+        return namespaces.get(service)
+
+    async def attempt(self, service: str, a: EgressAttempt) -> EgressResult:
+        ns = self._namespace(service)
+        if ns is None:
+            return EgressResult("error", "not isolated")
+        tls = self._context(service) if a.kind in ("http", "postgres") else None
+        return await attempt(ns.socket, a, self.timeout, tls=tls)
+
+    def _context(self, service: str) -> ssl.SSLContext:
+        if service not in self._contexts:
+            fabric = self.sandbox.fabric
+            if fabric is None:
+                raise SandboxError("the sandbox is not running")
+            self._contexts[service] = client_context(fabric.ca.bundle_pem(), self.cert(service))
+        return self._contexts[service]
+
+    def token_service_address(self) -> tuple[str, int]:
+        fabric = self.sandbox.fabric
+        if fabric is None:
+            raise SandboxError("the sandbox is not running")
+        url = urlsplit(fabric.url)
+        return url.hostname or "127.0.0.1", url.port or 443
+
+    def datastore_address(self, datastore: str) -> tuple[str, int]:
+        server = self.sandbox.datastores.servers[datastore]
+        if server.port is None:
+            raise SandboxError(f"datastore {datastore!r} is not running")
+        return server.host, server.port
+
+    def hub_address(self, service: str) -> str | None:
+        address = getattr(self._namespace(service), "hub_address", None)
+        return str(address) if address else None
