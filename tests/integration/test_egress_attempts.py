@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import cast
 
 import dns.message
@@ -41,7 +42,9 @@ from trustproof.identity import CertificateAuthority
 from trustproof.probes.base import Plan
 from trustproof.probes.egress import PROBES
 from trustproof.probes.model import Case, judge
+from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.egress_attempts import attempt
+from trustproof.sandbox.view_egress import EgressClient
 from trustproof.spec import Spec, load_spec
 from trustproof.tls import client_context
 from trustproof.view import EgressAttempt, EgressResult, SandboxView
@@ -348,6 +351,37 @@ def test_admin_mint_with_the_admin_identity_connects_with_a_workloads_is_refused
             assert blocked.outcome == "blocked", blocked
         finally:
             await fabric.close()
+
+    go(main)
+
+
+def test_the_live_views_client_presents_the_services_own_svid_from_its_namespace(
+    open_pair: Pair,
+) -> None:
+    """`EgressClient` (behind `LiveView.egress_attempt`): the namespace the sandbox has for the
+    service, the service's own SVID, the token service's address from its URL; a service with
+    no namespace is an error, never a pass."""
+
+    async def main() -> None:
+        clock = ManualClock(datetime.now(UTC))
+        sock = open_pair.b.listening(TOKEN_SERVICE)
+        fabric = await TrustFabric.start(load_spec(SHOP), clock=clock, sock=sock)
+        try:
+            sandbox = SimpleNamespace(
+                fabric=fabric, backend_kind="isolated", namespaces={"orders": open_pair.a}
+            )
+            client = EgressClient(cast(Sandbox, sandbox), fabric.issue, timeout=TIMEOUT)
+            assert client.backend_kind() == "isolated"
+            host, port = client.token_service_address()
+            assert (host, port) == TOKEN_SERVICE
+            mint = EgressAttempt("http", host, port, name="orders", path="/admin/tokens")
+            refused = await client.attempt("orders", mint)
+            assert refused == EgressResult("refused", "HTTP 403 access_denied")
+            assert await client.attempt("payments", mint) == EgressResult("error", "not isolated")
+        finally:
+            await fabric.close()
+        local = EgressClient(cast(Sandbox, SimpleNamespace(fabric=None)), fabric.issue)
+        assert local.backend_kind() == "local"
 
     go(main)
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from trustproof.catalogue import Family, matching
+from trustproof.catalogue import Family, matching, selected
 from trustproof.datastores import ADMIN_ROLE
 from trustproof.probes.base import Plan, Probe
 from trustproof.probes.cells import boundary_kind
@@ -54,9 +54,11 @@ Attempts = Callable[[SandboxView, str], tuple[EgressAttempt, ...]]
 
 
 def plan_note(plan: Plan) -> str | None:
-    """The one line a plan on the local backend shows instead of egress cases."""
-    chosen = set(matching("egress.*"))
-    return LOCAL_NOTE if plan.backend != "isolated" and chosen else None
+    """The one line a plan on the local backend shows instead of egress cases (when the spec's
+    ``probes`` selection holds any egress probe)."""
+    chosen = set(selected(plan.spec.probes.select, plan.spec.probes.deselect))
+    wanted = chosen & set(matching("egress.*"))
+    return LOCAL_NOTE if plan.backend != "isolated" and wanted else None
 
 
 # -- which services each probe applies to (pure: the spec only) ------------------------------------

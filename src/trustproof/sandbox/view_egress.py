@@ -25,6 +25,13 @@ from trustproof.view.egress import EgressAttempt, EgressResult
 TIMEOUT_S = 1.5  # per attempt; a UDP drop waits this long (reject rules answer at once)
 
 
+def backend_of(sandbox: Sandbox) -> str:
+    """``"isolated"`` when the sandbox says it runs its services in network namespaces, else
+    ``"local"`` (what `Plan.backend` and `LiveView.backend_kind` say). A sandbox that says so but
+    has no namespace for a service gets its egress cases, each an ``error``: never skipped."""
+    return "isolated" if getattr(sandbox, "backend_kind", "local") == "isolated" else "local"
+
+
 @dataclass
 class EgressClient:
     sandbox: Sandbox
@@ -33,8 +40,7 @@ class EgressClient:
     _contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
 
     def backend_kind(self) -> str:
-        kind = getattr(self.sandbox, "backend_kind", "local")
-        return kind if kind in ("local", "isolated") else "local"
+        return backend_of(self.sandbox)
 
     def _namespace(self, service: str) -> Any:
         namespaces = getattr(self.sandbox, "namespaces", None) or {}

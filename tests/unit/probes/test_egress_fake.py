@@ -53,6 +53,9 @@ def test_no_egress_case_on_the_local_backend_and_the_plan_says_so_once() -> None
     assert egress_cases(SHOP, backend="local") == []
     assert egress.plan_note(Plan.of(SHOP)) == "egress not checked: local backend"
     assert egress.plan_note(Plan.of(SHOP, backend="isolated")) is None
+    # no egress probe selected: nothing to say
+    unselected = replace(SHOP, probes=replace(SHOP.probes, deselect=("egress.*",)))
+    assert egress.plan_note(Plan.of(unselected)) is None
 
 
 def test_one_case_per_service_per_probe_where_it_applies_on_the_isolated_backend() -> None:
