@@ -8,9 +8,10 @@ Each probe is one case per service (where it applies) made of one or more `Egres
 * ``egress.undeclared-udp`` — an NTP request to 198.51.100.10:123 (no answer is the expected
   drop);
 * ``egress.undeclared-dns`` — ``example.com`` (a name that exists: a resolver forwarding upstream
-  would answer it) through the sandbox resolver at 127.0.0.1:53, which must refuse it;
-* ``egress.service-port`` — every other service's own port, around its gateway, at 127.0.0.1 and
-  at that service's address on the sandbox-private network;
+  would answer it; ``example.net`` or ``.org`` if a dependency declares it) through the sandbox
+  resolver at 127.0.0.1:53, which must refuse it;
+* ``egress.service-port`` — every other service's own ports (``port`` and ``other_ports``),
+  around its gateway, at 127.0.0.1 and at that service's address on the sandbox-private network;
 * ``egress.token-admin`` — the token service's admin mint API, presenting the service's own SVID;
 * ``egress.datastore-other-role`` — each datastore the service holds grants on, logged into as
   every other role of it and as the sandbox's admin role, with the service's own certificate
@@ -43,7 +44,7 @@ from trustproof.view import EgressAttempt, EgressResult, SandboxView
 
 UNDECLARED_TCP = ("192.0.2.10", 443)
 UNDECLARED_UDP = ("198.51.100.10", 123)
-UNDECLARED_NAME = "example.com"
+UNDECLARED_NAMES = ("example.com", "example.net", "example.org")  # exist: a forwarder answers
 RESOLVER = ("127.0.0.1", 53)
 ADMIN_MINT_PATH = "/admin/tokens"
 LOCAL_NOTE = "egress not checked: local backend"
@@ -110,18 +111,27 @@ def udp_undeclared(view: SandboxView, service: str) -> tuple[EgressAttempt, ...]
     return (EgressAttempt("udp", *UNDECLARED_UDP),)
 
 
+def undeclared_name(spec: Spec) -> str:
+    """A name that exists on the Internet and no dependency of the spec declares."""
+    dependencies = getattr(spec, "dependencies", None) or {}
+    declared = {str(dep.host).lower().rstrip(".") for dep in dependencies.values()}
+    return next((name for name in UNDECLARED_NAMES if name not in declared), "")
+
+
 def dns_undeclared(view: SandboxView, service: str) -> tuple[EgressAttempt, ...]:
-    return (EgressAttempt("dns", *RESOLVER, name=UNDECLARED_NAME),)
+    name = undeclared_name(view.spec)
+    return (EgressAttempt("dns", *RESOLVER, name=name),) if name else ()
 
 
 def service_ports(view: SandboxView, service: str) -> tuple[EgressAttempt, ...]:
     found: list[EgressAttempt] = []
     for name in others(view.spec, service):
         declared = view.spec.services[name]
-        found.append(EgressAttempt("tcp", str(declared.host), int(declared.port)))
         hub = view.hub_address(name)
-        if hub is not None:
-            found.append(EgressAttempt("tcp", hub, int(declared.port)))
+        for port in (declared.port, *declared.other_ports):
+            found.append(EgressAttempt("tcp", str(declared.host), int(port)))
+            if hub is not None:
+                found.append(EgressAttempt("tcp", hub, int(port)))
     return tuple(found)
 
 
@@ -239,7 +249,7 @@ class EgressProbe:
 PROBES: tuple[Probe, ...] = (
     EgressProbe("egress.undeclared-tcp", "tcp 192.0.2.10:443", tcp_undeclared),
     EgressProbe("egress.undeclared-udp", "udp 198.51.100.10:123", udp_undeclared),
-    EgressProbe("egress.undeclared-dns", f"dns {UNDECLARED_NAME}", dns_undeclared),
+    EgressProbe("egress.undeclared-dns", "dns of an undeclared name", dns_undeclared),
     EgressProbe(
         "egress.service-port",
         "tcp to other services' ports",

@@ -252,3 +252,21 @@ def test_a_declared_dependency_is_not_attempted() -> None:
 def test_every_egress_probe_is_in_the_catalogue_family() -> None:
     assert {probe.family for probe in egress.PROBES} == {"egress"}
     assert {probe.id for probe in egress.PROBES} == set(matching("egress.*"))
+
+
+def test_the_undeclared_name_is_never_one_a_dependency_declares() -> None:
+    assert egress.undeclared_name(SHOP) == "example.com"
+    spec = with_dependencies(SHOP, web=_Dependency("Example.com.", 443))
+    view = FakeView(spec, backend="isolated")
+    run(view, [c for c in egress_cases(spec) if c.probe == "egress.undeclared-dns"])
+    assert {a.name for _, a in view.egress_tried} == {"example.net"}
+
+
+def test_another_services_other_ports_are_tried_too() -> None:
+    services = dict(SHOP.services)
+    services["payments"] = replace(services["payments"], other_ports=(19103,))
+    spec = replace(SHOP, services=services)
+    view = FakeView(spec, backend="isolated")
+    run(view, [c for c in egress_cases(spec) if c.probe == "egress.service-port"])
+    orders = {(a.host, a.port) for service, a in view.egress_tried if service == "orders"}
+    assert {("127.0.0.1", 19103), (view.hub_address("payments"), 19103)} <= orders
