@@ -38,7 +38,7 @@ import pytest
 from trustproof.clock import ManualClock, SystemClock
 from trustproof.datastores import ADMIN_ROLE, PostgresServer
 from trustproof.fabric import TrustFabric
-from trustproof.identity import CertificateAuthority
+from trustproof.identity import CertificateAuthority, Svid
 from trustproof.probes.base import Plan
 from trustproof.probes.egress import PROBES
 from trustproof.probes.model import Case, judge
@@ -382,6 +382,61 @@ def test_the_live_views_client_presents_the_services_own_svid_from_its_namespace
             await fabric.close()
         local = EgressClient(cast(Sandbox, SimpleNamespace(fabric=None)), fabric.issue)
         assert local.backend_kind() == "local"
+
+    go(main)
+
+
+@dataclass(frozen=True)
+class Hit:  # what the isolated backend's canary records (sandbox.hub.CanaryHit)
+    proto: str
+    address: str
+    port: int
+    source: str
+
+
+class SilentCanary(asyncio.DatagramProtocol):
+    """Records every datagram and never answers, like the hub's canary."""
+
+    def __init__(self) -> None:
+        self.hits: list[Hit] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.hits.append(Hit("udp", UDP_CANARY[0], UDP_CANARY[1], addr[0]))
+
+
+def no_cert(name: str) -> Svid:
+    raise AssertionError(f"a UDP attempt needs no certificate ({name})")
+
+
+def test_a_datagram_the_silent_canary_received_is_no_drop(open_pair: Pair) -> None:
+    """The hub's canary never answers: a UDP timeout alone would pass a missing firewall rule,
+    so the live view's client reads what the canary received from the service meanwhile."""
+    udp = EgressAttempt("udp", *UDP_CANARY)
+
+    async def main() -> None:
+        canary = SilentCanary()
+        network = SimpleNamespace(
+            hub=SimpleNamespace(hits=lambda: tuple(canary.hits)),
+            addresses={"orders": "10.199.0.1", "payments": "10.199.0.9"},
+        )
+        sandbox = SimpleNamespace(
+            backend_kind="isolated",
+            namespaces={"orders": open_pair.a, "payments": open_pair.a},
+            network=network,
+        )
+        client = EgressClient(cast(Sandbox, sandbox), no_cert, timeout=TIMEOUT)
+        async with udp_server(open_pair, UDP_CANARY, lambda: canary):
+            assert (await attempt_in(open_pair, udp)).outcome == "timeout"  # silence alone
+            got = await client.attempt("orders", udp)
+            assert got == EgressResult(
+                "answered", "the sandbox's canary at 198.51.100.10:123 received it"
+            )
+            # a hit from another address is not this service's
+            assert (await client.attempt("payments", udp)).outcome == "timeout"
+            assert client.hub_address("orders") == "10.199.0.1"
+            open_pair.a.firewall(REJECT)
+            assert (await client.attempt("orders", udp)).outcome == "blocked"
+            assert len(canary.hits) == 3  # the rejected one never arrived
 
     go(main)
 

@@ -5,6 +5,11 @@ the service's namespace in the sandbox (`Sandbox.namespaces`, isolated backend o
 TLS context presenting the service's own SVID for the ``http`` and ``postgres`` attempts, and
 hands the namespace's socket factory to `trustproof.sandbox.egress_attempts.attempt`. On the local
 backend there is no namespace: every attempt is an ``error`` ("not isolated"), never a pass.
+
+The hub's canary records what reaches it and never answers, so a UDP attempt that timed out is
+checked against what the canary received from the service's hub address meanwhile: a datagram it
+got is ``answered`` (the silence was not a drop). The canary (``Sandbox.network.hub.hits()``) and
+the hub addresses (``Sandbox.network.addresses``) are read when the sandbox has them.
 """
 
 from __future__ import annotations
@@ -51,7 +56,24 @@ class EgressClient:
         if ns is None:
             return EgressResult("error", "not isolated")
         tls = self._context(service) if a.kind in ("http", "postgres") else None
-        return await attempt(ns.socket, a, self.timeout, tls=tls)
+        seen = len(self._canary_hits())
+        result = await attempt(ns.socket, a, self.timeout, tls=tls)
+        if result.outcome == "timeout" and a.kind == "udp":
+            # The canary records and never answers: a datagram it received got through.
+            source = self.hub_address(service)
+            for hit in self._canary_hits()[seen:]:
+                proto, address, port = (getattr(hit, f, None) for f in ("proto", "address", "port"))
+                if (proto, address, port) == ("udp", a.host, a.port) and (
+                    source is None or getattr(hit, "source", None) == source
+                ):
+                    where = f"{a.host}:{a.port}"
+                    return EgressResult("answered", f"the sandbox's canary at {where} received it")
+        return result
+
+    def _canary_hits(self) -> tuple[Any, ...]:
+        """What reached the hub's canary so far (``Sandbox.network.hub.hits()``; none without)."""
+        hub = getattr(getattr(self.sandbox, "network", None), "hub", None)
+        return tuple(hub.hits()) if hub is not None else ()
 
     def _context(self, service: str) -> ssl.SSLContext:
         if service not in self._contexts:
@@ -75,5 +97,7 @@ class EgressClient:
         return server.host, server.port
 
     def hub_address(self, service: str) -> str | None:
-        address = getattr(self._namespace(service), "hub_address", None)
+        """`service`'s address on the hub (``Sandbox.network.addresses``; None without)."""
+        addresses = getattr(getattr(self.sandbox, "network", None), "addresses", None) or {}
+        address = addresses.get(service)
         return str(address) if address else None
