@@ -20,7 +20,9 @@ What each kind does:
 * ``http`` — TLS with the caller's context (the service's own SVID), then ``POST path`` with
   the admin mint body ``{"subject": name, "audience": name}``; 401/403 is ``refused``, 2xx is
   ``connected`` (a token was minted: its body is never read into the detail), anything else an
-  ``error`` (a 400 may come after the identity check, so it is no proof of a refusal);
+  ``error`` (a 400 may come after the identity check, so it is no proof of a refusal); a TLS
+  alert, or the connection closed before any answer (how a TLS 1.3 server refusing the
+  certificate may look), is ``refused``;
 * ``postgres`` — the PostgreSQL wire protocol's start over the socket: SSLRequest, TLS with the
   caller's context, a StartupMessage for user `role` and database `name`; AuthenticationOk is
   ``connected``, an ErrorResponse (FATAL: certificate authentication failed …) or a request for a
@@ -65,11 +67,10 @@ SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 PROTOCOL_3_0 = 196608
 NTP_CLIENT_REQUEST = b"\x23" + b"\x00" * 47  # LI 0, version 4, mode 3 (client)
 MAX_ANSWER = 4096
-
-
-class _Decided(Exception):
-    def __init__(self, result: EgressResult) -> None:
-        self.result = result
+# TLS 1.3 checks the client's certificate after the client's side of the handshake is done, and
+# a server that refuses it may close without sending its alert (Python's asyncio servers do):
+# nothing came back, nothing got through.
+CLOSED_SILENTLY = "the server closed the connection without an answer (a TLS 1.3 refusal)"
 
 
 async def attempt(
@@ -97,14 +98,14 @@ async def attempt(
     try:
         async with asyncio.timeout(timeout):
             return await _run(sock, a, tls)
-    except _Decided as decided:
-        return decided.result
     except TimeoutError:
         return EgressResult("timeout", f"nothing came back within {timeout:g} s")
     except ssl.SSLError as exc:  # an alert after the handshake (TLS 1.3 refuses certs late)
         return EgressResult("refused", f"TLS refused: {exc.reason or type(exc).__name__}")
     except OSError as exc:
         return _network(exc)
+    except ValueError as exc:  # a malformed answer (`_message`)
+        return EgressResult("error", str(exc)[:200])
     finally:
         sock.close()
 
@@ -182,23 +183,27 @@ def dns_verdict(name: str, answer: dns.message.Message) -> EgressResult:
 # -- https: the token service's admin API ----------------------------------------------------------
 
 
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 async def _tls_streams(
     sock: socket.socket, context: ssl.SSLContext, host: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """TLS over the connected `sock`; a handshake the peer refuses is decided as ``refused``."""
+) -> Streams | EgressResult:
+    """TLS over the connected `sock`; a handshake the peer refuses is ``refused``."""
     try:
         return await asyncio.open_connection(sock=sock, ssl=context, server_hostname=host)
     except ssl.SSLCertVerificationError as exc:
-        raise _Decided(
-            EgressResult("error", f"server certificate not trusted: {exc.verify_message}")
-        ) from exc
+        return EgressResult("error", f"server certificate not trusted: {exc.verify_message}")
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
-        raise _Decided(EgressResult("refused", f"TLS handshake refused: {reason}")) from exc
+        return EgressResult("refused", f"TLS handshake refused: {reason}")
 
 
 async def _admin_mint(sock: socket.socket, a: EgressAttempt, tls: ssl.SSLContext) -> EgressResult:
-    reader, writer = await _tls_streams(sock, tls, a.host)
+    streams = await _tls_streams(sock, tls, a.host)
+    if isinstance(streams, EgressResult):
+        return streams
+    reader, writer = streams
     try:
         body = json.dumps({"subject": a.name, "audience": a.name}).encode()
         host = f"[{a.host}]" if ":" in a.host else a.host
@@ -209,7 +214,10 @@ async def _admin_mint(sock: socket.socket, a: EgressAttempt, tls: ssl.SSLContext
         )
         writer.write(head.encode("ascii") + body)
         await writer.drain()
-        status = _status(await reader.readline())
+        line = await reader.readline()
+        if not line:
+            return EgressResult("refused", CLOSED_SILENTLY)
+        status = _status(line)
         if status is None:
             return EgressResult("error", "no HTTP status line came back")
         if 200 <= status < 300:
@@ -257,12 +265,18 @@ async def _postgres_login(
         return EgressResult("refused", "the server does not offer TLS (no plaintext login tried)")
     if reply != b"S":
         return EgressResult("error", f"unexpected answer {reply!r} to SSLRequest")
-    reader, writer = await _tls_streams(sock, tls, a.host)
+    streams = await _tls_streams(sock, tls, a.host)
+    if isinstance(streams, EgressResult):
+        return streams
+    reader, writer = streams
     try:
         writer.write(startup_message(a.role, a.name or a.role))
         await writer.drain()
         while True:
-            kind, payload = await _message(reader)
+            try:
+                kind, payload = await _message(reader)
+            except asyncio.IncompleteReadError:
+                return EgressResult("refused", CLOSED_SILENTLY)
             decided = login_verdict(a.role, kind, payload)
             if decided is not None:
                 if decided.outcome == "connected":
@@ -291,7 +305,7 @@ async def _message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     head = await reader.readexactly(5)
     length = struct.unpack("!i", head[1:])[0]
     if not 4 <= length <= 1 << 16:
-        raise _Decided(EgressResult("error", f"a PostgreSQL message of length {length}"))
+        raise ValueError(f"a PostgreSQL message of length {length}")
     return head[:1], await reader.readexactly(length - 4)
 
 

@@ -346,6 +346,12 @@ def test_admin_mint_with_the_admin_identity_connects_with_a_workloads_is_refused
             assert "eyJ" not in minted.detail  # the token is never read into the detail
             refused = await attempt_in(open_pair, mint, tls=workload)
             assert refused == EgressResult("refused", "HTTP 403 access_denied")
+            # a certificate from a CA the token service does not trust: refused by TLS itself
+            stranger = CertificateAuthority(fabric.ca.trust_domain, clock)
+            foreign = client_context(bundle, stranger.issue("orders", timedelta(minutes=5)))
+            handshake = await attempt_in(open_pair, mint, tls=foreign)
+            assert handshake.outcome == "refused", handshake
+            assert "TLS" in handshake.detail, handshake
             open_pair.a.firewall(REJECT)
             blocked = await attempt_in(open_pair, mint, tls=admin)
             assert blocked.outcome == "blocked", blocked
@@ -504,6 +510,11 @@ def test_postgres_as_its_own_role_connects_as_another_is_refused(
             admin = await attempt_in(open_pair, login(ADMIN_ROLE), tls=tls)
             assert admin.outcome == "refused", admin
             assert admin.detail.startswith("28000"), admin
+            stranger = CertificateAuthority(ca.trust_domain, SystemClock())
+            untrusted = stranger.issue("orders", timedelta(minutes=5))
+            foreign = client_context(ca.bundle_pem(), untrusted)
+            handshake = await attempt_in(open_pair, login("orders"), tls=foreign)
+            assert handshake.outcome == "refused", handshake  # by TLS, before any login
             open_pair.a.firewall(REJECT)
             blocked = await attempt_in(open_pair, login("payments"), tls=tls)
             assert blocked.outcome == "blocked", blocked
