@@ -376,7 +376,9 @@ def test_the_live_views_client_presents_the_services_own_svid_from_its_namespace
             sandbox = SimpleNamespace(
                 fabric=fabric, backend_kind="isolated", namespaces={"orders": open_pair.a}
             )
-            client = EgressClient(cast(Sandbox, sandbox), fabric.issue, timeout=TIMEOUT)
+            client = EgressClient(
+                cast(Sandbox, sandbox), fabric.issue, timeout=TIMEOUT, udp_timeout=TIMEOUT
+            )
             assert client.backend_kind() == "isolated"
             host, port = client.token_service_address()
             assert (host, port) == TOKEN_SERVICE
@@ -430,7 +432,7 @@ def test_a_datagram_the_silent_canary_received_is_no_drop(open_pair: Pair) -> No
             namespaces={"orders": open_pair.a, "payments": open_pair.a},
             network=network,
         )
-        client = EgressClient(cast(Sandbox, sandbox), no_cert, timeout=TIMEOUT)
+        client = EgressClient(cast(Sandbox, sandbox), no_cert, timeout=TIMEOUT, udp_timeout=TIMEOUT)
         async with udp_server(open_pair, UDP_CANARY, lambda: canary):
             assert (await attempt_in(open_pair, udp)).outcome == "timeout"  # silence alone
             got = await client.attempt("orders", udp)

@@ -27,7 +27,12 @@ from trustproof.sandbox.egress_attempts import attempt
 from trustproof.tls import client_context
 from trustproof.view.egress import EgressAttempt, EgressResult
 
-TIMEOUT_S = 1.5  # per attempt; a UDP drop waits this long (reject rules answer at once)
+# Per attempt. A reject answers at once, so these only run out when nothing comes back: for UDP
+# the expected sign of a drop (then the canary is asked), elsewhere a slow peer under load (a TLS
+# handshake through a relay on a busy machine can take a second) — as long as the live view's
+# HTTP attempts, so that a slow refusal is never an inconclusive.
+TIMEOUT_S = 10.0
+UDP_TIMEOUT_S = 2.0
 
 
 def backend_of(sandbox: Sandbox) -> str:
@@ -42,6 +47,7 @@ class EgressClient:
     sandbox: Sandbox
     cert: Callable[[str], Svid]  # the view's valid SVID of a workload
     timeout: float = TIMEOUT_S
+    udp_timeout: float = UDP_TIMEOUT_S
     _contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
 
     def backend_kind(self) -> str:
@@ -57,7 +63,8 @@ class EgressClient:
             return EgressResult("error", "not isolated")
         tls = self._context(service) if a.kind in ("http", "postgres") else None
         seen = len(self._canary_hits())
-        result = await attempt(ns.socket, a, self.timeout, tls=tls)
+        timeout = self.udp_timeout if a.kind == "udp" else self.timeout
+        result = await attempt(ns.socket, a, timeout, tls=tls)
         if result.outcome == "timeout" and a.kind == "udp":
             # The canary records and never answers: a datagram it received got through.
             source = self.hub_address(service)
