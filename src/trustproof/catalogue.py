@@ -4,8 +4,9 @@ Ids are part of the product's interface: specs select them (`probes.select`), re
 `trustproof probes` name them, and they never change meaning. A probe id is ``<layer>.<check>``.
 
 Each entry also says which exerciser implements it: a `family` module of `trustproof.probes`
-(``tls``, ``token``, ``authz``, ``bypass``, ``datastore``: the check runs as generated *cases*,
-one per boundary and cell) or a scenario module (``chaos``: multi-step stories that disturb the
+(``tls``, ``token``, ``authz``, ``bypass``, ``datastore``, ``egress``: the check runs as
+generated *cases*, one per boundary and cell — for ``egress`` one per service, on the isolated
+backend only) or a scenario module (``chaos``: multi-step stories that disturb the
 sandbox; ``consistency``: comparisons of the live results with another source of truth). The
 registry (`trustproof.probes.registry`) holds the implementation of every case entry, and the
 scenario tables (`trustproof.chaos`, `trustproof.consistency`) of every scenario entry; a unit
@@ -143,6 +144,23 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "egress.dependency-direct",
         "a mocked dependency answers its caller's egress proxy, and refuses callers without "
         "the proxy's credentials",
+        "egress",
+    ),
+    ProbeInfo("egress.undeclared-tcp", "TCP from a service to an undeclared address", "egress"),
+    ProbeInfo("egress.undeclared-udp", "UDP from a service to an undeclared address", "egress"),
+    ProbeInfo("egress.undeclared-dns", "a name the service did not declare, resolved", "egress"),
+    ProbeInfo(
+        "egress.service-port", "another service's own port reached around its gateway", "egress"
+    ),
+    ProbeInfo(
+        "egress.token-admin", "the token service's admin API with the service's SVID", "egress"
+    ),
+    ProbeInfo(
+        "egress.datastore-other-role", "a declared datastore logged into as another role", "egress"
+    ),
+    ProbeInfo(
+        "egress.dependency-undeclared",
+        "an external dependency the service does not list in calls",
         "egress",
     ),
     ProbeInfo("lifecycle.token-expiry", "token expiring mid-session", "chaos"),

@@ -56,12 +56,17 @@ def check() -> list[str]:
 
 
 def generate(
-    spec: Spec, probes: Iterable[str] | None = None, *, thorough: bool = False
+    spec: Spec,
+    probes: Iterable[str] | None = None,
+    *,
+    thorough: bool = False,
+    backend: str = "local",
 ) -> list[Case]:
     """Every case of the chosen probes (default: the spec's ``probes.select``/``deselect``), by
     boundary in the expected matrix's order, then by catalogue order, then by cell; `thorough`:
-    every cell where a probe samples by default (`Plan.thorough`)."""
-    plan = Plan.of(spec, thorough=thorough)
+    every cell where a probe samples by default (`Plan.thorough`); `backend`: where the services
+    run (the egress probes have cases on ``"isolated"`` only, `Plan.backend`)."""
+    plan = Plan.of(spec, thorough=thorough, backend=backend)
     chosen = set(selected(spec.probes.select, spec.probes.deselect) if probes is None else probes)
     cases = [
         case

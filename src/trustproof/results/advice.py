@@ -27,6 +27,31 @@ HOW_TO_FIX: dict[str, str] = {
     "error": "the probe could not run: see the evidence and the logs",
 }
 
+# Advice of one probe's verdict, instead of the verdict's: what got out of a service's namespace
+# (`trustproof.probes.egress`) and where it is closed.
+_EGRESS_OPEN = (
+    "the service's network namespace let it out: the firewall of the namespace must reject all "
+    "but `lo` (the relays of its declared peers)"
+)
+HOW_TO_FIX_PROBE: dict[tuple[str, str], str] = {
+    ("egress.undeclared-tcp", "over-permission"): _EGRESS_OPEN,
+    ("egress.undeclared-udp", "over-permission"): _EGRESS_OPEN,
+    ("egress.undeclared-dns", "over-permission"): "the sandbox resolver answered a name the "
+    "service did not declare: it must answer `localhost` and declared dependencies only",
+    ("egress.service-port", "over-permission"): "another service's own port is reachable from "
+    "this one, around its gateway: each service must listen inside its own namespace only, "
+    "with no relay to another's port",
+    ("egress.token-admin", "over-permission"): "the token service's admin API accepted a "
+    "workload's certificate: only the admin identity may mint",
+    ("egress.datastore-other-role", "over-permission"): "the datastore let the service log in "
+    "as a role that is not its own: use `cert` authentication with the certificate's CN as the "
+    "role (pg_hba `hostssl … cert`, no `map` that widens it)",
+    ("egress.dependency-undeclared", "over-permission"): "the service reached a dependency it "
+    "does not list in `calls`: add it to `calls` if intended, else close the path",
+    ("egress.undeclared-dns", "inconclusive"): "the sandbox resolver did not answer: it must "
+    "refuse undeclared names (REFUSED), not drop them",
+}
+
 
 @dataclass(frozen=True)
 class FailureGroup:
@@ -42,7 +67,8 @@ class FailureGroup:
 
     @property
     def how_to_fix(self) -> str:
-        return HOW_TO_FIX.get(self.verdict, "")
+        specific = HOW_TO_FIX_PROBE.get((self.probe, self.verdict))
+        return specific or HOW_TO_FIX.get(self.verdict, "")
 
 
 def failure_groups(failures: Sequence[CaseRecord]) -> list[FailureGroup]:

@@ -57,6 +57,7 @@ from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, s
 from trustproof.sandbox.revocation import revoke_in_sandbox
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
+from trustproof.sandbox.view_egress import EgressClient
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tls import client_context, load_svid
@@ -79,6 +80,7 @@ from trustproof.view import (
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
+from trustproof.view.egress import EgressAttempt, EgressResult
 from trustproof.view.exchange import placed_token
 
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
@@ -112,6 +114,7 @@ class LiveView:
     _foreign: tuple[ForeignAuthority, ...] | None = None
     _db: DatastoreClient | None = None
     _attacker: AttackerServer | None = None
+    _egress: EgressClient | None = None
 
     @classmethod
     @asynccontextmanager
@@ -509,6 +512,29 @@ class LiveView:
 
     def memory_kib(self) -> int:
         return rss_kib()
+
+    # -- isolation (egress): `trustproof.sandbox.view_egress` -----------------------------------
+
+    @property
+    def _egress_client(self) -> EgressClient:
+        if self._egress is None:
+            self._egress = EgressClient(self.sandbox, self.cert)
+        return self._egress
+
+    def backend_kind(self) -> str:
+        return self._egress_client.backend_kind()
+
+    async def egress_attempt(self, service: str, attempt: EgressAttempt) -> EgressResult:
+        return await self._egress_client.attempt(service, attempt)
+
+    def token_service_address(self) -> tuple[str, int]:
+        return self._egress_client.token_service_address()
+
+    def datastore_address(self, datastore: str) -> tuple[str, int]:
+        return self._egress_client.datastore_address(datastore)
+
+    def hub_address(self, service: str) -> str | None:
+        return self._egress_client.hub_address(service)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from trustproof.errors import UsageError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.results import CaseRecord, Results, write
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.view_egress import backend_of
 from trustproof.scrub import scrub
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
@@ -34,10 +35,15 @@ class NothingToRun(UsageError):
 
 
 def check_selection(
-    spec: Spec, select: Sequence[str], deselect: Sequence[str], *, thorough: bool = False
+    spec: Spec,
+    select: Sequence[str],
+    deselect: Sequence[str],
+    *,
+    thorough: bool = False,
+    backend: str = "local",
 ) -> list[Case]:
     """The chosen cases; `NothingToRun` when none (a typo must not turn the gate green)."""
-    cases = choose(generate(spec, thorough=thorough), select, deselect)
+    cases = choose(generate(spec, thorough=thorough, backend=backend), select, deselect)
     if not cases:
         chosen = [*(f"--select {p}" for p in select), *(f"--deselect {p}" for p in deselect)]
         raise NothingToRun(
@@ -64,7 +70,8 @@ async def suite_on(
     `chaos` and the spec's ``chaos.enabled``, the trust-chaos experiments (not after a
     --fail-fast stop); write the results into the run directory and return them with the file's
     path."""
-    cases = check_selection(sandbox.spec, select, deselect, thorough=thorough)
+    backend = backend_of(sandbox)  # the egress cases run on the isolated backend only
+    cases = check_selection(sandbox.spec, select, deselect, thorough=thorough, backend=backend)
     if on_total is not None:
         on_total(len(cases))
     run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)

@@ -37,11 +37,11 @@ from trustproof.view import SandboxView
 DEFAULT_CONCURRENCY = 32
 
 
-def generate(spec: Spec, *, thorough: bool = False) -> list[Case]:
+def generate(spec: Spec, *, thorough: bool = False, backend: str = "local") -> list[Case]:
     """Every case the spec implies (services, then datastores), in a stable order, limited to
     the probes the spec's `probes.select`/`deselect` choose (`thorough`: every cell where a
-    probe samples by default)."""
-    return generate_cases(spec, thorough=thorough)
+    probe samples by default; `backend` ``"isolated"``: the egress cases too)."""
+    return generate_cases(spec, thorough=thorough, backend=backend)
 
 
 def choose(

@@ -19,6 +19,12 @@ exactly the expected matrix.
 How one HTTP attempt is decided lives in `trustproof.view.fake_http`; datastores decide from the
 spec's role grants (`trustproof.view.fake_db`; `FakeServer.db_*` bend them). The clock is the
 view's (a `ManualClock` by default), so nothing here waits.
+
+``FakeView(spec, backend="isolated")`` stands for the isolated backend: every service's
+namespace is closed (TCP and UDP blocked, DNS, the admin API and other roles' logins refused)
+unless ``leaks`` opens one attempt — or every attempt of one kind — for a service, with the
+result it then gets; ``egress_tried`` records each attempt. On the default ``"local"`` every
+egress attempt is an ``error`` ("not isolated").
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from trustproof.view import fake_chaos
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
+from trustproof.view.egress import EgressAttempt, EgressKind, EgressResult
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
     AdvertisedCas,
@@ -100,6 +107,13 @@ class FakeView:
     clock: Clock = field(default_factory=lambda: ManualClock(datetime(2030, 1, 1, 12, tzinfo=UTC)))
     sent: list[HttpRequest] = field(default_factory=list)  # every request, in order
     chaos_state: FakeChaos = field(default_factory=FakeChaos)  # the trust faults in force
+    # Isolation: "isolated" makes every service a namespace whose egress is closed (blocked,
+    # refused) unless `leaks` says otherwise for a service: an exact attempt or a whole kind.
+    backend: str = "local"
+    leaks: Mapping[str, Mapping[EgressAttempt | EgressKind, EgressResult]] = field(
+        default_factory=dict
+    )
+    egress_tried: list[tuple[str, EgressAttempt]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ca = CertificateAuthority(self.spec.trust_domain, self.clock)
@@ -406,6 +420,42 @@ class FakeView:
         )
         detail = decision.body[:200].decode("utf-8", "replace")
         return DependencyAnswer(decision.status, call.dependency, detail)
+
+    # -- isolation (egress) ---------------------------------------------------------------------
+
+    def backend_kind(self) -> str:
+        return self.backend
+
+    async def egress_attempt(self, service: str, attempt: EgressAttempt) -> EgressResult:
+        self.egress_tried.append((service, attempt))
+        if self.backend != "isolated" or service not in self.spec.services:
+            return EgressResult("error", "not isolated")
+        table = self.leaks.get(service, {})
+        leaked = table.get(attempt) or table.get(attempt.kind)
+        return leaked if leaked is not None else CLOSED[attempt.kind]
+
+    def token_service_address(self) -> tuple[str, int]:
+        return "127.0.0.1", 1  # the fake issuer's (`fake_http.ISSUER`)
+
+    def datastore_address(self, datastore: str) -> tuple[str, int]:
+        store = self.spec.datastores[datastore]
+        port = store.port or 15432 + list(self.spec.datastores).index(datastore)
+        return str(store.host), int(port)
+
+    def hub_address(self, service: str) -> str | None:
+        if self.backend != "isolated" or service not in self.spec.services:
+            return None
+        return f"10.77.0.{list(self.spec.services).index(service) + 2}"
+
+
+# What a closed namespace answers each kind of attempt (the fake's default on "isolated").
+CLOSED: Mapping[EgressKind, EgressResult] = {
+    "tcp": EgressResult("blocked", "ECONNREFUSED: connection refused (a reject rule)"),
+    "udp": EgressResult("blocked", "ECONNREFUSED: connection refused (a reject rule)"),
+    "dns": EgressResult("refused", "REFUSED"),
+    "http": EgressResult("refused", "HTTP 403 access_denied"),
+    "postgres": EgressResult("refused", "28000: certificate authentication failed"),
+}
 
 
 def _conforms(view: FakeView) -> SandboxView:

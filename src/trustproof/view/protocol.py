@@ -18,6 +18,10 @@ gateways enforce and `override_policy()`; the audit event of a request; each gat
 leeway; sending attempts (`send`, `channel`, `query`); handshake scans (the CA names a server
 advertises, next to the sandbox's own and the spec's foreign ones); and the listening sockets of
 the team's service processes (`listeners`).
+
+On the isolated backend (`backend_kind`), it also makes egress attempts from inside a service's
+network namespace (`egress_attempt`, `trustproof.view.egress`), and names the addresses a
+service reaches its peers at (`token_service_address`, `datastore_address`, `hub_address`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
+from trustproof.view.egress import EgressAttempt, EgressResult
 from trustproof.view.exchange import (
     CaNames,
     CaScan,
@@ -282,4 +287,27 @@ class SandboxView(Protocol):
     async def dependency_call(self, call: DependencyCall) -> DependencyAnswer:
         """Call a mocked dependency through `call.service`'s egress proxy for it, or straight to
         its mock without credentials; never raises for a refusal or a transport failure."""
+
+    # -- isolation (egress) ---------------------------------------------------------------------
+
+    def backend_kind(self) -> str:
+        """Where the services run: ``"isolated"`` (each in its own network namespace) or
+        ``"local"`` (plain host processes: egress cannot be checked)."""
+        ...
+
+    async def egress_attempt(self, service: str, attempt: EgressAttempt) -> EgressResult:
+        """Try `attempt` from inside `service`'s network namespace; an ``error`` result ("not
+        isolated") when the service has none. Never raises for a refusal or a drop."""
+        ...
+
+    def token_service_address(self) -> tuple[str, int]:
+        """The token service's (IP address, port) as a service reaches it."""
+        ...
+
+    def datastore_address(self, datastore: str) -> tuple[str, int]:
+        """`datastore`'s (IP address, port) as a service reaches it."""
+        ...
+
+    def hub_address(self, service: str) -> str | None:
+        """`service`'s address on the sandbox-private network (the hub), None without one."""
         ...
