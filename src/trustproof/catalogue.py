@@ -19,8 +19,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy", "surface"]
-Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency"]
+Layer = Literal["tls", "bypass", "token", "authz", "db", "lifecycle", "policy", "surface", "egress"]
+Family = Literal["tls", "token", "authz", "bypass", "datastore", "chaos", "consistency", "egress"]
 SCENARIO_FAMILIES: tuple[Family, ...] = ("chaos", "consistency")
 
 
@@ -123,6 +123,11 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "db.effective-hba",
         "the pg_hba.conf in force admits TCP clients without a client certificate",
         "datastore",
+    ),
+    ProbeInfo(
+        "egress.observed",
+        "nothing the service itself sent out was dropped or refused (after all other cases)",
+        "egress",
     ),
     ProbeInfo("lifecycle.token-expiry", "token expiring mid-session", "chaos"),
     ProbeInfo("lifecycle.cert-rotation", "certificate rotation under traffic", "chaos"),

@@ -48,9 +48,12 @@ FAMILIES = get_args(Family)
 def test_each_probe_module_is_named_after_its_family() -> None:
     for probe in registry.registry().values():
         layer = probe.id.split(".", 1)[0]  # a layer of its own (surface.*) may have its module
+        # ... or a module of one check of its family, named after both (egress_observed)
+        check = probe.id.split(".", 1)[1].replace("-", "_")
         assert type(probe).__module__ in (
             f"trustproof.probes.{probe.family}",
             f"trustproof.probes.{layer}" if layer not in FAMILIES else "",
+            f"trustproof.probes.{probe.family}_{check}",
         )
 
 

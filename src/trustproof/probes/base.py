@@ -27,15 +27,17 @@ from trustproof.view import SandboxView
 @dataclass(frozen=True)
 class Plan:
     """What cases are generated from: the spec and its expected matrix; `thorough` asks the
-    probes that sample cells (the refused path and request tricks) for every cell."""
+    probes that sample cells (the refused path and request tricks) for every cell; `backend`
+    is where the services run (``"isolated"``: the egress probes have cases)."""
 
     spec: Spec
     boundaries: tuple[Boundary, ...]
     thorough: bool = False
+    backend: str = "local"
 
     @classmethod
-    def of(cls, spec: Spec, *, thorough: bool = False) -> Plan:
-        return cls(spec, expected_matrix(spec), thorough)
+    def of(cls, spec: Spec, *, thorough: bool = False, backend: str = "local") -> Plan:
+        return cls(spec, expected_matrix(spec), thorough, backend)
 
     def services(self) -> tuple[Boundary, ...]:
         return tuple(b for b in self.boundaries if b.kind == "service")

@@ -61,6 +61,7 @@ from trustproof.sandbox.backend import (
 )
 from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.datastores import Datastores
+from trustproof.sandbox.egress_events import EgressLedger
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.ports import PortPool
@@ -123,6 +124,8 @@ class Sandbox:
         self._envs: dict[str, dict[str, str]] = {}  # service -> its environment (re-rendering)
         self._restarts: dict[str, asyncio.Task[None]] = {}  # the latest restart of each service
         self.trust_files: TrustFileWatch | None = None
+        # isolated backend: what the services themselves tried (`trustproof.sandbox.egress_events`)
+        self.egress_ledger: EgressLedger | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:

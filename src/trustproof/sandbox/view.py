@@ -71,6 +71,7 @@ from trustproof.view import (
     TransportFailure,
 )
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.egress import EgressEvent
 from trustproof.view.exchange import placed_token
 
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
@@ -360,6 +361,12 @@ class LiveView:
     async def listeners(self, service: str) -> tuple[Listener, ...]:
         roots = {name: handle.pid for name, handle in self.sandbox.handles.items()}
         return await surface.listeners(roots, service)
+
+    # -- what the services themselves tried: `trustproof.sandbox.egress_events` ----------------
+
+    def egress_events(self) -> tuple[EgressEvent, ...]:
+        ledger = self.sandbox.egress_ledger
+        return () if ledger is None else ledger.events()
 
     # -- HTTP -----------------------------------------------------------------------------------
 

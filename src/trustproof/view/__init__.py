@@ -2,6 +2,7 @@
 and the answers they get, and an in-memory fake (`trustproof.view.fake`). Core layer: no sockets
 here; the live adapter is `trustproof.sandbox.view`."""
 
+from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
     WEAK_CIPHERS,
@@ -42,6 +43,9 @@ __all__ = [
     "DbRequest",
     "DbStatus",
     "Door",
+    "EgressAttempt",
+    "EgressEvent",
+    "EgressResult",
     "Exchange",
     "FailureKind",
     "HostVariant",

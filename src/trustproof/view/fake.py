@@ -51,6 +51,7 @@ from trustproof.tokens import (
 )
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.egress import EgressEvent
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
     AdvertisedCas,
@@ -89,6 +90,8 @@ class FakeView:
     server: FakeServer = field(default_factory=FakeServer)
     clock: Clock = field(default_factory=lambda: ManualClock(datetime(2030, 1, 1, 12, tzinfo=UTC)))
     sent: list[HttpRequest] = field(default_factory=list)  # every request, in order
+    # What the services themselves tried and the sandbox stopped (`egress_events`).
+    service_egress: tuple[EgressEvent, ...] = ()
 
     def __post_init__(self) -> None:
         self.ca = CertificateAuthority(self.spec.trust_domain, self.clock)
@@ -322,6 +325,11 @@ class FakeView:
             if name == service:
                 found.append(Listener(service, port, "0.0.0.0", "tcp", pid, service, False))  # noqa: S104
         return tuple(found)
+
+    # -- what the services themselves tried -----------------------------------------------------
+
+    def egress_events(self) -> tuple[EgressEvent, ...]:
+        return self.service_egress
 
 
 def _conforms(view: FakeView) -> SandboxView:

@@ -18,6 +18,9 @@ gateways enforce and `override_policy()`; the audit event of a request; each gat
 leeway; sending attempts (`send`, `channel`, `query`); handshake scans (the CA names a server
 advertises, next to the sandbox's own and the spec's foreign ones); and the listening sockets of
 the team's service processes (`listeners`).
+
+On the isolated backend it also says what the services themselves tried to reach outside their
+declared peers (`egress_events`: dropped connections and refused DNS queries, counted).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.db_catalog import DbCatalog
+from trustproof.view.egress import EgressEvent
 from trustproof.view.exchange import (
     CaNames,
     CaScan,
@@ -201,4 +205,13 @@ class SandboxView(Protocol):
         """Every listening TCP socket and bound UDP socket (IPv4 and IPv6) of the processes the
         sandbox started for `service` and their children; raises `SandboxError` when they
         cannot be read."""
+        ...
+
+    # -- what the services themselves tried -----------------------------------------------------
+
+    def egress_events(self) -> tuple[EgressEvent, ...]:
+        """Every destination a service's own processes tried and the sandbox stopped, so far:
+        connections its namespace's firewall dropped, DNS queries the sandbox resolver refused
+        (the egress probes' own attempts left out), counted, by service. Empty on the local
+        backend, where nothing is observed."""
         ...
