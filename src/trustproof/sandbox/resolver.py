@@ -24,7 +24,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox.dns_answer import DnsQuery, answer, check_names
@@ -43,8 +43,9 @@ class _DnsProtocol(asyncio.DatagramProtocol):
         self.received = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.DatagramTransport):
-            self.transport = transport
+        # asyncio's own datagram transports are not `DatagramTransport` subclasses on every
+        # Python (3.11's selector one is not): trust the loop, which made a datagram endpoint
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.received += 1
