@@ -118,8 +118,8 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], check=False, timeout=10)
 
 
-def udp_socket_in(namespace: str) -> socket.socket:
-    """A UDP socket made inside `namespace` by a thread that entered it (the test's own thread
+def socket_in(namespace: str, kind: int = socket.SOCK_DGRAM) -> socket.socket:
+    """A socket made inside `namespace` by a thread that entered it (the test's own thread
     never changes namespace); the socket stays there."""
     made: list[socket.socket] = []
     failed: list[BaseException] = []
@@ -133,7 +133,7 @@ def udp_socket_in(namespace: str) -> socket.socket:
                     raise OSError(ctypes.get_errno(), "setns failed")
             finally:
                 os.close(fd)
-            made.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            made.append(socket.socket(socket.AF_INET, kind))
         except BaseException as exc:
             failed.append(exc)
 
@@ -165,7 +165,7 @@ def test_resolver_in_a_namespace_answers_glibc_for_declared_names_only(namespace
     ledger = EgressLedger()
 
     async def main() -> None:
-        sock = udp_socket_in(namespace)
+        sock = socket_in(namespace)
         sock.bind(("127.0.0.1", 53))  # port 53 of the namespace's own loopback
         resolver = await start_resolver(sock, NAMES, ledger.recorder("orders"))
         try:
@@ -198,3 +198,62 @@ def test_resolver_refuses_to_start_on_what_it_cannot_serve() -> None:
                 await start_resolver(udp, {"payments.tpt.example": "::1"}, print)
 
     asyncio.run(main())
+
+
+def test_resolver_over_tcp_answers_and_stays_bounded() -> None:
+    seen: list[DnsQuery] = []
+
+    async def main() -> None:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        resolver = await start_resolver(udp, NAMES, seen.append, tcp=tcp)
+        host, port = resolver.address
+        try:
+            query = dns.message.make_query("payments.tpt.example", "A")
+            declared = await dns.asyncquery.tcp(query, host, port=port, timeout=2)
+            assert [r.address for rrset in declared.answer for r in rrset] == ["127.0.0.1"]
+            query = dns.message.make_query("api.evil.example", "A")
+            refused = await dns.asyncquery.tcp(query, host, port=port, timeout=2)
+            assert refused.rcode() == dns.rcode.REFUSED
+            # a message longer than any query: recorded as malformed, the connection closed
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write((60000).to_bytes(2, "big") + b"x" * 100)
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+            writer.close()
+            assert (resolver.received, resolver.received_tcp) == (3, 3)
+        finally:
+            resolver.close()
+
+    asyncio.run(main())
+    assert seen == [
+        DnsQuery("payments.tpt.example", "A", True),
+        DnsQuery("api.evil.example", "A", False),
+        DnsQuery("", "malformed", False),
+    ]
+
+
+def test_resolver_in_a_namespace_answers_glibc_over_tcp(namespace: str) -> None:
+    (Path("/etc/netns") / namespace / "resolv.conf").write_text(
+        "nameserver 127.0.0.1\noptions use-vc\n"
+    )
+    ledger = EgressLedger()
+
+    async def main() -> None:
+        udp, tcp = socket_in(namespace), socket_in(namespace, socket.SOCK_STREAM)
+        udp.bind(("127.0.0.1", 53))
+        tcp.bind(("127.0.0.1", 53))
+        resolver = await start_resolver(udp, NAMES, ledger.recorder("orders"), tcp=tcp)
+        try:
+            code, out = await getent(namespace, "payments.tpt.example")
+            assert (code, out.split()) == (0, ["127.0.0.1", "payments.tpt.example"])
+            code, out = await getent(namespace, "api.evil.example")
+            assert (code, out) == (2, "")
+        finally:
+            resolver.close()
+        assert resolver.received >= 3
+        assert resolver.received_tcp == resolver.received  # UDP was never asked
+
+    asyncio.run(main())
+    assert set(ledger.refused()["orders"]) == {"api.evil.example"}

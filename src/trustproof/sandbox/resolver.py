@@ -13,9 +13,13 @@ every query received, answered or not, in the event loop's thread. Nothing a cli
 stop the resolver: a query that cannot be decided is logged (scrubbed) and dropped, a `record`
 that raises is logged and the reply still goes out.
 
-Only UDP: glibc and the common stub resolvers fall back to TCP when a reply is truncated, and these
-replies (one question, at most one A record) never are. A service that opens TCP to port 53
-finds nothing listening there (refused at once, inside its namespace).
+UDP always; TCP too when a listening-ready socket is passed as `tcp` (DNS over TCP, RFC 7766:
+each message behind a two-byte length). Stub resolvers use TCP when a reply is truncated — these
+replies (one question, at most one A record) never are — or when told to (``options use-vc``,
+``dig +tcp``), and a lookup over TCP is an egress attempt like any other. TCP is bounded:
+`MAX_TCP_CONNECTIONS` at a time (more are closed at once), `MAX_TCP_QUERIES` per connection,
+`TCP_IDLE_S` to send each message; a message longer than `MAX_QUERY_BYTES` is recorded as
+malformed and ends the connection.
 """
 
 from __future__ import annotations
@@ -27,20 +31,46 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.dns_answer import DnsQuery, answer, check_names
+from trustproof.sandbox.dns_answer import MALFORMED, MAX_QUERY_BYTES, DnsQuery, answer, check_names
 from trustproof.scrub import scrub
 
 log = logging.getLogger(__name__)
 
 Record = Callable[[DnsQuery], None]
+MAX_TCP_CONNECTIONS = 16
+MAX_TCP_QUERIES = 64
+TCP_IDLE_S = 5.0
 
 
-class _DnsProtocol(asyncio.DatagramProtocol):
+class _Handler:
+    """One query in, the reply out (empty: send nothing), recorded; never raises."""
+
     def __init__(self, names: Mapping[str, str], record: Record) -> None:
         self.names = names
         self.record = record
-        self.transport: asyncio.DatagramTransport | None = None
         self.received = 0
+
+    def reply(self, data: bytes) -> bytes:
+        self.received += 1
+        try:
+            reply, query = answer(data, self.names)
+        except Exception as exc:  # a bug in the decision must not stop the resolver
+            log.warning("resolver: query of %d bytes dropped: %s", len(data), scrub(repr(exc)))
+            return b""
+        self.note(query)
+        return reply
+
+    def note(self, query: DnsQuery) -> None:
+        try:
+            self.record(query)
+        except Exception as exc:
+            log.warning("resolver: recording a query failed: %s", scrub(repr(exc)))
+
+
+class _DnsProtocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: _Handler) -> None:
+        self.handler = handler
+        self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's own datagram transports are not `DatagramTransport` subclasses on every
@@ -48,16 +78,7 @@ class _DnsProtocol(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.received += 1
-        try:
-            reply, query = answer(data, self.names)
-        except Exception as exc:  # a bug in the decision must not stop the resolver
-            log.warning("resolver: query of %d bytes dropped: %s", len(data), scrub(repr(exc)))
-            return
-        try:
-            self.record(query)
-        except Exception as exc:
-            log.warning("resolver: recording a query failed: %s", scrub(repr(exc)))
+        reply = self.handler.reply(data)
         if reply and self.transport is not None:
             self.transport.sendto(reply, addr)
 
@@ -66,18 +87,70 @@ class _DnsProtocol(asyncio.DatagramProtocol):
         log.debug("resolver: %s", exc)
 
 
-class Resolver:
-    """A running resolver; `close()` stops it and closes its socket."""
+class _TcpDns:
+    """DNS over TCP (RFC 7766 framing), bounded in connections, messages and time."""
 
-    def __init__(self, transport: asyncio.DatagramTransport, protocol: _DnsProtocol) -> None:
+    def __init__(self, handler: _Handler) -> None:
+        self.handler = handler
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.messages = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.writers) >= MAX_TCP_CONNECTIONS:
+            writer.close()
+            return
+        self.writers.add(writer)
+        try:
+            for _ in range(MAX_TCP_QUERIES):
+                reply = await self._one(reader)
+                if not reply:
+                    break
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await asyncio.wait_for(writer.drain(), TCP_IDLE_S)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went quiet or away: nothing to answer
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader) -> bytes:
+        head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_S)
+        length = int.from_bytes(head, "big")
+        self.messages += 1
+        if length > MAX_QUERY_BYTES or length == 0:
+            self.handler.received += 1
+            self.handler.note(DnsQuery("", MALFORMED, False))
+            return b""
+        return self.handler.reply(await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_S))
+
+    def close(self) -> None:
+        for writer in list(self.writers):
+            writer.close()
+
+
+class Resolver:
+    """A running resolver; `close()` stops it and closes its sockets."""
+
+    def __init__(
+        self,
+        transport: asyncio.DatagramTransport,
+        handler: _Handler,
+        tcp: tuple[asyncio.Server, _TcpDns] | None = None,
+    ) -> None:
         self._transport = transport
-        self._protocol = protocol
+        self._handler = handler
+        self._tcp = tcp
         self.address: tuple[str, int] = transport.get_extra_info("sockname")[:2]
 
     @property
     def received(self) -> int:
-        """Datagrams received so far (answered, refused, malformed or dropped)."""
-        return self._protocol.received
+        """Messages received so far over UDP and TCP (answered, refused, malformed or dropped)."""
+        return self._handler.received
+
+    @property
+    def received_tcp(self) -> int:
+        """Of which over TCP."""
+        return 0 if self._tcp is None else self._tcp[1].messages
 
     @property
     def closed(self) -> bool:
@@ -85,14 +158,30 @@ class Resolver:
 
     def close(self) -> None:
         self._transport.close()
+        if self._tcp is not None:
+            server, connections = self._tcp
+            server.close()
+            connections.close()
 
 
-async def start_resolver(sock: socket.socket, names: Mapping[str, str], record: Record) -> Resolver:
-    """Serve DNS on `sock` (a bound UDP socket, in whatever namespace it was made in): `names`
-    (name -> IPv4 address) are answered, every query is passed to `record`."""
+async def start_resolver(
+    sock: socket.socket,
+    names: Mapping[str, str],
+    record: Record,
+    *,
+    tcp: socket.socket | None = None,
+) -> Resolver:
+    """Serve DNS on `sock` (a bound UDP socket, in whatever namespace it was made in) and, if
+    given, on `tcp` (a bound TCP socket there, listened on here): `names` (name -> IPv4 address)
+    are answered, every query is passed to `record`."""
     if sock.type != socket.SOCK_DGRAM:
         raise SandboxError(
             "the sandbox resolver needs a UDP socket", "bind a SOCK_DGRAM socket and pass it"
+        )
+    if tcp is not None and tcp.type != socket.SOCK_STREAM:
+        raise SandboxError(
+            "the sandbox resolver's `tcp` must be a TCP socket",
+            "bind a SOCK_STREAM socket on the same address and pass it",
         )
     try:
         checked = check_names(names)
@@ -101,8 +190,19 @@ async def start_resolver(sock: socket.socket, names: Mapping[str, str], record: 
             f"the sandbox resolver cannot answer {exc}",
             "declared names resolve to IPv4 addresses inside the namespace (127.0.0.1)",
         ) from None
+    handler = _Handler(checked, record)
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        lambda: _DnsProtocol(checked, record), sock=sock
-    )
-    return Resolver(transport, protocol)
+    transport, _ = await loop.create_datagram_endpoint(lambda: _DnsProtocol(handler), sock=sock)
+    served = None
+    if tcp is not None:
+        connections = _TcpDns(handler)
+        try:
+            server = await asyncio.start_server(connections.serve, sock=tcp)
+        except OSError as exc:
+            transport.close()
+            raise SandboxError(
+                f"the sandbox resolver cannot listen on TCP: {exc}",
+                "pass a bound TCP socket nothing else listens on",
+            ) from exc
+        served = (server, connections)
+    return Resolver(transport, handler, served)
