@@ -5,9 +5,10 @@ refused queries, merged per service into `EgressEvent`s ("orders tried 192.0.2.1
 Two sources on the isolated backend:
 
 * the nftables counters of each service namespace (`trustproof.sandbox.firewall.read_drops`): one
-  `DropCount(proto, address, port, packets)` per destination a packet was rejected for — a TCP
-  connect is one packet (the reject answers at once, so there are no retransmissions), a UDP
-  datagram one;
+  `DropCount(proto, address, port, packets)` per destination a packet was rejected for — a UDP
+  datagram is one packet, and a TCP connect one when TCP is rejected with a reset (``reject with
+  tcp reset``: refused at once; an ICMP reject reaches a socket still inside `connect()` as a
+  soft error, the SYN is sent again a second later, and the connect counts twice);
 * the sandbox resolver of each namespace (`trustproof.sandbox.resolver`), whose `record` callback
   is `EgressLedger.recorder(service)`: every query it did not answer (an undeclared name, a
   malformed query) is one attempt. Each query counts: a glibc look-up asks A and AAAA, two.
