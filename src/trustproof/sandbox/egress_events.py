@@ -11,11 +11,13 @@ Two sources on the isolated backend:
   soft error, the SYN is sent again a second later, and the connect counts twice);
 * the sandbox resolver of each namespace (`trustproof.sandbox.resolver`), whose `record` callback
   is `EgressLedger.recorder(service)`: every query it did not answer (an undeclared name, a
-  malformed query) is one attempt. Each query counts: a glibc look-up asks A and AAAA, two.
+  malformed query) is one attempt. Each query counts: a glibc look-up asks A and AAAA (two), and
+  asks again when refused.
 
 The probes of the ``egress`` family make attempts of their own from inside the same namespaces
-(`SandboxView.egress_attempt`); the live view notes each with `EgressLedger.note_own` and they are
-subtracted, so that what is reported is what the services did. A count never goes below zero.
+(`SandboxView.egress_attempt`): whatever makes them notes each with `EgressLedger.note_own` (one
+connect, one datagram or one query each), and they are subtracted, so that what is reported is
+what the services did. A count never goes below zero.
 
 Bounded: a service inventing names (DNS exfiltration) fills at most `MAX_NAMES` distinct names
 per service; further distinct names are counted under `OVERFLOW_NAME`. ICMP and other protocols
