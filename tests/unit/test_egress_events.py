@@ -3,7 +3,11 @@ refused DNS queries merged per service, the probes' own attempts subtracted, bou
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trustproof.sandbox.dns_answer import MALFORMED, DnsQuery
 from trustproof.sandbox.egress_events import (
@@ -114,3 +118,35 @@ def test_each_event_is_an_audit_record_of_its_kind() -> None:
         ),
         ("dns.refused", {"service": "orders", "count": 2, "name": "api.evil.example"}),
     ]
+
+
+ADDRESSES = st.sampled_from(["192.0.2.10", "198.51.100.10", "10.77.0.3"])
+drops = st.builds(
+    Drop,
+    st.sampled_from(["tcp", "udp", "icmp", "other"]),
+    ADDRESSES,
+    st.integers(1, 3),
+    st.integers(0, 9),
+)
+own_attempts = st.builds(
+    EgressAttempt, st.sampled_from(["tcp", "udp"]), ADDRESSES, st.integers(1, 3)
+)
+
+
+@given(st.lists(drops, max_size=12), st.lists(own_attempts, max_size=12))
+def test_events_are_what_the_counters_say_minus_the_probes_never_negative(
+    counters: list[Drop], attempts: list[EgressAttempt]
+) -> None:
+    ledger = EgressLedger(read_drops=lambda: {"orders": counters})
+    for attempt in attempts:
+        ledger.note_own("orders", attempt)
+    events = ledger.events()
+    assert all(event.count > 0 for event in events)
+    seen: Counter[tuple[str, str, int | None]] = Counter()
+    for drop in counters:
+        if drop.proto in ("tcp", "udp"):
+            seen[(drop.proto, drop.address, drop.port)] += drop.packets
+    mine = Counter((a.kind, a.host, a.port) for a in attempts)
+    expected = {key: seen[key] - mine[key] for key in seen if seen[key] > mine[key]}
+    assert {(e.kind, e.destination, e.port): e.count for e in events} == expected
+    assert len(events) == len(expected)  # one event per destination
