@@ -18,7 +18,8 @@ exactly the expected matrix.
 
 How one HTTP attempt is decided lives in `trustproof.view.fake_http`; datastores decide from the
 spec's role grants (`trustproof.view.fake_db`; `FakeServer.db_*` bend them). The clock is the
-view's (a `ManualClock` by default), so nothing here waits.
+view's (a `ManualClock` by default), so nothing here waits. What the services themselves tried to
+reach (`egress_events`) is whatever `service_egress` says: nothing by default.
 """
 
 from __future__ import annotations
