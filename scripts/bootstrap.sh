@@ -15,6 +15,7 @@ declare -A NEEDS=(
   [python3-venv]="$PYTHON -c 'import ensurepip, venv'"
   [postgresql]="compgen -G '/usr/lib/postgresql/*/bin/initdb' && id postgres"
   [iproute2]="command -v ss"
+  [nftables]="command -v nft || test -x /usr/sbin/nft"
   [nginx]="command -v nginx || test -x /usr/sbin/nginx"
   [haproxy]="command -v haproxy || test -x /usr/sbin/haproxy"
   [chromium]="command -v chromium"
