@@ -25,7 +25,7 @@ import pytest
 from trustproof.errors import SandboxError
 from trustproof.sandbox.dns_answer import DnsQuery
 from trustproof.sandbox.egress_events import EgressLedger
-from trustproof.sandbox.resolver import start_resolver
+from trustproof.sandbox.resolver import start_in_namespace, start_resolver
 
 pytestmark = pytest.mark.integration
 
@@ -241,10 +241,12 @@ def test_resolver_in_a_namespace_answers_glibc_over_tcp(namespace: str) -> None:
     ledger = EgressLedger()
 
     async def main() -> None:
-        udp, tcp = socket_in(namespace), socket_in(namespace, socket.SOCK_STREAM)
-        udp.bind(("127.0.0.1", 53))
-        tcp.bind(("127.0.0.1", 53))
-        resolver = await start_resolver(udp, NAMES, ledger.recorder("orders"), tcp=tcp)
+        resolver = await start_in_namespace(
+            lambda family, kind: socket_in(namespace, kind), NAMES, ledger.recorder("orders")
+        )
+        # a second resolver on the same namespace's port 53: a clear error, nothing left open
+        with pytest.raises(SandboxError, match=r"cannot bind 127.0.0.1:53 in the namespace"):
+            await start_in_namespace(lambda family, kind: socket_in(namespace, kind), NAMES, print)
         try:
             code, out = await getent(namespace, "payments.tpt.example")
             assert (code, out.split()) == (0, ["127.0.0.1", "payments.tpt.example"])

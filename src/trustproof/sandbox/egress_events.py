@@ -136,9 +136,10 @@ class EgressLedger:
     ``{s: firewall.read_drops(ns) for s, ns in namespaces.items()}``; None: no firewall).
     Thread-safe (resolvers run on the event loop, probes may note from anywhere).
 
-    The isolated backend makes one per sandbox (`Sandbox.egress_ledger`), passes
-    `recorder(service)` to each namespace's resolver, and the live view calls `note_own` for each
-    egress attempt it makes and `events()` for `SandboxView.egress_events`."""
+    The isolated backend makes one per sandbox (`Sandbox.egress_ledger`) and passes
+    `recorder(service)` to each namespace's resolver (`resolver.start_in_namespace`); whatever
+    makes the egress probes' attempts calls `note_own` for each; `LiveView.egress_events` is
+    `events()`."""
 
     def __init__(self, read_drops: DropReader | None = None, max_names: int = MAX_NAMES) -> None:
         self.read_drops = read_drops

@@ -2,9 +2,12 @@
 namespace, on ``127.0.0.1:53``), answering the declared names only and recording every query.
 
     sock = ns.socket(socket.AF_INET, socket.SOCK_DGRAM); sock.bind(("127.0.0.1", 53))
-    resolver = await start_resolver(sock, {"payments.example": "127.0.0.1"}, ledger.dns(svc))
+    resolver = await start_resolver(sock, {"payments.example": "127.0.0.1"}, ledger.recorder(svc))
     ...
     resolver.close()
+
+    # or both sockets made in the namespace and bound to its 127.0.0.1:53 in one call:
+    resolver = await start_in_namespace(ns.socket, names, ledger.recorder(svc))
 
 The decisions are `trustproof.sandbox.dns_answer.answer`'s (REFUSED for an undeclared name, and
 why); this module owns the socket: one `asyncio.DatagramProtocol` on the event loop the sandbox
@@ -206,3 +209,35 @@ async def start_resolver(
             ) from exc
         served = (server, connections)
     return Resolver(transport, handler, served)
+
+
+async def start_in_namespace(
+    make_socket: Callable[[int, int], socket.socket],
+    names: Mapping[str, str],
+    record: Record,
+    *,
+    port: int = 53,
+) -> Resolver:
+    """The resolver of one service namespace: UDP and TCP on its ``127.0.0.1:port``, the sockets
+    made by `make_socket(family, type)` (`NetNamespace.socket`: made inside the namespace)."""
+    made: list[socket.socket] = []
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = make_socket(socket.AF_INET, kind)
+            made.append(sock)
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        for sock in made:
+            sock.close()
+        raise SandboxError(
+            f"the sandbox resolver cannot bind 127.0.0.1:{port} in the namespace: {exc}",
+            "nothing else may listen on the namespace's port 53 (and binding it needs root)",
+        ) from None
+    try:
+        return await start_resolver(made[0], names, record, tcp=made[1])
+    except BaseException:
+        for sock in made:
+            sock.close()
+        raise
