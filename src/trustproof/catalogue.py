@@ -163,6 +163,11 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "an external dependency the service does not list in calls",
         "egress",
     ),
+    ProbeInfo(
+        "egress.observed",
+        "nothing the service itself sent out was dropped or refused (after all other cases)",
+        "egress",
+    ),
     ProbeInfo("lifecycle.token-expiry", "token expiring mid-session", "chaos"),
     ProbeInfo("lifecycle.cert-rotation", "certificate rotation under traffic", "chaos"),
     ProbeInfo("lifecycle.revocation-propagation", "revocation reaches every gateway", "chaos"),

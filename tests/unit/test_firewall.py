@@ -39,7 +39,12 @@ def test_only_loopback_is_accepted() -> None:
 
 def test_what_is_refused_is_counted_per_destination_then_rejected_fast() -> None:
     refuse = chain(ruleset(), "refuse")
-    assert refuse[-1] == "reject with icmpx admin-prohibited"  # EHOSTUNREACH, not a timeout
+    # A reset for TCP: one SYN, one count, ECONNREFUSED at once (an ICMP reject lets a blocking
+    # connect retry its SYN for a second, each retry counted); ICMP for the rest (EPERM).
+    assert refuse[-2:] == [
+        "meta l4proto tcp reject with tcp reset",
+        "reject with icmpx admin-prohibited",
+    ]
     adds = [line for line in refuse if " add @" in line]
     assert len(adds) == 4  # IPv4 and IPv6, with and without a port
     assert any("add @out4 { ip daddr . meta l4proto . th dport }" in line for line in adds)

@@ -6,6 +6,7 @@ start fast). Thin like the rest of the command line: they parse, call the librar
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import sys
@@ -21,6 +22,7 @@ from rich.table import Table
 from trustproof.catalogue import CATALOGUE, selected
 from trustproof.cli.base import DEFAULT_SPEC, friendly, json_option, out, spec_argument
 from trustproof.cli.examples import EXAMPLES, example_files, example_root
+from trustproof.errors import TrustproofError
 from trustproof.plan import Boundary, dependency_edges, expected_matrix
 from trustproof.policy.offline import policy_test, render_text
 from trustproof.spec import Spec, json_schema, load_spec
@@ -133,6 +135,24 @@ def plan(spec_file: Path, as_json: bool) -> None:
         click.echo(json.dumps(plan_json(spec)))
         return
     _print_plan(spec)
+    _print_backend(spec)
+
+
+def _print_backend(spec: Spec) -> None:
+    """Which backend `run` would use here, and what that leaves unchecked."""
+    from trustproof.probes.base import Plan  # noqa: PLC0415 (the sandbox side: `plan` only)
+    from trustproof.probes.egress import plan_note  # noqa: PLC0415
+    from trustproof.sandbox.isolated import ENV, resolve_choice  # noqa: PLC0415
+
+    try:
+        kind = resolve_choice(os.environ.get(ENV) or None, spec.backend, lambda _: None)
+    except TrustproofError as exc:
+        out.print(f"backend: {exc}", markup=False)
+        return
+    out.print(f"backend: {kind}", markup=False)
+    note = plan_note(Plan.of(spec, backend=kind))
+    if note is not None:
+        out.print(note, markup=False)
 
 
 def plan_json(spec: Spec) -> dict[str, Any]:

@@ -20,10 +20,14 @@ from trustproof.cli.base import F, err, friendly, out, run_dir_option, spec_argu
 from trustproof.cli.control import _print_state
 from trustproof.cli.progress import SuiteProgress
 from trustproof.errors import TrustproofError
+from trustproof.probes.base import Plan
+from trustproof.probes.egress import plan_note
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
 from trustproof.results import Results, load
 from trustproof.sandbox.control import request as control_request
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.isolated import ENV as BACKEND_ENV
+from trustproof.sandbox.isolated import resolve_choice
 from trustproof.sandbox.lifecycle import down as stop_sandbox
 from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir
@@ -173,7 +177,10 @@ def run(
     """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
     _choose_backend(backend)
-    check_selection(spec, select, deselect, thorough=thorough)  # an empty one is exit 2 too
+    # The backend decides which cases exist (egress cases on the isolated one only): an empty
+    # selection is exit 2 before anything starts, on the backend that will run it.
+    kind = resolve_choice(os.environ.get(BACKEND_ENV) or None, spec.backend, lambda _: None)
+    check_selection(spec, select, deselect, thorough=thorough, backend=kind)
     run = RunDir.create(run_dir)
     refuse_if_running(run)
     run.begin()  # the last run's logs, audit and results move to previous/: runs never mix
@@ -185,6 +192,9 @@ def run(
             f"sandbox ready in {sum(sandbox.ready_seconds.values()):.2f} s of service "
             f"start-up ({sandbox.backend_kind} backend); running the suite"
         )
+        note = plan_note(Plan.of(spec, backend=sandbox.backend_kind))
+        if note is not None:
+            err.print(note)
         try:
             return await _suite_with_progress(
                 sandbox,

@@ -11,6 +11,7 @@ not items (yet); `trustproof run` runs them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,8 @@ from trustproof.errors import SpecError, TrustproofError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.pytest_plugin.session import SESSION
 from trustproof.results import evidence_lines, record_of
+from trustproof.sandbox.isolated import ENV as BACKEND_ENV
+from trustproof.sandbox.isolated import resolve_choice
 from trustproof.scrub import scrub
 from trustproof.spec import load_spec
 from trustproof.suite.runner import generate
@@ -34,6 +37,10 @@ class CaseFailed(TrustproofError):
         self.result = result
 
 
+def _quiet(_: str) -> None:
+    """The local-backend notice is the sandbox's to give, once, when it starts."""
+
+
 class SpecFile(pytest.File):
     """The spec: it collects one `CaseItem` per generated case."""
 
@@ -42,7 +49,11 @@ class SpecFile(pytest.File):
             spec = load_spec(self.path)
         except SpecError as exc:  # every problem, located, as `trustproof validate` shows them
             raise self.CollectError(scrub(exc.render())) from None
-        for case in generate(spec):
+        try:  # the backend the session's sandbox will use decides which cases exist (egress)
+            backend = resolve_choice(os.environ.get(BACKEND_ENV) or None, spec.backend, _quiet)
+        except TrustproofError as exc:
+            raise self.CollectError(scrub(str(exc))) from None
+        for case in generate(spec, backend=backend):
             item = CaseItem.from_parent(self, name=case.id, case=case)
             item.add_marker("trustproof")
             item.add_marker(f"trustproof_{case.probe.split('.', 1)[0]}")

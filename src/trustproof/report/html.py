@@ -1,7 +1,9 @@
 """A self-contained HTML report: one file, inline CSS and inline SVG, no JavaScript, no network.
 
 It reads the one result model (`trustproof.results.Results`) and lays it out for a person: the
-verdict first, then the failures with their evidence, the access matrix of every boundary (callers
+verdict first, then the failures with their evidence, what the services themselves tried to reach
+outside their declared peers ("Outbound attempts", `trustproof.report.outbound`; on a run that
+watched it), the access matrix of every boundary (callers
 by operations, expected vs observed), the latency each verification stage of the gateways added
 (p50/p95/p99 from the audit timings), the scenarios' timelines and figures, and the environment.
 
@@ -25,6 +27,7 @@ from markupsafe import Markup
 
 import trustproof
 from trustproof.report.html_parts import TEMPLATE
+from trustproof.report.outbound import INTRO, NONE_LINE, outbound_lines, watched
 from trustproof.results import CaseRecord, Results, ScenarioRecord
 from trustproof.results.advice import failure_groups
 from trustproof.scrub import scrub
@@ -263,4 +266,8 @@ def render_html(results: Results) -> str:
         versions=results.versions,
         ttl=results.ttl,
         renderer={"trustproof": trustproof.__version__, "python": platform.python_version()},
+        outbound_watched=watched(results),
+        outbound=outbound_lines(results),
+        outbound_intro=INTRO,
+        outbound_none=NONE_LINE,
     )

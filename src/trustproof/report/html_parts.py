@@ -159,6 +159,17 @@ TEMPLATE = (
 {% endfor %}
 </section>
 
+{% if outbound_watched %}
+<section id="outbound">
+<h2>Outbound attempts ({{ outbound|length }})</h2>
+{% if outbound %}<p>{{ outbound_intro }}</p>
+<ul class="outbound">
+{% for line in outbound %}<li class="mono">{{ line }}</li>
+{% endfor %}</ul>
+{% else %}<p class="muted">{{ outbound_none }}</p>{% endif %}
+</section>
+{% endif %}
+
 <section id="matrix">
 <h2>Access matrix</h2>
 <p class="legend"><span class="ok">allowed, as the spec says</span><span class="ok-deny"

@@ -2,9 +2,11 @@
 
 Shape: one ``<testsuite>`` per boundary (named by the boundary), one ``<testcase>`` per case
 (``classname`` the boundary, ``name`` the case id), and the scenarios in a suite of their own
-named ``scenarios``. A case whose verdict is not ``pass`` carries a ``<failure>`` whose ``type``
-is the verdict (``over-permission``, ``wrong-stage``, ``inconclusive`` — an answer neither
-clearly served nor clearly refused, a failure of the gate too, ...) and whose text says what
+named ``scenarios``; what the services themselves tried to reach (`trustproof.report.outbound`)
+is the ``<system-out>`` of a suite ``outbound attempts`` without tests. A case whose verdict is
+not ``pass`` carries a ``<failure>`` whose ``type`` is the verdict (``over-permission``,
+``wrong-stage``, ``inconclusive`` — an answer neither clearly served nor clearly refused, a
+failure of the gate too, ...) and whose text says what
 was expected, what was observed, the probe, the stage, the reason and the evidence; the verdict
 ``error`` (the probe could not run) is an ``<error>``, as CI tools distinguish "the test found a
 problem" from "the test could not run". A skipped scenario is ``<skipped>``.
@@ -20,6 +22,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from trustproof.report.outbound import INTRO, NONE_LINE, TITLE, outbound_lines, watched
 from trustproof.results import CaseRecord, Results, ScenarioRecord, evidence_lines
 from trustproof.scrub import scrub
 
@@ -52,6 +55,13 @@ def render_junit(results: Results) -> str:
                 counts[kind] += 1
         _set_counts(suite, counts, sum(s.elapsed_s for s in results.scenarios))
         totals = [t + c for t, c in zip(totals, counts, strict=True)]
+    if watched(results):
+        # no test of its own (the `egress.observed` cases are the gate): the list, as output
+        suite = _suite(root, TITLE.lower(), results)
+        _set_counts(suite, [0, 0, 0, 0], 0.0)
+        found = outbound_lines(results)
+        text = [TITLE, INTRO if found else NONE_LINE, *found]
+        ET.SubElement(suite, "system-out").text = clean("\n".join(text))
     root.set("tests", str(totals[0]))
     root.set("failures", str(totals[1]))
     root.set("errors", str(totals[2]))

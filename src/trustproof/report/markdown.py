@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from trustproof.report.outbound import INTRO, NONE_LINE, TITLE, outbound_lines, watched
 from trustproof.results import CaseRecord, Results
 from trustproof.results.advice import HOW_TO_FIX
 from trustproof.scrub import scrub
@@ -68,6 +69,7 @@ def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> st
     for verdict, count in sorted(counts.items(), key=lambda item: (item[0] != "pass", item[0])):
         lines.append(f"| {cell(_labelled(verdict))} | {count} |")
     lines += _failure_lines(results.failures, max_rows)
+    lines += _outbound_lines(results, max_rows)
     if results.scenarios:
         lines += ["", f"### Scenarios ({len(results.scenarios)})", ""]
         for s in results.scenarios:
@@ -98,4 +100,19 @@ def _failure_lines(failures: Sequence[CaseRecord], max_rows: int) -> list[str]:
     for verdict in dict.fromkeys(case.verdict for case in failures):
         if verdict in HOW_TO_FIX:
             lines.append(f"- **{cell(verdict)}**: {cell(HOW_TO_FIX[verdict], 300)}.")
+    return lines
+
+
+def _outbound_lines(results: Results, max_rows: int) -> list[str]:
+    """What the services themselves tried (`trustproof.report.outbound`), at most `max_rows`."""
+    if not watched(results):
+        return []
+    found = outbound_lines(results)
+    lines = ["", f"### {TITLE} ({len(found)})", ""]
+    if not found:
+        return [*lines, NONE_LINE]
+    lines += [INTRO, ""]
+    lines += [f"- {cell(line, 300)}" for line in found[:max_rows]]
+    if len(found) > max_rows:
+        lines += ["", f"… and {len(found) - max_rows} more (see results.json)."]
     return lines

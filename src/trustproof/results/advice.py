@@ -50,6 +50,9 @@ HOW_TO_FIX_PROBE: dict[tuple[str, str], str] = {
     "does not list in `calls`: add it to `calls` if intended, else close the path",
     ("egress.undeclared-dns", "inconclusive"): "the sandbox resolver did not answer: it must "
     "refuse undeclared names (REFUSED), not drop them",
+    ("egress.observed", "over-permission"): "the service itself tried to reach something it "
+    "does not declare (listed in the evidence; the sandbox blocked it): declare it as a "
+    "dependency in `calls` if it is meant, else find what in the service makes the call",
 }
 
 

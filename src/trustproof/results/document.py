@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from trustproof.errors import ReportError
 from trustproof.results.model import CASE_TEXT, CaseRecord, Evidence, Results, ScenarioRecord
 from trustproof.scrub import scrub
+from trustproof.view.egress import EgressEvent, EventKind
 
 RESULTS_FILE = "results.json"
 RESULTS_VERSION = 1
@@ -84,6 +85,10 @@ def from_json(data: Any, source: str = "results") -> Results:
         versions=_versions(doc, top.get("versions")),
         ttl=_versions(doc, top.get("ttl"), "ttl"),
         context=_versions(doc, top.get("context"), "context"),
+        egress_events=tuple(
+            _egress_event(doc, e, f"egress_events[{i}]")
+            for i, e in enumerate(doc.items(top, "egress_events", required=False))
+        ),
     )
 
 
@@ -115,6 +120,29 @@ def _case(doc: _Reader, raw: Any, where: str) -> CaseRecord:
             served_by=doc.opt_text(ev, "served_by", f"{where}.evidence"),
             audit=None if audit is None else doc.obj(audit, f"{where}.evidence.audit"),
         ),
+    )
+
+
+EVENT_KINDS: tuple[EventKind, ...] = ("tcp", "udp", "dns")
+
+
+def _egress_event(doc: _Reader, raw: Any, where: str) -> EgressEvent:
+    item = doc.obj(raw, where)
+    kind = item.get("kind")
+    if kind not in EVENT_KINDS:
+        doc.fail(f"{where}.kind", " or ".join(EVENT_KINDS), kind)
+    port = item.get("port")
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
+        doc.fail(f"{where}.port", "a number or null", port)
+    count = item.get("count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        doc.fail(f"{where}.count", "a whole number", count)
+    return EgressEvent(
+        service=doc.text(item, "service", where),
+        kind=kind,
+        destination=doc.text(item, "destination", where),
+        port=port,
+        count=count,
     )
 
 

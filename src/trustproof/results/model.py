@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustproof.probes.model import CaseResult, Evidence
+from trustproof.view.egress import EgressEvent
 
 __all__ = ["CaseRecord", "Evidence", "Results", "ScenarioRecord", "evidence_lines", "record_of"]
 
@@ -94,6 +95,9 @@ class Results:
     versions: Mapping[str, str] | None = None  # e.g. {"trustproof": "0.1.0", "python": "3.11.2"}
     ttl: Mapping[str, str] | None = None  # e.g. {"certificate": "5m", "token": "2m"}
     context: Mapping[str, str] | None = None  # project, commit, ci, ci_url (`suite.context`)
+    # what the services themselves tried and the sandbox stopped (isolated backend; the gate is
+    # the `egress.observed` cases)
+    egress_events: tuple[EgressEvent, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -141,6 +145,8 @@ class Results:
             data["ttl"] = dict(self.ttl)
         if self.context is not None:
             data["context"] = dict(self.context)
+        if self.egress_events:  # absent: none seen (or not watched: local backend)
+            data["egress_events"] = [_egress_event_json(e) for e in self.egress_events]
         return data
 
 
@@ -206,6 +212,16 @@ def _case_json(case: CaseRecord) -> dict[str, Any]:
         "audit": dict(ev.audit) if ev.audit is not None else None,
     }
     return data
+
+
+def _egress_event_json(e: EgressEvent) -> dict[str, Any]:
+    return {
+        "service": e.service,
+        "kind": e.kind,
+        "destination": e.destination,
+        "port": e.port,
+        "count": e.count,
+    }
 
 
 def _scenario_json(s: ScenarioRecord) -> dict[str, Any]:

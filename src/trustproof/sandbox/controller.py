@@ -72,6 +72,7 @@ from trustproof.sandbox.background import BackgroundLoop
 from trustproof.sandbox.containers import ContainerBackend
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.dependencies import Dependencies
+from trustproof.sandbox.egress_events import EgressLedger
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.firewall import DropCount
 from trustproof.sandbox.isolated import ENV as BACKEND_ENV
@@ -155,12 +156,15 @@ class Sandbox:
         self.backend_kind: BackendKind = "local"
         self.namespaces: dict[str, NetNamespace] = {}  # service -> its network namespace
         self.network: IsolatedNetwork | None = None
+        # isolated backend: what the services themselves tried (`trustproof.sandbox.egress_events`)
+        self.egress_ledger: EgressLedger | None = None
         if backend is None:
             requested = backend_choice or os.environ.get(BACKEND_ENV) or None
             if resolve_choice(requested, spec.backend, log.warning) == "isolated":
                 self.network = IsolatedNetwork(spec, self.run)
                 self.backend = IsolatedBackend(self.registry, self.network)
                 self.backend_kind = "isolated"
+                self.egress_ledger = self.network.egress_ledger
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Self:

@@ -8,9 +8,11 @@ What the ruleset says (`ruleset` builds the text; a pure function):
 * output and forward: packets leaving through ``lo`` pass (the service's own port, the relays to
   its allowed peers, the sandbox resolver — all on the namespace's 127.0.0.1); anything else is
   recorded in a dynamic set keyed by destination (address, protocol, port for TCP and UDP) whose
-  elements count packets, then rejected with ICMP "administratively prohibited": a connect fails
-  at once with ``EHOSTUNREACH`` (a UDP send with ``EPERM``) — told apart from a closed port's
-  ``ECONNREFUSED``. The policy is drop, so a rule that fails (a full set) still drops.
+  elements count packets, then rejected at once: TCP with a reset (a connect fails with
+  ``ECONNREFUSED`` after exactly one SYN — with an ICMP reject a blocking connect retries its SYN
+  for a second and each retry is counted again), the rest with ICMP "administratively
+  prohibited" (a UDP send fails with ``EPERM``). The policy is drop, so a rule that fails (a full
+  set) still drops.
 * input: only ``lo``.
 * IPv6 neighbour discovery and MLD the kernel sends by itself are dropped without being counted:
   they are the link's plumbing, not the service's attempts.
@@ -94,6 +96,7 @@ table inet {TABLE} {{
     meta nfproto ipv4 meta l4proto != {{ tcp, udp }} add @out4x {{ ip daddr . meta l4proto }}
     meta nfproto ipv6 meta l4proto {{ tcp, udp }} add @out6 {{ {v6_port} }}
     meta nfproto ipv6 meta l4proto != {{ tcp, udp }} add @out6x {{ ip6 daddr . meta l4proto }}
+    meta l4proto tcp reject with tcp reset
     reject with icmpx admin-prohibited
   }}
 }}

@@ -18,8 +18,10 @@ On the host, a service's own port behind its gateway is held bound and not liste
 ephemeral bind takes it and a connection there is refused (`bypass.direct-port`).
 
 DNS: ``/etc/netns/<ns>/resolv.conf`` says ``nameserver 127.0.0.1`` (``ip netns exec``
-bind-mounts it over /etc/resolv.conf); the sandbox resolver is started on UDP 127.0.0.1:53
-inside each namespace by `RESOLVER_HOOK` below when its module is present.
+bind-mounts it over /etc/resolv.conf); the sandbox resolver (`trustproof.sandbox.resolver`)
+listens on UDP and TCP 127.0.0.1:53 inside each namespace, answers ``localhost`` and the hosts of
+the dependencies the service declares, refuses the rest and records it in `egress_ledger` with
+the firewalls' drop counters (`trustproof.sandbox.egress_events`).
 
 Fail closed: any step that fails stops the start with a `SandboxError`, and `close` deletes
 whatever was made; the names are in the run's ledger before they exist (`netns.Ledger`), so the
@@ -31,22 +33,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import os
 import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox import firewall
 from trustproof.sandbox.backend import Handle, LocalProcessBackend, PidRegistry, ProcessSpec
+from trustproof.sandbox.egress_events import EgressLedger
 from trustproof.sandbox.hub import Hub
 from trustproof.sandbox.netns import Ledger, NetNamespace, delete_namespace, ip_tool
 from trustproof.sandbox.relay import Connect, Relay, RelayThread, connect_host, listening
+from trustproof.sandbox.resolver import Resolver, start_in_namespace
 from trustproof.sandbox.rundir import RunDir
 from trustproof.spec.model import Spec
 
@@ -55,9 +58,6 @@ BackendChoice = Literal["auto", "local", "isolated"]
 CHOICES: tuple[BackendChoice, ...] = ("auto", "local", "isolated")
 ENV = "TRUSTPROOF_BACKEND"
 RESOLV_CONF = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
-RESOLVER_HOOK = "trustproof.sandbox.resolver"
-"""The module whose ``start_resolver(sock, names, record)`` serves DNS in each namespace (the
-sandbox resolver, built separately); without it no resolver runs and a query fails at once."""
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,10 @@ class IsolatedNetwork:
         self.hub: Hub | None = None
         self.relays: list[Relay] = []
         self.relay_thread: RelayThread | None = None
-        self.resolvers: dict[str, Any] = {}
-        self.dns_queries: dict[str, list[Any]] = {}
+        self.resolvers: dict[str, Resolver] = {}
+        # What the services themselves tried: refused DNS queries (from the resolvers) and the
+        # firewalls' drop counters (`sandbox.egress_events`)
+        self.egress_ledger = EgressLedger(read_drops=self.drops)
         self._reserved: list[socket.socket] = []
         self._made: list[str] = []
 
@@ -200,24 +202,21 @@ class IsolatedNetwork:
         self.addresses = {s: by_ns[ns.name] for s, ns in self.namespaces.items()}
 
     async def _start_resolver(self, service: str, ns: NetNamespace) -> None:
-        """RESOLVER_HOOK: hand a UDP socket bound to 127.0.0.1:53 inside `ns` to the sandbox
-        resolver (`start_resolver(sock, names, record)`), when that module is present."""
-        try:
-            module = importlib.import_module(RESOLVER_HOOK)
-        except ModuleNotFoundError:
-            return  # no resolver: a query to 127.0.0.1:53 is refused at once (nothing listens)
-        names = self.resolver_names(service)
-        sock = ns.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 53))
-        sock.setblocking(False)
-        queries = self.dns_queries.setdefault(service, [])
-        self.resolvers[service] = await module.start_resolver(sock, names, queries.append)
+        """The sandbox resolver on UDP and TCP 127.0.0.1:53 inside `ns` (`sandbox.resolver`):
+        it answers `resolver_names` and records every other query in the egress ledger."""
+        self.resolvers[service] = await start_in_namespace(
+            ns.socket, self.resolver_names(service), self.egress_ledger.recorder(service)
+        )
 
     def resolver_names(self, service: str) -> Mapping[str, str]:
-        """The names `service`'s resolver answers (with 127.0.0.1): ``localhost`` (and each
-        declared dependency's host, once dependencies exist)."""
-        del service
-        return {"localhost": "127.0.0.1"}
+        """The names `service`'s resolver answers, each with 127.0.0.1: ``localhost`` and the
+        host of each dependency it declares in `calls` (reached through its egress proxy)."""
+        names = {"localhost": "127.0.0.1"}
+        for callee in self.spec.services[service].calls:
+            dependency = self.spec.dependencies.get(callee)
+            if dependency is not None:
+                names[dependency.host] = "127.0.0.1"
+        return names
 
     def _reserve_host_ports(self) -> None:
         """Hold each gateway-fronted service's port on the host bound (not listening): the

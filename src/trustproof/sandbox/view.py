@@ -80,7 +80,7 @@ from trustproof.view import (
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
-from trustproof.view.egress import EgressAttempt, EgressResult
+from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
 from trustproof.view.exchange import placed_token
 
 WEAK_MATERIAL: frozenset[CertKind] = frozenset({"weak-key", "sha1-signature"})
@@ -377,6 +377,12 @@ class LiveView:
 
     async def dependency_call(self, call: DependencyCall) -> DependencyAnswer:
         return await call_dependency(self.sandbox.dependencies, call)
+
+    # -- what the services themselves tried: `trustproof.sandbox.egress_events` ----------------
+
+    def egress_events(self) -> tuple[EgressEvent, ...]:
+        ledger = self.sandbox.egress_ledger
+        return () if ledger is None else ledger.events()
 
     # -- HTTP -----------------------------------------------------------------------------------
 

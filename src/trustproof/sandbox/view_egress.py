@@ -62,6 +62,9 @@ class EgressClient:
         if ns is None:
             return EgressResult("error", "not isolated")
         tls = self._context(service) if a.kind in ("http", "postgres") else None
+        ledger = getattr(self.sandbox, "egress_ledger", None)
+        if ledger is not None:  # the probe's own attempt: not counted against the service
+            ledger.note_own(service, a)
         seen = len(self._canary_hits())
         timeout = self.udp_timeout if a.kind == "udp" else self.timeout
         result = await attempt(ns.socket, a, timeout, tls=tls)

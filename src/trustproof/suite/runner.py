@@ -4,6 +4,13 @@
 (`trustproof.chaos`, `trustproof.consistency`) run after the cases and their results ride along in
 the same `SuiteRun`.
 
+The cases of `RUNS_LAST` (``egress.observed``: what the services themselves tried to reach) are
+generated last and run after every other case has finished, so that the whole suite's traffic is
+behind them; what the services tried (`SandboxView.egress_events`) is then read once more into
+the run (`SuiteRun.egress_events`, ``results.json``) and written to the audit log as
+``egress.drop``/``dns.refused`` records where the sandbox has that hook. (Traffic of the
+scenarios, which run after the cases, is not in it.)
+
 Concurrency is bounded (`concurrency` attempts in flight); results come back in generation order
 whatever order they finish in. `--fail-fast` stops starting new cases after the first verdict
 that is not ``pass`` (cases already in flight finish).
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import os
 import platform
 import time
@@ -23,25 +31,28 @@ from datetime import UTC, datetime
 
 from trustproof import __version__
 from trustproof.chaos.scenario import ScenarioResult
+from trustproof.probes.egress_observed import RUNS_LAST, last
 from trustproof.probes.model import Case, CaseResult, Evidence, Result, judge
 from trustproof.probes.registry import generate as generate_cases
 from trustproof.probes.registry import probe_for
 from trustproof.results import RESULTS_VERSION, Results, ScenarioRecord, record_of
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.egress_events import audit_records
 from trustproof.sandbox.view import LiveView
 from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.model import Spec
 from trustproof.suite.context import run_context
-from trustproof.view import SandboxView
+from trustproof.view import EgressEvent, SandboxView
 
 DEFAULT_CONCURRENCY = 32
+log = logging.getLogger(__name__)
 
 
 def generate(spec: Spec, *, thorough: bool = False, backend: str = "local") -> list[Case]:
     """Every case the spec implies (services, then datastores), in a stable order, limited to
     the probes the spec's `probes.select`/`deselect` choose (`thorough`: every cell where a
     probe samples by default; `backend` ``"isolated"``: the egress cases too)."""
-    return generate_cases(spec, thorough=thorough, backend=backend)
+    return last(generate_cases(spec, thorough=thorough, backend=backend))
 
 
 def choose(
@@ -70,6 +81,7 @@ class SuiteRun:
     stopped_early: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     scenarios: tuple[ScenarioResult, ...] = ()
+    egress_events: tuple[EgressEvent, ...] = ()  # what the services themselves tried
 
     @property
     def cases_per_second(self) -> float:
@@ -100,6 +112,7 @@ class SuiteRun:
                 else {"certificate": str(spec.ttl.certificate), "token": str(spec.ttl.token)}
             ),
             context=None if spec is None else run_context(os.environ, spec.base_dir),
+            egress_events=self.egress_events,
         )
 
 
@@ -144,7 +157,15 @@ async def run_suite(
                 stop.set()
 
     async with LiveView.open(sandbox) as view:
-        await asyncio.gather(*(one(i, case, view) for i, case in enumerate(cases)))
+        for group in (False, True):  # RUNS_LAST after everything else
+            await asyncio.gather(
+                *(
+                    one(i, case, view)
+                    for i, case in enumerate(cases)
+                    if (case.probe in RUNS_LAST) == group
+                )
+            )
+        events = observed_egress(sandbox, view)
     results = tuple(item for item in slots if item is not None)
     counts: Counter[str] = Counter(item.verdict for item in results)
     return SuiteRun(
@@ -153,7 +174,28 @@ async def run_suite(
         time.perf_counter() - start,
         stopped_early=len(results) < len(cases),
         counts=counts,
+        egress_events=events,
     )
+
+
+def observed_egress(sandbox: Sandbox, view: SandboxView) -> tuple[EgressEvent, ...]:
+    """What the services tried (never raises: unreadable counters are logged, and the
+    ``egress.observed`` cases that read them are errors), each event also an audit record."""
+    try:
+        events = view.egress_events()
+    except Exception as exc:
+        last_line = scrubbed_traceback(exc).splitlines()[-1]
+        log.warning("what the services tried cannot be read: %s", last_line)
+        return ()
+    emit = getattr(sandbox, "audit_event", None)  # the audit log's hook, where there is one
+    if callable(emit):
+        try:
+            for kind, fields in audit_records(events):
+                emit(kind, **fields)
+        except Exception as exc:  # the events are in the results either way
+            last_line = scrubbed_traceback(exc).splitlines()[-1]
+            log.warning("egress events not written to the audit log: %s", last_line)
+    return events
 
 
 async def execute(case: Case, view: SandboxView) -> Result:

@@ -25,6 +25,8 @@ namespace is closed (TCP and UDP blocked, DNS, the admin API and other roles' lo
 unless ``leaks`` opens one attempt — or every attempt of one kind — for a service, with the
 result it then gets; ``egress_tried`` records each attempt. On the default ``"local"`` every
 egress attempt is an ``error`` ("not isolated").
+view's (a `ManualClock` by default), so nothing here waits. What the services themselves tried to
+reach (`egress_events`) is whatever `service_egress` says: nothing by default.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from trustproof.view import fake_chaos
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
-from trustproof.view.egress import EgressAttempt, EgressKind, EgressResult
+from trustproof.view.egress import EgressAttempt, EgressEvent, EgressKind, EgressResult
 from trustproof.view.exchange import (
     BROKEN_CERT_MAKERS,
     AdvertisedCas,
@@ -114,6 +116,8 @@ class FakeView:
         default_factory=dict
     )
     egress_tried: list[tuple[str, EgressAttempt]] = field(default_factory=list)
+    # What the services themselves tried and the sandbox stopped (`egress_events`).
+    service_egress: tuple[EgressEvent, ...] = ()
 
     def __post_init__(self) -> None:
         self.ca = CertificateAuthority(self.spec.trust_domain, self.clock)
@@ -446,6 +450,11 @@ class FakeView:
         if self.backend != "isolated" or service not in self.spec.services:
             return None
         return f"10.77.0.{list(self.spec.services).index(service) + 2}"
+
+    # -- what the services themselves tried -----------------------------------------------------
+
+    def egress_events(self) -> tuple[EgressEvent, ...]:
+        return self.service_egress
 
 
 # What a closed namespace answers each kind of attempt (the fake's default on "isolated").

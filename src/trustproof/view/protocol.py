@@ -22,6 +22,8 @@ the team's service processes (`listeners`).
 On the isolated backend (`backend_kind`), it also makes egress attempts from inside a service's
 network namespace (`egress_attempt`, `trustproof.view.egress`), and names the addresses a
 service reaches its peers at (`token_service_address`, `datastore_address`, `hub_address`).
+On the isolated backend it also says what the services themselves tried to reach outside their
+declared peers (`egress_events`: dropped connections and refused DNS queries, counted).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
-from trustproof.view.egress import EgressAttempt, EgressResult
+from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
 from trustproof.view.exchange import (
     CaNames,
     CaScan,
@@ -310,4 +312,12 @@ class SandboxView(Protocol):
 
     def hub_address(self, service: str) -> str | None:
         """`service`'s address on the sandbox-private network (the hub), None without one."""
+
+    # -- what the services themselves tried -----------------------------------------------------
+
+    def egress_events(self) -> tuple[EgressEvent, ...]:
+        """Every destination a service's own processes tried and the sandbox stopped, so far:
+        connections its namespace's firewall dropped, DNS queries the sandbox resolver refused
+        (the egress probes' own attempts left out), counted, by service. Empty on the local
+        backend, where nothing is observed."""
         ...
