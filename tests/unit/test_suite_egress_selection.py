@@ -20,11 +20,14 @@ SHOP = load_spec(Path(__file__).resolve().parents[2] / "examples" / "shop" / "tr
 
 def test_egress_cases_are_chosen_on_the_isolated_backend_only() -> None:
     isolated = check_selection(SHOP, ["egress.*"], [], backend="isolated")
-    assert len(isolated) == 18  # six egress probes apply to each of the three services
+    # six in-namespace probes for each of the three services, `egress.observed` for each, the
+    # undeclared dependency for the two that do not call it, the mocked one's direct call once
+    assert len(isolated) == 6 * 3 + 3 + 2 + 1
+    local = check_selection(SHOP, [], [])
     everything = check_selection(SHOP, [], [], backend="isolated")
-    assert len(everything) == len(check_selection(SHOP, [], [])) + 18
+    assert len(everything) == len(local) + len(isolated) - 1  # dependency-direct: on both
     with pytest.raises(NothingToRun):
-        check_selection(SHOP, ["egress.*"], [])
+        check_selection(SHOP, ["egress.undeclared-*"], [])
 
 
 def test_the_backend_is_what_the_sandbox_says() -> None:

@@ -83,6 +83,8 @@ def allowed_peers(
     for name, service in spec.services.items():
         allowed = [Peer(token.hostname or "127.0.0.1", token.port or 443, "token-service")]
         for callee in service.calls:
+            if (name, callee) not in egress:
+                continue  # no proxy, no relay: nothing to reach it through (fails closed)
             url = urlsplit(egress[(name, callee)])
             allowed.append(Peer(url.hostname or "127.0.0.1", url.port or 80, f"egress:{callee}"))
         for store, (host, port) in datastores.items():

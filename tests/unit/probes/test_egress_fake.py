@@ -30,8 +30,13 @@ SHOP = load_spec(Path(__file__).resolve().parents[3] / "examples" / "shop" / "tr
 CONNECTED = EgressResult("connected", "TCP connection established")
 
 
+IN_NAMESPACE = {probe.id for probe in egress.PROBES}  # attempts made inside a namespace
+
+
 def egress_cases(spec: Spec, backend: str = "isolated") -> list[Case]:
-    return [c for c in generate(spec, backend=backend) if c.probe.startswith("egress.")]
+    """The cases of the in-namespace egress probes (`probes.egress`; not the dependency probe
+    of `probes.egress_dependency` nor `egress.observed`, tested beside their modules)."""
+    return [c for c in generate(spec, backend=backend) if c.probe in IN_NAMESPACE]
 
 
 def run(view: FakeView, cases: list[Case]) -> list[CaseResult]:
@@ -51,6 +56,9 @@ def failing(found: list[CaseResult]) -> Counter[tuple[str, str, str]]:
 
 def test_no_egress_case_on_the_local_backend_and_the_plan_says_so_once() -> None:
     assert egress_cases(SHOP, backend="local") == []
+    # (the dependency probe runs on every backend: its mock is on loopback)
+    local = [c.probe for c in generate(SHOP, backend="local") if c.probe.startswith("egress.")]
+    assert local == ["egress.dependency-direct"]
     assert egress.plan_note(Plan.of(SHOP)) == "egress not checked: local backend"
     assert egress.plan_note(Plan.of(SHOP, backend="isolated")) is None
     # no egress probe selected: nothing to say
@@ -69,7 +77,8 @@ def test_one_case_per_service_per_probe_where_it_applies_on_the_isolated_backend
         "egress.service-port": services,
         "egress.token-admin": services,
         "egress.datastore-other-role": services,  # all three hold grants on shopdb
-    }  # no `dependencies:` in the spec: no dependency-undeclared case
+        "egress.dependency-undeclared": services - 1,  # payments declares card-network
+    }
     assert len({case.id for case in cases}) == len(cases)
     assert all(case.caller == case.boundary for case in cases)
 
@@ -114,7 +123,11 @@ LEAKS: dict[str, tuple[dict[EgressAttempt | EgressKind, EgressResult], str]] = {
         "egress.undeclared-udp",
     ),
     "resolver forwards": (
-        {"dns": EgressResult("answered", "example.com resolved: NOERROR (93.184.215.14)")},
+        {
+            EgressAttempt("dns", "127.0.0.1", 53, name="example.com"): EgressResult(
+                "answered", "example.com resolved: NOERROR (93.184.215.14)"
+            )
+        },
         "egress.undeclared-dns",
     ),
     "payments' port reachable": (
@@ -208,6 +221,7 @@ def test_an_egress_case_run_on_the_local_backend_is_an_error_not_a_pass() -> Non
 class _Dependency:
     host: str
     port: int
+    mode: str = "real"  # no mock: no `egress.dependency-direct` case
 
 
 def with_dependencies(spec: Spec, **dependencies: _Dependency) -> Spec:
@@ -250,8 +264,11 @@ def test_a_declared_dependency_is_not_attempted() -> None:
 
 
 def test_every_egress_probe_is_in_the_catalogue_family() -> None:
-    assert {probe.family for probe in egress.PROBES} == {"egress"}
-    assert {probe.id for probe in egress.PROBES} == set(matching("egress.*"))
+    from trustproof.probes import egress_dependency, egress_observed  # noqa: PLC0415
+
+    family = (*egress.PROBES, *egress_dependency.PROBES, *egress_observed.PROBES)
+    assert {probe.family for probe in family} == {"egress"}
+    assert {probe.id for probe in family} == set(matching("egress.*"))
 
 
 def test_the_undeclared_name_is_never_one_a_dependency_declares() -> None:
