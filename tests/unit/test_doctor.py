@@ -27,7 +27,12 @@ def test_needs_follow_the_spec(tmp_path: Path) -> None:
     assert by_name["nginx"].needed
     assert by_name["PostgreSQL server (initdb, postgres)"].needed
     assert not by_name["haproxy"].needed
-    assert not by_name["network namespaces (isolating backend)"].needed
+    assert not by_name["isolated backend (network namespaces)"].needed  # `auto`: reported
+    assert not by_name["nft"].needed
+    spec.write_text(SPEC + "backend: isolated\n")
+    by_name = {c.name: c for c in doctor.checks(spec)}
+    assert by_name["isolated backend (network namespaces)"].needed
+    assert by_name["nft"].needed and by_name["nft"].package == "nftables"
 
 
 def test_missing_tools_give_the_install_line_and_exit_3(

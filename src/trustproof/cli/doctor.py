@@ -51,12 +51,9 @@ def checks(spec_file: Path | None) -> list[Check]:
         _which("haproxy", "haproxy", needed="haproxy" in needs, extra=("/usr/sbin/haproxy",)),
         _which("podman", "podman", needed="podman" in needs),  # image: services, without Docker
         _which("runc", "runc", needed="podman" in needs),
-        Check(
-            "network namespaces (isolating backend)",
-            _namespaces(),
-            "root or unprivileged user namespaces" if _namespaces() else "not available",
-            needed=False,
-        ),
+        _which("ip", "iproute2", needed="isolated" in needs),
+        _which("nft", "nftables", needed="isolated" in needs, extra=("/usr/sbin/nft",)),
+        _isolation(needed="isolated" in needs),
     ]
 
 
@@ -70,6 +67,8 @@ def _needs(spec_file: Path | None) -> set[str]:
     except TrustproofError:
         return set()
     needs = {"postgresql"} if spec.datastores else set()
+    if spec.backend == "isolated":
+        needs.add("isolated")
     for service in spec.services.values():
         words = " ".join([*service.command, *(t.src for t in service.templates)]).lower()
         needs |= {name for name in ("nginx", "haproxy") if name in words}
@@ -102,13 +101,14 @@ def _postgres(*, needed: bool) -> Check:
     )
 
 
-def _namespaces() -> bool:
-    if os.geteuid() == 0:
-        return True
-    try:
-        return Path("/proc/sys/user/max_user_namespaces").read_text().strip() not in ("", "0")
-    except OSError:
-        return False
+def _isolation(*, needed: bool) -> Check:
+    """The isolated backend (each service in its own network namespace): root, iproute2 and
+    nftables; reported only, unless the spec asks for `backend: isolated`."""
+    from trustproof.sandbox.isolated import isolation_missing  # noqa: PLC0415
+
+    missing = isolation_missing()
+    found = "root, ip and nft: services run isolated" if missing is None else missing
+    return Check("isolated backend (network namespaces)", missing is None, found, needed)
 
 
 @click.command()
