@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -366,3 +367,47 @@ def test_the_shop_passes_every_case_isolated_its_direct_ports_refused_by_the_net
     listeners = [case for case in cases if case["probe"] == "surface.undeclared-listener"]
     assert len(listeners) == 3  # read inside each namespace
     assert all("plaintext" in case["evidence"]["detail"] for case in listeners)
+
+
+PHONE_HOME = """
+
+def _phone_home() -> None:  # a change nobody declared: the isolated backend must catch it
+    import socket
+
+    for _ in range(3):
+        try:
+            socket.create_connection(("192.0.2.10", 443), timeout=1).close()
+        except OSError:
+            pass
+    try:
+        socket.getaddrinfo("telemetry.vendor.example", 443)
+    except OSError:
+        pass
+
+
+_phone_home()
+"""
+
+
+def test_a_service_changed_to_call_an_undeclared_address_fails_the_run_with_its_attempts(
+    tmp_path: Path,
+) -> None:
+    """Issue 14's done-when: orders, changed to phone home at start, fails `egress.observed`
+    — the only failing case — and the reports say what it tried, how often, and that it was
+    stopped. (The twin, the unchanged shop, passes every case: the test above.)"""
+    shop = tmp_path / "shop"
+    shutil.copytree(SHOP.parent, shop, ignore=shutil.ignore_patterns("trustproof-reports"))
+    orders = shop / "services" / "orders.py"
+    orders.write_text(
+        orders.read_text().replace("\nMAX_ITEMS = 50\n", PHONE_HOME + "\nMAX_ITEMS = 50\n")
+    )
+    run = ("run", "--backend", ISOLATED, "--run-dir", "run", "--no-scenarios")
+    result = trustproof(*run, "--select", "egress.*", cwd=shop, timeout=600)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    cases = json.loads((shop / "run" / "results.json").read_text())["cases"]
+    failed = {(case["probe"], case["boundary"]) for case in cases if case["verdict"] != "pass"}
+    assert failed == {("egress.observed", "orders")}
+    report = (shop / "trustproof-reports" / "report.md").read_text()
+    assert "- orders tried 192.0.2.10:443 (tcp) 3 times — blocked" in report
+    assert "- orders looked up telemetry.vendor.example" in report
+    assert "storefront tried" not in report  # counted per service, the probes' own excluded
