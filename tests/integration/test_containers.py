@@ -138,6 +138,30 @@ def test_an_image_service_passes_every_case_and_leaves_nothing(
     assert not (run_dir / "containers").exists()  # nothing left for the reaper to remove
 
 
+def test_an_image_service_runs_isolated_in_its_namespace_and_its_egress_is_checked(
+    tmp_path: Path, engine: Engine, image: str
+) -> None:
+    """The container joins the service's network namespace on the isolated backend: every
+    case passes, the egress cases included (made from inside that namespace)."""
+    from trustproof.sandbox.isolated import isolation_missing  # noqa: PLC0415
+
+    if (missing := isolation_missing()) is not None:
+        pytest.skip(f"the isolated backend cannot run here: {missing}")
+    run_dir = tmp_path / "run"
+
+    async def main() -> SuiteRun:
+        spec = example(tmp_path, image)
+        async with Sandbox.from_file(spec, run_dir=run_dir, backend_choice="isolated") as box:
+            assert box.backend_kind == "isolated"
+            return await run_suite(box, generate(box.spec, backend="isolated"))
+
+    run = asyncio.run(main())
+    assert failures(run) == set()
+    egress = {i.case.probe for i in run.results if i.case.probe.startswith("egress.")}
+    assert {"egress.undeclared-tcp", "egress.undeclared-dns", "egress.observed"} <= egress
+    assert containers_of(engine, run_dir) == []
+
+
 def test_the_twin_that_trusts_headers_is_caught(tmp_path: Path, image: str) -> None:
     twin = example(tmp_path, image, ["python3", "/srv/app/notes.py", "--trust-headers"])
     found = failures(run_on(twin, tmp_path / "run", ("bypass.*", "authz.inside-matrix")))
