@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -33,6 +34,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The audit log's key-encryption key for every sandbox the tests start (and their `trustproof`
+# subprocesses): one per session, so no test writes the per-user ~/.config/trustproof/audit.kek.
+os.environ.setdefault("TRUSTPROOF_AUDIT_KEK", base64.b64encode(os.urandom(32)).decode())
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
+from trustproof.spec.auditing import Alerts, AuditSettings
 from trustproof.spec.values import (
     Command,
     Count,
@@ -328,6 +329,12 @@ class Spec:
         "Forwarded-identity headers your services or proxies use beyond the well-known ones: "
         "the gateways strip them and the probes forge them.",
         default=(),
+    )
+    audit: AuditSettings = doc(
+        "The run's encrypted, tamper-evident audit log.", default=AuditSettings()
+    )
+    alerts: Alerts = doc(
+        "Alerts on unexpected access and failures, and where they go.", default=Alerts()
     )
 
     @property

@@ -12,6 +12,7 @@ that is not ``pass`` (cases already in flight finish).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import os
 import platform
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from trustproof import __version__
+from trustproof.audit import AuditUnavailable
 from trustproof.chaos.scenario import ScenarioResult
 from trustproof.probes.model import Case, CaseResult, Evidence, Result, judge
 from trustproof.probes.registry import generate as generate_cases
@@ -138,6 +140,7 @@ async def run_suite(
             result = await execute(case, view)
             item = CaseResult(case, result, judge(case, result), started_ms)
             slots[index] = item
+            audit_case(sandbox, item)
             if on_result is not None:
                 on_result(item)
             if fail_fast and not item.ok:
@@ -154,6 +157,23 @@ async def run_suite(
         stopped_early=len(results) < len(cases),
         counts=counts,
     )
+
+
+def audit_case(sandbox: Sandbox, item: CaseResult) -> None:
+    """One ``probe`` record in the run's audit log (the gateway's own decision record carries the
+    same request id); a log that refuses it has already made the gateways fail closed."""
+    result = item.result
+    with contextlib.suppress(AuditUnavailable):
+        sandbox.audit_event(
+            "probe",
+            case=item.case.id,
+            probe=item.case.probe,
+            verdict=item.verdict,
+            outcome=result.outcome,
+            stage=result.stage,
+            reason=result.reason,
+            request_id=result.evidence.request_id,
+        )
 
 
 async def execute(case: Case, view: SandboxView) -> Result:
