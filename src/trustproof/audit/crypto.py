@@ -28,7 +28,10 @@ _SIGNING_INFO = b"trustproof audit checkpoint signing key v1"
 
 
 class AuditKeyError(TrustproofError):
-    """A key-encryption key that is missing, malformed, or not the one a log was written with."""
+    """A key-encryption key that is missing, malformed, or not the one a log was written with
+    (or a log that cannot be read at all): exit 2, nothing to verify."""
+
+    exit_code = 2
 
     def __init__(self, message: str, hint: str = "") -> None:
         self.message = message

@@ -12,7 +12,8 @@ imports this one, so there is no import cycle):
   `policy test`;
 * `cli.control` — what talks to a running sandbox: `status`, `token`, `cert`;
 * `cli.doctor` — `doctor`: what this machine lacks for a run;
-* `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`.
+* `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`;
+* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ WHERE: dict[str, str] = {
     "probe": "sandbox",
     "report": "sandbox",
     "down": "sandbox",
+    "audit": "audit",
 }
 """Each command's module under `trustproof.cli`, imported when the command is named (or help is
 asked for): `--version` imports none of them, `token`/`cert`/`status` only the light `control`,
