@@ -5,12 +5,14 @@ on `Results.ok`."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from trustproof.audit import AuditUnavailable
 from trustproof.errors import UsageError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.results import CaseRecord, Results, write
@@ -60,6 +62,11 @@ async def suite_on(
     if scenarios and not run.stopped_early:
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
         done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
+        for scenario in done:
+            with contextlib.suppress(AuditUnavailable):
+                sandbox.audit_event(
+                    "scenario", scenario=scenario.id, ok=scenario.ok, summary=scenario.summary
+                )
         run = replace(run, scenarios=tuple(done))
     results = run.to_results(sandbox.spec)
     return results, write(results, sandbox.run.path)
