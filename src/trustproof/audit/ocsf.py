@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from trustproof import __version__
 from trustproof.audit.query import caller_of
 
 OCSF_VERSION = "1.3.0"
@@ -36,7 +35,8 @@ def _epoch_ms(text: object) -> int | None:
         return None
 
 
-def to_ocsf(record: Mapping[str, Any], run: str) -> dict[str, Any] | None:
+def to_ocsf(record: Mapping[str, Any], run: str, version: str = "") -> dict[str, Any] | None:
+    """One record as an OCSF API Activity event (`version`: trustproof's, for the metadata)."""
     kind = str(record.get("kind", ""))
     if kind == "decision":
         method = str(record.get("method", ""))
@@ -82,7 +82,7 @@ def to_ocsf(record: Mapping[str, Any], run: str) -> dict[str, Any] | None:
         "http_response": {"code": status_code},
         "metadata": {
             "version": OCSF_VERSION,
-            "product": {"name": "trustproof", "vendor_name": "trustproof", "version": __version__},
+            "product": {"name": "trustproof", "vendor_name": "trustproof", "version": version},
             "log_name": "audit.log",
             "correlation_uid": run,
             "uid": record.get("request_id"),

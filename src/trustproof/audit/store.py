@@ -28,6 +28,7 @@ from typing import Any
 
 from trustproof.audit.records import AuditCompletion, AuditEvent
 from trustproof.audit.sinks import AuditUnavailable, file_problem
+from trustproof.audit.verify import Verification, verify
 from trustproof.audit.writer import LogWriter, utc_now
 
 log = logging.getLogger("trustproof.audit")
@@ -55,6 +56,7 @@ class EncryptedLogSink:
         self.batch_seconds = batch_seconds
         self._write, self._fsync = write, fsync
         self.writer = LogWriter(kek, run=run, checkpoint_every=checkpoint_every)
+        self._kek = kek  # to verify what it wrote (`verify_so_far`); never written anywhere
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         self._fd = os.open(path, flags, 0o600)
         try:
@@ -122,6 +124,13 @@ class EncryptedLogSink:
         """Write what waits now (tests and the end of a run)."""
         with self._lock:
             self._flush_locked()
+
+    def verify_so_far(self) -> Verification:
+        """Flush, then verify and decrypt what the file holds now (an open log is not closed
+        yet: its problem is ``truncated`` until `close`)."""
+        self.flush()
+        with open(self.path, "rb") as handle:
+            return verify(handle.read(), self._kek)
 
     def close(self) -> None:
         """The closing checkpoint, written and fsync-ed; idempotent."""

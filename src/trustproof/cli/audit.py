@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from trustproof import __version__
 from trustproof.audit.crypto import AuditKeyError
 from trustproof.audit.files import log_file, read_log
 from trustproof.audit.keys import KEK_ENV, Kek, load_kek
@@ -177,7 +178,7 @@ def show(
     rows = select((r.data for r in result.contents), chosen)
     if fmt == "ocsf":
         for row in rows:
-            event = to_ocsf(row, result.run)
+            event = to_ocsf(row, result.run, __version__)
             if event is not None:
                 click.echo(scrub(json.dumps(event, separators=(",", ":"))))
     elif as_json or fmt == "json":

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from trustproof.errors import ReportError
-from trustproof.results.model import CASE_TEXT, CaseRecord, Evidence, Results, ScenarioRecord
+from trustproof.results.model import (
+    CASE_TEXT,
+    AlertRecord,
+    CaseRecord,
+    Evidence,
+    Results,
+    ScenarioRecord,
+)
 from trustproof.scrub import scrub
 
 RESULTS_FILE = "results.json"
@@ -84,6 +91,10 @@ def from_json(data: Any, source: str = "results") -> Results:
         versions=_versions(doc, top.get("versions")),
         ttl=_versions(doc, top.get("ttl"), "ttl"),
         context=_versions(doc, top.get("context"), "context"),
+        alerts=tuple(
+            _alert(doc, a, f"alerts[{i}]")
+            for i, a in enumerate(doc.items(top, "alerts", required=False))
+        ),
     )
 
 
@@ -115,6 +126,18 @@ def _case(doc: _Reader, raw: Any, where: str) -> CaseRecord:
             served_by=doc.opt_text(ev, "served_by", f"{where}.evidence"),
             audit=None if audit is None else doc.obj(audit, f"{where}.evidence.audit"),
         ),
+    )
+
+
+def _alert(doc: _Reader, raw: Any, where: str) -> AlertRecord:
+    item = doc.obj(raw, where)
+    return AlertRecord(
+        **{
+            name: doc.text(item, name, where)
+            for name in ("rule", "when", "severity", "title", "detail", "subject")
+        },
+        count=int(doc.number(item, "count", where)),
+        key=doc.opt_text(item, "key", where) or "",
     )
 
 

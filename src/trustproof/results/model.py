@@ -17,7 +17,15 @@ from typing import Any
 
 from trustproof.probes.model import CaseResult, Evidence
 
-__all__ = ["CaseRecord", "Evidence", "Results", "ScenarioRecord", "evidence_lines", "record_of"]
+__all__ = [
+    "AlertRecord",
+    "CaseRecord",
+    "Evidence",
+    "Results",
+    "ScenarioRecord",
+    "evidence_lines",
+    "record_of",
+]
 
 
 def evidence_lines(evidence: Evidence) -> tuple[str, ...]:
@@ -78,6 +86,33 @@ class ScenarioRecord:
 
 
 @dataclass(frozen=True)
+class AlertRecord:
+    """One alert a run raised (`trustproof.alerts`): deduplicated, so `count` says how many
+    occurrences it stands for."""
+
+    rule: str  # the rule's name
+    when: str  # what raised it: over-permission, expected-refused, denial-spike, ...
+    severity: str  # info | low | medium | high | critical
+    title: str
+    detail: str
+    subject: str  # the case id, identity or service it is about
+    count: int = 1
+    key: str = ""  # the deduplication key (stable across runs: rule and subject)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "when": self.when,
+            "severity": self.severity,
+            "title": self.title,
+            "detail": self.detail,
+            "subject": self.subject,
+            "count": self.count,
+            "key": self.key,
+        }
+
+
+@dataclass(frozen=True)
 class Results:
     """A whole run: figures, verdict counts, every case and every scenario."""
 
@@ -94,6 +129,7 @@ class Results:
     versions: Mapping[str, str] | None = None  # e.g. {"trustproof": "0.1.0", "python": "3.11.2"}
     ttl: Mapping[str, str] | None = None  # e.g. {"certificate": "5m", "token": "2m"}
     context: Mapping[str, str] | None = None  # project, commit, ci, ci_url (`suite.context`)
+    alerts: tuple[AlertRecord, ...] = ()  # what `trustproof.alerts` raised for this run
 
     @property
     def ok(self) -> bool:
@@ -141,6 +177,7 @@ class Results:
             data["ttl"] = dict(self.ttl)
         if self.context is not None:
             data["context"] = dict(self.context)
+        data["alerts"] = [alert.to_json() for alert in self.alerts]
         return data
 
 

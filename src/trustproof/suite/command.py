@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from trustproof.alerts import raise_alerts
 from trustproof.audit import AuditUnavailable
 from trustproof.errors import UsageError
 from trustproof.probes.model import Case, CaseResult
@@ -68,7 +69,7 @@ async def suite_on(
                     "scenario", scenario=scenario.id, ok=scenario.ok, summary=scenario.summary
                 )
         run = replace(run, scenarios=tuple(done))
-    results = run.to_results(sandbox.spec)
+    results = await raise_alerts(sandbox, run.to_results(sandbox.spec))
     return results, write(results, sandbox.run.path)
 
 
@@ -110,6 +111,13 @@ def summary_lines(results: Results) -> list[str]:
         )
     if results.stopped_early:
         lines.append("  stopped early (--fail-fast)")
+    if results.alerts:
+        lines.append(f"{len(results.alerts)} alerts:")
+        lines.extend(
+            f"  {a.severity.upper():8} [{a.rule}] {a.title}"
+            + (f" (x{a.count})" if a.count > 1 else "")
+            for a in results.alerts
+        )
     stages = stage_medians(cases)
     if stages:
         slowest = max(stages, key=stages.__getitem__)
