@@ -6,9 +6,11 @@ Write and fsync policy (what a crash can cost):
   with one ``write``: when `batch_records` records wait, or `batch_seconds` after the first one
   (a flusher thread), whichever comes first. A process killed with SIGKILL loses at most the
   records of the batch not yet written; what was written is in the kernel and survives;
-* every checkpoint (each `checkpoint_every` records, and the final one at `close`) is written and
-  then ``fsync``-ed: a machine crash or power loss loses at most what came after the last
-  checkpoint. No record is fsync-ed on its own (a gateway's request does not wait for a disk).
+* every checkpoint (each `checkpoint_every` records) is written at once with its batch and
+  ``fsync``-ed right after by the flusher thread (the request that completed it does not wait for
+  the disk); the final one at `close` is written and fsync-ed before `close` returns. A machine
+  crash or power loss loses at most what came after the last synced checkpoint. No record is
+  fsync-ed on its own.
 
 Fail closed: a write or fsync that fails (a full disk, an I/O error, a read-only file system), or
 the file removed or replaced under the run (checked before each record, one ``stat``), makes the
@@ -74,6 +76,7 @@ class EncryptedLogSink:
         self._sync_due = False
         self.failure: str | None = None
         self.written_records = 0
+        self.synced_checkpoints = 0
         self._closed = False
         self._wake = threading.Event()
         self._flusher = threading.Thread(
@@ -112,18 +115,22 @@ class EncryptedLogSink:
             lines = self.writer.append(record)
             self._pending.extend(lines)
             self._pending_records += 1
-            self._sync_due = self._sync_due or len(lines) > 1  # a checkpoint came with it
-            if self._pending_records == 1:
+            if len(lines) > 1:  # a checkpoint came with it: written now, fsync-ed by the flusher
+                self._sync_due = True
+                self._write_pending()
                 self._wake.set()
-            if self._pending_records >= self.batch_records or self._sync_due:
-                self._flush_locked()
+            elif self._pending_records >= self.batch_records:
+                self._write_pending()
             if self.failure is not None:
                 raise self._unavailable()
 
     def flush(self) -> None:
-        """Write what waits now (tests and the end of a run)."""
+        """Write what waits, and fsync if a checkpoint is due, now (tests, the end of a run)."""
         with self._lock:
-            self._flush_locked()
+            self._write_pending()
+            sync, self._sync_due = self._sync_due, False
+        if sync:
+            self._sync()
 
     def verify_so_far(self) -> Verification:
         """Flush, then verify and decrypt what the file holds now (an open log is not closed
@@ -134,17 +141,22 @@ class EncryptedLogSink:
 
     def close(self) -> None:
         """The closing checkpoint, written and fsync-ed; idempotent."""
-        self._wake.set()
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+        self._wake.set()
+        self._flusher.join(timeout=5)
+        with self._lock:
             if self.failure is None:
                 self._pending.append(self.writer.checkpoint(final=True))
-                self._sync_due = True
-                self._flush_locked()
+                self._write_pending()
+            if self.failure is None:
+                try:
+                    self._fsync(self._fd)
+                except OSError as exc:
+                    self._fail(f"the audit log {self.path} cannot be synced ({exc.strerror})")
             os.close(self._fd)
-        self._flusher.join(timeout=2)
 
     # -- inside ----------------------------------------------------------------------------------
 
@@ -179,9 +191,11 @@ class EncryptedLogSink:
             written = self._write(self._fd, data)
             data = data[written:]
 
-    def _flush_locked(self) -> None:
+    def _write_pending(self) -> None:
+        """Write the records that wait (under the lock; one ``write``)."""
         if not self._pending or self.failure is not None:
             self._pending.clear()
+            self._pending_records = 0
             return
         data = b"\n".join(self._pending) + b"\n"
         records = self._pending_records
@@ -189,9 +203,6 @@ class EncryptedLogSink:
         self._pending_records = 0
         try:
             self._write_all(data)
-            if self._sync_due:
-                self._fsync(self._fd)
-                self._sync_due = False
         except OSError as exc:
             self._fail(
                 f"the audit log {self.path} cannot be written ({os.strerror(exc.errno or 0)}"
@@ -200,13 +211,25 @@ class EncryptedLogSink:
             return
         self.written_records += records
 
-    def _flush_forever(self) -> None:
-        while not self._closed:
-            self._wake.wait()
-            self._wake.clear()
-            if self._closed:
-                return
-            self._wake.wait(self.batch_seconds)  # the batch's time budget from its first record
+    def _sync(self) -> None:
+        """fsync outside the lock: records keep coming meanwhile."""
+        try:
+            self._fsync(self._fd)
+        except OSError as exc:
             with self._lock:
-                if not self._closed:
-                    self._flush_locked()
+                self._fail(f"the audit log {self.path} cannot be synced ({exc.strerror})")
+        else:
+            self.synced_checkpoints += 1
+
+    def _flush_forever(self) -> None:
+        """Every `batch_seconds` (or when a checkpoint is due): write what waits, fsync if due."""
+        while not self._closed:
+            self._wake.wait(self.batch_seconds)
+            self._wake.clear()
+            with self._lock:
+                if self._closed:
+                    return
+                self._write_pending()
+                sync, self._sync_due = self._sync_due, False
+            if sync:
+                self._sync()
