@@ -50,6 +50,8 @@ def test_a_shop_run_leaves_a_verified_log_and_no_secret(
         async with Sandbox.from_file(shop_spec_path, run_dir=run) as sandbox:
             tokens.append(sandbox.token("alice", "storefront"))  # one we know to look for
             await suite_on(sandbox, scenarios=False)  # every case; scenarios take a minute
+            sandbox.audit_event("chaos", experiment="idp-outage", step="start")  # others' kinds
+            sandbox.audit_event("egress.drop", service="orders", destination="192.0.2.10")
 
     asyncio.run(main())
 
@@ -64,7 +66,8 @@ def test_a_shop_run_leaves_a_verified_log_and_no_secret(
     assert "audit log OK" in verified.stdout
     log = read_log(run, kek)
     kinds = {r.data["kind"] for r in log.contents}
-    assert {"decision", "completion", "token.issue", "token.revoke", "probe"} <= kinds
+    assert {"decision", "completion", "token.issue", "token.revoke", "probe", "chaos"} <= kinds
+    assert {"egress.drop"} <= kinds
 
     secrets = {
         "the KEK": kek,
