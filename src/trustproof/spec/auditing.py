@@ -87,3 +87,24 @@ class Alerts:
         "Alerts one rule may raise in a run; the rest are counted in its last alert.",
         default=Count(20),
     )
+
+
+def alert_problems(alerts: Alerts) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """What `trustproof validate` says about `alerts.sinks`: (field path, message, hint)."""
+    found: list[tuple[tuple[str | int, ...], str, str]] = []
+    for i, sink in enumerate(alerts.sinks):
+        path: tuple[str | int, ...] = ("alerts", "sinks", i)
+        if sink.kind in ("webhook", "slack"):
+            if sink.url is None:
+                found.append((path, f"a {sink.kind} sink needs a url", "url: https://…/hook"))
+            elif not sink.url.startswith(("http://", "https://")):
+                found.append(((*path, "url"), f"not an http(s) URL: {sink.url!r}", ""))
+        if sink.kind == "webhook" and sink.secret_env is None:
+            found.append(
+                (
+                    path,
+                    "a webhook sink signs what it sends: it needs secret_env",
+                    "secret_env: NAME of an environment variable holding the HMAC key",
+                )
+            )
+    return found

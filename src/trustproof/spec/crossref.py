@@ -11,6 +11,7 @@ from pathlib import Path
 
 from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
+from trustproof.spec.auditing import alert_problems
 from trustproof.spec.files import FileRefusal, allowed_dirs, locate, read_bounded
 from trustproof.spec.limits import LIMITS
 from trustproof.spec.model import Grants, Spec
@@ -54,6 +55,8 @@ class CrossChecker:
         self._grants_match_access()
         self._probes()
         self._answers()
+        for path, message, hint in alert_problems(self.spec.alerts):
+            self.problem(path, message, hint)
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------
