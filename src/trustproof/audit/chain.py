@@ -48,9 +48,12 @@ def unb64(text: object) -> bytes:
     if not isinstance(text, str):
         raise ValueError("expected base64 text")
     try:
-        return base64.b64decode(text, validate=True)
+        data = base64.b64decode(text, validate=True)
     except binascii.Error as exc:
         raise ValueError("not base64") from exc
+    if b64(data) != text:  # one spelling per value: a changed byte is always a change
+        raise ValueError("not canonical base64")
+    return data
 
 
 def record_aad(run: str, seq: int, prev: str) -> bytes:

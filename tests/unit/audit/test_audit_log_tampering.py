@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trustproof.audit import checkpoint
 from trustproof.audit.chain import Header, Seal, checkpoint_line, digest, parse_entry
@@ -182,3 +184,19 @@ def test_a_log_of_a_killed_writer_verifies_up_to_its_last_checkpoint() -> None:
     assert result.problem.kind == "truncated"
     assert (result.records, result.sealed_records) == (10, 8)
     assert len(result.contents) == 10  # every intact record is still readable
+
+
+@given(st.data())
+@settings(max_examples=300)
+def test_any_changed_byte_or_cut_is_caught_and_never_crashes(data: st.DataObject) -> None:
+    log = joined(build(n=6, every=3))
+    cut = data.draw(st.booleans())
+    if cut:
+        changed = log[: data.draw(st.integers(0, len(log) - 1))]
+    else:
+        at = data.draw(st.integers(0, len(log) - 1))
+        byte = data.draw(st.integers(0, 255).filter(lambda b: b != log[at]))
+        changed = log[:at] + bytes([byte]) + log[at + 1 :]
+    for kek in (KEK, None):
+        result = verify(changed, kek)
+        assert not result.ok, (cut, result)
