@@ -200,3 +200,20 @@ def test_any_changed_byte_or_cut_is_caught_and_never_crashes(data: st.DataObject
     for kek in (KEK, None):
         result = verify(changed, kek)
         assert not result.ok, (cut, result)
+
+
+def test_a_signature_spelled_differently_is_an_edit_too() -> None:
+    """A regression: base64 has several spellings of the same bytes (the unused low bits of
+    the last character): the closing checkpoint, which no later line hashes, verified after such
+    an edit."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    lines = build()
+    closing = json.loads(lines[-1])
+    sig = closing["sig"]
+    assert sig.endswith("==")
+    value = alphabet.index(sig[-3])
+    closing["sig"] = sig[:-3] + alphabet[value ^ 1] + "=="  # a low bit no byte uses
+    edited = json.dumps(closing, separators=(",", ":"), sort_keys=True).encode()
+    problem = verify(joined([*lines[:-1], edited]), KEK).problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == ("edited", 13)
