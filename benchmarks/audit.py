@@ -1,10 +1,15 @@
-"""Audit sink cost per record: what the removed-or-replaced check (one `stat` of the path before
-each write) adds, measured against a reference in the same run on the same machine:
+"""Audit log cost, measured against references in the same run on the same machine:
 
-* JSON-lines record, checked     the sink as gateways use it
-* JSON-lines record, unchecked   reference: the same sink with the check taken out (what it
-                                 cost before the check existed)
-* the check alone                one `os.stat(path, follow_symlinks=False)` + the comparison
+* encrypted log, record       `EncryptedLogSink.record` as gateways use it: scrubbed JSON,
+                              AES-256-GCM, SHA-256 chain, batched writes (64 records), a signed
+                              and fsync-ed checkpoint every 256 records
+* encrypted log, core only    `LogWriter.append`: the same without any file I/O
+* plaintext JSON lines        reference: `JsonLinesSink.record` (scrubbed JSON, one line-buffered
+                              write per record, no encryption): what the sandbox wrote before
+* JSON + scrub alone          reference: the serialisation both share
+* verify + decrypt            `verify` over the encrypted log written above, per record
+* kill -9 loss                records a writer had handed to the sink but that were not in the
+                              file after SIGKILL (3 trials; the bound is one batch)
 
 Run: `.venv/bin/python benchmarks/audit.py [--json FILE]`. Loops are bounded in count and time;
 files go to a temporary directory that is removed afterwards.
@@ -15,20 +20,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from _measure import micros
+from _measure import per_second
 
-from trustproof.audit import AuditEvent, JsonLinesSink, Timings, file_problem
+from trustproof.audit import AuditEvent, JsonLinesSink, Timings
+from trustproof.audit.store import EncryptedLogSink
+from trustproof.audit.verify import verify
+from trustproof.audit.writer import LogWriter, plaintext
 
-
-class _Unchecked(JsonLinesSink):
-    """The reference: the sink without its file check."""
-
-    def _check(self) -> None:
-        return None
+KEK = bytes(range(32))
+BATCH = 64
+WRITER = """
+import os, sys
+from pathlib import Path
+from trustproof.audit.store import EncryptedLogSink
+sink = EncryptedLogSink(Path(sys.argv[1]), bytes(range(32)), batch_records=int(sys.argv[2]))
+for i in range(200_000):
+    sink.event("probe", {"i": i})
+    os.write(1, b"%d\\n" % i)
+"""
 
 
 def event(i: int) -> AuditEvent:
@@ -51,42 +67,74 @@ def event(i: int) -> AuditEvent:
     )
 
 
+def kill_loss(directory: Path, trial: int) -> int:
+    """Acknowledged records missing from the file after a SIGKILL mid-traffic."""
+    log = directory / f"killed-{trial}.log"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(log), str(BATCH)], stdout=subprocess.PIPE
+    )
+    assert writer.stdout is not None
+    acked, deadline = -1, time.monotonic() + 30
+    try:
+        while acked < 2000 + 37 * trial and time.monotonic() < deadline:
+            line = writer.stdout.readline()
+            if not line:
+                break
+            acked = int(line)
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+    acked = max([acked, *(int(x) for x in writer.stdout.read().split())])
+    writer.wait(10)
+    kept = len(verify(log.read_bytes(), KEK).contents)
+    return acked + 1 - kept
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
     events = [event(i) for i in range(2000)]
+    records = [{"kind": "decision", **e.to_json()} for e in events]
     with tempfile.TemporaryDirectory(prefix="trustproof-bench-audit-") as tmp:
-        checked = JsonLinesSink(Path(tmp) / "checked.jsonl")
-        unchecked = _Unchecked(Path(tmp) / "unchecked.jsonl")
-        opened = os.stat(checked.path)
-        identity = (opened.st_dev, opened.st_ino)
-        # Interleaved rounds, so that drift on a shared machine hits both alike.
-        ours, reference, alone = [], [], []
-        for _ in range(3):
-            ours.append(micros(lambda i: checked.record(events[i % len(events)])))
-            reference.append(micros(lambda i: unchecked.record(events[i % len(events)])))
-            alone.append(
-                micros(
-                    lambda _: file_problem(identity, os.stat(checked.path, follow_symlinks=False))
-                )
-            )
-        checked.close()
-        unchecked.close()
+        directory = Path(tmp)
+        encrypted = EncryptedLogSink(directory / "audit.log", KEK)
+        plain = JsonLinesSink(directory / "audit.jsonl")
+        core = LogWriter(KEK)
+        rounds: dict[str, list[float]] = {
+            "encrypted log, record": [],
+            "encrypted log, core only": [],
+            "plaintext JSON lines (reference)": [],
+            "JSON + scrub alone (reference)": [],
+        }
+        for _ in range(3):  # interleaved, so that drift on a shared machine hits all alike
+            rate, _n = per_second(lambda i: encrypted.record(events[i % 2000]))
+            rounds["encrypted log, record"].append(rate)
+            rate, _n = per_second(lambda i: core.append(records[i % 2000]))
+            rounds["encrypted log, core only"].append(rate)
+            rate, _n = per_second(lambda i: plain.record(events[i % 2000]))
+            rounds["plaintext JSON lines (reference)"].append(rate)
+            rate, _n = per_second(lambda i: plaintext(records[i % 2000]))
+            rounds["JSON + scrub alone (reference)"].append(rate)
+        encrypted.close()
+        plain.close()
+        data = (directory / "audit.log").read_bytes()
+        start = time.perf_counter()
+        result = verify(data, KEK)
+        verify_rate = result.records / (time.perf_counter() - start)
+        assert result.ok, result.problem
+        losses = [kill_loss(directory, trial) for trial in range(3)]
 
-    results = {
-        "record, checked": min(ours),
-        "record, unchecked (reference)": min(reference),
-        "the check alone": min(alone),
-    }
-    print(f"{'figure':34} {'median':>10}")
-    for name, value in results.items():
-        print(f"{name:34} {value:>7.2f} µs")
-    added = results["record, checked"] - results["record, unchecked (reference)"]
-    print(f"added by the check: {added:+.2f} µs per record ({added / min(reference):+.0%})")
+    figures: dict[str, float] = {name: max(values) for name, values in rounds.items()}
+    figures["verify + decrypt"] = verify_rate
+    print(f"{'figure':36} {'records/s':>12} {'µs/record':>10}")
+    for name, rate in figures.items():
+        print(f"{name:36} {rate:>12,.0f} {1e6 / rate:>10.1f}")
+    ratio = figures["encrypted log, record"] / figures["plaintext JSON lines (reference)"]
+    print(f"encrypted / plaintext records per second: {ratio:.2f}x")
+    print(f"kill -9 loss (records acknowledged, not in the file; batch {BATCH}): {losses}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({**figures, "kill_loss": losses, "batch": BATCH}, indent=2))
     return 0
 
 

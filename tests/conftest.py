@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -39,6 +40,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # check what only the local backend does (a service's port listening on the host, a bypass the
 # service itself refuses).
 os.environ.setdefault("TRUSTPROOF_BACKEND", "local")
+# The audit log's key-encryption key for every sandbox the tests start (and their `trustproof`
+# subprocesses): one per session, so no test writes the per-user ~/.config/trustproof/audit.kek.
+os.environ.setdefault("TRUSTPROOF_AUDIT_KEK", base64.b64encode(os.urandom(32)).decode())
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ carries a `message` and a `hint` (what to do about it)::
     │                               `Problem`); spec/routes
     ├── AuditUnavailable            the durable audit log cannot take records (gateways answer
     │                               503); audit
+    ├── AuditKeyError               an audit key-encryption key missing, malformed or not the
+    │                               log's, or an audit log that cannot be read; audit/crypto
     ├── JoseError                   a token part that does not decode (also ValueError; becomes a
     │                               validation reason, never reaches a caller); tokens/_jose
     ├── ContractError               a service's middleware cannot honour the contract as

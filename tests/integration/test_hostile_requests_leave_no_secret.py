@@ -6,6 +6,7 @@ request (stage http, reason malformed-request for those the HTTP parser refused)
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import ssl
@@ -15,10 +16,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from trustproof.audit.files import records
+from trustproof.audit.keys import load_kek
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +38,12 @@ SERVICE = (
 )
 IO_TIMEOUT = 5.0  # seconds for any one socket operation
 MAX_RESPONSE = 1 << 20  # bytes read back per request at most
+
+
+def audit_records(run: Path) -> list[dict[str, Any]]:
+    """The run's audit log, verified and decrypted with the session's KEK (tests/conftest.py)."""
+    kek = load_kek(env=os.environ)
+    return records(run, kek.key)
 
 
 def free_port() -> int:
@@ -198,11 +209,7 @@ def test_malformed_requests_leave_no_token_or_key_anywhere_in_the_run(tmp_path: 
 
     assert scan_run_dir(run, fragments) == []
 
-    decisions = [
-        json.loads(line)
-        for line in (run / "audit.jsonl").read_text().splitlines()
-        if json.loads(line)["kind"] == "decision"
-    ]
+    decisions = [r for r in audit_records(run) if r["kind"] == "decision"]
     assert len(decisions) == len(cases)  # one event per request, whoever refused it
     refused_by_parser = [d for d in decisions if d["stage"] == "http"]
     assert all(d["reason"] == "malformed-request" for d in refused_by_parser)
@@ -262,7 +269,7 @@ def test_removing_the_audit_log_of_a_running_sandbox_refuses_everything_and_says
         context = ssl.create_default_context(cafile=state["ca_bundle"])
         context.check_hostname = False
         before = exchange(host, int(port), context, request)  # no certificate: a 401, audited
-        (run / "audit.jsonl").unlink()
+        (run / "audit.log").unlink()
         after = [exchange(host, int(port), context, request) for _ in range(3)]
     finally:
         down = trustproof("down", "--run-dir", "run", cwd=tmp_path)

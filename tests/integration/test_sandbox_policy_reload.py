@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from trustproof.audit.files import records
+from trustproof.audit.keys import load_kek
 from trustproof.errors import SandboxError
 from trustproof.policy import CedarPolicyEngine
 from trustproof.sandbox.controller import Sandbox
@@ -101,8 +103,9 @@ def reloads(sandbox: Sandbox) -> dict[str, Any]:
 
 
 def audited_reloads(sandbox: Sandbox) -> list[dict[str, Any]]:
-    lines = sandbox.run.audit.read_text().splitlines()
-    events = [json.loads(line) for line in lines if line.strip()]
+    assert sandbox.audit_log is not None
+    sandbox.audit_log.flush()
+    events = records(sandbox.run.path, load_kek().key)
     return [e for e in events if e.get("method") == "RELOAD"]
 
 

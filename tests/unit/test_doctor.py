@@ -32,7 +32,8 @@ def test_needs_follow_the_spec(tmp_path: Path) -> None:
     spec.write_text(SPEC + "backend: isolated\n")
     by_name = {c.name: c for c in doctor.checks(spec)}
     assert by_name["isolated backend (network namespaces)"].needed
-    assert by_name["nft"].needed and by_name["nft"].package == "nftables"
+    assert by_name["nft"].needed
+    assert by_name["nft"].package == "nftables"
 
 
 def test_missing_tools_give_the_install_line_and_exit_3(

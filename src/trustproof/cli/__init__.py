@@ -15,7 +15,8 @@ imports this one, so there is no import cycle):
 * `cli.doctor` — `doctor`: what this machine lacks for a run;
 * `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`;
 * `cli.importer` — `import compose`: a draft spec from a Docker Compose file;
-* `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules.
+* `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules;
+* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ WHERE: dict[str, str] = {
     "chaos": "sandbox",
     "import": "importer",
     "data": "data",
+    "audit": "audit",
 }
 """Each command's module under `trustproof.cli`, imported when the command is named (or help is
 asked for): `--version` imports none of them, `token`/`cert`/`status` only the light `control`,

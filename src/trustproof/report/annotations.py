@@ -34,6 +34,13 @@ MAX_FINDINGS = 50
 SHOWN_IDS = 3
 SEVERITY = {"over-permission": "critical", "inconclusive": "major", "error": "minor"}
 """GitLab Code Quality severity per verdict (``major`` for the others)."""
+SEVERITY.update(  # an alert's finding has its severity as its verdict
+    {"info": "info", "low": "minor", "medium": "major", "high": "critical", "critical": "blocker"}
+)
+
+
+ALREADY_FINDINGS = ("over-permission", "expected-refused", "chaos-failed", "case-failed")
+"""Alerts about a failing case or scenario: that one is a finding already."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,19 @@ def findings(
             _fingerprint("scenario", s.id),
         )
         for s in results.failed_scenarios
+    ]
+    found += [  # alerts that are not already a failing case or scenario above
+        Finding(
+            f"alert ({a.severity}): {a.title}",
+            scrub(a.detail),
+            f"alert.{a.rule}",
+            a.severity,
+            file,
+            1,
+            _fingerprint("alert", a.key or a.rule),
+        )
+        for a in results.alerts
+        if a.when not in ALREADY_FINDINGS
     ]
     if len(found) > MAX_FINDINGS:
         rest = len(found) - MAX_FINDINGS + 1

@@ -270,6 +270,17 @@ TEMPLATE = (
 {% endfor %}
 </section>
 
+<section id="alerts">
+<h2>Alerts ({{ r.alerts|length }})</h2>
+{% if not r.alerts %}<p class="muted">No alert was raised.</p>{% else %}
+<table><thead><tr><th>severity</th><th>rule</th><th>alert</th><th>count</th></tr></thead><tbody>
+{% for a in r.alerts %}
+  <tr><td>{{ a.severity }}</td><td class="mono">{{ a.rule }}</td>
+  <td>{{ a.title }}<br><span class="muted">{{ a.detail }}</span></td><td>{{ a.count }}</td></tr>
+{% endfor %}
+</tbody></table>{% endif %}
+</section>
+
 <section id="environment">
 <h2>Environment</h2>
 <table class="env"><tbody>

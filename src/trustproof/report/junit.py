@@ -62,6 +62,15 @@ def render_junit(results: Results) -> str:
         found = outbound_lines(results)
         text = [TITLE, INTRO if found else NONE_LINE, *found]
         ET.SubElement(suite, "system-out").text = clean("\n".join(text))
+    if results.alerts:  # no test of their own (the gate is the cases'): listed for readers
+        suite = _suite(root, "alerts", results)
+        ET.SubElement(suite, "system-out").text = clean(
+            "\n".join(
+                f"{a.severity} [{a.rule}] {a.title} (x{a.count}): {a.detail}"
+                for a in results.alerts
+            )
+        )
+        _set_counts(suite, [0, 0, 0, 0], 0.0)
     root.set("tests", str(totals[0]))
     root.set("failures", str(totals[1]))
     root.set("errors", str(totals[2]))

@@ -75,6 +75,16 @@ def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> st
         for s in results.scenarios:
             icon = _ICON.get(s.verdict, "❔")
             lines.append(f"- {icon} **{cell(s.id)}** ({s.elapsed_s:.2f} s): {cell(s.summary, 300)}")
+    if results.alerts:
+        lines += ["", f"### Alerts ({len(results.alerts)})", ""]
+        for a in results.alerts[:max_rows]:
+            times = f" (x{a.count})" if a.count > 1 else ""
+            lines.append(
+                f"- **{cell(a.severity)}** `{cell(a.rule)}`: {cell(a.title, 300)}{times}"
+                f" — {cell(a.detail, 300)}"
+            )
+        if len(results.alerts) > max_rows:
+            lines.append(f"- … {len(results.alerts) - max_rows} more in results.json")
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from trustproof.results.document import (
     write,
 )
 from trustproof.results.model import (
+    AlertRecord,
     CaseRecord,
     Evidence,
     Results,
@@ -30,6 +31,7 @@ __all__ = [
     "RESULTS_FILE",
     "RESULTS_VERSION",
     "SUPPORTED_VERSIONS",
+    "AlertRecord",
     "CaseRecord",
     "Evidence",
     "ReportError",

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from trustproof.errors import ReportError
-from trustproof.results.model import CASE_TEXT, CaseRecord, Evidence, Results, ScenarioRecord
+from trustproof.results.model import (
+    CASE_TEXT,
+    AlertRecord,
+    CaseRecord,
+    Evidence,
+    Results,
+    ScenarioRecord,
+)
 from trustproof.scrub import scrub
 from trustproof.view.egress import EgressEvent, EventKind
 
@@ -89,6 +96,10 @@ def from_json(data: Any, source: str = "results") -> Results:
             _egress_event(doc, e, f"egress_events[{i}]")
             for i, e in enumerate(doc.items(top, "egress_events", required=False))
         ),
+        alerts=tuple(
+            _alert(doc, a, f"alerts[{i}]")
+            for i, a in enumerate(doc.items(top, "alerts", required=False))
+        ),
     )
 
 
@@ -143,6 +154,18 @@ def _egress_event(doc: _Reader, raw: Any, where: str) -> EgressEvent:
         destination=doc.text(item, "destination", where),
         port=port,
         count=count,
+    )
+
+
+def _alert(doc: _Reader, raw: Any, where: str) -> AlertRecord:
+    item = doc.obj(raw, where)
+    return AlertRecord(
+        **{
+            name: doc.text(item, name, where)
+            for name in ("rule", "when", "severity", "title", "detail", "subject")
+        },
+        count=int(doc.number(item, "count", where)),
+        key=doc.opt_text(item, "key", where) or "",
     )
 
 

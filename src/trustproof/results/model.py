@@ -18,7 +18,15 @@ from typing import Any
 from trustproof.probes.model import CaseResult, Evidence
 from trustproof.view.egress import EgressEvent
 
-__all__ = ["CaseRecord", "Evidence", "Results", "ScenarioRecord", "evidence_lines", "record_of"]
+__all__ = [
+    "AlertRecord",
+    "CaseRecord",
+    "Evidence",
+    "Results",
+    "ScenarioRecord",
+    "evidence_lines",
+    "record_of",
+]
 
 
 def evidence_lines(evidence: Evidence) -> tuple[str, ...]:
@@ -79,6 +87,33 @@ class ScenarioRecord:
 
 
 @dataclass(frozen=True)
+class AlertRecord:
+    """One alert a run raised (`trustproof.alerts`): deduplicated, so `count` says how many
+    occurrences it stands for."""
+
+    rule: str  # the rule's name
+    when: str  # what raised it: over-permission, expected-refused, denial-spike, ...
+    severity: str  # info | low | medium | high | critical
+    title: str
+    detail: str
+    subject: str  # the case id, identity or service it is about
+    count: int = 1
+    key: str = ""  # the deduplication key (stable across runs: rule and subject)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "when": self.when,
+            "severity": self.severity,
+            "title": self.title,
+            "detail": self.detail,
+            "subject": self.subject,
+            "count": self.count,
+            "key": self.key,
+        }
+
+
+@dataclass(frozen=True)
 class Results:
     """A whole run: figures, verdict counts, every case and every scenario."""
 
@@ -98,6 +133,7 @@ class Results:
     # what the services themselves tried and the sandbox stopped (isolated backend; the gate is
     # the `egress.observed` cases)
     egress_events: tuple[EgressEvent, ...] = ()
+    alerts: tuple[AlertRecord, ...] = ()  # what `trustproof.alerts` raised for this run
 
     @property
     def ok(self) -> bool:
@@ -147,6 +183,7 @@ class Results:
             data["context"] = dict(self.context)
         if self.egress_events:  # absent: none seen (or not watched: local backend)
             data["egress_events"] = [_egress_event_json(e) for e in self.egress_events]
+        data["alerts"] = [alert.to_json() for alert in self.alerts]
         return data
 
 

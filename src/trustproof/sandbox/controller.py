@@ -51,7 +51,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from trustproof.audit import AuditSink, FanOutSink, JsonLinesSink, MemorySink
+from trustproof.audit import AuditSink, AuditUnavailable, FanOutSink, MemorySink
+from trustproof.audit.keys import load_kek
+from trustproof.audit.store import EncryptedLogSink
 from trustproof.clock import Clock, SystemClock
 from trustproof.errors import SandboxError, TrustproofError, UsageError
 from trustproof.fabric import TrustFabric
@@ -140,7 +142,7 @@ class Sandbox:
         self.dependencies = Dependencies(spec, self.run, self.ports)  # mocks, egress proxies
         self.ready_seconds: dict[str, float] = {}
         self._cleanups: list[Callable[[], Any]] = []
-        self._file_sink: JsonLinesSink | None = None
+        self._file_sink: EncryptedLogSink | None = None  # the run's durable audit log
         self._ticker: asyncio.Task[None] | None = None
         self._reaper: Reaper | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -206,8 +208,9 @@ class Sandbox:
         fabric.rotators[ADMIN_NAME].subscribe(
             lambda svid: self.run.write_admin(svid, fabric.ca.bundle_pem())
         )
-        self._file_sink = JsonLinesSink(self.run.audit)
+        self._file_sink = self._open_audit_log()
         self._cleanups.append(self._file_sink.close)
+        fabric.service.audit = self._file_sink.event
         # The durable sink first: if it refuses, the request is refused and memory never says
         # it was allowed.
         sink = FanOutSink(self._file_sink, self.audit)
@@ -255,6 +258,38 @@ class Sandbox:
         self.run.write_state(self.state())
         if self.policy_watch is not None:
             self.policy_watch.start()
+
+    def _open_audit_log(self) -> EncryptedLogSink:
+        """The run's encrypted audit log (`trustproof.audit.store`), under the KEK the
+        environment, the spec or the per-user key file gives (`trustproof.audit.keys`)."""
+        settings = self.spec.audit
+        kek = load_kek(
+            spec_kek_file=self.spec.resolve(settings.kek_file) if settings.kek_file else None,
+            run_dir=self.run.path,
+            create=True,
+        )
+        return EncryptedLogSink(
+            self.run.audit_log,
+            kek.key,
+            checkpoint_every=settings.checkpoint_every,
+            batch_records=settings.batch_records,
+        )
+
+    def audit_event(self, kind: str, **fields: Any) -> None:
+        """Add one record of `kind` (`trustproof.audit.EVENT_KINDS`: ``probe``, ``scenario``,
+        ``chaos``, ``egress.drop``, ``dns.refused``, ``alert``, the token service's, ...) to the
+        run's encrypted audit log; fields are JSON values (scrubbed, never a credential). Raises
+        `AuditUnavailable` when the log cannot take it (or the sandbox is not running)."""
+        if self._file_sink is None:
+            raise AuditUnavailable(
+                "the sandbox has no audit log open", "start the sandbox before recording events"
+            )
+        self._file_sink.event(kind, fields)
+
+    @property
+    def audit_log(self) -> EncryptedLogSink | None:
+        """The run's durable audit log while the sandbox runs (None before its start)."""
+        return self._file_sink
 
     def _start_rotators(self, fabric: TrustFabric) -> None:
         ttl = timedelta(seconds=self.spec.ttl.certificate.seconds)
@@ -479,6 +514,7 @@ class Sandbox:
             "policy_reloads": self.policy_watch.reloader.summary() if self.policy_watch else None,
             "backend": self.backend_kind,
             "namespaces": {name: ns.name for name, ns in self.namespaces.items()},
+            "audit": _audit_state(self._file_sink),
         }
 
     def _on_policy_reload(self, _: PolicyReload) -> None:
@@ -563,6 +599,18 @@ class Sandbox:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _audit_state(log: EncryptedLogSink | None) -> dict[str, Any] | None:
+    """The audit log's public facts: its file, run id, checkpoint key (public) and health."""
+    if log is None:
+        return None
+    return {
+        "file": str(log.path),
+        "run": log.run,
+        "signing_key": log.signing_key.hex(),
+        "failure": log.failure,
+    }
 
 
 async def _attempt(step: Callable[[], Any]) -> None:

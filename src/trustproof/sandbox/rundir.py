@@ -4,7 +4,8 @@
     <run>/pids              process groups started (what `down` kills after a SIGKILLed controller)
     <run>/control.sock      the running controller's local API (token, cert, status, shutdown)
     <run>/logs/<name>.log   each process's output, scrubbed (0600 from creation on)
-    <run>/audit.jsonl       the gateways' decisions (0600)
+    <run>/audit.jsonl       the gateways' decisions (0600; runs before the encrypted log)
+    <run>/audit.log         the run's encrypted, hash-chained audit log (0600; `trustproof.audit`)
     <run>/identities/<name>/{cert,key,bundle}.pem   workload SVIDs, rotated in place (secret)
     <run>/identities/<name>/gateway-proof.key       the key its gateway signs requests with (secret)
     <run>/admin/            the admin identity the CLI uses to mint tokens (secret)
@@ -73,7 +74,16 @@ class RunDir:
         private_dir(run.logs)
         return run
 
-    EVIDENCE = ("logs", "audit.jsonl", "results.json", "state.json", "reports", "rendered")
+    EVIDENCE = (
+        "logs",
+        "audit.jsonl",
+        "results.json",
+        "state.json",
+        "reports",
+        "rendered",
+        "audit.log",
+        "alerts.jsonl",
+    )
     """What one run leaves behind; `begin` moves it aside before the next."""
 
     @property
@@ -112,6 +122,10 @@ class RunDir:
     @property
     def audit(self) -> Path:
         return self.path / "audit.jsonl"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.path / "audit.log"
 
     @property
     def bundle(self) -> Path:

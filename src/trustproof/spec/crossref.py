@@ -11,6 +11,7 @@ from pathlib import Path
 
 from trustproof.catalogue import PROBE_IDS, matching
 from trustproof.errors import Problem
+from trustproof.spec.auditing import alert_problems
 from trustproof.spec.chaos import chaos_problems
 from trustproof.spec.datacheck import data_problems
 from trustproof.spec.dependency_checks import check_dependencies
@@ -64,6 +65,8 @@ class CrossChecker:
         for path, message, hint in data_problems(self.spec):
             self.problem(path, message, hint)
         check_dependencies(self)
+        for path, message, hint in alert_problems(self.spec.alerts):
+            self.problem(path, message, hint)
         return self.problems
 
     # -- reporting ------------------------------------------------------------------------------

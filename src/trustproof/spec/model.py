@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal
 
 from trustproof.spec.answers import HeaderRule, JsonRule, StatusCodes
+from trustproof.spec.auditing import Alerts, AuditSettings
 from trustproof.spec.chaos import Chaos
 from trustproof.spec.dependencies import Dependency
 from trustproof.spec.values import (
@@ -461,6 +462,12 @@ class Spec:
         "`auto` — isolated where the host allows it, else local with a notice. Overridden by "
         "`--backend` and TRUSTPROOF_BACKEND.",
         default="auto",
+    )
+    audit: AuditSettings = doc(
+        "The run's encrypted, tamper-evident audit log.", default=AuditSettings()
+    )
+    alerts: Alerts = doc(
+        "Alerts on unexpected access and failures, and where they go.", default=Alerts()
     )
 
     @property

@@ -5,6 +5,7 @@ on `Results.ok`."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections import Counter
@@ -13,6 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from trustproof.alerts import raise_alerts
+from trustproof.audit import AuditUnavailable
 from trustproof.errors import UsageError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.results import CaseRecord, Results, write
@@ -78,6 +81,11 @@ async def suite_on(
     if scenarios and not run.stopped_early:
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
         done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
+        for scenario in done:
+            with contextlib.suppress(AuditUnavailable):
+                sandbox.audit_event(
+                    "scenario", scenario=scenario.id, ok=scenario.ok, summary=scenario.summary
+                )
         run = replace(run, scenarios=tuple(done))
     if chaos and scenarios and sandbox.spec.chaos.enabled and not run.stopped_early:
         chosen = choose_experiments(sandbox.spec, select, deselect)
@@ -85,7 +93,7 @@ async def suite_on(
             sandbox, chosen, case_results=run.results, on_start=on_scenario
         )
         run = replace(run, scenarios=(*run.scenarios, *broke))
-    results = run.to_results(sandbox.spec)
+    results = await raise_alerts(sandbox, run.to_results(sandbox.spec))
     return results, write(results, sandbox.run.path)
 
 
@@ -116,7 +124,7 @@ async def chaos_on(
     start = time.perf_counter()
     done = await run_experiments(sandbox, chosen, on_start=on_experiment)
     run = SuiteRun((), started_at, time.perf_counter() - start, scenarios=tuple(done))
-    results = run.to_results(sandbox.spec)
+    results = await raise_alerts(sandbox, run.to_results(sandbox.spec))
     return results, write(results, sandbox.run.path)
 
 
@@ -160,6 +168,13 @@ def summary_lines(results: Results) -> list[str]:
         )
     if results.stopped_early:
         lines.append("  stopped early (--fail-fast)")
+    if results.alerts:
+        lines.append(f"{len(results.alerts)} alerts:")
+        lines.extend(
+            f"  {a.severity.upper():8} [{a.rule}] {a.title}"
+            + (f" (x{a.count})" if a.count > 1 else "")
+            for a in results.alerts
+        )
     stages = stage_medians(cases)
     if stages:
         slowest = max(stages, key=stages.__getitem__)

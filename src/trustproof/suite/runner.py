@@ -19,6 +19,7 @@ that is not ``pass`` (cases already in flight finish).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import logging
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from trustproof import __version__
+from trustproof.audit import AuditUnavailable
 from trustproof.chaos.scenario import ScenarioResult
 from trustproof.probes.egress_observed import RUNS_LAST, last
 from trustproof.probes.model import Case, CaseResult, Evidence, Result, judge
@@ -151,6 +153,7 @@ async def run_suite(
             result = await execute(case, view)
             item = CaseResult(case, result, judge(case, result), started_ms)
             slots[index] = item
+            audit_case(sandbox, item)
             if on_result is not None:
                 on_result(item)
             if fail_fast and not item.ok:
@@ -196,6 +199,23 @@ def observed_egress(sandbox: Sandbox, view: SandboxView) -> tuple[EgressEvent, .
             last_line = scrubbed_traceback(exc).splitlines()[-1]
             log.warning("egress events not written to the audit log: %s", last_line)
     return events
+
+
+def audit_case(sandbox: Sandbox, item: CaseResult) -> None:
+    """One ``probe`` record in the run's audit log (the gateway's own decision record carries the
+    same request id); a log that refuses it has already made the gateways fail closed."""
+    result = item.result
+    with contextlib.suppress(AuditUnavailable):
+        sandbox.audit_event(
+            "probe",
+            case=item.case.id,
+            probe=item.case.probe,
+            verdict=item.verdict,
+            outcome=result.outcome,
+            stage=result.stage,
+            reason=result.reason,
+            request_id=result.evidence.request_id,
+        )
 
 
 async def execute(case: Case, view: SandboxView) -> Result:

@@ -28,7 +28,7 @@ The server module (`server.py`) owns TLS and HTTP; it verifies the peer certific
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -131,6 +131,9 @@ class TokenService:
         self.validator = validator
         self.revocations = revocations
         self.clock = clock
+        # Each token-endpoint call, recorded by the server (`tokenservice.audited`); None: not
+        # recorded. Set by the sandbox to its durable audit log.
+        self.audit: Callable[[str, Mapping[str, Any]], None] | None = None
 
     # -- metadata -------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from trustproof.clock import Clock
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import scrubbed_traceback
 from trustproof.tls import load_svid, server_context
+from trustproof.tokenservice.audited import audited
 from trustproof.tokenservice.bodies import (
     FORM,
     JSON,
@@ -121,7 +122,7 @@ class _App:
     ) -> Reply:
         """Run a handler; an unexpected error is a 500 that grants nothing (fail closed)."""
         try:
-            return handler(values, client, why_not)
+            reply = handler(values, client, why_not)
         except Exception as exc:
             # The traceback is scrubbed here, at the source: records reach handlers (pytest's, a
             # user's root handler) that do not scrub.
@@ -133,6 +134,7 @@ class _App:
                     "error_description": "internal error; nothing was issued",
                 },
             )
+        return audited(self.service.audit, handler.__name__, values, client, reply)
 
     async def discovery(self, _: web.Request) -> web.Response:
         return respond(self.service.discovery())

@@ -1,11 +1,8 @@
-"""Audit events: one record per request a gateway sees, allowed or refused, with per-stage timings.
-
-A gateway writes the *decision* before anything reaches the service: if the sink cannot take it,
-the request is refused (fail closed). For allowed requests a *completion* with the upstream status
-and time follows. `MemorySink` merges the two by request id (the probes look requests up there);
-`JsonLinesSink` appends both to a file, one JSON object per line, scrubbed, and refuses every
-record (fails closed) once that file was removed or replaced under it. Later sinks (the encrypted,
-tamper-evident store) implement the same two methods.
+"""Audit sinks beside the durable log: `MemorySink` merges decisions and completions by request
+id (the probes look requests up there); `JsonLinesSink` appends both to a plaintext file, one JSON
+object per line, scrubbed, and refuses every record (fails closed) once that file was removed or
+replaced under it (the sandbox writes the encrypted log of `trustproof.audit.store` instead);
+`FanOutSink` gives every record to several sinks.
 """
 
 from __future__ import annotations
@@ -15,93 +12,15 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
+from trustproof.audit.records import AuditCompletion, AuditEvent, AuditSink
 from trustproof.errors import TrustproofError
 from trustproof.scrub import scrub
 
 log = logging.getLogger("trustproof.audit")
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Microseconds spent in each stage; None where the stage did not run."""
-
-    handshake_us: float | None = None
-    token_us: float | None = None
-    policy_us: float | None = None
-    upstream_us: float | None = None
-    total_us: float | None = None
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    request_id: str
-    time: str  # RFC 3339, UTC
-    service: str
-    method: str
-    path: str  # canonical path, or the raw target when it could not be canonicalised
-    route: str | None  # matched route template
-    peer_spiffe_id: str | None  # verified client certificate identity
-    token_subject: str | None  # verified token subject
-    principal: str | None  # who the policy was asked about
-    allowed: bool
-    status: int
-    stage: str  # http | tls | token | path | policy | audit | upstream | done
-    reason: str
-    policy_ids: tuple[str, ...] = ()
-    timings: Timings = field(default_factory=Timings)
-    stripped_headers: tuple[str, ...] = ()  # identity and client-address headers sent: names only
-
-    def to_json(self) -> dict[str, object]:
-        # Written out by hand: dataclasses.asdict deep-copies every field, and this runs for
-        # every request a gateway sees.
-        t = self.timings
-        return {
-            "request_id": self.request_id,
-            "time": self.time,
-            "service": self.service,
-            "method": self.method,
-            "path": self.path,
-            "route": self.route,
-            "peer_spiffe_id": self.peer_spiffe_id,
-            "token_subject": self.token_subject,
-            "principal": self.principal,
-            "allowed": self.allowed,
-            "status": self.status,
-            "stage": self.stage,
-            "reason": self.reason,
-            "policy_ids": list(self.policy_ids),
-            "timings": {
-                "handshake_us": t.handshake_us,
-                "token_us": t.token_us,
-                "policy_us": t.policy_us,
-                "upstream_us": t.upstream_us,
-                "total_us": t.total_us,
-            },
-            "stripped_headers": list(self.stripped_headers),
-        }
-
-
-@dataclass(frozen=True)
-class AuditCompletion:
-    """What happened after an allowed request was forwarded."""
-
-    request_id: str
-    status: int
-    upstream_us: float
-    total_us: float
-    reason: str = "forwarded"
-
-
-class AuditSink(Protocol):
-    """Where gateways record events. A raising `record` makes the gateway refuse the request."""
-
-    def record(self, event: AuditEvent) -> None: ...
-
-    def complete(self, completion: AuditCompletion) -> None: ...
 
 
 class MemorySink:

@@ -1,0 +1,223 @@
+"""`trustproof audit verify` and `trustproof audit show`: a run's encrypted audit log, checked
+and read (`trustproof.audit`). Light: no sandbox, no aiohttp."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trustproof import __version__
+from trustproof.audit.crypto import AuditKeyError
+from trustproof.audit.files import log_file, read_log
+from trustproof.audit.keys import KEK_ENV, Kek, load_kek
+from trustproof.audit.ocsf import OCSF_VERSION, to_ocsf
+from trustproof.audit.query import Filter, caller_of, select
+from trustproof.audit.verify import Verification
+from trustproof.cli.base import friendly, out
+from trustproof.errors import UsageError
+from trustproof.sandbox.rundir import DEFAULT_RUN_DIR
+from trustproof.scrub import scrub
+
+run_dir_argument = click.argument(
+    "run_dir",
+    metavar="RUN_DIR",
+    required=False,
+    default=str(DEFAULT_RUN_DIR),
+    type=click.Path(path_type=Path),
+)
+kek_option = click.option(
+    "--kek-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"The key-encryption key (default: ${KEK_ENV}, the run's spec audit.kek_file, "
+    "~/.config/trustproof/audit.kek).",
+)
+
+
+def _spec_kek_file(run_dir: Path) -> Path | None:
+    """The `audit.kek_file` of the spec the run was started from (named in its state.json)."""
+    try:
+        state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+        spec_path = Path(str(state["spec"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    from trustproof.spec import load_spec  # noqa: PLC0415 (only when the run's spec names one)
+
+    try:
+        spec = load_spec(spec_path)
+    except Exception:  # a spec that no longer loads: the other sources still apply
+        return None
+    kek_file = spec.audit.kek_file
+    return spec.resolve(kek_file) if kek_file else None
+
+
+def _kek(run_dir: Path, kek_file: Path | None) -> Kek:
+    spec_file = None if kek_file is not None or not run_dir.is_dir() else _spec_kek_file(run_dir)
+    return load_kek(kek_file=kek_file, spec_kek_file=spec_file, run_dir=run_dir)
+
+
+def _read(run_dir: Path, kek_file: Path | None) -> Verification:
+    return read_log(run_dir, _kek(run_dir, kek_file).key)
+
+
+@click.group()
+def audit() -> None:
+    """A run's encrypted, tamper-evident audit log: verify it, read it."""
+
+
+@audit.command("verify")
+@run_dir_argument
+@kek_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly
+def verify_command(run_dir: Path, kek_file: Path | None, as_json: bool) -> None:
+    """Check the audit log of RUN_DIR: every record authentic, in order, none missing or added,
+    every checkpoint signed by the log's key, the log closed. Exit 1 naming the first bad entry."""
+    result = _read(run_dir, kek_file)
+    problem = result.problem
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "file": str(log_file(run_dir)),
+                    "run": result.run,
+                    "records": result.records,
+                    "checkpoints": result.checkpoints,
+                    "sealed_records": result.sealed_records,
+                    "closed": result.closed,
+                    "problem": None
+                    if problem is None
+                    else {
+                        "kind": problem.kind,
+                        "entry": problem.seq,
+                        "line": problem.line,
+                        "message": problem.message,
+                    },
+                }
+            )
+        )
+    elif problem is None:
+        out.print(
+            f"audit log OK: {log_file(run_dir)} (run {result.run}): {result.records} records, "
+            f"{result.checkpoints} signed checkpoints, closed",
+            markup=False,
+        )
+    else:
+        out.print(f"audit log BROKEN: {log_file(run_dir)}: {problem}", markup=False)
+    if problem is not None:
+        sys.exit(1)
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{name} {value!r} is not a time", "write it as RFC 3339: 2030-01-31T12:00:00Z"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@audit.command("show")
+@run_dir_argument
+@kek_option
+@click.option("--service", help="Only records about this service.")
+@click.option("--caller", help="Only records of this caller (name, SPIFFE ID or glob).")
+@click.option("--decision", type=click.Choice(["allowed", "denied"]), help="Only these decisions.")
+@click.option("--case", "case", help="Only the probe records of this case id (or glob).")
+@click.option("--kind", help="Only records of this kind (decision, token.issue, probe, ...).")
+@click.option("--since", help="Only records at or after this time (RFC 3339).")
+@click.option("--until", help="Only records at or before this time (RFC 3339).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "ocsf"]),
+    default="table",
+    help=f"ocsf: OCSF {OCSF_VERSION} API Activity events (class 6003), one per line.",
+)
+@friendly
+def show(
+    run_dir: Path,
+    *,
+    kek_file: Path | None,
+    service: str | None,
+    caller: str | None,
+    decision: Any,
+    case: str | None,
+    kind: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+    fmt: str,
+) -> None:
+    """Decrypt and show the audit log of RUN_DIR (default .trustproof/run), filtered. The log is
+    verified first: records past its first bad entry are not shown (a warning says so)."""
+    chosen = Filter(
+        service=service,
+        caller=caller,
+        decision=decision,
+        case=case,
+        kind=kind,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+    )
+    result = _read(run_dir, kek_file)
+    if result.problem is not None and result.problem.kind in ("wrong-key", "header"):
+        raise AuditKeyError(str(result.problem))
+    if result.problem is not None:
+        click.echo(f"warning: {result.problem}", err=True)
+    rows = select((r.data for r in result.contents), chosen)
+    if fmt == "ocsf":
+        for row in rows:
+            event = to_ocsf(row, result.run, __version__)
+            if event is not None:
+                click.echo(scrub(json.dumps(event, separators=(",", ":"))))
+    elif as_json or fmt == "json":
+        for row in rows:
+            click.echo(scrub(json.dumps(row, separators=(",", ":"))))
+    else:
+        _table(rows)
+
+
+def _table(rows: list[Any]) -> None:
+    from rich.table import Table  # noqa: PLC0415 (only for the table)
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("time", "kind", "service", "caller", "request", "result", "reason"):
+        table.add_column(column)
+    for row in rows:
+        kind = str(row.get("kind", ""))
+        if kind == "decision":
+            request = f"{row.get('method', '')} {row.get('path', '')}"
+            result = f"{'allowed' if row.get('allowed') else 'denied'} {row.get('status', '')}"
+            reason = str(row.get("reason", ""))
+        elif kind == "probe":
+            request, result, reason = str(row.get("case", "")), str(row.get("verdict", "")), ""
+        else:
+            request = str(row.get("audience") or row.get("case") or row.get("request_id") or "")
+            result = str(row.get("status", row.get("verdict", "")))
+            reason = str(row.get("error") or row.get("reason") or "")
+        table.add_row(
+            str(row.get("time", ""))[:23],
+            kind,
+            str(row.get("service", "")),
+            caller_of(row),
+            request,
+            result,
+            reason,
+            style=None if kind != "decision" or row.get("allowed") else "yellow",
+        )
+    out.print(table)
+    out.print(f"{len(rows)} records", markup=False)
+
+
+COMMANDS = (audit,)
