@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
 from trustproof.spec.model import DataRule, Spec
 
 Found = tuple[tuple[str | int, ...], str, str]
@@ -82,6 +79,10 @@ def _consistency(spec: Spec) -> Iterator[Found]:
         if env.datastore and env.datastore not in spec.datastores:
             yield ((*where, "datastore"), f"unknown datastore {env.datastore!r}", "")
         if env.dsn:
+            # psycopg only for a spec that writes a connection string (`validate` starts fast)
+            import psycopg  # noqa: PLC0415
+            from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
             try:
                 fields = conninfo_to_dict(env.dsn)
             except psycopg.ProgrammingError:
