@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from trustproof.gateway.connections import BoundedServer
+from trustproof.gateway.egress import egress_failure
 from trustproof.gateway.headers import normalised, relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
 from trustproof.gateway.listener import ConnectionLimits, GuardedSite
@@ -171,12 +172,12 @@ class DependencyProxy:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         up = self.upstream
         if self._session is None:
-            return _fail(503, "not-ready", "the dependency proxy is not serving yet")
+            return egress_failure(503, "not-ready", "the dependency proxy is not serving yet")
         problem = request_problem(
             (request.version.major, request.version.minor), list(request.headers.items())
         )
         if problem is not None:
-            return _fail(400, problem.reason, f"{problem.detail}; nothing was sent")
+            return egress_failure(400, problem.reason, f"{problem.detail}; nothing was sent")
         own = self.url.removeprefix("http://")
         other = target_problem(
             request.method, request.raw_path, request.headers.get("Host"), up, own
@@ -184,7 +185,7 @@ class DependencyProxy:
         if other is not None:
             self.refused_targets += 1
             log.warning("dependency proxy %s -> %s refused: %s", self.caller, up.dependency, other)
-            return _fail(
+            return egress_failure(
                 403,
                 "dependency-other-host",
                 f"{self.caller} may reach {up.dependency} ({up.authority}) only; {other}; "
@@ -211,7 +212,7 @@ class DependencyProxy:
         except aiohttp.ClientConnectorCertificateError as exc:
             reason = getattr(exc.certificate_error, "verify_message", "") or type(exc).__name__
             log.error("dependency %s: certificate refused: %s", up.dependency, reason)
-            return _fail(
+            return egress_failure(
                 502,
                 "dependency-certificate",
                 f"{up.dependency} ({up.authority}) presented a certificate that does not "
@@ -219,16 +220,8 @@ class DependencyProxy:
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("dependency %s unreachable: %s", up.dependency, type(exc).__name__)
-            return _fail(
+            return egress_failure(
                 502,
                 "dependency-unavailable",
                 f"{up.dependency} ({up.authority}) could not be reached: {type(exc).__name__}",
             )
-
-
-def _fail(status: int, reason: str, detail: str) -> web.Response:
-    return web.json_response(
-        {"error": "egress_failed", "reason": reason, "detail": detail},
-        status=status,
-        headers={"X-Trustproof-Decision": "egress-error"},
-    )

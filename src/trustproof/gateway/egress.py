@@ -219,17 +219,17 @@ class EgressProxy:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if self._session is None:
-            return _fail(503, "not-ready", "the egress proxy is not serving yet")
+            return egress_failure(503, "not-ready", "the egress proxy is not serving yet")
         problem = request_problem(
             (request.version.major, request.version.minor), list(request.headers.items())
         )
         if problem is not None:
-            return _fail(400, problem.reason, f"{problem.detail}; nothing was sent")
+            return egress_failure(400, problem.reason, f"{problem.detail}; nothing was sent")
         tokens = self.tokens
         try:
             token = await tokens.get(self._session)
         except TokenUnavailable as exc:
-            return _fail(
+            return egress_failure(
                 503,
                 "token-unavailable",
                 f"{self.caller} has no token for {self.callee}: {exc}; nothing was sent",
@@ -251,7 +251,7 @@ class EgressProxy:
                 return web.Response(status=response.status, body=payload, headers=out)
         except CalleeMismatch as exc:
             log.error("egress %s -> %s refused the server: %s", self.caller, self.callee, exc)
-            return _fail(
+            return egress_failure(
                 502,
                 "callee-identity-mismatch",
                 f"the server at {self.callee}'s address is not {self.callee} ({exc}); "
@@ -261,14 +261,15 @@ class EgressProxy:
             log.warning(
                 "egress %s -> %s failed:\n%s", self.caller, self.callee, scrubbed_traceback(exc)
             )
-            return _fail(
+            return egress_failure(
                 502,
                 "callee-unavailable",
                 f"{self.callee} could not be reached: {type(exc).__name__}",
             )
 
 
-def _fail(status: int, reason: str, detail: str) -> web.Response:
+def egress_failure(status: int, reason: str, detail: str) -> web.Response:
+    """The answer of an egress or dependency proxy that sent nothing on, or got nothing back."""
     return web.json_response(
         {"error": "egress_failed", "reason": reason, "detail": detail},
         status=status,

@@ -26,12 +26,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.netns import ip_tool
+from trustproof.sandbox.netns import ip_tool, run_ip
 
 TABLE = "trustproof"
 SETS = ("out4", "out4x", "out6", "out6x")
@@ -117,24 +116,14 @@ def _nft(ns: str, args: list[str], stdin: str | None, what: str) -> str:
             f"{what}: {'iproute2' if ip is None else 'nftables'} is not installed",
             "apt-get install iproute2 nftables, or run with `--backend local`",
         )
-    try:
-        done = subprocess.run(
-            [ip, "netns", "exec", ns, nft, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=NFT_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxError(f"{what}: {exc}") from None
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip().splitlines()
-        raise SandboxError(
-            f"{what}: nft failed: {'; '.join(said[-3:]) or 'no output'}",
-            "the isolated backend needs nftables in the kernel (nf_tables) and root",
-        )
-    return done.stdout
+    return run_ip(
+        ["netns", "exec", ns, nft, *args],
+        stdin=stdin,
+        what=what,
+        tool_name="nft",
+        hint="the isolated backend needs nftables in the kernel (nf_tables) and root",
+        timeout=NFT_TIMEOUT_SECONDS,
+    )
 
 
 def apply(ns: str, text: str) -> None:

@@ -57,9 +57,18 @@ def ip_tool() -> str | None:
     )
 
 
-def run_ip(args: list[str], *, stdin: str | None = None, what: str) -> str:
-    """Run ``ip ARGS`` (stdin for ``-batch -``); its output, or a `SandboxError` saying `what`
-    failed with ip's own words."""
+def run_ip(
+    args: list[str],
+    *,
+    stdin: str | None = None,
+    what: str,
+    tool_name: str = "",
+    hint: str = "",
+    timeout: float = IP_TIMEOUT_SECONDS,
+) -> str:
+    """Run ``ip ARGS`` (stdin for ``-batch -``; ``netns exec NS TOOL …`` for a tool inside a
+    namespace); its output, or a `SandboxError` saying `what` failed with the tool's own words
+    (`tool_name`: how to name it, default the ``ip`` command line; `hint`: what to do)."""
     tool = ip_tool()
     if tool is None:
         raise SandboxError(f"{what}: iproute2's `ip` is not installed", "apt-get install iproute2")
@@ -69,16 +78,18 @@ def run_ip(args: list[str], *, stdin: str | None = None, what: str) -> str:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=IP_TIMEOUT_SECONDS,
+            timeout=timeout,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxError(f"{what}: {exc}") from None
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
+        named = tool_name or f"`ip {' '.join(args[:4])}`"
         raise SandboxError(
-            f"{what}: `ip {' '.join(args[:4])}` failed: {'; '.join(said[-3:]) or 'no output'}",
-            "the isolated backend needs root and a kernel with network namespaces, veth and "
+            f"{what}: {named} failed: {'; '.join(said[-3:]) or 'no output'}",
+            hint
+            or "the isolated backend needs root and a kernel with network namespaces, veth and "
             "bridge support; `--backend local` runs without isolation",
         )
     return done.stdout
