@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import subprocess
@@ -112,3 +113,22 @@ def test_the_wheel_carries_the_middleware_and_the_starter(tmp_path: Path) -> Non
         "trustproof/py.typed",
         "trustproof_pytest/__init__.py",
     } <= names
+
+
+def test_a_reader_closing_the_pipe_ends_trustproof_quietly_with_141(shop_spec_path: Path) -> None:
+    """`trustproof plan | head -1`: the reader is gone; trustproof ends as a shell reports a
+    process killed by SIGPIPE (141) and says nothing — never 1 ("trust is broken") or 70."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader left before the first line: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [str(BIN / "trustproof"), "plan", str(shop_spec_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == b""

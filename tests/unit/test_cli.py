@@ -287,3 +287,20 @@ def test_plan_stays_readable_with_many_callers(runner: CliRunner, tmp_path: Path
     assert "…" not in result.output
     assert "  user-with-a-long-name-07: allow GET /a" in result.output
     assert "  user-with-a-long-name-19: deny all" in result.output
+
+
+def test_a_reader_that_closed_the_pipe_ends_the_command_quietly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`trustproof audit show | head`: the reader closes the pipe; no "internal error", and the
+    exit status a shell gives a process ended by SIGPIPE (141)."""
+    from trustproof.cli.base import EXIT_BROKEN_PIPE, friendly  # noqa: PLC0415
+
+    @friendly
+    def prints_a_lot() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(SystemExit) as ended:
+        prints_a_lot()
+    assert ended.value.code == EXIT_BROKEN_PIPE == 141
+    assert capsys.readouterr().err == ""

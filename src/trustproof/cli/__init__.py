@@ -1,8 +1,9 @@
 """The `trustproof` command. Thin by design: it parses arguments, calls the library, and renders.
 
 Exit codes: 0 success · 1 trust violations found · 2 bad spec or usage · 3 the environment could not
-start · 70 internal error (a bug: please report it). Nothing reaches the terminal without passing
-through the scrubber, and no traceback is ever shown for a user error.
+start · 70 internal error (a bug: please report it) · 141 the output's reader closed the pipe.
+Nothing reaches the terminal without passing through the scrubber, and no traceback is ever shown
+for a user error.
 
 One module per group of commands, each importing only `cli.base` (and `cli.control`'s table);
 this module names them and imports each when its command is used (no module of the package

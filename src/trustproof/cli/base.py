@@ -3,6 +3,8 @@ trustproof errors into scrubbed messages and exit codes."""
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -36,7 +38,13 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console  # noqa: PLC0415 (lazy: see the class docstring)
 
-            self._console = Console(**self._options)
+            class _Console(Console):
+                def on_broken_pipe(self) -> None:  # rich exits 1, which means "trust broken"
+                    self.quiet = True
+                    _quiet_stdout()
+                    raise SystemExit(EXIT_BROKEN_PIPE)
+
+            self._console = _Console(**self._options)
         return getattr(self._console, name)
 
 
@@ -70,6 +78,9 @@ def friendly(func: F) -> F:
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # `trustproof audit show | head`: the reader has had enough
+            _quiet_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # a bug: say so plainly, without secrets, and exit distinctly
             click.secho(
                 f"internal error: {type(exc).__name__}: {scrub(str(exc))}",
@@ -83,6 +94,20 @@ def friendly(func: F) -> F:
             sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
+
+
+EXIT_BROKEN_PIPE = 141
+"""What a shell reports for a process ended by SIGPIPE (128 + 13): the output's reader closed it."""
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again (the recipe of
+    Python's documentation for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # no real file descriptor behind stdout (a test's capture): nothing to flush
 
 
 def find_spec(start: Path) -> Path | None:

@@ -29,6 +29,7 @@ from trustproof.spec import Spec, json_schema, load_spec
 
 
 @click.command()
+@friendly
 def schema() -> None:
     """Print the JSON Schema of the spec (for editor completion and checks)."""
     click.echo(json.dumps(json_schema(), indent=2))
@@ -112,6 +113,7 @@ def free_port(rng: random.Random | None = None, tries: int = 50) -> int:
 
 @click.command()
 @json_option
+@friendly
 def probes(as_json: bool) -> None:
     """List the probe catalogue: the ids a spec can select."""
     if as_json:
