@@ -104,8 +104,13 @@ def _case_alerts(rule: AlertRule, cases: Iterable[CaseRecord], title: str) -> li
     ]
 
 
+OBSERVED = "egress.observed"
+"""The case that fails when a service itself tried undeclared egress — blocked, not served: its
+alert is the egress rule's, worded for what happened."""
+
+
 def _over(rule: AlertRule, results: Results, _: RunFacts) -> list[AlertRecord]:
-    bad = (c for c in results.cases if c.verdict == "over-permission")
+    bad = (c for c in results.cases if c.verdict == "over-permission" and c.probe != OBSERVED)
     return _case_alerts(rule, bad, "over-permission: a call that must be refused was served")
 
 
@@ -187,8 +192,10 @@ def _unknown(rule: AlertRule, results: Results, facts: RunFacts) -> list[AlertRe
 
 
 def _egress(rule: AlertRule, results: Results, facts: RunFacts) -> list[AlertRecord]:
-    bad = (c for c in results.failures if c.probe.startswith("egress."))
-    found = _case_alerts(rule, bad, "egress got through")
+    failing = [c for c in results.failures if c.probe.startswith("egress.")]
+    found = _case_alerts(rule, (c for c in failing if c.probe != OBSERVED), "egress got through")
+    tried = (c for c in failing if c.probe == OBSERVED)
+    found += _case_alerts(rule, tried, "a service tried undeclared egress (blocked)")
     for event in facts.events:
         kind = event.get("kind")
         if kind not in ("egress.drop", "dns.refused"):

@@ -244,3 +244,20 @@ def test_terminal_jsonl_slack_and_github_sinks(tmp_path: Path) -> None:
     assert {"text", "blocks"} <= set(json.loads(bodies[0]))
     assert out == [github_line(ALERT)]  # the low one is below the sink's floor
     assert github_line(replace(ALERT, detail="a\nb%")).endswith("t: a%0Ab%25")
+
+
+def test_a_service_that_only_tried_egress_is_not_called_served_or_through() -> None:
+    """`egress.observed` fails when a service itself tried something undeclared, which the
+    sandbox blocked: one egress alert saying so — not "egress got through", not an
+    over-permission "served" — while a probe that did get through is still called that."""
+    tried = case("over-permission", probe="egress.observed", caller="orders")
+    through = case("over-permission", probe="egress.undeclared-tcp", caller="orders")
+    raised = evaluate(Alerts(), results(tried, through), facts())
+    titles = sorted(a.title.split(":")[0] for a in raised)
+    assert titles == [
+        "a service tried undeclared egress (blocked)",
+        "egress got through",
+        "over-permission",
+    ]
+    (over,) = [a for a in raised if a.when == "over-permission"]
+    assert "egress.undeclared-tcp" in over.title  # the one that got through, not the tried one
