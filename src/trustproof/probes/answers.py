@@ -122,6 +122,12 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
+def header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value of the field `name` (a field may come more than once), matched in any case."""
+    wanted = name.lower()
+    return [v for k, v in headers.items() if k.lower() == wanted]
+
+
 def body_json(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or {} when it is not one."""
     try:
@@ -167,7 +173,7 @@ def _through_gateway(
 ) -> Classified:
     reason = str(data.get("reason", "")) or f"HTTP {status}"
     stage = str(data.get("stage", ""))
-    if header(headers, DECISION) == "deny":
+    if "deny" in header_values(headers, DECISION):  # any of them: a repeated field fails closed
         if status < 400 or status >= 500:
             return "inconclusive", stage or "upstream", reason
         if stage == "tls":

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
@@ -293,6 +293,9 @@ ANSWERS = st.tuples(
 
 @settings(max_examples=300, deadline=None)
 @given(ANSWERS)
+@example(
+    (200, [("X-Trustproof-Decision", "inventory"), ("X-Trustproof-Decision", "deny")], b"", True)
+)
 def test_fail_closed_on_any_answer(answer: tuple[int, list[tuple[str, str]], bytes, bool]) -> None:
     """Whatever comes back: a known outcome, never an exception, and no 1xx/5xx, and no refusal
     of our gateway, ever reads as allowed."""
