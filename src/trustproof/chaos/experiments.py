@@ -12,7 +12,9 @@ id                         what it proves
 ``chaos.cedar-error``      a policy failing to evaluate: every request refused
 ``chaos.audit-sink-down``  the audit log cannot be written: every request refused (503)
 ``chaos.network-fault``    latency, loss or resets on the way to the token service (a TCP fault
-                           proxy on its address): nothing forwarded without a token
+                           proxy on its address): nothing forwarded without a token; with
+                           ``link: service`` between egress proxies and gateways: calls slower
+                           or failing at the egress proxy (502/503/504), never around the gateway
 ``chaos.jwks-garbage``     a service's key files hold garbage: forged tokens still refused
 =========================  ======================================================================
 
@@ -33,8 +35,9 @@ from trustproof.chaos.faults_gateway import (
     policy_corruption,
 )
 from trustproof.chaos.faults_keys import jwks_garbage
+from trustproof.chaos.faults_network import network_fault
 from trustproof.chaos.faults_storm import revocation_storm
-from trustproof.chaos.faults_tokens import idp_outage, key_compromise, network_fault
+from trustproof.chaos.faults_tokens import idp_outage, key_compromise
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.spec import chaos as chaos_spec
 from trustproof.spec.chaos import Experiment

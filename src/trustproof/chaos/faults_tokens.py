@@ -163,7 +163,8 @@ async def idp_outage(run: Run) -> FaultResult:
     )
 
 
-async def network_fault(run: Run) -> FaultResult:
+async def token_path_fault(run: Run) -> FaultResult:
+    """``network-fault`` with ``link: token-service`` (`trustproof.chaos.faults_network`)."""
     experiment, view = run.experiment, run.env.view
     mode = experiment.mode if experiment.mode in ("latency", "loss") else "reset"
     latency = experiment.latency.seconds if experiment.latency is not None else DEFAULT_LATENCY_S
@@ -357,3 +358,13 @@ async def _own_refuses(run: Run, name: str, target: Target, token: Secret[str]) 
             run.expect(False, f"{name} still accepted the removed key's token after {bound:g} s")
             return
         await asyncio.sleep(FETCH_POLL_S)
+
+
+def __getattr__(name: str) -> object:
+    """``network_fault`` moved to `trustproof.chaos.faults_network` (every link); the old
+    import keeps working."""
+    if name == "network_fault":
+        from trustproof.chaos.faults_network import network_fault  # noqa: PLC0415 (a cycle)
+
+        return network_fault
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,6 +54,7 @@ def checks(spec_file: Path | None) -> list[Check]:
         _which("ip", "iproute2", needed="isolated" in needs),
         _which("nft", "nftables", needed="isolated" in needs, extra=("/usr/sbin/nft",)),
         _isolation(needed="isolated" in needs),
+        _netem(),
     ]
 
 
@@ -134,3 +135,12 @@ def doctor(spec_file: Path) -> None:
 
 
 COMMANDS: tuple[click.Command, ...] = (doctor,)
+
+
+def _netem() -> Check:
+    """``tc netem`` for network-fault latency on the isolated backend; reported only: without
+    it (a kernel with no ``sch_netem``) nftables and a relay do the job."""
+    from trustproof.sandbox.netem import netem_status  # noqa: PLC0415
+
+    ok, found = netem_status()
+    return Check("tc netem (network-fault, isolated backend)", ok, found, needed=False)

@@ -170,3 +170,51 @@ def parse_drops(text: str) -> tuple[DropCount, ...]:
             port = int(parts[2]) if len(parts) == 3 else None
             found.append(DropCount(_proto(parts[1]), str(parts[0]), port, packets))
     return tuple(sorted(found, key=lambda d: (-d.packets, d.address, d.proto, d.port or 0)))
+
+
+# -- network faults on a link (``network-fault``, ``link: service``: `sandbox.netfault`) ----------
+
+FAULT_TABLE = "trustproof-fault"
+FaultKind = Literal["loss", "reset"]
+
+
+def fault_table(port: int) -> str:
+    """The table of the fault on connections to loopback port `port` (one per link)."""
+    return f"{FAULT_TABLE}-{port}"
+
+
+def fault_ruleset(port: int, kind: FaultKind, loss_percent: int = 100) -> str:
+    """A table of its own (the service's ruleset is left as it is) whose output chain, ahead of
+    it, degrades TCP connections to ``127.0.0.1:<port>`` over ``lo``: ``reset`` rejects every
+    one with a TCP reset (the connect fails with ``ECONNREFUSED``); ``loss`` drops the opening
+    SYN of `loss_percent` % of them, drawn by the kernel (``numgen random``; the connect gets no
+    answer). Nothing it refuses is counted as the service's own egress."""
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port {port}")
+    match = f'oif "lo" ip daddr 127.0.0.1 tcp dport {port}'
+    if kind == "reset":
+        rule = f"{match} reject with tcp reset"
+    elif loss_percent >= 100:
+        rule = f"{match} tcp flags & (syn | ack) == syn drop"
+    elif loss_percent > 0:
+        draw = f"numgen random mod 100 < {loss_percent}"
+        rule = f"{match} tcp flags & (syn | ack) == syn {draw} drop"
+    else:
+        rule = "# no loss"
+    table = fault_table(port)
+    return f"""\
+table inet {table}
+delete table inet {table}
+table inet {table} {{
+  chain output {{
+    type filter hook output priority -10; policy accept;
+    {rule}
+  }}
+}}
+"""
+
+
+def remove_fault(ns: str, port: int) -> None:
+    """Delete the fault table of `port` from the namespace `ns` (quiet when it is gone)."""
+    table = fault_table(port)
+    apply(ns, f"table inet {table}\ndelete table inet {table}\n")

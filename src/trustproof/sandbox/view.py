@@ -77,7 +77,7 @@ from trustproof.view import (
     TlsOffer,
     TransportFailure,
 )
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
+from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
@@ -541,6 +541,11 @@ class LiveView:
 
     def hub_address(self, service: str) -> str | None:
         return self._egress_client.hub_address(service)
+
+    def service_path_fault(
+        self, links: tuple[tuple[str, str], ...], fault: NetFault
+    ) -> AbstractAsyncContextManager[NetPath]:
+        return view_chaos.service_path_fault(self.sandbox, links, fault)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.entities import Directory
 from trustproof.policy.reload import PolicyReloader
 from trustproof.policy.variants import variant_bundle
+from trustproof.sandbox import netfault
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.faultproxy import FaultProxy
 from trustproof.sandbox.trustfiles import (
@@ -54,7 +55,7 @@ from trustproof.tokenservice.server import (
     respond,
     serve_token_service,
 )
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch
 
 
 def _address(fabric: TrustFabric) -> tuple[str, int]:
@@ -342,3 +343,12 @@ async def revoke_all(
                 return 0
 
     return tuple(await asyncio.gather(*(one(token) for token in tokens)))
+
+
+def service_path_fault(
+    sandbox: Sandbox, links: tuple[tuple[str, str], ...], fault: NetFault
+) -> AbstractAsyncContextManager[NetPath]:
+    """Each (caller, callee) link degraded between the caller's egress proxy and the callee's
+    gateway (`trustproof.sandbox.netfault`: a TCP fault proxy on the local backend; netem, or
+    nftables and a relay, in the caller's namespace on the isolated one)."""
+    return netfault.service_links(sandbox, links, fault)

@@ -50,6 +50,7 @@ MODES: dict[str, tuple[str, ...]] = {
     "network-fault": get_args(NetMode),
 }
 Expect = Literal["fail-closed", "recover"]
+Link = Literal["token-service", "service"]
 
 _SKEW = re.compile(r"^([+-])?((\d+(\.\d+)?(ms|s|m|h|d))+)$")
 
@@ -108,7 +109,7 @@ class Experiment:
     )
     mode: Mode | None = _doc(
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
-        "network-fault: latency, loss, reset (on the way to the token service).",
+        "network-fault: latency, loss, reset (on the link chosen by `link`).",
         default=None,
     )
     delay: Duration | None = _doc(
@@ -137,6 +138,12 @@ class Experiment:
         "checked before, during and after the fault.",
         default=Count(3),
     )
+    link: Link | None = _doc(
+        "network-fault only: where the network is degraded — token-service (between the "
+        "sandbox and its token service; the default) or service (between a caller's egress "
+        "proxy and its callee's gateway, on every service-to-service call of the target).",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -161,10 +168,10 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "policy-corruption": frozenset(),
     "cedar-error": frozenset(),
     "audit-sink-down": frozenset(),
-    "network-fault": frozenset({"mode", "latency", "loss"}),
+    "network-fault": frozenset({"mode", "latency", "loss", "link"}),
     "jwks-garbage": frozenset(),
 }
-_OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
+_OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations", "link")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(
     {"policy-corruption", "cedar-error", "audit-sink-down", "revocation-storm"}
 )

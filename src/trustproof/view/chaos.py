@@ -82,5 +82,23 @@ ChaosFlaw = Literal[
     "policy-error-allows",  # a policy whose evaluation fails is read as an allow
     "audit-fail-open",  # requests are forwarded when the audit log cannot be written
     "garbage-keys-skip-verify",  # a service whose key files hold garbage takes any token
+    "egress-retries-plaintext",  # an egress proxy whose callee's gateway is unreachable sends
+    # the call straight to the callee's own port, in plain HTTP, without the gateway's decision
 ]
 """What a fake server does wrong under a trust fault (`FakeServer.chaos_flaws`)."""
+
+
+NetMechanism = Literal["fault-proxy", "netem", "nft+relay"]
+
+
+@dataclass(frozen=True)
+class NetPath:
+    """How a network fault on a service-to-service link was put in place
+    (`SandboxView.service_path_fault`): `mechanism` — ``fault-proxy`` (a TCP fault proxy on
+    loopback between the egress proxy and the callee's gateway: the local backend),
+    ``netem`` (``tc netem`` on the caller's namespace's loopback), ``nft+relay`` (an nftables
+    rule and a relay in the caller's namespace: the isolated backend when the kernel has no
+    netem); `detail` says where, and why netem was not used."""
+
+    mechanism: NetMechanism
+    detail: str

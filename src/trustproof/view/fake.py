@@ -65,7 +65,7 @@ from trustproof.tokens import (
 )
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view import fake_chaos
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch, rss_kib
+from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch, rss_kib
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressKind, EgressResult
@@ -293,7 +293,8 @@ class FakeView:
 
     async def send(self, request: HttpRequest) -> Exchange:
         self.sent.append(request)
-        return fake_chaos.intercept(self, request) or decide_http(self, request)
+        linked = await fake_chaos.on_service_link(self, request)  # network-fault, link: service
+        return linked or fake_chaos.intercept(self, request) or decide_http(self, request)
 
     @asynccontextmanager
     async def channel(self) -> AsyncIterator[_Channel]:
@@ -455,6 +456,11 @@ class FakeView:
 
     def egress_events(self) -> tuple[EgressEvent, ...]:
         return self.service_egress
+
+    def service_path_fault(
+        self, links: tuple[tuple[str, str], ...], fault: NetFault
+    ) -> AbstractAsyncContextManager[NetPath]:
+        return fake_chaos.service_path_fault(self, links, fault)
 
 
 # What a closed namespace answers each kind of attempt (the fake's default on "isolated").

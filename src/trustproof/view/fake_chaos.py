@@ -17,6 +17,7 @@ Clock skew moves the clock of the fake's one token validator (the fake has one g
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -33,7 +34,7 @@ from trustproof.policy.entities import Directory
 from trustproof.policy.reload import PolicyReloader, ReloadablePolicyEngine
 from trustproof.policy.variants import variant_bundle
 from trustproof.tokens import TokenValidator
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch
 from trustproof.view.exchange import Exchange, HttpAnswer, HttpRequest
 from trustproof.view.fake_http import ISSUER
 
@@ -51,6 +52,7 @@ class FakeChaos:
     net: NetFault | None = None
     garbage_keys: tuple[str, ...] = ()  # services whose key files hold garbage
     draws: random.Random = field(default_factory=lambda: random.Random(15))  # noqa: S311
+    links: dict[tuple[str, str], NetFault] = field(default_factory=dict)  # (caller, callee)
 
     def unanswered(self) -> bool:
         """Does the next request to the token service get no usable answer?"""
@@ -233,3 +235,44 @@ def audit_sink_fault(view: FakeView) -> Iterator[None]:
         yield
     finally:
         view.chaos_state.audit_down = False
+
+
+# -- network faults on service-to-service links (``network-fault`` with ``link: service``) --------
+
+
+@asynccontextmanager
+async def service_path_fault(
+    view: FakeView, links: tuple[tuple[str, str], ...], fault: NetFault
+) -> AsyncIterator[NetPath]:
+    """Each (caller, callee) link degraded between the caller's egress proxy and the callee's
+    gateway, as the local backend's fault proxy degrades it."""
+    state = view.chaos_state
+    state.links = {link: fault for link in links}
+    try:
+        yield NetPath("fault-proxy", "the fake's links, in memory")
+    finally:
+        state.links = {}
+
+
+async def on_service_link(view: FakeView, request: HttpRequest) -> Exchange | None:
+    """What a degraded link does to a call through an egress proxy: ``latency`` delays it (the
+    request and the answer each `latency_s`), then it is decided as usual; ``reset``, and a
+    ``loss`` draw, leave the egress proxy without an answer: 502 ``callee-unavailable``.
+    With the ``egress-retries-plaintext`` flaw the proxy then sends the call straight to the
+    callee's own port, in plain HTTP: served without the gateway's decision (fail-open)."""
+    if request.door != "egress":
+        return None
+    fault = view.chaos_state.links.get((request.caller, request.service))
+    if fault is None:
+        return None
+    if fault.mode == "latency":
+        await asyncio.sleep(fault.latency_s * 2)
+        return None
+    if fault.mode == "loss" and view.chaos_state.draws.random() >= fault.loss:
+        return None
+    if "egress-retries-plaintext" in view.server.chaos_flaws:
+        headers = CIMultiDict({"X-Served-By": request.service})
+        return HttpAnswer(200, headers, b"{}", f"fake://{request.service}")
+    body = b'{"error": "egress_failed", "reason": "callee-unavailable"}'
+    headers = CIMultiDict({"X-Trustproof-Decision": "egress-error"})
+    return HttpAnswer(502, headers, body, f"fake://{request.service}")

@@ -40,7 +40,7 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
@@ -320,4 +320,15 @@ class SandboxView(Protocol):
         connections its namespace's firewall dropped, DNS queries the sandbox resolver refused
         (the egress probes' own attempts left out), counted, by service. Empty on the local
         backend, where nothing is observed."""
+        ...
+
+    # -- network faults on service-to-service links (issue 15: ``link: service``) ---------------
+
+    def service_path_fault(
+        self, links: tuple[tuple[str, str], ...], fault: NetFault
+    ) -> AbstractAsyncContextManager[NetPath]:
+        """Inside the block, each (caller, callee) link is degraded between the caller's egress
+        proxy and the callee's gateway (latency, connection loss, resets); restored after. What
+        it yields says which mechanism did it (a TCP fault proxy on loopback; on the isolated
+        backend ``tc netem``, or nftables and a relay in the caller's namespace)."""
         ...
