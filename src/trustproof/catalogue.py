@@ -193,7 +193,8 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
     ),
     ProbeInfo(
         "chaos.network-fault",
-        "latency, loss or resets on the way to the token service: never forwarded bare",
+        "latency, loss, resets to the token service or between services: never bare, "
+        "never around a gateway",
         "chaos",
     ),
     ProbeInfo(

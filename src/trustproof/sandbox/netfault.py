@@ -95,11 +95,11 @@ async def service_links(
 
 async def _local_link(stack: AsyncExitStack, proxy: EgressProxy, fault: NetFault) -> NetPath:
     upstream = upstream_of(proxy)
+    sock = bind_loopback("127.0.0.1", 0)
+    stack.callback(sock.close)  # (callbacks run last first: after the proxy's own close)
+    port = sock.getsockname()[1]
     faulty = FaultProxy(upstream, fault)
     stack.push_async_callback(faulty.close)
-    sock = bind_loopback("127.0.0.1", 0)
-    stack.callback(sock.close)
-    port = sock.getsockname()[1]
     await faulty.start(sock)
     stack.enter_context(rerouted(proxy, port))
     return NetPath(
