@@ -9,6 +9,11 @@ revocation storm's propagation against a same-run reference.
 * reference          in the same sandbox, one revocation at a time with nothing else running:
                      the same answer-to-refusal time (median and p99 of `REFERENCE_SAMPLES`)
 
+* service links     ``network-fault`` with ``link: service`` (50 ms latency, resets, 50% loss
+                     between each egress proxy and its callee's gateway): the calls' median
+                     before (the same-run reference) and during, the added latency, calls
+                     failed at the egress proxy, refused calls allowed (must be 0), recovery
+
 Target (issue 15): storm propagation p99 <= 50 ms. Run:
 `.venv/bin/python benchmarks/chaos.py [--json FILE]`.
 """
@@ -28,6 +33,8 @@ from trustproof.chaos.faults_storm import PROPAGATION_BUDGET_MS, percentile
 from trustproof.chaos.scenario import ScenarioEnv, call, mint, presentation, targets
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view import LiveView
+from trustproof.spec.chaos import Experiment
+from trustproof.spec.values import Count, Duration, Name
 from trustproof.suite.scenarios import run_experiments
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
@@ -62,7 +69,12 @@ async def figures(run_dir: Path) -> dict[str, object]:
         results = await run_experiments(sandbox, chosen)
         total = time.perf_counter() - start
         ref = await reference(sandbox)
+        links = await run_experiments(sandbox, list(LINKS))
     return {
+        "links": {
+            r.id: {"verdict": r.verdict, "summary": r.summary, "figures": dict(r.figures)}
+            for r in links
+        },
         "experiments_seconds": total,
         "experiments": {
             r.id: {
@@ -77,6 +89,38 @@ async def figures(run_dir: Path) -> dict[str, object]:
         "reference_p99_ms": percentile(ref, 0.99),
         "reference_samples": len(ref),
     }
+
+
+LINKS = tuple(
+    (f"chaos.network-fault:{name}", Experiment(Name(name), "network-fault", link="service", **how))
+    for name, how in (
+        ("links-slow", {"mode": "latency", "latency": Duration(0.05)}),
+        ("links-reset", {"mode": "reset"}),
+        ("links-lossy", {"mode": "loss", "loss": Count(50)}),
+    )
+)
+
+
+def print_links(links: object) -> None:
+    """The service-link figures: the calls' median before (reference) and during the fault."""
+    assert isinstance(links, dict)
+    print()
+    print(
+        f"{'service links (egress -> gateway)':34} {'verdict':>8} {'before ms':>10} "
+        f"{'during ms':>10} {'added ms':>9} {'failed':>7} {'over':>5} {'recovery ms':>12}"
+    )
+    for sid, item in links.items():
+        f = item["figures"]
+        during = f.get("link_during_ms")
+        added = f.get("added_latency_ms")
+        print(
+            f"{sid.removeprefix('chaos.network-fault:'):34} {item['verdict']:>8} "
+            f"{f.get('link_baseline_ms', -1):>10.1f} "
+            f"{during if during is not None else float('nan'):>10.1f} "
+            f"{added if added is not None else float('nan'):>9.1f} "
+            f"{f.get('link_calls_failed', -1):>7.0f} {f.get('link_refused_allowed', -1):>5.0f} "
+            f"{f.get('link_recovery_ms', -1):>12.0f}"
+        )
 
 
 def main() -> int:
@@ -113,6 +157,7 @@ def main() -> int:
             f"({found['reference_samples']} samples, nothing else running)"
         )
         print(f"{'reference: one revocation, p99':34} {found['reference_p99_ms']:>10.1f}ms")
+    print_links(found["links"])
     if args.json:
         args.json.write_text(json.dumps(found, indent=2))
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -21,9 +20,11 @@ from aiohttp import web
 
 from trustproof.chaos.scenario import ScenarioResult
 from trustproof.gateway.egress import EgressProxy
+from trustproof.sandbox import firewall
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.isolated import isolation_missing
 from trustproof.sandbox.netem import netem_status
+from trustproof.sandbox.netns import run_ip
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.values import Duration, Name
 from trustproof.suite.scenarios import run_experiments
@@ -34,6 +35,7 @@ LATENCY = Experiment(
     Name("links-slow"), "network-fault", mode="latency", latency=Duration(0.05), link="service"
 )
 RESET = Experiment(Name("links-reset"), "network-fault", mode="reset", link="service")
+TOKEN_RESET = Experiment(Name("token-reset"), "network-fault", mode="reset")
 CHOSEN = [("chaos.network-fault:links-slow", LATENCY), ("chaos.network-fault:links-reset", RESET)]
 
 
@@ -106,15 +108,14 @@ ISOLATED = pytest.mark.skipif(isolation_missing() is not None, reason=f"{isolati
 def test_the_isolated_shop_links_slow_then_reset_in_the_callers_namespace(
     tmp_path: Path,
 ) -> None:
-    async def main() -> tuple[dict[str, ScenarioResult], list[Any]]:
+    async def main() -> tuple[dict[str, ScenarioResult], list[str]]:
         async with Sandbox.from_file(
             SHOP, run_dir=tmp_path / "run", backend_choice="isolated"
         ) as sandbox:
-            results = by_id(await asyncio.wait_for(run_experiments(sandbox, CHOSEN), 120))
-            from trustproof.sandbox import firewall  # noqa: PLC0415
-
+            chosen = [*CHOSEN, ("chaos.network-fault:token-reset", TOKEN_RESET)]
+            results = by_id(await asyncio.wait_for(run_experiments(sandbox, chosen), 120))
             left = [
-                firewall._nft(ns.name, ["list", "tables"], None, "list")
+                run_ip(["netns", "exec", ns.name, "nft", "list", "tables"], what="list")
                 for ns in sandbox.namespaces.values()
             ]
             return results, left
@@ -133,4 +134,9 @@ def test_the_isolated_shop_links_slow_then_reset_in_the_callers_namespace(
     assert "reject with tcp reset" in timeline(reset)
     assert reset.figures["link_calls_failed"] == 4
     assert reset.figures["over_permissions"] == 0
-    assert all(firewall_fault not in text for text in tables for firewall_fault in ("fault",))
+    assert not any(firewall.FAULT_TABLE in text for text in tables)  # undone
+    token = results["chaos.network-fault:token-reset"]  # the token-service link, isolated too
+    assert token.verdict == "pass", token.summary
+    assert "every connection reset on the way to the token service, new tokens refused" in (
+        token.summary
+    )
