@@ -15,7 +15,7 @@ revocation storm's propagation against a same-run reference.
                      failed at the egress proxy, refused calls allowed (must be 0), recovery
 
 Target (issue 15): storm propagation p99 <= 50 ms. Run:
-`.venv/bin/python benchmarks/chaos.py [--json FILE]`.
+`.venv/bin/python benchmarks/chaos.py [--json FILE] [--backend isolated]`.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ async def reference(sandbox: Sandbox) -> list[float]:
     return samples
 
 
-async def figures(run_dir: Path) -> dict[str, object]:
+async def figures(run_dir: Path, backend: str | None = None) -> dict[str, object]:
     chosen = list(zip(experiment_ids(DEFAULTS), DEFAULTS, strict=True))
-    async with Sandbox.from_file(SHOP, run_dir=run_dir) as sandbox:
+    async with Sandbox.from_file(SHOP, run_dir=run_dir, backend_choice=backend) as sandbox:
         start = time.perf_counter()
         results = await run_experiments(sandbox, chosen)
         total = time.perf_counter() - start
@@ -126,9 +126,10 @@ def print_links(links: object) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backend", choices=("local", "isolated"), help="default: local")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="trustproof-bench-") as tmp:
-        found = asyncio.run(figures(Path(tmp) / "chaos"))
+        found = asyncio.run(figures(Path(tmp) / "chaos", args.backend))
     experiments = found["experiments"]
     assert isinstance(experiments, dict)
     print(f"{'experiment':28} {'verdict':>8} {'seconds':>8} {'recovery ms':>12}")
