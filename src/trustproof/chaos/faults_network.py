@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from trustproof.chaos.experiment import FaultResult, Run
@@ -142,8 +141,7 @@ async def service_link_fault(run: Run) -> FaultResult:
     rec.figure("link_baseline_ms", baseline)
     links = tuple(dict.fromkeys((e.caller, e.callee) for e in chosen))
     start = time.perf_counter()
-    async with AsyncExitStack() as stack:
-        path = await stack.enter_async_context(env.view.service_path_fault(links, fault))
+    async with env.view.service_path_fault(links, fault) as path:
         rec.event(f"FAULT: {label} ({len(links)} link(s)); mechanism: {path.mechanism} — "
                   f"{path.detail}")  # fmt: skip
         rec.note(f"mechanism: {path.mechanism} — {path.detail}")

@@ -18,6 +18,10 @@ tokens are refused at every gateway on the first request after (``token-unknown-
 JWKS no longer lists it, tokens of the new key are accepted, services validating tokens
 themselves refuse it once they have reread the key files (within ``recover_within``). Egress
 proxies still hold tokens of the removed key; the rollback drops them (they fetch new ones).
+
+``network-fault`` on the token-service link (`token_path_fault`: latency, loss or resets on the
+way to the token service) is judged by ``idp-outage``'s checks; `trustproof.chaos.faults_network`
+chooses the link (``network_fault``, still importable from here).
 """
 
 from __future__ import annotations
