@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from trustproof.cli import doctor
+from trustproof.errors import SandboxError
 from trustproof.sandbox import firewall, netem
 
 
@@ -60,8 +61,8 @@ def test_without_sch_netem_the_status_says_so_and_what_is_used_instead(
     monkeypatch.setattr(netem.subprocess, "run", unknown)
     ok, found = netem.netem_status()
     assert not ok
-    assert found.startswith("Error: Specified qdisc kind is unknown.")
-    assert "uses nftables and a relay instead" in found
+    assert found.startswith("tc netem: Error: Specified qdisc kind is unknown.")
+    assert "uses a relay instead (loss and resets: nftables)" in found
 
 
 def test_with_netem_the_status_says_it_was_tried(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +72,47 @@ def test_with_netem_the_status_says_it_was_tried(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(netem.os, "geteuid", lambda: 0)
     monkeypatch.setattr(netem.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(netem.subprocess, "run", works)
-    assert netem.netem_status() == (True, "tc netem works (tried in a throwaway network namespace)")
+    assert netem.netem_status() == (
+        True,
+        "tc netem and prio work (tried in a throwaway network namespace)",
+    )
+
+
+def failing_tc(fails: str, calls: list[list[str]]) -> Any:
+    def tc(ns: str, args: list[str], what: str) -> None:
+        calls.append(args)
+        if fails in args:
+            raise SandboxError(f"{what}: tc failed: Error: Specified qdisc kind is unknown.")
+
+    return tc
+
+
+def test_adding_netem_names_what_the_kernel_lacks_and_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(netem, "_tc", failing_tc("netem", calls))
+    why = netem.add_netem("tp-00000000-a", 40123, 0.05)
+    assert why == "tc netem: Error: Specified qdisc kind is unknown."
+    assert calls == [netem.QDISCS["netem"]]  # tried alone first: nothing else was added
+    calls.clear()
+    monkeypatch.setattr(netem, "_tc", failing_tc("prio", calls))
+    why = netem.add_netem("tp-00000000-a", 40123, 0.05)
+    assert (
+        why == "tc prio (to keep netem to the link's port): Error: Specified qdisc kind is unknown."
+    )
+    assert calls[-1] == netem.NETEM_TEARDOWN  # the half-made qdiscs removed
+
+
+def test_with_netem_and_prio_every_command_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(netem, "_tc", failing_tc("nothing fails", calls))
+    assert netem.add_netem("tp-00000000-a", 40123, 0.05) is None
+    assert calls == [
+        netem.QDISCS["netem"],
+        netem.NETEM_TEARDOWN,
+        *netem.netem_commands(40123, 0.05),
+    ]
 
 
 def test_doctor_reports_netem_without_requiring_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,14 +55,26 @@ def _tc(ns: str, args: list[str], what: str) -> None:
 
 def add_netem(ns: str, port: int, latency_s: float) -> str | None:
     """Delay loopback port `port` in namespace `ns` with netem; None when done, else why not
-    (the tool's own words: e.g. the kernel has no ``sch_netem``) — nothing is left behind."""
+    in the tool's own words (``tc netem: Error: Specified qdisc kind is unknown.`` on a kernel
+    without ``sch_netem``) — nothing is left behind. netem alone is tried first, so the answer
+    names what is missing: netem, or the ``prio`` qdisc that keeps it to the link's port."""
+    try:
+        _tc(ns, QDISCS["netem"], f"cannot add netem in {ns}")
+    except SandboxError as exc:
+        return f"tc netem: {_said(exc)}"
+    remove_netem(ns)
     try:
         for args in netem_commands(port, latency_s):
             _tc(ns, args, f"cannot add netem in {ns}")
     except SandboxError as exc:
         remove_netem(ns)
-        return exc.message.split("failed: ", 1)[-1]
+        kind = next((word for word in ("prio", "netem", "u32") if word in args), args[0])
+        return f"tc {kind} (to keep netem to the link's port): {_said(exc)}"
     return None
+
+
+def _said(exc: SandboxError) -> str:
+    return exc.message.split("failed: ", 1)[-1]
 
 
 def remove_netem(ns: str) -> None:
@@ -71,36 +83,49 @@ def remove_netem(ns: str) -> None:
         _tc(ns, NETEM_TEARDOWN, f"cannot remove netem in {ns}")
 
 
+QDISCS = {  # what the latency fault needs, each tried alone (root qdisc on lo)
+    "netem": ["qdisc", "add", "dev", "lo", "root", "handle", "1:", "netem", "delay", "1ms"],
+    "prio": ["qdisc", "add", "dev", "lo", "root", "handle", "1:", "prio", "bands", "4"],
+}
+
+
 def netem_status() -> tuple[bool, str]:
-    """Can ``tc netem`` run here? Tried in a throwaway network namespace when root; else read
-    from the kernel's modules (a guess, said so)."""
+    """Can the latency fault use ``tc netem`` here (netem and the ``prio`` qdisc)? Tried in a
+    throwaway network namespace when root; else read from the kernel's modules (said so)."""
     tc, unshare = tc_tool(), shutil.which("unshare")
     if tc is None:
         return False, "iproute2's tc not found"
     if os.geteuid() != 0 or unshare is None:
         return _netem_from_modules()
-    args = [unshare, "--net", tc, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"could not try: {exc}"
-    if done.returncode == 0:
-        return True, "tc netem works (tried in a throwaway network namespace)"
-    said = (done.stderr or done.stdout).strip().splitlines()
-    return False, (
-        f"{said[-1] if said else 'tc failed'} — network-fault on the isolated backend uses "
-        "nftables and a relay instead"
-    )
+    for kind, args in QDISCS.items():
+        try:
+            done = subprocess.run(
+                [unshare, "--net", tc, *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"could not try tc {kind}: {exc}"
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            return False, (
+                f"tc {kind}: {said[-1] if said else 'failed'} — network-fault latency on the "
+                "isolated backend uses a relay instead (loss and resets: nftables)"
+            )
+    return True, "tc netem and prio work (tried in a throwaway network namespace)"
 
 
 def _netem_from_modules() -> tuple[bool, str]:
-    release = os.uname().release
-    modules = Path("/lib/modules") / release
-    if Path("/sys/module/sch_netem").exists():
-        return True, "sch_netem is loaded (not tried: not root)"
+    modules = Path("/lib/modules") / os.uname().release
     builtin = modules / "modules.builtin"
-    if builtin.is_file() and "sch_netem" in builtin.read_text(errors="replace"):
-        return True, "sch_netem is built into the kernel (not tried: not root)"
-    if any((modules / "kernel/net/sched").glob("sch_netem.ko*")):
-        return True, "sch_netem is a loadable module (not tried: not root)"
-    return False, "no sch_netem in this kernel (not tried: not root) — nftables and a relay instead"
+    built = builtin.read_text(errors="replace") if builtin.is_file() else ""
+    for name in ("sch_netem", "sch_prio"):
+        if not (
+            Path("/sys/module", name).exists()
+            or name in built
+            or any((modules / "kernel/net/sched").glob(f"{name}.ko*"))
+        ):
+            return False, f"no {name} in this kernel (not tried: not root) — a relay instead"
+    return True, "sch_netem and sch_prio are in this kernel (not tried: not root)"
