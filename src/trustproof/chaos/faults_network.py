@@ -47,8 +47,8 @@ from trustproof.probes.model import Result
 from trustproof.view.chaos import NetFault, NetMode
 
 EGRESS_FAILED = frozenset({502, 503, 504})  # what an egress proxy answers without an answer
-ROUNDS = {"latency": 3, "loss": 4, "reset": 2}  # calls per edge while the fault holds
-BEFORE_ROUNDS = 3
+ROUNDS = {"latency": 2, "loss": 4, "reset": 2}  # calls per edge while the fault holds
+BEFORE_ROUNDS = 2
 LOSS_HOLD_S = 0.3  # a lost connection is given up (reset) after this long
 
 
