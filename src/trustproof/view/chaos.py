@@ -28,9 +28,10 @@ NetMode = Literal["latency", "loss", "reset"]
 
 @dataclass(frozen=True)
 class NetFault:
-    """How the network between the sandbox and its token service fails (a TCP fault proxy):
-    ``latency`` (each chunk `latency_s` late, both ways), ``loss`` (a `loss` fraction of the
-    connections blackholed, reset after `hold_s`), ``reset`` (every connection reset)."""
+    """How the network on a trust path fails — to the token service, or on a service link
+    (`NetPath` says by which mechanism): ``latency`` (each chunk `latency_s` late, both ways),
+    ``loss`` (a `loss` fraction of the connections blackholed, given up after `hold_s`),
+    ``reset`` (every connection reset)."""
 
     mode: NetMode
     latency_s: float = 0.2
