@@ -40,14 +40,18 @@ Fault = Literal[
     "audit-sink-down",
     "network-fault",
     "jwks-garbage",
+    "jwks-wrong-keys",
+    "crl-fault",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 IdpMode = Literal["stopped", "error", "slow"]
 NetMode = Literal["latency", "loss", "reset"]
-Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset"]
+CrlMode = Literal["stale", "missing"]
+Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset", "stale", "missing"]
 MODES: dict[str, tuple[str, ...]] = {
     "idp-outage": get_args(IdpMode),
     "network-fault": get_args(NetMode),
+    "crl-fault": get_args(CrlMode),
 }
 Expect = Literal["fail-closed", "recover"]
 
@@ -108,7 +112,9 @@ class Experiment:
     )
     mode: Mode | None = _doc(
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
-        "network-fault: latency, loss, reset (on the way to the token service).",
+        "network-fault: latency, loss, reset (on the way to the token service); "
+        "crl-fault: stale (a CRL past its nextUpdate), missing (the CRL file removed), "
+        "default both in turn.",
         default=None,
     )
     delay: Duration | None = _doc(
@@ -163,6 +169,8 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "audit-sink-down": frozenset(),
     "network-fault": frozenset({"mode", "latency", "loss"}),
     "jwks-garbage": frozenset(),
+    "jwks-wrong-keys": frozenset(),
+    "crl-fault": frozenset({"mode"}),
 }
 _OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(

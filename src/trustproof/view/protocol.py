@@ -40,7 +40,14 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import (
+    CrlMode,
+    IdpFault,
+    NetFault,
+    PolicyReload,
+    TokenFetch,
+    WrongKeys,
+)
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
@@ -320,4 +327,23 @@ class SandboxView(Protocol):
         connections its namespace's firewall dropped, DNS queries the sandbox resolver refused
         (the egress probes' own attempts left out), counted, by service. Empty on the local
         backend, where nothing is observed."""
+        ...
+
+    # -- third-party trust faults (`trustproof.chaos.faults_thirdparty`) ----------------------
+
+    def jwks_wrong_keys(
+        self, services: tuple[str, ...], keys: WrongKeys
+    ) -> AbstractAsyncContextManager[None]:
+        """Inside the block the token service publishes `keys` (well-formed keys it does not
+        hold) at its JWKS address, and the key files the `services` read hold them too (the
+        services told: reload); the real keys after it, the services told again. The gateways
+        hold the signing keys in memory: they are not affected."""
+        ...
+
+    def crl_fault(
+        self, services: tuple[str, ...], mode: CrlMode
+    ) -> AbstractAsyncContextManager[None]:
+        """Inside the block the CRL file the `services` read is stale (`mode` ``stale``: signed
+        by the CA, listing what is revoked, its nextUpdate passed) or removed (``missing``), and
+        the services are told (reload); the real CRL after it, told again."""
         ...
