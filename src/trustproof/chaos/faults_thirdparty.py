@@ -263,7 +263,7 @@ async def _poll(run: Run, what: Presentation, *, allowed: bool, give_up_s: float
 
 
 async def crl_fault(run: Run) -> FaultResult:
-    env, rec, view = run.env, run.rec, run.env.view
+    rec, view = run.rec, run.env.view
     readers = crl_readers(run)
     if not readers:
         return FaultResult(

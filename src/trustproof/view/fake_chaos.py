@@ -304,7 +304,9 @@ async def jwks_wrong_keys(
 
 
 @asynccontextmanager
-async def crl_fault(view: FakeView, services: tuple[str, ...], mode: CrlMode) -> AsyncIterator[None]:
+async def crl_fault(
+    view: FakeView, services: tuple[str, ...], mode: CrlMode
+) -> AsyncIterator[None]:
     view.chaos_state.crl_services, view.chaos_state.crl_mode = services, mode
     try:
         yield
