@@ -24,8 +24,8 @@ for them (`trustproof.chaos.own`).
 
 ``crl-fault`` — services terminating mutual TLS themselves (``gateway: none``, client
 certificate required, a ``reload:``) read ``TRUSTPROOF_CRL_FILE``. A fresh certificate of the
-caller is revoked first and must be refused (else the service does not check CRLs: nothing to
-learn, and a problem). Then, on new handshakes:
+caller is revoked first and must be refused within `CRL_WAIT_S` (else the service does not check
+CRLs: nothing to learn, and a problem). Then, on new handshakes:
 
 * ``stale`` — the CA's CRL, still listing the revoked certificate, its nextUpdate passed: the
   revoked certificate stays refused, and once the service has reloaded every certificate is
@@ -73,7 +73,7 @@ from trustproof.view.chaos import CrlMode, WrongKeys
 
 SETTLE_S = 0.5  # a SIGHUP reload is asynchronous: time for the service to read its files
 POLL_S = 0.05
-CRL_WAIT_S = 3.0  # for a service to reload a stale CRL and refuse on it
+CRL_WAIT_S = 3.0  # for a service to reload a CRL (fresh or stale) and refuse on it
 MISSING_WATCH_S = 1.0  # how long a service without its CRL file is watched
 CRL_MODES: tuple[CrlMode, ...] = ("stale", "missing")
 # An RSA-2048 public key (n, e = 65537) whose private key was thrown away when it was made:
@@ -277,7 +277,7 @@ async def crl_fault(run: Run) -> FaultResult:
     for name, target in readers.items():
         view.broken_cert("revoked", target.caller)  # revoked where every boundary sees it
         refused = await _poll(run, _with_cert(run, target, "revoked"), allowed=False,
-                              give_up_s=bound)  # fmt: skip
+                              give_up_s=CRL_WAIT_S)  # fmt: skip
         rec.event(f"before: {target.caller}'s revoked certificate at {name}: "
                   f"{'refused' if refused else 'ALLOWED'}")  # fmt: skip
         if run.expect(refused, f"{name} accepted a revoked certificate before the fault: it "

@@ -8,6 +8,9 @@ happened inside.
   (their ``reload:``). The gateways hold the signing keys in memory and are not touched.
 * CRL: each service's ``crl.pem`` replaced by a stale CRL (the CA's own, issued two hours ago,
   its nextUpdate an hour past) or removed; the services are told.
+
+The sandbox's own file watch is brought up to date first; anything that changes the keys or the
+CRL while a fault holds (a rotation, a revocation) rewrites the real files, as it would.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ STALE_CRL_AGE = timedelta(hours=2)  # issued then; nextUpdate half of it ago
 
 
 def _directories(sandbox: Sandbox, services: tuple[str, ...]) -> dict[str, Path]:
+    """Where each service's trust files are, once the sandbox's file watch has caught up (a
+    revocation it has not written yet would otherwise overwrite the fault at its next tick)."""
+    if sandbox.trust_files is not None:
+        sandbox.trust_files.check()
     return {name: sandbox.rotators[name].files.directory for name in services}
 
 
