@@ -5,7 +5,8 @@
   rollback; its twin — which skips the signature check when it finds no key for the token's kid
   — fails, named. With a stale CRL it refuses every handshake; with the CRL file removed its
   reload fails and it keeps the CRL it had. Its twin, loading the CRL only when the file is there
-  and not past nextUpdate, lets the revoked certificate in.
+  and not past nextUpdate, lets the revoked certificate in. Every step (the fault, the
+  UNEXPECTED findings, the rollback) and the verdict are in the run's audit log.
 * nginx (``ssl_crl``) does the same as the PyJWT example on a stale or missing CRL; nginx without
   ``ssl_crl`` accepts the revoked certificate before any fault.
 """
@@ -13,8 +14,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,6 +161,21 @@ def test_its_twin_skipping_verification_for_an_unknown_kid_and_a_bad_crl_fails(
         "checked; inventory accepted a revoked certificate with its CRL missing: revocation no "
         "longer checked"
     )
+    # every step is in the run's audit log, readable with `trustproof audit show`
+    shown = subprocess.run(
+        [sys.executable, "-m", "trustproof", "audit", "show", str(tmp_path / "run"), "--kind",
+         "chaos", "--case", "chaos.jwks-wrong-keys", "--json"],
+        capture_output=True, text=True, check=False, env={**os.environ},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    records = [json.loads(line) for line in shown.stdout.splitlines()]
+    steps = [r["step"] for r in records if "step" in r]
+    assert steps == [text for _, text in wrong.timeline]
+    assert any(s.startswith("FAULT: the token service publishes 3 keys") for s in steps)
+    assert any(s.startswith("ROLLBACK: the token service publishes its own keys") for s in steps)
+    assert any(s.startswith("UNEXPECTED: inventory accepted a token") for s in steps)
+    assert records[-1]["verdict"] == "fail"
+    assert records[-1]["summary"] == wrong.summary
 
 
 def test_nginx_refuses_on_a_stale_crl_and_keeps_its_last_when_it_is_missing(

@@ -15,6 +15,7 @@ from trustproof.chaos.scenario import ScenarioEnv, ScenarioResult
 from trustproof.spec.chaos import Experiment, chaos_problems
 from trustproof.spec.load import load_spec
 from trustproof.spec.values import Name
+from trustproof.suite import chaos_audit
 from trustproof.suite.scenarios import run_experiment_safely
 from trustproof.tokens.keys import SigningKey
 from trustproof.view.chaos import ChaosFlaw
@@ -144,3 +145,35 @@ def test_the_crl_fault_takes_a_mode_and_wrong_keys_none() -> None:
     )
     problems = [message for _, message, _ in chaos_problems(chaos, {"orders": True})]
     assert problems == ["crl-fault has no mode slow", "jwks-wrong-keys takes no mode"]
+
+
+class _Log:
+    """Stands in for the sandbox: what `chaos_audit` hands to its audit log."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, object]]] = []
+
+    def audit_event(self, kind: str, **fields: object) -> None:
+        self.records.append((kind, fields))
+
+
+def test_each_chaos_step_and_the_verdict_go_to_the_audit_log_as_they_happen() -> None:
+    log = _Log()
+    sid = "chaos.jwks-wrong-keys"
+    steps = chaos_audit.steps_to(log, sid)  # type: ignore[arg-type]
+    view = flawed(PYJWT, "wrong-keys-accepted")
+    result = asyncio.run(run_experiment_safely(sid, WRONG, ScenarioEnv(view), on_event=steps))
+    chaos_audit.record_result(log, result)  # type: ignore[arg-type]
+    assert {kind for kind, _ in log.records} == {"chaos"}
+    texts = [str(fields["step"]) for _, fields in log.records[:-1]]
+    assert texts == [text for _, text in result.timeline]  # every step, in order
+    assert any(text.startswith("FAULT: the token service publishes") for text in texts)
+    assert any(text.startswith("ROLLBACK") for text in texts)
+    assert any(text.startswith("UNEXPECTED: inventory accepted a token") for text in texts)
+    assert all(fields["case"] == sid for _, fields in log.records)
+    assert log.records[-1][1] == {
+        "case": sid,
+        "verdict": "fail",
+        "ok": False,
+        "summary": result.summary,
+    }
