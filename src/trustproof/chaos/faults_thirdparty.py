@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.faults_keys import _accepts_again
+from trustproof.chaos.faults_tokens import _selected
 from trustproof.chaos.scenario import (
     Target,
     call,
@@ -138,11 +139,6 @@ def _unsigned_by_issuer(run: Run, target: Target) -> tuple[tuple[str, Secret[str
             ForgedTokens(template, attacker).embedded_jwk().token,
         ),
     )
-
-
-def _selected(run: Run, found: dict[str, Target]) -> dict[str, Target]:
-    target = run.experiment.target
-    return {name: t for name, t in found.items() if target in (None, name)}
 
 
 async def jwks_wrong_keys(run: Run) -> FaultResult:
