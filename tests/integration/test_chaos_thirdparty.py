@@ -137,9 +137,9 @@ def test_the_pyjwt_service_stays_closed_on_wrong_keys_and_crl_faults(tmp_path: P
     assert wrong.figures["accepted_again_ms.inventory"] >= 0
     assert crl.verdict == "pass", crl.summary
     assert crl.summary.startswith(
-        "crl: 1 service(s) kept the revoked certificate refused; inventory refused every "
-        "certificate on the stale CRL (fail closed); inventory kept its last CRL when the file "
-        "went missing"
+        "crl: 1 service(s) kept the revoked certificate refused; inventory kept its last CRL "
+        "when the file went missing; inventory refused every certificate on the stale CRL (fail "
+        "closed)"
     )
 
 
@@ -157,9 +157,9 @@ def test_its_twin_skipping_verification_for_an_unknown_kid_and_a_bad_crl_fails(
     )
     assert crl.verdict == "fail"
     assert crl.summary == (
-        "crl: inventory accepted a revoked certificate with its CRL stale: revocation no longer "
-        "checked; inventory accepted a revoked certificate with its CRL missing: revocation no "
-        "longer checked"
+        "crl: inventory accepted a revoked certificate with its CRL missing: revocation no "
+        "longer checked; inventory accepted a revoked certificate with its CRL stale: "
+        "revocation no longer checked"
     )
     # every step is in the run's audit log, readable with `trustproof audit show`
     shown = subprocess.run(
@@ -185,8 +185,8 @@ def test_nginx_refuses_on_a_stale_crl_and_keeps_its_last_when_it_is_missing(
     crl = results["chaos.crl-fault"]
     assert crl.verdict == "pass", crl.summary
     assert crl.summary.startswith(
-        "crl: 1 service(s) kept the revoked certificate refused; edge refused every certificate "
-        "on the stale CRL (fail closed); edge kept its last CRL when the file went missing"
+        "crl: 1 service(s) kept the revoked certificate refused; edge kept its last CRL when the "
+        "file went missing; edge refused every certificate on the stale CRL (fail closed)"
     )
     assert crl.figures["stale_refused_after_ms.edge"] >= 0
 

@@ -75,8 +75,11 @@ from trustproof.view.chaos import CrlMode, WrongKeys
 SETTLE_S = 0.5  # a SIGHUP reload is asynchronous: time for the service to read its files
 POLL_S = 0.05
 CRL_WAIT_S = 3.0  # for a service to reload a CRL (fresh or stale) and refuse on it
-MISSING_WATCH_S = 1.0  # how long a service without its CRL file is watched
-CRL_MODES: tuple[CrlMode, ...] = ("stale", "missing")
+MISSING_WATCH_S = 2.0  # how long a service without its CRL file is watched (a reload is async)
+# Without a mode both run, missing first: a server that refuses a reload (nginx without its CRL
+# file) keeps the configuration it has, and right after the stale CRL's rollback that may still
+# be the stale one (nginx's previous workers linger a moment), which would judge the wrong thing.
+CRL_MODES: tuple[CrlMode, ...] = ("missing", "stale")
 # An RSA-2048 public key (n, e = 65537) whose private key was thrown away when it was made:
 # nobody can sign with it. A constant because making an RSA key takes up to a second.
 WRONG_RSA_N = (

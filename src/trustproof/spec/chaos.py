@@ -114,7 +114,7 @@ class Experiment:
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
         "network-fault: latency, loss, reset (on the way to the token service); "
         "crl-fault: stale (a CRL past its nextUpdate), missing (the CRL file removed), "
-        "default both in turn.",
+        "default both (missing first).",
         default=None,
     )
     delay: Duration | None = _doc(

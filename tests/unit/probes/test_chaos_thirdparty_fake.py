@@ -97,8 +97,8 @@ def test_a_stale_crl_refuses_every_certificate_and_a_missing_one_keeps_the_last(
     result = run(FakeView(NGINX), Experiment(Name("c"), "crl-fault"))
     assert result.verdict == "pass", result.summary
     assert result.summary.startswith(
-        "c: 1 service(s) kept the revoked certificate refused; edge refused every certificate on "
-        "the stale CRL (fail closed); edge kept its last CRL when the file went missing; "
+        "c: 1 service(s) kept the revoked certificate refused; edge kept its last CRL when the "
+        "file went missing; edge refused every certificate on the stale CRL (fail closed); "
     )
     text = timeline(result)
     assert "FAULT: the CRL file of edge past its nextUpdate" in text
