@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from trustproof.chaos.faults_thirdparty import wrong_keys
@@ -177,3 +179,24 @@ def test_each_chaos_step_and_the_verdict_go_to_the_audit_log_as_they_happen() ->
         "ok": False,
         "summary": result.summary,
     }
+
+
+def test_the_stale_crl_lists_what_is_revoked_and_is_past_its_next_update() -> None:
+    view = FakeView(PYJWT)
+    revoked = view.broken_cert("revoked", "alice")
+    now = view.clock.now()
+    crls = [
+        x509.load_pem_x509_crl(b"-----BEGIN X509 CRL-----" + block)
+        for block in view.ca.stale_crl_pem(timedelta(hours=2)).split(b"-----BEGIN X509 CRL-----")
+        if block.strip()
+    ]
+    assert crls
+    for crl in crls:
+        assert crl.next_update_utc is not None
+        assert crl.next_update_utc < now
+        assert crl.last_update_utc < crl.next_update_utc
+    assert any(crl.get_revoked_certificate_by_serial_number(revoked.serial) for crl in crls)
+    # the CA's own CRL is untouched: still current
+    current = x509.load_pem_x509_crl(view.ca.crl_pem())
+    assert current.next_update_utc is not None
+    assert current.next_update_utc > now
