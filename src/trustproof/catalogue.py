@@ -201,6 +201,16 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "chaos.jwks-garbage", "a service's key files hold garbage: forged tokens refused", "chaos"
     ),
     ProbeInfo(
+        "chaos.jwks-wrong-keys",
+        "well-formed keys the issuer does not hold published: nothing unsigned by it accepted",
+        "chaos",
+    ),
+    ProbeInfo(
+        "chaos.crl-fault",
+        "a stale or missing CRL file: the revoked certificate stays refused, stale fails closed",
+        "chaos",
+    ),
+    ProbeInfo(
         "policy.live-vs-offline",
         "the matrix observed live equals the offline evaluation of the policies",
         "consistency",

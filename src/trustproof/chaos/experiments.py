@@ -16,6 +16,12 @@ id                         what it proves
                            ``link: service`` between egress proxies and gateways: calls slower
                            or failing at the egress proxy (502/503/504), never around the gateway
 ``chaos.jwks-garbage``     a service's key files hold garbage: forged tokens still refused
+``chaos.jwks-wrong-keys``  the token service publishes well-formed keys it does not hold (and a
+                           service's key files hold them): the gateways judge as before, a
+                           service reading them refuses what no issuer key signed, kid confusion
+                           included
+``chaos.crl-fault``        a service's CRL file stale (past nextUpdate) or missing: the revoked
+                           certificate stays refused; on a stale CRL every one is (fail closed)
 =========================  ======================================================================
 
 Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
@@ -37,6 +43,7 @@ from trustproof.chaos.faults_gateway import (
 from trustproof.chaos.faults_keys import jwks_garbage
 from trustproof.chaos.faults_network import network_fault
 from trustproof.chaos.faults_storm import revocation_storm
+from trustproof.chaos.faults_thirdparty import crl_fault, jwks_wrong_keys
 from trustproof.chaos.faults_tokens import idp_outage, key_compromise
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.spec import chaos as chaos_spec
@@ -54,6 +61,8 @@ FAULTS: dict[chaos_spec.Fault, Fault] = {
     "audit-sink-down": audit_sink_down,
     "network-fault": network_fault,
     "jwks-garbage": jwks_garbage,
+    "jwks-wrong-keys": jwks_wrong_keys,
+    "crl-fault": crl_fault,
 }
 EXPERIMENT_IDS: tuple[str, ...] = tuple(f"chaos.{fault}" for fault in chaos_spec.FAULTS)
 
@@ -67,6 +76,8 @@ DEFAULTS: tuple[Experiment, ...] = (
     Experiment(Name("audit-sink-down"), "audit-sink-down"),
     Experiment(Name("token-path-reset"), "network-fault", mode="reset"),
     Experiment(Name("key-files-garbage"), "jwks-garbage"),
+    Experiment(Name("wrong-keys-published"), "jwks-wrong-keys"),
+    Experiment(Name("crl-stale-or-missing"), "crl-fault"),
 )
 """What runs without a ``chaos:`` section."""
 

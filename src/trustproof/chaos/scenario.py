@@ -64,19 +64,25 @@ class Recorder:
     over the timeline it had so far.
     """
 
-    def __init__(self, scenario_id: str) -> None:
+    def __init__(
+        self, scenario_id: str, on_event: Callable[[float, str], None] | None = None
+    ) -> None:
         self.id = scenario_id
         self.start = time.perf_counter()
         self.timeline: list[tuple[float, str]] = []
         self.figures: dict[str, float] = {}
         self.evidence: list[str] = []
+        self.on_event = on_event  # told each step as it happens (the run's audit log)
 
     def ms(self) -> float:
         """Milliseconds since the scenario started."""
         return (time.perf_counter() - self.start) * 1000
 
     def event(self, text: str) -> None:
-        self.timeline.append((self.ms(), scrub(text)))
+        step = (self.ms(), scrub(text))
+        self.timeline.append(step)
+        if self.on_event is not None:
+            self.on_event(*step)
 
     def note(self, text: str) -> None:
         self.evidence.append(scrub(text))

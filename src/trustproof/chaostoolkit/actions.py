@@ -20,6 +20,7 @@ from trustproof.chaostoolkit.session import session, stop
 from trustproof.errors import UsageError
 from trustproof.spec.chaos import Experiment, Skew, fault_of
 from trustproof.spec.values import Count, Duration, Name
+from trustproof.suite import chaos_audit
 from trustproof.view.chaos import IdpFault, IdpMode, NetFault, NetMode
 
 HELD_IDP = "idp"
@@ -101,7 +102,10 @@ def run_experiment(spec: str, fault: str, name: str = "ctk", **parameters: Any) 
     running = session(spec)
     values: dict[str, Any] = {key: _value(key, raw) for key, raw in parameters.items()}
     experiment = Experiment(Name(name), known, **values)
-    result = running.run(experiments.run(running.env, Recorder(f"chaos.{fault}"), experiment))
+    sid = f"chaos.{fault}"
+    rec = Recorder(sid, chaos_audit.steps_to(running.sandbox, sid))  # each step: the audit log
+    result = running.run(experiments.run(running.env, rec, experiment))
+    chaos_audit.record_result(running.sandbox, result)
     running.last = result
     return result.to_json()
 

@@ -202,6 +202,9 @@ def _table(rows: list[Any]) -> None:
             reason = str(row.get("reason", ""))
         elif kind == "probe":
             request, result, reason = str(row.get("case", "")), str(row.get("verdict", "")), ""
+        elif kind == "chaos":  # an experiment's step, or its verdict (`suite.chaos_audit`)
+            request, result = str(row.get("case", "")), str(row.get("verdict", ""))
+            reason = str(row.get("step") or row.get("summary") or "")
         else:
             request = str(row.get("audience") or row.get("case") or row.get("request_id") or "")
             result = str(row.get("status", row.get("verdict", "")))

@@ -258,9 +258,19 @@ class CertificateAuthority:
                 self._crl_pem = self._make_crls()
             return self._crl_pem
 
-    def _make_crls(self) -> bytes:
+    def stale_crl_pem(self, age: timedelta) -> bytes:
+        """The CRLs as `crl_pem` (the same revoked serials), but issued `age` ago and with a
+        nextUpdate already passed (half of `age` ago): what a reader must not trust. For the
+        chaos experiments; not cached, never written by the CA itself."""
+        with self._lock:
+            now = self.clock.now()
+            return self._make_crls(this_update=now - age, next_update=now - age / 2)
+
+    def _make_crls(
+        self, *, this_update: datetime | None = None, next_update: datetime | None = None
+    ) -> bytes:
         self._crl_number += 1
-        this_update = self.clock.now() - self.backdate
+        this_update = this_update or self.clock.now() - self.backdate
         out: list[bytes] = []
         for generation in self._generations:
             for cert, key in generation.ca_keys():
@@ -275,7 +285,7 @@ class CertificateAuthority:
                     revoked,
                     number=self._crl_number,
                     this_update=this_update,
-                    next_update=cert.not_valid_after_utc,
+                    next_update=next_update or cert.not_valid_after_utc,
                 )
                 out.append(crl.public_bytes(serialization.Encoding.PEM))
         return b"".join(out)

@@ -42,7 +42,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
-from trustproof.sandbox import surface, view_chaos
+from trustproof.sandbox import surface, view_chaos, view_thirdparty
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.dependency_view import call_dependency
@@ -77,7 +77,16 @@ from trustproof.view import (
     TlsOffer,
     TransportFailure,
 )
-from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch, rss_kib
+from trustproof.view.chaos import (
+    CrlMode,
+    IdpFault,
+    NetFault,
+    NetPath,
+    PolicyReload,
+    TokenFetch,
+    WrongKeys,
+    rss_kib,
+)
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
@@ -546,6 +555,17 @@ class LiveView:
         self, links: tuple[tuple[str, str], ...], fault: NetFault
     ) -> AbstractAsyncContextManager[NetPath]:
         return view_chaos.service_path_fault(self.sandbox, links, fault)
+    # -- third-party trust faults (`trustproof.sandbox.view_thirdparty`) ------------------------
+
+    def jwks_wrong_keys(
+        self, services: tuple[str, ...], keys: WrongKeys
+    ) -> AbstractAsyncContextManager[None]:
+        return view_thirdparty.jwks_wrong_keys(self.sandbox, services, keys)
+
+    def crl_fault(
+        self, services: tuple[str, ...], mode: CrlMode
+    ) -> AbstractAsyncContextManager[None]:
+        return view_thirdparty.crl_fault(self.sandbox, services, mode)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

@@ -74,8 +74,13 @@ async def _serve_faulty(fabric: TrustFabric, fault: IdpFault) -> TokenServer:
         response: web.StreamResponse = await handler(request)
         return response
 
+    return await serve_with(fabric, failing)
+
+
+async def serve_with(fabric: TrustFabric, middleware: Any) -> TokenServer:
+    """The token service's application behind `middleware`, on the token service's address."""
     app = build_app(fabric.service, fabric.ca, fabric.clock)
-    app.middlewares.append(failing)
+    app.middlewares.append(middleware)
     svid = fabric.rotators[TOKEN_SERVICE_NAME].current
     context = server_context(svid, fabric.ca.bundle_pem())
     runner = OAuthAppRunner(app, access_log=None, auto_decompress=False)

@@ -40,14 +40,18 @@ Fault = Literal[
     "audit-sink-down",
     "network-fault",
     "jwks-garbage",
+    "jwks-wrong-keys",
+    "crl-fault",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 IdpMode = Literal["stopped", "error", "slow"]
 NetMode = Literal["latency", "loss", "reset"]
-Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset"]
+CrlMode = Literal["stale", "missing"]
+Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset", "stale", "missing"]
 MODES: dict[str, tuple[str, ...]] = {
     "idp-outage": get_args(IdpMode),
     "network-fault": get_args(NetMode),
+    "crl-fault": get_args(CrlMode),
 }
 Expect = Literal["fail-closed", "recover"]
 Link = Literal["token-service", "service"]
@@ -109,7 +113,9 @@ class Experiment:
     )
     mode: Mode | None = _doc(
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
-        "network-fault: latency, loss, reset (on the link chosen by `link`).",
+        "network-fault: latency, loss, reset (on the link chosen by `link`); "
+        "crl-fault: stale (a CRL past its nextUpdate), missing (the CRL file removed), "
+        "default both (missing first).",
         default=None,
     )
     delay: Duration | None = _doc(
@@ -170,6 +176,8 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "audit-sink-down": frozenset(),
     "network-fault": frozenset({"mode", "latency", "loss", "link"}),
     "jwks-garbage": frozenset(),
+    "jwks-wrong-keys": frozenset(),
+    "crl-fault": frozenset({"mode"}),
 }
 _OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations", "link")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(

@@ -23,6 +23,7 @@ from trustproof.sandbox.view import LiveView
 from trustproof.scrub import scrubbed_traceback
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
+from trustproof.suite import chaos_audit
 
 SCENARIO_TIMEOUT_S = 30.0
 LIVE_VS_OFFLINE = "policy.live-vs-offline"
@@ -138,16 +139,24 @@ async def run_experiments(
         for sid, experiment in chosen:
             if on_start is not None:
                 on_start(sid)
-            results.append(await run_experiment_safely(sid, experiment, env))
+            steps = chaos_audit.steps_to(sandbox, sid)
+            result = await run_experiment_safely(sid, experiment, env, on_event=steps)
+            chaos_audit.record_result(sandbox, result)
+            results.append(result)
     return results
 
 
 async def run_experiment_safely(
-    sid: str, experiment: Experiment, env: ScenarioEnv
+    sid: str,
+    experiment: Experiment,
+    env: ScenarioEnv,
+    *,
+    on_event: Callable[[float, str], None] | None = None,
 ) -> ScenarioResult:
     """One experiment; a crash or an overrun is an ``error`` result with what was recorded (the
-    fault's rollback has run: it is a context manager left by the exception)."""
-    rec = Recorder(sid)
+    fault's rollback has run: it is a context manager left by the exception). `on_event` is told
+    each step of its timeline as it happens."""
+    rec = Recorder(sid, on_event)
     limit = EXPERIMENT_TIMEOUT_S + (experiment.duration.seconds if experiment.duration else 0)
     try:
         async with asyncio.timeout(limit):

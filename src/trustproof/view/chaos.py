@@ -85,6 +85,9 @@ ChaosFlaw = Literal[
     "garbage-keys-skip-verify",  # a service whose key files hold garbage takes any token
     "egress-retries-plaintext",  # an egress proxy whose callee's gateway is unreachable sends
     # the call straight to the callee's own port, in plain HTTP, without the gateway's decision
+    "wrong-keys-accepted",  # a service skips the signature check for a kid its JWKS lacks
+    "stale-crl-accepted",  # a service ignores a CRL past its nextUpdate (and whom it lists)
+    "missing-crl-accepted",  # a service reloaded without its CRL file stops checking CRLs
 ]
 """What a fake server does wrong under a trust fault (`FakeServer.chaos_flaws`)."""
 
@@ -103,3 +106,17 @@ class NetPath:
 
     mechanism: NetMechanism
     detail: str
+@dataclass(frozen=True)
+class WrongKeys:
+    """A well-formed JWK Set (and the same public keys as PEM) of keys the token service does not
+    hold: one under the active key's ``kid`` with another public key, others (EC and RSA) under
+    kids of their own (`SandboxView.jwks_wrong_keys`). Public keys only: nothing secret."""
+
+    jwks: bytes
+    pems: tuple[bytes, ...]  # each key's SubjectPublicKeyInfo, PEM, in the JWK Set's order
+    kids: tuple[str, ...]
+
+
+CrlMode = Literal["stale", "missing"]
+"""How a service's CRL file is broken (`SandboxView.crl_fault`): ``stale`` (a CRL signed by the
+CA, listing what is revoked, whose nextUpdate has passed), ``missing`` (the file removed)."""

@@ -65,7 +65,16 @@ from trustproof.tokens import (
 )
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view import fake_chaos
-from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch, rss_kib
+from trustproof.view.chaos import (
+    CrlMode,
+    IdpFault,
+    NetFault,
+    NetPath,
+    PolicyReload,
+    TokenFetch,
+    WrongKeys,
+    rss_kib,
+)
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressKind, EgressResult
@@ -271,7 +280,8 @@ class FakeView:
         return tuple(self.keys.prune())
 
     async def published_kids(self) -> tuple[str, ...]:
-        return self.keys.kids
+        wrong = self.chaos_state.wrong_keys  # the token service publishing keys it does not hold
+        return wrong.kids if wrong is not None else self.keys.kids
 
     # -- policy and audit -----------------------------------------------------------------------
 
@@ -461,6 +471,17 @@ class FakeView:
         self, links: tuple[tuple[str, str], ...], fault: NetFault
     ) -> AbstractAsyncContextManager[NetPath]:
         return fake_chaos.service_path_fault(self, links, fault)
+    # -- third-party trust faults (`trustproof.view.fake_chaos`) -------------------------------
+
+    def jwks_wrong_keys(
+        self, services: tuple[str, ...], keys: WrongKeys
+    ) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.jwks_wrong_keys(self, services, keys)
+
+    def crl_fault(
+        self, services: tuple[str, ...], mode: CrlMode
+    ) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.crl_fault(self, services, mode)
 
 
 # What a closed namespace answers each kind of attempt (the fake's default on "isolated").

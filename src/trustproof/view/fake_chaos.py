@@ -13,11 +13,22 @@ Well configured, the fake behaves as the live sandbox does under each fault:
 * the audit sink refusing: the gateways refuse with 503 ``audit-unavailable``.
 
 Clock skew moves the clock of the fake's one token validator (the fake has one gateway clock).
+
+The third-party faults act on ``gateway: none`` services only (the gateways hold keys and
+revocations in memory):
+
+* wrong keys (`jwks_wrong_keys`): the token service publishes them; a service reading them refuses
+  every token (a kid the wrong set lacks: ``token-unknown-kid``; one it has, under another public
+  key: ``token-bad-signature``);
+* a stale CRL (`crl_fault`): every client certificate refused at the handshake (the CRL has
+  expired); a missing one: the service keeps the CRL it had (the revoked certificate refused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -33,8 +44,17 @@ from trustproof.policy.engine import AccessRequest, Decision, PolicyEngine
 from trustproof.policy.entities import Directory
 from trustproof.policy.reload import PolicyReloader, ReloadablePolicyEngine
 from trustproof.policy.variants import variant_bundle
+from trustproof.scrub import Secret
 from trustproof.tokens import TokenValidator
-from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch
+from trustproof.view.chaos import (
+    CrlMode,
+    IdpFault,
+    NetFault,
+    NetPath,
+    PolicyReload,
+    TokenFetch,
+    WrongKeys,
+)
 from trustproof.view.exchange import Exchange, HttpAnswer, HttpRequest
 from trustproof.view.fake_http import ISSUER
 
@@ -53,6 +73,10 @@ class FakeChaos:
     garbage_keys: tuple[str, ...] = ()  # services whose key files hold garbage
     draws: random.Random = field(default_factory=lambda: random.Random(15))  # noqa: S311
     links: dict[tuple[str, str], NetFault] = field(default_factory=dict)  # (caller, callee)
+    wrong_keys: WrongKeys | None = None  # what the token service publishes instead of its keys
+    wrong_key_services: tuple[str, ...] = ()  # services whose key files hold `wrong_keys`
+    crl_services: tuple[str, ...] = ()  # services whose CRL file is stale or missing
+    crl_mode: CrlMode | None = None
 
     def unanswered(self) -> bool:
         """Does the next request to the token service get no usable answer?"""
@@ -94,7 +118,7 @@ def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
         return view._answer(request, 401, "token", "token-unknown-kid")
     if state.audit_down and request.service in view.gateways() and "audit-fail-open" not in flaws:
         return view._answer(request, 503, "audit", "audit-unavailable")
-    return None
+    return _thirdparty(view, request)
 
 
 @asynccontextmanager
@@ -276,3 +300,57 @@ async def on_service_link(view: FakeView, request: HttpRequest) -> Exchange | No
     body = b'{"error": "egress_failed", "reason": "callee-unavailable"}'
     headers = CIMultiDict({"X-Trustproof-Decision": "egress-error"})
     return HttpAnswer(502, headers, body, f"fake://{request.service}")
+def _kid(token: Secret[str]) -> str | None:
+    """The ``kid`` of a compact JWS's header, unverified (None when it has none)."""
+    head = token.reveal().split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def _thirdparty(view: FakeView, request: HttpRequest) -> Exchange | None:
+    """What a service reading wrong keys, or a stale or missing CRL, answers (None: as usual)."""
+    state, flaws = view.chaos_state, view.server.chaos_flaws
+    cert = request.cert
+    if request.service in state.crl_services and cert is not None:
+        revoked = cert.kind == "revoked"
+        if state.crl_mode == "stale" and "stale-crl-accepted" not in flaws:
+            return view._answer(request, 401, "tls", "client-cert-crl-has-expired")
+        if revoked and (
+            (state.crl_mode == "stale" and "stale-crl-accepted" in flaws)
+            or (state.crl_mode == "missing" and "missing-crl-accepted" in flaws)
+        ):  # no CRL read: the revocation goes unchecked
+            return view._answer(request, 200, "", "allowed", cert.name)
+    wrong = state.wrong_keys
+    if wrong is not None and request.service in state.wrong_key_services and request.token:
+        if _kid(request.token) in wrong.kids:  # a key under that kid, not the one that signed
+            return view._answer(request, 401, "token", "token-bad-signature")
+        if "wrong-keys-accepted" in flaws:  # no key for that kid: the signature goes unchecked
+            return view._answer(request, 200, "", "allowed", cert.name if cert else "")
+        return view._answer(request, 401, "token", "token-unknown-kid")
+    return None
+
+
+@asynccontextmanager
+async def jwks_wrong_keys(
+    view: FakeView, services: tuple[str, ...], keys: WrongKeys
+) -> AsyncIterator[None]:
+    view.chaos_state.wrong_keys, view.chaos_state.wrong_key_services = keys, services
+    try:
+        yield
+    finally:
+        view.chaos_state.wrong_keys, view.chaos_state.wrong_key_services = None, ()
+
+
+@asynccontextmanager
+async def crl_fault(
+    view: FakeView, services: tuple[str, ...], mode: CrlMode
+) -> AsyncIterator[None]:
+    view.chaos_state.crl_services, view.chaos_state.crl_mode = services, mode
+    try:
+        yield
+    finally:
+        view.chaos_state.crl_services, view.chaos_state.crl_mode = (), None

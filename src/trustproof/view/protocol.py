@@ -40,7 +40,15 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
-from trustproof.view.chaos import IdpFault, NetFault, NetPath, PolicyReload, TokenFetch
+from trustproof.view.chaos import (
+    CrlMode,
+    IdpFault,
+    NetFault,
+    NetPath,
+    PolicyReload,
+    TokenFetch,
+    WrongKeys,
+)
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
@@ -331,4 +339,21 @@ class SandboxView(Protocol):
         proxy and the callee's gateway (latency, connection loss, resets); restored after. What
         it yields says which mechanism did it (a TCP fault proxy on loopback; on the isolated
         backend ``tc netem``, or nftables and a relay in the caller's namespace)."""
+    # -- third-party trust faults (`trustproof.chaos.faults_thirdparty`) ----------------------
+
+    def jwks_wrong_keys(
+        self, services: tuple[str, ...], keys: WrongKeys
+    ) -> AbstractAsyncContextManager[None]:
+        """Inside the block the token service publishes `keys` (well-formed keys it does not
+        hold) at its JWKS address, and the key files the `services` read hold them too (the
+        services told: reload); the real keys after it, the services told again. The gateways
+        hold the signing keys in memory: they are not affected."""
+        ...
+
+    def crl_fault(
+        self, services: tuple[str, ...], mode: CrlMode
+    ) -> AbstractAsyncContextManager[None]:
+        """Inside the block the CRL file the `services` read is stale (`mode` ``stale``: signed
+        by the CA, listing what is revoked, its nextUpdate passed) or removed (``missing``), and
+        the services are told (reload); the real CRL after it, told again."""
         ...

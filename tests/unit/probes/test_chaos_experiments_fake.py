@@ -40,6 +40,9 @@ def test_every_default_experiment_passes_on_a_boundary_that_behaves() -> None:
         if default.fault == "jwks-garbage":  # the shop's gateways hold the keys in memory
             assert result.verdict == "skip"
             continue
+        if default.fault == "crl-fault":  # and the revocations: no service reads a CRL file
+            assert result.verdict == "skip"
+            continue
         assert (result.id, result.verdict) == (f"chaos.{experiment.fault}", "pass"), result.summary
         assert result.figures["over_permissions"] == 0
         assert result.figures["recovery_ms"] >= 0

@@ -1,0 +1,118 @@
+"""The live view's third-party trust faults (`SandboxView.jwks_wrong_keys`, `crl_fault`): what the
+servers trustproof did not write read — the token service's published JWK Set, the key files and
+the CRL file next to each service's SVID — broken on purpose, and put back on the way out, whatever
+happened inside.
+
+* wrong keys: the token service is served again on its own address with ``/jwks.json`` answering
+  the wrong keys, and each service's JWKS and PEM key files hold them; the services are told
+  (their ``reload:``). The gateways hold the signing keys in memory and are not touched.
+* CRL: each service's ``crl.pem`` replaced by a stale CRL (the CA's own, issued two hours ago,
+  its nextUpdate an hour past) or removed; the services are told.
+
+The sandbox's own file watch is brought up to date first; anything that changes the keys or the
+CRL while a fault holds (a rotation, a revocation) rewrites the real files, as it would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from trustproof.errors import SandboxError
+from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.services import write_crl
+from trustproof.sandbox.trustfiles import (
+    CRL_FILE,
+    JWKS_FILE,
+    PUBLIC_MODE,
+    SIGNING_KEY_CURRENT_FILE,
+    SIGNING_KEY_PREVIOUS_FILE,
+    SIGNING_KEYS_FILE,
+    write_atomically,
+    write_trust_files,
+)
+from trustproof.sandbox.view_chaos import _reloaded, _serve_again, serve_with
+from trustproof.tokenservice.server import TokenServer
+from trustproof.view.chaos import CrlMode, WrongKeys
+
+STALE_CRL_AGE = timedelta(hours=2)  # issued then; nextUpdate half of it ago
+
+
+def _directories(sandbox: Sandbox, services: tuple[str, ...]) -> dict[str, Path]:
+    """Where each service's trust files are, once the sandbox's file watch has caught up (a
+    revocation it has not written yet would otherwise overwrite the fault at its next tick)."""
+    if sandbox.trust_files is not None:
+        sandbox.trust_files.check()
+    return {name: sandbox.rotators[name].files.directory for name in services}
+
+
+def _write_wrong_keys(directory: Path, keys: WrongKeys) -> None:
+    write_atomically(directory / JWKS_FILE, keys.jwks, PUBLIC_MODE)
+    write_atomically(directory / SIGNING_KEYS_FILE, b"".join(keys.pems), PUBLIC_MODE)
+    write_atomically(directory / SIGNING_KEY_CURRENT_FILE, keys.pems[0], PUBLIC_MODE)
+    write_atomically(directory / SIGNING_KEY_PREVIOUS_FILE, keys.pems[-1], PUBLIC_MODE)
+
+
+@asynccontextmanager
+async def jwks_wrong_keys(
+    sandbox: Sandbox, services: tuple[str, ...], keys: WrongKeys
+) -> AsyncIterator[None]:
+    """The token service publishing `keys` and the `services`' key files holding them; the real
+    ones back (and the services told again) afterwards."""
+    fabric = sandbox.fabric
+    if fabric is None:
+        raise SandboxError("the sandbox is not running")
+    directories = _directories(sandbox, services)
+
+    @web.middleware
+    async def publishing(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/jwks.json":
+            return web.Response(body=keys.jwks, content_type="application/json")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    await fabric.server.close()
+    wrong: TokenServer | None = None
+    try:
+        wrong = await serve_with(fabric, publishing)
+        for name, directory in directories.items():
+            _write_wrong_keys(directory, keys)
+            await _reloaded(sandbox, name)
+        yield
+    finally:
+        for name, directory in directories.items():
+            write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
+            await _reloaded(sandbox, name)
+        if wrong is not None:
+            await wrong.close()
+        await _serve_again(fabric)
+
+
+@asynccontextmanager
+async def crl_fault(
+    sandbox: Sandbox, services: tuple[str, ...], mode: CrlMode
+) -> AsyncIterator[None]:
+    """The `services`' CRL file stale or removed, the services told; the CA's current CRL back
+    (and the services told again) afterwards."""
+    fabric = sandbox.fabric
+    if fabric is None:
+        raise SandboxError("the sandbox is not running")
+    directories = _directories(sandbox, services)
+    try:
+        stale = fabric.ca.stale_crl_pem(STALE_CRL_AGE) if mode == "stale" else b""
+        for name, directory in directories.items():
+            if mode == "stale":
+                write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
+            else:
+                (directory / CRL_FILE).unlink(missing_ok=True)
+            await _reloaded(sandbox, name)
+        yield
+    finally:
+        for name, directory in directories.items():
+            write_crl(fabric.ca, directory)
+            await _reloaded(sandbox, name)
