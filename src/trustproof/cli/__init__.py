@@ -17,7 +17,8 @@ imports this one, so there is no import cycle):
 * `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`;
 * `cli.importer` — `import compose`: a draft spec from a Docker Compose file;
 * `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules;
-* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log.
+* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log;
+* `cli.merge` — `report`: renders with `cli.sandbox`'s command, `report merge` joins shards.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ WHERE: dict[str, str] = {
     "cert": "control",
     "run": "sandbox",
     "probe": "sandbox",
-    "report": "sandbox",
+    "report": "merge",
     "down": "sandbox",
     "chaos": "sandbox",
     "import": "importer",
