@@ -148,10 +148,7 @@ def _check_disjoint(parts: Sequence[tuple[str, Results]], shards: Sequence[Shard
     """No case or scenario in two shards, nor in a shard that does not own its id."""
     owner: dict[str, tuple[str, Shard]] = {}
     for (source, results), shard in zip(parts, shards, strict=True):
-        ids = [("case", c.id) for c in results.cases] + [
-            ("scenario", s.id) for s in results.scenarios
-        ]
-        for what, item_id in ids:
+        for what, item_id in _ids(results):
             if item_id in owner:
                 other_source, other = owner[item_id]
                 raise ReportError(
@@ -160,12 +157,18 @@ def _check_disjoint(parts: Sequence[tuple[str, Results]], shards: Sequence[Shard
                     "merge the shards of one pipeline run, each once",
                 )
             owner[item_id] = (source, shard)
+    for (source, results), shard in zip(parts, shards, strict=True):
+        for what, item_id in _ids(results):
             if not shard.owns(item_id):
                 raise ReportError(
                     f"{source} (shard {shard}) holds {what} {item_id!r}, which is not in its "
                     "slice of the plan",
                     "merge the results as `trustproof run --shard K/N` wrote them",
                 )
+
+
+def _ids(results: Results) -> list[tuple[str, str]]:
+    return [("case", c.id) for c in results.cases] + [("scenario", s.id) for s in results.scenarios]
 
 
 def _commit(results: Results) -> str:
