@@ -176,3 +176,69 @@ def test_a_shard_as_json_holds_it() -> None:
             shard_from_json(bad)
     with pytest.raises(UsageError, match="between 1 and 3"):
         shard_from_json({"index": 4, "total": 3})
+
+
+def test_probe_asks_the_running_sandbox_for_its_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`probe --shard 2/3` sends the shard to the controller, which hands it to the suite; a
+    shard the controller cannot read is a usage error there too, before any case runs."""
+    import asyncio  # noqa: PLC0415
+
+    from test_report_merge import cut, full_run  # noqa: PLC0415
+
+    import trustproof.cli.sandbox as sandbox_cli  # noqa: PLC0415
+    from trustproof.results import write  # noqa: PLC0415
+
+    results_file = write(cut(full_run(), 3)[1], tmp_path)
+    sent: list[dict[str, object]] = []
+
+    async def control_request(_socket: Path, _method: str, _path: str, body: dict[str, object],
+                              timeout: float) -> dict[str, object]:  # fmt: skip
+        sent.append(body)
+        return {"results": str(results_file)}
+
+    monkeypatch.setattr(sandbox_cli, "control_request", control_request)
+    result = CliRunner().invoke(
+        cli, ["probe", "--shard", "2/3", "--run-dir", str(tmp_path), "--report-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert sent[0]["shard"] == {"index": 2, "total": 3}
+    CliRunner().invoke(cli, ["probe", "--run-dir", str(tmp_path), "--report-dir", str(tmp_path)])
+    assert "shard" not in sent[1]
+
+    async def refused() -> dict[str, object]:
+        body = {"shard": {"index": 5, "total": 3}}
+        return await sandbox_cli._probe_for_control(None, body)  # type: ignore[arg-type]
+
+    reply = asyncio.run(refused())
+    assert reply["exit_code"] == 2
+    assert "K must be between 1 and 3" in str(reply["error"])
+
+
+def test_the_controller_reads_the_shard_of_a_probe_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `_probe_for_control` hands the suite: the body's shard, or None without one (the
+    regression: it once read the whole body as the shard, refusing every probe)."""
+    import asyncio  # noqa: PLC0415
+
+    import trustproof.cli.sandbox as sandbox_cli  # noqa: PLC0415
+
+    given: list[Shard | None] = []
+
+    async def suite_on(_sandbox: object, **options: object) -> tuple[object, Path]:
+        shard = options["shard"]
+        assert shard is None or isinstance(shard, Shard)
+        given.append(shard)
+        return full_run_ok(), Path("results.json")
+
+    def full_run_ok() -> object:
+        class _Ok:
+            ok = True
+
+        return _Ok()
+
+    monkeypatch.setattr(sandbox_cli, "suite_on", suite_on)
+    for body in ({}, {"shard": None}, {"shard": {"index": 1, "total": 2}}):
+        reply = asyncio.run(sandbox_cli._probe_for_control(None, body))  # type: ignore[arg-type]
+        assert reply == {"results": "results.json", "ok": True}
+    assert given == [None, None, Shard(1, 2)]

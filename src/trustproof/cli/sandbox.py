@@ -300,7 +300,7 @@ async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str
             deselect=[str(p) for p in body.get("deselect", [])],
             fail_fast=bool(body.get("fail_fast")),
             scenarios=bool(body.get("scenarios", True)),
-            shard=shard_from_json(body),
+            shard=shard_from_json(body.get("shard")),
         )
     except UsageError as exc:  # NothingToRun, or a shard that is not K/N
         return {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
