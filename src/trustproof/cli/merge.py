@@ -4,6 +4,7 @@ command of `cli.sandbox`, loaded only when used) or join the shards of a sharded
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -18,6 +19,15 @@ from trustproof.results.merge import merge as merge_shards
 from trustproof.scrub import scrub
 
 RENDER = "render"  # the default subcommand's name: `report RUN_DIR` is `report render RUN_DIR`
+
+
+class _RenderContext(click.Context):
+    """The rendering command's context: named `trustproof report`, not `trustproof report render`
+    (its own name is left out of the path, with the space before it)."""
+
+    @property
+    def command_path(self) -> str:
+        return super().command_path.rstrip()
 
 
 class ReportGroup(click.Group):
@@ -37,7 +47,8 @@ class ReportGroup(click.Group):
             return merge
         if cmd_name == RENDER:
             sandbox = importlib.import_module("trustproof.cli.sandbox")
-            command: click.Command = sandbox.report
+            command: click.Command = copy.copy(sandbox.report)
+            command.context_class = _RenderContext
             return command
         return None
 
