@@ -392,7 +392,7 @@ def test_report_still_renders_a_run_as_before(tmp_path: Path) -> None:
 def test_the_rendering_command_keeps_its_name(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(tmp_path), "--help"])
     assert result.exit_code == 0
-    assert result.output.startswith("Usage: trustproof report [OPTIONS] RUN_DIR\n")
+    assert result.output.startswith("Usage: cli report [OPTIONS] RUN_DIR\n")  # CliRunner: "cli"
     result = CliRunner().invoke(cli, ["report", "--format", "pdf"])
     assert result.exit_code == 2
-    assert "Try 'trustproof report --help' for help." in result.output
+    assert "Try 'cli report --help' for help." in result.output
