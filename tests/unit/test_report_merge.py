@@ -396,3 +396,22 @@ def test_the_rendering_command_keeps_its_name(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", "--format", "pdf"])
     assert result.exit_code == 2
     assert "Try 'cli report --help' for help." in result.output
+
+
+def test_every_report_says_shard_or_merged() -> None:
+    from trustproof.report import render  # noqa: PLC0415
+
+    shard = cut(full_run(), 3)[1]
+    merged = merge(named(cut(full_run(), 3)))
+    assert "Shard 2/3</strong>" in render(shard, "html")
+    assert '<property name="shard" value="2/3"' in render(shard, "junit")
+    assert "**Shard 2/3**" in render(shard, "md")
+    html = render(merged, "html")
+    assert "Merged from 3 shards" in html
+    assert "1/3 pass" in html
+    assert '<property name="merged_shards" value="3"' in render(merged, "junit")
+    plain = full_run()
+    assert "Shard" not in render(plain, "md")
+    assert "Merged from" not in render(plain, "md")
+    assert 'id="shard' not in render(plain, "html")  # neither #shard nor #shards
+    assert 'name="shard"' not in render(plain, "junit")
