@@ -415,3 +415,13 @@ def test_every_report_says_shard_or_merged() -> None:
     assert "Merged from" not in render(plain, "md")
     assert 'id="shard' not in render(plain, "html")  # neither #shard nor #shards
     assert 'name="shard"' not in render(plain, "junit")
+
+
+def test_shards_with_nothing_to_run_merge_too() -> None:
+    """More shards than a hash fills: an empty shard is a shard (it passes), not a missing one."""
+    shards = cut(full_run(), 64)
+    assert any(not s.cases and not s.scenarios for s in shards)
+    merged = merge(named(shards))
+    assert _verdicts(merged) == _verdicts(full_run())
+    assert merged.ok
+    assert len(merged.merged_from) == 64
