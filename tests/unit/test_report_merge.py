@@ -323,7 +323,11 @@ def test_merge_writes_every_report_and_exits_0_when_the_full_run_would(
     assert summary.read_text().startswith("## ✅")
 
 
-def test_merge_exits_1_when_a_shard_holds_a_violation(tmp_path: Path) -> None:
+def test_merge_exits_1_when_a_shard_holds_a_violation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     bad = next(cid for cid in CASE_IDS if Shard(2, 3).owns(cid))
     # artifacts downloaded side by side: the directory holding them is enough
     _write_shards(tmp_path / "artifacts", cut(full_run(failing=(bad,)), 3))
@@ -336,6 +340,7 @@ def test_merge_exits_1_when_a_shard_holds_a_violation(tmp_path: Path) -> None:
     assert "FAIL" in result.output
     assert bad in result.output
     assert "trust is broken: 1 case(s) disagree with the spec" in result.output
+    assert "::error" not in result.output  # the shard's own run annotated it, once
     assert not load(out).ok
     assert (out / "report.md").read_text().startswith("## ❌")
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import copy
 import importlib
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from trustproof.cli.base import friendly
-from trustproof.report import FILES, append_step_summary, render, write_reports
+from trustproof.report import FILES, append_step_summary, write_reports
 from trustproof.results import Results, load, write
 from trustproof.results.merge import merge as merge_shards
 from trustproof.scrub import scrub
@@ -106,9 +105,7 @@ def merge(sources: tuple[Path, ...], out_dir: Path) -> None:
         click.echo(scrub(line))
     for fmt in FILES:
         click.echo(f"report:  {written[fmt]}")
-    if os.environ.get("GITHUB_ACTIONS") == "true" and not merged.ok:
-        sys.stdout.write(render(merged, "github"))
-        sys.stdout.flush()
+    # No GitHub annotations here: each shard's `trustproof run` printed its own, once.
     try:
         summary = append_step_summary(merged)
     except OSError as exc:  # a summary that cannot be written must not hide the verdict
