@@ -17,8 +17,9 @@ imports this one, so there is no import cycle):
 * `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`;
 * `cli.importer` — `import compose`: a draft spec from a Docker Compose file;
 * `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules;
-* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log;
-* `cli.merge` — `report`: renders with `cli.sandbox`'s command, `report merge` joins shards.
+* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log.
+* `cli.merge` — `report` (rendering with `cli.sandbox`'s command) and `report merge`, which
+  joins the shards of a sharded run.
 """
 
 from __future__ import annotations
