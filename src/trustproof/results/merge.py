@@ -149,7 +149,7 @@ def _check_disjoint(parts: Sequence[tuple[str, Results]], shards: Sequence[Shard
     owner: dict[str, tuple[str, Shard]] = {}
     for (source, results), shard in zip(parts, shards, strict=True):
         for what, item_id in _ids(results):
-            if item_id in owner:
+            if item_id in owner and owner[item_id][1] != shard:  # ids are unique in a plan
                 other_source, other = owner[item_id]
                 raise ReportError(
                     f"shards overlap: {what} {item_id!r} is in {other_source} (shard {other}) "
