@@ -18,6 +18,8 @@ imports this one, so there is no import cycle):
 * `cli.importer` — `import compose`: a draft spec from a Docker Compose file;
 * `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules;
 * `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log.
+* `cli.merge` — `report` (rendering with `cli.sandbox`'s command) and `report merge`, which
+  joins the shards of a sharded run.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ WHERE: dict[str, str] = {
     "cert": "control",
     "run": "sandbox",
     "probe": "sandbox",
-    "report": "sandbox",
+    "report": "merge",
     "down": "sandbox",
     "chaos": "sandbox",
     "import": "importer",

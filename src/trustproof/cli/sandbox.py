@@ -19,7 +19,8 @@ import click
 from trustproof.cli.base import F, err, friendly, out, run_dir_option, spec_argument
 from trustproof.cli.control import _print_state
 from trustproof.cli.progress import SuiteProgress
-from trustproof.errors import TrustproofError
+from trustproof.cli.sharding import shard_option
+from trustproof.errors import TrustproofError, UsageError
 from trustproof.probes.base import Plan
 from trustproof.probes.egress import plan_note
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
@@ -31,10 +32,10 @@ from trustproof.sandbox.isolated import resolve_choice
 from trustproof.sandbox.lifecycle import down as stop_sandbox
 from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir
+from trustproof.shard import Shard, shard_from_json
 from trustproof.spec import load_spec
 from trustproof.spec.model import Reports
 from trustproof.suite.command import (
-    NothingToRun,
     chaos_on,
     check_chaos_selection,
     check_selection,
@@ -159,6 +160,7 @@ report_dir_option = click.option(
 @report_dir_option
 @json_option
 @backend_option
+@shard_option
 @friendly
 def run(
     spec_file: Path,
@@ -173,8 +175,11 @@ def run(
     thorough: bool,
     no_chaos: bool = False,
     backend: str | None = None,
+    shard: Shard | None = None,
 ) -> None:
-    """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken."""
+    """Start the sandbox, prove every boundary, stop it; exit 1 if trust is broken.
+
+    With --shard K/N, only shard K's slice (see `trustproof report merge`)."""
     spec = load_spec(spec_file)  # a bad spec is exit 2 before anything starts
     _choose_backend(backend)
     # The backend decides which cases exist (egress cases on the isolated one only): an empty
@@ -204,6 +209,7 @@ def run(
                 scenarios=not no_scenarios,
                 thorough=thorough,
                 chaos=not no_chaos,
+                shard=shard,
             )
         finally:
             await sandbox.stop()
@@ -219,6 +225,7 @@ def run(
 @with_select_options
 @report_dir_option
 @json_option
+@shard_option
 @friendly
 def probe(
     run_dir: Path,
@@ -229,15 +236,18 @@ def probe(
     deselect: tuple[str, ...],
     fail_fast: bool,
     no_scenarios: bool,
+    shard: Shard | None = None,
 ) -> None:
     """Run the suite against the sandbox started with `trustproof up --detach`."""
     socket_path = RunDir(run_dir.absolute()).control_socket
-    body = {
+    body: dict[str, Any] = {
         "select": list(select),
         "deselect": list(deselect),
         "fail_fast": fail_fast,
         "scenarios": not no_scenarios,
     }
+    if shard is not None:
+        body["shard"] = shard.to_json()
     reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
     path = Path(reply["results"])
     results = load(path)
@@ -290,8 +300,9 @@ async def _probe_for_control(sandbox: Sandbox, body: dict[str, Any]) -> dict[str
             deselect=[str(p) for p in body.get("deselect", [])],
             fail_fast=bool(body.get("fail_fast")),
             scenarios=bool(body.get("scenarios", True)),
+            shard=shard_from_json(body.get("shard")),
         )
-    except NothingToRun as exc:
+    except UsageError as exc:  # NothingToRun, or a shard that is not K/N
         return {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
     return {"results": str(path), "ok": results.ok}
 
@@ -305,6 +316,7 @@ async def _suite_with_progress(
     scenarios: bool,
     thorough: bool = False,
     chaos: bool = True,
+    shard: Shard | None = None,
 ) -> tuple[Results, Path]:
     verbose = bool((click.get_current_context().find_root().obj or {}).get("verbose"))
     with SuiteProgress(err, verbose=verbose) as progress:
@@ -319,6 +331,7 @@ async def _suite_with_progress(
             on_scenario=progress.on_scenario,
             thorough=thorough,
             chaos=chaos,
+            shard=shard,
         )
 
 

@@ -119,6 +119,14 @@ TEMPLATE = (
   </div>
   {% if r.stopped_early %}<p><strong>Stopped early</strong> (--fail-fast): not every case
     ran.</p>{% endif %}
+  {% if r.shard %}<p id="shard"><strong>Shard {{ r.shard.index }}/{{ r.shard.total }}</strong>:
+    only this shard's slice of the cases and scenarios; <code>trustproof report merge</code>
+    joins every shard into the verdict.</p>{% endif %}
+  {% if r.merged_from %}<p id="shards">Merged from {{ r.merged_from|length }} shards
+    (the time above is the longest shard's):
+    {% for p in r.merged_from %}{{ p.index }}/{{ p.total }} {{ 'pass' if p.ok else 'FAIL' }}
+    {{ p.cases }} cases, {{ p.scenarios }} scenarios in {{ '%.2f'|format(p.elapsed_s) }} s{{
+    ', ' if not loop.last }}{% endfor %}.</p>{% endif %}
 </header>
 
 <section id="failures">

@@ -103,6 +103,8 @@ def _suite(root: ET.Element, name: str, results: Results) -> ET.Element:
         ("trust_domain", results.trust_domain),
         ("results_version", str(results.version)),
         ("stopped_early", "true" if results.stopped_early else "false"),
+        ("shard", None if results.shard is None else str(results.shard)),
+        ("merged_shards", str(len(results.merged_from)) if results.merged_from else None),
     ):
         if value is not None:
             ET.SubElement(properties, "property", name=key, value=clean(value))

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from trustproof.report.outbound import INTRO, NONE_LINE, TITLE, outbound_lines, watched
+from trustproof.report.shards import shard_lines
 from trustproof.results import CaseRecord, Results
 from trustproof.results.advice import HOW_TO_FIX
 from trustproof.scrub import scrub
@@ -62,6 +63,7 @@ def render_markdown(results: Results, *, max_rows: int = MAX_FAILURE_ROWS) -> st
     ]
     if results.stopped_early:
         lines += ["**Stopped early** (`--fail-fast`): not every case ran.", ""]
+    lines += shard_lines(results)
     lines += ["| verdict | cases |", "|---|---:|"]
     counts: dict[str, int] = {}
     for case in cases:

@@ -23,6 +23,7 @@ from trustproof.results.model import (
     Evidence,
     Results,
     ScenarioRecord,
+    ShardRecord,
     evidence_lines,
     record_of,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "ReportError",
     "Results",
     "ScenarioRecord",
+    "ShardRecord",
     "evidence_lines",
     "from_json",
     "load",

@@ -22,8 +22,10 @@ from trustproof.results.model import (
     Evidence,
     Results,
     ScenarioRecord,
+    ShardRecord,
 )
 from trustproof.scrub import scrub
+from trustproof.shard import MAX_SHARDS, Shard
 from trustproof.view.egress import EgressEvent, EventKind
 
 RESULTS_FILE = "results.json"
@@ -100,6 +102,41 @@ def from_json(data: Any, source: str = "results") -> Results:
             _alert(doc, a, f"alerts[{i}]")
             for i, a in enumerate(doc.items(top, "alerts", required=False))
         ),
+        shard=None if top.get("shard") is None else _shard(doc, top["shard"], "shard"),
+        fingerprint=doc.opt_text(top, "fingerprint", ""),
+        merged_from=tuple(
+            _shard_record(doc, p, f"merged_from[{i}]")
+            for i, p in enumerate(doc.items(top, "merged_from", required=False))
+        ),
+    )
+
+
+def _whole(doc: _Reader, item: dict[str, Any], key: str, where: str) -> int:
+    value = item.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        doc.fail(_at(where, key), "a whole number", value)
+    return value
+
+
+def _shard(doc: _Reader, raw: Any, where: str) -> Shard:
+    item = doc.obj(raw, where)
+    index, total = _whole(doc, item, "index", where), _whole(doc, item, "total", where)
+    if not 1 <= index <= total <= MAX_SHARDS:
+        doc.fail(where, f"1 <= index <= total <= {MAX_SHARDS}", item)
+    return Shard(index, total)
+
+
+def _shard_record(doc: _Reader, raw: Any, where: str) -> ShardRecord:
+    item = doc.obj(raw, where)
+    shard = _shard(doc, item, where)
+    return ShardRecord(
+        index=shard.index,
+        total=shard.total,
+        started_at=doc.text(item, "started_at", where),
+        elapsed_s=doc.number(item, "elapsed_s", where),
+        cases=_whole(doc, item, "cases", where),
+        scenarios=_whole(doc, item, "scenarios", where),
+        ok=doc.flag(item, "ok", where),
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustproof.probes.model import CaseResult, Evidence
+from trustproof.shard import Shard
 from trustproof.view.egress import EgressEvent
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Evidence",
     "Results",
     "ScenarioRecord",
+    "ShardRecord",
     "evidence_lines",
     "record_of",
 ]
@@ -114,6 +116,30 @@ class AlertRecord:
 
 
 @dataclass(frozen=True)
+class ShardRecord:
+    """One shard of a merged run (`trustproof report merge`): what it ran and how long it took."""
+
+    index: int
+    total: int
+    started_at: str
+    elapsed_s: float
+    cases: int
+    scenarios: int
+    ok: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "total": self.total,
+            "started_at": self.started_at,
+            "elapsed_s": self.elapsed_s,
+            "cases": self.cases,
+            "scenarios": self.scenarios,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
 class Results:
     """A whole run: figures, verdict counts, every case and every scenario."""
 
@@ -134,6 +160,10 @@ class Results:
     # the `egress.observed` cases)
     egress_events: tuple[EgressEvent, ...] = ()
     alerts: tuple[AlertRecord, ...] = ()  # what `trustproof.alerts` raised for this run
+    shard: Shard | None = None  # `--shard K/N`: this run is that slice of the plan
+    # names the plan (`trustproof.shard.fingerprint`): shards merge only when theirs are equal
+    fingerprint: str | None = None
+    merged_from: tuple[ShardRecord, ...] = ()  # `trustproof report merge`: the shards, in order
 
     @property
     def ok(self) -> bool:
@@ -184,6 +214,12 @@ class Results:
         if self.egress_events:  # absent: none seen (or not watched: local backend)
             data["egress_events"] = [_egress_event_json(e) for e in self.egress_events]
         data["alerts"] = [alert.to_json() for alert in self.alerts]
+        if self.shard is not None:  # absent: not sharded
+            data["shard"] = self.shard.to_json()
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint
+        if self.merged_from:
+            data["merged_from"] = [part.to_json() for part in self.merged_from]
         return data
 
 

@@ -22,6 +22,7 @@ from trustproof.results import CaseRecord, Results, write
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view_egress import backend_of
 from trustproof.scrub import scrub
+from trustproof.shard import Shard
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
@@ -31,6 +32,7 @@ from trustproof.suite.scenarios import (
     run_experiments,
     run_scenarios,
 )
+from trustproof.suite.sharding import plan_fingerprint, shard_cases, shard_items
 
 
 class NothingToRun(UsageError):
@@ -68,18 +70,24 @@ async def suite_on(
     on_scenario: Callable[[str], None] | None = None,
     thorough: bool = False,
     chaos: bool = True,
+    shard: Shard | None = None,
 ) -> tuple[Results, Path]:
     """Generate, choose and run the cases, then (with `scenarios`) the chosen scenarios and, with
     `chaos` and the spec's ``chaos.enabled``, the trust-chaos experiments (not after a
     --fail-fast stop); write the results into the run directory and return them with the file's
-    path."""
+    path. With `shard`, only what that shard owns (`trustproof.suite.sharding`)."""
     backend = backend_of(sandbox)  # the egress cases run on the isolated backend only
     cases = check_selection(sandbox.spec, select, deselect, thorough=thorough, backend=backend)
+    plan = plan_fingerprint(
+        sandbox.spec, cases, select=select, deselect=deselect, scenarios=scenarios, chaos=chaos
+    )
+    cases = shard_cases(cases, shard)
     if on_total is not None:
         on_total(len(cases))
     run = await run_suite(sandbox, cases, fail_fast=fail_fast, on_result=on_result)
     if scenarios and not run.stopped_early:
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
+        ids = shard_items(ids, ids, shard)
         done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
         for scenario in done:
             with contextlib.suppress(AuditUnavailable):
@@ -89,11 +97,13 @@ async def suite_on(
         run = replace(run, scenarios=tuple(done))
     if chaos and scenarios and sandbox.spec.chaos.enabled and not run.stopped_early:
         chosen = choose_experiments(sandbox.spec, select, deselect)
+        chosen = shard_items(chosen, [sid for sid, _ in chosen], shard)
         broke = await run_experiments(
             sandbox, chosen, case_results=run.results, on_start=on_scenario
         )
         run = replace(run, scenarios=(*run.scenarios, *broke))
     results = await raise_alerts(sandbox, run.to_results(sandbox.spec))
+    results = replace(results, shard=shard, fingerprint=plan)
     return results, write(results, sandbox.run.path)
 
 
