@@ -133,10 +133,11 @@ async def unscrubbed_value(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         rec.event(f"scanned {scanned} text values in datastore {name}: {len(found)} findings")
         rec.figure(f"values.{name}", scanned)
         findings += found
-    sandbox.flush_service_logs()  # what they printed last is in the files
-    files, found = await asyncio.to_thread(
-        scan_files, _run_files(sandbox.run.path), evidence, sandbox.service_log
-    )
+    flush = getattr(sandbox, "flush_service_logs", None)
+    if flush is not None:
+        flush()  # what the services printed last is in the files
+    read = getattr(sandbox, "service_log", None)  # without it, a service log is a finding
+    files, found = await asyncio.to_thread(scan_files, _run_files(sandbox.run.path), evidence, read)
     rec.event(f"scanned {files} log and audit files: {len(found)} findings")
     findings += found
     found = scan_results(env, evidence)

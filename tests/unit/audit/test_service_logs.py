@@ -24,6 +24,8 @@ from trustproof.audit.servicelog import (
 )
 from trustproof.audit.store import EncryptedLogSink
 from trustproof.cli import cli
+from trustproof.consistency.datascan import scan_files
+from trustproof.data.proof import Evidence
 from trustproof.sandbox.backend import _pump
 
 KEK = bytes(range(32))
@@ -237,3 +239,19 @@ def test_audit_verify_names_a_broken_service_log(runner: CliRunner, run_dir: Pat
     assert [(s["file"], s["problem"]["kind"]) for s in bad] == [
         ("logs/payments.log.tpa", "truncated")
     ]
+
+
+def test_the_data_scan_reads_service_logs_through_the_reader_or_says_it_could_not(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "orders.log.tpa"
+    write_log(path, ["ok\n"]).close()
+    evidence = Evidence()
+    count, found = scan_files(iter([path]), evidence, lambda p: read_service_log(p, KEK))
+    assert (count, found) == (1, [])
+    _, unread = scan_files(iter([path]), evidence)  # no reader: not called clean
+    assert [f.describe() for f in unread] == [
+        "orders.log.tpa: not scanned in full: an encrypted service log, and no key to read it (-)"
+    ]
+    _, wrong = scan_files(iter([path]), evidence, lambda p: read_service_log(p, OTHER))
+    assert "does not verify (wrong-key" in wrong[0].what
