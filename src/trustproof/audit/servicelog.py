@@ -10,8 +10,9 @@ thread), or when a reader asks (`flush`, `tail`) — so a service that logs a lo
 encryption per chunk, not per line (`benchmarks/audit.py` measures it). A SIGKILLed writer loses
 at most the output of the last `batch_seconds`; what was written still verifies up to there.
 
-The header's ``run`` names the service (``<random>:<service>``), bound into every record's
-authenticated data: a file renamed to another service's name fails to verify.
+The header's ``run`` names the service by a digest (``<random>:<digest of the name>``: nothing
+readable), bound into every record's authenticated data: a file renamed to another service's
+name fails to verify.
 
 Reading goes through one function, `read_service_log` (the start-error hints, the data scan,
 ``trustproof audit logs``/``verify``, tests): it verifies, decrypts in memory and returns the
@@ -20,6 +21,7 @@ text of the intact part, with the first problem if there is one.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +41,11 @@ CHECKPOINT_EVERY = 64  # chunks: a fsync (by the flusher thread) every ~1 MiB of
 
 
 EARLIER = "@"  # not in a spec name: ``orders@1.log.tpa`` is the output of orders' first start
+
+
+def name_tag(service: str) -> str:
+    """What a log's header says of its service: a digest, not the name."""
+    return hashlib.sha256(b"trustproof service log\0" + service.encode()).hexdigest()[:16]
 
 
 def service_log_path(logs_dir: Path, service: str) -> Path:
@@ -105,7 +112,7 @@ class ServiceLogSink(EncryptedLogSink):
         super().__init__(
             path,
             kek,
-            run=f"{secrets.token_hex(8)}:{self.service}",
+            run=f"{secrets.token_hex(8)}:{name_tag(self.service)}",
             checkpoint_every=checkpoint_every,
             batch_records=8,
             batch_seconds=batch_seconds,
@@ -190,7 +197,7 @@ def read_service_log(path: Path, kek: bytes | None) -> ServiceLog:
     except OSError as exc:
         raise AuditKeyError(f"{path}: cannot read it: {exc.strerror}") from None
     result = verify(data, kek)
-    if result.run and result.run.partition(":")[2] != service:
+    if result.run and result.run.partition(":")[2] != name_tag(service):
         result = replace(
             result,
             contents=(),
@@ -198,8 +205,7 @@ def read_service_log(path: Path, kek: bytes | None) -> ServiceLog:
                 "header",
                 None,
                 1,
-                f"this is the log of {result.run.partition(':')[2]!r}, not of {service!r} "
-                "(renamed or swapped)",
+                f"this log was written for another service, not {service!r} (renamed or swapped)",
             ),
         )
     text = "".join(_text(record.data) for record in result.contents)

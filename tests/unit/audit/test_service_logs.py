@@ -119,7 +119,7 @@ def test_a_verified_log_is_never_silently_empty_or_swapped(tmp_path: Path) -> No
     found = read_service_log(swapped, KEK)
     assert found.problem is not None
     assert found.problem.kind == "header"
-    assert "log of 'orders', not of 'payments'" in found.problem.message
+    assert "written for another service, not 'payments'" in found.problem.message
     assert found.text == ""
     with pytest.raises(AuditKeyError, match="no service log here"):
         read_service_log(tmp_path / "nobody.log.tpa", KEK)
