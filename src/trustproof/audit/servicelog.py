@@ -92,6 +92,7 @@ class ServiceLogSink(EncryptedLogSink):
     """One service's encrypted log; `write` takes scrubbed text (whole lines)."""
 
     consequence = "the service's later output is dropped (it keeps running)"
+    prescrubbed = True  # `write` takes lines the log pump scrubbed (`sandbox.backend._pump`)
 
     def __init__(
         self,
@@ -122,8 +123,10 @@ class ServiceLogSink(EncryptedLogSink):
         return f"ServiceLogSink({str(self.path)!r})"
 
     def write(self, text: str) -> None:
-        """Keep `text` (already scrubbed) for the next chunk; never raises: a log that cannot be
-        written drops the output from then on (the first failure is logged as an error)."""
+        """Keep `text` for the next chunk; never raises: a log that cannot be written drops the
+        output from then on (the first failure is logged as an error). `text` must be scrubbed
+        already (the log pump scrubs each line, and drops private-key blocks whole): it is
+        encrypted as it is."""
         with self._lock:
             if self.failure is not None or self._closed:
                 return
@@ -153,7 +156,7 @@ class ServiceLogSink(EncryptedLogSink):
         self._text_bytes = 0
         if closing:  # `close` seals it next; the file was checked with every chunk before
             if self.failure is None:
-                self._pending.extend(self.writer.append(record))
+                self._pending.extend(self.writer.append(record, scrubbed=True))
                 self._pending_records += 1
             return
         try:

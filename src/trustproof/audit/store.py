@@ -115,7 +115,7 @@ class EncryptedLogSink:
 
     def _add_locked(self, record: Mapping[str, Any]) -> None:
         self._check()
-        lines = self.writer.append(record)
+        lines = self.writer.append(record, scrubbed=self.prescrubbed)
         self._pending.extend(lines)
         self._pending_records += 1
         if len(lines) > 1:  # a checkpoint came with it: written now, fsync-ed by the flusher
@@ -165,6 +165,8 @@ class EncryptedLogSink:
 
     # -- inside ----------------------------------------------------------------------------------
 
+    prescrubbed = False
+    """Whether what `add` gets was scrubbed already (`ServiceLogSink`: the log pump's lines)."""
     consequence = "refusing every request from now on (fail closed)"
     """What the first failure means, for the error it logs (`ServiceLogSink` says its own)."""
 
