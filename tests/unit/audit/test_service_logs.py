@@ -23,10 +23,11 @@ from trustproof.audit.servicelog import (
     service_of,
 )
 from trustproof.audit.store import EncryptedLogSink
+from trustproof.audit.verify import verify
 from trustproof.cli import cli
 from trustproof.consistency.datascan import scan_files
 from trustproof.data.proof import Evidence
-from trustproof.sandbox.backend import _pump
+from trustproof.sandbox.backend import Handle, _pump
 
 KEK = bytes(range(32))
 OTHER = b"x" * 32
@@ -255,3 +256,28 @@ def test_the_data_scan_reads_service_logs_through_the_reader_or_says_it_could_no
     ]
     _, wrong = scan_files(iter([path]), evidence, lambda p: read_service_log(p, OTHER))
     assert "does not verify (wrong-key" in wrong[0].what
+
+
+def test_the_start_error_hint_reads_the_handle_s_log_decrypted(tmp_path: Path) -> None:
+    path = tmp_path / "api.log.tpa"
+    sink = ServiceLogSink(path, KEK, batch_seconds=60)
+    for i in range(20):
+        sink.write(f"step {i}\n")
+    sink.write("boom: missing config\n")
+    handle = Handle("api", 1, path, _log=sink)  # running: what waits is flushed, then read
+    hint = asyncio.run(handle.last_lines(3))
+    assert hint == "    | step 18\n    | step 19\n    | boom: missing config"
+    assert b"boom" not in path.read_bytes()
+    sink.close()
+    assert asyncio.run(Handle("api", 1, path).last_lines()) == "    | (no log)"
+
+
+def test_only_service_log_chunks_skip_the_second_scrub(tmp_path: Path) -> None:
+    """The pump scrubs each line before a service log gets it; the audit log's records are
+    still scrubbed as a whole (a token in one is redacted)."""
+    token = "Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    audit = EncryptedLogSink(tmp_path / "audit.log", KEK)
+    audit.event("probe", {"note": token})
+    audit.close()
+    (record,) = verify((tmp_path / "audit.log").read_bytes(), KEK).contents
+    assert "eyJzdWIiOiJ4In0" not in json.dumps(record.data)
