@@ -3,6 +3,10 @@
 * encrypted log, record       `EncryptedLogSink.record` as gateways use it: scrubbed JSON,
                               AES-256-GCM, SHA-256 chain, batched writes (64 records), a signed
                               and fsync-ed checkpoint every 256 records
+* encrypted log, batch 1      the same with `audit: {batch_records: 1}`: every record written
+                              (one ``write``, not fsync-ed) before `record` returns, so a gateway
+                              forwards no request whose decision is not in the file and a write
+                              that fails refuses that very request
 * encrypted log, core only    `LogWriter.append`: the same without any file I/O
 * plaintext JSON lines        reference: `JsonLinesSink.record` (scrubbed JSON, one line-buffered
                               write per record, no encryption): what the sandbox wrote before
@@ -146,10 +150,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trustproof-bench-audit-") as tmp:
         directory = Path(tmp)
         encrypted = EncryptedLogSink(directory / "audit.log", KEK)
+        write_through = EncryptedLogSink(directory / "audit-1.log", KEK, batch_records=1)
         plain = JsonLinesSink(directory / "audit.jsonl")
         core = LogWriter(KEK)
         rounds: dict[str, list[float]] = {
             "encrypted log, record": [],
+            "encrypted log, batch 1": [],
             "encrypted log, core only": [],
             "plaintext JSON lines (reference)": [],
             "JSON + scrub alone (reference)": [],
@@ -157,6 +163,8 @@ def main() -> int:
         for _ in range(3):  # interleaved, so that drift on a shared machine hits all alike
             rate, _n = per_second(lambda i: encrypted.record(events[i % 2000]))
             rounds["encrypted log, record"].append(rate)
+            rate, _n = per_second(lambda i: write_through.record(events[i % 2000]))
+            rounds["encrypted log, batch 1"].append(rate)
             rate, _n = per_second(lambda i: core.append(records[i % 2000]))
             rounds["encrypted log, core only"].append(rate)
             rate, _n = per_second(lambda i: plain.record(events[i % 2000]))
@@ -164,6 +172,7 @@ def main() -> int:
             rate, _n = per_second(lambda i: plaintext(records[i % 2000]))
             rounds["JSON + scrub alone (reference)"].append(rate)
         encrypted.close()
+        write_through.close()
         plain.close()
         data = (directory / "audit.log").read_bytes()
         start = time.perf_counter()
@@ -187,6 +196,9 @@ def main() -> int:
         print(f"{name:36} {rate:>12,.0f} {1e6 / rate:>10.1f}")
     ratio = figures["encrypted log, record"] / figures["plaintext JSON lines (reference)"]
     print(f"encrypted / plaintext records per second: {ratio:.2f}x")
+    one = figures["encrypted log, batch 1"] / figures["encrypted log, record"]
+    added = 1e6 / figures["encrypted log, batch 1"] - 1e6 / figures["encrypted log, record"]
+    print(f"batch 1 / batch {BATCH} records per second: {one:.2f}x ({added:+.1f} µs a record)")
     print(f"kill -9 loss (records acknowledged, not in the file; batch {BATCH}): {losses}")
     line_rates = {name: max(values) for name, values in lines.items()}
     print(f"{'service logs (log pump)':36} {'lines/s':>12} {'µs/line':>10}")
