@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -266,8 +268,17 @@ def _table(rows: list[Any]) -> None:
 @click.argument("service", required=False)
 @kek_option
 @click.option("--list", "listing", is_flag=True, help="List the service logs and their state.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep printing what the services write, until every log is closed (the run ended) "
+    "or Ctrl-C.",
+)
 @friendly
-def logs(run_dir: Path, service: str | None, kek_file: Path | None, listing: bool) -> None:
+def logs(
+    run_dir: Path, service: str | None, kek_file: Path | None, listing: bool, follow: bool
+) -> None:
     """Decrypt the service logs of RUN_DIR (default .trustproof/run) to standard output, as plain
     text: SERVICE's alone (its earlier starts first), or every service's with its name before
     each line. Each log is verified first: a problem is a warning on standard error, and only
@@ -287,16 +298,13 @@ def logs(run_dir: Path, service: str | None, kek_file: Path | None, listing: boo
     kek = _kek(run_dir, kek_file).key
     found = [read_service_log(path, kek) for path in files]
     for one in found:
-        problem = one.problem
-        if problem is not None and problem.kind in ("wrong-key", "header") and not one.text:
-            raise AuditKeyError(
-                f"{one.path}: {problem}",
-                "use the KEK the run was written with (--kek-file, $TRUSTPROOF_AUDIT_KEK, the "
-                "spec's audit.kek_file or ~/.config/trustproof/audit.kek)",
-            )
+        _refuse_unreadable(one)
     if listing:
         for one in found:
             _say_service(one)
+        return
+    if follow:
+        follow_logs(run_dir, service, kek, click.echo)
         return
     for one in found:
         problem = one.problem
@@ -308,6 +316,57 @@ def logs(run_dir: Path, service: str | None, kek_file: Path | None, listing: boo
             width = max(len(f.service) for f in found)
             for line in one.lines:
                 click.echo(f"{one.service:<{width}} | {line}")
+
+
+def _refuse_unreadable(one: ServiceLog) -> None:
+    """A log that cannot be read at all (exit 2): the wrong KEK, or no usable header."""
+    problem = one.problem
+    if problem is None or one.text or problem.kind not in ("wrong-key", "header"):
+        return
+    raise AuditKeyError(
+        f"{one.path}: {problem}",
+        "use the KEK the run was written with (--kek-file, $TRUSTPROOF_AUDIT_KEK, the "
+        "spec's audit.kek_file or ~/.config/trustproof/audit.kek)"
+        if problem.kind == "wrong-key"
+        else "",
+    )
+
+
+FOLLOW_SECONDS = 0.5
+
+
+def follow_logs(
+    run_dir: Path,
+    service: str | None,
+    kek: bytes,
+    echo: Callable[[str], None],
+    *,
+    polls: int | None = None,
+) -> None:
+    """Print what the service logs hold, then what they gain, every `FOLLOW_SECONDS`, until every
+    log is closed (or `polls` rounds). A log is known by its header's run id, so a restarted
+    service's earlier log, moved aside, is not printed twice; a new run here starts afresh."""
+    shown: dict[str, int] = {}  # a log's run id -> characters printed
+    warned: set[str] = set()
+    count = 0
+    while polls is None or count < polls:
+        count += 1
+        found = [read_service_log(path, kek) for path in service_log_files(run_dir, service)]
+        width = max((len(f.service) for f in found), default=0)
+        for one in found:
+            _refuse_unreadable(one)
+            key = one.verification.run or str(one.path)
+            new = one.text[shown.get(key, 0) :]
+            shown[key] = len(one.text)
+            for line in new.splitlines():
+                echo(line if service is not None else f"{one.service:<{width}} | {line}")
+            problem = one.problem
+            if problem is not None and problem.kind != "truncated" and key not in warned:
+                warned.add(key)
+                click.echo(f"warning: {one.path}: {problem}", err=True)
+        if found and all(one.verification.closed for one in found):
+            return
+        time.sleep(FOLLOW_SECONDS)
 
 
 COMMANDS = (audit,)

@@ -24,6 +24,7 @@ from trustproof.audit.servicelog import (
 )
 from trustproof.audit.store import EncryptedLogSink
 from trustproof.audit.verify import verify
+from trustproof.cli import audit as audit_cli
 from trustproof.cli import cli
 from trustproof.consistency.datascan import scan_files
 from trustproof.data.proof import Evidence
@@ -281,3 +282,37 @@ def test_only_service_log_chunks_skip_the_second_scrub(tmp_path: Path) -> None:
     audit.close()
     (record,) = verify((tmp_path / "audit.log").read_bytes(), KEK).contents
     assert "eyJzdWIiOiJ4In0" not in json.dumps(record.data)
+
+
+def test_audit_logs_follow_prints_what_a_live_log_gains_until_it_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_cli, "FOLLOW_SECONDS", 0.01)
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    write_log(run / "logs" / "orders.log.tpa", ["first start\n"]).close()
+    live = write_log(run / "logs" / "orders.log.tpa", ["second start\n"], batch_seconds=60)
+    live.flush()  # the first start's log is moved aside as orders@1: printed once, first
+    printed: list[str] = []
+
+    def echo(line: str) -> None:
+        printed.append(line)
+        if line == "second start":  # the log gains a line, then the run ends
+            live.write("stopping\n")
+            live.close()
+
+    audit_cli.follow_logs(run, "orders", KEK, echo, polls=500)
+    assert printed == ["first start", "second start", "stopping"]
+    printed.clear()
+    audit_cli.follow_logs(run, None, KEK, printed.append, polls=1)  # closed: one round
+    assert printed == ["orders | first start", "orders | second start", "orders | stopping"]
+
+
+def test_audit_logs_follow_does_not_print_a_log_under_the_wrong_key(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    write_log(run / "logs" / "orders.log.tpa", ["secret-ish line\n"]).close()
+    printed: list[str] = []
+    with pytest.raises(AuditKeyError, match="wrong-key"):
+        audit_cli.follow_logs(run, None, OTHER, printed.append, polls=3)
+    assert printed == []
