@@ -9,6 +9,8 @@ memory and sealed together when `chunk_bytes` wait, or every `batch_seconds` (th
 thread), or when a reader asks (`flush`, `tail`) — so a service that logs a lot costs one
 encryption per chunk, not per line (`benchmarks/audit.py` measures it). A SIGKILLed writer loses
 at most the output of the last `batch_seconds`; what was written still verifies up to there.
+fsync: every `checkpoint_every` chunks (by the flusher thread) and at close, as the audit log;
+not the header (it is written as the service starts, where an fsync costs milliseconds).
 
 The header's ``run`` names the service by a digest (``<random>:<digest of the name>``: nothing
 readable), bound into every record's authenticated data: a file renamed to another service's
@@ -117,6 +119,7 @@ class ServiceLogSink(EncryptedLogSink):
             checkpoint_every=checkpoint_every,
             batch_records=8,
             batch_seconds=batch_seconds,
+            sync_header=False,  # ~4-40 ms on a busy disk, on the service's start path
         )
 
     def __repr__(self) -> str:

@@ -52,6 +52,7 @@ class EncryptedLogSink:
         batch_seconds: float = 0.05,
         write: Callable[[int, bytes], int] = os.write,
         fsync: Callable[[int], None] = os.fsync,
+        sync_header: bool = True,
     ) -> None:
         self.path = path
         self.batch_records = max(1, batch_records)
@@ -66,7 +67,8 @@ class EncryptedLogSink:
             opened = os.fstat(self._fd)
             self._opened = (opened.st_dev, opened.st_ino)
             self._write_all(self.writer.header_line + b"\n")
-            self._fsync(self._fd)
+            if sync_header:  # a service log does not: it opens as its service starts
+                self._fsync(self._fd)
         except BaseException:
             os.close(self._fd)
             raise
