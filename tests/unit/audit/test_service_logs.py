@@ -9,13 +9,16 @@ import base64
 import json
 import os
 import stat
+import types
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from trustproof.alerts import facts_of
 from trustproof.audit.crypto import AuditKeyError
 from trustproof.audit.servicelog import (
+    ServiceLog,
     ServiceLogSink,
     indented_tail,
     read_service_log,
@@ -29,8 +32,10 @@ from trustproof.cli import cli
 from trustproof.consistency.datascan import scan_files
 from trustproof.data.proof import Evidence
 from trustproof.sandbox.backend import Handle, _pump
+from trustproof.spec import load_spec
 
 KEK = bytes(range(32))
+SHOP = Path(__file__).resolve().parents[3] / "examples" / "shop" / "trustproof.yaml"
 OTHER = b"x" * 32
 LINES = [f"line {i}: GET /orders/{i} by spiffe://shop.test/storefront\n" for i in range(50)]
 
@@ -316,3 +321,28 @@ def test_audit_logs_follow_does_not_print_a_log_under_the_wrong_key(tmp_path: Pa
     with pytest.raises(AuditKeyError, match="wrong-key"):
         audit_cli.follow_logs(run, None, OTHER, printed.append, polls=3)
     assert printed == []
+
+
+class RunWithLogs:
+    """What `facts_of` reads of a sandbox: its audit log, its spec, its service logs."""
+
+    def __init__(self, run: Path, audit: EncryptedLogSink) -> None:
+        self.audit_log = audit
+        self.run = types.SimpleNamespace(path=run)
+        self.spec = load_spec(SHOP)
+
+    def service_log(self, path: Path) -> ServiceLog:
+        return read_service_log(path, KEK)
+
+
+def test_a_service_log_that_does_not_verify_is_an_audit_broken_fact(run_dir: Path) -> None:
+    audit = EncryptedLogSink(run_dir / "audit.log", KEK)
+    sandbox = RunWithLogs(run_dir, audit)
+    assert facts_of(sandbox).audit_problem is None  # type: ignore[arg-type]
+    log = run_dir / "logs" / "orders.log.tpa"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join([lines[0], *lines[2:]]))  # its first record deleted
+    problem = facts_of(sandbox).audit_problem  # type: ignore[arg-type]
+    assert problem is not None
+    assert "orders.log.tpa does not verify: deleted: entry 1" in problem
+    audit.close()
