@@ -1,7 +1,8 @@
-"""A whole shop run, then its run directory scanned: the audit log verifies (`trustproof audit
-verify`), holds every kind of record the run made, and nothing in the directory is a secret
-(a token, a private key, the KEK); inside the audit file, not even an identity or a path is
-readable."""
+"""A whole shop run, then its run directory scanned: the audit log and the service logs verify
+(`trustproof audit verify`), the audit log holds every kind of record the run made, and nothing
+in the directory is a secret (a token, a private key, the KEK); inside the audit file and the
+service logs, not even an identity or a path is readable — `trustproof audit logs` shows the
+services' output decrypted."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ def scan(run: Path, secrets: dict[str, bytes]) -> list[str]:
     return found
 
 
+def readable(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    return [r for r in READABLE if r in data]
+
+
 def test_a_shop_run_leaves_a_verified_log_and_no_secret(
     shop_spec_path: Path, tmp_path: Path
 ) -> None:
@@ -64,6 +70,9 @@ def test_a_shop_run_leaves_a_verified_log_and_no_secret(
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "audit log OK" in verified.stdout
+    services = {"storefront", "orders", "payments"}
+    for service in services:
+        assert f"service log OK: {run / 'logs' / service}.log.tpa: " in verified.stdout
     log = read_log(run, kek)
     kinds = {r.data["kind"] for r in log.contents}
     assert {"decision", "completion", "token.issue", "token.revoke", "probe", "chaos"} <= kinds
@@ -77,6 +86,22 @@ def test_a_shop_run_leaves_a_verified_log_and_no_secret(
     assert scan(run, secrets) == []
     audit = (run / "audit.log").read_bytes()
     assert [r for r in READABLE if r in audit] == []
+    service_logs = sorted((run / "logs").glob("*.log.tpa"))
+    assert {p.name.removesuffix(".log.tpa") for p in service_logs} >= services
+    assert {p.name: readable(p) for p in service_logs} == {p.name: [] for p in service_logs}
+    assert list((run / "logs").glob("storefront.log")) == []  # no copy in the clear
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "trustproof", "audit", "logs", str(run)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "orders listening on http://" in shown.stdout
+    assert "storefront | storefront GET /account/orders 200 caller=alice" in shown.stdout
+    assert JWT.search(shown.stdout.encode()) is None
+    assert tokens[0] not in shown.stdout
 
 
 def test_the_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
@@ -87,3 +112,8 @@ def test_the_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
     (tmp_path / "c").write_bytes(b"k:" + base64.b64encode(b"k" * 32))
     found = scan(tmp_path, {"the KEK (base64)": base64.b64encode(b"k" * 32)})
     assert found == ["b.pem: a private key", "c: the KEK (base64)", "logs/a.log: a token"]
+    (tmp_path / "logs" / "orders.log.tpa").write_bytes(
+        b"orders GET /orders 200 caller=spiffe://shop.test/storefront\n"
+    )  # a service log written in the clear
+    clear = readable(tmp_path / "logs" / "orders.log.tpa")
+    assert clear == [b"spiffe://", b"shop.test", b"/orders", b"storefront", b"GET "]

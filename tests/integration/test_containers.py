@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from trustproof.audit.keys import load_kek
+from trustproof.audit.servicelog import read_service_log
 from trustproof.errors import SandboxError
 from trustproof.sandbox.backend import PidRegistry, ProcessSpec
 from trustproof.sandbox.containers import RUN_LABEL, ContainerBackend, run_id
@@ -108,6 +110,11 @@ def containers_of(engine: Engine, run_dir: Path) -> list[Any]:
     return found
 
 
+def service_log(run_dir: Path, name: str) -> str:
+    """A service's encrypted log, decrypted in memory (the KEK: tests/conftest.py's)."""
+    return read_service_log(run_dir / "logs" / f"{name}.log.tpa", load_kek().key).text
+
+
 def failures(run: SuiteRun) -> set[tuple[str, str, str]]:
     return {(i.verdict, i.case.boundary, i.case.probe) for i in run.results if not i.ok}
 
@@ -131,7 +138,7 @@ def test_an_image_service_passes_every_case_and_leaves_nothing(
     assert {i.case.boundary for i in run.results} == {"notes"}
     served = {i.result.evidence.served_by for i in run.results if i.result.outcome == "allowed"}
     assert served == {"notes"}
-    log = (run_dir / "logs" / "notes.log").read_text()
+    log = service_log(run_dir, "notes")
     assert "notes listening on 127.0.0.1" in log  # its output, through the log pump
     assert "GET /notes" in log
     assert containers_of(engine, run_dir) == []
@@ -178,7 +185,7 @@ def test_its_identity_is_mounted_read_only_and_its_output_scrubbed(
     with pytest.raises(SandboxError, match="exited before it was ready") as refused, sandbox:
         pass
     assert "Read-only file system" in str(refused.value)  # its last log lines are in the error
-    log = (run_dir / "logs" / "notes.log").read_text()
+    log = service_log(run_dir, "notes")
     assert "[REDACTED PRIVATE KEY]" in log  # it could read the key; the log does not keep it
     assert "PRIVATE KEY-----" not in log.replace("[REDACTED PRIVATE KEY]", "")
     assert containers_of(engine, run_dir) == []
@@ -269,7 +276,7 @@ def test_a_container_joins_a_named_network_namespace(tmp_path: Path, engine: Eng
             _serve_in(tmp_path, image_ref, Path("/run/netns") / name, port, name)
         )
         assert answer == "notes-in-namespace"
-        assert "nameserver 127.0.0.1" in (tmp_path / "run" / "logs" / "notes.log").read_text()
+        assert "nameserver 127.0.0.1" in service_log(tmp_path / "run", "notes")
         assert host != 0  # the host's loopback: nothing listens there (connect_ex's errno)
     finally:
         subprocess.run(["ip", "netns", "delete", name], check=False)
@@ -279,7 +286,7 @@ async def _serve_in(
     tmp_path: Path, image_ref: str, netns: Path, port: int, name: str
 ) -> tuple[str, int]:
     run = RunDir.create(tmp_path / "run")
-    backend = ContainerBackend(run, PidRegistry(run.pids))
+    backend = ContainerBackend(run, PidRegistry(run.pids), lambda: load_kek().key)
     env = {"TRUSTPROOF_SERVICE": "notes-in-namespace", "TRUSTPROOF_HOST": "127.0.0.1"}
     spec = ProcessSpec(
         "notes",
@@ -292,7 +299,7 @@ async def _serve_in(
         ),
         tmp_path,
         {**env, "TRUSTPROOF_PORT": str(port)},
-        run.log("notes"),
+        run.service_log("notes"),
         image=image_ref,
         netns_path=netns,
     )

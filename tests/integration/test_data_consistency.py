@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from trustproof.audit.servicelog import ServiceLog, ServiceLogSink, read_service_log
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.clock import SystemClock
 from trustproof.consistency import DATA_SCENARIOS, SCENARIOS
@@ -44,10 +45,24 @@ class State:
 
 @dataclasses.dataclass
 class FakeSandbox:
-    """What the scenarios read of a live sandbox: its datastores (servers, seeding), its run."""
+    """What the scenarios read of a live sandbox: its datastores (servers, seeding), its run,
+    its encrypted service logs (`Sandbox.service_log`)."""
 
     datastores: object
     run: object
+
+    def service_log(self, path: Path) -> ServiceLog:
+        return read_service_log(path, KEK)
+
+
+KEK = bytes(range(32))
+
+
+def service_log(run: Path, name: str, text: str) -> None:
+    (run / "logs").mkdir(exist_ok=True)
+    sink = ServiceLogSink(run / "logs" / f"{name}.log.tpa", KEK)
+    sink.write(text)
+    sink.close()
 
 
 @dataclasses.dataclass
@@ -155,8 +170,7 @@ def test_scan_and_consistency_scenarios_pass_on_clean_identical_environments(
     servers: tuple[PostgresServer, PostgresServer, Seeding, Scrubber], tmp_path: Path
 ) -> None:
     primary, copy, seeding, _ = servers
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "orders.log").write_text("GET /orders 200\nplaced order 1\n")
+    service_log(tmp_path, "orders", "GET /orders 200\nplaced order 1\n")
     env = scenario_env((primary, copy), seeding, tmp_path)
     scan = run_scenario("data.unscrubbed-value", env)
     assert scan.verdict == "pass", scan.summary
@@ -175,8 +189,7 @@ def test_scan_fails_naming_where_an_original_or_foreign_datum_is(
     servers: tuple[PostgresServer, PostgresServer, Seeding, Scrubber], tmp_path: Path
 ) -> None:
     primary, copy, seeding, _ = servers
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "orders.log").write_text("ok\nnew customer t.lindqvist@outlook.com\n")
+    service_log(tmp_path, "orders", "ok\nnew customer t.lindqvist@outlook.com\n")
     with psycopg.connect(copy.admin_settings(), autocommit=True) as conn:
         conn.execute("UPDATE orders SET customer = 'call +46 70 999 12 34' WHERE id = 1")
     try:
@@ -187,7 +200,8 @@ def test_scan_fails_naming_where_an_original_or_foreign_datum_is(
         with psycopg.connect(copy.admin_settings(), autocommit=True) as conn:
             conn.execute("UPDATE orders SET customer = 'alice' WHERE id = 1")
     assert result.verdict == "fail"
-    assert "orders.log:2: an original value of customers.email" in "\n".join(result.evidence)
+    # found in the encrypted service log, decrypted in memory
+    assert "orders.log.tpa:2: an original value of customers.email" in "\n".join(result.evidence)
     assert (
         "datastore shopcopy, public.orders.customer, row 1: a phone number (detector)"
         in "\n".join(result.evidence)

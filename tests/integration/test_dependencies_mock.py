@@ -140,6 +140,10 @@ def test_the_service_reaches_the_mock_only_through_its_proxy(
         assert endpoint.dependencies == {"psp": proxy.url}
         assert sandbox.state()["endpoints"]["psp"]["dependencies"] == {"shop": proxy.url}
         logs = "".join(p.read_text() for p in (tmp_path / "run").rglob("*.log"))
+        logs += "".join(  # the services' and the mock's, decrypted
+            sandbox.service_log(p).text for p in (tmp_path / "run" / "logs").glob("*.log.tpa")
+        )
+        assert (tmp_path / "run" / "logs" / "shop.log.tpa").is_file()  # decrypted above
         assert "k-3e1b0c9d-secret-value" not in logs + repr(deps.proxies) + repr(deps.mocks)
 
 

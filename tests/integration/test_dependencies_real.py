@@ -32,6 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from trustproof.audit.keys import load_kek
+from trustproof.audit.servicelog import read_service_log
+
 pytestmark = pytest.mark.integration
 
 DECLARED, OTHER = "192.0.2.20", "192.0.2.21"
@@ -294,6 +297,10 @@ def test_the_proxy_reaches_the_declared_host_port_and_nothing_else(
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["at"] for r in records] == [DECLARED]  # 192.0.2.21 saw nothing
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*.log"))
+    for path in (tmp_path / "run").rglob("*.log.tpa"):  # the services', decrypted
+        found = read_service_log(path, load_kek().key)
+        assert found.problem is None, found.problem
+        logs += found.text
     assert KEY_VALUE not in logs
 
 

@@ -208,6 +208,12 @@ def test_malformed_requests_leave_no_token_or_key_anywhere_in_the_run(tmp_path: 
             assert fragment not in answer, f"the answer to {name} echoes the {what}"
 
     assert scan_run_dir(run, fragments) == []
+    # the services' logs are encrypted at rest: their decrypted text holds no fragment either
+    service_logs = trustproof("audit", "logs", str(run), cwd=tmp_path)
+    assert service_logs.returncode == 0, service_logs.stderr
+    assert "api" in service_logs.stdout
+    leaked = [what for what, f in fragments.items() if f.decode() in service_logs.stdout]
+    assert leaked == []
 
     decisions = [r for r in audit_records(run) if r["kind"] == "decision"]
     assert len(decisions) == len(cases)  # one event per request, whoever refused it

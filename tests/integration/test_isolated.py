@@ -115,7 +115,7 @@ def ns_exec(ns: str, *argv: str, **kwargs: Any) -> subprocess.CompletedProcess[s
 
 
 def egress_lines(sandbox: Sandbox, name: str) -> list[str]:
-    log = sandbox.run.log(name).read_text()
+    log = sandbox.service_log(name).text
     return [line for line in log.splitlines() if line.startswith("egress:")]
 
 

@@ -135,7 +135,7 @@ def test_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
             assert len(ports) == 6
             assert ports <= listening_ports()
             assert children_of(os.getpid())  # the services run as our children
-            log = (tmp_path / "run" / "logs" / "api.log").read_text()
+            log = sandbox.service_log("api").text  # decrypted in memory
             assert "s3cr3t-t0k3n" not in log  # logs are scrubbed
             assert "Authorization: Bearer [REDACTED]" in log
             assert "KeyBodyLine" not in log  # a multi-line key is dropped whole
@@ -412,13 +412,16 @@ def test_rotation_reloads_the_service_with_sighup(tmp_path: Path) -> None:
         async with Sandbox.from_file(spec, run_dir=tmp_path / "run", clock=clock) as sandbox:
             before = sandbox.rotators["api"].current.serial
             clock.advance(timedelta(minutes=3))  # past half of the 5-minute lifetime
-            log = tmp_path / "run" / "logs" / "api.log"
             deadline = time.monotonic() + 5
-            while "reloaded certificates" not in log.read_text() and time.monotonic() < deadline:
+
+            def log() -> str:
+                return sandbox.service_log("api").text
+
+            while "reloaded certificates" not in log() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            assert "reloaded certificates" in log.read_text()
+            assert "reloaded certificates" in log()
             assert sandbox.rotators["api"].current.serial != before
-            assert "reloaded" not in (tmp_path / "run" / "logs" / "worker.log").read_text()
+            assert "reloaded" not in sandbox.service_log("worker").text
 
     asyncio.run(scenario())
 

@@ -123,8 +123,8 @@ def test_the_record_is_read_back_and_a_bad_line_skipped(tmp_path: Path) -> None:
 
 def test_a_process_spec_without_an_image_is_refused(tmp_path: Path) -> None:
     run = RunDir.create(tmp_path / "run")
-    backend = containers.ContainerBackend(run, PidRegistry(run.pids))
-    spec = ProcessSpec("api", ("x",), tmp_path, {}, run.log("api"))
+    backend = containers.ContainerBackend(run, PidRegistry(run.pids), lambda: bytes(32))
+    spec = ProcessSpec("api", ("x",), tmp_path, {}, run.service_log("api"))
     with pytest.raises(SandboxError, match="has no image"):
         asyncio.run(backend.start(spec))
 

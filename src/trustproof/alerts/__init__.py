@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from trustproof.alerts.rules import BUILTIN, RunFacts, evaluate, rules_of
 from trustproof.alerts.sinks import Delivery, dispatch, sign
 from trustproof.audit import AuditUnavailable
+from trustproof.audit.servicelog import service_log_files
 from trustproof.results import Results
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ __all__ = [
 
 
 def facts_of(sandbox: Sandbox) -> RunFacts:
-    """What the rules read from a running sandbox: its audit log, verified and decrypted."""
+    """What the rules read from a running sandbox: its audit log, verified and decrypted, and
+    whether its service logs verify."""
     decisions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     problem: str | None = None
@@ -47,6 +49,10 @@ def facts_of(sandbox: Sandbox) -> RunFacts:
         for record in check.contents:
             data = dict(record.data)
             (decisions if data.get("kind") == "decision" else events).append(data)
+    for path in service_log_files(sandbox.run.path):  # the services' logs, kept the same way
+        found = sandbox.service_log(path).problem
+        if found is not None and found.kind != "truncated":  # truncated: still open
+            problem = problem or f"{path} does not verify: {found}"
     spec = sandbox.spec
     return RunFacts(
         decisions=decisions,

@@ -4,8 +4,9 @@ Core pieces, no I/O: `records` (what is recorded), `chain` (the wire format and 
 `crypto` (AES-256-GCM, key wrap, the derived checkpoint key), `checkpoint` (Ed25519-signed
 seals), `writer` (records to lines), `verify` (lines back to records, or the first bad entry),
 `ocsf` (OCSF export), `query` (filters). With file I/O: `sinks` (memory, plaintext JSON lines,
-fan-out), `store` (the encrypted log a sandbox writes), `keys` (where the KEK comes from),
-`files` (reading a run's log).
+fan-out), `store` (the encrypted log a sandbox writes), `servicelog` (each service's output,
+encrypted the same way, and its one reader), `keys` (where the KEK comes from), `files` (reading
+a run's log).
 """
 
 from trustproof.audit.records import (

@@ -52,6 +52,7 @@ class EncryptedLogSink:
         batch_seconds: float = 0.05,
         write: Callable[[int, bytes], int] = os.write,
         fsync: Callable[[int], None] = os.fsync,
+        sync_header: bool = True,
     ) -> None:
         self.path = path
         self.batch_records = max(1, batch_records)
@@ -66,7 +67,8 @@ class EncryptedLogSink:
             opened = os.fstat(self._fd)
             self._opened = (opened.st_dev, opened.st_ino)
             self._write_all(self.writer.header_line + b"\n")
-            self._fsync(self._fd)
+            if sync_header:  # a service log does not: it opens as its service starts
+                self._fsync(self._fd)
         except BaseException:
             os.close(self._fd)
             raise
@@ -111,22 +113,26 @@ class EncryptedLogSink:
     def add(self, record: Mapping[str, Any]) -> None:
         """Chain and encrypt one record; raise `AuditUnavailable` when the log cannot take it."""
         with self._lock:
-            self._check()
-            lines = self.writer.append(record)
-            self._pending.extend(lines)
-            self._pending_records += 1
-            if len(lines) > 1:  # a checkpoint came with it: written now, fsync-ed by the flusher
-                self._sync_due = True
-                self._write_pending()
-                self._wake.set()
-            elif self._pending_records >= self.batch_records:
-                self._write_pending()
-            if self.failure is not None:
-                raise self._unavailable()
+            self._add_locked(record)
+
+    def _add_locked(self, record: Mapping[str, Any]) -> None:
+        self._check()
+        lines = self.writer.append(record, scrubbed=self.prescrubbed)
+        self._pending.extend(lines)
+        self._pending_records += 1
+        if len(lines) > 1:  # a checkpoint came with it: written now, fsync-ed by the flusher
+            self._sync_due = True
+            self._write_pending()
+            self._wake.set()
+        elif self._pending_records >= self.batch_records:
+            self._write_pending()
+        if self.failure is not None:
+            raise self._unavailable()
 
     def flush(self) -> None:
         """Write what waits, and fsync if a checkpoint is due, now (tests, the end of a run)."""
         with self._lock:
+            self._gather()
             self._write_pending()
             sync, self._sync_due = self._sync_due, False
         if sync:
@@ -148,6 +154,7 @@ class EncryptedLogSink:
         self._wake.set()
         self._flusher.join(timeout=5)
         with self._lock:
+            self._gather(closing=True)
             if self.failure is None:
                 self._pending.append(self.writer.checkpoint(final=True))
                 self._write_pending()
@@ -160,6 +167,15 @@ class EncryptedLogSink:
 
     # -- inside ----------------------------------------------------------------------------------
 
+    prescrubbed = False
+    """Whether what `add` gets was scrubbed already (`ServiceLogSink`: the log pump's lines)."""
+    consequence = "refusing every request from now on (fail closed)"
+    """What the first failure means, for the error it logs (`ServiceLogSink` says its own)."""
+
+    def _gather(self, *, closing: bool = False) -> None:
+        """Under the lock, before what waits is written: a subclass turns what it buffered into
+        records here (`trustproof.audit.servicelog`). Nothing to do for the audit log."""
+
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(
             self.failure or "the audit log is closed",
@@ -170,7 +186,7 @@ class EncryptedLogSink:
     def _fail(self, what: str) -> None:
         if self.failure is None:
             self.failure = what
-            log.error("%s; refusing every request from now on (fail closed)", what)
+            log.error("%s; %s", what, self.consequence)
 
     def _check(self) -> None:
         if self._closed and self.failure is None:
@@ -229,6 +245,7 @@ class EncryptedLogSink:
             with self._lock:
                 if self._closed:
                     return
+                self._gather()
                 self._write_pending()
                 sync, self._sync_due = self._sync_due, False
             if sync:

@@ -20,9 +20,12 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def plaintext(record: Mapping[str, Any]) -> bytes:
-    """A record as the bytes that get encrypted: compact JSON, scrubbed (no secret inside)."""
-    return scrub(json.dumps(record, separators=(",", ":"), default=str)).encode()
+def plaintext(record: Mapping[str, Any], *, scrubbed: bool = False) -> bytes:
+    """A record as the bytes that get encrypted: compact JSON, scrubbed (no secret inside);
+    `scrubbed`: its text was scrubbed already (the log pump scrubs every line of a service's
+    output), not again."""
+    text = json.dumps(record, separators=(",", ":"), default=str)
+    return (text if scrubbed else scrub(text)).encode()
 
 
 class LogWriter:
@@ -62,13 +65,14 @@ class LogWriter:
     def run(self) -> str:
         return self.header.run
 
-    def append(self, record: Mapping[str, Any]) -> list[bytes]:
-        """The line(s) for one record: the record, and a checkpoint when one is due."""
+    def append(self, record: Mapping[str, Any], *, scrubbed: bool = False) -> list[bytes]:
+        """The line(s) for one record: the record, and a checkpoint when one is due
+        (`scrubbed`: see `plaintext`)."""
         if self.closed:
             raise ValueError("the audit log is closed")
         seq = self.seq + 1
         aad = record_aad(self.run, seq, self._prev)
-        nonce, ciphertext = self._cipher.seal(plaintext(record), aad)
+        nonce, ciphertext = self._cipher.seal(plaintext(record, scrubbed=scrubbed), aad)
         lines = [self._push(record_line(seq, self._prev, nonce, ciphertext))]
         self.records += 1
         self._since_checkpoint += 1

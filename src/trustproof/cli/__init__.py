@@ -17,7 +17,8 @@ imports this one, so there is no import cycle):
 * `cli.sandbox` — the sandbox and the suite: `up`, `down`, `run`, `probe`, `report`, `chaos`;
 * `cli.importer` — `import compose`: a draft spec from a Docker Compose file;
 * `cli.data` — `data scrub`: a test-data sample scrubbed by the spec's rules;
-* `cli.audit` — `audit verify`, `audit show`: a run's encrypted audit log.
+* `cli.audit` — `audit verify`, `audit show`, `audit logs`: a run's encrypted audit log and
+  service logs.
 * `cli.merge` — `report` (rendering with `cli.sandbox`'s command) and `report merge`, which
   joins the shards of a sharded run.
 """

@@ -1,10 +1,13 @@
-"""`trustproof audit verify` and `trustproof audit show`: a run's encrypted audit log, checked
-and read (`trustproof.audit`). Light: no sandbox, no aiohttp."""
+"""`trustproof audit verify`, `trustproof audit show` and `trustproof audit logs`: a run's
+encrypted audit log and service logs, checked and read (`trustproof.audit`). Light: no sandbox,
+no aiohttp."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from trustproof.audit.files import log_file, read_log
 from trustproof.audit.keys import KEK_ENV, Kek, load_kek
 from trustproof.audit.ocsf import OCSF_VERSION, to_ocsf
 from trustproof.audit.query import Filter, caller_of, select
+from trustproof.audit.servicelog import ServiceLog, read_service_log, service_log_files, service_of
 from trustproof.audit.verify import Verification
 from trustproof.cli.base import friendly, out
 from trustproof.errors import UsageError
@@ -76,10 +80,13 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @friendly
 def verify_command(run_dir: Path, kek_file: Path | None, as_json: bool) -> None:
-    """Check the audit log of RUN_DIR: every record authentic, in order, none missing or added,
-    every checkpoint signed by the log's key, the log closed. Exit 1 naming the first bad entry."""
-    result = _read(run_dir, kek_file)
+    """Check the audit log of RUN_DIR, and each service log beside it: every record authentic,
+    in order, none missing or added, every checkpoint signed by the log's key, the log closed.
+    Exit 1 naming the first bad file and entry."""
+    kek = _kek(run_dir, kek_file).key
+    result = read_log(run_dir, kek)
     problem = result.problem
+    services = [read_service_log(path, kek) for path in service_log_files(run_dir)]
     if as_json:
         out.print_json(
             json.dumps(
@@ -99,6 +106,7 @@ def verify_command(run_dir: Path, kek_file: Path | None, as_json: bool) -> None:
                         "line": problem.line,
                         "message": problem.message,
                     },
+                    "service_logs": [_service_json(run_dir, found) for found in services],
                 }
             )
         )
@@ -110,8 +118,43 @@ def verify_command(run_dir: Path, kek_file: Path | None, as_json: bool) -> None:
         )
     else:
         out.print(f"audit log BROKEN: {log_file(run_dir)}: {problem}", markup=False)
-    if problem is not None:
+    if not as_json:
+        for found in services:
+            _say_service(found)
+    if problem is not None or any(found.problem is not None for found in services):
         sys.exit(1)
+
+
+def _service_json(run_dir: Path, found: ServiceLog) -> dict[str, Any]:
+    result, problem = found.verification, found.problem
+    return {
+        "file": str(found.path.relative_to(run_dir)) if run_dir.is_dir() else str(found.path),
+        "service": found.service,
+        "ok": problem is None,
+        "records": result.records,
+        "checkpoints": result.checkpoints,
+        "closed": result.closed,
+        "problem": None
+        if problem is None
+        else {
+            "kind": problem.kind,
+            "entry": problem.seq,
+            "line": problem.line,
+            "message": problem.message,
+        },
+    }
+
+
+def _say_service(found: ServiceLog) -> None:
+    result = found.verification
+    if found.problem is None:
+        out.print(
+            f"service log OK: {found.path}: {result.records} records "
+            f"({len(found.lines)} lines), {result.checkpoints} signed checkpoints, closed",
+            markup=False,
+        )
+    else:
+        out.print(f"service log BROKEN: {found.path}: {found.problem}", markup=False)
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -221,6 +264,112 @@ def _table(rows: list[Any]) -> None:
         )
     out.print(table)
     out.print(f"{len(rows)} records", markup=False)
+
+
+@audit.command("logs")
+@run_dir_argument
+@click.argument("service", required=False)
+@kek_option
+@click.option("--list", "listing", is_flag=True, help="List the service logs and their state.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep printing what the services write, until every log is closed (the run ended) "
+    "or Ctrl-C.",
+)
+@friendly
+def logs(
+    run_dir: Path, service: str | None, kek_file: Path | None, listing: bool, follow: bool
+) -> None:
+    """Decrypt the service logs of RUN_DIR (default .trustproof/run) to standard output, as plain
+    text: SERVICE's alone (its earlier starts first), or every service's with its name before
+    each line. Each log is verified first: a problem is a warning on standard error, and only
+    what precedes it is shown. A wrong key-encryption key: exit 2."""
+    if not run_dir.is_dir():
+        raise AuditKeyError(
+            f"{run_dir}: not a run directory", "pass a run directory (default: .trustproof/run)"
+        )
+    files = service_log_files(run_dir, service)
+    if not files:
+        known = sorted({service_of(p) for p in service_log_files(run_dir)})
+        what = f"no log of service {service!r}" if service else "no service logs"
+        raise UsageError(
+            f"{run_dir}: {what}",
+            f"services with a log: {', '.join(known)}" if known else "start a run here first",
+        )
+    kek = _kek(run_dir, kek_file).key
+    found = [read_service_log(path, kek) for path in files]
+    for one in found:
+        _refuse_unreadable(one)
+    if listing:
+        for one in found:
+            _say_service(one)
+        return
+    if follow:
+        follow_logs(run_dir, service, kek, click.echo)
+        return
+    for one in found:
+        problem = one.problem
+        if problem is not None:  # a live run's logs are open: "truncated" says so
+            click.echo(f"warning: {one.path}: {problem}", err=True)
+        if service is not None:
+            click.echo(one.text, nl=False)
+        else:
+            width = max(len(f.service) for f in found)
+            for line in one.lines:
+                click.echo(f"{one.service:<{width}} | {line}")
+
+
+def _refuse_unreadable(one: ServiceLog) -> None:
+    """A log that cannot be read at all (exit 2): the wrong KEK, or no usable header."""
+    problem = one.problem
+    if problem is None or one.text or problem.kind not in ("wrong-key", "header"):
+        return
+    raise AuditKeyError(
+        f"{one.path}: {problem}",
+        "use the KEK the run was written with (--kek-file, $TRUSTPROOF_AUDIT_KEK, the "
+        "spec's audit.kek_file or ~/.config/trustproof/audit.kek)"
+        if problem.kind == "wrong-key"
+        else "",
+    )
+
+
+FOLLOW_SECONDS = 0.5
+
+
+def follow_logs(
+    run_dir: Path,
+    service: str | None,
+    kek: bytes,
+    echo: Callable[[str], None],
+    *,
+    polls: int | None = None,
+) -> None:
+    """Print what the service logs hold, then what they gain, every `FOLLOW_SECONDS`, until every
+    log is closed (or `polls` rounds). A log is known by its header's run id, so a restarted
+    service's earlier log, moved aside, is not printed twice; a new run here starts afresh."""
+    shown: dict[str, int] = {}  # a log's run id -> characters printed
+    warned: set[str] = set()
+    count = 0
+    while polls is None or count < polls:
+        count += 1
+        found = [read_service_log(path, kek) for path in service_log_files(run_dir, service)]
+        width = max((len(f.service) for f in found), default=0)
+        for one in found:
+            _refuse_unreadable(one)
+            key = one.verification.run or str(one.path)
+            new = one.text[shown.get(key, 0) :]
+            shown[key] = len(one.text)
+            for line in new.splitlines():
+                echo(line if service is not None else f"{one.service:<{width}} | {line}")
+            problem = one.problem
+            if problem is not None and problem.kind != "truncated" and key not in warned:
+                warned.add(key)
+                click.echo(f"warning: {one.path}: {problem}", err=True)
+        if found and all(one.verification.closed for one in found):
+            return
+        time.sleep(FOLLOW_SECONDS)
 
 
 COMMANDS = (audit,)

@@ -12,13 +12,15 @@ masked rendering of the value, never the value.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from trustproof.audit.crypto import AuditKeyError
+from trustproof.audit.servicelog import SUFFIX, ServiceLog
 from trustproof.chaos.scenario import Recorder, ScenarioEnv, ScenarioResult
 from trustproof.data.proof import Evidence, Finding
 
@@ -32,6 +34,8 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY 1, 2, a.attnum"""
 MAX_FINDINGS = 20
 MAX_FILE_BYTES = 64 * 1024 * 1024
+ReadLog = Callable[[Path], ServiceLog]
+"""Verifies and decrypts one service log (`Sandbox.service_log`)."""
 
 
 def scan_database(name: str, dsn: str, evidence: Evidence) -> tuple[int, list[Finding]]:
@@ -58,15 +62,24 @@ def scan_database(name: str, dsn: str, evidence: Evidence) -> tuple[int, list[Fi
     return scanned, found
 
 
-def scan_files(paths: Iterator[Path], evidence: Evidence) -> tuple[int, list[Finding]]:
-    """Originals in the run's logs and audit file (line by line)."""
+def scan_files(
+    paths: Iterator[Path], evidence: Evidence, read: ReadLog | None = None
+) -> tuple[int, list[Finding]]:
+    """Originals in the run's logs and audit file (line by line); the encrypted service logs
+    are decrypted in memory by `read` (without it, or when one does not verify, a finding says
+    so: what cannot be read is not called clean)."""
     found: list[Finding] = []
     count = 0
     for path in paths:
         if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
             continue
         count += 1
-        text = path.read_text(encoding="utf-8", errors="replace")
+        if path.name.endswith(SUFFIX):
+            text, unreadable = _service_log_text(path, read)
+            if unreadable:
+                found.append(Finding(path.name, f"not scanned in full: {unreadable}", "-"))
+        else:
+            text = path.read_text(encoding="utf-8", errors="replace")
         for number, line in enumerate(text.splitlines(), 1):
             found += evidence.scan(line, f"{path.name}:{number}", detectors=False)
     return count, found
@@ -79,6 +92,20 @@ def scan_results(env: ScenarioEnv, evidence: Evidence) -> list[Finding]:
     for item in env.case_results:
         found += evidence.scan(repr(item), f"results: case {item.case.id}", detectors=False)
     return found
+
+
+def _service_log_text(path: Path, read: ReadLog | None) -> tuple[str, str]:
+    """(text, why it could not be read in full — empty when it could)."""
+    if read is None:
+        return "", "an encrypted service log, and no key to read it"
+    try:
+        log = read(path)
+    except AuditKeyError as exc:
+        return "", exc.message
+    problem = log.problem
+    if problem is None or (problem.kind == "truncated" and not log.verification.closed):
+        return log.text, ""  # intact (an open log ends without its closing checkpoint)
+    return log.text, f"does not verify ({problem})"
 
 
 def _run_files(run_path: Path) -> Iterator[Path]:
@@ -106,7 +133,11 @@ async def unscrubbed_value(env: ScenarioEnv, rec: Recorder) -> ScenarioResult:
         rec.event(f"scanned {scanned} text values in datastore {name}: {len(found)} findings")
         rec.figure(f"values.{name}", scanned)
         findings += found
-    files, found = await asyncio.to_thread(scan_files, _run_files(sandbox.run.path), evidence)
+    flush = getattr(sandbox, "flush_service_logs", None)
+    if flush is not None:
+        flush()  # what the services printed last is in the files
+    read = getattr(sandbox, "service_log", None)  # without it, a service log is a finding
+    files, found = await asyncio.to_thread(scan_files, _run_files(sandbox.run.path), evidence, read)
     rec.event(f"scanned {files} log and audit files: {len(found)} findings")
     findings += found
     found = scan_results(env, evidence)

@@ -5,8 +5,9 @@ The local backend starts each service as a child process in its own process grou
 stops everything it spawned) that gets SIGKILL if the controller dies (`trustproof.parentdeath`;
 the reaper then kills the rest of its group), records the group in the run's pid registry *before*
 anything else can fail (so the reaper and `trustproof down` can clean up after a SIGKILLed
-controller), and copies stdout/stderr line by line into the service's log file through the
-scrubber.
+controller), and copies stdout/stderr line by line through the scrubber into the service's
+log, encrypted at rest under the run's key-encryption key (`trustproof.audit.servicelog`:
+``logs/<service>.log.tpa``; read it back with ``trustproof audit logs``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import contextlib
 import os
 import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from trustproof.parentdeath import die_with_parent
 from trustproof.sandbox.procinfo import start_time
-from trustproof.sandbox.rundir import open_private_log
 from trustproof.scrub import scrub
+
+if TYPE_CHECKING:  # imported where used: the reaper imports this module and must start fast
+    from trustproof.audit.servicelog import ServiceLogSink
 
 STOP_GRACE_SECONDS = 3.0
 
@@ -37,7 +40,7 @@ class ProcessSpec:
     argv: tuple[str, ...]
     cwd: Path
     env: Mapping[str, str]
-    log_file: Path
+    log_file: Path  # encrypted: `trustproof.audit.servicelog` (``RunDir.service_log``)
     image: str | None = None  # a container image to run (`argv`: its command, or empty)
     netns_path: Path | None = None  # the network namespace to run in (isolated backend)
     mounts: tuple[Path, ...] = ()  # directories a container sees read-only at the same path
@@ -53,11 +56,26 @@ class Handle:
     returncode: int | None = None
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
-    _log: BinaryIO | None = field(default=None, repr=False)
+    _log: ServiceLogSink | None = field(default=None, repr=False)
     container_id: str | None = None  # set by the container backend
 
     def running(self) -> bool:
         return self.exit_code is None
+
+    async def last_lines(self, count: int = 15) -> str:
+        """The last lines of its log, decrypted in memory, for an error's hint: once it has
+        exited, after its remaining output was copied (up to a second)."""
+        if not self.running() and self._pumps:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*self._pumps)), 1.0)
+        if self._log is None:
+            return "    | (no log)"
+        return await asyncio.to_thread(self._log.tail, count)
+
+    def flush_log(self) -> None:
+        """Write the output that waits in memory (for a reader of the file)."""
+        if self._log is not None:
+            self._log.flush()
 
     @property
     def exit_code(self) -> int | None:
@@ -121,14 +139,26 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
+LogKey = Callable[[], bytes]
+"""The run's key-encryption key, asked for when a service starts (the sandbox loads it first)."""
+
+
+def open_service_log(spec: ProcessSpec, log_key: LogKey) -> ServiceLogSink:
+    """The encrypted log a service's output goes to (0600, a symlink in its place refused)."""
+    from trustproof.audit.servicelog import ServiceLogSink  # noqa: PLC0415 (see the imports)
+
+    return ServiceLogSink(spec.log_file, log_key(), spec.name)
+
+
 class LocalProcessBackend:
     """Services as child processes on this machine."""
 
-    def __init__(self, registry: PidRegistry) -> None:
+    def __init__(self, registry: PidRegistry, log_key: LogKey) -> None:
         self.registry = registry
+        self.log_key = log_key
 
     async def start(self, spec: ProcessSpec) -> Handle:
-        log = open_private_log(spec.log_file)
+        log = open_service_log(spec, self.log_key)
         try:
             process = await asyncio.create_subprocess_exec(
                 *die_with_parent(spec.argv),
@@ -170,11 +200,12 @@ class LocalProcessBackend:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(pump, 1.0)
         if handle._log is not None:
-            handle._log.close()
+            await asyncio.to_thread(handle._log.close)
 
 
-async def _pump(stream: asyncio.StreamReader, log: BinaryIO) -> None:
-    """Copy a child's output into its log file, scrubbed, a line at a time.
+async def _pump(stream: asyncio.StreamReader, log: ServiceLogSink) -> None:
+    """Copy a child's output into its log, scrubbed, a line at a time (the log gathers lines
+    into encrypted chunks: `trustproof.audit.servicelog`).
 
     A private key printed over several lines is dropped from its BEGIN line through its END
     line (scrubbing line by line would keep the base64 body); an over-long line is cut, not
@@ -197,8 +228,7 @@ async def _pump(stream: asyncio.StreamReader, log: BinaryIO) -> None:
         elif in_key:
             in_key = not _PEM_END.search(text)
             continue
-        log.write(scrub(text).encode())
-        log.flush()
+        log.write(scrub(text))
 
 
 _PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")

@@ -21,7 +21,8 @@ Each container:
   gateway-proof key — rotated in place — and its rendered templates) read-only at the same
   paths, so every ``TRUSTPROOF_*`` path of its environment is valid inside;
 * gets the service's environment without the host's ``PATH``/``HOME``/... (the image's own);
-* has its output copied into ``logs/<service>.log`` through the scrubber, like a process's;
+* has its output copied through the scrubber into its encrypted log (``logs/<service>.log.tpa``),
+  like a process's;
 * has its main process recorded in the pid registry too (a last resort for the reaper).
 """
 
@@ -37,14 +38,24 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox.backend import STOP_GRACE_SECONDS, Handle, PidRegistry, ProcessSpec, _pump
+from trustproof.sandbox.backend import (
+    STOP_GRACE_SECONDS,
+    Handle,
+    LogKey,
+    PidRegistry,
+    ProcessSpec,
+    _pump,
+    open_service_log,
+)
 from trustproof.sandbox.engine import Engine, connect, podman_conf, podman_env
-from trustproof.sandbox.readiness import last_lines
-from trustproof.sandbox.rundir import RunDir, open_private_log
+from trustproof.sandbox.rundir import RunDir
 from trustproof.sandbox.services import PASSED_THROUGH
+
+if TYPE_CHECKING:
+    from trustproof.audit.servicelog import ServiceLogSink
 
 RUN_LABEL = "io.trustproof.run"
 SERVICE_LABEL = "io.trustproof.service"
@@ -98,9 +109,10 @@ def recorded(run: RunDir) -> list[dict[str, str]]:
 class ContainerBackend:
     """Services as containers; connects to the engine at the first start."""
 
-    def __init__(self, run: RunDir, registry: PidRegistry) -> None:
+    def __init__(self, run: RunDir, registry: PidRegistry, log_key: LogKey) -> None:
         self.run = run
         self.registry = registry
+        self.log_key = log_key
         self.engine: Engine | None = None
         self._lock = asyncio.Lock()
         self._live: set[str] = set()  # containers created and not removed yet
@@ -122,13 +134,13 @@ class ContainerBackend:
                 f"namespace, which only Podman's engine API accepts (this is {engine.kind})",
                 "use Podman (unset DOCKER_HOST), or run with --backend local",
             )
-        log = open_private_log(spec.log_file)
+        log = open_service_log(spec, self.log_key)
         container: Any = None
         try:
             container = await asyncio.to_thread(self._create, engine, spec)
             pid = await self._run(container, spec, log)
         except BaseException:
-            log.close()
+            await asyncio.to_thread(log.close)
             if container is not None:  # created: removed again, nothing half-started is left
                 await asyncio.to_thread(_remove, engine, container.id)
                 self._live.discard(container.id)
@@ -149,7 +161,7 @@ class ContainerBackend:
         handle._pumps = [pump, asyncio.create_task(_exit_code(handle, exited, pump))]
         return handle
 
-    async def _run(self, container: Any, spec: ProcessSpec, log: BinaryIO) -> int:
+    async def _run(self, container: Any, spec: ProcessSpec, log: ServiceLogSink) -> int:
         """Start the created container; its main process's pid (also its process group). One
         that ended at once gets its output copied and its exit code said, as a process's."""
         try:
@@ -169,10 +181,9 @@ class ContainerBackend:
         reader.feed_data(await asyncio.to_thread(container.logs))
         reader.feed_eof()
         await _pump(reader, log)
-        log.flush()
         raise SandboxError(
             f"service {spec.name!r} exited before it was ready (exit code {code})",
-            f"its last log lines ({spec.log_file}):\n{last_lines(spec.log_file)}",
+            f"its last log lines ({spec.log_file}):\n{await asyncio.to_thread(log.tail)}",
         )
 
     def _create(self, engine: Engine, spec: ProcessSpec) -> Any:
@@ -218,7 +229,7 @@ class ContainerBackend:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(pump, 2.0)
         if handle._log is not None:
-            handle._log.close()
+            await asyncio.to_thread(handle._log.close)
         if handle.returncode is None:
             handle.returncode = -9
 

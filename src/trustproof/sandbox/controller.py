@@ -53,6 +53,7 @@ from typing import Any, Self
 
 from trustproof.audit import AuditSink, AuditUnavailable, FanOutSink, MemorySink
 from trustproof.audit.keys import load_kek
+from trustproof.audit.servicelog import ServiceLog, read_service_log
 from trustproof.audit.store import EncryptedLogSink
 from trustproof.clock import Clock, SystemClock
 from trustproof.errors import SandboxError, TrustproofError, UsageError
@@ -125,8 +126,10 @@ class Sandbox:
         self.run = RunDir.create(run_dir)
         self.clock = clock or SystemClock()
         self.registry = PidRegistry(self.run.pids)
-        self.backend = backend or LocalProcessBackend(self.registry)
-        self.containers = ContainerBackend(self.run, self.registry)  # `image:` services
+        self.backend = backend or LocalProcessBackend(self.registry, self._service_log_key)
+        self.containers = ContainerBackend(  # `image:` services
+            self.run, self.registry, self._service_log_key
+        )
         self.engine = engine
         self.policy_watch: PolicyWatch | None = None  # with the spec's policies (no `engine`)
         self.audit = MemorySink()
@@ -164,7 +167,7 @@ class Sandbox:
             requested = backend_choice or os.environ.get(BACKEND_ENV) or None
             if resolve_choice(requested, spec.backend, log.warning) == "isolated":
                 self.network = IsolatedNetwork(spec, self.run)
-                self.backend = IsolatedBackend(self.registry, self.network)
+                self.backend = IsolatedBackend(self.registry, self.network, self._service_log_key)
                 self.backend_kind = "isolated"
                 self.egress_ledger = self.network.egress_ledger
 
@@ -268,6 +271,7 @@ class Sandbox:
             run_dir=self.run.path,
             create=True,
         )
+        self._log_kek = kek.key  # service logs are encrypted under it too (`_service_log_key`)
         return EncryptedLogSink(
             self.run.audit_log,
             kek.key,
@@ -599,6 +603,31 @@ class Sandbox:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    # -- service logs, encrypted at rest (`trustproof.audit.servicelog`) ------------------------
+
+    def _service_log_key(self) -> bytes:
+        """The KEK the services' logs are encrypted under: the audit log's, loaded at start."""
+        key: bytes | None = getattr(self, "_log_kek", None)
+        if key is None:
+            raise SandboxError(
+                "no audit key-encryption key is loaded: a service's log would be in the clear",
+                "start the sandbox (it loads the KEK) before starting services",
+            )
+        return key
+
+    def flush_service_logs(self) -> None:
+        """Write the output that waits in memory, for a reader of the log files now."""
+        mocks = [m.handle for m in self.dependencies.mocks.values() if m.handle is not None]
+        for handle in [*self.handles.values(), *mocks]:
+            handle.flush_log()
+
+    def service_log(self, name: str | Path) -> ServiceLog:
+        """Service (or dependency mock) `name`'s output so far (or the log file `name` of this
+        run), verified and decrypted in memory (`trustproof.audit.servicelog`)."""
+        self.flush_service_logs()
+        path = name if isinstance(name, Path) else self.run.service_log(name)
+        return read_service_log(path, self._service_log_key())
 
 
 def _audit_state(log: EncryptedLogSink | None) -> dict[str, Any] | None:

@@ -171,7 +171,7 @@ class Dependencies:
             }
         )
         process = ProcessSpec(
-            name, tuple(mock.command), self.spec.base_dir, env, self.run.log(name)
+            name, tuple(mock.command), self.spec.base_dir, env, self.run.service_log(name)
         )
         handle = await backend.start(process)
         mocked = _Mock(f"http://127.0.0.1:{port}", handle=handle)

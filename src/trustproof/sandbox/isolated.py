@@ -44,7 +44,13 @@ from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox import firewall
-from trustproof.sandbox.backend import Handle, LocalProcessBackend, PidRegistry, ProcessSpec
+from trustproof.sandbox.backend import (
+    Handle,
+    LocalProcessBackend,
+    LogKey,
+    PidRegistry,
+    ProcessSpec,
+)
 from trustproof.sandbox.egress_events import EgressLedger
 from trustproof.sandbox.hub import Hub
 from trustproof.sandbox.netns import Ledger, NetNamespace, delete_namespace, ip_tool
@@ -335,8 +341,8 @@ class IsolatedBackend:
     also bind-mounts ``/etc/netns/<ns>/resolv.conf``); everything else as `LocalProcessBackend`
     (process group, pid registry, parent-death SIGKILL, scrubbed logs)."""
 
-    def __init__(self, registry: PidRegistry, network: IsolatedNetwork) -> None:
-        self.local = LocalProcessBackend(registry)
+    def __init__(self, registry: PidRegistry, network: IsolatedNetwork, log_key: LogKey) -> None:
+        self.local = LocalProcessBackend(registry, log_key)
         self.network = network
 
     async def start(self, spec: ProcessSpec) -> Handle:

@@ -125,7 +125,7 @@ async def wait_ready(
         if not handle.running():
             raise SandboxError(
                 f"service {name!r} exited before it was ready (exit code {handle.exit_code})",
-                f"its last log lines ({handle.log_file}):\n{last_lines(handle.log_file)}",
+                f"its last log lines ({handle.log_file}):\n{await handle.last_lines()}",
             )
         if await healthy(host, port, check, connector):
             return time.monotonic() - start
@@ -134,6 +134,6 @@ async def wait_ready(
             raise SandboxError(
                 f"service {name!r} did not become ready within {check.timeout} "
                 f"({what} on {host}:{port})",
-                f"its last log lines ({handle.log_file}):\n{last_lines(handle.log_file)}",
+                f"its last log lines ({handle.log_file}):\n{await handle.last_lines()}",
             )
         await asyncio.sleep(POLL_SECONDS)

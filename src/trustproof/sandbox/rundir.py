@@ -3,7 +3,10 @@
     <run>/state.json        endpoints, pids, URLs (what `status` shows)
     <run>/pids              process groups started (what `down` kills after a SIGKILLed controller)
     <run>/control.sock      the running controller's local API (token, cert, status, shutdown)
-    <run>/logs/<name>.log   each process's output, scrubbed (0600 from creation on)
+    <run>/logs/<name>.log   trustproof's own processes' logs (controller, reaper, ...), scrubbed
+                            (0600 from creation on)
+    <run>/logs/<service>.log.tpa  each service's output, scrubbed and encrypted under the
+                            audit KEK (`trustproof.audit.servicelog`; ``trustproof audit logs``)
     <run>/audit.jsonl       the gateways' decisions (0600; runs before the encrypted log)
     <run>/audit.log         the run's encrypted, hash-chained audit log (0600; `trustproof.audit`)
     <run>/identities/<name>/{cert,key,bundle}.pem   workload SVIDs, rotated in place (secret)
@@ -202,6 +205,10 @@ class RunDir:
         for path in self.external_dirs():
             if Path(path).name.startswith("trustproof-pg-"):
                 shutil.rmtree(path, ignore_errors=True)
+
+    def service_log(self, name: str) -> Path:
+        """`logs/<name>.log.tpa`: a service's output, encrypted (`trustproof.audit.servicelog`)."""
+        return self.logs / f"{name}.log.tpa"
 
     def remove_secrets(self) -> None:
         """Delete every key the run wrote (identities, admin, datastore keys, the socket)."""

@@ -233,9 +233,9 @@ def service_process(spec: Spec, name: str, run: RunDir, env: Mapping[str, str]) 
             mounts.append(run.rendered(name))
         argv = tuple(service.args or ())
         return ProcessSpec(
-            name, argv, cwd, env, run.log(name), image=service.image, mounts=tuple(mounts)
+            name, argv, cwd, env, run.service_log(name), image=service.image, mounts=tuple(mounts)
         )
-    return ProcessSpec(name, tuple(service.command), cwd, env, run.log(name))
+    return ProcessSpec(name, tuple(service.command), cwd, env, run.service_log(name))
 
 
 def start_order(spec: Spec) -> list[list[str]]:

@@ -38,7 +38,10 @@ class AuditSettings:
         "Records between two signed checkpoints (each one is fsync-ed).", default=Count(256)
     )
     batch_records: Count = doc(
-        "Records written together (a kill -9 loses at most one batch).", default=Count(64)
+        "Records written together (a kill -9 loses at most one batch). 1: each gateway "
+        "decision is written before its request is forwarded, and a failing write refuses "
+        "that request (one write a request).",
+        default=Count(64),
     )
 
 
