@@ -555,6 +555,7 @@ class LiveView:
         self, links: tuple[tuple[str, str], ...], fault: NetFault
     ) -> AbstractAsyncContextManager[NetPath]:
         return view_chaos.service_path_fault(self.sandbox, links, fault)
+
     # -- third-party trust faults (`trustproof.sandbox.view_thirdparty`) ------------------------
 
     def jwks_wrong_keys(

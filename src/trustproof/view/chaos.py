@@ -106,6 +106,8 @@ class NetPath:
 
     mechanism: NetMechanism
     detail: str
+
+
 @dataclass(frozen=True)
 class WrongKeys:
     """A well-formed JWK Set (and the same public keys as PEM) of keys the token service does not

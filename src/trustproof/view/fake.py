@@ -471,6 +471,7 @@ class FakeView:
         self, links: tuple[tuple[str, str], ...], fault: NetFault
     ) -> AbstractAsyncContextManager[NetPath]:
         return fake_chaos.service_path_fault(self, links, fault)
+
     # -- third-party trust faults (`trustproof.view.fake_chaos`) -------------------------------
 
     def jwks_wrong_keys(

@@ -300,6 +300,8 @@ async def on_service_link(view: FakeView, request: HttpRequest) -> Exchange | No
     body = b'{"error": "egress_failed", "reason": "callee-unavailable"}'
     headers = CIMultiDict({"X-Trustproof-Decision": "egress-error"})
     return HttpAnswer(502, headers, body, f"fake://{request.service}")
+
+
 def _kid(token: Secret[str]) -> str | None:
     """The ``kid`` of a compact JWS's header, unverified (None when it has none)."""
     head = token.reveal().split(".", 1)[0]

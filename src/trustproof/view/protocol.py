@@ -339,6 +339,7 @@ class SandboxView(Protocol):
         proxy and the callee's gateway (latency, connection loss, resets); restored after. What
         it yields says which mechanism did it (a TCP fault proxy on loopback; on the isolated
         backend ``tc netem``, or nftables and a relay in the caller's namespace)."""
+
     # -- third-party trust faults (`trustproof.chaos.faults_thirdparty`) ----------------------
 
     def jwks_wrong_keys(
