@@ -12,8 +12,11 @@ setup:
 demo: setup
 	@scripts/demo.sh
 
+# Tests without sockets or processes on every core (pytest-xdist), then the integration tests one
+# at a time (the shop's sandboxes use fixed ports).
 test: setup lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto -m "not integration"
+	$(BIN)/python -m pytest -q -m integration
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -24,9 +27,10 @@ typecheck: setup
 	$(BIN)/mypy
 
 # The inner loop: unit tests only (no sockets, no processes), without the fuzz targets, which
-# `make test` runs briefly and `make fuzz` at length.
+# `make test` runs briefly and `make fuzz` at length; on every core (pytest-xdist), property
+# tests with the `quick` Hypothesis profile (tests/conftest.py).
 unit: setup
-	$(BIN)/python -m pytest -q -m "not integration" --ignore=tests/fuzz
+	HYPOTHESIS_PROFILE=quick $(BIN)/python -m pytest -q -n auto -m "not integration" --ignore=tests/fuzz
 
 integration: setup
 	$(BIN)/python -m pytest -q -m integration

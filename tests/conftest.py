@@ -16,6 +16,8 @@ SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
 # Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default `ci`):
 #   ci    what `make test` runs: bounded and derandomized, so a CI failure reproduces exactly
 #         (derandomize also turns the example database off: CI writes nothing to the tree).
+#   quick what `make unit` runs (the inner loop): the same bounded, derandomized search with a
+#         tenth of the examples; `make test` runs the full `ci` profile.
 #   fuzz  what `make fuzz` runs: many more random examples, new seeds each run, failures kept in
 #         the local .hypothesis/ database and replayed first on the next run.
 settings.register_profile(
@@ -26,6 +28,7 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+settings.register_profile("quick", settings.get_profile("ci"), max_examples=20)
 settings.register_profile(
     "fuzz",
     max_examples=2_000,
