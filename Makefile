@@ -12,11 +12,14 @@ setup:
 demo: setup
 	@scripts/demo.sh
 
-# Tests without sockets or processes on every core (pytest-xdist), then the integration tests one
-# at a time (the shop's sandboxes use fixed ports).
+# Tests without sockets or processes on every core (pytest-xdist), then the integration tests:
+# as root on every core too, each worker in a network namespace of its own with only a loopback
+# (the shop's sandboxes use fixed ports; tests/conftest.py), one file per worker at a time;
+# otherwise in one process.
+ITEST_WORKERS := $(shell [ "$$(id -u)" = 0 ] && echo auto || echo 0)
 test: setup lint typecheck
 	$(BIN)/python -m pytest -q -n auto -m "not integration"
-	$(BIN)/python -m pytest -q -m integration
+	TRUSTPROOF_TEST_NETNS=1 $(BIN)/python -m pytest -q -n $(ITEST_WORKERS) --dist loadfile -m integration
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -33,7 +36,7 @@ unit: setup
 	HYPOTHESIS_PROFILE=quick $(BIN)/python -m pytest -q -n auto -m "not integration" --ignore=tests/fuzz
 
 integration: setup
-	$(BIN)/python -m pytest -q -m integration
+	TRUSTPROOF_TEST_NETNS=1 $(BIN)/python -m pytest -q -n $(ITEST_WORKERS) --dist loadfile -m integration
 
 bench: setup
 	@for b in benchmarks/[!_]*.py; do case $$b in */soak_*) continue;; esac; \
