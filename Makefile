@@ -12,8 +12,14 @@ setup:
 demo: setup
 	@scripts/demo.sh
 
+# Tests without sockets or processes on every core (pytest-xdist), then the integration tests:
+# as root on every core too, each worker in a network namespace of its own with only a loopback
+# (the shop's sandboxes use fixed ports; tests/conftest.py), one file per worker at a time;
+# otherwise in one process.
+ITEST_WORKERS := $(shell [ "$$(id -u)" = 0 ] && echo auto || echo 0)
 test: setup lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto -m "not integration"
+	TRUSTPROOF_TEST_NETNS=1 $(BIN)/python -m pytest -q -n $(ITEST_WORKERS) --dist loadfile -m integration
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -24,12 +30,13 @@ typecheck: setup
 	$(BIN)/mypy
 
 # The inner loop: unit tests only (no sockets, no processes), without the fuzz targets, which
-# `make test` runs briefly and `make fuzz` at length.
+# `make test` runs briefly and `make fuzz` at length; on every core (pytest-xdist), property
+# tests with the `quick` Hypothesis profile (tests/conftest.py).
 unit: setup
-	$(BIN)/python -m pytest -q -m "not integration" --ignore=tests/fuzz
+	HYPOTHESIS_PROFILE=quick $(BIN)/python -m pytest -q -n auto -m "not integration" --ignore=tests/fuzz
 
 integration: setup
-	$(BIN)/python -m pytest -q -m integration
+	TRUSTPROOF_TEST_NETNS=1 $(BIN)/python -m pytest -q -n $(ITEST_WORKERS) --dist loadfile -m integration
 
 bench: setup
 	@for b in benchmarks/[!_]*.py; do case $$b in */soak_*) continue;; esac; \

@@ -112,7 +112,7 @@ def test_the_document_round_trips(run: Results) -> None:
     assert from_json(json.loads(json.dumps(run.to_json()))) == run
 
 
-@settings(max_examples=50)
+@settings(max_examples=settings.default.max_examples // 4)
 @given(results(SAFE))
 def test_the_file_round_trips(run: Results) -> None:
     with TemporaryDirectory() as tmp:

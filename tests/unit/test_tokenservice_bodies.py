@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from trustproof.tokenservice.bodies import (
@@ -126,7 +126,6 @@ def test_json_refusals(body: bytes) -> None:
 # -- properties: no input makes the rules raise, and only exact endpoints pass -------------------
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=512))
 def test_any_form_body_is_parameters_or_a_4xx(body: bytes) -> None:
     result = parse_form(body)
@@ -137,21 +136,18 @@ def test_any_form_body_is_parameters_or_a_4xx(body: bytes) -> None:
         assert all(isinstance(k, str) and k and isinstance(v, str) for k, v in result.items())
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=512))
 def test_any_json_body_is_an_object_or_a_4xx(body: bytes) -> None:
     result = parse_json(body)
     assert isinstance(result, dict) or 400 <= result.status < 500
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80), st.one_of(st.none(), st.text(max_size=40)), st.integers(-1, 10**9))
 def test_any_headers_pass_or_get_a_4xx(content_type: str, coding: str | None, length: int) -> None:
     result = check_headers(content_type, coding, length, FORM)
     assert result is None or 400 <= result.status < 500
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(["GET", "POST", "HEAD", "PUT", "OPTIONS"]), st.text(max_size=60))
 def test_only_exact_endpoints_pass(method: str, target: str) -> None:
     result = check_target(method, target)

@@ -187,7 +187,7 @@ def test_a_log_of_a_killed_writer_verifies_up_to_its_last_checkpoint() -> None:
 
 
 @given(st.data())
-@settings(max_examples=300)
+@settings(max_examples=settings.default.max_examples * 3 // 2)
 def test_any_changed_byte_or_cut_is_caught_and_never_crashes(data: st.DataObject) -> None:
     log = joined(build(n=6, every=3))
     cut = data.draw(st.booleans())

@@ -291,7 +291,7 @@ ANSWERS = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=settings.default.max_examples * 3 // 2, deadline=None)
 @given(ANSWERS)
 @example(
     (200, [("X-Trustproof-Decision", "inventory"), ("X-Trustproof-Decision", "deny")], b"", True)
