@@ -26,6 +26,11 @@ signed over them at the real time (`proof.py`), so that the service can refuse w
 come through its gateway.
 
 `Pipeline.decide` never raises: any exception is a refusal at stage ``internal`` (fail closed).
+
+The stages' pure functions of the request alone (the HTTP checks, the ``Authorization`` field, the
+canonical target, the route, the relayable headers) are computed once per distinct request and
+remembered (`prepared.py`); the certificate's verdict, the token's validation and the policy's
+answer are established again on every request.
 """
 
 from __future__ import annotations
