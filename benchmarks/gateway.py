@@ -406,6 +406,18 @@ def print_table(targets: list[Target], report: dict[str, Any]) -> None:
             f"({t['client_processes']} x {t['connections_per_process']} conn); servers: {servers}; "
             f"machine {t['machine_busy_cores']:.2f} (kernel irq {t['machine_irq_cores']:.2f})"
         )
+    # On a saturated machine each server gets about the same share of a core, so its throughput
+    # follows its CPU per request: the figure that moves least with the load.
+    per_request = {
+        t.key: t.throughput["server_cpu_cores"][t.key] / t.per_second * 1e6
+        for t in targets
+        if t.per_second and t.key in t.throughput.get("server_cpu_cores", {})
+    }
+    report["server_cpu_us_per_request"] = per_request
+    print(
+        "server CPU per request during its window: "
+        + ", ".join(f"{key} {value:.0f} µs" for key, value in per_request.items())
+    )
     print("gateway's own audit timings (medians):")
     for phase, audit in report.get("gateway_audit", {}).items():
         medians = ", ".join(
