@@ -3,10 +3,11 @@
 A client on a keep-alive connection sends the same request line and the same header fields again
 and again. The request-shape stages of `pipeline.Pipeline` — the HTTP checks
 (`headers.request_problem`), the ``Authorization`` field (RFC 6750), the canonical target
-(`paths.canonicalize`), the route it matches and the caller's headers a proxy may relay
-(`headers.relayable`) — are pure functions of (HTTP version, method, request-target, header fields)
-and the gateway's configuration, so they are computed once per distinct request and looked up
-afterwards. Measured on the benchmark's request they are about a third of the pipeline's CPU.
+(`paths.canonicalize`) and its origin form for the upstream, the route it matches and the
+caller's headers a proxy may relay (`headers.relayable`) — are pure functions of (HTTP version,
+method, request-target, header fields) and the gateway's configuration, so they are computed once
+per distinct request and looked up afterwards. Measured on the benchmark's request they are about
+a third of the pipeline's CPU.
 
 Nothing that can change while a request is repeated is kept here: the client certificate's
 verdict (revocation is checked on every request by the server shell), the token's validation
