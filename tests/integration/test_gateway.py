@@ -255,6 +255,44 @@ def test_revocation_takes_effect_on_the_next_request(shop_spec_path: Path) -> No
     run(shop_spec_path, scenario)
 
 
+def test_a_repeated_request_on_one_open_connection_is_refused_after_each_revocation(
+    shop_spec_path: Path,
+) -> None:
+    """The same request, again and again on one kept-alive connection (the gateway remembers
+    its shape, `gateway/prepared.py`): allowed until the token is revoked, then refused; with a
+    new token allowed again until the client certificate is revoked, then refused."""
+
+    async def scenario(w: World) -> None:
+        context = client_context(w.fabric.ca.bundle_pem(), w.storefront)
+        connector = aiohttp.TCPConnector(limit_per_host=1, ssl=context)  # kept alive
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def same(token: str) -> tuple[int, str]:
+                headers = {"Authorization": f"Bearer {token}"}
+                async with session.get(w.gateway.url + "/orders/1", headers=headers) as response:
+                    body = await response.json()
+                    return response.status, str(body.get("reason", "served"))
+
+            token = await workload_token(w, w.storefront)
+            assert [await same(token) for _ in range(3)] == [(200, "served")] * 3
+            async with (
+                aiohttp.ClientSession() as other,
+                other.post(f"{w.fabric.url}/revoke", ssl=context, data={"token": token}) as answer,
+            ):
+                assert answer.status == 200
+            assert await same(token) == (401, "token-revoked")
+
+            fresh = await workload_token(w, w.storefront)
+            assert [await same(fresh) for _ in range(2)] == [(200, "served")] * 2
+            w.fabric.ca.revoke(w.storefront)
+            assert await same(fresh) == (401, "client-cert-revoked")
+        assert len(w.gateway.pipeline.prepared) == 2  # one shape per token: both repeated
+        handshakes = [e for e in w.sink.events() if e.timings.handshake_us is not None]
+        assert len(handshakes) == 1  # every request went over the one connection
+
+    run(shop_spec_path, scenario)
+
+
 def test_egress_proxy_adds_mtls_and_a_bound_token(shop_spec_path: Path) -> None:
     async def scenario(w: World) -> None:
         status, body, _ = await call(

@@ -12,6 +12,7 @@ import pytest
 from trustproof.clock import ManualClock
 from trustproof.gateway.config import gateway_config
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
+from trustproof.gateway.prepared import PreparedCache
 from trustproof.gateway.proof import PROOF_HEADER, ProofCheck, verify_proof
 from trustproof.policy import AccessRequest, Decision, StaticPolicyEngine
 from trustproof.scrub import Secret
@@ -291,3 +292,83 @@ def test_a_workload_token_with_cnf_null_is_refused(fabric: Fabric) -> None:
     assert (verdict.stage, verdict.reason) == ("token", "token-malformed")
     twin = fabric.decide(token=fabric.token(thumb=None), peer=Peer())  # no cnf at all
     assert (twin.stage, twin.reason) == ("token", "token-unbound")
+
+
+# -- the prepared-request cache (`gateway/prepared.py`): request shape only, never trust ----------
+
+
+def test_a_repeated_request_is_refused_once_its_token_is_revoked(fabric: Fabric) -> None:
+    token = fabric.token()
+    assert fabric.decide(token=token).allowed  # the twin: the same request, not yet revoked
+    assert fabric.decide(token=token).allowed
+    assert len(fabric.pipeline.prepared) == 1  # the second one came from the cache
+    jti = str(fabric.validator.inspect(token).claims["jti"])
+    fabric.revocations.revoke(jti, fabric.clock.now() + timedelta(minutes=5))
+    verdict = fabric.decide(token=token)
+    assert (verdict.allowed, verdict.stage, verdict.reason) == (False, "token", "token-revoked")
+    assert verdict.upstream_headers == ()
+
+
+def test_a_repeated_request_is_refused_once_its_certificate_is_revoked(fabric: Fabric) -> None:
+    token = fabric.token()
+    assert fabric.decide(token=token).allowed
+    revoked = replace(STOREFRONT, refusal="revoked")  # what the server shell says from now on
+    verdict = fabric.decide(token=token, peer=revoked)
+    assert (verdict.allowed, verdict.stage, verdict.reason) == (
+        False,
+        "tls",
+        "client-cert-revoked",
+    )
+    assert len(fabric.pipeline.prepared) == 1
+
+
+def test_a_repeated_request_is_refused_once_its_token_expires(fabric: Fabric) -> None:
+    token = fabric.token(ttl=timedelta(minutes=1))
+    assert fabric.decide(token=token).allowed
+    fabric.clock.advance(timedelta(minutes=5))
+    verdict = fabric.decide(token=token)
+    assert (verdict.allowed, verdict.reason) == (False, "token-expired")
+
+
+def test_a_repeated_request_follows_a_policy_swap(fabric: Fabric) -> None:
+    token = fabric.token()
+    assert fabric.decide(token=token).allowed
+    fabric.pipeline.engine = StaticPolicyEngine(set())  # a reload that removed the permit
+    verdict = fabric.decide(token=token)
+    assert (verdict.allowed, verdict.stage, verdict.reason) == (
+        False,
+        "policy",
+        "no-matching-permit",
+    )
+
+
+def test_a_repeated_request_follows_a_configuration_swap(fabric: Fabric) -> None:
+    config = gateway_config(fabric.spec, "orders")
+    fabric.pipeline.config = replace(config, token="optional")
+    assert fabric.decide().allowed
+    fabric.pipeline.config = config  # token required again: the cached shape is dropped
+    verdict = fabric.decide()
+    assert (verdict.allowed, verdict.reason) == (False, "token-missing")
+
+
+def test_a_cached_shape_keeps_each_refusal_of_the_request_stages(fabric: Fabric) -> None:
+    token = fabric.token()
+    for _ in range(2):
+        override = fabric.decide(token=token, headers=(("X-HTTP-Method-Override", "DELETE"),))
+        assert (override.stage, override.reason) == ("request", "method-override")
+        bad = fabric.decide(token=token, target="/orders%2F42")
+        assert (bad.stage, bad.reason) == ("path", "bad-path")
+        route = fabric.decide(token=token, method="PUT")
+        assert (route.stage, route.reason) == ("policy", "method-not-allowed")
+    assert len(fabric.pipeline.prepared) == 3
+
+
+def test_the_prepared_cache_is_bounded_and_never_shows_a_token(fabric: Fabric) -> None:
+    fabric.pipeline.prepared = PreparedCache(size=2)
+    token = fabric.token()
+    for n in range(5):
+        assert fabric.decide(token=token, target=f"/orders/{n}").allowed
+    assert len(fabric.pipeline.prepared) == 2
+    assert token not in repr(fabric.pipeline.prepared)
+    with pytest.raises(ValueError, match="at least one"):
+        PreparedCache(size=0)

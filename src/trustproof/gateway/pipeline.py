@@ -26,6 +26,11 @@ signed over them at the real time (`proof.py`), so that the service can refuse w
 come through its gateway.
 
 `Pipeline.decide` never raises: any exception is a refusal at stage ``internal`` (fail closed).
+
+The stages' pure functions of the request alone (the HTTP checks, the ``Authorization`` field, the
+canonical target, the route, the relayable headers) are computed once per distinct request and
+remembered (`prepared.py`); the certificate's verdict, the token's validation and the policy's
+answer are established again on every request.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from trustproof.gateway.headers import (
 )
 from trustproof.gateway.http1 import CONSUMED, origin_form
 from trustproof.gateway.paths import BadTarget, CanonicalTarget, canonicalize
+from trustproof.gateway.prepared import Prepared, PreparedCache
 from trustproof.gateway.proof import PROOF_HEADER, sign_proof
 from trustproof.policy import AccessRequest, Decision, PolicyEngine
 from trustproof.scrub import scrubbed_traceback
@@ -153,6 +159,9 @@ class Pipeline:
         # The gateway proof is checked by the service against its own real clock, so it is
         # stamped with real time — not the injected clock, which lifecycle scenarios move.
         self.wall_time = wall_time
+        # The request-shape stages' results per distinct request (`prepared.py`); never the
+        # token's validity, the certificate's or the policy's answer.
+        self.prepared = PreparedCache()
 
     def decide(self, request: InboundRequest) -> Verdict:
         try:
@@ -173,16 +182,19 @@ class Pipeline:
 
     def _decide(self, request: InboundRequest) -> Verdict:
         progress = _Progress()
+        shape = self.prepared.entry(
+            self.config, request.version, request.method, request.target, request.headers
+        )
         refusal = (
-            _request_stage(request)
+            _request_stage(request, shape)
             or self._tls_stage(request, progress)
-            or self._token_stage(request, progress)
-            or _path_stage(request, progress)
-            or self._policy_stage(request, progress)
+            or self._token_stage(request, progress, shape)
+            or _path_stage(request, progress, shape)
+            or self._policy_stage(request, progress, shape)
         )
         if refusal is not None:
             return progress.refuse(refusal)
-        return self._allow(request, progress)
+        return self._allow(request, progress, shape)
 
     # -- stages: each returns a refusal, or None and what it established in `progress` ---------
 
@@ -214,9 +226,13 @@ class Pipeline:
             )
         return None
 
-    def _token_stage(self, request: InboundRequest, progress: _Progress) -> _Refusal | None:
+    def _token_stage(
+        self, request: InboundRequest, progress: _Progress, shape: Prepared
+    ) -> _Refusal | None:
         config, peer = self.config, request.peer
-        token, problem = _bearer(request.headers)
+        if shape.bearer is None:
+            shape.bearer = _bearer(request.headers)
+        token, problem = shape.bearer
         if problem:
             return _Refusal(401, "token", problem, "send one 'Authorization: Bearer' header")
         if token is None:
@@ -260,13 +276,20 @@ class Pipeline:
         progress.token_roles = tuple(str(role) for role in check.claims.get("roles", ()))
         return None
 
-    def _policy_stage(self, request: InboundRequest, progress: _Progress) -> _Refusal | None:
+    def _policy_stage(
+        self, request: InboundRequest, progress: _Progress, shape: Prepared
+    ) -> _Refusal | None:
         config, principal, canonical = self.config, progress.principal, progress.canonical
         if principal is None or canonical is None:  # the stages before establish both
             return _Refusal(500, "internal", "gateway-error", "stage order broken")
-        route = config.routes.match(request.method, canonical.path)
+        if not shape.route_done:
+            shape.route = config.routes.match(request.method, canonical.path)
+            shape.route_done = True
+        route = shape.route
         if route is None:
-            offered = config.routes.methods_for(canonical.path)
+            if shape.offered is None:
+                shape.offered = config.routes.methods_for(canonical.path)
+            offered = shape.offered
             if offered:
                 return _Refusal(
                     403,
@@ -305,15 +328,18 @@ class Pipeline:
 
     # -- the allow -----------------------------------------------------------------------------
 
-    def _allow(self, request: InboundRequest, progress: _Progress) -> Verdict:
+    def _allow(self, request: InboundRequest, progress: _Progress, shape: Prepared) -> Verdict:
         principal, canonical = progress.principal, progress.canonical
         route, decision = progress.route, progress.decision
         if principal is None or canonical is None or route is None or decision is None:
             raise AssertionError("an allow without every stage's result")  # fail closed
-        upstream_target = origin_form(canonical.path, canonical.query)
-        headers, stripped = _upstream_headers(
-            request, principal, route.path, self.config.identity_headers
-        )
+        if shape.upstream_target is None:
+            shape.upstream_target = origin_form(canonical.path, canonical.query)
+        upstream_target = shape.upstream_target
+        if shape.kept is None:
+            kept, removed = relayable(request.headers, CONSUMED, self.config.identity_headers)
+            shape.kept = (tuple(kept), removed)
+        headers, stripped = _upstream_headers(request, principal, route.path, shape.kept)
         if self.config.proof_key is not None:
             proof = sign_proof(
                 self.config.proof_key.reveal(),
@@ -341,15 +367,20 @@ class Pipeline:
         )
 
 
-def _request_stage(request: InboundRequest) -> _Refusal | None:
-    problem = request_problem(request.version, request.headers)
+def _request_stage(request: InboundRequest, shape: Prepared) -> _Refusal | None:
+    if not shape.problem_done:
+        shape.problem = request_problem(request.version, request.headers)
+        shape.problem_done = True
+    problem = shape.problem
     if problem is None:
         return None
     return _Refusal(400, "request", problem.reason, problem.detail)
 
 
-def _path_stage(request: InboundRequest, progress: _Progress) -> _Refusal | None:
-    target = canonicalize(request.target)
+def _path_stage(request: InboundRequest, progress: _Progress, shape: Prepared) -> _Refusal | None:
+    if shape.target is None:
+        shape.target = canonicalize(request.target)
+    target = shape.target
     if isinstance(target, BadTarget):
         return _Refusal(400, "path", _reason(target.reason, "bad-path"), target.detail)
     progress.canonical = target
@@ -370,9 +401,14 @@ def _bearer(headers: Headers) -> tuple[str | None, Reason | None]:
 
 
 def _upstream_headers(
-    request: InboundRequest, principal: Identity, route: str, extra: frozenset[str]
+    request: InboundRequest,
+    principal: Identity,
+    route: str,
+    relayed: tuple[Headers, tuple[str, ...]],
 ) -> tuple[Headers, tuple[str, ...]]:
-    kept, stripped = relayable(request.headers, CONSUMED, extra)
+    """The relayed caller headers (`headers.relayable`, computed once per request shape), the
+    client-address headers and the verified identity."""
+    kept, stripped = list(relayed[0]), relayed[1]
     kept += forwarding_headers(request.source_ip, "https")
     kept += [
         ("X-Trustproof-Request-Id", request.request_id),
