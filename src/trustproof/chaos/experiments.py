@@ -14,6 +14,10 @@ id                         what it proves
 ``chaos.network-fault``    latency, loss or resets on the way to the token service (a TCP fault
                            proxy on its address): nothing forwarded without a token
 ``chaos.jwks-garbage``     a service's key files hold garbage: forged tokens still refused
+``chaos.ca-rotation``      a root rotated under traffic: with overlap 0 failed requests; the
+                           retired root's certificates refused everywhere
+``chaos.intermediate-revoked`` a leaf under a revoked intermediate CA refused on the next request
+``chaos.cert-expiry``      a leaf left to expire (rotation stopped): refused after, everywhere
 =========================  ======================================================================
 
 Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
@@ -26,6 +30,7 @@ from __future__ import annotations
 from collections import Counter
 
 from trustproof.chaos.experiment import Fault, run_experiment
+from trustproof.chaos.faults_ca import ca_rotation, cert_expiry, intermediate_revoked
 from trustproof.chaos.faults_gateway import (
     audit_sink_down,
     cedar_error,
@@ -51,6 +56,9 @@ FAULTS: dict[chaos_spec.Fault, Fault] = {
     "audit-sink-down": audit_sink_down,
     "network-fault": network_fault,
     "jwks-garbage": jwks_garbage,
+    "ca-rotation": ca_rotation,
+    "intermediate-revoked": intermediate_revoked,
+    "cert-expiry": cert_expiry,
 }
 EXPERIMENT_IDS: tuple[str, ...] = tuple(f"chaos.{fault}" for fault in chaos_spec.FAULTS)
 

@@ -40,14 +40,19 @@ Fault = Literal[
     "audit-sink-down",
     "network-fault",
     "jwks-garbage",
+    "ca-rotation",
+    "intermediate-revoked",
+    "cert-expiry",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 IdpMode = Literal["stopped", "error", "slow"]
 NetMode = Literal["latency", "loss", "reset"]
-Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset"]
+CaRotationMode = Literal["overlap", "no-overlap"]
+Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset", "overlap", "no-overlap"]
 MODES: dict[str, tuple[str, ...]] = {
     "idp-outage": get_args(IdpMode),
     "network-fault": get_args(NetMode),
+    "ca-rotation": get_args(CaRotationMode),
 }
 Expect = Literal["fail-closed", "recover"]
 
@@ -108,7 +113,8 @@ class Experiment:
     )
     mode: Mode | None = _doc(
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
-        "network-fault: latency, loss, reset (on the way to the token service).",
+        "network-fault: latency, loss, reset (on the way to the token service); "
+        "ca-rotation: overlap (the default), no-overlap.",
         default=None,
     )
     delay: Duration | None = _doc(
@@ -163,6 +169,9 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "audit-sink-down": frozenset(),
     "network-fault": frozenset({"mode", "latency", "loss"}),
     "jwks-garbage": frozenset(),
+    "ca-rotation": frozenset({"mode"}),
+    "intermediate-revoked": frozenset(),
+    "cert-expiry": frozenset(),
 }
 _OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(

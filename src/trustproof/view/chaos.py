@@ -82,5 +82,30 @@ ChaosFlaw = Literal[
     "policy-error-allows",  # a policy whose evaluation fails is read as an allow
     "audit-fail-open",  # requests are forwarded when the audit log cannot be written
     "garbage-keys-skip-verify",  # a service whose key files hold garbage takes any token
+    "keeps-retired-root",  # a certificate of a root removed from the bundle is still accepted
+    "ignores-intermediate-revocation",  # a leaf under a revoked intermediate is still accepted
+    "accepts-expired-cert",  # an expired client certificate is accepted
 ]
 """What a fake server does wrong under a trust fault (`FakeServer.chaos_flaws`)."""
+
+
+@dataclass(frozen=True)
+class TemporaryCa:
+    """A temporary root and the intermediate CA under it (`SandboxView.temporary_intermediate`),
+    by serial: trusted in every bundle while the experiment holds it."""
+
+    root_serial: int
+    serial: int  # the intermediate's
+    subject: str  # the intermediate's, RFC 4514
+
+    def describe(self) -> str:
+        return f"intermediate {self.subject} (serial {self.serial:x})"
+
+
+@dataclass(frozen=True)
+class BundleChange:
+    """What publishing the trust bundle reached (`SandboxView.add_root`, `retire_root`, ...):
+    the roots now trusted and the services told to reload their files."""
+
+    roots: tuple[int, ...]  # serials, oldest first
+    told: tuple[str, ...]

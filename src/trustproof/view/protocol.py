@@ -40,7 +40,14 @@ from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
-from trustproof.view.chaos import IdpFault, NetFault, PolicyReload, TokenFetch
+from trustproof.view.chaos import (
+    BundleChange,
+    IdpFault,
+    NetFault,
+    PolicyReload,
+    TemporaryCa,
+    TokenFetch,
+)
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressResult
@@ -320,4 +327,64 @@ class SandboxView(Protocol):
         connections its namespace's firewall dropped, DNS queries the sandbox resolver refused
         (the egress probes' own attempts left out), counted, by service. Empty on the local
         backend, where nothing is observed."""
+        ...
+
+    # -- certificate-authority faults (`trustproof.chaos.faults_ca`) ---------------------------
+
+    def use_cert(self, name: str, svid: Svid | None) -> None:
+        """Present `svid` as `name`'s valid certificate from now on (tokens the view mints are
+        bound to it); None forgets it: the next attempt presents a fresh one from the issuing
+        root."""
+        ...
+
+    def short_lived_cert(self, name: str, ttl: timedelta) -> Svid:
+        """A valid SVID for `name` from the issuing root whose validity ends on the first whole
+        second at least `ttl` from now (X.509 times have second precision)."""
+        ...
+
+    async def wait_until(self, when: datetime) -> None:
+        """Return once the sandbox's clock is past `when` (the fake moves its manual clock)."""
+        ...
+
+    def hold_cert(self, name: str, svid: Svid) -> AbstractAsyncContextManager[None]:
+        """Inside the block `name` presents `svid` everywhere — its egress proxies and the
+        view — and nothing renews it; `name`'s current SVID is presented again after."""
+        ...
+
+    def root_serials(self) -> tuple[int, ...]:
+        """The serials of the roots every trust bundle holds, oldest first."""
+        ...
+
+    def ca_rotation(self) -> AbstractAsyncContextManager[None]:
+        """Root rotation happens inside (`add_root`, `issue_from_newest_root`, `retire_root`);
+        on exit, whatever happened, every bundle is published again, every SVID not from the
+        issuing root reissued, and the view presents fresh certificates."""
+        ...
+
+    async def add_root(self) -> BundleChange:
+        """A new root, trusted in every bundle (gateways, egress proxies, the token service,
+        datastores, every service's files, with a reload), that issues nothing yet."""
+        ...
+
+    async def issue_from_newest_root(self) -> tuple[str, ...]:
+        """The newest root issues from now on; every SVID (workloads, gateways, the token
+        service, datastores) is reissued from it now. The names reissued."""
+        ...
+
+    async def retire_root(self, serial: int) -> BundleChange:
+        """Remove the root `serial` from every bundle (its leaves are refused from now on)."""
+        ...
+
+    def temporary_intermediate(self) -> AbstractAsyncContextManager[TemporaryCa]:
+        """Inside the block a temporary root with an intermediate CA under it is trusted in
+        every bundle (and has its CRLs in every CRL file); removed from all after."""
+        ...
+
+    def issue_under(self, ca: TemporaryCa, name: str) -> Svid:
+        """A valid SVID for `name` signed by the temporary intermediate (and sent with it)."""
+        ...
+
+    async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
+        """Put the temporary intermediate on its root's CRL, rewrite every CRL file and tell
+        the services that reload."""
         ...
