@@ -67,16 +67,17 @@ def results_of(found: dict[str, object]) -> dict[str, ScenarioResult]:
 def test_the_shop_passes_every_ca_fault_and_each_is_undone(tmp_path: Path) -> None:
     found = run_on(SHOP, tmp_path / "run", [ROTATION, CUT, INTERMEDIATE, EXPIRY])
     results = results_of(found)
-    print({sid: round(r.elapsed_s, 2) for sid, r in results.items()})  # noqa: T201
     verdicts = {sid: (r.verdict, r.summary) for sid, r in results.items()}
     assert all(v == "pass" for v, _ in verdicts.values()), verdicts
     rotation = results["chaos.ca-rotation"]
     assert rotation.figures["rotation_failed"] == 0
-    assert rotation.figures["rotation_requests"] >= 32
+    assert rotation.figures["rotation_requests"] >= 4 * 5  # 4 rounds of 3 cells, 2 edges
     assert "a retired-root certificate refused at 2 boundary(ies)" in rotation.summary
     timeline = "\n".join(text for _, text in rotation.timeline)
     assert "retired-root certificate: storefront -> orders GET /orders: HTTP 401" in timeline
-    assert "(at once, no overlap)" in "\n".join(t for _, t in results["chaos.ca-rotation:cut"].timeline)
+    assert "(at once, no overlap)" in "\n".join(
+        t for _, t in results["chaos.ca-rotation:cut"].timeline
+    )
     revoked = results["chaos.intermediate-revoked"]
     assert revoked.summary.startswith(
         "int: a leaf under a revoked intermediate refused at 2 gateway(s) on the next request, "

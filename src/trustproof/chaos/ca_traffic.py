@@ -2,10 +2,10 @@
 changes under it, counted, with phases advanced by request counts — never by time windows,
 which are flaky under load.
 
-The stream goes round the allowed cells of the experiment's sample (each a fresh TLS handshake,
-so every change of certificate or bundle is met by new handshakes) and the egress edges (plain
-HTTP into a caller's egress proxy, which presents the caller's certificate and a token bound to
-it). Each request counts; a refused one is a failure, with its first few shown.
+The stream goes round and round the allowed cells of the experiment's sample (each a fresh TLS
+handshake, so every change of certificate or bundle is met by new handshakes) and the egress
+edges (plain HTTP into a caller's egress proxy, which presents the caller's certificate and a
+token bound to it). Each request counts; a refused one is a failure, with its first few shown.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ MAX_FAILURES_SHOWN = 5
 class Traffic:
     """What the stream did so far."""
 
+    per_round: int = 1  # requests to send each cell and edge once
     total: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
@@ -92,7 +93,7 @@ async def traffic(run: Run) -> AsyncIterator[Traffic | None]:
     if not made:
         yield None
         return
-    running = Traffic()
+    running = Traffic(per_round=len(made))
     running.task = asyncio.create_task(_stream(run, running, made))
     try:
         yield running
@@ -116,8 +117,9 @@ def phase(run: Run, traffic: Traffic | None, name: str) -> None:
         run.rec.event(name)
 
 
-async def advance(run: Run, traffic: Traffic | None, count: int, name: str) -> None:
-    """Let `count` more requests through (a problem if the stream stalls), then log `name`."""
-    if traffic is not None and not await traffic.more(count):
+async def advance(run: Run, traffic: Traffic | None, name: str) -> None:
+    """Let one more round of requests through — every cell and edge once more — (a problem if
+    the stream stalls), then log `name`."""
+    if traffic is not None and not await traffic.more(traffic.per_round):
         run.expect(False, f"the traffic stalled before {name}")
     phase(run, traffic, name)

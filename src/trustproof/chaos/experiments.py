@@ -72,8 +72,19 @@ DEFAULTS: tuple[Experiment, ...] = (
     Experiment(Name("audit-sink-down"), "audit-sink-down"),
     Experiment(Name("token-path-reset"), "network-fault", mode="reset"),
     Experiment(Name("key-files-garbage"), "jwks-garbage"),
+    Experiment(Name("intermediate-ca-revoked"), "intermediate-revoked"),
 )
 """What runs without a ``chaos:`` section."""
+
+DECLARED_ONLY: tuple[Experiment, ...] = (
+    Experiment(Name("ca-root-rotated"), "ca-rotation", mode="overlap"),
+    Experiment(Name("client-cert-expired"), "cert-expiry"),
+)
+"""Faults that run only when a spec declares them (one experiment each, as the benchmark runs
+them): each takes longer than a default may (about a second on the shop). ``ca-rotation``
+reissues every identity of the sandbox and reloads each datastore three times under traffic;
+``cert-expiry`` waits for a certificate to expire (one to two seconds: X.509 times have whole
+seconds)."""
 
 
 def experiments_of(spec: Spec) -> tuple[Experiment, ...]:

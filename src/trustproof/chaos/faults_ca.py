@@ -50,7 +50,6 @@ from trustproof.identity import Svid
 from trustproof.probes.model import Result
 from trustproof.view import Channel
 
-PHASE_REQUESTS = 8  # requests let through between two steps of a rotation
 EXPIRY_TTL = timedelta(seconds=0.2)  # at least; the leaf's not_after is a whole second
 # X.509 times have second precision and not_after is inclusive (RFC 5280): a leaf is expired
 # once the second after its not_after has begun.
@@ -122,18 +121,18 @@ async def ca_rotation(run: Run) -> FaultResult:
     old_roots = view.root_serials()
     async with view.ca_rotation():
         async with traffic(run) as stream:
-            await advance(run, stream, PHASE_REQUESTS, "before the rotation")
+            await advance(run, stream, "before the rotation")
             added = await view.add_root()
             run.rec.event(
                 f"new root trusted in every bundle ({len(added.roots)} roots); "
                 f"services told: {', '.join(added.told) or 'none'}"
             )
             if overlap:
-                await advance(run, stream, PHASE_REQUESTS, "with the new root only trusted")
+                await advance(run, stream, "with the new root only trusted")
             reissued = await view.issue_from_newest_root()
             run.rec.event(f"the new root issues; {len(reissued)} SVIDs reissued from it")
             if overlap:
-                await advance(run, stream, PHASE_REQUESTS, "every SVID from the new root")
+                await advance(run, stream, "every SVID from the new root")
             for serial in old_roots:
                 await view.retire_root(serial)
             run.rec.event(
@@ -141,7 +140,7 @@ async def ca_rotation(run: Run) -> FaultResult:
                 f"({'after the overlap' if overlap else 'at once, no overlap'})"
             )
             refused = await _old_leaves_refused(run, gated, own, old_leaves)
-            await advance(run, stream, PHASE_REQUESTS, "after the old root was retired")
+            await advance(run, stream, "after the old root was retired")
         _judge_traffic(run, stream, overlap)
     run.rec.event("ROLLBACK: every bundle published again, every SVID from the issuing root")
     run.rec.figure("reissued", len(reissued))

@@ -47,8 +47,9 @@ def told(sandbox: Sandbox) -> tuple[str, ...]:
     )
 
 
-async def publish_bundle(sandbox: Sandbox) -> BundleChange:
-    """The CA's current bundle and CRLs to every holder (see the module docstring)."""
+async def publish_bundle(sandbox: Sandbox, *, datastores: bool = True) -> BundleChange:
+    """The CA's current bundle and CRLs to every holder (see the module docstring); without
+    `datastores`, not to the datastores (a root none of their clients' chains leads to)."""
     fabric = _fabric(sandbox)
     pem = fabric.ca.bundle_pem()
     for gateway in sandbox.gateways.values():
@@ -61,20 +62,20 @@ async def publish_bundle(sandbox: Sandbox) -> BundleChange:
         rotator.publish_bundle()  # bundle.pem; subscribers: crl.pem, gateway, proxies, reload
     for rotator in fabric.rotators.values():
         rotator.publish_bundle()  # the token service's certificate, the admin files
-    for server in sandbox.datastores.servers.values():
+    for server in sandbox.datastores.servers.values() if datastores else ():
         await asyncio.to_thread(server.refresh_crl)
     return BundleChange(tuple(c.serial_number for c in fabric.ca.bundle), told(sandbox))
 
 
 async def publish_crls(sandbox: Sandbox) -> BundleChange:
-    """The CA's current CRLs to every ``crl.pem`` (services told) and every datastore."""
+    """The CA's current CRLs to every ``crl.pem``, and the services that reload told. (The
+    datastores' CRL files are not rewritten: only the temporary intermediate's CRL changes,
+    and no client of theirs presents a chain through it.)"""
     fabric = _fabric(sandbox)
     for name, rotator in sandbox.rotators.items():
         write_crl(fabric.ca, rotator.files.directory)
         if name in told(sandbox):
             sandbox._on_rotation(name, rotator.current)
-    for server in sandbox.datastores.servers.values():
-        await asyncio.to_thread(server.refresh_crl)
     return BundleChange(tuple(c.serial_number for c in fabric.ca.bundle), told(sandbox))
 
 
@@ -114,18 +115,30 @@ async def ca_rotation(sandbox: Sandbox) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        issuing = fabric.ca.root
-        if fabric.ca.bundle and fabric.ca.bundle[-1] != issuing:
+        if fabric.ca.bundle and fabric.ca.bundle[-1] != fabric.ca.root:
             fabric.ca.activate_root()
-        holders = [*sandbox.rotators.values(), *fabric.rotators.values()]
-        for rotator in holders:
-            if rotator.current.certificate.issuer != fabric.ca.issuer.subject:
+        issuer = fabric.ca.issuer.subject
+        stale = False
+        for rotator in (*sandbox.rotators.values(), *fabric.rotators.values()):
+            if rotator.current.certificate.issuer != issuer:
                 rotator.rotate()
+                stale = True
         for server in sandbox.datastores.servers.values():
             svid = server.server_svid
-            if svid is not None and svid.certificate.issuer != fabric.ca.issuer.subject:
+            if svid is not None and svid.certificate.issuer != issuer:
                 await asyncio.to_thread(server.rotate_server_certificate)
-        await publish_bundle(sandbox)
+                stale = True
+        if stale or not _published(sandbox):
+            await publish_bundle(sandbox)
+
+
+def _published(sandbox: Sandbox) -> bool:
+    """Does every workload's ``bundle.pem`` hold the CA's bundle as it is now?"""
+    bundle = _fabric(sandbox).ca.bundle_pem()
+    try:
+        return all(r.files.bundle.read_bytes() == bundle for r in sandbox.rotators.values())
+    except OSError:
+        return False
 
 
 def _intermediate(fabric: TrustFabric, ca: TemporaryCa) -> x509.Certificate:
@@ -140,13 +153,13 @@ async def temporary_intermediate(sandbox: Sandbox) -> AsyncIterator[TemporaryCa]
     fabric = _fabric(sandbox)
     root, intermediate = fabric.ca.add_intermediate_root()
     try:
-        await publish_bundle(sandbox)
+        await publish_bundle(sandbox, datastores=False)
         yield TemporaryCa(
             root.serial_number, intermediate.serial_number, intermediate.subject.rfc4514_string()
         )
     finally:
         fabric.ca.retire_root(root)
-        await publish_bundle(sandbox)
+        await publish_bundle(sandbox, datastores=False)
 
 
 def issue_under(sandbox: Sandbox, ca: TemporaryCa, name: str) -> Svid:
