@@ -26,11 +26,12 @@ next request, on a connection opened before the revocation too (it checks revoca
 request); a server reading the CRL file must refuse it once it has reloaded. The temporary root
 is removed from every bundle afterwards.
 
-``cert-expiry`` — each caller gets a leaf that expires within about two seconds (its not_after a
-whole second, inclusive) and nothing renews
-it (its egress proxies present it; the sandbox's rotator, renewing at half-life of a
-minutes-long certificate, does not come due meanwhile — if it did, the proxies would present a
-fresh certificate and the experiment would fail, never pass). Accepted before expiry; refused
+``cert-expiry`` — each caller gets a leaf that expires within two to three seconds (its
+not_after a whole second, inclusive) and nothing renews it (its egress proxies present it; the
+sandbox's rotator, renewing at half-life of a minutes-long certificate, does not come due
+meanwhile — if it did, the proxies would present a fresh certificate and the experiment would
+fail, never pass). If the requests are so slow that a leaf ends before it was shown once, the
+experiment learned nothing: an ``error`` (`TooSlow`). Accepted before expiry; refused
 after, at every gateway (on the open connection: ``client-cert-expired``; on a new handshake) and
 by every server terminating TLS itself.
 """
@@ -50,11 +51,16 @@ from trustproof.identity import Svid
 from trustproof.probes.model import Result
 from trustproof.view import Channel
 
-EXPIRY_TTL = timedelta(seconds=0.2)  # at least; the leaf's not_after is a whole second
+EXPIRY_TTL = timedelta(seconds=1)  # at least; the leaf's not_after is a whole second
 # X.509 times have second precision and not_after is inclusive (RFC 5280): a leaf is expired
 # once the second after its not_after has begun.
 INCLUSIVE = timedelta(seconds=1)
 POLL_S = 0.05
+
+
+class TooSlow(RuntimeError):
+    """The requests took so long that a short-lived certificate ended before it could be shown:
+    the experiment learned nothing (an ``error`` result, never a pass or a fail)."""
 
 
 def _boundaries(run: Run) -> tuple[dict[str, Target], dict[str, Target]]:
@@ -300,11 +306,17 @@ async def cert_expiry(run: Run) -> FaultResult:
             await _once(run, t, "before expiry", channel=channels.get(n), fresh=n in own)
             for n, t in every.items()
         ]
-        early += [await call(run.env, edge.presentation()) for edge in chosen]
-        run.requests += len(chosen)
-        if view.clock.now() >= expiry:
-            return FaultResult("the leaves expired before they could be shown once", skipped=True)
+        for edge in chosen:
+            early.append(await call(run.env, edge.presentation()))
+            run.requests += 1
+        late = view.clock.now() > min(leaf.not_after for leaf in leaves.values())
         for (name, target), result in zip(every.items(), early, strict=False):
+            if result.outcome != "allowed" and late:
+                raise TooSlow(
+                    f"the short-lived leaves ended before {name} could be shown one (the "
+                    f"requests took longer than {EXPIRY_TTL.total_seconds():g} s): nothing "
+                    "learned"
+                )
             run.expect(
                 result.outcome == "allowed",
                 f"{name} refused {target.caller}'s certificate before it expired: {shown(result)}",

@@ -25,6 +25,7 @@ from trustproof.fabric import TrustFabric
 from trustproof.identity import Svid
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.services import write_crl
+from trustproof.sandbox.trustfiles import PUBLIC_MODE, write_atomically
 from trustproof.tls import trust
 from trustproof.view.chaos import BundleChange, TemporaryCa
 
@@ -47,9 +48,8 @@ def told(sandbox: Sandbox) -> tuple[str, ...]:
     )
 
 
-async def publish_bundle(sandbox: Sandbox, *, datastores: bool = True) -> BundleChange:
-    """The CA's current bundle and CRLs to every holder (see the module docstring); without
-    `datastores`, not to the datastores (a root none of their clients' chains leads to)."""
+async def publish_bundle(sandbox: Sandbox) -> BundleChange:
+    """The CA's current bundle and CRLs to every holder (see the module docstring)."""
     fabric = _fabric(sandbox)
     pem = fabric.ca.bundle_pem()
     for gateway in sandbox.gateways.values():
@@ -62,15 +62,31 @@ async def publish_bundle(sandbox: Sandbox, *, datastores: bool = True) -> Bundle
         rotator.publish_bundle()  # bundle.pem; subscribers: crl.pem, gateway, proxies, reload
     for rotator in fabric.rotators.values():
         rotator.publish_bundle()  # the token service's certificate, the admin files
-    for server in sandbox.datastores.servers.values() if datastores else ():
+    for server in sandbox.datastores.servers.values():
         await asyncio.to_thread(server.refresh_crl)
     return BundleChange(tuple(c.serial_number for c in fabric.ca.bundle), told(sandbox))
 
 
+async def publish_to_servers(sandbox: Sandbox) -> BundleChange:
+    """The CA's current bundle and CRLs to those that verify client certificates — the gateways,
+    the token service, each workload's ``bundle.pem`` and ``crl.pem`` (the services that reload
+    told) — but not the clients (egress proxies, datastores, admin files): for a root that only
+    client certificates chain to (the temporary intermediate's), whose servers' certificates
+    do not change."""
+    fabric = _fabric(sandbox)
+    pem = fabric.ca.bundle_pem()
+    for gateway in sandbox.gateways.values():
+        gateway.trust_bundle(pem)
+    trust(fabric.server.context, pem)
+    for rotator in sandbox.rotators.values():
+        write_atomically(rotator.files.bundle, pem, PUBLIC_MODE)
+    return await publish_crls(sandbox)
+
+
 async def publish_crls(sandbox: Sandbox) -> BundleChange:
     """The CA's current CRLs to every ``crl.pem``, and the services that reload told. (The
-    datastores' CRL files are not rewritten: only the temporary intermediate's CRL changes,
-    and no client of theirs presents a chain through it.)"""
+    datastores' are not rewritten: only the temporary CAs' CRLs change, and no client of theirs
+    presents a chain through them.)"""
     fabric = _fabric(sandbox)
     for name, rotator in sandbox.rotators.items():
         write_crl(fabric.ca, rotator.files.directory)
@@ -153,13 +169,13 @@ async def temporary_intermediate(sandbox: Sandbox) -> AsyncIterator[TemporaryCa]
     fabric = _fabric(sandbox)
     root, intermediate = fabric.ca.add_intermediate_root()
     try:
-        await publish_bundle(sandbox, datastores=False)
+        await publish_to_servers(sandbox)
         yield TemporaryCa(
             root.serial_number, intermediate.serial_number, intermediate.subject.rfc4514_string()
         )
     finally:
         fabric.ca.retire_root(root)
-        await publish_bundle(sandbox, datastores=False)
+        await publish_to_servers(sandbox)
 
 
 def issue_under(sandbox: Sandbox, ca: TemporaryCa, name: str) -> Svid:
