@@ -37,7 +37,21 @@ class Traffic:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)  # cleared: paused
+    busy: bool = False  # a request is in flight
     task: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No request in flight inside the block: the experiment presents other certificates
+        as the same callers meanwhile (the view's identities are shared)."""
+        self.go.clear()
+        try:
+            while self.busy:
+                await asyncio.sleep(POLL_S)
+            yield
+        finally:
+            self.go.set()
 
     async def more(self, count: int) -> bool:
         """Wait until `count` more requests were answered; False if the stream stalled."""
@@ -72,9 +86,14 @@ def _fresh(view: SandboxView, caller: str, service: str, operation: str) -> Pres
 
 async def _stream(run: Run, traffic: Traffic, made: list[Callable[[], Presentation]]) -> None:
     for index in range(MAX_REQUESTS):
+        await traffic.go.wait()
         if traffic.stop.is_set():
             return
-        result = await call(run.env, made[index % len(made)]())
+        traffic.busy = True
+        try:
+            result = await call(run.env, made[index % len(made)]())
+        finally:
+            traffic.busy = False
         traffic.total += 1
         if result.outcome != "allowed":
             traffic.failed += 1
@@ -94,11 +113,13 @@ async def traffic(run: Run) -> AsyncIterator[Traffic | None]:
         yield None
         return
     running = Traffic(per_round=len(made))
+    running.go.set()
     running.task = asyncio.create_task(_stream(run, running, made))
     try:
         yield running
     finally:
         running.stop.set()
+        running.go.set()
         done, pending = await asyncio.wait([running.task], timeout=PHASE_TIMEOUT_S)
         for task in pending:
             task.cancel()
@@ -123,3 +144,13 @@ async def advance(run: Run, traffic: Traffic | None, name: str) -> None:
     if traffic is not None and not await traffic.more(traffic.per_round):
         run.expect(False, f"the traffic stalled before {name}")
     phase(run, traffic, name)
+
+
+@contextlib.asynccontextmanager
+async def paused(traffic: Traffic | None) -> AsyncIterator[None]:
+    """`Traffic.paused`, or nothing without a stream."""
+    if traffic is None:
+        yield
+        return
+    async with traffic.paused():
+        yield

@@ -402,16 +402,14 @@ class CertificateAuthority:
             self._crl_pem = None
             return root, signer
 
-    def issue_under(self, intermediate: x509.Certificate, name: str, ttl: timedelta) -> Svid:
-        """An SVID for `name` signed by `intermediate` (one of `intermediates`), sent with it."""
+    def issue_under(self, ca_certificate: x509.Certificate, name: str, ttl: timedelta) -> Svid:
+        """An SVID for `name` under `ca_certificate` (a root or intermediate in the bundle),
+        signed by what signs that root's leaves — its intermediate, or the root itself — and sent
+        with its intermediates. A root added with ``rotate_root(activate=False)`` too: to test
+        who trusts it before it issues."""
         template = self.template(name, ttl)
         with self._lock:
-            generation = self._generation_of(intermediate)
-            if intermediate not in generation.intermediates:
-                raise IdentityError(
-                    f"{intermediate.subject.rfc4514_string()} is a root, not an intermediate\n"
-                    "    hint: pass the intermediate add_intermediate_root() returned"
-                )
+            generation = self._generation_of(ca_certificate)
             key = new_ec_key()
             certificate = sign_leaf(
                 template,

@@ -606,6 +606,10 @@ class LiveView:
             self._egress._contexts.clear()
         return change
 
+    def newest_root_cert(self, name: str) -> Svid:
+        ca = self.fabric.ca
+        return ca.issue_under(ca.bundle[-1], name, self.fabric.certificate_ttl)
+
     async def issue_from_newest_root(self) -> tuple[str, ...]:
         names = await view_ca.issue_from_newest_root(self.sandbox)
         self._renew_identities()

@@ -487,6 +487,9 @@ class FakeView:
     async def add_root(self) -> BundleChange:
         return await fake_chaos.add_root(self)
 
+    def newest_root_cert(self, name: str) -> Svid:
+        return self.ca.issue_under(self.ca.bundle[-1], name, timedelta(minutes=5))
+
     async def issue_from_newest_root(self) -> tuple[str, ...]:
         return await fake_chaos.issue_from_newest_root(self)
 

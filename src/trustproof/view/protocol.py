@@ -366,6 +366,11 @@ class SandboxView(Protocol):
         datastores, every service's files, with a reload), that issues nothing yet."""
         ...
 
+    def newest_root_cert(self, name: str) -> Svid:
+        """A valid SVID for `name` under the newest root, even one that issues nothing yet (to
+        test who trusts it); not presented until `use_cert` says so."""
+        ...
+
     async def issue_from_newest_root(self) -> tuple[str, ...]:
         """The newest root issues from now on; every SVID (workloads, gateways, the token
         service, datastores) is reissued from it now. The names reissued."""

@@ -94,8 +94,18 @@ def test_only_intermediates_are_revoked_as_such(ca: CertificateAuthority) -> Non
     root, intermediate = ca.add_intermediate_root()
     with pytest.raises(IdentityError, match="not an intermediate"):
         ca.revoke_intermediate(root)
-    with pytest.raises(IdentityError, match="is a root, not an intermediate"):
-        ca.issue_under(root, "orders", TTL)
+    assert ca.issue_under(root, "orders", TTL).intermediates == (intermediate,)
     with pytest.raises(IdentityError, match="not a root"):
         ca.retire_root(intermediate)
     assert TD in str(ca.issue_under(intermediate, "orders", TTL).spiffe_id)
+
+
+def test_a_root_not_yet_issuing_signs_a_leaf_on_request(
+    ca: CertificateAuthority, check: Check
+) -> None:
+    new_root = ca.rotate_root(activate=False)
+    leaf = ca.issue_under(new_root, "orders", TTL)
+    assert check(leaf).ok
+    issuer = leaf.intermediates[0] if ca.uses_intermediate else new_root
+    assert leaf.certificate.issuer == issuer.subject
+    assert ca.issue("orders", TTL).certificate.issuer == ca.issuer.subject != issuer.subject
