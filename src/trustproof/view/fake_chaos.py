@@ -314,10 +314,13 @@ async def add_root(view: FakeView) -> BundleChange:
 
 
 async def issue_from_newest_root(view: FakeView) -> tuple[str, ...]:
+    """The services reissued, and the callers the view presents (as the live view does)."""
     view.ca.activate_root()
     names = tuple(view.spec.services)
     for name in names:
         view._current[name] = view.ca.issue(name, timedelta(minutes=5))
+    view._certs = {k: v for k, v in view._certs.items() if k[0] != "valid"}
+    view._tokens.clear()
     return names
 
 

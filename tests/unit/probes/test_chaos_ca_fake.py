@@ -133,3 +133,18 @@ def test_accepting_an_expired_certificate_fails_cert_expiry() -> None:
     own = run(flawed("accepts-expired-cert", spec=NGINX), experiment)
     assert own.verdict == "fail"
     assert own.summary.startswith("exp: edge accepted an expired client certificate: HTTP 200")
+
+
+def test_a_server_terminating_tls_itself_is_rotated_too() -> None:
+    experiment = Experiment(Name("rot"), "ca-rotation")
+    result = run(FakeView(NGINX), experiment)
+    assert result.verdict == "pass", result.summary
+    assert "a retired-root certificate refused at 1 boundary(ies)" in result.summary
+    assert result.figures["accepted_ms.edge"] >= 0  # it trusted the new root before use
+    assert result.figures["reissued_served_ms.edge"] >= 0  # and served its reissued certificate
+    bad = run(flawed("keeps-retired-root", spec=NGINX), experiment)
+    assert bad.verdict == "fail"
+    assert bad.summary.startswith(
+        "rot: edge accepted a certificate of the retired root (admin -> edge GET /hello): "
+        "HTTP 200 allowed"
+    )
