@@ -13,7 +13,7 @@ import pytest
 from trustproof.chaos.scenario import ScenarioEnv, ScenarioResult
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.load import load_spec
-from trustproof.spec.values import Name
+from trustproof.spec.values import Duration, Name
 from trustproof.suite.scenarios import run_experiment_safely
 from trustproof.view.chaos import ChaosFlaw
 from trustproof.view.fake import FakeView
@@ -22,6 +22,7 @@ from trustproof.view.fake_db import FakeServer
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SHOP = load_spec(EXAMPLES / "shop" / "trustproof.yaml")
 NGINX = load_spec(EXAMPLES / "nginx-mtls" / "trustproof.yaml")
+QUICK = Duration(0.2)  # a flawed server is asked again until then (real time) before it fails
 
 
 def run(view: FakeView, experiment: Experiment) -> ScenarioResult:
@@ -104,10 +105,11 @@ def test_ignoring_the_intermediates_revocation_fails_it() -> None:
         "int: orders accepted a leaf under the revoked intermediate on the connection opened "
         "before: HTTP 200 allowed"
     )
-    own = run(flawed("ignores-intermediate-revocation", spec=NGINX), experiment)
+    quick = Experiment(Name("int"), "intermediate-revoked", recover_within=QUICK)
+    own = run(flawed("ignores-intermediate-revocation", spec=NGINX), quick)
     assert own.verdict == "fail"
     assert own.summary.startswith(
-        "int: edge still accepted a leaf under the revoked intermediate 5 s after the CRLs were "
+        "int: edge still accepted a leaf under the revoked intermediate 0.2 s after the CRLs were "
         "rewritten: it does not check the chain's revocation"
     )
 
@@ -142,7 +144,8 @@ def test_a_server_terminating_tls_itself_is_rotated_too() -> None:
     assert "a retired-root certificate refused at 1 boundary(ies)" in result.summary
     assert result.figures["accepted_ms.edge"] >= 0  # it trusted the new root before use
     assert result.figures["reissued_served_ms.edge"] >= 0  # and served its reissued certificate
-    bad = run(flawed("keeps-retired-root", spec=NGINX), experiment)
+    quick = Experiment(Name("rot"), "ca-rotation", recover_within=QUICK)
+    bad = run(flawed("keeps-retired-root", spec=NGINX), quick)
     assert bad.verdict == "fail"
     assert bad.summary.startswith(
         "rot: edge accepted a certificate of the retired root (admin -> edge GET /hello): "
