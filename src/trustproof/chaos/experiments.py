@@ -20,8 +20,9 @@ id                         what it proves
 ``chaos.cert-expiry``      a leaf left to expire (rotation stopped): refused after, everywhere
 =========================  ======================================================================
 
-Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
-most of it the revocation storm). An experiment's id is ``chaos.<fault>``; when a spec has two
+Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault but those in
+`DECLARED_ONLY`, which run only when a spec declares them; on the shop about 5 s, most of it the
+revocation storm). An experiment's id is ``chaos.<fault>``; when a spec has two
 experiments of the same fault, each is ``chaos.<fault>:<name>``.
 """
 

@@ -47,6 +47,7 @@ from trustproof.chaos.ca_traffic import Traffic, advance, paused, traffic
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.faults_tokens import edges
 from trustproof.chaos.scenario import Target, audit_reason, call, mint, presentation, shown, targets
+from trustproof.errors import SandboxError
 from trustproof.identity import Svid
 from trustproof.probes.model import Result
 from trustproof.view import Channel
@@ -58,7 +59,7 @@ INCLUSIVE = timedelta(seconds=1)
 POLL_S = 0.05
 
 
-class TooSlow(RuntimeError):
+class TooSlow(SandboxError):
     """The requests took so long that a short-lived certificate ended before it could be shown:
     the experiment learned nothing (an ``error`` result, never a pass or a fail)."""
 
@@ -373,9 +374,9 @@ async def cert_expiry(run: Run) -> FaultResult:
         for (name, target), result in zip(every.items(), early, strict=False):
             if result.outcome != "allowed" and late:
                 raise TooSlow(
-                    f"the short-lived leaves ended before {name} could be shown one (the "
+                    f"the short-lived leaves ended before {name} could be shown once (the "
                     f"requests took longer than {EXPIRY_TTL.total_seconds():g} s): nothing "
-                    "learned"
+                    "learned; run it on a less loaded machine"
                 )
             run.expect(
                 result.outcome == "allowed",

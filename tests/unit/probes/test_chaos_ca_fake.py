@@ -6,11 +6,13 @@ accepts an expired certificate (`FakeServer.chaos_flaws`)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from trustproof.chaos.scenario import ScenarioEnv, ScenarioResult
+from trustproof.identity import Svid
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.load import load_spec
 from trustproof.spec.values import Duration, Name
@@ -151,3 +153,21 @@ def test_a_server_terminating_tls_itself_is_rotated_too() -> None:
         "rot: edge accepted a certificate of the retired root (admin -> edge GET /hello): "
         "HTTP 200 allowed"
     )
+
+
+def test_leaves_ending_before_they_were_shown_make_an_error_not_a_verdict() -> None:
+    """A machine so slow that the short-lived leaves end before the first request: nothing is
+    learned, so neither a pass nor a fail."""
+    view = FakeView(SHOP)
+    issue = view.short_lived_cert
+
+    def slow(name: str, ttl: timedelta) -> Svid:
+        svid = issue(name, ttl)
+        view.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
+        return svid
+
+    view.short_lived_cert = slow  # type: ignore[method-assign]
+    result = run(view, Experiment(Name("exp"), "cert-expiry"))
+    assert result.verdict == "error"
+    assert "the short-lived leaves ended before orders could be shown once" in result.summary
+    assert "nothing learned" in result.summary
