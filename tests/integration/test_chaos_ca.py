@@ -7,8 +7,8 @@ too; nginx configured to skip a check is fooled, and the experiment fails naming
 * with ``reload: none`` it never rereads its bundle: it never trusts the new root (and keeps
   the retired one);
 
-and a Python server (the PyJWT example) told not to check certificate dates accepts an expired
-client certificate.
+and a Python server (the PyJWT example) checking the CRL of the leaf only accepts a leaf under a
+revoked intermediate, and told not to check certificate dates accepts an expired certificate.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SHOP = EXAMPLES / "shop" / "trustproof.yaml"
 NGINX = EXAMPLES / "nginx-mtls"
 PYJWT = EXAMPLES / "pyjwt-mtls"
+REQUIRED = "    context.verify_mode = ssl.CERT_REQUIRED\n"
 NO_CHECK_TIME = "    context.verify_flags |= 0x200000  # X509_V_FLAG_NO_CHECK_TIME (the bug)\n"
 
 ROTATION = ("chaos.ca-rotation", Experiment(Name("rot"), "ca-rotation"))
@@ -140,22 +141,47 @@ def test_nginx_without_ssl_crl_is_fooled_by_the_revoked_intermediate(tmp_path: P
     )
 
 
-def test_a_python_server_not_checking_dates_accepts_an_expired_certificate(
-    tmp_path: Path,
-) -> None:
-    """The PyJWT example (Python's ssl) told not to check certificate dates — OpenSSL's
-    X509_V_FLAG_NO_CHECK_TIME, as a server "tolerating clock skew" might be — is fooled. (nginx
-    cannot be: even `ssl_verify_client optional_no_ca` refuses an expired certificate.)"""
+def copy_pyjwt(tmp_path: Path, *changes: tuple[str, str]) -> Path:
     target = tmp_path / "pyjwt-mtls"
     shutil.copytree(PYJWT, target, ignore=shutil.ignore_patterns("__pycache__", ".trustproof"))
     service = target / "inventory.py"
     text = service.read_text()
-    required = "    context.verify_mode = ssl.CERT_REQUIRED\n"
-    assert text.count(required) == 1
-    service.write_text(text.replace(required, required + NO_CHECK_TIME))
-    (result,) = results_of(run_on(target / "trustproof.yaml", tmp_path / "run", [EXPIRY])).values()
-    assert result.verdict == "fail"
+    for old, new in changes:
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    service.write_text(text)
+    return target / "trustproof.yaml"
+
+
+def test_the_pyjwt_service_checks_the_whole_chain_against_the_crls(tmp_path: Path) -> None:
+    (result,) = results_of(run_on(copy_pyjwt(tmp_path), tmp_path / "run", [INTERMEDIATE])).values()
+    assert result.verdict == "pass", result.summary
     assert result.summary.startswith(
+        "int: a leaf under a revoked intermediate by 1 server(s) reading the CRL file (inventory)"
+    )
+
+
+def test_a_python_server_checking_only_the_leaf_or_no_dates_is_fooled(tmp_path: Path) -> None:
+    """The PyJWT example (Python's ssl) as it was — the CRL checked for the leaf only
+    (VERIFY_CRL_CHECK_LEAF) — accepts a leaf under a revoked intermediate; told not to check
+    certificate dates (OpenSSL's X509_V_FLAG_NO_CHECK_TIME, as a server "tolerating clock skew"
+    might be), it accepts an expired certificate. (nginx cannot be fooled so: even
+    `ssl_verify_client optional_no_ca` refuses an expired certificate.)"""
+    spec = copy_pyjwt(
+        tmp_path,
+        ("ssl.VERIFY_CRL_CHECK_CHAIN", "ssl.VERIFY_CRL_CHECK_LEAF"),
+        (REQUIRED, REQUIRED + NO_CHECK_TIME),
+    )
+    quick = Experiment(Name("int"), "intermediate-revoked", recover_within=Duration(1))
+    chosen = [("chaos.intermediate-revoked", quick), EXPIRY]
+    results = results_of(run_on(spec, tmp_path / "run", chosen))
+    revoked, expired = results["chaos.intermediate-revoked"], results["chaos.cert-expiry"]
+    assert (revoked.verdict, expired.verdict) == ("fail", "fail")
+    assert revoked.summary.startswith(
+        "int: inventory still accepted a leaf under the revoked intermediate 1 s after the CRLs "
+        "were rewritten: it does not check the chain's revocation"
+    )
+    assert expired.summary.startswith(
         "exp: inventory accepted an expired client certificate: HTTP 200 allowed"
     )
 
