@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,15 +58,12 @@ def shop_spec_path() -> Path:
 def _own_network_namespace() -> None:
     """Give this pytest-xdist worker a network namespace of its own, with only a loopback.
 
-    The shop's sandboxes listen on fixed ports (18101–18103): two workers running shop tests at
+    The shop's sandboxes listen on fixed ports (18101-18103): two workers running shop tests at
     once would collide on the host's loopback. In a namespace of its own each worker has a
     loopback to itself, and nothing in it can reach the host's network (the network rule holds by
     construction). Root only (CI and this machine); elsewhere the integration tests run in one
     process (`make test` passes `-n` only to the socket-free tests when not root).
     """
-    import ctypes
-    import subprocess
-
     clone_newnet = 0x40000000
     libc = ctypes.CDLL(None, use_errno=True)
     # The namespace is the calling thread's: tests run on this (the main) thread, and every

@@ -79,7 +79,8 @@ def server_context() -> ssl.SSLContext:
     context.load_verify_locations(BUNDLE)
     if CRL:
         context.load_verify_locations(CRL)
-        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        # every certificate in the chain, not only the leaf: a revoked intermediate too
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
     context.load_cert_chain(CERT, KEY)
     return context
 

@@ -211,6 +211,19 @@ CATALOGUE: tuple[ProbeInfo, ...] = (
         "chaos",
     ),
     ProbeInfo(
+        "chaos.ca-rotation",
+        "a CA root rotated under traffic: 0 failed with overlap, the retired root refused",
+        "chaos",
+    ),
+    ProbeInfo(
+        "chaos.intermediate-revoked",
+        "a leaf under a revoked intermediate CA refused on the next request",
+        "chaos",
+    ),
+    ProbeInfo(
+        "chaos.cert-expiry", "a certificate left to expire (rotation stopped): refused", "chaos"
+    ),
+    ProbeInfo(
         "policy.live-vs-offline",
         "the matrix observed live equals the offline evaluation of the policies",
         "consistency",

@@ -11,6 +11,8 @@ carries a `message` and a `hint` (what to do about it)::
     ├── ReportError                 results missing, unreadable or of an unknown version
     │                               (exit 2); results
     ├── SandboxError                the environment could not start or stop (exit 3)
+    │   └── TooSlow                 a chaos experiment's short-lived certificate ended before it
+    │                               could be shown (an ``error`` result); chaos/faults_ca
     ├── DatastoreError              a datastore could not start or be provisioned (exit 3);
     │                               datastores/errors
     ├── UpstreamError               a service behind a gateway did not answer (the gateway

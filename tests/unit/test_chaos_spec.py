@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from trustproof.chaos.experiments import DEFAULTS, EXPERIMENT_IDS, experiment_ids, experiments_of
+from trustproof.chaos.experiments import (
+    DECLARED_ONLY,
+    DEFAULTS,
+    EXPERIMENT_IDS,
+    experiment_ids,
+    experiments_of,
+)
 from trustproof.errors import SpecError
 from trustproof.spec import parse_spec
 from trustproof.spec.chaos import FAULTS, Skew
@@ -77,8 +83,9 @@ def test_without_a_chaos_section_the_default_set_runs_one_experiment_per_fault(
 ) -> None:
     spec = parse_spec(HEAD, tmp_path / "trustproof.yaml", policies=False)
     assert experiments_of(spec) == DEFAULTS
-    assert sorted(e.fault for e in DEFAULTS) == sorted(FAULTS)
-    assert experiment_ids(DEFAULTS) == EXPERIMENT_IDS
+    every = (*DEFAULTS, *DECLARED_ONLY)
+    assert sorted(e.fault for e in every) == sorted(FAULTS)
+    assert sorted(experiment_ids(every)) == sorted(EXPERIMENT_IDS)
 
 
 def test_an_unknown_fault_is_refused_with_the_list(tmp_path: Path) -> None:

@@ -22,10 +22,15 @@ id                         what it proves
                            included
 ``chaos.crl-fault``        a service's CRL file stale (past nextUpdate) or missing: the revoked
                            certificate stays refused; on a stale CRL every one is (fail closed)
+``chaos.ca-rotation``      a root rotated under traffic: with overlap 0 failed requests; the
+                           retired root's certificates refused everywhere
+``chaos.intermediate-revoked`` a leaf under a revoked intermediate CA refused on the next request
+``chaos.cert-expiry``      a leaf left to expire (rotation stopped): refused after, everywhere
 =========================  ======================================================================
 
-Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault; on the shop about 5 s,
-most of it the revocation storm). An experiment's id is ``chaos.<fault>``; when a spec has two
+Without a ``chaos:`` section `DEFAULTS` run (one experiment per fault but those in
+`DECLARED_ONLY`, which run only when a spec declares them; on the shop about 5 s, most of it the
+revocation storm). An experiment's id is ``chaos.<fault>``; when a spec has two
 experiments of the same fault, each is ``chaos.<fault>:<name>``.
 """
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 from collections import Counter
 
 from trustproof.chaos.experiment import Fault, run_experiment
+from trustproof.chaos.faults_ca import ca_rotation, cert_expiry, intermediate_revoked
 from trustproof.chaos.faults_gateway import (
     audit_sink_down,
     cedar_error,
@@ -63,6 +69,9 @@ FAULTS: dict[chaos_spec.Fault, Fault] = {
     "jwks-garbage": jwks_garbage,
     "jwks-wrong-keys": jwks_wrong_keys,
     "crl-fault": crl_fault,
+    "ca-rotation": ca_rotation,
+    "intermediate-revoked": intermediate_revoked,
+    "cert-expiry": cert_expiry,
 }
 EXPERIMENT_IDS: tuple[str, ...] = tuple(f"chaos.{fault}" for fault in chaos_spec.FAULTS)
 
@@ -78,8 +87,19 @@ DEFAULTS: tuple[Experiment, ...] = (
     Experiment(Name("key-files-garbage"), "jwks-garbage"),
     Experiment(Name("wrong-keys-published"), "jwks-wrong-keys"),
     Experiment(Name("crl-stale-or-missing"), "crl-fault"),
+    Experiment(Name("intermediate-ca-revoked"), "intermediate-revoked"),
 )
 """What runs without a ``chaos:`` section."""
+
+DECLARED_ONLY: tuple[Experiment, ...] = (
+    Experiment(Name("ca-root-rotated"), "ca-rotation", mode="overlap"),
+    Experiment(Name("client-cert-expired"), "cert-expiry"),
+)
+"""Faults that run only when a spec declares them (one experiment each, as the benchmark runs
+them): each takes longer than a default may (about a second on the shop). ``ca-rotation``
+reissues every identity of the sandbox and reloads each datastore three times under traffic;
+``cert-expiry`` waits for a certificate to expire (one to two seconds: X.509 times have whole
+seconds)."""
 
 
 def experiments_of(spec: Spec) -> tuple[Experiment, ...]:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -97,6 +98,7 @@ class CertificateAuthority:
         self._revoked: dict[int, datetime] = {}
         self._crl_number = 0
         self._crl_pem: bytes | None = None
+        self._retired: dict[int, int] = {}  # leaf serial -> serial of its retired root
 
     def __repr__(self) -> str:
         return (
@@ -244,8 +246,11 @@ class CertificateAuthority:
             self._crl_pem = None
 
     def is_revoked(self, serial: int) -> bool:
+        """Whether `serial` may no longer be trusted: revoked itself, issued by a revoked
+        intermediate (`revoke_intermediate`), or issued under a retired root (`retire_root`).
+        A verifier that cached a chain check still learns of a withdrawn issuer here."""
         with self._lock:
-            return serial in self._revoked
+            return serial in self._revoked or self._withdrawn_by(serial) is not None
 
     def crl_pem(self) -> bytes:
         """One CRL per CA key in the bundle, PEM, concatenated; each signed by its CA.
@@ -279,6 +284,12 @@ class CertificateAuthority:
                     for serial, when in self._revoked.items()
                     if self._issued.get(serial) is generation and cert is generation.signer
                 ]
+                if cert is generation.root:  # its intermediates revoked (`revoke_intermediate`)
+                    revoked += [
+                        (c.serial_number, self._revoked[c.serial_number])
+                        for c in generation.intermediates
+                        if c.serial_number in self._revoked
+                    ]
                 crl = make_crl(
                     cert,
                     key,
@@ -362,6 +373,131 @@ class CertificateAuthority:
         )
         self._generations.append(generation)
         return generation
+
+    # -- withdrawing trust: temporary intermediates, retired roots (trust chaos) -----------------
+
+    def add_intermediate_root(self) -> tuple[x509.Certificate, x509.Certificate]:
+        """A temporary root (path length 1) with an intermediate CA under it, trusted (the root
+        in `bundle`, the intermediate in `intermediates`, each with its CRL) but not issuing:
+        leaves come from it through `issue_under` only. Returns (root, intermediate).
+
+        The run's own roots allow no CA below them (path length 0 without
+        ``intermediate=True``), so an intermediate needs a root of its own; `retire_root` takes
+        both away again.
+        """
+        with self._lock:
+            number = self._generations[-1].number + 1
+            now = self.clock.now()
+            start, end = now - CA_BACKDATE, now + self.root_ttl
+            organization = f"trustproof {self.trust_domain}"
+            root_key, signer_key = new_ec_key(), new_ec_key()
+            root = make_ca_certificate(
+                common_name(f"temporary root CA {number}", organization=organization),
+                root_key,
+                not_before=start,
+                not_after=end,
+                path_length=1,
+            )
+            signer = make_ca_certificate(
+                common_name(f"temporary intermediate CA {number}", organization=organization),
+                signer_key,
+                not_before=start,
+                not_after=end,
+                path_length=0,
+                parent=(root, root_key),
+            )
+            self._generations.append(
+                _Generation(number, root, Secret(root_key), signer, Secret(signer_key), (signer,))
+            )
+            self._crl_pem = None
+            return root, signer
+
+    def issue_under(self, ca_certificate: x509.Certificate, name: str, ttl: timedelta) -> Svid:
+        """An SVID for `name` under `ca_certificate` (a root or intermediate in the bundle),
+        signed by what signs that root's leaves — its intermediate, or the root itself — and sent
+        with its intermediates. A root added with ``rotate_root(activate=False)`` too: to test
+        who trusts it before it issues."""
+        template = self.template(name, ttl)
+        with self._lock:
+            generation = self._generation_of(ca_certificate)
+            key = new_ec_key()
+            certificate = sign_leaf(
+                template,
+                key.public_key(),
+                issuer_name=generation.signer.subject,
+                signing_key=generation.signer_key.reveal(),
+            )
+            self._issued[certificate.serial_number] = generation
+            end = certificate.not_valid_after_utc
+            latest = generation.latest_leaf_not_after
+            if latest is None or end > latest:
+                generation.latest_leaf_not_after = end
+        spiffe_id = SpiffeId.for_name(self.trust_domain, name)
+        return Svid(spiffe_id, certificate, generation.intermediates, Secret(key))
+
+    def revoke_intermediate(self, intermediate: x509.Certificate) -> None:
+        """Put an intermediate on its root's CRL; every leaf under it is refused from now on
+        (`is_revoked` says so for the leaves too)."""
+        with self._lock:
+            generation = self._generation_of(intermediate)
+            if intermediate not in generation.intermediates:
+                raise IdentityError(
+                    f"{intermediate.subject.rfc4514_string()} is not an intermediate of this CA\n"
+                    "    hint: revoke a root by retire_root(), a leaf by revoke()"
+                )
+            self._revoked.setdefault(intermediate.serial_number, self.clock.now())
+            self._crl_pem = None
+
+    def retire_root(self, root: x509.Certificate) -> None:
+        """Withdraw trust in `root` now, whatever its leaves' lifetimes (an emergency, the end of
+        an overlap, a temporary root no longer wanted): it leaves `bundle`, its intermediates
+        leave `intermediates`, and `is_revoked` is true for every leaf it issued, so a verifier
+        that cached a chain check refuses them too. The issuing root cannot be retired."""
+        with self._lock:
+            generation = self._generation_of(root)
+            if generation.root != root:
+                raise IdentityError(
+                    f"{root.subject.rfc4514_string()} is not a root of this CA\n"
+                    "    hint: revoke an intermediate by revoke_intermediate()"
+                )
+            if generation is self._active:
+                raise IdentityError(
+                    "the issuing root cannot be retired\n"
+                    "    hint: rotate_root() (or activate_root()) first, then retire the old one"
+                )
+            for serial, issuer in list(self._issued.items()):
+                if issuer is generation:
+                    self._retired[serial] = root.serial_number
+                    del self._issued[serial]
+            self._generations.remove(generation)
+            self._crl_pem = None
+
+    def withdrawn(self, serial: int) -> Literal["leaf", "intermediate", "root"] | None:
+        """Why a certificate this CA issued is no longer trusted: revoked itself (``leaf``), its
+        intermediate revoked, its root retired; None while it is trusted."""
+        with self._lock:
+            if serial in self._revoked:
+                return "leaf"
+            return self._withdrawn_by(serial)
+
+    def _withdrawn_by(self, serial: int) -> Literal["intermediate", "root"] | None:
+        if serial in self._retired:
+            return "root"
+        generation = self._issued.get(serial)
+        if generation is not None and any(
+            c.serial_number in self._revoked for c in generation.intermediates
+        ):
+            return "intermediate"
+        return None
+
+    def _generation_of(self, ca_certificate: x509.Certificate) -> _Generation:
+        for generation in self._generations:
+            if ca_certificate == generation.root or ca_certificate in generation.intermediates:
+                return generation
+        raise IdentityError(
+            f"{ca_certificate.subject.rfc4514_string()} is not a CA certificate in this CA's "
+            "bundle\n    hint: was it retired already?"
+        )
 
 
 def _check_dns(name: str) -> str:

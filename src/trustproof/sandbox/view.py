@@ -42,7 +42,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
-from trustproof.sandbox import surface, view_chaos, view_thirdparty
+from trustproof.sandbox import surface, view_ca, view_chaos, view_thirdparty
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.dependency_view import call_dependency
@@ -78,11 +78,13 @@ from trustproof.view import (
     TransportFailure,
 )
 from trustproof.view.chaos import (
+    BundleChange,
     CrlMode,
     IdpFault,
     NetFault,
     NetPath,
     PolicyReload,
+    TemporaryCa,
     TokenFetch,
     WrongKeys,
     rss_kib,
@@ -567,6 +569,89 @@ class LiveView:
         self, services: tuple[str, ...], mode: CrlMode
     ) -> AbstractAsyncContextManager[None]:
         return view_thirdparty.crl_fault(self.sandbox, services, mode)
+
+    # -- certificate-authority faults: `trustproof.sandbox.view_ca` -----------------------------
+
+    def use_cert(self, name: str, svid: Svid | None) -> None:
+        if svid is None:
+            self._certs.pop(("valid", name), None)
+        else:
+            self._certs[("valid", name)] = svid
+        for key in [key for key in self._contexts if key[0] == ClientCert(name)]:
+            del self._contexts[key]
+        for token_key in [key for key in self._tokens if key[0] == name]:
+            del self._tokens[token_key]
+        if self._egress is not None:
+            self._egress._contexts.pop(name, None)
+
+    def _renew_identities(self) -> None:
+        """The bundle changed, or every SVID was reissued: fresh contexts, certificates, tokens."""
+        self._certs = {key: svid for key, svid in self._certs.items() if key[0] != "valid"}
+        self._contexts.clear()
+        self._tokens.clear()
+        if self._egress is not None:
+            self._egress._contexts.clear()
+
+    def short_lived_cert(self, name: str, ttl: timedelta) -> Svid:
+        return view_ca.short_lived_cert(self.sandbox, name, ttl)
+
+    async def wait_until(self, when: datetime) -> None:
+        await view_ca.wait_until(self.sandbox, when)
+
+    @asynccontextmanager
+    async def hold_cert(self, name: str, svid: Svid) -> AsyncIterator[None]:
+        saved = self._certs.get(("valid", name))
+        self.use_cert(name, svid)
+        try:
+            with view_ca.held_by_proxies(self.sandbox, name, svid):
+                yield
+        finally:
+            self.use_cert(name, saved)
+
+    def root_serials(self) -> tuple[int, ...]:
+        return tuple(root.serial_number for root in self.fabric.ca.bundle)
+
+    @asynccontextmanager
+    async def ca_rotation(self) -> AsyncIterator[None]:
+        try:
+            async with view_ca.ca_rotation(self.sandbox):
+                yield
+        finally:
+            self._renew_identities()
+
+    async def add_root(self) -> BundleChange:
+        change = await view_ca.add_root(self.sandbox)
+        self._contexts.clear()  # the same certificates, trusting the new root too
+        if self._egress is not None:
+            self._egress._contexts.clear()
+        return change
+
+    def newest_root_cert(self, name: str) -> Svid:
+        ca = self.fabric.ca
+        return ca.issue_under(ca.bundle[-1], name, self.fabric.certificate_ttl)
+
+    async def issue_from_newest_root(self) -> tuple[str, ...]:
+        names = await view_ca.issue_from_newest_root(self.sandbox)
+        self._renew_identities()
+        return names
+
+    async def retire_root(self, serial: int) -> BundleChange:
+        change = await view_ca.retire_root(self.sandbox, serial)
+        self._contexts.clear()
+        if self._egress is not None:
+            self._egress._contexts.clear()
+        return change
+
+    @asynccontextmanager
+    async def temporary_intermediate(self) -> AsyncIterator[TemporaryCa]:
+        async with view_ca.temporary_intermediate(self.sandbox) as ca:
+            yield ca  # the servers' certificates do not change: the view's contexts hold
+
+    def issue_under(self, ca: TemporaryCa, name: str) -> Svid:
+        return view_ca.issue_under(self.sandbox, ca, name)
+
+    async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
+        return await view_ca.revoke_intermediate(self.sandbox, ca)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

@@ -42,16 +42,32 @@ Fault = Literal[
     "jwks-garbage",
     "jwks-wrong-keys",
     "crl-fault",
+    "ca-rotation",
+    "intermediate-revoked",
+    "cert-expiry",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 IdpMode = Literal["stopped", "error", "slow"]
 NetMode = Literal["latency", "loss", "reset"]
 CrlMode = Literal["stale", "missing"]
-Mode = Literal["stopped", "error", "slow", "latency", "loss", "reset", "stale", "missing"]
+CaRotationMode = Literal["overlap", "no-overlap"]
+Mode = Literal[
+    "stopped",
+    "error",
+    "slow",
+    "latency",
+    "loss",
+    "reset",
+    "stale",
+    "missing",
+    "overlap",
+    "no-overlap",
+]
 MODES: dict[str, tuple[str, ...]] = {
     "idp-outage": get_args(IdpMode),
     "network-fault": get_args(NetMode),
     "crl-fault": get_args(CrlMode),
+    "ca-rotation": get_args(CaRotationMode),
 }
 Expect = Literal["fail-closed", "recover"]
 Link = Literal["token-service", "service"]
@@ -115,7 +131,8 @@ class Experiment:
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
         "network-fault: latency, loss, reset (on the link chosen by `link`); "
         "crl-fault: stale (a CRL past its nextUpdate), missing (the CRL file removed), "
-        "default both (missing first).",
+        "default both (missing first); "
+        "ca-rotation: overlap (the default), no-overlap.",
         default=None,
     )
     delay: Duration | None = _doc(
@@ -178,6 +195,9 @@ PARAMETERS: dict[Fault, frozenset[str]] = {
     "jwks-garbage": frozenset(),
     "jwks-wrong-keys": frozenset(),
     "crl-fault": frozenset({"mode"}),
+    "ca-rotation": frozenset({"mode"}),
+    "intermediate-revoked": frozenset(),
+    "cert-expiry": frozenset(),
 }
 _OPTIONAL = ("mode", "delay", "latency", "loss", "skew", "revocations", "link")
 NEEDS_GATEWAY: frozenset[Fault] = frozenset(

@@ -88,6 +88,9 @@ ChaosFlaw = Literal[
     "wrong-keys-accepted",  # a service skips the signature check for a kid its JWKS lacks
     "stale-crl-accepted",  # a service ignores a CRL past its nextUpdate (and whom it lists)
     "missing-crl-accepted",  # a service reloaded without its CRL file stops checking CRLs
+    "keeps-retired-root",  # a certificate of a root removed from the bundle is still accepted
+    "ignores-intermediate-revocation",  # a leaf under a revoked intermediate is still accepted
+    "accepts-expired-cert",  # an expired client certificate is accepted
 ]
 """What a fake server does wrong under a trust fault (`FakeServer.chaos_flaws`)."""
 
@@ -122,3 +125,25 @@ class WrongKeys:
 CrlMode = Literal["stale", "missing"]
 """How a service's CRL file is broken (`SandboxView.crl_fault`): ``stale`` (a CRL signed by the
 CA, listing what is revoked, whose nextUpdate has passed), ``missing`` (the file removed)."""
+
+
+@dataclass(frozen=True)
+class TemporaryCa:
+    """A temporary root and the intermediate CA under it (`SandboxView.temporary_intermediate`),
+    by serial: trusted in every bundle while the experiment holds it."""
+
+    root_serial: int
+    serial: int  # the intermediate's
+    subject: str  # the intermediate's, RFC 4514
+
+    def describe(self) -> str:
+        return f"intermediate {self.subject} (serial {self.serial:x})"
+
+
+@dataclass(frozen=True)
+class BundleChange:
+    """What publishing the trust bundle reached (`SandboxView.add_root`, `retire_root`, ...):
+    the roots now trusted and the services told to reload their files."""
+
+    roots: tuple[int, ...]  # serials, oldest first
+    told: tuple[str, ...]

@@ -66,11 +66,13 @@ from trustproof.tokens import (
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.view import fake_chaos
 from trustproof.view.chaos import (
+    BundleChange,
     CrlMode,
     IdpFault,
     NetFault,
     NetPath,
     PolicyReload,
+    TemporaryCa,
     TokenFetch,
     WrongKeys,
     rss_kib,
@@ -483,6 +485,47 @@ class FakeView:
         self, services: tuple[str, ...], mode: CrlMode
     ) -> AbstractAsyncContextManager[None]:
         return fake_chaos.crl_fault(self, services, mode)
+
+    # -- certificate-authority faults (`trustproof.view.fake_chaos`) ----------------------------
+
+    def use_cert(self, name: str, svid: Svid | None) -> None:
+        fake_chaos.use_cert(self, name, svid)
+
+    def short_lived_cert(self, name: str, ttl: timedelta) -> Svid:
+        return fake_chaos.short_lived_cert(self, name, ttl)
+
+    async def wait_until(self, when: datetime) -> None:
+        await fake_chaos.wait_until(self, when)
+
+    def hold_cert(self, name: str, svid: Svid) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.hold_cert(self, name, svid)
+
+    def root_serials(self) -> tuple[int, ...]:
+        return tuple(c.serial_number for c in self.ca.bundle)
+
+    def ca_rotation(self) -> AbstractAsyncContextManager[None]:
+        return fake_chaos.ca_rotation(self)
+
+    async def add_root(self) -> BundleChange:
+        return await fake_chaos.add_root(self)
+
+    def newest_root_cert(self, name: str) -> Svid:
+        return self.ca.issue_under(self.ca.bundle[-1], name, timedelta(minutes=5))
+
+    async def issue_from_newest_root(self) -> tuple[str, ...]:
+        return await fake_chaos.issue_from_newest_root(self)
+
+    async def retire_root(self, serial: int) -> BundleChange:
+        return await fake_chaos.retire_root(self, serial)
+
+    def temporary_intermediate(self) -> AbstractAsyncContextManager[TemporaryCa]:
+        return fake_chaos.temporary_intermediate(self)
+
+    def issue_under(self, ca: TemporaryCa, name: str) -> Svid:
+        return fake_chaos.issue_under(self, ca, name)
+
+    async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
+        return await fake_chaos.revoke_intermediate(self, ca)
 
 
 # What a closed namespace answers each kind of attempt (the fake's default on "isolated").

@@ -33,12 +33,14 @@ import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cryptography import x509
 from multidict import CIMultiDict
 
-from trustproof.clock import SkewedClock
+from trustproof.clock import ManualClock, SkewedClock
+from trustproof.identity import Svid
 from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import AccessRequest, Decision, PolicyEngine
 from trustproof.policy.entities import Directory
@@ -47,11 +49,13 @@ from trustproof.policy.variants import variant_bundle
 from trustproof.scrub import Secret
 from trustproof.tokens import TokenValidator
 from trustproof.view.chaos import (
+    BundleChange,
     CrlMode,
     IdpFault,
     NetFault,
     NetPath,
     PolicyReload,
+    TemporaryCa,
     TokenFetch,
     WrongKeys,
 )
@@ -356,3 +360,113 @@ async def crl_fault(
         yield
     finally:
         view.chaos_state.crl_services, view.chaos_state.crl_mode = (), None
+
+
+# -- certificate-authority faults (`trustproof.chaos.faults_ca`) --------------------------------
+
+
+def cert_flaw_accepts(view: FakeView, peer: Svid, reason: str) -> bool:
+    """Does a flawed fake server accept `peer`, which verification refused for `reason`?"""
+    flaws = view.server.chaos_flaws
+    if reason == "expired" and "accepts-expired-cert" in flaws:
+        return True
+    withdrawn = view.ca.withdrawn(peer.serial)
+    if withdrawn == "intermediate" and "ignores-intermediate-revocation" in flaws:
+        return True
+    return withdrawn == "root" and "keeps-retired-root" in flaws
+
+
+def use_cert(view: FakeView, name: str, svid: Svid | None) -> None:
+    if svid is None:
+        view._certs.pop(("valid", name), None)
+    else:
+        view._certs[("valid", name)] = svid
+    for key in [key for key in view._tokens if key[0] == name]:
+        del view._tokens[key]
+
+
+def short_lived_cert(view: FakeView, name: str, ttl: timedelta) -> Svid:
+    end = view.clock.now() + ttl
+    if end.microsecond:
+        end = end.replace(microsecond=0) + timedelta(seconds=1)
+    return view.ca.issue(name, ttl, not_after=end)
+
+
+async def wait_until(view: FakeView, when: datetime) -> None:
+    clock = view.clock
+    if not isinstance(clock, ManualClock):
+        raise TypeError("the fake waits only on its manual clock")
+    now = clock.now()
+    if now <= when:
+        clock.advance(when - now + timedelta(milliseconds=1))
+
+
+@asynccontextmanager
+async def hold_cert(view: FakeView, name: str, svid: Svid) -> AsyncIterator[None]:
+    saved = view._certs.get(("valid", name))
+    use_cert(view, name, svid)
+    try:
+        yield
+    finally:
+        use_cert(view, name, saved)
+
+
+def _bundle(view: FakeView) -> BundleChange:
+    return BundleChange(tuple(c.serial_number for c in view.ca.bundle), ())
+
+
+@asynccontextmanager
+async def ca_rotation(view: FakeView) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        view.ca.activate_root()
+        view._certs = {k: v for k, v in view._certs.items() if k[0] != "valid"}
+        view._current.clear()
+        view._tokens.clear()
+
+
+async def add_root(view: FakeView) -> BundleChange:
+    view.ca.rotate_root(activate=False)
+    return _bundle(view)
+
+
+async def issue_from_newest_root(view: FakeView) -> tuple[str, ...]:
+    """The services reissued, and the callers the view presents (as the live view does)."""
+    view.ca.activate_root()
+    names = tuple(view.spec.services)
+    for name in names:
+        view._current[name] = view.ca.issue(name, timedelta(minutes=5))
+    view._certs = {k: v for k, v in view._certs.items() if k[0] != "valid"}
+    view._tokens.clear()
+    return names
+
+
+async def retire_root(view: FakeView, serial: int) -> BundleChange:
+    root = next(c for c in view.ca.bundle if c.serial_number == serial)
+    view.ca.retire_root(root)
+    return _bundle(view)
+
+
+@asynccontextmanager
+async def temporary_intermediate(view: FakeView) -> AsyncIterator[TemporaryCa]:
+    root, intermediate = view.ca.add_intermediate_root()
+    try:
+        yield TemporaryCa(
+            root.serial_number, intermediate.serial_number, intermediate.subject.rfc4514_string()
+        )
+    finally:
+        view.ca.retire_root(root)
+
+
+def _intermediate(view: FakeView, ca: TemporaryCa) -> x509.Certificate:
+    return next(c for c in view.ca.intermediates if c.serial_number == ca.serial)
+
+
+def issue_under(view: FakeView, ca: TemporaryCa, name: str) -> Svid:
+    return view.ca.issue_under(_intermediate(view, ca), name, timedelta(minutes=5))
+
+
+async def revoke_intermediate(view: FakeView, ca: TemporaryCa) -> BundleChange:
+    view.ca.revoke_intermediate(_intermediate(view, ca))
+    return _bundle(view)

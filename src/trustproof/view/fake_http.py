@@ -19,6 +19,7 @@ from trustproof.identity import Svid
 from trustproof.identity.verify import verify_svid
 from trustproof.policy.engine import AccessRequest, Decision
 from trustproof.spec.model import Spec
+from trustproof.view import fake_chaos
 from trustproof.view.exchange import (
     ClientCert,
     Exchange,
@@ -119,7 +120,11 @@ def _peer(view: FakeView, request: HttpRequest) -> Exchange | Svid | None:
         now=view.clock.now(),
         revoked=view.ca.is_revoked,
     )
-    if not check.ok and check.reason not in server.ignore_cert:
+    if (
+        not check.ok
+        and check.reason not in server.ignore_cert
+        and not fake_chaos.cert_flaw_accepts(view, peer, check.reason)
+    ):
         return view._answer(request, 401, "tls", f"client-cert-{check.reason}")
     return peer
 

@@ -41,11 +41,13 @@ from trustproof.spec.model import Spec
 from trustproof.tokens import TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view.chaos import (
+    BundleChange,
     CrlMode,
     IdpFault,
     NetFault,
     NetPath,
     PolicyReload,
+    TemporaryCa,
     TokenFetch,
     WrongKeys,
 )
@@ -339,6 +341,7 @@ class SandboxView(Protocol):
         proxy and the callee's gateway (latency, connection loss, resets); restored after. What
         it yields says which mechanism did it (a TCP fault proxy on loopback; on the isolated
         backend ``tc netem``, or nftables and a relay in the caller's namespace)."""
+        ...
 
     # -- third-party trust faults (`trustproof.chaos.faults_thirdparty`) ----------------------
 
@@ -357,4 +360,69 @@ class SandboxView(Protocol):
         """Inside the block the CRL file the `services` read is stale (`mode` ``stale``: signed
         by the CA, listing what is revoked, its nextUpdate passed) or removed (``missing``), and
         the services are told (reload); the real CRL after it, told again."""
+        ...
+
+    # -- certificate-authority faults (`trustproof.chaos.faults_ca`) ---------------------------
+
+    def use_cert(self, name: str, svid: Svid | None) -> None:
+        """Present `svid` as `name`'s valid certificate from now on (tokens the view mints are
+        bound to it); None forgets it: the next attempt presents a fresh one from the issuing
+        root."""
+        ...
+
+    def short_lived_cert(self, name: str, ttl: timedelta) -> Svid:
+        """A valid SVID for `name` from the issuing root whose validity ends on the first whole
+        second at least `ttl` from now (X.509 times have second precision)."""
+        ...
+
+    async def wait_until(self, when: datetime) -> None:
+        """Return once the sandbox's clock is past `when` (the fake moves its manual clock)."""
+        ...
+
+    def hold_cert(self, name: str, svid: Svid) -> AbstractAsyncContextManager[None]:
+        """Inside the block `name` presents `svid` everywhere — its egress proxies and the
+        view — and nothing renews it; `name`'s current SVID is presented again after."""
+        ...
+
+    def root_serials(self) -> tuple[int, ...]:
+        """The serials of the roots every trust bundle holds, oldest first."""
+        ...
+
+    def ca_rotation(self) -> AbstractAsyncContextManager[None]:
+        """Root rotation happens inside (`add_root`, `issue_from_newest_root`, `retire_root`);
+        on exit, whatever happened, every bundle is published again, every SVID not from the
+        issuing root reissued, and the view presents fresh certificates."""
+        ...
+
+    async def add_root(self) -> BundleChange:
+        """A new root, trusted in every bundle (gateways, egress proxies, the token service,
+        datastores, every service's files, with a reload), that issues nothing yet."""
+        ...
+
+    def newest_root_cert(self, name: str) -> Svid:
+        """A valid SVID for `name` under the newest root, even one that issues nothing yet (to
+        test who trusts it); not presented until `use_cert` says so."""
+        ...
+
+    async def issue_from_newest_root(self) -> tuple[str, ...]:
+        """The newest root issues from now on; every SVID (workloads, gateways, the token
+        service, datastores) is reissued from it now. The names reissued."""
+        ...
+
+    async def retire_root(self, serial: int) -> BundleChange:
+        """Remove the root `serial` from every bundle (its leaves are refused from now on)."""
+        ...
+
+    def temporary_intermediate(self) -> AbstractAsyncContextManager[TemporaryCa]:
+        """Inside the block a temporary root with an intermediate CA under it is trusted in
+        every bundle (and has its CRLs in every CRL file); removed from all after."""
+        ...
+
+    def issue_under(self, ca: TemporaryCa, name: str) -> Svid:
+        """A valid SVID for `name` signed by the temporary intermediate (and sent with it)."""
+        ...
+
+    async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
+        """Put the temporary intermediate on its root's CRL, rewrite every CRL file and tell
+        the services that reload."""
         ...
