@@ -1,0 +1,223 @@
+"""Generated specs at a multiple of the shop, for `benchmarks/scale.py`.
+
+Size ``f`` has ``3·√f`` services and ``3·√f`` personas (the shop has 3 and 3), four routes per
+service (the shop has 12 routes on 3 services), so the service matrix (callers × routes) is about
+``f`` times the shop's. A third of the services are the edge (personas call them, client
+certificate optional); every service calls the next two. Each service is the same small program
+(`SERVICE`), built like the shop's services on the standard library and honouring trustproof's
+contract with `trustproof.middleware.wsgi`. No datastore or external dependency: those cost the
+same at every size.
+
+The policies are written the way teams write them when a spec grows: one permit per granted
+operation (role-scoped for personas, ``resource in Service`` with a ``when`` for the persona's
+reads, principal-scoped for workloads), an explicit-deny forbid per (persona, internal service)
+and per (workload, service it does not call), a DELETE forbid per service and one unscoped
+forbid every request meets — about 32·f policies (512 at 16×).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+SERVICE = '''"""A generated service: answers its declared routes, honours trustproof's contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from trustproof.middleware.wsgi import TrustproofMiddleware, caller_of
+
+NAME = sys.argv[1]
+ROUTES = [
+    (method, re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", path) + "$"))
+    for method, _, path in (route.partition(" ") for route in json.loads(sys.argv[2]))
+]
+
+
+def app(environ, start_response):
+    method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+    caller = caller_of(environ)
+    matched = [m for m, pattern in ROUTES if pattern.match(path)]
+    if method in matched:
+        status, body = ("201 Created" if method == "POST" else "200 OK"), {"by": NAME}
+        body["caller"] = caller.principal
+    elif matched:
+        status, body = "405 Method Not Allowed", {"error": "method not allowed"}
+    else:
+        status, body = "404 Not Found", {"error": "not found"}
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class RawTargetHandler(WSGIRequestHandler):
+    def get_environ(self):
+        environ = super().get_environ()
+        environ["REQUEST_URI"] = self.path
+        return environ
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+if __name__ == "__main__":
+    host, port = os.environ["TRUSTPROOF_HOST"], int(os.environ["TRUSTPROOF_PORT"])
+    with make_server(
+        host, port, TrustproofMiddleware(app), server_class=Server, handler_class=RawTargetHandler
+    ) as server:
+        server.serve_forever()
+'''
+
+
+@dataclass(frozen=True)
+class Generated:
+    factor: int
+    path: Path  # the trustproof.yaml
+    services: int
+    personas: int
+    routes: int
+    policies: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _routes(service: str) -> list[str]:
+    base = f"/{service}-items"
+    return [f"GET {base}", f"GET {base}/{{id}}", f"POST {base}", f"DELETE {base}/{{id}}"]
+
+
+def generate(directory: Path, factor: int) -> Generated:
+    """Write a spec `factor` times the shop into `directory` (created); return its figures."""
+    side = max(1, round(3 * math.sqrt(factor)))
+    services = [f"svc{i:02d}" for i in range(side)]
+    personas = [f"user{i:02d}" for i in range(side)]
+    edge = services[: max(1, math.ceil(side / 3))]
+    calls = {s: services[i + 1 : i + 3] for i, s in enumerate(services)}
+    access: dict[str, dict[str, list[str]]] = {s: {} for s in services}
+    policies: list[str] = []
+
+    def permit(pid: str, principal: str, method: str, service: str, path: str) -> None:
+        policies.append(
+            f'@id("{pid}")\npermit (principal {principal}, action == Action::"{method}",\n'
+            f'        resource == Route::"{service} {path}");\n'
+        )
+
+    for i, persona in enumerate(personas):
+        home, other = edge[i % len(edge)], edge[(i + 1) % len(edge)]
+        reads = [r for r in _routes(home) if r.startswith("GET")]
+        access[home][persona] = [*reads, _routes(home)[2]]
+        paths = " || ".join(f'resource == Route::"{home} {r.split(" ", 1)[1]}"' for r in reads)
+        policies.append(
+            f'@id("{persona}-reads-{home}")\n'
+            f'permit (principal in Role::"role-{persona}", action == Action::"GET",\n'
+            f'        resource in Service::"{home}")\nwhen {{ {paths} }};\n'
+        )
+        permit(f"{persona}-posts-{home}", f'in Role::"role-{persona}"', "POST", home, reads[0][4:])
+        if other != home:
+            access[other][persona] = [_routes(other)[0]]
+            permit(
+                f"{persona}-lists-{other}",
+                f'in Role::"role-{persona}"',
+                "GET",
+                other,
+                _routes(other)[0][4:],
+            )
+        for service in services:
+            if service not in access or persona not in access[service]:
+                policies.append(
+                    f'@id("{persona}-never-{service}")\n'
+                    f'forbid (principal == Persona::"{persona}", action,'
+                    f' resource in Service::"{service}");\n'
+                )
+    for caller, callees in calls.items():
+        for callee in callees:
+            granted = _routes(callee)[:3]
+            access[callee][caller] = granted
+            for k, route in enumerate(granted):
+                method, _, path = route.partition(" ")
+                permit(f"{caller}-{callee}-{k}", f'== Workload::"{caller}"', method, callee, path)
+        for service in services:
+            if service != caller and service not in callees:
+                policies.append(
+                    f'@id("{caller}-not-{service}")\n'
+                    f'forbid (principal == Workload::"{caller}", action,'
+                    f' resource in Service::"{service}");\n'
+                )
+    for service in services:
+        policies.append(
+            f'@id("nobody-deletes-{service}")\n'
+            f'forbid (principal, action == Action::"DELETE", resource in Service::"{service}");\n'
+        )
+        for route in _routes(service):
+            method, _, path = route.partition(" ")
+            policies.append(
+                f'@id("{service}-{method}-{path}-workloads-need-a-certificate")\n'
+                f'forbid (principal is Workload, action == Action::"{method}",\n'
+                f'        resource == Route::"{service} {path}")\nunless {{ context.client_cert }};\n'
+            )
+    everything = [(s, r) for s in services for r in _routes(s)]
+    for k in range(32 * factor - len(policies) - 1):
+        service, route = everything[k % len(everything)]
+        method, _, path = route.partition(" ")
+        policies.append(
+            f'@id("suspended-{k}")\n'
+            f'forbid (principal, action == Action::"{method}", resource == Route::"{service} {path}")\n'
+            f'when {{ context.token_roles.contains("suspended-{k // len(everything)}") }};\n'
+        )
+    policies.append(
+        '@id("only-sane-hours")\nforbid (principal, action, resource)\n'
+        "unless { context.hour_utc >= 0 && context.hour_utc <= 23 };\n"
+    )
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "policies").mkdir(exist_ok=True)
+    (directory / "policies" / "generated.cedar").write_text("\n".join(policies))
+    (directory / "service.py").write_text(SERVICE)
+    spec = {
+        "version": 1,
+        "trust_domain": "scale.test",
+        "personas": {p: {"roles": [f"role-{p}"]} for p in personas},
+        "services": {
+            s: {
+                "command": ["python", "service.py", s, json.dumps(_routes(s))],
+                "port": free_port(),
+                "health": {"kind": "tcp"},
+                "ingress": (
+                    {"client_cert": "optional", "token": "required"}
+                    if s in edge
+                    else {"client_cert": "required", "token": "required"}
+                ),
+                "routes": _routes(s),
+                "calls": calls[s],
+            }
+            for s in services
+        },
+        "policies": {"files": ["policies/generated.cedar"]},
+        "access": {"services": {s: grants for s, grants in access.items() if grants}},
+        "probes": {"select": ["*"]},
+        "reports": {"dir": "reports", "formats": ["json"]},
+    }
+    path = directory / "trustproof.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, width=100))
+    return Generated(factor, path, len(services), len(personas), 4 * len(services), len(policies))
