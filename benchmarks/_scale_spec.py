@@ -1,7 +1,7 @@
 """Generated specs at a multiple of the shop, for `benchmarks/scale.py`.
 
 Size ``f`` has ``3·√f`` services and ``3·√f`` personas (the shop has 3 and 3), four routes per
-service (the shop has 12 routes on 3 services), so the service matrix (callers × routes) is about
+service (the shop has 12 routes on 3 services), so the service matrix (callers x routes) is about
 ``f`` times the shop's. A third of the services are the edge (personas call them, client
 certificate optional); every service calls the next two. Each service is the same small program
 (`SERVICE`), built like the shop's services on the standard library and honouring trustproof's
@@ -12,7 +12,7 @@ The policies are written the way teams write them when a spec grows: one permit 
 operation (role-scoped for personas, ``resource in Service`` with a ``when`` for the persona's
 reads, principal-scoped for workloads), an explicit-deny forbid per (persona, internal service)
 and per (workload, service it does not call), a DELETE forbid per service and one unscoped
-forbid every request meets — about 32·f policies (512 at 16×).
+forbid every request meets — about 32·f policies (512 at 16x).
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def app(environ, start_response):
     else:
         status, body = "404 Not Found", {"error": "not found"}
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    start_response(status, headers)
     return [data]
 
 
@@ -107,88 +108,105 @@ def _routes(service: str) -> list[str]:
     return [f"GET {base}", f"GET {base}/{{id}}", f"POST {base}", f"DELETE {base}/{{id}}"]
 
 
+class _Policies:
+    """The access oracle and the Cedar policies of a generated spec, written side by side."""
+
+    def __init__(self, services: list[str], personas: list[str], edge: list[str]) -> None:
+        self.services, self.personas, self.edge = services, personas, edge
+        self.calls = {s: services[i + 1 : i + 3] for i, s in enumerate(services)}
+        self.access: dict[str, dict[str, list[str]]] = {s: {} for s in services}
+        self.texts: list[str] = []
+
+    def permit(self, pid: str, principal: str, route: str, service: str) -> None:
+        method, _, path = route.partition(" ")
+        self.texts.append(
+            f'@id("{pid}")\npermit (principal {principal}, action == Action::"{method}",\n'
+            f'        resource == Route::"{service} {path}");\n'
+        )
+
+    def forbid(self, pid: str, scope: str, condition: str = "") -> None:
+        self.texts.append(f'@id("{pid}")\nforbid ({scope}){condition};\n')
+
+    def personas_grants(self) -> None:
+        for i, persona in enumerate(self.personas):
+            role = f'in Role::"role-{persona}"'
+            home, other = self.edge[i % len(self.edge)], self.edge[(i + 1) % len(self.edge)]
+            reads = [r for r in _routes(home) if r.startswith("GET")]
+            self.access[home][persona] = [*reads, _routes(home)[2]]
+            paths = " || ".join(f'resource == Route::"{home} {r[4:]}"' for r in reads)
+            self.texts.append(
+                f'@id("{persona}-reads-{home}")\n'
+                f'permit (principal {role}, action == Action::"GET",\n'
+                f'        resource in Service::"{home}")\nwhen {{ {paths} }};\n'
+            )
+            self.permit(f"{persona}-posts-{home}", role, f"POST {reads[0][4:]}", home)
+            if other != home:
+                self.access[other][persona] = [_routes(other)[0]]
+                self.permit(f"{persona}-lists-{other}", role, _routes(other)[0], other)
+            for service in self.services:
+                if persona not in self.access[service]:
+                    self.forbid(
+                        f"{persona}-never-{service}",
+                        f'principal == Persona::"{persona}", action, '
+                        f'resource in Service::"{service}"',
+                    )
+
+    def workload_grants(self) -> None:
+        for caller, callees in self.calls.items():
+            for callee in callees:
+                granted = _routes(callee)[:3]
+                self.access[callee][caller] = granted
+                for k, route in enumerate(granted):
+                    self.permit(f"{caller}-{callee}-{k}", f'== Workload::"{caller}"', route, callee)
+            for service in self.services:
+                if service != caller and service not in callees:
+                    self.forbid(
+                        f"{caller}-not-{service}",
+                        f'principal == Workload::"{caller}", action, '
+                        f'resource in Service::"{service}"',
+                    )
+
+    def service_rules(self, total: int) -> None:
+        for service in self.services:
+            self.forbid(
+                f"nobody-deletes-{service}",
+                f'principal, action == Action::"DELETE", resource in Service::"{service}"',
+            )
+            for route in _routes(service):
+                method, _, path = route.partition(" ")
+                self.forbid(
+                    f"{service}-{method}-{path}-workloads-need-a-certificate",
+                    f'principal is Workload, action == Action::"{method}",\n'
+                    f'        resource == Route::"{service} {path}"',
+                    "\nunless { context.client_cert }",
+                )
+        everything = [(s, r) for s in self.services for r in _routes(s)]
+        for k in range(total - len(self.texts) - 1):
+            service, route = everything[k % len(everything)]
+            method, _, path = route.partition(" ")
+            self.forbid(
+                f"suspended-{k}",
+                f'principal, action == Action::"{method}", resource == Route::"{service} {path}"',
+                f'\nwhen {{ context.token_roles.contains("suspended-{k // len(everything)}") }}',
+            )
+        self.forbid(
+            "only-sane-hours",
+            "principal, action, resource",
+            "\nunless { context.hour_utc >= 0 && context.hour_utc <= 23 }",
+        )
+
+
 def generate(directory: Path, factor: int) -> Generated:
     """Write a spec `factor` times the shop into `directory` (created); return its figures."""
     side = max(1, round(3 * math.sqrt(factor)))
     services = [f"svc{i:02d}" for i in range(side)]
     personas = [f"user{i:02d}" for i in range(side)]
     edge = services[: max(1, math.ceil(side / 3))]
-    calls = {s: services[i + 1 : i + 3] for i, s in enumerate(services)}
-    access: dict[str, dict[str, list[str]]] = {s: {} for s in services}
-    policies: list[str] = []
-
-    def permit(pid: str, principal: str, method: str, service: str, path: str) -> None:
-        policies.append(
-            f'@id("{pid}")\npermit (principal {principal}, action == Action::"{method}",\n'
-            f'        resource == Route::"{service} {path}");\n'
-        )
-
-    for i, persona in enumerate(personas):
-        home, other = edge[i % len(edge)], edge[(i + 1) % len(edge)]
-        reads = [r for r in _routes(home) if r.startswith("GET")]
-        access[home][persona] = [*reads, _routes(home)[2]]
-        paths = " || ".join(f'resource == Route::"{home} {r.split(" ", 1)[1]}"' for r in reads)
-        policies.append(
-            f'@id("{persona}-reads-{home}")\n'
-            f'permit (principal in Role::"role-{persona}", action == Action::"GET",\n'
-            f'        resource in Service::"{home}")\nwhen {{ {paths} }};\n'
-        )
-        permit(f"{persona}-posts-{home}", f'in Role::"role-{persona}"', "POST", home, reads[0][4:])
-        if other != home:
-            access[other][persona] = [_routes(other)[0]]
-            permit(
-                f"{persona}-lists-{other}",
-                f'in Role::"role-{persona}"',
-                "GET",
-                other,
-                _routes(other)[0][4:],
-            )
-        for service in services:
-            if service not in access or persona not in access[service]:
-                policies.append(
-                    f'@id("{persona}-never-{service}")\n'
-                    f'forbid (principal == Persona::"{persona}", action,'
-                    f' resource in Service::"{service}");\n'
-                )
-    for caller, callees in calls.items():
-        for callee in callees:
-            granted = _routes(callee)[:3]
-            access[callee][caller] = granted
-            for k, route in enumerate(granted):
-                method, _, path = route.partition(" ")
-                permit(f"{caller}-{callee}-{k}", f'== Workload::"{caller}"', method, callee, path)
-        for service in services:
-            if service != caller and service not in callees:
-                policies.append(
-                    f'@id("{caller}-not-{service}")\n'
-                    f'forbid (principal == Workload::"{caller}", action,'
-                    f' resource in Service::"{service}");\n'
-                )
-    for service in services:
-        policies.append(
-            f'@id("nobody-deletes-{service}")\n'
-            f'forbid (principal, action == Action::"DELETE", resource in Service::"{service}");\n'
-        )
-        for route in _routes(service):
-            method, _, path = route.partition(" ")
-            policies.append(
-                f'@id("{service}-{method}-{path}-workloads-need-a-certificate")\n'
-                f'forbid (principal is Workload, action == Action::"{method}",\n'
-                f'        resource == Route::"{service} {path}")\nunless {{ context.client_cert }};\n'
-            )
-    everything = [(s, r) for s in services for r in _routes(s)]
-    for k in range(32 * factor - len(policies) - 1):
-        service, route = everything[k % len(everything)]
-        method, _, path = route.partition(" ")
-        policies.append(
-            f'@id("suspended-{k}")\n'
-            f'forbid (principal, action == Action::"{method}", resource == Route::"{service} {path}")\n'
-            f'when {{ context.token_roles.contains("suspended-{k // len(everything)}") }};\n'
-        )
-    policies.append(
-        '@id("only-sane-hours")\nforbid (principal, action, resource)\n'
-        "unless { context.hour_utc >= 0 && context.hour_utc <= 23 };\n"
-    )
+    written = _Policies(services, personas, edge)
+    written.personas_grants()
+    written.workload_grants()
+    written.service_rules(32 * factor)
+    policies, access, calls = written.texts, written.access, written.calls
 
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "policies").mkdir(exist_ok=True)

@@ -5,11 +5,13 @@ about 32·f Cedar policies, every service the same small program honouring the c
 `trustproof.middleware`), written to a temporary directory. For each size, next to its same-run
 reference:
 
-* run          ``trustproof run --no-scenarios`` in a child process: cases, cases/s (the suite's
-               own figure from results.json), time per case, and the child's peak RSS
-               (``ru_maxrss``: the trustproof process with its in-process gateways; the services
-               are other processes). Reference: the 1x figures of the same run (flat = the same
-               time per case and about the same memory at 16x).
+* run          the sandbox of the spec and its suite in a child process, as ``trustproof run``
+               does without the scenarios, on at most ``--max-cases`` cases (every k-th case in
+               generation order: the same mix of probes); the results document is built as
+               ``trustproof run`` writes it. Figures: cases/s (the suite's own figure), time per
+               case, and the child's peak RSS (``ru_maxrss``: the trustproof process with its
+               in-process gateways; the services are other processes). Reference: the 1x figures
+               of the same run (flat = the same time per case and memory at 16x).
 * Cedar        µs per decision through `CedarPolicyEngine.decide` (the call the gateway makes; the
                decision cache off) over every cell of the matrix, with the policy slices warm —
                and the same engine without slicing (every policy evaluated). Reference: the shop's
@@ -24,8 +26,8 @@ policies, validate/plan/policy test <= 1 s. The machine is shared: absolute figu
 ratios to the references are what compares.
 
 Run: ``.venv/bin/python benchmarks/scale.py [--sizes 1,4,16] [--quick] [--json FILE]``.
-``--quick`` skips the live runs above 1x. Every child is bounded in time (RUN_TIMEOUT), every
-timing loop in count and time; the whole benchmark stays under about 5 minutes.
+``--quick`` skips the live runs above 1x. Every child is bounded in cases (``--max-cases``) and
+time (RUN_TIMEOUT), every timing loop in count and time: about 5 minutes on a quiet machine.
 """
 
 from __future__ import annotations
@@ -51,65 +53,59 @@ from trustproof.spec import load_spec
 from trustproof.spec.model import Spec
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
-RUN_TIMEOUT = 150.0
+RUN_TIMEOUT = 240.0
+MAX_CASES = 2000  # per live run, spread evenly over the generated cases (--max-cases)
 COMMAND_TIMEOUT = 60.0
 DECISIONS = 600  # per engine variant, bounded in time by _measure.MAX_SECONDS too
 TARGETS = {"cases_per_second": 500.0, "peak_rss_mb": 250.0, "cedar_us": 100.0, "command_s": 1.0}
 
-# The child running `trustproof run`: the CLI in-process, then its own peak RSS on stderr.
+# The child: a sandbox of the spec, the suite on an evenly spread sample of at most MAX cases
+# (every k-th case in generation order: the same mix of probes), the results document built as
+# `trustproof run` writes it; then its figures and its own peak RSS as one JSON line.
 CHILD = """
-import resource, sys
-from trustproof.cli import main
-sys.argv = ["trustproof", *sys.argv[1:]]
-try:
-    main()
-finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"SCALE-PEAK-RSS-KB {peak}", file=sys.stderr)
+import asyncio, json, math, resource, sys
+from pathlib import Path
+from trustproof.sandbox.controller import Sandbox
+from trustproof.suite.runner import generate, run_suite
+
+async def main(spec, run_dir, limit):
+    async with Sandbox.from_file(Path(spec), run_dir=Path(run_dir)) as sandbox:
+        cases = generate(sandbox.spec)
+        chosen = cases[:: max(1, math.ceil(len(cases) / limit))]
+        run = await run_suite(sandbox, chosen)
+        document = json.dumps(run.to_results(sandbox.spec).to_json())
+    failing = [item.case.id for item in run.results if not item.ok]
+    return {"generated": len(cases), "cases": len(chosen), "failing": len(failing),
+            "failing_examples": failing[:5], "cases_per_second": run.cases_per_second,
+            "suite_seconds": run.elapsed_s, "results_bytes": len(document)}
+
+figures = asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+figures["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("SCALE-FIGURES " + json.dumps(figures))
 """
 
 
-def live_run(generated: Generated, work: Path) -> dict[str, Any]:
+def live_run(generated: Generated, work: Path, max_cases: int) -> dict[str, Any]:
     run_dir = work / f"run-{generated.factor}"
     start = time.perf_counter()
     child = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            "run",
-            str(generated.path),
-            "--run-dir",
-            str(run_dir),
-            "--no-scenarios",
-            "--backend",
-            "local",
-        ],
+        [sys.executable, "-c", CHILD, str(generated.path), str(run_dir), str(max_cases)],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
         check=False,
     )
     wall = time.perf_counter() - start
-    peak = re.search(r"SCALE-PEAK-RSS-KB (\d+)", child.stderr)
-    results_file = run_dir / "results.json"
-    if peak is None or not results_file.exists():
+    found = re.search(r"^SCALE-FIGURES (.*)$", child.stdout, re.MULTILINE)
+    if found is None:
         tail = "\n".join(child.stderr.strip().splitlines()[-8:])
-        raise SystemExit(f"trustproof run at {generated.factor}x failed ({child.returncode}):\n{tail}")
-    results = json.loads(results_file.read_text())
-    cases = len(results["cases"])
-    failing = [c["id"] for c in results["cases"] if c.get("verdict") not in ("pass",)]
-    return {
-        "cases": cases,
-        "failing": len(failing),
-        "failing_examples": failing[:5],
-        "exit_code": child.returncode,
-        "cases_per_second": results["cases_per_second"],
-        "ms_per_case": 1000.0 / results["cases_per_second"] if results["cases_per_second"] else 0,
-        "suite_seconds": results["elapsed_s"],
-        "run_wall_seconds": wall,
-        "peak_rss_mb": int(peak[1]) / 1024,
-    }
+        raise SystemExit(f"the suite at {generated.factor}x failed ({child.returncode}):\n{tail}")
+    figures: dict[str, Any] = json.loads(found[1])
+    rate = figures["cases_per_second"]
+    figures["ms_per_case"] = 1000.0 / rate if rate else 0.0
+    figures["wall_seconds"] = wall
+    figures["peak_rss_mb"] = figures.pop("peak_rss_kb") / 1024
+    return figures
 
 
 def cedar_figures(spec: Spec) -> dict[str, Any]:
@@ -167,7 +163,7 @@ def command_figures(path: Path) -> dict[str, float]:
     return figures
 
 
-def measure(sizes: list[int], quick: bool, work: Path) -> dict[str, Any]:
+def measure(sizes: list[int], quick: bool, max_cases: int, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"reference": {}, "sizes": {}}
     shop = load_spec(SHOP)
     out["reference"]["shop_cedar"] = cedar_figures(shop)
@@ -184,7 +180,7 @@ def measure(sizes: list[int], quick: bool, work: Path) -> dict[str, Any]:
             "commands": command_figures(generated.path),
         }
         if not quick or factor == 1:
-            row["run"] = live_run(generated, work)
+            row["run"] = live_run(generated, work, max_cases)
         out["sizes"][factor] = row
         print(f"  measured {factor}x", file=sys.stderr, flush=True)
     return out
@@ -194,8 +190,10 @@ def report(figures: dict[str, Any]) -> None:
     sizes: dict[int, dict[str, Any]] = figures["sizes"]
     ref = figures["reference"]
     base = sizes.get(min(sizes)) if sizes else None
-    print(f"{'size':>5} {'svc':>4} {'pers':>4} {'routes':>6} {'policies':>8} {'cases':>6}"
-          f" {'cases/s':>8} {'ms/case':>8} {'vs 1x':>6} {'peak MB':>8} {'vs 1x':>6}")
+    print(
+        f"{'size':>5} {'svc':>4} {'pers':>4} {'routes':>6} {'policies':>8} {'cases':>6}"
+        f" {'cases/s':>8} {'ms/case':>8} {'vs 1x':>6} {'peak MB':>8} {'vs 1x':>6}"
+    )
     for factor, row in sizes.items():
         run = row.get("run")
         if run is None:
@@ -214,15 +212,26 @@ def report(figures: dict[str, Any]) -> None:
         )
     for factor, row in sizes.items():
         run = row.get("run")
-        if run and (run["failing"] or run["exit_code"]):
-            print(f"  {factor}x: exit {run['exit_code']}, {run['failing']} cases not pass, e.g."
-                  f" {', '.join(run['failing_examples'])}")
+        if run and run["cases"] < run["generated"]:
+            print(
+                f"  {factor}x: {run['cases']} of {run['generated']} generated cases run (every"
+                f" {run['generated'] / run['cases']:.1f}th: --max-cases)"
+            )
+        if run and run["failing"]:
+            print(
+                f"  {factor}x: {run['failing']} cases not pass, e.g."
+                f" {', '.join(run['failing_examples'])}"
+            )
     shop = ref["shop_cedar"]
-    print(f"\nCedar µs per decision (engine.decide, decision cache off; reference: the shop's"
-          f" {shop['policies']} policies, sliced {shop['sliced_us']:.0f} µs, whole"
-          f" {shop['whole_us']:.0f} µs)")
-    print(f"{'size':>5} {'policies':>8} {'sliced µs':>10} {'vs shop':>8} {'whole µs':>9}"
-          f" {'speed-up':>9} {'first pass s':>13}")
+    print(
+        f"\nCedar µs per decision (engine.decide, decision cache off; reference: the shop's"
+        f" {shop['policies']} policies, sliced {shop['sliced_us']:.0f} µs, whole"
+        f" {shop['whole_us']:.0f} µs)"
+    )
+    print(
+        f"{'size':>5} {'policies':>8} {'sliced µs':>10} {'vs shop':>8} {'whole µs':>9}"
+        f" {'speed-up':>9} {'first pass s':>13}"
+    )
     for factor, row in sizes.items():
         c = row["cedar"]
         print(
@@ -235,8 +244,9 @@ def report(figures: dict[str, Any]) -> None:
     print(f"{'':>5} " + " ".join(f"{n:>22}" for n in names))
     print(f"{'shop':>5} " + " ".join(f"{ref['shop_commands'][n]:>22.2f}" for n in names))
     for factor, row in sizes.items():
+        took = row["commands"]
         cells = [
-            f"{row['commands'][n]:>13.2f} ({row['commands'][n] / max(ref['shop_commands'][n], 1e-6):>5.1f}x)"
+            f"{took[n]:>13.2f} ({took[n] / max(ref['shop_commands'][n], 1e-6):>5.1f}x)"
             for n in names
         ]
         print(f"{factor:>4}x " + " ".join(f"{c:>22}" for c in cells))
@@ -247,8 +257,12 @@ def report(figures: dict[str, Any]) -> None:
         if run:
             _target("cases/s", run["cases_per_second"], TARGETS["cases_per_second"], ">=")
             _target("peak RSS MB", run["peak_rss_mb"], TARGETS["peak_rss_mb"], "<=")
-        _target(f"Cedar µs ({row['cedar']['policies']} policies)", row["cedar"]["sliced_us"],
-                TARGETS["cedar_us"], "<=")
+        _target(
+            f"Cedar µs ({row['cedar']['policies']} policies)",
+            row["cedar"]["sliced_us"],
+            TARGETS["cedar_us"],
+            "<=",
+        )
         for name in ("validate", "plan", "policy test"):
             _target(f"{name} s", row["commands"][name], TARGETS["command_s"], "<=")
 
@@ -261,8 +275,13 @@ def _target(name: str, value: float, target: float, sense: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1,4,16", help="comma-separated factors (default 1,4,16)")
+    parser.add_argument(
+        "--sizes", default="1,4,16", help="comma-separated factors (default 1,4,16)"
+    )
     parser.add_argument("--quick", action="store_true", help="live runs at 1x only")
+    parser.add_argument(
+        "--max-cases", type=int, default=MAX_CASES, help=f"cases per live run (default {MAX_CASES})"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     try:
@@ -273,7 +292,7 @@ def main() -> int:
         parser.error("--sizes: factors from 1 to 64")
     os.environ.setdefault("TRUSTPROOF_BACKEND", "local")
     with tempfile.TemporaryDirectory(prefix="trustproof-scale-") as tmp:
-        figures = measure(sizes, args.quick, Path(tmp))
+        figures = measure(sizes, args.quick, args.max_cases, Path(tmp))
     report(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
