@@ -96,11 +96,16 @@ class Generated:
     policies: int
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 now (all held open until all are chosen)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def _routes(service: str) -> list[str]:
@@ -207,6 +212,7 @@ def generate(directory: Path, factor: int) -> Generated:
     written.workload_grants()
     written.service_rules(32 * factor)
     policies, access, calls = written.texts, written.access, written.calls
+    ports = dict(zip(services, free_ports(len(services)), strict=True))
 
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "policies").mkdir(exist_ok=True)
@@ -219,7 +225,7 @@ def generate(directory: Path, factor: int) -> Generated:
         "services": {
             s: {
                 "command": ["python", "service.py", s, json.dumps(_routes(s))],
-                "port": free_port(),
+                "port": ports[s],
                 "health": {"kind": "tcp"},
                 "ingress": (
                     {"client_cert": "optional", "token": "required"}
