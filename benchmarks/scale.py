@@ -48,7 +48,7 @@ from _scale_spec import Generated, generate
 
 from trustproof.plan import expected_matrix
 from trustproof.policy import CedarPolicyEngine
-from trustproof.policy.offline import check_matrix, representative_request
+from trustproof.policy.offline import representative_request
 from trustproof.spec import load_spec
 from trustproof.spec.model import Spec
 
@@ -150,17 +150,41 @@ def command_figures(path: Path) -> dict[str, float]:
         if done.returncode != 0:
             raise SystemExit(f"trustproof {' '.join(args)} {path} failed:\n{done.stdout[-800:]}")
         figures[name] = time.perf_counter() - start
-    start = time.perf_counter()
-    spec = load_spec(path)
-    figures["in-process load_spec"] = time.perf_counter() - start
-    start = time.perf_counter()
-    expected_matrix(spec)
-    figures["in-process plan matrix"] = time.perf_counter() - start
-    start = time.perf_counter()
-    report = check_matrix(spec)
-    assert report.ok, f"{path}: the generated policies disagree with the matrix"
-    figures["in-process policy test"] = time.perf_counter() - start
+    child = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    found = re.search(r"^SCALE-FIGURES (.*)$", child.stdout, re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"timing {path} in process failed:\n{child.stderr[-800:]}")
+    figures.update(json.loads(found[1]))
     return figures
+
+
+# The work of validate, plan and policy test without interpreter start and imports, in a fresh
+# process (nothing remembered from an earlier load of the same spec).
+IN_PROCESS = """
+import json, sys, time
+from trustproof.plan import expected_matrix
+from trustproof.policy.offline import check_matrix
+from trustproof.spec import load_spec
+
+start = time.perf_counter()
+spec = load_spec(sys.argv[1])
+loaded = time.perf_counter()
+expected_matrix(spec)
+planned = time.perf_counter()
+assert check_matrix(spec).ok, "the generated policies disagree with the matrix"
+tested = time.perf_counter()
+print("SCALE-FIGURES " + json.dumps({
+    "in-process load_spec": loaded - start,
+    "in-process plan matrix": planned - loaded,
+    "in-process policy test": tested - planned,
+}))
+"""
 
 
 def measure(sizes: list[int], quick: bool, max_cases: int, work: Path) -> dict[str, Any]:
