@@ -218,6 +218,11 @@ class PolicySlicer:
 
 
 def _bounded_put(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
-    if len(memo) >= limit:
-        memo.pop(next(iter(memo)), None)  # the oldest entry
+    """Remember `value`, dropping the oldest entry when full. Never raises for a race: a gateway
+    thread evicting at the same time only costs a cache miss later, never a decision."""
+    try:
+        if len(memo) >= limit:
+            memo.pop(next(iter(memo)), None)
+    except (RuntimeError, StopIteration):  # changed by another thread meanwhile
+        pass
     memo[key] = value

@@ -288,3 +288,14 @@ def test_slices_do_not_outlive_a_reload() -> None:
         "forbidden-by-policy",
         ("p1",),
     )
+
+
+def test_the_slice_caches_are_bounded_and_still_decide() -> None:
+    bundle = bundle_of([("permit", "principal", 'action == Action::"GET"', "resource", "")])
+    slicer = PolicySlicer(bundle, DIRECTORY, max_slices=2)
+    routes = [("Route", f"api /r{n}") for n in range(5)]
+    for route in routes:
+        assert slicer.policy_ids(("Persona", "alice"), ("Action", "GET"), route) == ("p0",)
+        slicer.policy_set(("Persona", "alice"), ("Action", "GET"), route)
+    assert len(slicer._slices) <= 2
+    assert len(slicer._resources) <= 2
