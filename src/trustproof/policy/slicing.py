@@ -148,27 +148,57 @@ class _ScopeIndex:
         return frozenset(found)
 
 
+class _BundleIndex:
+    """What slicing needs of one policy bundle, whatever the directory: each policy's JSON, its
+    scopes indexed, and the slices already parsed (by the set of policies they hold). Shared by
+    the engines of one bundle (`CedarPolicyEngine.with_roles` builds a new engine per change)."""
+
+    def __init__(self, bundle: PolicyBundle) -> None:
+        ests = [source.est if isinstance(source.est, dict) else {} for source in bundle.policies]
+        self.ids = tuple(source.policy_id for source in bundle.policies)
+        self.json = tuple(
+            f"{json.dumps(source.policy_id)}:{json.dumps(source.est)}" for source in bundle.policies
+        )
+        self.principals = _ScopeIndex([est.get("principal") for est in ests])
+        self.resources = _ScopeIndex([est.get("resource") for est in ests])
+        self.actions = tuple(est.get("action") for est in ests)
+        self.sets: dict[frozenset[int], cedarpy.PolicySet] = {}
+
+    @classmethod
+    def of(cls, bundle: PolicyBundle) -> _BundleIndex:
+        found = _INDEXES.get(id(bundle))
+        if found is not None and found[0] is bundle:
+            return found[1]
+        index = cls(bundle)
+        _bounded_put(_INDEXES, id(bundle), (bundle, index), _KEEP_INDEXES)
+        return index
+
+
+_KEEP_INDEXES = 4
+_INDEXES: dict[int, tuple[PolicyBundle, _BundleIndex]] = {}  # the bundle kept: its id stays its
+
+
 class PolicySlicer:
     """The policies of one bundle that can apply to a request, as a cedarpy `PolicySet`."""
 
     def __init__(
         self, bundle: PolicyBundle, directory: Directory, *, max_slices: int = DEFAULT_SLICES
     ) -> None:
-        ests = [source.est if isinstance(source.est, dict) else {} for source in bundle.policies]
-        self._ids = tuple(source.policy_id for source in bundle.policies)
-        self._json = tuple(
-            f"{json.dumps(source.policy_id)}:{json.dumps(source.est)}" for source in bundle.policies
-        )
-        self._principal_index = _ScopeIndex([est.get("principal") for est in ests])
-        self._resource_index = _ScopeIndex([est.get("resource") for est in ests])
-        self._action_scopes = tuple(est.get("action") for est in ests)
-        self._ancestors = ancestors_of(directory.entities())
+        index = _BundleIndex.of(bundle)
+        self._ids = index.ids
+        self._json = index.json
+        self._principal_index = index.principals
+        self._resource_index = index.resources
+        self._action_scopes = index.actions
+        self._sets = index.sets
+        self._directory = directory
+        self._ancestors: dict[Uid, frozenset[Uid]] | None = None  # on first use: with_roles
+        # builds an engine per role change, and most are asked little
         self._max_slices = max_slices
         self._principals: dict[Uid, frozenset[int]] = {}
         self._resources: dict[Uid, frozenset[int]] = {}
         self._actions: dict[Uid, frozenset[int]] = {}
         self._slices: dict[tuple[Uid, Uid, Uid], cedarpy.PolicySet] = {}
-        self._sets: dict[frozenset[int], cedarpy.PolicySet] = {}
 
     def applicable(self, principal: Uid, action: Uid, resource: Uid) -> frozenset[int]:
         """Indices (in bundle order) of the policies whose scope can match the request."""
@@ -203,6 +233,8 @@ class PolicySlicer:
     ) -> frozenset[int]:
         found = memo.get(uid)
         if found is None:
+            if self._ancestors is None:
+                self._ancestors = ancestors_of(self._directory.entities())
             found = index.matching(uid, self._ancestors.get(uid, frozenset({uid})))
             _bounded_put(memo, uid, found, self._max_slices)
         return found

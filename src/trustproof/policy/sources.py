@@ -121,6 +121,12 @@ _REMEMBER = 4
 _REMEMBERED: dict[tuple[object, ...], PolicyBundle] = {}
 
 
+def forget_policies() -> None:
+    """Drop the remembered bundles: the next load reads, parses and validates again (for timing
+    that; a changed file is a new key anyway)."""
+    _REMEMBERED.clear()
+
+
 def _load(
     spec: Spec, schema_text: str | None, texts: list[str | None], problems: list[Problem]
 ) -> PolicyBundle:
