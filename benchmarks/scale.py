@@ -15,7 +15,7 @@ reference:
 * Cedar        µs per decision through `CedarPolicyEngine.decide` (the call the gateway makes; the
                decision cache off) over every cell of the matrix, with the policy slices warm —
                and the same engine without slicing (every policy evaluated). Reference: the shop's
-               9 policies, same engine, same run.
+               9 policies, same engine, measured alternating call by call with it (same load).
 * validate, plan, policy test
                wall time of each command as a user runs it (a fresh ``trustproof`` process), and
                the in-process part (no interpreter start, no imports). Reference: the same
@@ -36,18 +36,20 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _measure import micros
+from _measure import MAX_SECONDS
 from _scale_spec import Generated, generate
 
 from trustproof.plan import expected_matrix
-from trustproof.policy import CedarPolicyEngine
+from trustproof.policy import AccessRequest, CedarPolicyEngine
 from trustproof.policy.offline import representative_request
 from trustproof.spec import load_spec
 from trustproof.spec.model import Spec
@@ -108,26 +110,57 @@ def live_run(generated: Generated, work: Path, max_cases: int) -> dict[str, Any]
     return figures
 
 
-def cedar_figures(spec: Spec) -> dict[str, Any]:
-    requests = [
+def matrix_requests(spec: Spec) -> list[AccessRequest]:
+    return [
         representative_request(spec, cell.caller, boundary.name, cell.operation)
         for boundary in expected_matrix(spec)
         if boundary.kind == "service"
         for cell in boundary.cells
     ]
+
+
+def paired(first: Callable[[int], object], second: Callable[[int], object]) -> tuple[float, float]:
+    """Median µs per call of each, calls alternating (so both see the same machine load);
+    bounded by DECISIONS pairs and _measure.MAX_SECONDS."""
+    a: list[float] = []
+    b: list[float] = []
+    deadline = time.perf_counter() + MAX_SECONDS
+    for i in range(DECISIONS):
+        for func, samples in ((first, a), (second, b)):
+            start = time.perf_counter_ns()
+            func(i)
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        if time.perf_counter() > deadline:
+            break
+    return statistics.median(a), statistics.median(b)
+
+
+def cedar_figures(spec: Spec, shop: Spec) -> dict[str, Any]:
+    requests, shop_requests = matrix_requests(spec), matrix_requests(shop)
     sliced = CedarPolicyEngine.from_spec(spec, cache_size=0)
     whole = CedarPolicyEngine.from_spec(spec, cache_size=0, slicer=None)
-    n = len(requests)
+    reference = CedarPolicyEngine.from_spec(shop, cache_size=0)
+    n, m = len(requests), len(shop_requests)
     first = time.perf_counter()
     for request in requests:  # warms the slices; each answer checked against the whole set
         a, b = sliced.decide(request), whole.decide(request)
         assert (a.allowed, a.reason) == (b.allowed, b.reason), request
     warm_up = time.perf_counter() - first
+    for request in shop_requests:
+        reference.decide(request)
+    sliced_us, shop_us = paired(
+        lambda i: sliced.decide(requests[i % n]), lambda i: reference.decide(shop_requests[i % m])
+    )
+    whole_us, shop_whole_us = paired(
+        lambda i: whole.decide(requests[i % n]), lambda i: reference.decide(shop_requests[i % m])
+    )
     return {
         "policies": len(sliced.bundle.policies),
         "requests": n,
-        "sliced_us": micros(lambda i: sliced.decide(requests[i % n]), DECISIONS),
-        "whole_us": micros(lambda i: whole.decide(requests[i % n]), DECISIONS // 3),
+        "sliced_us": sliced_us,
+        "shop_us": shop_us,
+        "whole_us": whole_us,
+        "shop_us_beside_whole": shop_whole_us,
         "first_pass_s": warm_up,
     }
 
@@ -190,7 +223,7 @@ print("SCALE-FIGURES " + json.dumps({
 def measure(sizes: list[int], quick: bool, max_cases: int, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"reference": {}, "sizes": {}}
     shop = load_spec(SHOP)
-    out["reference"]["shop_cedar"] = cedar_figures(shop)
+    out["reference"]["shop_policies"] = len(CedarPolicyEngine.from_spec(shop).bundle.policies)
     out["reference"]["shop_commands"] = command_figures(SHOP)
     for factor in sizes:
         generated = generate(work / f"scale-{factor}x", factor)
@@ -200,7 +233,7 @@ def measure(sizes: list[int], quick: bool, max_cases: int, work: Path) -> dict[s
             "personas": generated.personas,
             "routes": generated.routes,
             "policies": generated.policies,
-            "cedar": cedar_figures(spec),
+            "cedar": cedar_figures(spec, shop),
             "commands": command_figures(generated.path),
         }
         if not quick or factor == 1:
@@ -246,21 +279,19 @@ def report(figures: dict[str, Any]) -> None:
                 f"  {factor}x: {run['failing']} cases not pass, e.g."
                 f" {', '.join(run['failing_examples'])}"
             )
-    shop = ref["shop_cedar"]
     print(
-        f"\nCedar µs per decision (engine.decide, decision cache off; reference: the shop's"
-        f" {shop['policies']} policies, sliced {shop['sliced_us']:.0f} µs, whole"
-        f" {shop['whole_us']:.0f} µs)"
+        "\nCedar µs per decision (engine.decide, decision cache off), each measured alternating"
+        f" call by call with the shop's {ref['shop_policies']} policies (the reference)"
     )
     print(
-        f"{'size':>5} {'policies':>8} {'sliced µs':>10} {'vs shop':>8} {'whole µs':>9}"
-        f" {'speed-up':>9} {'first pass s':>13}"
+        f"{'size':>5} {'policies':>8} {'sliced µs':>10} {'shop µs':>8} {'vs shop':>8}"
+        f" {'whole µs':>9} {'speed-up':>9} {'first pass s':>13}"
     )
     for factor, row in sizes.items():
         c = row["cedar"]
         print(
-            f"{factor:>4}x {c['policies']:>8} {c['sliced_us']:>10.0f}"
-            f" {c['sliced_us'] / shop['sliced_us']:>7.2f}x {c['whole_us']:>9.0f}"
+            f"{factor:>4}x {c['policies']:>8} {c['sliced_us']:>10.0f} {c['shop_us']:>8.0f}"
+            f" {c['sliced_us'] / c['shop_us']:>7.2f}x {c['whole_us']:>9.0f}"
             f" {c['whole_us'] / c['sliced_us']:>8.1f}x {c['first_pass_s']:>13.2f}"
         )
     names = list(ref["shop_commands"])
