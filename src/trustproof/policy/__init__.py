@@ -2,7 +2,8 @@
 
 The gateway (the enforcement point) asks a `PolicyEngine` about an `AccessRequest` and gets a
 `Decision`; a denial is a result with a stable reason, never an exception, and every error is a
-denial. `CedarPolicyEngine` decides with the spec's Cedar policies, parsed once;
+denial. `CedarPolicyEngine` decides with the spec's Cedar policies, parsed once, each request
+against the slice of them whose scope can match it (`trustproof.policy.slicing`);
 `StaticPolicyEngine` is the fake for tests of the layers above.
 
 Around the engine: `check_policies` validates the policies against the schema with file:line

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _TOKEN = re.compile(
     r"""
@@ -34,8 +35,7 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: a 512-policy file has tens of thousands of tokens
     start: int  # offsets into the whole text
     end: int
     text: str
@@ -62,11 +62,12 @@ class Piece:
 
 def tokenize(text: str) -> list[Token]:
     """The significant tokens of `text` (no whitespace, no comments)."""
-    tokens: list[Token] = []
-    for match in _TOKEN.finditer(text):
-        if match.lastgroup not in ("space", "comment"):
-            tokens.append(Token(match.start(), match.end(), match.group()))
-    return tokens
+    skip = ("space", "comment")
+    return [
+        Token(match.start(), match.end(), match.group())
+        for match in _TOKEN.finditer(text)
+        if match.lastgroup not in skip
+    ]
 
 
 def split_policies(text: str) -> list[Piece]:

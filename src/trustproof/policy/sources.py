@@ -82,15 +82,62 @@ def shown(path: Path) -> str:
 
 
 def load_policies(spec: Spec) -> PolicyBundle:
+    """The spec's policies and schema, parsed and validated (see the module's docstring).
+
+    The same texts for the same entities give the same bundle: the last few are remembered,
+    keyed by the files' contents (not their times), so `load_spec` and an engine built right
+    after it parse and validate the policies once. A changed file is a new key.
+    """
     problems: list[Problem] = []
-    schema, schema_name = _load_schema(spec, problems)
+    schema_text: str | None = None
+    if spec.policies.schema is not None:
+        schema_text = _read(
+            spec.resolve(spec.policies.schema), "policies.schema", "Cedar schema", problems
+        )
+    texts = [
+        _read(spec.resolve(relative), f"policies.files[{index}]", "policy file", problems)
+        for index, relative in enumerate(spec.policies.files)
+    ]
+    if problems:  # an unreadable file: nothing to remember
+        return _load(spec, schema_text, texts, problems)
+    key = (
+        str(Path.cwd()),
+        str(spec.path),
+        spec.policies.schema,
+        schema_text,
+        tuple(zip(spec.policies.files, texts, strict=True)),
+        json.dumps(Directory.from_spec(spec).entities()),
+    )
+    found = _REMEMBERED.get(key)
+    if found is None:
+        found = _load(spec, schema_text, texts, problems)
+        if len(_REMEMBERED) >= _REMEMBER:
+            _REMEMBERED.pop(next(iter(_REMEMBERED)))
+        _REMEMBERED[key] = found
+    return found
+
+
+_REMEMBER = 4
+_REMEMBERED: dict[tuple[object, ...], PolicyBundle] = {}
+
+
+def forget_policies() -> None:
+    """Drop the remembered bundles: the next load reads, parses and validates again (for timing
+    that; a changed file is a new key anyway)."""
+    _REMEMBERED.clear()
+
+
+def _load(
+    spec: Spec, schema_text: str | None, texts: list[str | None], problems: list[Problem]
+) -> PolicyBundle:
+    schema, schema_name = _load_schema(spec, schema_text, problems)
     sources: list[PolicySource] = []
-    for index, relative in enumerate(spec.policies.files):
-        sources += _load_file(spec, index, relative, problems)
+    for index, (relative, text) in enumerate(zip(spec.policies.files, texts, strict=True)):
+        if text is not None:
+            sources += _load_file(spec, index, relative, text, problems)
     _check_unique_ids(sources, problems)
     if schema is not None:
-        for source in sources:
-            problems += _validate(source, schema, schema_name)
+        problems += _validate_all(sources, schema, schema_name)
         try:
             Directory.from_spec(spec).handle(schema)
         except ValueError as exc:
@@ -106,6 +153,19 @@ def load_policies(spec: Spec) -> PolicyBundle:
     return PolicyBundle(tuple(sources), schema, schema_name, policy_set, tuple(problems))
 
 
+def _validate_all(
+    sources: list[PolicySource], schema: cedarpy.Schema, schema_name: str
+) -> list[Problem]:
+    """Problems of every policy against the schema. One validation of the whole set first (one
+    call instead of one per policy); only when it finds something is each policy validated on its
+    own, to say where."""
+    if not sources:
+        return []
+    if cedarpy.validate_policies("\n".join(s.text for s in sources), schema).validation_passed:
+        return []
+    return [problem for source in sources for problem in _validate(source, schema, schema_name)]
+
+
 _ENTITY_HINT = (
     "the schema must declare the entities trustproof builds: Role; Persona in [Role] "
     "{ kind: String }; Workload in [Role]; Service; Route in [Service] (see the built-in schema "
@@ -118,11 +178,12 @@ def _schema_problem(spec: Spec, line: int, column: int, message: str, hint: str)
     return Problem(file, line, column, "policies.schema", message, hint)
 
 
-def _load_schema(spec: Spec, problems: list[Problem]) -> tuple[cedarpy.Schema | None, str]:
+def _load_schema(
+    spec: Spec, text: str | None, problems: list[Problem]
+) -> tuple[cedarpy.Schema | None, str]:
     if spec.policies.schema is None:
         return cedarpy.Schema.from_str(builtin_schema_text()), BUILTIN_SCHEMA_NAME
     relative = spec.policies.schema
-    text = _read(spec.resolve(relative), "policies.schema", "Cedar schema", problems)
     if text is None:
         return None, relative
     try:
@@ -182,20 +243,24 @@ def _read(path: Path, field: str, what: str, problems: list[Problem]) -> str | N
 
 
 def _load_file(
-    spec: Spec, index: int, relative: str, problems: list[Problem]
+    spec: Spec, index: int, relative: str, text: str, problems: list[Problem]
 ) -> list[PolicySource]:
     field = f"policies.files[{index}]"
-    path = spec.resolve(relative)
-    text = _read(path, field, "policy file", problems)
-    if text is None:
-        return []
-    file = shown(path)
+    file = shown(spec.resolve(relative))
     sources: list[PolicySource] = []
-    for piece in split_policies(text):
+    taken: set[str] = set()
+    line, column, counted = 1, 1, 0  # position() of each piece, counted on from the last one
+    pieces = split_policies(text)
+    parsed = _parse_whole(text, len(pieces))
+    for number, piece in enumerate(pieces):
         piece_text = text[piece.start : piece.end]
-        line, column = position(text, piece.start)
+        newlines = text.count("\n", counted, piece.start)
+        if newlines:
+            line += newlines
+        column = piece.start - (text.rfind("\n", 0, piece.start) + 1) + 1
+        counted = piece.start
         try:
-            document = json.loads(cedarpy.policies_to_json_str(piece_text))
+            document = parsed[number] if parsed else _parse(piece_text)
         except ValueError as exc:
             problems.append(_syntax_problem(text, piece, str(exc), file, field))
             continue
@@ -216,12 +281,36 @@ def _load_file(
         (est,) = static.values()
         annotation = (est.get("annotations") or {}).get("id")
         policy_id = f"{relative}:{line}"
-        if any(s.policy_id == policy_id for s in sources):
+        if policy_id in taken:
             policy_id = f"{relative}:{line}:{column}"
+        taken.add(policy_id)
         sources.append(
             PolicySource(policy_id, annotation, file, field, line, column, piece_text, est)
         )
     return sources
+
+
+def _parse(text: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(cedarpy.policies_to_json_str(text))
+    return document
+
+
+def _parse_whole(text: str, count: int) -> list[dict[str, Any]] | None:
+    """Each piece's document from one parse of the whole file (one call to Cedar, not one per
+    policy), when the file parses into exactly `count` static policies; else None (then each
+    piece is parsed on its own, which also locates the problems)."""
+    try:
+        document = _parse(text)
+    except ValueError:
+        return None
+    static = document.get("staticPolicies") or {}
+    ids = [f"policy{n}" for n in range(count)]
+    if document.get("templates") or len(static) != count or any(i not in static for i in ids):
+        return None
+    return [
+        {"staticPolicies": {"policy0": static[i]}, "templates": {}, "templateLinks": []}
+        for i in ids
+    ]
 
 
 def _syntax_problem(text: str, piece: Piece, message: str, file: str, field: str) -> Problem:
@@ -290,7 +379,9 @@ def _validate(source: PolicySource, schema: cedarpy.Schema, schema_name: str) ->
     if len(messages) > 1 and _NO_ACTION in messages:
         messages.remove(_NO_ACTION)  # a consequence of the errors beside it
     name = f'policy "{source.annotation}"' if source.annotation else "this policy"
-    problems = []
+    problems: list[Problem] = []
+    if not messages:
+        return problems
     piece = split_policies(source.text)[0]
     for message in messages:
         offset = _pinpoint(source.text, piece, message)
