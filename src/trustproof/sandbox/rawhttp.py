@@ -7,12 +7,20 @@ written. Here the request line and the header lines are written byte for byte as
 plain TCP, and the answer is read by a real parser (`http.client.HTTPResponse`, which frames it by
 ``Content-Length``, chunked encoding or the close of the connection).
 
-One connection per request, closed after it, on the event loop (asyncio streams): the answer is
-read until its own framing says it is complete (or the connection closes), the whole exchange
-bounded by a timeout. Failures
-come back as `TransportFailure` kinds classified like the aiohttp path of
-`trustproof.sandbox.view` (a handshake refusal, a reset, an EOF before any answer, a refused
-connection, a timeout).
+`send_raw`: one connection per request, closed after it, on the event loop (asyncio streams):
+the answer is read until its own framing says it is complete (or the connection closes), the
+whole exchange bounded by a timeout. Failures come back as `TransportFailure` kinds classified
+like the aiohttp path of `trustproof.sandbox.view` (a handshake refusal, a reset, an EOF before
+any answer, a refused connection, a timeout).
+
+`RawPool`: the same exchange on kept-alive connections (one pool per address and TLS context,
+that is per presented identity), for requests that do not touch the connection itself: no body,
+no framing or connection header (`reusable_request`). Such a request is written without
+``Connection: close``; its connection goes back to the pool only when the answer was framed by
+``Content-Length`` (or has no body), said nothing of closing and nothing followed it
+(`_reusable_answer`) — anything else is closed, so a request can never see bytes that belong to
+another. A kept-alive connection that fails before any answer (the server closed it meanwhile)
+says nothing of the request: it is sent once more on a new connection.
 """
 
 from __future__ import annotations
@@ -73,15 +81,18 @@ def host_header(variant: HostVariant, host: str, port: int) -> str:
     return f"{name}:{port}"
 
 
-def encode_request(
+def encode_request(  # noqa: PLR0913 (a request's parts, and whether the connection stays)
     method: str,
     target: str,
     host: str,
     headers: Sequence[tuple[str, str]] = (),
     body: bytes | None = None,
+    *,
+    keep_alive: bool = False,
 ) -> bytes:
     """The request bytes: the request line and `headers` exactly as given (no normalisation, no
-    re-encoding), then ``Host``, ``Connection: close`` and, with a body, ``Content-Length``.
+    re-encoding), then ``Host``, ``Connection: close`` (left out with `keep_alive`: HTTP/1.1's
+    default keeps the connection) and, with a body, ``Content-Length``.
 
     ValueError for a CR, LF or NUL anywhere (that would be a request-smuggling bug of ours, not a
     trick) and for a target or header value that is not ASCII/latin-1."""
@@ -90,7 +101,8 @@ def encode_request(
             raise ValueError(f"a raw request part contains CR, LF or NUL: {part!r}")
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
     lines += [f"{name}: {value}" for name, value in headers]
-    lines.append("Connection: close")
+    if not keep_alive:
+        lines.append("Connection: close")
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -112,9 +124,25 @@ def _failed(where: RawTarget, kind: FailureKind, exc: BaseException) -> Transpor
 
 
 async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
+    opened = await connect(where)
+    if isinstance(opened, TransportFailure):
+        return opened
+    reader, writer = opened
+    try:
+        answer, _ = await talk(where, reader, writer, request, method)
+    finally:
+        writer.close()
+    return answer
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def connect(where: RawTarget) -> Stream | TransportFailure:
+    """A new connection to `where` (TLS with its context), or why there is none."""
     tls = where.context
     try:
-        reader, writer = await asyncio.open_connection(
+        return await asyncio.open_connection(
             where.host, where.port, ssl=tls, server_hostname=where.host if tls else None
         )
     except ssl.SSLCertVerificationError as exc:
@@ -127,25 +155,34 @@ async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
         return _failed(where, "connection-failed", exc)
     except OSError as exc:
         return _failed(where, "connection-refused", exc)
+
+
+async def talk(
+    where: RawTarget,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    request: bytes,
+    method: str,
+) -> tuple[Exchange, bytes]:
+    """Write `request` on an open connection and read one answer; the answer (or the failure)
+    and the bytes read (empty on a failure). The caller closes the connection."""
     try:
         writer.write(request)
         await writer.drain()
         data = await _read_answer(reader, method)
     except ssl.SSLError as exc:  # e.g. TLS 1.3: the server's alert arrives after the handshake
-        return _failed(where, "connection-reset", exc)
+        return _failed(where, "connection-reset", exc), b""
     except (ConnectionResetError, BrokenPipeError) as exc:
-        return _failed(where, "connection-reset", exc)
+        return _failed(where, "connection-reset", exc), b""
     except OSError as exc:
-        return _failed(where, "client-error", exc)
-    finally:
-        writer.close()
+        return _failed(where, "client-error", exc), b""
     if not data:
-        return TransportFailure("connection-closed", "closed before any answer", where.url)
+        return TransportFailure("connection-closed", "closed before any answer", where.url), b""
     try:
         status, headers, body = parse_response(data, method=method)
     except (http.client.HTTPException, ValueError) as exc:
-        return _failed(where, "client-error", exc)
-    return HttpAnswer(status, headers, body, where.url)
+        return _failed(where, "client-error", exc), data
+    return HttpAnswer(status, headers, body, where.url), data
 
 
 async def _read_answer(reader: asyncio.StreamReader, method: str) -> bytes:
@@ -168,7 +205,7 @@ def _complete(data: bytes, method: str) -> bool:
     head_end = data.find(b"\r\n\r\n")
     if head_end < 0:
         return False
-    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     try:
         response.begin()
     except (http.client.HTTPException, ValueError):
@@ -186,10 +223,15 @@ def _complete(data: bytes, method: str) -> bool:
 
 def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDict[str], bytes]:
     """Parse a complete answer held in memory with the same parser (tests, diagnostics)."""
-    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     response.begin()
     body = response.read(MAX_BODY)
     return response.status, CIMultiDict(response.getheaders()), body
+
+
+def bytes_socket(data: bytes) -> _Bytes:
+    """`data` as enough of a socket for `http.client.HTTPResponse` to parse."""
+    return _Bytes(data)
 
 
 class _Bytes:
