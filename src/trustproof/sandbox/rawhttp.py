@@ -81,7 +81,7 @@ def host_header(variant: HostVariant, host: str, port: int) -> str:
     return f"{name}:{port}"
 
 
-def encode_request(  # noqa: PLR0913 (a request's parts, and whether the connection stays)
+def encode_request(
     method: str,
     target: str,
     host: str,
@@ -129,7 +129,7 @@ async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
         return opened
     reader, writer = opened
     try:
-        answer, _ = await talk(where, reader, writer, request, method)
+        answer, _, _ = await talk(where, reader, writer, request, method)
     finally:
         writer.close()
     return answer
@@ -163,26 +163,28 @@ async def talk(
     writer: asyncio.StreamWriter,
     request: bytes,
     method: str,
-) -> tuple[Exchange, bytes]:
-    """Write `request` on an open connection and read one answer; the answer (or the failure)
-    and the bytes read (empty on a failure). The caller closes the connection."""
+) -> tuple[Exchange, bytes, bool]:
+    """Write `request` on an open connection and read one answer: the answer (or the failure),
+    the bytes read (empty on a failure) and whether the connection may carry another request
+    (`keeps_connection`). The caller closes the connection or keeps it."""
     try:
         writer.write(request)
         await writer.drain()
         data = await _read_answer(reader, method)
     except ssl.SSLError as exc:  # e.g. TLS 1.3: the server's alert arrives after the handshake
-        return _failed(where, "connection-reset", exc), b""
+        return _failed(where, "connection-reset", exc), b"", False
     except (ConnectionResetError, BrokenPipeError) as exc:
-        return _failed(where, "connection-reset", exc), b""
+        return _failed(where, "connection-reset", exc), b"", False
     except OSError as exc:
-        return _failed(where, "client-error", exc), b""
+        return _failed(where, "client-error", exc), b"", False
     if not data:
-        return TransportFailure("connection-closed", "closed before any answer", where.url), b""
+        closed = TransportFailure("connection-closed", "closed before any answer", where.url)
+        return closed, b"", False
     try:
-        status, headers, body = parse_response(data, method=method)
+        status, headers, body, keeps = _parse(data, method)
     except (http.client.HTTPException, ValueError) as exc:
-        return _failed(where, "client-error", exc), data
-    return HttpAnswer(status, headers, body, where.url), data
+        return _failed(where, "client-error", exc), data, False
+    return HttpAnswer(status, headers, body, where.url), data, keeps
 
 
 async def _read_answer(reader: asyncio.StreamReader, method: str) -> bytes:
@@ -223,10 +225,30 @@ def _complete(data: bytes, method: str) -> bool:
 
 def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDict[str], bytes]:
     """Parse a complete answer held in memory with the same parser (tests, diagnostics)."""
+    status, headers, body, _ = _parse(data, method)
+    return status, headers, body
+
+
+def keeps_connection(data: bytes, method: str) -> bool:
+    """Whether `data` is exactly one complete answer to `method` after which the connection
+    stays open: framed by ``Content-Length`` (or bodiless), not chunked, no ``Connection: close``
+    (nor HTTP/1.0 without keep-alive), and no byte after it."""
+    try:
+        return _parse(data, method)[3]
+    except (http.client.HTTPException, ValueError):
+        return False
+
+
+def _parse(data: bytes, method: str) -> tuple[int, CIMultiDict[str], bytes, bool]:
+    """Status, headers, body, and `keeps_connection` — one parse."""
     response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     response.begin()
+    framed = not response.will_close and not response.chunked and response.length is not None
+    length = response.length or 0
     body = response.read(MAX_BODY)
-    return response.status, CIMultiDict(response.getheaders()), body
+    head_end = data.find(b"\r\n\r\n")
+    keeps = framed and head_end >= 0 and len(data) == head_end + 4 + length
+    return response.status, CIMultiDict(response.getheaders()), body, keeps
 
 
 def bytes_socket(data: bytes) -> _Bytes:

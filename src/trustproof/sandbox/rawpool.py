@@ -8,11 +8,12 @@ tricks would otherwise open a connection each). A request is sent on a kept-aliv
 when it cannot touch the connection itself (`reusable_request`: no framing or connection header,
 not CONNECT); it is then written without ``Connection: close``. Its connection goes back to the
 pool only when the answer is exactly one complete answer framed by its length that says nothing
-of closing (`reusable_answer`); otherwise it is closed. (A request's body is framed by its
-``Content-Length``; a server must read or discard it before the next request or close the
-connection — RFC 9112 §9.3 — as the aiohttp pool of the view already relies on.) So every request starts on a
-clean connection, no request reads bytes that belong to another, and a verdict cannot depend on
-which connection a case got. The wait for a connection is not part of a request's timeout.
+of closing (`rawhttp.keeps_connection`); otherwise it is closed. (A body is framed by the
+``Content-Length`` the writer adds; a server must read or discard it before the next request, or
+close the connection — RFC 9112 §9.3 — as the view's aiohttp pool already relies on.) So every
+request starts on a clean connection, no request reads bytes that belong to another, and a
+verdict cannot depend on which connection a case got. Waiting for a connection is not part of a
+request's timeout.
 
 A kept-alive connection that fails before any answer byte (the server closed it while it was idle,
 or after its requests-per-connection limit) says nothing of the request: it is sent once more on a
@@ -22,17 +23,13 @@ new connection, whose answer (or failure) is the one kept.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 from trustproof.sandbox.rawhttp import (
     RawTarget,
     Stream,
-    bytes_socket,
     connect,
     encode_request,
     send_raw,
@@ -42,17 +39,19 @@ from trustproof.scrub import scrub
 from trustproof.view import Exchange, TransportFailure
 
 PER_KEY = 4  # connections at a time per address and identity
-CONNECTION_HEADERS = frozenset({
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "content-length",
-    "te",
-    "trailer",
-    "upgrade",
-    "expect",
-})
+CONNECTION_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "content-length",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+)
 """Header names that touch framing or the connection: a request carrying one gets its own
 connection (``Connection: close``), as before the pool."""
 
@@ -67,23 +66,6 @@ def reusable_request(method: str, headers: Sequence[tuple[str, str]]) -> bool:
     return not any(name.strip().lower() in CONNECTION_HEADERS for name, _ in headers)
 
 
-def reusable_answer(data: bytes, method: str) -> bool:
-    """Whether `data` is exactly one complete answer to `method` after which the connection
-    stays open: framed by ``Content-Length`` (or bodiless), not chunked, no ``Connection: close``
-    (nor HTTP/1.0 without keep-alive), and no byte after it."""
-    head_end = data.find(b"\r\n\r\n")
-    if head_end < 0:
-        return False
-    response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
-    try:
-        response.begin()
-    except (http.client.HTTPException, ValueError):
-        return False
-    if response.will_close or response.chunked or response.length is None:
-        return False
-    return len(data) == head_end + 4 + response.length
-
-
 @dataclass
 class RawPool:
     """Idle kept-alive connections per (host, port, TLS context), at most `per_key` in use or
@@ -94,7 +76,7 @@ class RawPool:
     opened: int = 0
     _slots: dict[Key, asyncio.Semaphore] = field(default_factory=dict)
 
-    async def send(  # noqa: PLR0913, PLR0917 (a request's parts, as `encode_request` takes them)
+    async def send(  # noqa: PLR0917 (a request's parts, as `encode_request` takes them)
         self,
         where: RawTarget,
         method: str,
@@ -136,16 +118,16 @@ class RawPool:
         answer, _ = await self._talk(key, where, opened, raw, method)
         return answer
 
-    async def _talk(  # noqa: PLR0913, PLR0917 (the pool's key, and one exchange's parts)
+    async def _talk(
         self, key: Key, where: RawTarget, stream: Stream, raw: bytes, method: str
     ) -> tuple[Exchange, bytes]:
         reader, writer = stream
         kept = False
         try:
-            answer, data = await talk(where, reader, writer, raw, method)
+            answer, data, keeps = await talk(where, reader, writer, raw, method)
             if (
-                not isinstance(answer, TransportFailure)
-                and reusable_answer(data, method)
+                keeps
+                and not isinstance(answer, TransportFailure)
                 and len(self.idle.setdefault(key, [])) < self.per_key
             ):
                 self.idle[key].append(stream)
