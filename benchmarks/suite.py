@@ -9,6 +9,10 @@ fresh-handshake reference measured in the same run.
 * reference        in that same sandbox, bare fresh-handshake mTLS GETs per second with the suite's
                    concurrency (one allowed call repeated, each on a new connection): what a suite
                    that opened a connection per case could not beat
+* handshake        the client's TLS handshake as the TLS layer times it (`trustproof.tls.
+                   handshake_us`, median over the reference's connections), next to the gateways'
+                   ``handshake`` stage in the cold run's audit timings (accept to ready: it
+                   includes the waits for the peer's flights and for the event loop)
 
 Targets (issue 18): cold >= 500 cases/s, and cold >= 4x the reference. Absolute figures follow the
 machine's load; the ratios are what compare across runs.
@@ -20,8 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +38,7 @@ import aiohttp
 
 from trustproof.sandbox.controller import Sandbox
 from trustproof.suite.runner import DEFAULT_CONCURRENCY, generate, run_suite
-from trustproof.tls import client_context
+from trustproof.tls import client_context, handshake_us
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop" / "trustproof.yaml"
@@ -42,8 +48,9 @@ TARGET_CASES_PER_SECOND = 500.0
 TARGET_RATIO = 4.0
 
 
-async def reference(sandbox: Sandbox) -> float:
-    """Fresh-handshake mTLS GETs per second against the orders gateway (bounded)."""
+async def reference(sandbox: Sandbox) -> tuple[float, float]:
+    """Fresh-handshake mTLS GETs per second against the orders gateway (bounded), and the median
+    client handshake in the TLS layer (µs)."""
     fabric = sandbox.fabric
     assert fabric is not None
     svid = fabric.issue("storefront")
@@ -54,6 +61,7 @@ async def reference(sandbox: Sandbox) -> float:
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     deadline = time.perf_counter() + MAX_SECONDS
     done = 0
+    handshakes: list[float] = []
 
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -65,13 +73,19 @@ async def reference(sandbox: Sandbox) -> float:
                 async with session.get(
                     url, ssl=context, headers={"Authorization": f"Bearer {token}"}
                 ) as response:
+                    connection = response.connection
+                    if connection is not None and connection.transport is not None:
+                        tls_object = connection.transport.get_extra_info("ssl_object")
+                        if (spent := handshake_us(tls_object)) is not None:
+                            handshakes.append(spent)
                     await response.read()
                     assert response.status == 200, response.status
                     done += 1
 
         start = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(REFERENCE_REQUESTS)))
-        return done / (time.perf_counter() - start)
+        rate = done / (time.perf_counter() - start)
+    return rate, statistics.median(handshakes) if handshakes else math.nan
 
 
 async def warm_figures(run_dir: Path) -> dict[str, float]:
@@ -81,7 +95,7 @@ async def warm_figures(run_dir: Path) -> dict[str, float]:
         cases = generate(sandbox.spec)
         first = await run_suite(sandbox, cases)
         second = await run_suite(sandbox, cases)
-        ref = await reference(sandbox)
+        ref, handshake = await reference(sandbox)
     verdicts = [(a.case.id, a.verdict) for a in first.results]
     return {
         "cases": len(cases),
@@ -92,6 +106,7 @@ async def warm_figures(run_dir: Path) -> dict[str, float]:
         "in_process_first_cases_per_second": first.cases_per_second,
         "warm_cases_per_second": second.cases_per_second,
         "reference_requests_per_second": ref,
+        "client_handshake_tls_layer_us": handshake,
     }
 
 
@@ -128,7 +143,18 @@ def cold_figures(tmp: Path) -> dict[str, float]:
         sys.stderr.write(command.stderr[-2000:])
         raise SystemExit(f"trustproof run wrote no results (exit {command.returncode})")
     results = json.loads(results_file.read_text())
+    stage = [
+        float(value)
+        for case in results["cases"]
+        if isinstance(
+            value := ((case["evidence"].get("audit") or {}).get("timings") or {}).get(
+                "handshake_us"
+            ),
+            int | float,
+        )
+    ]
     return {
+        "gateway_handshake_stage_median_us": statistics.median(stage) if stage else math.nan,
         "cold_cases": len(results["cases"]),
         "cold_cases_per_second": float(results["cases_per_second"]),
         "cold_suite_seconds": float(results["elapsed_s"]),
@@ -169,6 +195,15 @@ def main() -> int:
         f"{verdict(figures['cold_ratio'], TARGET_RATIO, 'x')}"
     )
     print(f"{'warm / reference':40} {figures['warm_ratio']:>11.2f}x")
+    print(
+        f"{'TLS handshake, TLS layer (client)':40} "
+        f"{figures['client_handshake_tls_layer_us']:>10.0f}us   (median, reference connections)"
+    )
+    print(
+        f"{'gateway handshake stage (cold run)':40} "
+        f"{figures['gateway_handshake_stage_median_us']:>10.0f}us   "
+        "(median; accept to ready, with the waits)"
+    )
     print(
         f"{'trustproof run (cold), wall time':40} {figures['trustproof_run_seconds']:>11.2f}s   "
         f"(exit {figures['trustproof_run_exit_code']:.0f}; start, cases, scenarios, stop)"

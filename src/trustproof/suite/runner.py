@@ -46,7 +46,7 @@ from trustproof.spec.model import Spec
 from trustproof.suite.context import run_context
 from trustproof.view import EgressEvent, SandboxView
 
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 16  # cases in flight; 16 beat 32 and 64 on the shop (fewer connections)
 log = logging.getLogger(__name__)
 
 
