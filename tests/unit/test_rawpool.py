@@ -56,8 +56,7 @@ def test_a_kept_alive_request_is_written_without_connection_close() -> None:
     ("data", "method"),
     [
         (KEPT, "GET"),
-        (b"HTTP/1.1 204 No Content\r\n\r\n", "GET"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD"),
+        (KEPT, "POST"),
         (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", "GET"),
     ],
 )
@@ -80,3 +79,16 @@ def test_one_answer_framed_by_its_length_keeps_the_connection(data: bytes, metho
 )
 def test_anything_else_closes_it(data: bytes) -> None:
     assert not keeps_connection(data, "GET")
+
+
+@pytest.mark.parametrize(
+    ("data", "method"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", "GET"),
+        (b"HTTP/1.1 304 Not Modified\r\n\r\n", "GET"),
+    ],
+)
+def test_no_answer_that_must_be_bodiless_keeps_it(data: bytes, method: str) -> None:
+    # a server sending a body anyway would leave it to be read as the next request's answer
+    assert not keeps_connection(data, method)

@@ -231,8 +231,9 @@ def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDic
 
 def keeps_connection(data: bytes, method: str) -> bool:
     """Whether `data` is exactly one complete answer to `method` after which the connection
-    stays open: framed by ``Content-Length`` (or bodiless), not chunked, no ``Connection: close``
-    (nor HTTP/1.0 without keep-alive), and no byte after it."""
+    stays open: framed by its ``Content-Length``, not chunked, no ``Connection: close`` (nor
+    HTTP/1.0 without keep-alive), and no byte after it. Never after a HEAD, 1xx, 204 or 304:
+    a server that sends a body where there must be none would leave it for the next request."""
     try:
         return _parse(data, method)[3]
     except (http.client.HTTPException, ValueError):
@@ -243,7 +244,13 @@ def _parse(data: bytes, method: str) -> tuple[int, CIMultiDict[str], bytes, bool
     """Status, headers, body, and `keeps_connection` — one parse."""
     response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     response.begin()
-    framed = not response.will_close and not response.chunked and response.length is not None
+    bodiless = method == "HEAD" or response.status in {204, 304} or response.status < 200
+    framed = (
+        not bodiless
+        and not response.will_close
+        and not response.chunked
+        and response.length is not None
+    )
     length = response.length or 0
     body = response.read(MAX_BODY)
     head_end = data.find(b"\r\n\r\n")
