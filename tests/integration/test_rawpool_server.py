@@ -23,8 +23,9 @@ class Server:
     """Answers each request head with `answer`; counts connections, requests, and the most
     connections open at once."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, late: bytes = b"") -> None:
         self.answer = answer
+        self.late = late  # sent a while after each answer, unasked
         self.connections = 0
         self.requests = 0
         self.open = 0
@@ -48,6 +49,10 @@ class Server:
                 data, close = self.answer(number, head)
                 writer.write(data)
                 await writer.drain()
+                if self.late:
+                    await asyncio.sleep(0.05)
+                    writer.write(self.late)
+                    await writer.drain()
                 if close:
                     return
         finally:
@@ -66,8 +71,10 @@ async def exchange(
     *,
     concurrent: bool = False,
     headers: tuple[tuple[str, str], ...] = (),
+    late: bytes = b"",
+    pause: float = 0.0,
 ) -> tuple[Server, RawPool, list[Exchange]]:
-    server = Server(answer)
+    server = Server(answer, late)
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     pool = RawPool()
@@ -80,7 +87,10 @@ async def exchange(
         if concurrent:
             answers = list(await asyncio.gather(*(one() for _ in range(sends))))
         else:
-            answers = [await one() for _ in range(sends)]
+            answers = []
+            for _ in range(sends):
+                answers.append(await one())
+                await asyncio.sleep(pause)
     finally:
         await pool.close()
         for _ in range(100):  # bounded: the server sees each kept connection close
@@ -134,3 +144,12 @@ def test_a_request_touching_the_connection_gets_its_own_as_before() -> None:
     assert server.connections == 3
     assert pool.opened == 0  # not the pool's: written with Connection: close, closed after
     assert all(b"Connection: close" in head for head in server.heads)
+
+
+def test_bytes_sent_while_idle_are_never_read_as_an_answer() -> None:
+    timeout = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"
+    server, pool, answers = asyncio.run(
+        exchange(lambda n, _: (ok(n), False), 3, late=timeout, pause=0.2)
+    )
+    assert bodies(answers) == [b"1", b"2", b"3"]  # no 408 among them
+    assert server.connections == pool.opened == 3

@@ -141,7 +141,10 @@ class RawPool:
         streams = self.idle.get(key)
         while streams:
             reader, writer = streams.pop()
-            if reader.at_eof() or writer.transport.is_closing():
+            # bytes a server sent while the connection was idle (a 408 before closing, say)
+            # answer no request of ours: such a connection is not used again
+            idle_bytes = getattr(reader, "_buffer", None)
+            if reader.at_eof() or writer.transport.is_closing() or idle_bytes:
                 writer.close()
                 continue
             return reader, writer
