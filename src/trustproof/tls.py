@@ -20,6 +20,10 @@ the context object and checked against `SSLContext.options` before any call that
 anything. Where that check fails (another Python implementation or layout), the groups fall back
 to P-256 alone (`set_ecdh_curve`, still within the profile) and the CA names are not sent; a
 warning says so.
+
+Every context made here times its handshakes in the TLS layer (`TimedSSLObject`): the time spent
+inside OpenSSL's handshake calls — key exchange, signatures, certificate checks — without the
+waits for the peer's flights or for the event loop between them (`handshake_us`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import os
 import ssl
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -177,6 +182,7 @@ def server_context(
     if client_certs != "none":
         trust(context, bundle_pem)
     load_svid(context, svid)
+    context.sslobject_class = TimedSSLObject
     return context
 
 
@@ -193,4 +199,32 @@ def client_context(bundle_pem: bytes, svid: Svid | None = None) -> ssl.SSLContex
     context.load_verify_locations(cadata=bundle_pem.decode("ascii"))
     if svid is not None:
         load_svid(context, svid)
+    context.sslobject_class = TimedSSLObject
     return context
+
+
+class TimedSSLObject(ssl.SSLObject):
+    """An `ssl.SSLObject` (what asyncio's TLS transport drives) that times its own handshake:
+    `handshake_ns` adds up the time spent inside each `do_handshake` call — OpenSSL's own work —
+    and leaves out the waits between calls (the peer's next flight, a busy event loop).
+    Installed per context: ``context.sslobject_class = TimedSSLObject``."""
+
+    handshake_ns: int = 0
+    handshake_done: bool = False
+
+    def do_handshake(self) -> None:
+        start = time.perf_counter_ns()
+        try:
+            super().do_handshake()
+            self.handshake_done = True
+        finally:
+            self.handshake_ns += time.perf_counter_ns() - start
+
+
+def handshake_us(ssl_object: object) -> float | None:
+    """The TLS layer's own time for the completed handshake of a connection's ssl object
+    (asyncio: ``transport.get_extra_info("ssl_object")``), in microseconds; None when it was not
+    timed (a context not made here) or did not complete."""
+    if not isinstance(ssl_object, TimedSSLObject) or not ssl_object.handshake_done:
+        return None
+    return ssl_object.handshake_ns / 1000

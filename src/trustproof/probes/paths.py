@@ -207,7 +207,6 @@ async def send_exact(
         path=path or base.path,
         headers=(*base.headers, *headers),
         exact=True,
-        fresh=True,
         host=host,
         absolute_form=absolute_form,
     )

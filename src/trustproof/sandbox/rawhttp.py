@@ -7,12 +7,20 @@ written. Here the request line and the header lines are written byte for byte as
 plain TCP, and the answer is read by a real parser (`http.client.HTTPResponse`, which frames it by
 ``Content-Length``, chunked encoding or the close of the connection).
 
-One connection per request, closed after it, on the event loop (asyncio streams): the answer is
-read until its own framing says it is complete (or the connection closes), the whole exchange
-bounded by a timeout. Failures
-come back as `TransportFailure` kinds classified like the aiohttp path of
-`trustproof.sandbox.view` (a handshake refusal, a reset, an EOF before any answer, a refused
-connection, a timeout).
+`send_raw`: one connection per request, closed after it, on the event loop (asyncio streams):
+the answer is read until its own framing says it is complete (or the connection closes), the
+whole exchange bounded by a timeout. Failures come back as `TransportFailure` kinds classified
+like the aiohttp path of `trustproof.sandbox.view` (a handshake refusal, a reset, an EOF before
+any answer, a refused connection, a timeout).
+
+`RawPool`: the same exchange on kept-alive connections (one pool per address and TLS context,
+that is per presented identity), for requests that do not touch the connection itself: no body,
+no framing or connection header (`reusable_request`). Such a request is written without
+``Connection: close``; its connection goes back to the pool only when the answer was framed by
+``Content-Length`` (or has no body), said nothing of closing and nothing followed it
+(`_reusable_answer`) — anything else is closed, so a request can never see bytes that belong to
+another. A kept-alive connection that fails before any answer (the server closed it meanwhile)
+says nothing of the request: it is sent once more on a new connection.
 """
 
 from __future__ import annotations
@@ -79,9 +87,12 @@ def encode_request(
     host: str,
     headers: Sequence[tuple[str, str]] = (),
     body: bytes | None = None,
+    *,
+    keep_alive: bool = False,
 ) -> bytes:
     """The request bytes: the request line and `headers` exactly as given (no normalisation, no
-    re-encoding), then ``Host``, ``Connection: close`` and, with a body, ``Content-Length``.
+    re-encoding), then ``Host``, ``Connection: close`` (left out with `keep_alive`: HTTP/1.1's
+    default keeps the connection) and, with a body, ``Content-Length``.
 
     ValueError for a CR, LF or NUL anywhere (that would be a request-smuggling bug of ours, not a
     trick) and for a target or header value that is not ASCII/latin-1."""
@@ -90,7 +101,8 @@ def encode_request(
             raise ValueError(f"a raw request part contains CR, LF or NUL: {part!r}")
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
     lines += [f"{name}: {value}" for name, value in headers]
-    lines.append("Connection: close")
+    if not keep_alive:
+        lines.append("Connection: close")
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -112,9 +124,25 @@ def _failed(where: RawTarget, kind: FailureKind, exc: BaseException) -> Transpor
 
 
 async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
+    opened = await connect(where)
+    if isinstance(opened, TransportFailure):
+        return opened
+    reader, writer = opened
+    try:
+        answer, _, _ = await talk(where, reader, writer, request, method)
+    finally:
+        writer.close()
+    return answer
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def connect(where: RawTarget) -> Stream | TransportFailure:
+    """A new connection to `where` (TLS with its context), or why there is none."""
     tls = where.context
     try:
-        reader, writer = await asyncio.open_connection(
+        return await asyncio.open_connection(
             where.host, where.port, ssl=tls, server_hostname=where.host if tls else None
         )
     except ssl.SSLCertVerificationError as exc:
@@ -127,25 +155,36 @@ async def _exchange(where: RawTarget, request: bytes, method: str) -> Exchange:
         return _failed(where, "connection-failed", exc)
     except OSError as exc:
         return _failed(where, "connection-refused", exc)
+
+
+async def talk(
+    where: RawTarget,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    request: bytes,
+    method: str,
+) -> tuple[Exchange, bytes, bool]:
+    """Write `request` on an open connection and read one answer: the answer (or the failure),
+    the bytes read (empty on a failure) and whether the connection may carry another request
+    (`keeps_connection`). The caller closes the connection or keeps it."""
     try:
         writer.write(request)
         await writer.drain()
         data = await _read_answer(reader, method)
     except ssl.SSLError as exc:  # e.g. TLS 1.3: the server's alert arrives after the handshake
-        return _failed(where, "connection-reset", exc)
+        return _failed(where, "connection-reset", exc), b"", False
     except (ConnectionResetError, BrokenPipeError) as exc:
-        return _failed(where, "connection-reset", exc)
+        return _failed(where, "connection-reset", exc), b"", False
     except OSError as exc:
-        return _failed(where, "client-error", exc)
-    finally:
-        writer.close()
+        return _failed(where, "client-error", exc), b"", False
     if not data:
-        return TransportFailure("connection-closed", "closed before any answer", where.url)
+        closed = TransportFailure("connection-closed", "closed before any answer", where.url)
+        return closed, b"", False
     try:
-        status, headers, body = parse_response(data, method=method)
+        status, headers, body, keeps = _parse(data, method)
     except (http.client.HTTPException, ValueError) as exc:
-        return _failed(where, "client-error", exc)
-    return HttpAnswer(status, headers, body, where.url)
+        return _failed(where, "client-error", exc), data, False
+    return HttpAnswer(status, headers, body, where.url), data, keeps
 
 
 async def _read_answer(reader: asyncio.StreamReader, method: str) -> bytes:
@@ -168,7 +207,7 @@ def _complete(data: bytes, method: str) -> bool:
     head_end = data.find(b"\r\n\r\n")
     if head_end < 0:
         return False
-    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     try:
         response.begin()
     except (http.client.HTTPException, ValueError):
@@ -186,10 +225,42 @@ def _complete(data: bytes, method: str) -> bool:
 
 def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDict[str], bytes]:
     """Parse a complete answer held in memory with the same parser (tests, diagnostics)."""
-    response = http.client.HTTPResponse(cast(socket.socket, _Bytes(data)), method=method)
+    status, headers, body, _ = _parse(data, method)
+    return status, headers, body
+
+
+def keeps_connection(data: bytes, method: str) -> bool:
+    """Whether `data` is exactly one complete answer to `method` after which the connection
+    stays open: framed by its ``Content-Length``, not chunked, no ``Connection: close`` (nor
+    HTTP/1.0 without keep-alive), and no byte after it. Never after a HEAD, 1xx, 204 or 304:
+    a server that sends a body where there must be none would leave it for the next request."""
+    try:
+        return _parse(data, method)[3]
+    except (http.client.HTTPException, ValueError):
+        return False
+
+
+def _parse(data: bytes, method: str) -> tuple[int, CIMultiDict[str], bytes, bool]:
+    """Status, headers, body, and `keeps_connection` — one parse."""
+    response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     response.begin()
+    bodiless = method == "HEAD" or response.status in {204, 304} or response.status < 200
+    framed = (
+        not bodiless
+        and not response.will_close
+        and not response.chunked
+        and response.length is not None
+    )
+    length = response.length or 0
     body = response.read(MAX_BODY)
-    return response.status, CIMultiDict(response.getheaders()), body
+    head_end = data.find(b"\r\n\r\n")
+    keeps = framed and head_end >= 0 and len(data) == head_end + 4 + length
+    return response.status, CIMultiDict(response.getheaders()), body, keeps
+
+
+def bytes_socket(data: bytes) -> _Bytes:
+    """`data` as enough of a socket for `http.client.HTTPResponse` to parse."""
+    return _Bytes(data)
 
 
 class _Bytes:

@@ -53,7 +53,8 @@ from trustproof.sandbox.http_client import (
     aiohttp_exchange,
     offer_only,
 )
-from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
+from trustproof.sandbox.rawhttp import RawTarget, host_header
+from trustproof.sandbox.rawpool import RawPool
 from trustproof.sandbox.revocation import revoke_in_sandbox
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
@@ -126,6 +127,7 @@ class LiveView:
     _db: DatastoreClient | None = None
     _attacker: AttackerServer | None = None
     _egress: EgressClient | None = None
+    _raw: RawPool = field(default_factory=RawPool)  # kept-alive connections of exact requests
 
     @classmethod
     @asynccontextmanager
@@ -148,6 +150,7 @@ class LiveView:
         finally:
             await view.fresh_session.close()
             await view.pooled.close()
+            await view._raw.close()
             if view._attacker is not None:
                 await view._attacker.stop()
 
@@ -455,7 +458,8 @@ class LiveView:
         )
 
     async def _send_exact(self, request: HttpRequest) -> Exchange:
-        """`request` written byte-exact by `trustproof.sandbox.rawhttp` (one fresh connection)."""
+        """`request` written byte-exact by `trustproof.sandbox.rawhttp` (a kept-alive connection
+        unless `fresh`, or the request touches the connection: `trustproof.sandbox.rawpool`)."""
         url = urlsplit(self._base_url(request))
         plain = request.door != "ingress" or request.tls == "plaintext"
         where = RawTarget(
@@ -468,14 +472,15 @@ class LiveView:
         if request.token is not None:
             headers.append(("Authorization", f"Bearer {request.token.reveal()}"))
         target = f"{where.url}{request.path}" if request.absolute_form else request.path
-        raw = encode_request(
+        return await self._raw.send(
+            where,
             request.method,
             target,
             host_header(request.host, where.host, where.port),
             headers,
             request.body,
+            fresh=request.fresh,
         )
-        return await send_raw(where, raw, method=request.method)
 
     # -- trust faults (`trustproof.sandbox.view_chaos`) -----------------------------------------
 

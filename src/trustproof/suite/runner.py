@@ -11,8 +11,11 @@ the run (`SuiteRun.egress_events`, ``results.json``) and written to the audit lo
 ``egress.drop``/``dns.refused`` records where the sandbox has that hook. (Traffic of the
 scenarios, which run after the cases, is not in it.)
 
-Concurrency is bounded (`concurrency` attempts in flight); results come back in generation order
-whatever order they finish in. `--fail-fast` stops starting new cases after the first verdict
+Concurrency is bounded (`concurrency` attempts in flight, and beside them up to
+`DATASTORE_CONCURRENCY` datastore cases in a lane of their own: they wait on the database server
+and libpq's threads rather than on this process, so they run from the start alongside the HTTP
+cases instead of as a tail after them); results come back in generation order whatever order
+they finish in. `--fail-fast` stops starting new cases after the first verdict
 that is not ``pass`` (cases already in flight finish).
 """
 
@@ -46,7 +49,8 @@ from trustproof.spec.model import Spec
 from trustproof.suite.context import run_context
 from trustproof.view import EgressEvent, SandboxView
 
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 16  # cases in flight; 16 beat 32 and 64 on the shop (fewer connections)
+DATASTORE_CONCURRENCY = 4  # datastore cases in flight beside them (libpq runs in threads)
 log = logging.getLogger(__name__)
 
 
@@ -142,11 +146,12 @@ async def run_suite(
     started_at = datetime.now(UTC).isoformat()
     start = time.perf_counter()
     gate = asyncio.Semaphore(max(1, concurrency))
+    datastore_gate = asyncio.Semaphore(max(1, min(concurrency, DATASTORE_CONCURRENCY)))
     stop = asyncio.Event()
     slots: list[CaseResult | None] = [None] * len(cases)
 
     async def one(index: int, case: Case, view: SandboxView) -> None:
-        async with gate:
+        async with datastore_gate if case.kind == "datastore" else gate:
             if stop.is_set():
                 return
             started_ms = (time.perf_counter() - start) * 1000

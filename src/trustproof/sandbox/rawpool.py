@@ -1,0 +1,158 @@
+"""Kept-alive connections for the exact requests (`trustproof.sandbox.rawhttp`): path and request
+tricks need no handshake of their own, and a TLS handshake per trick was most of the suite's time.
+
+One pool per address and TLS context — the view caches one context per presented identity, so a
+connection is only ever reused by the identity that opened it — with at most `PER_KEY`
+connections at a time (a request waits for one of them rather than opening more: a burst of
+tricks would otherwise open a connection each). A request is sent on a kept-alive connection only
+when it cannot touch the connection itself (`reusable_request`: no framing or connection header,
+not CONNECT); it is then written without ``Connection: close``. Its connection goes back to the
+pool only when the answer is exactly one complete answer framed by its length that says nothing
+of closing (`rawhttp.keeps_connection`); otherwise it is closed. (A body is framed by the
+``Content-Length`` the writer adds; a server must read or discard it before the next request, or
+close the connection — RFC 9112 §9.3 — as the view's aiohttp pool already relies on.) So every
+request starts on a clean connection, no request reads bytes that belong to another, and a
+verdict cannot depend on which connection a case got. Waiting for a connection is not part of a
+request's timeout.
+
+A kept-alive connection that fails before any answer byte (the server closed it while it was idle,
+or after its requests-per-connection limit) says nothing of the request: it is sent once more on a
+new connection, whose answer (or failure) is the one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from trustproof.sandbox.rawhttp import (
+    RawTarget,
+    Stream,
+    connect,
+    encode_request,
+    send_raw,
+    talk,
+)
+from trustproof.scrub import scrub
+from trustproof.view import Exchange, TransportFailure
+
+PER_KEY = 4  # connections at a time per address and identity
+CONNECTION_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "content-length",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+)
+"""Header names that touch framing or the connection: a request carrying one gets its own
+connection (``Connection: close``), as before the pool."""
+
+Key = tuple[str, int, ssl.SSLContext | None]
+
+
+def reusable_request(method: str, headers: Sequence[tuple[str, str]]) -> bool:
+    """Whether a request may go on a kept-alive connection: not CONNECT, and no header that
+    touches framing or the connection (names compared trimmed and case-insensitively)."""
+    if method.strip().upper() == "CONNECT":
+        return False
+    return not any(name.strip().lower() in CONNECTION_HEADERS for name, _ in headers)
+
+
+@dataclass
+class RawPool:
+    """Idle kept-alive connections per (host, port, TLS context), at most `per_key` in use or
+    idle per key; `opened` counts the connections it made (tests, benchmarks)."""
+
+    per_key: int = PER_KEY
+    idle: dict[Key, list[Stream]] = field(default_factory=dict)
+    opened: int = 0
+    _slots: dict[Key, asyncio.Semaphore] = field(default_factory=dict)
+
+    async def send(  # noqa: PLR0917 (a request's parts, as `encode_request` takes them)
+        self,
+        where: RawTarget,
+        method: str,
+        target: str,
+        host: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        *,
+        fresh: bool = False,
+    ) -> Exchange:
+        """Send the request `encode_request` makes of these parts: on its own new connection
+        when `fresh` or when it is not `reusable_request`, else on a kept-alive one; the whole
+        exchange bounded by `where.timeout_s`."""
+        if fresh or not reusable_request(method, headers):
+            raw = encode_request(method, target, host, headers, body)
+            return await send_raw(where, raw, method=method)
+        raw = encode_request(method, target, host, headers, body, keep_alive=True)
+        key: Key = (where.host, where.port, where.context)
+        slots = self._slots.setdefault(key, asyncio.Semaphore(self.per_key))
+        async with slots:  # waiting for a connection is not the request's time
+            try:
+                async with asyncio.timeout(where.timeout_s):
+                    return await self._kept(key, where, raw, method)
+            except TimeoutError as exc:
+                detail = scrub(f"{type(exc).__name__}: {exc}")[:300]
+                return TransportFailure("timeout", detail, where.url)
+
+    async def _kept(self, key: Key, where: RawTarget, raw: bytes, method: str) -> Exchange:
+        stream = self._take(key)
+        if stream is not None:
+            answer, data = await self._talk(key, where, stream, raw, method)
+            if not (isinstance(answer, TransportFailure) and not data):
+                return answer
+            # closed by the server while idle: nothing learned; once more, on a new connection
+        opened = await connect(where)
+        if isinstance(opened, TransportFailure):
+            return opened
+        self.opened += 1
+        answer, _ = await self._talk(key, where, opened, raw, method)
+        return answer
+
+    async def _talk(
+        self, key: Key, where: RawTarget, stream: Stream, raw: bytes, method: str
+    ) -> tuple[Exchange, bytes]:
+        reader, writer = stream
+        kept = False
+        try:
+            answer, data, keeps = await talk(where, reader, writer, raw, method)
+            if (
+                keeps
+                and not isinstance(answer, TransportFailure)
+                and len(self.idle.setdefault(key, [])) < self.per_key
+            ):
+                self.idle[key].append(stream)
+                kept = True
+            return answer, data
+        finally:
+            if not kept:
+                writer.close()
+
+    def _take(self, key: Key) -> Stream | None:
+        streams = self.idle.get(key)
+        while streams:
+            reader, writer = streams.pop()
+            # bytes a server sent while the connection was idle (a 408 before closing, say)
+            # answer no request of ours: such a connection is not used again
+            idle_bytes = getattr(reader, "_buffer", None)
+            if reader.at_eof() or writer.transport.is_closing() or idle_bytes:
+                writer.close()
+                continue
+            return reader, writer
+        return None
+
+    async def close(self) -> None:
+        """Close every idle connection."""
+        streams = [stream for kept in self.idle.values() for stream in kept]
+        self.idle.clear()
+        for _, writer in streams:
+            writer.close()
