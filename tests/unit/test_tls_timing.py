@@ -4,6 +4,7 @@ waits between the flights (the peer, a busy event loop) are not."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 
 from trustproof import tls
 from trustproof.clock import ManualClock
+from trustproof.gateway.connections import TimedServer
 from trustproof.identity import CertificateAuthority
 from trustproof.tls import TimedSSLObject, client_context, handshake_us, server_context
 
@@ -99,3 +101,35 @@ def test_a_context_made_elsewhere_is_not_timed() -> None:
     assert not isinstance(side, TimedSSLObject)
     assert handshake_us(side) is None
     assert handshake_us(None) is None
+
+
+class _Transport:
+    """What the gateway's server asks a TLS transport for: its ssl object."""
+
+    def __init__(self, ssl_object: ssl.SSLObject) -> None:
+        self.ssl_object = ssl_object
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.ssl_object if name == "ssl_object" else default
+
+
+def test_the_gateways_handshake_stage_is_the_tls_layers_time_not_the_wait_since_accept(
+    contexts: tuple[ssl.SSLContext, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reports' handshake stage: a connection accepted at 0 whose flights waited a second
+    each for a busy loop took seconds from accept to ready, and microseconds in the TLS layer —
+    the stage says the latter (it said the former, queueing included)."""
+    clock = FakeClock()
+    monkeypatch.setattr(tls.time, "perf_counter_ns", clock)  # the one `time` module: both clocks
+    server, client = contexts
+
+    async def main() -> tuple[float, int]:
+        gateway_server = TimedServer(lambda request: None)
+        handler = object()
+        gateway_server.accepted[handler] = 0  # type: ignore[index]
+        *_, (_, server_side, calls) = flights(server, client, clock)
+        gateway_server.connection_made(handler, _Transport(server_side))  # type: ignore[arg-type]
+        return gateway_server.handshake_us[handler], calls["server"]  # type: ignore[index]
+
+    stage_us, calls = asyncio.run(main())
+    assert stage_us == calls * STEP_NS / 1000
