@@ -1,6 +1,7 @@
 """``lifecycle.cert-rotation``: certificate rotation under traffic, with zero failed requests.
 
-Two streams of requests run for about a second and a half, each bounded in count and time:
+Two streams of requests run through seven intervals (each at least a quarter of a second and four
+requests of each stream), bounded in count and time:
 
 * **egress** — plain HTTP into the caller's egress proxy, which originates mTLS with the
   caller's rotating X.509-SVID and a token bound to it (the way the caller's service calls);
@@ -47,6 +48,8 @@ from trustproof.view import SandboxView
 
 ROTATIONS = 5
 INTERVAL_S = 0.25
+PER_INTERVAL = 4  # requests each stream completes in every interval, at least (a loaded machine
+# answers fewer per second: an interval lasts until they are done, within STREAM_TIMEOUT_S)
 MAX_REQUESTS = 2000  # per stream
 STREAM_TIMEOUT_S = 15.0
 MAX_FAILURES_SHOWN = 5
@@ -123,7 +126,7 @@ async def _rotation_at_gateways(env: ScenarioEnv, rec: Recorder, target: Target)
         asyncio.create_task(run(streams[1], direct)),
     ]
     try:
-        revoked, rotations = await _rotate(env, rec, caller, callee, tasks)
+        revoked, rotations = await _rotate(env, rec, caller, callee, tasks, streams=streams)
     finally:
         stop.set()
         done, pending = await asyncio.wait(tasks, timeout=STREAM_TIMEOUT_S)
@@ -175,16 +178,25 @@ def _judge(
 
 
 async def _rotate(
-    env: ScenarioEnv, rec: Recorder, caller: str, callee: str, tasks: list[asyncio.Task[None]]
+    env: ScenarioEnv,
+    rec: Recorder,
+    caller: str,
+    callee: str,
+    tasks: list[asyncio.Task[None]],
+    *,
+    streams: list[_Stream],
 ) -> tuple[int, int]:
-    """Rotate both SVIDs every `INTERVAL_S`, `ROTATIONS` times (fewer if the traffic ends first),
+    """Rotate both SVIDs every interval, `ROTATIONS` times (fewer if the traffic ends first),
     revoking each retired caller certificate one interval later; then one more interval of
-    traffic. Returns (certificates revoked, rotations)."""
+    traffic. An interval is `INTERVAL_S` and `PER_INTERVAL` requests of each stream, whichever
+    is later — counted, so a slow machine gets the same traffic around each rotation. Returns
+    (certificates revoked, rotations)."""
     view = env.view
     revoked = rotations = 0
     retired: list[Svid] = []
+    deadline = asyncio.get_running_loop().time() + STREAM_TIMEOUT_S
     for round_ in range(1, ROTATIONS + 2):
-        await asyncio.sleep(INTERVAL_S)
+        await _interval(streams, tasks, deadline)
         revoked += _revoke_retired(rec, view, retired)
         if round_ > ROTATIONS or all(task.done() for task in tasks):
             continue
@@ -196,8 +208,23 @@ async def _rotate(
             f"rotation {round_}: {callee} gateway SVID serial {new_callee.serial:x}, "
             f"{caller} SVID serial {new_caller.serial:x}"
         )
-    await asyncio.sleep(INTERVAL_S)  # traffic with every retired certificate revoked
+    await _interval(streams, tasks, deadline)  # traffic with every retired certificate revoked
     return revoked, rotations
+
+
+async def _interval(
+    streams: list[_Stream], tasks: list[asyncio.Task[None]], deadline: float
+) -> None:
+    """Wait `INTERVAL_S`, then until each running stream has `PER_INTERVAL` more requests done
+    (or `deadline`: a stream that stalls is judged as starved, not waited for)."""
+    loop = asyncio.get_running_loop()
+    goals = [stream.total + PER_INTERVAL for stream in streams]
+    await asyncio.sleep(INTERVAL_S)
+    while loop.time() < deadline and any(
+        stream.total < goal and not task.done()
+        for stream, goal, task in zip(streams, goals, tasks, strict=True)
+    ):
+        await asyncio.sleep(0.01)
 
 
 def _revoke_retired(rec: Recorder, view: SandboxView, retired: list[Svid]) -> int:
