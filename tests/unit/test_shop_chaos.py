@@ -56,6 +56,7 @@ def test_the_shop_declares_what_the_defaults_leave_out() -> None:
         ("network-fault", "reset", "service"),
     } <= modes
     slow = next(e for e in declared if e.mode == "slow")
-    assert slow.delay is not None and slow.delay.seconds == 0.5
+    assert slow.delay is not None
+    assert slow.delay.seconds == 0.5
     links = [e for e in declared if e.link == "service"]
     assert {e.target for e in links} == {"orders"}

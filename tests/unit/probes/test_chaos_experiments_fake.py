@@ -54,7 +54,8 @@ def test_every_experiment_the_shop_declares_passes_on_a_boundary_that_behaves() 
     declared = experiments.experiments_of(SHOP)
     ids = experiments.experiment_ids(declared)
     verdicts = {}
-    for sid, experiment in zip(ids, declared, strict=True):
+    for sid, declared_one in zip(ids, declared, strict=True):
+        experiment = declared_one
         if experiment.fault == "revocation-storm":
             experiment = Experiment(experiment.name, experiment.fault, revocations=Count(200))
         view = FakeView(SHOP)
