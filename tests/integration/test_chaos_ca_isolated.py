@@ -30,10 +30,17 @@ pytestmark = [
 ISOLATED = "isolated"  # over TRUSTPROOF_BACKEND (the suite's conftest sets local)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SHOP = EXAMPLES / "shop" / "trustproof.yaml"
-ROTATION = ("chaos.ca-rotation", Experiment(Name("rot"), "ca-rotation", sample=Count(2)))
-CUT = ("chaos.ca-rotation:cut", Experiment(Name("cut"), "ca-rotation", mode="no-overlap"))
-INTERMEDIATE = ("chaos.intermediate-revoked", Experiment(Name("int"), "intermediate-revoked"))
-EXPIRY = ("chaos.cert-expiry", Experiment(Name("exp"), "cert-expiry"))
+ONE = Count(1)  # one allowed and one refused cell per steady-state check: the test's budget
+ROTATION = ("chaos.ca-rotation", Experiment(Name("rot"), "ca-rotation", sample=ONE))
+CUT = (
+    "chaos.ca-rotation:cut",
+    Experiment(Name("cut"), "ca-rotation", mode="no-overlap", sample=ONE),
+)
+INTERMEDIATE = (
+    "chaos.intermediate-revoked",
+    Experiment(Name("int"), "intermediate-revoked", sample=ONE),
+)
+EXPIRY = ("chaos.cert-expiry", Experiment(Name("exp"), "cert-expiry", sample=ONE))
 
 
 def copy_pyjwt(tmp_path: Path, old: str, new: str) -> Path:
