@@ -186,8 +186,14 @@ def presentation(target: Target, token: Secret[str] | None, *, fresh: bool = Fal
 
 
 async def call(env: ScenarioEnv, how: Presentation, *, channel: Channel | None = None) -> Result:
-    """One real HTTP request; the gateway's audit event for it is attached to the evidence."""
-    return await exchange(env.view, how.request(), how.describe(), channel=channel)
+    """One real HTTP request; the gateway's audit event for it is attached to the evidence. An
+    answer through a service's gateway is read as the suite reads it: without the gateway's deny
+    it was forwarded (a 400 the handler gave a body it cannot use is an allowed call)."""
+    declared = env.view.spec.services.get(how.service)
+    behind = how.door == "ingress" and declared is not None and declared.ingress.gateway != "none"
+    return await exchange(
+        env.view, how.request(), how.describe(), channel=channel, from_gateway=behind
+    )
 
 
 def audit_reason(result: Result) -> str | None:

@@ -18,8 +18,17 @@ from trustproof.chaos import experiments
 from trustproof.chaos.scenario import Recorder
 from trustproof.chaostoolkit.session import session, stop
 from trustproof.errors import UsageError
-from trustproof.spec.chaos import Experiment, Skew, fault_of
-from trustproof.spec.values import Count, Duration, Name
+from trustproof.spec.chaos import (
+    Chaos,
+    Expect,
+    Experiment,
+    Link,
+    Mode,
+    Skew,
+    chaos_problems,
+    fault_of,
+)
+from trustproof.spec.values import BadValue, Count, Duration, Name
 from trustproof.suite import chaos_audit
 from trustproof.view.chaos import IdpFault, IdpMode, NetFault, NetMode
 
@@ -96,18 +105,38 @@ def renew_egress_tokens(spec: str) -> int:
 
 def run_experiment(spec: str, fault: str, name: str = "ctk", **parameters: Any) -> dict[str, Any]:
     """One trustproof experiment, whole; its result (verdict, summary, timeline, figures)."""
-    known = fault_of(fault)
-    if known is None:
-        raise UsageError(f"no fault {fault!r}", f"one of: {', '.join(experiments.FAULTS)}")
     running = session(spec)
-    values: dict[str, Any] = {key: _value(key, raw) for key, raw in parameters.items()}
-    experiment = Experiment(Name(name), known, **values)
+    gateways = {n: s.ingress.gateway != "none" for n, s in running.sandbox.spec.services.items()}
+    experiment = experiment_of(fault, name, parameters, gateways)
     sid = f"chaos.{fault}"
     rec = Recorder(sid, chaos_audit.steps_to(running.sandbox, sid))  # each step: the audit log
     result = running.run(experiments.run(running.env, rec, experiment))
     chaos_audit.record_result(running.sandbox, result)
     running.last = result
     return result.to_json()
+
+
+def experiment_of(
+    fault: str, name: str, parameters: dict[str, Any], services: dict[str, bool]
+) -> Experiment:
+    """The experiment `run_experiment` runs: each spec parameter read as the spec reads it, then
+    checked as the spec's experiments are (a mode or parameter the fault does not take, an
+    unknown target) against `services` (name -> has a gateway)."""
+    known = fault_of(fault)
+    if known is None:
+        raise UsageError(f"no fault {fault!r}", f"one of: {', '.join(experiments.FAULTS)}")
+    values: dict[str, Any] = {key: _value(key, raw) for key, raw in parameters.items()}
+    experiment = Experiment(_name(name), known, **values)
+    for path, message, hint in chaos_problems(Chaos(experiments=(experiment,)), services):
+        raise UsageError(f"{message} ({path[-1]})", hint)
+    return experiment
+
+
+def _name(raw: str) -> Name:
+    try:
+        return Name.parse(raw)
+    except BadValue as exc:
+        raise UsageError(str(exc), exc.hint) from None
 
 
 def stop_sandbox(spec: str) -> bool:
@@ -117,17 +146,38 @@ def stop_sandbox(spec: str) -> bool:
 
 DURATIONS = frozenset({"delay", "latency", "recover_within", "duration"})
 COUNTS = frozenset({"revocations", "sample", "loss"})
-TEXTS = frozenset({"mode", "expect", "target"})
+CHOICES: dict[str, tuple[str, ...]] = {
+    "mode": get_args(Mode),
+    "expect": get_args(Expect),
+    "link": get_args(Link),
+}
+"""The closed vocabularies (which mode a fault takes is checked as the spec checks it)."""
+PARAMETERS = frozenset({*DURATIONS, *COUNTS, *CHOICES, "skew", "target"})
+"""Every field of a spec experiment but ``name`` and ``fault`` (a unit test keeps them equal)."""
 
 
 def _value(name: str, raw: object) -> object:
     """An experiment parameter from JSON, as the spec would read it (``"2s"`` or seconds)."""
+    if name not in PARAMETERS:
+        raise UsageError(
+            f"no experiment parameter {name}", f"one of: {', '.join(sorted(PARAMETERS))}"
+        )
+    try:
+        return _parsed(name, raw)
+    except BadValue as exc:
+        raise UsageError(f"{name}: {exc}", exc.hint) from None
+
+
+def _parsed(name: str, raw: object) -> object:
     if name in DURATIONS:
         return Duration(float(raw)) if isinstance(raw, int | float) else Duration.parse(raw)
     if name == "skew":
         return Skew(float(raw)) if isinstance(raw, int | float) else Skew.parse(raw)
     if name in COUNTS:
         return Count.parse(raw)
-    if name in TEXTS and isinstance(raw, str):
+    if name == "target":
+        return Name.parse(raw)
+    choices = CHOICES.get(name)
+    if choices is not None and raw in choices:
         return raw
-    raise UsageError(f"no experiment parameter {name}={raw!r}", "see docs/chaos.md")
+    raise UsageError(f"no {name} {raw!r}", f"one of: {', '.join(choices or ())}")
