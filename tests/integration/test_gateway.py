@@ -4,6 +4,7 @@ upstream process-local HTTP service, egress proxies, audit, rotation under traff
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -419,5 +420,41 @@ def test_egress_refuses_a_server_that_is_not_the_callee(shop_spec_path: Path) ->
         assert w.upstream_hits == []  # nothing was sent to the wrong server
         twin_status, _, _ = await call(w, "POST", "/orders", via=w.egress.url)
         assert twin_status == 200
+
+    run(shop_spec_path, scenario)
+
+
+def test_an_unreachable_callee_is_502_and_one_log_line(
+    shop_spec_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callee that cannot be reached is an answer (502 callee-unavailable) and one warning
+    line naming the error — not a traceback per request (a network fault repeats it)."""
+
+    async def scenario(w: World) -> None:
+        closed = bind_loopback()
+        address = closed.getsockname()
+        closed.close()  # nothing listens there any more
+        proxy = EgressProxy(
+            caller="storefront",
+            callee="orders",
+            callee_url=f"https://{address[0]}:{address[1]}",
+            token_url=f"{w.fabric.url}/token",
+            audience=f"{TD}/orders",
+            bundle_pem=w.fabric.ca.bundle_pem(),
+            svid=w.storefront,
+            clock=w.clock,
+        )
+        await proxy.start(bind_loopback())
+        try:
+            with caplog.at_level(logging.WARNING, logger="trustproof.gateway"):
+                status, body, _ = await call(w, "GET", "/orders/1", via=proxy.url)
+        finally:
+            await proxy.close()
+        assert (status, body["reason"]) == (502, "callee-unavailable")
+        lines = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+        assert len(lines) == 1, lines
+        assert "\n" not in lines[0], lines[0]
+        assert "Traceback" not in lines[0], lines[0]
+        assert "Error" in lines[0], lines[0]  # the exception's type: what went wrong
 
     run(shop_spec_path, scenario)

@@ -37,7 +37,7 @@ from trustproof.gateway.headers import relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
 from trustproof.gateway.listener import ConnectionLimits, GuardedSite
 from trustproof.identity import Svid
-from trustproof.scrub import Secret, scrubbed_traceback
+from trustproof.scrub import Secret, scrub
 from trustproof.tls import client_context
 from trustproof.tokenservice.core import TOKEN_SERVICE_NAME
 
@@ -258,8 +258,13 @@ class EgressProxy:
                 "nothing was sent",
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # An answer (502), not a bug: one line, scrubbed; a network fault repeats it.
             log.warning(
-                "egress %s -> %s failed:\n%s", self.caller, self.callee, scrubbed_traceback(exc)
+                "egress %s -> %s failed: %s: %s",
+                self.caller,
+                self.callee,
+                type(exc).__name__,
+                scrub(str(exc))[:300],
             )
             return egress_failure(
                 502,
