@@ -8,10 +8,11 @@ What each `when` looks at:
                         was served);
 * ``expected-refused``  a case whose verdict is under-permission (an expected call refused);
 * ``denial-spike``      an identity refused at least `threshold` times by the gateways in
-                        traffic that was not a probe (a probe's request ids are excluded: probes
-                        are refused on purpose);
+                        traffic trustproof did not make on purpose (a probe's request ids, and
+                        whatever happened during a scenario or a chaos experiment, are excluded:
+                        they are refused on purpose — `exercise_windows`);
 * ``unknown-identity``  a gateway decision about an identity that is not one of the spec's, or
-                        of another trust domain, again outside the probes' own requests;
+                        of another trust domain, again outside the probes, scenarios and chaos;
 * ``egress-attempt``    a failing ``egress.*`` case, and every ``egress.drop`` / ``dns.refused``
                         audit record (what a service tried on its own);
 * ``audit-broken``      the audit log failed (refused records) or does not verify;
@@ -25,6 +26,7 @@ import fnmatch
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from trustproof.results import AlertRecord, CaseRecord, Results
@@ -142,9 +144,43 @@ def _identity(decision: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _when(record: Mapping[str, Any]) -> datetime | None:
+    text = record.get("time")
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def exercise_windows(events: Iterable[Mapping[str, Any]]) -> list[tuple[datetime, datetime]]:
+    """When trustproof broke trust on purpose: from the first to the last record of each lifecycle
+    scenario (``scenario`` records, by ``scenario``) and chaos experiment (``chaos`` records, by
+    ``case``) — its start, its steps, its verdict."""
+    spans: dict[tuple[str, str], list[datetime]] = {}
+    for event in events:
+        kind = event.get("kind")
+        key = event.get("scenario") if kind == "scenario" else event.get("case")
+        when = _when(event)
+        if kind in ("scenario", "chaos") and isinstance(key, str) and when is not None:
+            spans.setdefault((str(kind), key), []).append(when)
+    return [(min(times), max(times)) for times in spans.values() if len(times) > 1]
+
+
 def _not_probes(results: Results, facts: RunFacts) -> list[Mapping[str, Any]]:
+    """The gateway decisions of traffic trustproof did not make on purpose: neither a probe's
+    request nor anything during a scenario or a chaos experiment (which revoke, rotate and break
+    trust to watch the gateways refuse)."""
     probes = _probe_requests(results)
-    return [d for d in facts.decisions if d.get("request_id") not in probes]
+    windows = exercise_windows(facts.events)
+
+    def exercised(decision: Mapping[str, Any]) -> bool:
+        when = _when(decision)
+        return when is not None and any(start <= when <= end for start, end in windows)
+
+    return [d for d in facts.decisions if d.get("request_id") not in probes and not exercised(d)]
 
 
 def _spike(rule: AlertRule, results: Results, facts: RunFacts) -> list[AlertRecord]:

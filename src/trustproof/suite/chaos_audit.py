@@ -39,3 +39,21 @@ def record_result(sandbox: Sandbox, result: ScenarioResult) -> None:
         sandbox.audit_event(
             KIND, case=result.id, verdict=result.verdict, ok=result.ok, summary=result.summary
         )
+
+
+def started(
+    sandbox: Sandbox, kind: str, then: Callable[[str], None] | None
+) -> Callable[[str], None]:
+    """What `run_scenarios` / `run_experiments` call as each one starts: a ``scenario`` record
+    (``scenario: <id>``) or a ``chaos`` one (``case: <id>``) with ``step: start`` — so the log
+    says when trustproof began breaking trust on purpose (`alerts.rules.exercise_windows`) —
+    then `then`."""
+    key = "scenario" if kind == "scenario" else "case"
+
+    def start(sid: str) -> None:
+        with contextlib.suppress(AuditUnavailable):
+            sandbox.audit_event(kind, **{key: sid, "step": "start"})
+        if then is not None:
+            then(sid)
+
+    return start

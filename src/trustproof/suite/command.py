@@ -25,6 +25,7 @@ from trustproof.scrub import scrub
 from trustproof.shard import Shard
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.model import Spec
+from trustproof.suite.chaos_audit import started
 from trustproof.suite.runner import SuiteRun, choose, generate, run_suite
 from trustproof.suite.scenarios import (
     choose_experiments,
@@ -88,7 +89,9 @@ async def suite_on(
     if scenarios and not run.stopped_early:
         ids = choose_scenarios(sandbox.spec, select, deselect, run.results)
         ids = shard_items(ids, ids, shard)
-        done = await run_scenarios(sandbox, run.results, ids=ids, on_start=on_scenario)
+        done = await run_scenarios(
+            sandbox, run.results, ids=ids, on_start=started(sandbox, "scenario", on_scenario)
+        )
         for scenario in done:
             with contextlib.suppress(AuditUnavailable):
                 sandbox.audit_event(
@@ -99,7 +102,10 @@ async def suite_on(
         chosen = choose_experiments(sandbox.spec, select, deselect)
         chosen = shard_items(chosen, [sid for sid, _ in chosen], shard)
         broke = await run_experiments(
-            sandbox, chosen, case_results=run.results, on_start=on_scenario
+            sandbox,
+            chosen,
+            case_results=run.results,
+            on_start=started(sandbox, "chaos", on_scenario),
         )
         run = replace(run, scenarios=(*run.scenarios, *broke))
     results = await raise_alerts(sandbox, run.to_results(sandbox.spec))
@@ -132,7 +138,7 @@ async def chaos_on(
     chosen = check_chaos_selection(sandbox.spec, select, deselect)
     started_at = datetime.now(UTC).isoformat()
     start = time.perf_counter()
-    done = await run_experiments(sandbox, chosen, on_start=on_experiment)
+    done = await run_experiments(sandbox, chosen, on_start=started(sandbox, "chaos", on_experiment))
     run = SuiteRun((), started_at, time.perf_counter() - start, scenarios=tuple(done))
     results = await raise_alerts(sandbox, run.to_results(sandbox.spec))
     return results, write(results, sandbox.run.path)

@@ -91,6 +91,34 @@ def test_a_denial_spike_outside_the_probes_is_one_alert_with_its_count() -> None
     assert evaluate(Alerts(), results(probe), fewer) == ()  # the twin: under the threshold
 
 
+def test_denials_during_a_scenario_or_chaos_experiment_are_not_a_spike() -> None:
+    """Chaos revokes, rotates and breaks trust to watch the gateways refuse: those refusals are
+    the experiment's, not an intruder's. The same refusals outside its window are a spike."""
+    mallet = "spiffe://shop.test/orders"
+
+    def at(second: int) -> str:
+        return f"2026-12-02T08:00:{second:02d}.000000+00:00"
+
+    traffic = [{**decision(mallet, request_id=f"n{i}"), "time": at(10)} for i in range(25)]
+    exercised = [
+        {"kind": "chaos", "case": "chaos.key-compromise", "step": "start", "time": at(5)},
+        {"kind": "chaos", "case": "chaos.key-compromise", "verdict": "pass", "time": at(15)},
+    ]
+    assert evaluate(Alerts(), results(), facts(decisions=traffic, events=exercised)) == ()
+    scenario = [
+        {"kind": "scenario", "scenario": "lifecycle.token-revocation", "step": "start",
+         "time": at(9)},
+        {"kind": "scenario", "scenario": "lifecycle.token-revocation", "ok": True, "time": at(11)},
+    ]  # fmt: skip
+    assert evaluate(Alerts(), results(), facts(decisions=traffic, events=scenario)) == ()
+    after = [
+        {"kind": "chaos", "case": "chaos.key-compromise", "step": "start", "time": at(1)},
+        {"kind": "chaos", "case": "chaos.key-compromise", "verdict": "pass", "time": at(5)},
+    ]  # the twin: the refusals came after the experiment ended
+    raised = evaluate(Alerts(), results(), facts(decisions=traffic, events=after))
+    assert whens(raised) == ["denial-spike"]
+
+
 def test_an_unknown_or_foreign_identity_raises_an_alert_a_known_one_does_not() -> None:
     traffic = [
         decision("spiffe://shop.test/mallory"),
