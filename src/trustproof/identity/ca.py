@@ -209,20 +209,26 @@ class CertificateAuthority:
         The leaf is recorded so that it can be revoked and so that its root is kept until it
         expires.
         """
-        key = key if key is not None else new_ec_key()
         with self._lock:
-            generation = self._active
-            certificate = sign_leaf(
-                template,
-                key.public_key(),
-                issuer_name=generation.signer.subject,
-                signing_key=generation.signer_key.reveal(),
-            )
-            self._issued[certificate.serial_number] = generation
-            end = certificate.not_valid_after_utc
-            latest = generation.latest_leaf_not_after
-            if latest is None or end > latest:
-                generation.latest_leaf_not_after = end
+            return self._sign(self._active, template, key)
+
+    def _sign(
+        self, generation: _Generation, template: LeafTemplate, key: PrivateKey | None
+    ) -> Svid:
+        """Sign `template` with what signs `generation`'s leaves and record the leaf (so that it
+        can be revoked, and its root is kept until it expires). Call with the lock held."""
+        key = key if key is not None else new_ec_key()
+        certificate = sign_leaf(
+            template,
+            key.public_key(),
+            issuer_name=generation.signer.subject,
+            signing_key=generation.signer_key.reveal(),
+        )
+        self._issued[certificate.serial_number] = generation
+        end = certificate.not_valid_after_utc
+        latest = generation.latest_leaf_not_after
+        if latest is None or end > latest:
+            generation.latest_leaf_not_after = end
         spiffe_id = SpiffeId.for_name(self.trust_domain, template.common_name)
         return Svid(spiffe_id, certificate, generation.intermediates, Secret(key))
 
@@ -419,21 +425,7 @@ class CertificateAuthority:
         who trusts it before it issues."""
         template = self.template(name, ttl)
         with self._lock:
-            generation = self._generation_of(ca_certificate)
-            key = new_ec_key()
-            certificate = sign_leaf(
-                template,
-                key.public_key(),
-                issuer_name=generation.signer.subject,
-                signing_key=generation.signer_key.reveal(),
-            )
-            self._issued[certificate.serial_number] = generation
-            end = certificate.not_valid_after_utc
-            latest = generation.latest_leaf_not_after
-            if latest is None or end > latest:
-                generation.latest_leaf_not_after = end
-        spiffe_id = SpiffeId.for_name(self.trust_domain, name)
-        return Svid(spiffe_id, certificate, generation.intermediates, Secret(key))
+            return self._sign(self._generation_of(ca_certificate), template, None)
 
     def revoke_intermediate(self, intermediate: x509.Certificate) -> None:
         """Put an intermediate on its root's CRL; every leaf under it is refused from now on
