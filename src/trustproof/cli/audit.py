@@ -21,7 +21,7 @@ from trustproof.audit.keys import KEK_ENV, Kek, load_kek
 from trustproof.audit.ocsf import OCSF_VERSION, to_ocsf
 from trustproof.audit.query import Filter, caller_of, select
 from trustproof.audit.servicelog import ServiceLog, read_service_log, service_log_files, service_of
-from trustproof.audit.verify import Verification
+from trustproof.audit.verify import Problem, Verification
 from trustproof.cli.base import friendly, out
 from trustproof.errors import UsageError
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR
@@ -98,14 +98,7 @@ def verify_command(run_dir: Path, kek_file: Path | None, as_json: bool) -> None:
                     "checkpoints": result.checkpoints,
                     "sealed_records": result.sealed_records,
                     "closed": result.closed,
-                    "problem": None
-                    if problem is None
-                    else {
-                        "kind": problem.kind,
-                        "entry": problem.seq,
-                        "line": problem.line,
-                        "message": problem.message,
-                    },
+                    "problem": _problem_json(problem),
                     "service_logs": [_service_json(run_dir, found) for found in services],
                 }
             )
@@ -134,14 +127,19 @@ def _service_json(run_dir: Path, found: ServiceLog) -> dict[str, Any]:
         "records": result.records,
         "checkpoints": result.checkpoints,
         "closed": result.closed,
-        "problem": None
-        if problem is None
-        else {
-            "kind": problem.kind,
-            "entry": problem.seq,
-            "line": problem.line,
-            "message": problem.message,
-        },
+        "problem": _problem_json(problem),
+    }
+
+
+def _problem_json(problem: Problem | None) -> dict[str, Any] | None:
+    """A verification problem as `audit verify --json` writes it (None: none)."""
+    if problem is None:
+        return None
+    return {
+        "kind": problem.kind,
+        "entry": problem.seq,
+        "line": problem.line,
+        "message": problem.message,
     }
 
 
