@@ -55,7 +55,6 @@ from trustproof.sandbox.http_client import (
 )
 from trustproof.sandbox.rawhttp import RawTarget, encode_request, host_header, send_raw
 from trustproof.sandbox.revocation import revoke_in_sandbox
-from trustproof.sandbox.revoke_burst import revoke_off_loop
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.sandbox.view_egress import EgressClient
@@ -518,8 +517,7 @@ class LiveView:
     ) -> tuple[int, ...]:
         context = self._context(ClientCert(as_caller), "modern")
         url = f"{self.fabric.url}/revoke"
-        # the burst's client on a loop of its own: it does not queue in the gateways' loop
-        return await revoke_off_loop(url, tokens, context, concurrency)
+        return await view_chaos.revoke_all(self.pooled, url, tokens, context, concurrency)
 
     def hot_reload(self, replacement: str) -> AbstractAsyncContextManager[PolicyReload]:
         return view_chaos.hot_reload(self.sandbox, replacement)
