@@ -192,9 +192,15 @@ async def track(env: ScenarioEnv, target: Target, token: Secret[str]) -> Tracked
     if accepted is None:
         return Tracked.failed(sent, "the token service answered 200 but holds no revocation of it")
     refused_ms, gap_ms, late = propagation(accepted, replays)
-    if refused is None:
+    if refused is None and late:
         return Tracked.failed(
             sent, f"a revoked token was still accepted after {GIVE_UP_S:g} s", late=late
+        )
+    if refused is None:  # nothing let through, but no refusal seen either: not proven
+        return Tracked.failed(
+            sent,
+            f"no replay of a revoked token was judged within {GIVE_UP_S:g} s of its revocation's "
+            "answer (none was accepted; the gateway or the client too slow to tell)",
         )
     problems = []
     if refused.reason != REVOKED:

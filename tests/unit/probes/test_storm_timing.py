@@ -8,6 +8,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from trustproof.chaos import faults_storm
 from trustproof.chaos.faults_storm import Replay, judged_at, propagation
 from trustproof.chaos.scenario import ScenarioEnv, call, mint, presentation, targets
 from trustproof.clock import ManualClock
@@ -80,3 +83,29 @@ def test_accepted_at_is_the_revocation_lists_own_time() -> None:
 def test_accepted_at_needs_a_jti_the_list_holds() -> None:
     revocations = RevocationList(ManualClock(T0))
     assert accepted_at(revocations, Secret("not-a-jwt")) is None
+
+
+class _SlowToRevoke(FakeView):
+    """A token service that answers a revocation only after the replayer has given up."""
+
+    async def revoke_token(self, token: Secret[str], *, as_caller: str) -> int:
+        await asyncio.sleep(5 * faults_storm.GIVE_UP_S)
+        return await super().revoke_token(token, as_caller=as_caller)
+
+
+def test_no_refusal_seen_and_none_accepted_is_not_proven(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults_storm, "GIVE_UP_S", 0.02)
+    view = _SlowToRevoke(SHOP)
+    env = ScenarioEnv(view)
+    target = next(iter(targets(view.spec, view.gateways()).values()))
+    tracked = asyncio.run(faults_storm.track(env, target, mint(env, target)))
+    assert tracked.accepted_after == 0
+    assert tracked.refused_ms == -1
+    assert tracked.problems == (
+        "no replay of a revoked token was judged within 0.02 s of its revocation's answer "
+        "(none was accepted; the gateway or the client too slow to tell)",
+    )
+    fine = ScenarioEnv(FakeView(SHOP))
+    good = asyncio.run(faults_storm.track(fine, target, mint(fine, target)))
+    assert good.problems == ()
+    assert good.refused_ms == 0  # the fake's clock stands still: refused at the acceptance
