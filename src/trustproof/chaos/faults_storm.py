@@ -205,7 +205,7 @@ async def track(env: ScenarioEnv, target: Target, token: Secret[str]) -> Tracked
     problems = []
     if refused.reason != REVOKED:
         problems.append(f"a revoked token refused: {shown(refused)}")
-    if refused_ms < 0:
+    elif refused_ms < 0:
         problems.append(
             f"the gateway's refusal has no time on the sandbox's clock: {shown(refused)}"
         )
