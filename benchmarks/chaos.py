@@ -5,10 +5,14 @@ revocation storm's propagation against a same-run reference.
   revocations), then those that run only when declared (`DECLARED_ONLY`): verdict, wall time,
   recovery time
 * revocation storm   1,000 revocations in one burst: revocations/s, propagation p50/p99/max
-                     (from a tracked revocation's answer to the gateway's refusal, one request's
-                     round trip under the storm included), resident memory growth
+                     (from the token service's acceptance of a tracked revocation to the
+                     gateway's first refusal of a replay, both on the sandbox's clock: the
+                     revocation list's `revoked_at` and the refused request's audit `time`;
+                     replays run back to back from before the revocation, and their spacing
+                     at the gateway bounds the resolution), what the client saw (reading the
+                     answer to reading the refusal), resident memory growth
 * reference          in the same sandbox, one revocation at a time with nothing else running:
-                     the same answer-to-refusal time (median and p99 of `REFERENCE_SAMPLES`)
+                     the same two times (median and p99 of `REFERENCE_SAMPLES`)
 
 * service links     ``network-fault`` with ``link: service`` (50 ms latency, resets, 50% loss
                      between each egress proxy and its callee's gateway): the calls' median
@@ -16,22 +20,26 @@ revocation storm's propagation against a same-run reference.
                      failed at the egress proxy, refused calls allowed (must be 0), recovery
 
 Target (issue 15): storm propagation p99 <= 50 ms. Run:
-`.venv/bin/python benchmarks/chaos.py [--json FILE] [--backend isolated]`.
+`.venv/bin/python benchmarks/chaos.py [--json FILE] [--backend isolated] [--storm-only]
+[--loop auto|uvloop|asyncio]` (the event loop, as `TRUSTPROOF_LOOP`: `trustproof.loop`).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from trustproof.chaos.experiments import DECLARED_ONLY, DEFAULTS, experiment_ids
-from trustproof.chaos.faults_storm import PROPAGATION_BUDGET_MS, percentile
-from trustproof.chaos.scenario import ScenarioEnv, call, mint, presentation, targets
+from trustproof.chaos.faults_storm import PROPAGATION_BUDGET_MS, percentile, track
+from trustproof.chaos.scenario import ScenarioEnv, mint, targets
+from trustproof.loop import ENV as LOOP_ENV
+from trustproof.loop import choose
+from trustproof.loop import run as run_loop
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.view import LiveView
 from trustproof.spec.chaos import Experiment
@@ -43,9 +51,11 @@ REFERENCE_SAMPLES = 50
 MAX_SECONDS = 20.0  # the reference loop's bound
 
 
-async def reference(sandbox: Sandbox) -> list[float]:
-    """Answer-to-refusal ms of single revocations, one at a time (bounded in count and time)."""
+async def reference(sandbox: Sandbox) -> tuple[list[float], list[float]]:
+    """Acceptance-to-refusal and answer-to-refusal ms of single revocations, one at a time, as
+    the storm times its tracked ones (bounded in count and time)."""
     samples: list[float] = []
+    client: list[float] = []
     async with LiveView.open(sandbox) as view:
         env = ScenarioEnv(view)
         target = next(iter(targets(sandbox.spec, view.gateways()).values()))
@@ -53,26 +63,29 @@ async def reference(sandbox: Sandbox) -> list[float]:
         for _ in range(REFERENCE_SAMPLES):
             if time.perf_counter() > deadline:
                 break
-            token = mint(env, target)
-            status = await view.revoke_token(token, as_caller=target.caller)
-            start = time.perf_counter()
-            assert status == 200, status
-            result = await call(env, presentation(target, token))
-            assert result.outcome != "allowed", result
-            samples.append((time.perf_counter() - start) * 1000)
-    return samples
+            tracked = await track(env, target, mint(env, target))
+            assert not tracked.problems, tracked
+            assert tracked.accepted_after == 0, tracked
+            samples.append(tracked.refused_ms)
+            client.append(tracked.answer_to_refusal_ms)
+    return samples, client
 
 
-async def figures(run_dir: Path, backend: str | None = None) -> dict[str, object]:
+async def figures(
+    run_dir: Path, backend: str | None = None, *, storm_only: bool = False
+) -> dict[str, object]:
     every = (*DEFAULTS, *DECLARED_ONLY)  # the slower ones too: each one's duration is shown
+    if storm_only:
+        every = tuple(e for e in DEFAULTS if e.fault == "revocation-storm")
     chosen = list(zip(experiment_ids(every), every, strict=True))
     async with Sandbox.from_file(SHOP, run_dir=run_dir, backend_choice=backend) as sandbox:
         start = time.perf_counter()
         results = await run_experiments(sandbox, chosen)
         total = time.perf_counter() - start
-        ref = await reference(sandbox)
-        links = await run_experiments(sandbox, list(LINKS))
+        ref, ref_client = await reference(sandbox)
+        links = [] if storm_only else await run_experiments(sandbox, list(LINKS))
     return {
+        "loop": choose()[0],
         "links": {
             r.id: {"verdict": r.verdict, "summary": r.summary, "figures": dict(r.figures)}
             for r in links
@@ -89,6 +102,8 @@ async def figures(run_dir: Path, backend: str | None = None) -> dict[str, object
         },
         "reference_p50_ms": percentile(ref, 0.5),
         "reference_p99_ms": percentile(ref, 0.99),
+        "reference_client_p50_ms": percentile(ref_client, 0.5),
+        "reference_client_p99_ms": percentile(ref_client, 0.99),
         "reference_samples": len(ref),
     }
 
@@ -129,9 +144,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--backend", choices=("local", "isolated"), help="default: local")
+    parser.add_argument("--storm-only", action="store_true", help="the storm and its reference")
+    parser.add_argument(
+        "--loop", choices=("auto", "uvloop", "asyncio"), help="the event loop (default: auto)"
+    )
     args = parser.parse_args()
+    if args.loop:
+        os.environ[LOOP_ENV] = args.loop
     with tempfile.TemporaryDirectory(prefix="trustproof-bench-") as tmp:
-        found = asyncio.run(figures(Path(tmp) / "chaos", args.backend))
+        found = run_loop(figures(Path(tmp) / "chaos", args.backend, storm_only=args.storm_only))
+    print(f"event loop: {found['loop']}")
     experiments = found["experiments"]
     assert isinstance(experiments, dict)
     print(f"{'experiment':28} {'verdict':>8} {'seconds':>8} {'recovery ms':>12}")
@@ -154,13 +176,26 @@ def main() -> int:
             f"(target <= {PROPAGATION_BUDGET_MS:.0f} ms)"
         )
         print(f"{'propagation max':34} {storm['propagation_max_ms']:>10.1f}ms")
+        print(
+            f"{'replay spacing at the gateway':34} {storm['replay_gap_p50_ms']:>10.1f}ms   "
+            "(median: the sampling's resolution)"
+        )
+        print(
+            f"{'client: answer to refusal p50/p99':34} "
+            f"{storm['answer_to_refusal_p50_ms']:>6.1f}/{storm['answer_to_refusal_p99_ms']:.1f}ms"
+        )
         print(f"{'resident memory growth':34} {storm['rss_growth_kib'] / 1024:>9.1f}MiB")
         print(
             f"{'reference: one revocation, p50':34} {found['reference_p50_ms']:>10.1f}ms   "
             f"({found['reference_samples']} samples, nothing else running)"
         )
         print(f"{'reference: one revocation, p99':34} {found['reference_p99_ms']:>10.1f}ms")
-    print_links(found["links"])
+        print(
+            f"{'reference: client p50/p99':34} {found['reference_client_p50_ms']:>6.1f}/"
+            f"{found['reference_client_p99_ms']:.1f}ms"
+        )
+    if found["links"]:
+        print_links(found["links"])
     if args.json:
         args.json.write_text(json.dumps(found, indent=2))
     return 0

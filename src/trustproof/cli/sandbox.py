@@ -7,7 +7,6 @@ Thin like the rest of the command line: they parse, call `trustproof.sandbox` an
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from trustproof.cli.control import _print_state
 from trustproof.cli.progress import SuiteProgress
 from trustproof.cli.sharding import shard_option
 from trustproof.errors import TrustproofError, UsageError
+from trustproof.loop import run as run_loop
 from trustproof.probes.base import Plan
 from trustproof.probes.egress import plan_note
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
@@ -78,7 +78,7 @@ def up(spec_file: Path, run_dir: Path, detach: bool, backend: str | None = None)
         _print_state(sandbox.state())
         out.print("ready; Ctrl-C stops everything")
 
-    asyncio.run(run_foreground(spec_file, run_dir, ready, _probe_for_control))
+    run_loop(run_foreground(spec_file, run_dir, ready, _probe_for_control))
 
 
 @click.command()
@@ -214,7 +214,7 @@ def run(
         finally:
             await sandbox.stop()
 
-    results, path = asyncio.run(main())
+    results, path = run_loop(main())
     _finish(
         results, path, report_dir, spec.reports, spec.resolve(spec.reports.dir), as_json=as_json
     )
@@ -248,7 +248,7 @@ def probe(
     }
     if shard is not None:
         body["shard"] = shard.to_json()
-    reply = asyncio.run(control_request(socket_path, "POST", "/probe", body, timeout=900))
+    reply = run_loop(control_request(socket_path, "POST", "/probe", body, timeout=900))
     path = Path(reply["results"])
     results = load(path)
     reports, spec_dir = _reports_of(results)
@@ -446,7 +446,7 @@ def chaos(
         finally:
             await sandbox.stop()
 
-    results, path = asyncio.run(main())
+    results, path = run_loop(main())
     _finish(
         results, path, report_dir, spec.reports, spec.resolve(spec.reports.dir), as_json=as_json
     )

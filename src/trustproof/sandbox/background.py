@@ -9,6 +9,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from trustproof.loop import new_loop
+
 T = TypeVar("T")
 
 
@@ -17,7 +19,7 @@ class BackgroundLoop:
     the loop and joins the thread (idempotent)."""
 
     def __init__(self, name: str) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_loop()  # uvloop where installed (`trustproof.loop`)
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
 

@@ -64,6 +64,7 @@ from trustproof.spec.model import Spec
 from trustproof.tls import client_context, load_svid
 from trustproof.tokens import BrokenTokens, TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
+from trustproof.tokens.revocation_time import accepted_at
 from trustproof.view import (
     BROKEN_CERT_MAKERS,
     CaNames,
@@ -657,6 +658,9 @@ class LiveView:
 
     async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
         return await view_ca.revoke_intermediate(self.sandbox, ca)
+
+    def revocation_time(self, token: Secret[str]) -> datetime | None:
+        return accepted_at(self.fabric.revocations, token)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:

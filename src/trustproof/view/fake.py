@@ -64,6 +64,7 @@ from trustproof.tokens import (
     TokenValidator,
 )
 from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
+from trustproof.tokens.revocation_time import accepted_at
 from trustproof.view import fake_chaos
 from trustproof.view.chaos import (
     BundleChange,
@@ -317,6 +318,7 @@ class FakeView:
     ) -> HttpAnswer:
         request_id = f"fake-{len(self._audit) + 1}"
         event = {"request_id": request_id, "stage": stage, "reason": reason}
+        event["time"] = self.clock.now().astimezone(UTC).isoformat()  # as a gateway stamps it
         self._audit[request_id] = {**event, "principal": principal}
         headers = CIMultiDict({"X-Trustproof-Request-Id": request_id})
         if status == 200:
@@ -526,6 +528,9 @@ class FakeView:
 
     async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
         return await fake_chaos.revoke_intermediate(self, ca)
+
+    def revocation_time(self, token: Secret[str]) -> datetime | None:
+        return accepted_at(self.revocations, token)
 
 
 # What a closed namespace answers each kind of attempt (the fake's default on "isolated").

@@ -426,3 +426,8 @@ class SandboxView(Protocol):
         """Put the temporary intermediate on its root's CRL, rewrite every CRL file and tell
         the services that reload."""
         ...
+
+    def revocation_time(self, token: Secret[str]) -> datetime | None:
+        """When the token service accepted the revocation of `token`, on its own clock (the one
+        the gateways stamp their audit events' ``time`` with); None when it holds none."""
+        ...
