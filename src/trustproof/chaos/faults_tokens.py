@@ -21,7 +21,7 @@ proxies still hold tokens of the removed key; the rollback drops them (they fetc
 
 ``network-fault`` on the token-service link (`token_path_fault`: latency, loss or resets on the
 way to the token service) is judged by ``idp-outage``'s checks; `trustproof.chaos.faults_network`
-chooses the link (``network_fault``, still importable from here).
+chooses the link (``network_fault``).
 """
 
 from __future__ import annotations
@@ -362,13 +362,3 @@ async def _own_refuses(run: Run, name: str, target: Target, token: Secret[str]) 
             run.expect(False, f"{name} still accepted the removed key's token after {bound:g} s")
             return
         await asyncio.sleep(FETCH_POLL_S)
-
-
-def __getattr__(name: str) -> object:
-    """``network_fault`` moved to `trustproof.chaos.faults_network` (every link); the old
-    import keeps working."""
-    if name == "network_fault":
-        from trustproof.chaos.faults_network import network_fault  # noqa: PLC0415 (a cycle)
-
-        return network_fault
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -123,10 +123,3 @@ def test_the_default_link_is_the_token_service() -> None:
     result = run(FakeView(SHOP), default)
     assert result.verdict == "pass", result.summary
     assert "on the way to the token service" in result.summary
-
-
-def test_the_old_import_of_network_fault_still_works() -> None:
-    from trustproof.chaos import faults_network  # noqa: PLC0415
-    from trustproof.chaos.faults_tokens import network_fault  # noqa: PLC0415
-
-    assert network_fault is faults_network.network_fault
