@@ -136,7 +136,7 @@ def test_nginx_without_ssl_crl_is_fooled_by_the_revoked_intermediate(tmp_path: P
     quick = Experiment(Name("int"), "intermediate-revoked", recover_within=Duration(1))
     chosen = [("chaos.intermediate-revoked", quick)]
     (result,) = results_of(run_on(spec, tmp_path / "run", chosen)).values()
-    assert result.verdict == "fail"
+    assert result.verdict == "fail", (result.summary, result.evidence)
     assert result.summary.startswith(
         "int: edge still accepted a leaf under the revoked intermediate 1 s after the CRLs were "
         "rewritten: it does not check the chain's revocation"

@@ -57,6 +57,7 @@ EXPIRY_TTL = timedelta(seconds=1)  # at least; the leaf's not_after is a whole s
 # once the second after its not_after has begun.
 INCLUSIVE = timedelta(seconds=1)
 POLL_S = 0.05
+REFUSALS_IN_A_ROW = 3  # fresh handshakes, POLL_S apart: a refusal that holds, not a reload
 
 
 class TooSlow(SandboxError):
@@ -99,13 +100,19 @@ async def _once(
 
 async def _until(run: Run, target: Target, phase_name: str, *, allowed: bool) -> Result:
     """Ask again (fresh handshakes) until `target` answers as wanted or `recover_within` passes:
-    a server reading its files learns of a change once it has reloaded them."""
+    a server reading its files learns of a change once it has reloaded them. One acceptance
+    proves acceptance; a refusal must hold `REFUSALS_IN_A_ROW` times in a row — a server
+    reloading resets handshakes for a moment (nginx replacing its workers), which is not the
+    refusal the fault is after."""
     start, bound = time.perf_counter(), run.experiment.recover_within.seconds
+    needed = 1 if allowed else REFUSALS_IN_A_ROW
+    in_a_row = 0
     while True:
         result = await _once(run, target, phase_name, fresh=True)
         answered = result.outcome != "error"  # else our side failed: nothing learned, ask again
-        done = answered and (result.outcome == "allowed") == allowed
-        if done or time.perf_counter() - start > bound:
+        wanted = answered and (result.outcome == "allowed") == allowed
+        in_a_row = in_a_row + 1 if wanted else 0
+        if in_a_row >= needed or time.perf_counter() - start > bound:
             figure = f"{'accepted' if allowed else 'refused'}_ms.{target.service}"
             run.rec.figure(figure, (time.perf_counter() - start) * 1000)
             return result

@@ -21,8 +21,6 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
     asynccontextmanager,
     contextmanager,
 )
@@ -42,7 +40,7 @@ from trustproof.identity import BrokenMaterial, Svid
 from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
-from trustproof.sandbox import surface, view_ca, view_chaos, view_thirdparty
+from trustproof.sandbox import surface
 from trustproof.sandbox.attacker import AttackerServer
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.dependency_view import call_dependency
@@ -59,12 +57,12 @@ from trustproof.sandbox.revocation import revoke_in_sandbox
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.sandbox.view_egress import EgressClient
+from trustproof.sandbox.view_faults import TrustFaults
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tls import client_context, load_svid
 from trustproof.tokens import BrokenTokens, TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
-from trustproof.tokens.revocation_time import accepted_at
 from trustproof.view import (
     BROKEN_CERT_MAKERS,
     CaNames,
@@ -78,18 +76,6 @@ from trustproof.view import (
     Listener,
     TlsOffer,
     TransportFailure,
-)
-from trustproof.view.chaos import (
-    BundleChange,
-    CrlMode,
-    IdpFault,
-    NetFault,
-    NetPath,
-    PolicyReload,
-    TemporaryCa,
-    TokenFetch,
-    WrongKeys,
-    rss_kib,
 )
 from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
@@ -114,7 +100,7 @@ class _Channel:
 
 
 @dataclass
-class LiveView:
+class LiveView(TrustFaults):
     sandbox: Sandbox
     fresh_session: aiohttp.ClientSession  # a new connection (and TLS handshake) per attempt
     pooled: aiohttp.ClientSession  # kept-alive connections, one pool per presented identity
@@ -483,59 +469,6 @@ class LiveView:
             fresh=request.fresh,
         )
 
-    # -- trust faults (`trustproof.sandbox.view_chaos`) -----------------------------------------
-
-    def token_service_fault(self, fault: IdpFault) -> AbstractAsyncContextManager[None]:
-        return view_chaos.token_service_fault(self.fabric, fault)
-
-    def token_path_fault(self, fault: NetFault) -> AbstractAsyncContextManager[None]:
-        return view_chaos.token_path_fault(self.fabric, fault)
-
-    async def fetch_token(self, caller: str, audience: str) -> TokenFetch:
-        context = self._context(ClientCert(caller), "modern")
-        form = {"grant_type": "client_credentials", "audience": self.spec.spiffe_id(audience)}
-        return await view_chaos.fetch_token(
-            self.fresh_session, f"{self.fabric.url}/token", form, context
-        )
-
-    def drop_cached_tokens(self) -> int:
-        return view_chaos.drop_cached_tokens(self.sandbox)
-
-    def compromise_signing_key(self) -> tuple[str, str]:
-        old, new = self.fabric.keys.compromise()
-        self._tokens.clear()  # tokens the view cached were signed by the removed key
-        return old, new.kid
-
-    def skew_clock(self, service: str, offset: timedelta) -> AbstractContextManager[None]:
-        return view_chaos.skew_clock(self.sandbox, service, offset)
-
-    def skew_process_clock(
-        self, service: str, offset: timedelta
-    ) -> AbstractAsyncContextManager[None]:
-        return view_chaos.skew_process_clock(self.sandbox, service, offset)
-
-    def jwks_garbage(self, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
-        return view_chaos.jwks_garbage(self.sandbox, services)
-
-    async def revoke_tokens(
-        self, tokens: Sequence[Secret[str]], *, as_caller: str, concurrency: int = 16
-    ) -> tuple[int, ...]:
-        context = self._context(ClientCert(as_caller), "modern")
-        url = f"{self.fabric.url}/revoke"
-        return await view_chaos.revoke_all(self.pooled, url, tokens, context, concurrency)
-
-    def hot_reload(self, replacement: str) -> AbstractAsyncContextManager[PolicyReload]:
-        return view_chaos.hot_reload(self.sandbox, replacement)
-
-    def policy_with(self, extra: str) -> PolicyEngine:
-        return view_chaos.policy_with(self.sandbox, extra)
-
-    def audit_sink_fault(self) -> AbstractContextManager[None]:
-        return view_chaos.audit_sink_fault(self.sandbox)
-
-    def memory_kib(self) -> int:
-        return rss_kib()
-
     # -- isolation (egress): `trustproof.sandbox.view_egress` -----------------------------------
 
     @property
@@ -558,109 +491,6 @@ class LiveView:
 
     def hub_address(self, service: str) -> str | None:
         return self._egress_client.hub_address(service)
-
-    def service_path_fault(
-        self, links: tuple[tuple[str, str], ...], fault: NetFault
-    ) -> AbstractAsyncContextManager[NetPath]:
-        return view_chaos.service_path_fault(self.sandbox, links, fault)
-
-    # -- third-party trust faults (`trustproof.sandbox.view_thirdparty`) ------------------------
-
-    def jwks_wrong_keys(
-        self, services: tuple[str, ...], keys: WrongKeys
-    ) -> AbstractAsyncContextManager[None]:
-        return view_thirdparty.jwks_wrong_keys(self.sandbox, services, keys)
-
-    def crl_fault(
-        self, services: tuple[str, ...], mode: CrlMode
-    ) -> AbstractAsyncContextManager[None]:
-        return view_thirdparty.crl_fault(self.sandbox, services, mode)
-
-    # -- certificate-authority faults: `trustproof.sandbox.view_ca` -----------------------------
-
-    def use_cert(self, name: str, svid: Svid | None) -> None:
-        if svid is None:
-            self._certs.pop(("valid", name), None)
-        else:
-            self._certs[("valid", name)] = svid
-        for key in [key for key in self._contexts if key[0] == ClientCert(name)]:
-            del self._contexts[key]
-        for token_key in [key for key in self._tokens if key[0] == name]:
-            del self._tokens[token_key]
-        if self._egress is not None:
-            self._egress._contexts.pop(name, None)
-
-    def _renew_identities(self) -> None:
-        """The bundle changed, or every SVID was reissued: fresh contexts, certificates, tokens."""
-        self._certs = {key: svid for key, svid in self._certs.items() if key[0] != "valid"}
-        self._contexts.clear()
-        self._tokens.clear()
-        if self._egress is not None:
-            self._egress._contexts.clear()
-
-    def short_lived_cert(self, name: str, ttl: timedelta) -> Svid:
-        return view_ca.short_lived_cert(self.sandbox, name, ttl)
-
-    async def wait_until(self, when: datetime) -> None:
-        await view_ca.wait_until(self.sandbox, when)
-
-    @asynccontextmanager
-    async def hold_cert(self, name: str, svid: Svid) -> AsyncIterator[None]:
-        saved = self._certs.get(("valid", name))
-        self.use_cert(name, svid)
-        try:
-            with view_ca.held_by_proxies(self.sandbox, name, svid):
-                yield
-        finally:
-            self.use_cert(name, saved)
-
-    def root_serials(self) -> tuple[int, ...]:
-        return tuple(root.serial_number for root in self.fabric.ca.bundle)
-
-    @asynccontextmanager
-    async def ca_rotation(self) -> AsyncIterator[None]:
-        try:
-            async with view_ca.ca_rotation(self.sandbox):
-                yield
-        finally:
-            self._renew_identities()
-
-    async def add_root(self) -> BundleChange:
-        change = await view_ca.add_root(self.sandbox)
-        self._contexts.clear()  # the same certificates, trusting the new root too
-        if self._egress is not None:
-            self._egress._contexts.clear()
-        return change
-
-    def newest_root_cert(self, name: str) -> Svid:
-        ca = self.fabric.ca
-        return ca.issue_under(ca.bundle[-1], name, self.fabric.certificate_ttl)
-
-    async def issue_from_newest_root(self) -> tuple[str, ...]:
-        names = await view_ca.issue_from_newest_root(self.sandbox)
-        self._renew_identities()
-        return names
-
-    async def retire_root(self, serial: int) -> BundleChange:
-        change = await view_ca.retire_root(self.sandbox, serial)
-        self._contexts.clear()
-        if self._egress is not None:
-            self._egress._contexts.clear()
-        return change
-
-    @asynccontextmanager
-    async def temporary_intermediate(self) -> AsyncIterator[TemporaryCa]:
-        async with view_ca.temporary_intermediate(self.sandbox) as ca:
-            yield ca  # the servers' certificates do not change: the view's contexts hold
-
-    def issue_under(self, ca: TemporaryCa, name: str) -> Svid:
-        return view_ca.issue_under(self.sandbox, ca, name)
-
-    async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
-        return await view_ca.revoke_intermediate(self.sandbox, ca)
-
-    def revocation_time(self, token: Secret[str]) -> datetime | None:
-        return accepted_at(self.fabric.revocations, token)
 
 
 def _roles(spec: Spec, name: str) -> tuple[str, ...]:
