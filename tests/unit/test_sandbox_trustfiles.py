@@ -249,6 +249,29 @@ def test_the_watch_rewrites_and_reloads_on_rotation_prune_and_revocation(tmp_pat
     assert watch.rewrites == 3
 
 
+def test_files_a_fault_holds_are_left_alone_until_it_ends(tmp_path: Path) -> None:
+    """crl-fault removes a service's CRL file: a tick meanwhile (a revocation) must not put it
+    back under the fault, nor reload that service; the others are written and reloaded as ever,
+    and the held files are the current ones again once the fault ends."""
+    clock = ManualClock(NOW)
+    keys = KeyRing(clock)
+    ca = CertificateAuthority("stock.test", clock)
+    directories = {"inventory": tmp_path / "inventory", "ledger": tmp_path / "ledger"}
+    for directory in directories.values():
+        directory.mkdir()
+    reloaded: list[str] = []
+    watch = TrustFileWatch(keys, ca, directories, reloaded.append, ["inventory", "ledger"])
+    watch.check()
+    with watch.held(["inventory"]):
+        (tmp_path / "inventory" / CRL_FILE).unlink()  # the fault
+        ca.revoke(ca.issue("alice", timedelta(minutes=5)))
+        assert watch.check() == ("crl",)
+        assert not (tmp_path / "inventory" / CRL_FILE).exists()  # still the fault's
+        assert (tmp_path / "ledger" / CRL_FILE).read_bytes() == ca.crl_pem()
+        assert reloaded == ["ledger"]
+    assert (tmp_path / "inventory" / CRL_FILE).read_bytes() == ca.crl_pem()
+
+
 def test_a_key_ring_subscriber_that_raises_does_not_stop_the_rotation() -> None:
     keys = KeyRing(ManualClock(NOW))
     seen: list[int] = []

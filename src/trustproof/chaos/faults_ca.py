@@ -46,7 +46,16 @@ from datetime import timedelta
 from trustproof.chaos.ca_traffic import Traffic, advance, paused, traffic
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.faults_tokens import edges
-from trustproof.chaos.scenario import Target, audit_reason, call, mint, presentation, shown, targets
+from trustproof.chaos.scenario import (
+    REFUSALS_IN_A_ROW,
+    Target,
+    audit_reason,
+    call,
+    mint,
+    presentation,
+    shown,
+    targets,
+)
 from trustproof.errors import SandboxError
 from trustproof.identity import Svid
 from trustproof.probes.model import Result
@@ -57,7 +66,6 @@ EXPIRY_TTL = timedelta(seconds=1)  # at least; the leaf's not_after is a whole s
 # once the second after its not_after has begun.
 INCLUSIVE = timedelta(seconds=1)
 POLL_S = 0.05
-REFUSALS_IN_A_ROW = 3  # fresh handshakes, POLL_S apart: a refusal that holds, not a reload
 
 
 class TooSlow(SandboxError):

@@ -31,6 +31,12 @@ from trustproof.view import Channel, ClientCert, SandboxView
 ScenarioVerdict = Literal["pass", "fail", "skip", "error"]
 
 
+REFUSALS_IN_A_ROW = 3
+"""How many fresh handshakes in a row a server reading its files must refuse before a refusal
+counts: a server reloading (nginx replacing its workers) resets handshakes for a moment, which is
+not the refusal a fault is after. One acceptance is proof enough of acceptance."""
+
+
 @dataclass(frozen=True)
 class ScenarioResult:
     """The outcome of one scenario. `id` is stable across runs (reports key on it)."""

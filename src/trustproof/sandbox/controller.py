@@ -303,9 +303,16 @@ class Sandbox:
             )
             self.rotators[name] = rotator
             write_crl(fabric.ca, rotator.files.directory)  # before any reload subscriber below
-            rotator.subscribe(functools.partial(write_crl, fabric.ca, rotator.files.directory))
+            rotator.subscribe(functools.partial(self._write_crl, name))
             write_cert_key(rotator.files.directory, rotator.current)
             rotator.subscribe(functools.partial(write_cert_key, rotator.files.directory))
+
+    def _write_crl(self, name: str, _: Svid | None = None) -> None:
+        """A rotation's fresh ``crl.pem`` — unless a fault holds the service's files (a CRL
+        removed on purpose must stay removed: `TrustFileWatch.held`)."""
+        fabric, watch = self.fabric, self.trust_files
+        if fabric is not None and (watch is None or not watch.holds(name)):
+            write_crl(fabric.ca, self.rotators[name].files.directory)
 
     def _check_trust_files(self) -> None:
         if self.trust_files is not None:

@@ -51,8 +51,10 @@ def revoke_in_sandbox(sandbox: Sandbox, serial: int) -> Revocation:
             str(exc).split("\n", 1)[0], "pass a serial printed by `trustproof cert`"
         ) from None
     reloaded = []
+    watch = sandbox.trust_files
     for name, rotator in sandbox.rotators.items():
-        write_crl(fabric.ca, rotator.files.directory)
+        if watch is None or not watch.holds(name):  # a fault's CRL stays until its rollback
+            write_crl(fabric.ca, rotator.files.directory)
         if sandbox.spec.services[name].reload != "none" and name in sandbox.handles:
             sandbox._on_rotation(name, rotator.current)
             reloaded.append(name)

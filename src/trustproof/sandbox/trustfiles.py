@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +171,7 @@ class TrustFileWatch:
         self._reload = reload
         self._reloaded = tuple(reloaded)
         self._state: TrustState | None = None
+        self._held: set[str] = set()  # services whose files a fault holds (`held`)
         self.rewrites = 0  # how many times the files were rewritten after the first write
 
     def check(self) -> tuple[str, ...]:
@@ -179,16 +181,38 @@ class TrustFileWatch:
         if not changes:
             return ()
         first = self._state is None
-        for directory in self._directories.values():
-            write_trust_files(directory, self._keys, state.crl)
+        for name, directory in self._directories.items():
+            if name not in self._held:
+                write_trust_files(directory, self._keys, state.crl)
         self._state = state
         if first:
             return changes
         self.rewrites += 1
         log.info("trust files rewritten (%s changed)", " and ".join(changes))
         for name in self._reloaded:
-            self._reload(name)
+            if name not in self._held:
+                self._reload(name)
         return changes
+
+    def holds(self, name: str) -> bool:
+        """Whether a fault holds `name`'s files now (`held`): nothing else may write them."""
+        return name in self._held
+
+    @contextmanager
+    def held(self, names: Iterable[str]) -> Iterator[None]:
+        """While a fault holds the files of `names` (a CRL removed, wrong keys written), the
+        watch writes and reloads every other service only — a tick would otherwise put the real
+        files back under the fault; after it, their files are the current ones again (the
+        fault's rollback tells the services)."""
+        chosen = set(names) - self._held
+        self._held |= chosen
+        try:
+            yield
+        finally:
+            self._held -= chosen
+            if self._state is not None:
+                for name in chosen:
+                    write_trust_files(self._directories[name], self._keys, self._state.crl)
 
 
 def watch_trust_files(

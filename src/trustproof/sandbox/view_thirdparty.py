@@ -16,7 +16,7 @@ CRL while a fault holds (a rotation, a revocation) rewrites the real files, as i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,18 @@ STALE_CRL_AGE = timedelta(hours=2)  # issued then; nextUpdate half of it ago
 
 
 def _directories(sandbox: Sandbox, services: tuple[str, ...]) -> dict[str, Path]:
-    """Where each service's trust files are, once the sandbox's file watch has caught up (a
-    revocation it has not written yet would otherwise overwrite the fault at its next tick)."""
+    """Where each service's trust files are, once the sandbox's file watch has caught up."""
     if sandbox.trust_files is not None:
         sandbox.trust_files.check()
     return {name: sandbox.rotators[name].files.directory for name in services}
+
+
+def _held(sandbox: Sandbox, services: tuple[str, ...]) -> AbstractContextManager[None]:
+    """The sandbox's file watch leaves the `services`' files alone while a fault holds them: a
+    tick (a revocation, a key pruned after an earlier experiment) would put the real files back
+    under the fault."""
+    watch = sandbox.trust_files
+    return watch.held(services) if watch is not None else nullcontext()
 
 
 def _write_wrong_keys(directory: Path, keys: WrongKeys) -> None:
@@ -76,21 +83,22 @@ async def jwks_wrong_keys(
         response: web.StreamResponse = await handler(request)
         return response
 
-    await fabric.server.close()
-    wrong: TokenServer | None = None
-    try:
-        wrong = await serve_with(fabric, publishing)
-        for name, directory in directories.items():
-            _write_wrong_keys(directory, keys)
-            await _reloaded(sandbox, name)
-        yield
-    finally:
-        for name, directory in directories.items():
-            write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
-            await _reloaded(sandbox, name)
-        if wrong is not None:
-            await wrong.close()
-        await _serve_again(fabric)
+    with _held(sandbox, services):
+        await fabric.server.close()
+        wrong: TokenServer | None = None
+        try:
+            wrong = await serve_with(fabric, publishing)
+            for name, directory in directories.items():
+                _write_wrong_keys(directory, keys)
+                await _reloaded(sandbox, name)
+            yield
+        finally:
+            for name, directory in directories.items():
+                write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
+                await _reloaded(sandbox, name)
+            if wrong is not None:
+                await wrong.close()
+            await _serve_again(fabric)
 
 
 @asynccontextmanager
@@ -103,16 +111,17 @@ async def crl_fault(
     if fabric is None:
         raise SandboxError("the sandbox is not running")
     directories = _directories(sandbox, services)
-    try:
-        stale = fabric.ca.stale_crl_pem(STALE_CRL_AGE) if mode == "stale" else b""
-        for name, directory in directories.items():
-            if mode == "stale":
-                write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
-            else:
-                (directory / CRL_FILE).unlink(missing_ok=True)
-            await _reloaded(sandbox, name)
-        yield
-    finally:
-        for name, directory in directories.items():
-            write_crl(fabric.ca, directory)
-            await _reloaded(sandbox, name)
+    with _held(sandbox, services):
+        try:
+            stale = fabric.ca.stale_crl_pem(STALE_CRL_AGE) if mode == "stale" else b""
+            for name, directory in directories.items():
+                if mode == "stale":
+                    write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
+                else:
+                    (directory / CRL_FILE).unlink(missing_ok=True)
+                await _reloaded(sandbox, name)
+            yield
+        finally:
+            for name, directory in directories.items():
+                write_crl(fabric.ca, directory)
+                await _reloaded(sandbox, name)
