@@ -200,14 +200,28 @@ def test_resolver_refuses_to_start_on_what_it_cannot_serve() -> None:
     asyncio.run(main())
 
 
+def udp_and_tcp_on_one_port() -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same loopback port, as a resolver listens; a port free for
+    UDP may be taken for TCP by another test: try another (bounded)."""
+    for _ in range(20):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        return udp, tcp
+    raise AssertionError("no loopback port free for both UDP and TCP in 20 tries")
+
+
 def test_resolver_over_tcp_answers_and_stays_bounded() -> None:
     seen: list[DnsQuery] = []
 
     async def main() -> None:
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        udp, tcp = udp_and_tcp_on_one_port()
         resolver = await start_resolver(udp, NAMES, seen.append, tcp=tcp)
         host, port = resolver.address
         try:
