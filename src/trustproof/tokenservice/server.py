@@ -81,7 +81,10 @@ class _App:
         self.service = service
         self.ca = ca
         self.clock = clock
-        self.clients = ClientCache(ca.is_revoked)
+        self.clients = ClientCache(self._revoked)
+
+    def _revoked(self, serial: int) -> bool:
+        return self.ca.is_revoked(serial)
 
     def client(self, request: web.Request) -> tuple[Client | None, str]:
         """The verified client identity of this connection, or why there is none (a certificate
