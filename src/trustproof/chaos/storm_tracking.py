@@ -12,7 +12,8 @@ Two streams replay the token back to back, each on a kept-alive connection of it
   (`PROBE_PATH`): the gateway judges the token (stage 3) before it looks for a route (stages 4
   and 5), so while the token is good it refuses the probe at ``path`` or ``policy`` (the token
   passed), and once revoked at ``token``. Nothing is forwarded, so it samples the gateway's
-  judgement at the gateway's own round trip.
+  judgement at the gateway's own round trip. (A spec whose routes match the probe's path, say
+  ``GET /{name}``, has it served: it still counts as let through, only sampled more coarsely.)
 
 Propagation is from the token service's acceptance of the revocation (`revoked_at`) to the
 gateway's first refusal of the token judged at or after it, in either stream (the audit event's
@@ -39,7 +40,7 @@ from trustproof.view import Channel
 GIVE_UP_S = 2.0
 MAX_REPLAYS = 10_000  # per stream, beside the time bound
 REVOKED = "token-revoked"
-PROBE_PATH = "/.trustproof-revocation-probe"  # declared by no spec: a route is never matched
+PROBE_PATH = "/.trustproof-revocation-probe"  # no route of the shop matches (one that does: served)
 PAST_TOKEN = frozenset({"path", "policy", "audit", "upstream", "done"})  # the gateway's stages
 
 
