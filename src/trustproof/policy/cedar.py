@@ -16,6 +16,11 @@ rather than evaluated. Identical requests are answered from a bounded cache: an 
 immutable (policies, schema and entities never change under it), so its answer to a given request
 never changes either. Only clean answers are cached, never one with errors.
 
+Around the call to Cedar, a decision does as little as it can: the request's context is written
+as JSON once per distinct context (a gateway sees a handful: its callers' addresses, roles, the
+hour), cedarpy receives it as the string it would otherwise make of a dict, and the determining
+policies are named in the bundle's order (Cedar gives them as a set, in no stable order).
+
 Roles are the directory's (the spec, as changed by `with_roles`), not the request's: a role
 removed with `with_roles` is gone from the next decision of the engine it returns, whatever the
 caller's token still claims (the token's claims reach policies as ``context.token_roles``).
@@ -23,6 +28,7 @@ caller's token still claims (the token's claims reach policies as ``context.toke
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable
@@ -40,6 +46,7 @@ if TYPE_CHECKING:  # the spec package's loader imports this package
     from trustproof.spec.model import Spec
 
 DEFAULT_CACHE_SIZE = 4096
+CONTEXTS = 256  # distinct request contexts whose JSON is kept (per engine)
 _POLICY_IN_ERROR = re.compile(r"policy `([^`]*)`")
 
 
@@ -68,6 +75,8 @@ class CedarPolicyEngine:
         self._schema: cedarpy.Schema = bundle.schema
         self._entities = directory.handle(bundle.schema)
         self._labels = {source.policy_id: source.label for source in bundle.policies}
+        self._order = {source.policy_id: n for n, source in enumerate(bundle.policies)}
+        self._contexts: dict[tuple[bool, str, tuple[str, ...], int], str] = {}
         self._cache: dict[AccessRequest, Decision] = {}
         self.slicer_type = slicer
         self._slicer = slicer(bundle, directory) if slicer is not None else None
@@ -156,20 +165,31 @@ class CedarPolicyEngine:
             "principal": {"type": entity_type, "id": request.principal},
             "action": {"type": "Action", "id": request.action},
             "resource": {"type": "Route", "id": resource},
-            "context": {
-                "client_cert": request.client_cert,
-                "source_ip": request.source_ip,
-                "token_roles": list(request.token_roles),
-                "hour_utc": request.hour_utc,
-            },
+            "context": self._context(request),
         }
         result = cedarpy.is_authorized(query, policies, self._entities, self._schema)
         elapsed = (time.perf_counter_ns() - start) / 1000
         return self._decision(result, elapsed)
 
+    def _context(self, request: AccessRequest) -> str:
+        """The request's context as Cedar's JSON, written once per distinct context."""
+        key = (request.client_cert, request.source_ip, request.token_roles, request.hour_utc)
+        try:
+            found = self._contexts.get(key)
+        except TypeError:  # an unhashable field (a list of roles): written, not kept
+            return _context_json(request)
+        if found is None:
+            found = _context_json(request)
+            if len(self._contexts) >= CONTEXTS:
+                self._contexts.clear()  # a new set of callers: start over, never grow
+            self._contexts[key] = found
+        return found
+
     def _decision(self, result: Any, elapsed_us: float) -> Decision:
         diagnostics = result.diagnostics
-        ids = tuple(self._label(policy_id) for policy_id in diagnostics.reasons)
+        order = self._order
+        ordered = sorted(diagnostics.reasons, key=lambda pid: order.get(pid, len(order)))
+        ids = tuple(self._label(policy_id) for policy_id in ordered)
         errors = tuple(str(error) for error in diagnostics.errors)
         if errors:
             failing = tuple(
@@ -200,6 +220,17 @@ class CedarPolicyEngine:
 
     def _label(self, policy_id: str) -> str:
         return self._labels.get(policy_id, policy_id)
+
+
+def _context_json(request: AccessRequest) -> str:
+    return json.dumps(
+        {
+            "client_cert": request.client_cert,
+            "source_ip": request.source_ip,
+            "token_roles": list(request.token_roles),
+            "hour_utc": request.hour_utc,
+        }
+    )
 
 
 def _deny_now(reason: Reason, start: int, error: str) -> Decision:

@@ -270,3 +270,22 @@ def test_broken_policies_build_no_engine(shop: ShopCopy) -> None:
     with pytest.raises(SpecError) as caught:
         CedarPolicyEngine.from_spec(shop.spec())
     assert 'unrecognized action `Action::"FETCH"`' in caught.value.render()
+
+
+def test_determining_policies_are_named_in_file_order(shop: ShopCopy) -> None:
+    """Cedar gives the determining policies as a set (no stable order); decisions, reports and
+    audit records name them in the order of the policy files, every time."""
+    shop.add_policy(
+        '@id("a-second-permit")\n'
+        'permit (principal == Persona::"alice", action == Action::"POST",\n'
+        '        resource == Route::"storefront /checkout");\n'
+        '@id("a-third-permit")\n'
+        'permit (principal in Role::"customer", action,\n'
+        '        resource == Route::"storefront /checkout");\n'
+    )
+    spec = shop.spec()
+    seen = {
+        CedarPolicyEngine.from_spec(spec, cache_size=0).decide(alice()).policy_ids
+        for _ in range(20)
+    }
+    assert seen == {("customers-checkout", "a-second-permit", "a-third-permit")}
