@@ -35,10 +35,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trustproof.errors import SpecError
+from trustproof.policy.batching import Pending, service_groups, union
 from trustproof.policy.cedar_import import cedarpy
 from trustproof.policy.engine import AccessRequest, Decision, Reason
 from trustproof.policy.entities import ENTITY_TYPES, Directory, route_id
-from trustproof.policy.slicing import PolicySlicer
+from trustproof.policy.slicing import PolicySlicer, Uid
 from trustproof.policy.sources import PolicyBundle, load_policies
 from trustproof.scrub import scrub
 
@@ -127,59 +128,57 @@ class CedarPolicyEngine:
         """Each request's decision, as `decide` gives it, for many requests at once (a whole
         matrix: `trustproof policy test`).
 
-        The requests of one principal on one service are evaluated together: one call to Cedar
-        for all of them, against the union of their slices — parsed once, where `decide` would
-        parse a slice per principal, action and route. A union of slices holds every policy
-        that can apply to each of its requests, so each decision is the whole set's. Each
-        decision's `elapsed_us` is its share of its group's call. The decision cache is neither
-        read nor filled; a request that cannot join a group (it does not fit the model), or a
-        group whose call fails, is decided on its own.
+        Requests on one service are evaluated in groups (`trustproof.policy.batching`): one call
+        to Cedar per group, against the union of its requests' slices, parsed once — where
+        `decide` would parse a slice per principal, action and route. A union of slices holds
+        every policy that can apply to each of its requests, so each decision is the whole
+        set's. Each decision's `elapsed_us` is its share of its group's call. The decision cache
+        is neither read nor filled; a request that does not fit the model, or a group whose call
+        fails, is decided on its own.
         """
         if self._slicer is None:
             return [self.decide(request) for request in requests]
         decisions: list[Decision | None] = [None] * len(requests)
-        groups: dict[tuple[str, str, str], list[int]] = {}
+        services: dict[str, dict[Uid, list[Pending]]] = {}
         for n, request in enumerate(requests):
             entity_type = ENTITY_TYPES.get(request.principal_kind)
             valid_hour = type(request.hour_utc) is int and 0 <= request.hour_utc <= 23
             if entity_type is None or not valid_hour:
                 decisions[n] = self.decide(request)
                 continue
-            key = (entity_type, request.principal, request.service)
-            groups.setdefault(key, []).append(n)
-        for (entity_type, principal, _), members in groups.items():
-            together = [requests[n] for n in members]
+            principal = (entity_type, request.principal)
+            resource = ("Route", route_id(request.service, request.route))
             try:
-                decided = self._together(self._slicer, (entity_type, principal), together)
-            except Exception:  # fail closed, one at a time: `decide` answers every failure
-                decided = [self.decide(request) for request in together]
-            for n, decision in zip(members, decided, strict=True):
-                decisions[n] = decision
+                chosen = self._slicer.applicable(principal, ("Action", request.action), resource)
+                by_principal = services.setdefault(request.service, {})
+                by_principal.setdefault(principal, []).append((n, chosen))
+            except Exception:  # e.g. an unhashable field: decided (and refused) on its own
+                decisions[n] = self.decide(request)
+        for by_principal in services.values():
+            for group in service_groups(by_principal):
+                members = [requests[n] for n, _ in group]
+                try:
+                    decided = self._together(self._slicer.policy_set_of(union(group)), members)
+                except Exception:  # fail closed, one at a time: `decide` answers every failure
+                    decided = [self.decide(request) for request in members]
+                for (n, _), decision in zip(group, decided, strict=True):
+                    decisions[n] = decision
         return [d if d is not None else Decision.deny("engine-error") for d in decisions]
 
     def _together(
-        self, slicer: PolicySlicer, principal: tuple[str, str], requests: list[AccessRequest]
+        self, policies: cedarpy.PolicySet, requests: Sequence[AccessRequest]
     ) -> list[Decision]:
         start = time.perf_counter_ns()
-        resources = [route_id(r.service, r.route) for r in requests]
-        chosen = frozenset().union(
-            *(
-                slicer.applicable(principal, ("Action", r.action), ("Route", resource))
-                for r, resource in zip(requests, resources, strict=True)
-            )
-        )
         queries = [
             {
-                "principal": {"type": principal[0], "id": principal[1]},
+                "principal": {"type": ENTITY_TYPES[r.principal_kind], "id": r.principal},
                 "action": {"type": "Action", "id": r.action},
-                "resource": {"type": "Route", "id": resource},
+                "resource": {"type": "Route", "id": route_id(r.service, r.route)},
                 "context": self._context(r),
             }
-            for r, resource in zip(requests, resources, strict=True)
+            for r in requests
         ]
-        results = cedarpy.is_authorized_batch(
-            queries, slicer.policy_set_of(chosen), self._entities, self._schema
-        )
+        results = cedarpy.is_authorized_batch(queries, policies, self._entities, self._schema)
         if len(results) != len(requests):
             raise RuntimeError(f"Cedar answered {len(results)} of {len(requests)} requests")
         share = (time.perf_counter_ns() - start) / 1000 / len(requests)

@@ -5,6 +5,7 @@ drops an unscoped forbid is caught by the same property)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -19,6 +20,7 @@ from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import AccessRequest, Decision
 from trustproof.policy.entities import (
     BUILTIN_SCHEMA_NAME,
+    ENTITY_TYPES,
     Directory,
     Principal,
     builtin_schema_text,
@@ -187,14 +189,15 @@ class FirstSliceOnly(CedarPolicyEngine):
     instead of the union of its requests' slices."""
 
     def _together(
-        self, slicer: PolicySlicer, principal: Uid, requests: list[AccessRequest]
+        self, policies: cedarpy.PolicySet, requests: Sequence[AccessRequest]
     ) -> list[Decision]:
         first = requests[0]
+        principal = (ENTITY_TYPES[first.principal_kind], first.principal)
         resource = ("Route", f"{first.service} {first.route}")
-        chosen = slicer.applicable(principal, ("Action", first.action), resource)
         narrow = PolicySlicer(self.bundle, self.directory)
-        narrow.applicable = lambda *_: chosen  # type: ignore[method-assign]
-        return super()._together(narrow, principal, requests)
+        return super()._together(
+            narrow.policy_set(principal, ("Action", first.action), resource), requests
+        )
 
 
 def test_a_group_is_decided_on_the_union_of_its_slices() -> None:
