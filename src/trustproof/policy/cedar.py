@@ -234,6 +234,8 @@ class CedarPolicyEngine:
 
     def _context(self, request: AccessRequest) -> str:
         """The request's context as Cedar's JSON, written once per distinct context."""
+        if type(request.client_cert) is not bool:  # 1 == True: never answered as the other
+            return _context_json(request)
         key = (request.client_cert, request.source_ip, request.token_roles, request.hour_utc)
         try:
             found = self._contexts.get(key)

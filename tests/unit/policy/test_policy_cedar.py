@@ -289,3 +289,12 @@ def test_determining_policies_are_named_in_file_order(shop: ShopCopy) -> None:
         for _ in range(20)
     }
     assert seen == {("customers-checkout", "a-second-permit", "a-third-permit")}
+
+
+def test_a_context_is_never_answered_as_an_equal_one_of_another_type(shop: ShopCopy) -> None:
+    """The context's JSON is kept per distinct context; 1 == True in Python, but a client_cert
+    of 1 is not a Bool to Cedar: refused, even right after the same request with True."""
+    engine = CedarPolicyEngine.from_spec(shop.spec(), cache_size=0)
+    assert engine.decide(alice(client_cert=True)).allowed
+    refused = engine.decide(alice(client_cert=1))
+    assert (refused.allowed, refused.reason) == (False, "engine-error")
