@@ -113,14 +113,18 @@ class CedarPolicyEngine:
         return self.directory.principals[name].roles
 
     def decide(self, request: AccessRequest) -> Decision:
-        remembered = self._recall(request)
+        # Only a request whose flag and hour have their own types is remembered or recalled:
+        # True == 1 as a key, and a client_cert of 1 (not a Bool to Cedar) must not be answered
+        # as True was.
+        typed = type(request.client_cert) is bool and type(request.hour_utc) is int
+        remembered = self._recall(request) if typed else None
         if remembered is not None:
             return remembered
         try:
             decision = self._evaluate(request, time.perf_counter_ns())
         except Exception as exc:  # fail closed: nothing that goes wrong here may allow
             return Decision.deny("engine-error", scrub(f"{type(exc).__name__}: {exc}"))
-        if not decision.errors:
+        if typed and not decision.errors:
             self._remember(request, decision)
         return decision
 

@@ -298,3 +298,17 @@ def test_a_context_is_never_answered_as_an_equal_one_of_another_type(shop: ShopC
     assert engine.decide(alice(client_cert=True)).allowed
     refused = engine.decide(alice(client_cert=1))
     assert (refused.allowed, refused.reason) == (False, "engine-error")
+
+
+def test_a_remembered_decision_is_never_given_to_an_equal_request_of_another_type(
+    shop: ShopCopy,
+) -> None:
+    """The decision cache is keyed by the request, and 1 == True: a client_cert of 1 (or an
+    hour of True) is refused, even right after the same request with True (or 1) was allowed."""
+    engine = CedarPolicyEngine.from_spec(shop.spec())
+    assert engine.decide(alice(client_cert=True)).allowed
+    assert engine.decide(alice(client_cert=True)).cached
+    refused = engine.decide(alice(client_cert=1))
+    assert (refused.allowed, refused.reason) == (False, "engine-error")
+    assert engine.decide(alice(hour_utc=1)).allowed
+    assert engine.decide(alice(hour_utc=True)).reason == "engine-error"
