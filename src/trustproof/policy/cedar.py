@@ -14,7 +14,9 @@ Each request is checked against the schema as Cedar evaluates it, so a malformed
 unknown method, a source address that is not an IP address, a wrongly typed field) is refused
 rather than evaluated. Identical requests are answered from a bounded cache: an engine is
 immutable (policies, schema and entities never change under it), so its answer to a given request
-never changes either. Only clean answers are cached, never one with errors.
+never changes either. Only clean answers are cached, never one with errors, and only for
+requests whose fields have their declared types (``True == 1``: a ``client_cert`` of 1 is no Bool
+to Cedar, and must not be answered as ``True`` was).
 
 Around the call to Cedar, a decision does as little as it can: the request's context is written
 as JSON once per distinct context (a gateway sees a handful: its callers' addresses, roles, the
