@@ -31,7 +31,8 @@ class VerifiedChains:
 
     def __init__(self, max_entries: int = 1024) -> None:
         self.max_entries = max_entries
-        self._chains: dict[ChainKey, tuple[x509.Certificate, ...]] = {}
+        # chain, and the window every certificate in it is valid in (latest start, earliest end)
+        self._chains: dict[ChainKey, tuple[tuple[x509.Certificate, ...], datetime, datetime]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -51,19 +52,19 @@ class VerifiedChains:
 
     def get(self, key: ChainKey, now: datetime) -> tuple[x509.Certificate, ...] | None:
         """The chain verified for `key`, if every certificate in it is valid at `now` (UTC)."""
-        chain = self._chains.get(key)
-        if chain is None or not all(
-            c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in chain
-        ):
+        entry = self._chains.get(key)
+        if entry is None or not entry[1] <= now <= entry[2]:
             self.misses += 1
             return None
         self.hits += 1
-        return chain
+        return entry[0]
 
     def put(self, key: ChainKey, chain: Sequence[x509.Certificate]) -> None:
         if len(self._chains) >= self.max_entries:
             self._chains.clear()
-        self._chains[key] = tuple(chain)
+        start = max(c.not_valid_before_utc for c in chain)
+        end = min(c.not_valid_after_utc for c in chain)
+        self._chains[key] = (tuple(chain), start, end)
 
     def clear(self) -> None:
         self._chains.clear()
