@@ -22,6 +22,9 @@ revocations in memory):
   key: ``token-bad-signature``);
 * a stale CRL (`crl_fault`): every client certificate refused at the handshake (the CRL has
   expired); a missing one: the service keeps the CRL it had (the revoked certificate refused).
+
+The certificate-authority faults are in `trustproof.view.fake_ca`; the faults in force are
+`trustproof.view.fake_state.FakeChaos`.
 """
 
 from __future__ import annotations
