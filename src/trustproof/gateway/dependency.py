@@ -25,11 +25,10 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from trustproof.gateway.connections import BoundedServer
 from trustproof.gateway.egress import egress_failure
 from trustproof.gateway.headers import normalised, relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
-from trustproof.gateway.listener import ConnectionLimits, GuardedSite
+from trustproof.gateway.listener import BoundedServer, ConnectionLimits, GuardedSite
 from trustproof.scrub import Secret
 
 log = logging.getLogger("trustproof.gateway.dependency")

@@ -32,10 +32,9 @@ from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.errors import EgressError
-from trustproof.gateway.connections import BoundedServer
 from trustproof.gateway.headers import relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
-from trustproof.gateway.listener import ConnectionLimits, GuardedSite
+from trustproof.gateway.listener import BoundedServer, ConnectionLimits, GuardedSite
 from trustproof.identity import Svid
 from trustproof.scrub import Secret, scrub
 from trustproof.tls import client_context

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from trustproof.gateway.connections import BoundedServer
-from trustproof.gateway.listener import ConnectionLimits, GuardedSite
+from trustproof.gateway.listener import BoundedServer, ConnectionLimits, GuardedSite
 from trustproof.scrub import Secret
 from trustproof.spec.dependencies import MockResponse
 from trustproof.spec.mock_table import MockRecord, decide
