@@ -43,9 +43,18 @@ class FakeTransport:
         return ("127.0.0.1", 50000) if name == "peername" else default
 
 
-async def _echo(request: Request) -> Response:
+def _answer_now(request: Request) -> Response:
     body = f"{request.method} {request.raw_path} {len(request.body)}".encode()
     return Response(200, [("X-Seen", str(len(request.raw_headers)))], body)
+
+
+async def _echo(request: Request) -> Response:
+    return _answer_now(request)
+
+
+async def _echo_later(request: Request) -> Response:
+    await asyncio.sleep(0)
+    return _answer_now(request)
 
 
 def drive(
@@ -57,10 +66,19 @@ def drive(
     seen: list[Request] = []
     refused: list[Malformed] = []
 
-    async def handle(request: Request) -> Response:
+    tasks: set[asyncio.Task[None]] = set()
+
+    def handle(request: Request, reply: Callable[[Response], None]) -> Response | None:
         seen.append(request)
-        response: Response = await handler(request)
-        return response
+        if handler is _echo:  # answered at once, as the gateway answers its refusals
+            return _answer_now(request)
+
+        async def later() -> None:
+            reply(await handler(request))
+
+        task = asyncio.get_running_loop().create_task(later())
+        tasks.add(task)
+        return None
 
     def malformed(connection: GatewayConnection, what: Malformed) -> Response:
         refused.append(what)
@@ -212,22 +230,42 @@ def test_an_upgrade_request_is_answered_then_the_connection_closes() -> None:
 
 
 def test_a_handler_that_fails_closes_the_connection_without_an_answer() -> None:
-    async def broken(request: Request) -> Response:
-        raise RuntimeError("bug")
+    async def main() -> FakeTransport:
+        def broken(request: Request, reply: Callable[[Response], None]) -> Response | None:
+            raise RuntimeError("bug")
 
-    transport, _, _ = drive([GET, GET], handler=broken)
+        connection = TimedServer(broken)()
+        transport = FakeTransport()
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        connection.data_received(GET + GET)
+        return transport
+
+    transport = asyncio.run(main())
     assert transport.written == b""
     assert transport.closed
+
+
+def test_answers_that_come_later_keep_their_order() -> None:
+    transport, seen, _ = drive([GET + b"GET /b HTTP/1.1\r\n\r\n", GET], handler=_echo_later)
+    assert len(seen) == 3
+    assert [h[:15] for h in answers(transport)] == [b"HTTP/1.1 200 OK"] * 3
+    written = bytes(transport.written)
+    assert written.index(b"GET /orders/1 0") < written.index(b"GET /b 0")
 
 
 def test_pipelined_requests_beyond_the_queue_pause_reading() -> None:
     async def main() -> tuple[bool, bool]:
         gate = asyncio.Event()
 
-        async def slow(request: Request) -> Response:
-            await gate.wait()
-            return Response(200, [])
+        def slow(request: Request, reply: Callable[[Response], None]) -> Response | None:
+            async def later() -> None:
+                await gate.wait()
+                reply(Response(200, []))
 
+            tasks.append(asyncio.get_running_loop().create_task(later()))
+            return None
+
+        tasks: list[asyncio.Task[None]] = []
         server = TimedServer(slow)
         connection = server()
         transport = FakeTransport()

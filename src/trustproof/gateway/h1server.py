@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -105,7 +105,10 @@ class Malformed:
     head_complete: bool  # the request line parsed: answer in its HTTP version's syntax
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Reply = Callable[[Response], None]
+Handler = Callable[[Request, Reply], "Response | None"]
+"""Answers a request: returns the `Response` now, or None and calls `reply` with it later, once
+(the gateway's forwarded requests: from the upstream connection's callback, no task)."""
 MalformedHandler = Callable[["GatewayConnection", Malformed], Response]
 
 
@@ -123,10 +126,10 @@ class GatewayConnection(asyncio.Protocol):
         self.remote = ""
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Request | Malformed] = deque()
-        self._serving: asyncio.Task[None] | None = None
+        self._pending: Request | None = None  # the request whose answer is awaited
         self._head_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._writable: asyncio.Future[None] | None = None
+        self._writable = True  # the transport takes more (pause_writing / resume_writing)
         self._reading = True
         self._stopped = False  # nothing more is parsed (malformed, upgrade, closing)
         self._closed = False
@@ -175,24 +178,22 @@ class GatewayConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self._stop()
-        if self._serving is None and not self._queue:
+        if self._pending is None and not self._queue:
             return None  # nothing in progress: let the transport close
         return True  # answer what was asked, then close
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = self._stopped = True
         self._cancel_timers()
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        self._queue.clear()
         self._manager.connection_lost(self, exc)
 
     def pause_writing(self) -> None:
-        if self._writable is None or self._writable.done():
-            self._writable = self._loop.create_future()
+        self._writable = False
 
     def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        self._writable = True
+        self._serve_next()
 
     # -- llhttp callbacks ------------------------------------------------------------------------
 
@@ -265,38 +266,45 @@ class GatewayConnection(asyncio.Protocol):
             self._head_timer = None
 
     def _serve_next(self) -> None:
-        if self._serving is None and self._queue and not self._closed:
-            self._serving = self._loop.create_task(self._serve())
-
-    async def _serve(self) -> None:
-        try:
-            while self._queue and not self._closed:
-                item = self._queue.popleft()
-                if not self._reading and len(self._queue) < MAX_QUEUED and not self._stopped:
-                    self._reading = True
-                    if self.transport is not None:
-                        self.transport.resume_reading()
-                if isinstance(item, Malformed):
-                    response = self._on_malformed(self, item)
-                    self._write(response, (1, 1) if item.head_complete else (1, 0), "", True)
-                    return
-                close = await self._answer(item)
-                if close:
-                    return
-                if self._writable is not None:
-                    await self._writable  # the client reads its answers before the next one
-        finally:
-            self._serving = None
+        """Answer the queued requests in order, one at a time; stops at a request whose answer
+        comes later (`_reply` resumes) and while the client is not reading its answers."""
+        while self._queue and self._pending is None and self._writable and not self._closed:
+            item = self._queue.popleft()
+            if not self._reading and len(self._queue) < MAX_QUEUED and not self._stopped:
+                self._reading = True
+                if self.transport is not None:
+                    self.transport.resume_reading()
+            if isinstance(item, Malformed):
+                refusal = self._on_malformed(self, item)
+                self._write(refusal, (1, 1) if item.head_complete else (1, 0), "", True)
+                break
+            self._pending = item
+            try:
+                response = self._handler(item, self._reply)
+            except Exception:  # a bug in the handler: no answer can be trusted, close
+                log.exception("the gateway's request handler failed; closing the connection")
+                self._pending = None
+                self.close()
+                return
+            if response is None:
+                return  # `_reply` goes on
+            self._pending = None
+            if self._answer(item, response):
+                break
+        if self._pending is None:
             self._after_serving()
 
-    async def _answer(self, request: Request) -> bool:
-        """Answer `request`; True when the connection ends after it."""
-        try:
-            response = await self._handler(request)
-        except Exception:  # a bug in the handler: no answer can be trusted, close
-            log.exception("the gateway's request handler failed; closing the connection")
-            self._stopped = True
-            return True
+    def _reply(self, response: Response) -> None:
+        request, self._pending = self._pending, None
+        if request is None or self._closed:  # the connection ended meanwhile
+            return
+        if self._answer(request, response):
+            self._after_serving()
+        else:
+            self._serve_next()
+
+    def _answer(self, request: Request, response: Response) -> bool:
+        """Write the answer to `request`; True when the connection ends after it."""
         self._responses += 1
         close = (
             response.close
@@ -312,9 +320,9 @@ class GatewayConnection(asyncio.Protocol):
             return
         if self._stopped and not self._queue:  # answered what was asked: close
             self.transport.close()
-        elif self._queue:  # queued while the last answer was being written
-            self._serve_next()
-        elif not self._in_message:
+        elif not self._queue and not self._in_message:  # idle from now
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
             self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._idle_late)
 
     def _write(
@@ -362,7 +370,7 @@ class GatewayConnection(asyncio.Protocol):
 
     def _idle_late(self) -> None:
         self._idle_timer = None
-        if self._serving is None and not self._in_message:
+        if self._pending is None and not self._in_message:
             self.close()
 
     def _cancel_timers(self) -> None:
@@ -385,7 +393,7 @@ class GatewayConnection(asyncio.Protocol):
 
     @property
     def busy(self) -> bool:
-        return self._serving is not None
+        return self._pending is not None
 
 
 _date_cache: dict[int, str] = {}

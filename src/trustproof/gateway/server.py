@@ -55,13 +55,13 @@ from trustproof.gateway.connections import (
     TimedServer,
     Verified,
 )
-from trustproof.gateway.h1server import GatewayConnection, Malformed, Request, Response
+from trustproof.gateway.h1server import GatewayConnection, Malformed, Reply, Request, Response
 from trustproof.gateway.headers import identity_claims
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.limits import ConnectionLimits
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
 from trustproof.gateway.refusals import RefusalSummary
-from trustproof.gateway.upstream import Connector, UpstreamPool
+from trustproof.gateway.upstream import Connector, UpstreamPool, UpstreamResponse
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.tls import load_svid, server_context, trust
@@ -225,7 +225,9 @@ class Gateway:
                     self._verified.popitem(last=False)
         return known
 
-    async def _handle(self, request: Request) -> Response:
+    def _handle(self, request: Request, reply: Reply) -> Response | None:
+        """The answer to `request` now (a refusal), or None when it is forwarded: `reply` gets
+        the answer when the service's response is in."""
         start = time.perf_counter_ns()
         request_id = secrets.token_hex(16)
         handshake_us = None
@@ -276,7 +278,7 @@ class Gateway:
                 verdict.detail,
                 error=verdict.error,
             )
-        return await self._forward(request, request_id, verdict, start)
+        return self._forward(request, request_id, verdict, start, reply)
 
     def _refuse_malformed(self, connection: GatewayConnection, malformed: Malformed) -> Response:
         """A request the HTTP parser refused: one audit event (stage http, reason
@@ -331,20 +333,39 @@ class Gateway:
             error="invalid_request",
         )
 
-    async def _forward(
-        self, request: Request, request_id: str, verdict: Verdict, start: int
-    ) -> Response:
+    def _forward(
+        self, request: Request, request_id: str, verdict: Verdict, start: int, reply: Reply
+    ) -> Response | None:
         pool, target = self._pool, verdict.upstream_target
         if pool is None or not target:  # not started, or a bug: refuse
             return _deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
         upstream_start = time.perf_counter_ns()
+
+        def done(response: UpstreamResponse | None, error: UpstreamError | None) -> None:
+            try:
+                answer = self._forwarded(request_id, response, error, upstream_start, start)
+            except Exception as exc:  # a bug: the caller still gets an answer
+                log.error("gateway error after forwarding:\n%s", scrubbed_traceback(exc))
+                answer = _deny(request_id, 500, "internal", "gateway-error", "internal error")
+            reply(answer)
+
         try:
-            response = await pool.request(
-                request.method, target, verdict.upstream_headers, request.body
-            )
-        except (UpstreamError, OSError) as exc:
+            pool.submit(request.method, target, verdict.upstream_headers, request.body, done)
+        except UpstreamError as exc:
+            return self._forwarded(request_id, None, exc, upstream_start, start)
+        return None
+
+    def _forwarded(
+        self,
+        request_id: str,
+        response: UpstreamResponse | None,
+        error: UpstreamError | None,
+        upstream_start: int,
+        start: int,
+    ) -> Response:
+        if response is None:
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
-            why = exc.reason if isinstance(exc, UpstreamError) else type(exc).__name__
+            why = error.reason if error is not None else "no response"
             return _deny(
                 request_id,
                 502,
