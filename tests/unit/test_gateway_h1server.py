@@ -280,3 +280,24 @@ def test_pipelined_requests_beyond_the_queue_pause_reading() -> None:
         return paused, transport.paused
 
     assert asyncio.run(main()) == (True, False)
+
+
+def test_a_half_closed_plain_connection_still_gets_its_answers() -> None:
+    async def main() -> FakeTransport:
+        def later(request: Request, reply: Callable[[Response], None]) -> Response | None:
+            asyncio.get_running_loop().call_soon(reply, Response(200, []))
+            return None
+
+        connection = TimedServer(later)()
+        transport = FakeTransport()
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        connection.data_received(GET + GET)
+        assert connection.eof_received() is True  # keep the transport open to answer
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return transport
+
+    transport = asyncio.run(main())
+    assert len(answers(transport)) == 2
+    assert b"Connection: close\r\n" in answers(transport)[1]
+    assert transport.closed

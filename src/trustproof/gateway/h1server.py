@@ -124,6 +124,7 @@ class GatewayConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.remote = ""
+        self._tls = False
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Request | Malformed] = deque()
         self._pending: Request | None = None  # the request whose answer is awaited
@@ -151,6 +152,7 @@ class GatewayConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if peer else ""
+        self._tls = transport.get_extra_info("ssl_object") is not None
         self._manager.connection_made(self, transport)
         self._arm_head_timer()  # the first head is due from now
 
@@ -178,8 +180,8 @@ class GatewayConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self._stop()
-        if self._pending is None and not self._queue:
-            return None  # nothing in progress: let the transport close
+        if self._tls or (self._pending is None and not self._queue):
+            return None  # let the transport close (TLS cannot stay half-open in asyncio)
         return True  # answer what was asked, then close
 
     def connection_lost(self, exc: Exception | None) -> None:
