@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import secrets
 import socket
@@ -60,7 +59,7 @@ from trustproof.gateway.headers import identity_claims
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.limits import ConnectionLimits
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
-from trustproof.gateway.refusals import RefusalSummary
+from trustproof.gateway.refusals import RefusalSummary, deny
 from trustproof.gateway.upstream import Connector, UpstreamPool, UpstreamResponse
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import install_scrubbing, scrubbed_traceback
@@ -247,7 +246,7 @@ class Gateway:
             verdict = self.pipeline.decide(inbound)
         except Exception as exc:  # fail closed
             log.error("gateway error, refusing:\n%s", scrubbed_traceback(exc))
-            return _deny(request_id, 500, "internal", "gateway-error", "internal error")
+            return deny(request_id, 500, "internal", "gateway-error", "internal error")
         timings = Timings(
             handshake_us=handshake_us,
             token_us=verdict.token_us,
@@ -262,7 +261,7 @@ class Gateway:
                     "audit sink refused an event; refusing the request:\n%s",
                     scrubbed_traceback(exc),
                 )
-            return _deny(
+            return deny(
                 request_id,
                 503,
                 "audit",
@@ -270,7 +269,7 @@ class Gateway:
                 "the audit log cannot be written; nothing was forwarded",
             )
         if not verdict.allowed:
-            return _deny(
+            return deny(
                 request_id,
                 verdict.status,
                 verdict.stage,
@@ -315,14 +314,14 @@ class Gateway:
         except Exception as failure:  # refused either way; say the audit part failed
             if not isinstance(failure, AuditUnavailable):  # that one the sink said once already
                 log.error("audit sink refused an event: %s", type(failure).__name__)
-            return _deny(
+            return deny(
                 request_id,
                 503,
                 "audit",
                 "audit-unavailable",
                 "the audit log cannot be written; nothing was forwarded",
             )
-        return _deny(
+        return deny(
             request_id,
             status,
             "http",
@@ -338,7 +337,7 @@ class Gateway:
     ) -> Response | None:
         pool, target = self._pool, verdict.upstream_target
         if pool is None or not target:  # not started, or a bug: refuse
-            return _deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
+            return deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
         upstream_start = time.perf_counter_ns()
 
         def done(response: UpstreamResponse | None, error: UpstreamError | None) -> None:
@@ -346,7 +345,7 @@ class Gateway:
                 answer = self._forwarded(request_id, response, error, upstream_start, start)
             except Exception as exc:  # a bug: the caller still gets an answer
                 log.error("gateway error after forwarding:\n%s", scrubbed_traceback(exc))
-                answer = _deny(request_id, 500, "internal", "gateway-error", "internal error")
+                answer = deny(request_id, 500, "internal", "gateway-error", "internal error")
             reply(answer)
 
         try:
@@ -366,7 +365,7 @@ class Gateway:
         if response is None:
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
             why = error.reason if error is not None else "no response"
-            return _deny(
+            return deny(
                 request_id,
                 502,
                 "upstream",
@@ -431,31 +430,3 @@ def _host_port(url: str) -> tuple[str, int]:
     if parts.scheme != "http" or not parts.hostname or parts.path or parts.query:
         raise ValueError(f"upstream {url!r}: expected http://host:port (plain HTTP, no path)")
     return parts.hostname, port
-
-
-def _deny(
-    request_id: str,
-    status: int,
-    stage: str,
-    reason: str,
-    detail: str,
-    *,
-    error: str = "access_denied",
-) -> Response:
-    headers = [
-        ("Content-Type", "application/json; charset=utf-8"),
-        ("X-Trustproof-Request-Id", request_id),
-        ("X-Trustproof-Decision", "deny"),
-        ("Cache-Control", "no-store"),
-    ]
-    if status == 401:
-        kind = "invalid_token" if stage == "token" else "invalid_request"
-        headers.append(("WWW-Authenticate", f'Bearer realm="trustproof", error="{kind}"'))
-    body = {
-        "error": error,
-        "reason": reason,
-        "stage": stage,
-        "detail": detail,
-        "request_id": request_id,
-    }
-    return Response(status, headers, json.dumps(body).encode())
