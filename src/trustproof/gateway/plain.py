@@ -8,8 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from trustproof.gateway.connections import BoundedServer
-from trustproof.gateway.listener import ConnectionLimits, GuardedSite
+from trustproof.gateway.listener import BoundedServer, ConnectionLimits, GuardedSite
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
