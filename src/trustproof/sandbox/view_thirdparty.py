@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from trustproof.errors import SandboxError
+from trustproof.sandbox import reloads
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.services import write_crl
 from trustproof.sandbox.trustfiles import (
@@ -88,14 +89,16 @@ async def jwks_wrong_keys(
         wrong: TokenServer | None = None
         try:
             wrong = await serve_with(fabric, publishing)
-            for name, directory in directories.items():
-                _write_wrong_keys(directory, keys)
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    _write_wrong_keys(directory, keys)
+                    await _reloaded(sandbox, name)
             yield
         finally:
-            for name, directory in directories.items():
-                write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
+                    await _reloaded(sandbox, name)
             if wrong is not None:
                 await wrong.close()
             await _serve_again(fabric)
@@ -114,14 +117,16 @@ async def crl_fault(
     with _held(sandbox, services):
         try:
             stale = fabric.ca.stale_crl_pem(STALE_CRL_AGE) if mode == "stale" else b""
-            for name, directory in directories.items():
-                if mode == "stale":
-                    write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
-                else:
-                    (directory / CRL_FILE).unlink(missing_ok=True)
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    if mode == "stale":
+                        write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
+                    else:
+                        (directory / CRL_FILE).unlink(missing_ok=True)
+                    await _reloaded(sandbox, name)
             yield
         finally:
-            for name, directory in directories.items():
-                write_crl(fabric.ca, directory)
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    write_crl(fabric.ca, directory)
+                    await _reloaded(sandbox, name)
