@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from trustproof.chaos.scenario import ScenarioResult
+from trustproof.sandbox import reloads
 from trustproof.sandbox.controller import Sandbox
+from trustproof.sandbox.procinfo import group_members
 from trustproof.sandbox.view import LiveView
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.values import Duration, Name
@@ -197,3 +199,25 @@ def test_nginx_never_reloading_its_bundle_fails_the_rotation(tmp_path: Path) -> 
     assert result.summary.startswith(
         "rot: edge did not trust the new root 1 s after its bundle was rewritten"
     )
+
+
+@needs_nginx
+def test_a_reload_of_nginx_is_awaited_until_its_old_workers_are_gone(tmp_path: Path) -> None:
+    """What the CA steps wait for (`trustproof.sandbox.reloads`): nginx's master starts new
+    workers, sleeps 100 ms and only then tells the old ones to quit, so right after its SIGHUP an
+    old worker still serves the old files (the twin); awaited, none is left."""
+
+    async def main() -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+        async with Sandbox.from_file(copy_nginx(tmp_path), run_dir=tmp_path / "run") as sandbox:
+            pid = sandbox.handles["edge"].pid
+            before = group_members(pid)
+            sandbox._reload("edge")
+            right_after = group_members(pid)  # not awaited
+            async with reloads.awaited(sandbox, ["edge"]):
+                sandbox._reload("edge")
+            return before, right_after, group_members(pid)
+
+    before, right_after, awaited = asyncio.run(main())
+    assert before & right_after  # an old worker still serves
+    assert awaited
+    assert not (before | right_after) & awaited
