@@ -130,14 +130,41 @@ class Keys:
 KEYS = Keys()
 
 
-def reload(*_: object) -> None:
+class Reload:
     """SIGHUP: the rotated certificate, the CRL and the signing keys, read again (on a failure
-    the previous ones stay: each is a complete set)."""
-    try:
-        CONTEXTS.reload()
-        KEYS.reload()
-    except (OSError, ValueError, KeyError, jwt.PyJWTError) as exc:  # a key PyJWT cannot read too
-        print(f"reload failed, keeping the previous files: {type(exc).__name__}", file=sys.stderr)
+    the previous ones stay: each is a complete set).
+
+    Python runs a signal handler nested inside the one it interrupts: a SIGHUP arriving while a
+    reload reads the files would run the second reload to its end first, and the first would
+    then finish last, with the older files. So a SIGHUP during a reload only asks the running one
+    to read the files once more when it is done."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.again = False
+
+    def __call__(self, *_: object) -> None:
+        if self.running:
+            self.again = True
+            return
+        self.running = True
+        try:
+            self.again = True
+            while self.again:
+                self.again = False
+                self.read()
+        finally:
+            self.running = False
+
+    @staticmethod
+    def read() -> None:
+        try:
+            CONTEXTS.reload()
+            KEYS.reload()
+        except (OSError, ValueError, KeyError, jwt.PyJWTError) as exc:  # a key PyJWT cannot read
+            print(
+                f"reload failed, keeping the previous files: {type(exc).__name__}", file=sys.stderr
+            )
 
 
 def x5t_s256(der: bytes) -> str:
@@ -280,7 +307,7 @@ class Server(ThreadingHTTPServer):
 
 def main() -> None:
     server = Server()
-    signal.signal(signal.SIGHUP, reload)  # new connections and tokens meet the rewritten files
+    signal.signal(signal.SIGHUP, Reload())  # new connections and tokens meet the rewritten files
     print(f"{NAME} listening on https://{ENV['TRUSTPROOF_HOST']}:{ENV['TRUSTPROOF_PORT']}")
     sys.stdout.flush()
     server.serve_forever()

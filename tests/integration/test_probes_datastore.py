@@ -9,6 +9,7 @@ verdict that names the difference, and nothing else may change.
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 import stat
@@ -88,10 +89,26 @@ def failures(judged: dict[str, CaseResult]) -> dict[str, str]:
     }
 
 
+EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nothing listens on, below the kernel's ephemeral range. A port from that
+    range (what binding port 0 hands out) is free only until the sandbox's own listeners and
+    outgoing connections, which take theirs from the same range, get there first: a shop service
+    failed once to listen on 40399, "Address already in use", under the CI's two workers."""
+    low = int(EPHEMERAL.read_text().split()[0]) if EPHEMERAL.exists() else 32768
+    candidates = [p for p in random.sample(range(20000, low), 200) if p not in HANDED_OUT]
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        HANDED_OUT.add(port)
+        return port
+    raise AssertionError(f"no free loopback port in 20000-{low - 1} after 200 tries")
 
 
 def shop_copy(

@@ -38,11 +38,12 @@ by every server terminating TLS itself.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
+from trustproof.chaos import polling
 from trustproof.chaos.ca_traffic import Traffic, advance, paused, traffic
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.faults_tokens import edges
@@ -65,7 +66,6 @@ EXPIRY_TTL = timedelta(seconds=1)  # at least; the leaf's not_after is a whole s
 # X.509 times have second precision and not_after is inclusive (RFC 5280): a leaf is expired
 # once the second after its not_after has begun.
 INCLUSIVE = timedelta(seconds=1)
-POLL_S = 0.05
 
 
 class TooSlow(SandboxError):
@@ -109,22 +109,17 @@ async def _once(
 async def _until(run: Run, target: Target, phase_name: str, *, allowed: bool) -> Result:
     """Ask again (fresh handshakes) until `target` answers as wanted or `recover_within` passes:
     a server reading its files learns of a change once it has reloaded them. One acceptance
-    proves acceptance; a refusal must hold `REFUSALS_IN_A_ROW` times in a row — a server
-    reloading resets handshakes for a moment (nginx replacing its workers), which is not the
-    refusal the fault is after."""
-    start, bound = time.perf_counter(), run.experiment.recover_within.seconds
-    needed = 1 if allowed else REFUSALS_IN_A_ROW
-    in_a_row = 0
-    while True:
-        result = await _once(run, target, phase_name, fresh=True)
-        answered = result.outcome != "error"  # else our side failed: nothing learned, ask again
-        wanted = answered and (result.outcome == "allowed") == allowed
-        in_a_row = in_a_row + 1 if wanted else 0
-        if in_a_row >= needed or time.perf_counter() - start > bound:
-            figure = f"{'accepted' if allowed else 'refused'}_ms.{target.service}"
-            run.rec.figure(figure, (time.perf_counter() - start) * 1000)
-            return result
-        await asyncio.sleep(POLL_S)
+    proves acceptance; a refusal must hold `REFUSALS_IN_A_ROW` times in a row. An answer that
+    failed on our side teaches nothing and is not the one wanted."""
+    polled = await polling.until(
+        functools.partial(_once, run, target, phase_name, fresh=True),
+        lambda result: result.outcome != "error" and (result.outcome == "allowed") == allowed,
+        within_s=run.experiment.recover_within.seconds,
+        in_a_row=1 if allowed else REFUSALS_IN_A_ROW,
+    )
+    figure = f"{'accepted' if allowed else 'refused'}_ms.{target.service}"
+    run.rec.figure(figure, polled.elapsed_s * 1000)
+    return polled.answer
 
 
 def _expect_refused(run: Run, name: str, result: Result, problem: str) -> bool:
@@ -216,18 +211,22 @@ async def _new_certificate_served(
     reloaded) before the old root is retired."""
     start, bound = time.perf_counter(), run.experiment.recover_within.seconds
     for name, target in own.items():
-        while True:
-            serial = await run.env.view.presented_serial(name, as_caller=target.caller)
-            if serial not in (None, before[name]):
-                run.rec.figure(f"reissued_served_ms.{name}", (time.perf_counter() - start) * 1000)
-                break
-            if time.perf_counter() - start > bound:
-                run.expect(
-                    False,
-                    f"{name} still presented its old certificate {bound:g} s after it was reissued",
-                )
-                break
-            await asyncio.sleep(POLL_S)
+        polled = await polling.until(
+            functools.partial(run.env.view.presented_serial, name, as_caller=target.caller),
+            functools.partial(_changed, before[name]),
+            within_s=max(0.0, bound - (time.perf_counter() - start)),
+        )
+        if polled.reached:
+            run.rec.figure(f"reissued_served_ms.{name}", (time.perf_counter() - start) * 1000)
+        else:
+            run.expect(
+                False,
+                f"{name} still presented its old certificate {bound:g} s after it was reissued",
+            )
+
+
+def _changed(before: int | None, serial: int | None) -> bool:
+    return serial not in (None, before)
 
 
 def _judge_traffic(run: Run, stream: Traffic | None, overlap: bool) -> None:

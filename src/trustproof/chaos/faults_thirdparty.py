@@ -54,6 +54,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from trustproof.chaos import polling
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.faults_keys import _accepts_again
 from trustproof.chaos.scenario import (
@@ -66,6 +67,7 @@ from trustproof.chaos.scenario import (
     targets,
 )
 from trustproof.chaos.selection import key_file_readers, selected
+from trustproof.probes.model import Result
 from trustproof.probes.presentation import Presentation
 from trustproof.scrub import Secret
 from trustproof.tokens.forged import AttackerKeys, ForgedTokens
@@ -251,17 +253,18 @@ async def _poll(run: Run, what: Presentation, *, allowed: bool, give_up_s: float
     """Send `what` on new handshakes until it is allowed (or refused `REFUSALS_IN_A_ROW` times in
     a row, with `allowed` False: a reload's reset is not a refusal); whether it came to that
     within `give_up_s`."""
-    start, in_a_row = time.perf_counter(), 0
-    needed = 1 if allowed else REFUSALS_IN_A_ROW
-    while True:
-        result = await call(run.env, what)
+
+    async def ask() -> Result:
         run.requests += 1
-        in_a_row = in_a_row + 1 if (result.outcome == "allowed") == allowed else 0
-        if in_a_row >= needed:
-            return True
-        if time.perf_counter() - start > give_up_s:
-            return False
-        await asyncio.sleep(POLL_S)
+        return await call(run.env, what)
+
+    polled = await polling.until(
+        ask,
+        lambda result: (result.outcome == "allowed") == allowed,
+        within_s=give_up_s,
+        in_a_row=1 if allowed else REFUSALS_IN_A_ROW,
+    )
+    return polled.reached
 
 
 async def crl_fault(run: Run) -> FaultResult:

@@ -57,3 +57,19 @@ def _processes() -> list[tuple[int, str]]:
             continue  # ended meanwhile
         found.append((int(fields[2]), fields[0]))
     return found
+
+
+def group_members(pgid: int) -> frozenset[int]:
+    """The live processes of group `pgid` other than its leader: a server's worker processes
+    (nginx's workers under its master), empty for a server that is one process."""
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == pgid:
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[2]) == pgid and fields[0] not in _DEAD:
+            found.add(int(entry.name))
+    return frozenset(found)

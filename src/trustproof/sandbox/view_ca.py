@@ -23,6 +23,7 @@ from cryptography import x509
 from trustproof.errors import SandboxError
 from trustproof.fabric import TrustFabric
 from trustproof.identity import Svid
+from trustproof.sandbox import reloads
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.services import write_crl
 from trustproof.sandbox.trustfiles import PUBLIC_MODE, write_atomically
@@ -46,6 +47,18 @@ def told(sandbox: Sandbox) -> tuple[str, ...]:
         for name in sandbox.rotators
         if sandbox.spec.services[name].reload != "none" and name in sandbox.handles
     )
+
+
+@asynccontextmanager
+async def _step(sandbox: Sandbox) -> AsyncIterator[None]:
+    """One change of the CA's material: the services told reload inside the block; the sandbox's
+    file watch is brought up to date at its end (its own rewrite and reload happen now, not at a
+    tick in the middle of the next step); every reload is over when it is left
+    (`trustproof.sandbox.reloads`: nginx's old workers keep serving the old files a while)."""
+    async with reloads.awaited(sandbox, told(sandbox)):
+        yield
+        if sandbox.trust_files is not None:
+            sandbox.trust_files.check()
 
 
 async def publish_bundle(sandbox: Sandbox) -> BundleChange:
@@ -96,18 +109,20 @@ async def publish_crls(sandbox: Sandbox) -> BundleChange:
 
 
 async def add_root(sandbox: Sandbox) -> BundleChange:
-    _fabric(sandbox).ca.rotate_root(activate=False)
-    return await publish_bundle(sandbox)
+    async with _step(sandbox):
+        _fabric(sandbox).ca.rotate_root(activate=False)
+        return await publish_bundle(sandbox)
 
 
 async def issue_from_newest_root(sandbox: Sandbox) -> tuple[str, ...]:
     """The newest root issues; every SVID reissued from it (rotation tells each holder)."""
     fabric = _fabric(sandbox)
-    fabric.ca.activate_root()
-    for rotator in (*sandbox.rotators.values(), *fabric.rotators.values()):
-        rotator.rotate()
-    for server in sandbox.datastores.servers.values():
-        await asyncio.to_thread(server.rotate_server_certificate)
+    async with _step(sandbox):
+        fabric.ca.activate_root()
+        for rotator in (*sandbox.rotators.values(), *fabric.rotators.values()):
+            rotator.rotate()
+        for server in sandbox.datastores.servers.values():
+            await asyncio.to_thread(server.rotate_server_certificate)
     return (*sandbox.rotators, *fabric.rotators, *sandbox.datastores.servers)
 
 
@@ -120,8 +135,9 @@ def _root(fabric: TrustFabric, serial: int) -> x509.Certificate:
 
 async def retire_root(sandbox: Sandbox, serial: int) -> BundleChange:
     fabric = _fabric(sandbox)
-    fabric.ca.retire_root(_root(fabric, serial))
-    return await publish_bundle(sandbox)
+    async with _step(sandbox):
+        fabric.ca.retire_root(_root(fabric, serial))
+        return await publish_bundle(sandbox)
 
 
 @asynccontextmanager
@@ -134,18 +150,23 @@ async def ca_rotation(sandbox: Sandbox) -> AsyncIterator[None]:
         if fabric.ca.bundle and fabric.ca.bundle[-1] != fabric.ca.root:
             fabric.ca.activate_root()
         issuer = fabric.ca.issuer.subject
-        stale = False
-        for rotator in (*sandbox.rotators.values(), *fabric.rotators.values()):
-            if rotator.current.certificate.issuer != issuer:
-                rotator.rotate()
-                stale = True
-        for server in sandbox.datastores.servers.values():
-            svid = server.server_svid
-            if svid is not None and svid.certificate.issuer != issuer:
-                await asyncio.to_thread(server.rotate_server_certificate)
-                stale = True
-        if stale or not _published(sandbox):
-            await publish_bundle(sandbox)
+        rotators = [
+            rotator
+            for rotator in (*sandbox.rotators.values(), *fabric.rotators.values())
+            if rotator.current.certificate.issuer != issuer
+        ]
+        servers = [
+            server
+            for server in sandbox.datastores.servers.values()
+            if server.server_svid is not None and server.server_svid.certificate.issuer != issuer
+        ]
+        if rotators or servers or not _published(sandbox):
+            async with _step(sandbox):
+                for rotator in rotators:
+                    rotator.rotate()
+                for server in servers:
+                    await asyncio.to_thread(server.rotate_server_certificate)
+                await publish_bundle(sandbox)
 
 
 def _published(sandbox: Sandbox) -> bool:
@@ -167,15 +188,17 @@ def _intermediate(fabric: TrustFabric, ca: TemporaryCa) -> x509.Certificate:
 @asynccontextmanager
 async def temporary_intermediate(sandbox: Sandbox) -> AsyncIterator[TemporaryCa]:
     fabric = _fabric(sandbox)
-    root, intermediate = fabric.ca.add_intermediate_root()
-    try:
+    async with _step(sandbox):
+        root, intermediate = fabric.ca.add_intermediate_root()
         await publish_to_servers(sandbox)
+    try:
         yield TemporaryCa(
             root.serial_number, intermediate.serial_number, intermediate.subject.rfc4514_string()
         )
     finally:
-        fabric.ca.retire_root(root)
-        await publish_to_servers(sandbox)
+        async with _step(sandbox):
+            fabric.ca.retire_root(root)
+            await publish_to_servers(sandbox)
 
 
 def issue_under(sandbox: Sandbox, ca: TemporaryCa, name: str) -> Svid:
@@ -185,8 +208,9 @@ def issue_under(sandbox: Sandbox, ca: TemporaryCa, name: str) -> Svid:
 
 async def revoke_intermediate(sandbox: Sandbox, ca: TemporaryCa) -> BundleChange:
     fabric = _fabric(sandbox)
-    fabric.ca.revoke_intermediate(_intermediate(fabric, ca))
-    return await publish_crls(sandbox)
+    async with _step(sandbox):
+        fabric.ca.revoke_intermediate(_intermediate(fabric, ca))
+        return await publish_crls(sandbox)
 
 
 def short_lived_cert(sandbox: Sandbox, name: str, ttl: timedelta) -> Svid:

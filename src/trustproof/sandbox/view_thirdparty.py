@@ -9,8 +9,10 @@ happened inside.
 * CRL: each service's ``crl.pem`` replaced by a stale CRL (the CA's own, issued two hours ago,
   its nextUpdate an hour past) or removed; the services are told.
 
-The sandbox's own file watch is brought up to date first; anything that changes the keys or the
-CRL while a fault holds (a rotation, a revocation) rewrites the real files, as it would.
+The sandbox's own file watch is brought up to date first — the faulted services' files written as
+they are now, the services told once, by the fault — and leaves their files alone until the
+rollback (a rotation or a revocation meanwhile does not put the real files back under the fault).
+Each reload is awaited (`trustproof.sandbox.reloads`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from trustproof.errors import SandboxError
+from trustproof.fabric import TrustFabric
+from trustproof.sandbox import reloads
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.services import write_crl
 from trustproof.sandbox.trustfiles import (
@@ -43,11 +47,19 @@ from trustproof.view.chaos import CrlMode, WrongKeys
 STALE_CRL_AGE = timedelta(hours=2)  # issued then; nextUpdate half of it ago
 
 
-def _directories(sandbox: Sandbox, services: tuple[str, ...]) -> dict[str, Path]:
-    """Where each service's trust files are, once the sandbox's file watch has caught up."""
+def _caught_up(sandbox: Sandbox, fabric: TrustFabric, services: tuple[str, ...]) -> dict[str, Path]:
+    """Where each of the `services`' trust files are, written as they are now but the services
+    not told: the fault's own reload (one signal) reads them. Called while the fault holds their
+    files, so the file watch brought up to date here rewrites and reloads the others only. A
+    catch-up reload sent back to back with the fault's would race it: a server running a reload
+    nested inside another (Python's signal handlers do: the older one finishes last and wins)
+    would keep the files of before the fault — the PyJWT twin kept its CRL, half the runs."""
     if sandbox.trust_files is not None:
         sandbox.trust_files.check()
-    return {name: sandbox.rotators[name].files.directory for name in services}
+    directories = {name: sandbox.rotators[name].files.directory for name in services}
+    for directory in directories.values():
+        write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
+    return directories
 
 
 def _held(sandbox: Sandbox, services: tuple[str, ...]) -> AbstractContextManager[None]:
@@ -74,7 +86,6 @@ async def jwks_wrong_keys(
     fabric = sandbox.fabric
     if fabric is None:
         raise SandboxError("the sandbox is not running")
-    directories = _directories(sandbox, services)
 
     @web.middleware
     async def publishing(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -84,18 +95,21 @@ async def jwks_wrong_keys(
         return response
 
     with _held(sandbox, services):
+        directories = _caught_up(sandbox, fabric, services)
         await fabric.server.close()
         wrong: TokenServer | None = None
         try:
             wrong = await serve_with(fabric, publishing)
-            for name, directory in directories.items():
-                _write_wrong_keys(directory, keys)
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    _write_wrong_keys(directory, keys)
+                    await _reloaded(sandbox, name)
             yield
         finally:
-            for name, directory in directories.items():
-                write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    write_trust_files(directory, fabric.keys, fabric.ca.crl_pem())
+                    await _reloaded(sandbox, name)
             if wrong is not None:
                 await wrong.close()
             await _serve_again(fabric)
@@ -110,18 +124,20 @@ async def crl_fault(
     fabric = sandbox.fabric
     if fabric is None:
         raise SandboxError("the sandbox is not running")
-    directories = _directories(sandbox, services)
     with _held(sandbox, services):
+        directories = _caught_up(sandbox, fabric, services)
         try:
             stale = fabric.ca.stale_crl_pem(STALE_CRL_AGE) if mode == "stale" else b""
-            for name, directory in directories.items():
-                if mode == "stale":
-                    write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
-                else:
-                    (directory / CRL_FILE).unlink(missing_ok=True)
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    if mode == "stale":
+                        write_atomically(directory / CRL_FILE, stale, PUBLIC_MODE)
+                    else:
+                        (directory / CRL_FILE).unlink(missing_ok=True)
+                    await _reloaded(sandbox, name)
             yield
         finally:
-            for name, directory in directories.items():
-                write_crl(fabric.ca, directory)
-                await _reloaded(sandbox, name)
+            async with reloads.awaited(sandbox, services):
+                for name, directory in directories.items():
+                    write_crl(fabric.ca, directory)
+                    await _reloaded(sandbox, name)
