@@ -25,6 +25,15 @@ them, and the connection closes. An ``Upgrade`` or ``CONNECT`` request is answer
 request and then the connection closes: nothing after it is read. Trailer fields are dropped.
 Requests pipelined behind the one being answered are parsed ahead, at most `MAX_QUEUED` of them
 (reading pauses beyond that), and a client that does not read its answers pauses the serving.
+
+``Expect: 100-continue`` (RFC 9110 §10.1.1), on an HTTP/1.1 request whose body has not all
+arrived with its head: once the requests before it are answered, the connection's manager decides
+on the head alone (`ExpectHandler`). A refusal is written at once, without waiting for the body,
+with ``Connection: close``, and the connection closes (nothing after the head is read); an allowed
+request gets ``HTTP/1.1 100 Continue`` before its body is read, and when the body is in, it goes
+to the continuation the decision returned (not decided twice). A client that sent its body without
+waiting is simply served. Any other expectation is answered 417 as a malformed request, and an
+HTTP/1.0 request's ``Expect`` is ignored (§10.1.1: an HTTP/1.0 client cannot expect a 100).
 """
 
 from __future__ import annotations
@@ -56,11 +65,12 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class RequestTooLarge(TrustproofError):
-    """A request head or body over one of our limits (llhttp has none): answered as malformed
-    with `status`; `name` says which limit."""
+    """A request head or body over one of our limits (llhttp has none), or an expectation other
+    than 100-continue: answered as malformed with `status`; `name` says which."""
 
     def __init__(self, status: int, name: str) -> None:
-        super().__init__(f"{name}: the request is over the gateway's limit")
+        what = "unmet expectation" if status == 417 else "over the gateway's limit"
+        super().__init__(f"{name}: the request is refused ({what})")
         self.status = status
         self.name = name
 
@@ -77,6 +87,8 @@ class Request:
     body: bytes = field(repr=False)
     keep_alive: bool
     protocol: GatewayConnection = field(repr=False)
+    expects_continue: bool = False  # an HTTP/1.1 ``Expect: 100-continue``
+    then: Handler | None = field(default=None, repr=False)  # decided on its head: what follows
 
     @property
     def remote(self) -> str:
@@ -110,17 +122,27 @@ Handler = Callable[[Request, Reply], "Response | None"]
 """Answers a request: returns the `Response` now, or None and calls `reply` with it later, once
 (the gateway's forwarded requests: from the upstream connection's callback, no task)."""
 MalformedHandler = Callable[["GatewayConnection", Malformed], Response]
+ExpectHandler = Callable[[Request], "Response | Handler"]
+"""Decides on the head of a request that expects 100-continue (its `body` empty): a final
+`Response` to refuse it at once, or the `Handler` to call with the request once its body is in."""
 
 
 class GatewayConnection(asyncio.Protocol):
     """One client connection (module docstring). `manager` is the server holding it
     (`connections.TimedServer`): told when it is ready and when it ends."""
 
-    def __init__(self, manager: Any, handler: Handler, on_malformed: MalformedHandler) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        handler: Handler,
+        on_malformed: MalformedHandler,
+        on_expect: ExpectHandler | None = None,
+    ) -> None:
         self._manager = manager
         self._limits: ConnectionLimits = manager.limits
         self._handler = handler
         self._on_malformed = on_malformed
+        self._on_expect = on_expect  # None: every expectation is met (100, then the handler)
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.remote = ""
@@ -145,6 +167,7 @@ class GatewayConnection(asyncio.Protocol):
         self._body_size = 0
         self._version = (1, 1)
         self._keep_alive = True
+        self._head: Request | None = None  # the request whose body is being read
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -228,6 +251,27 @@ class GatewayConnection(asyncio.Protocol):
         major, _, minor = parser.get_http_version().partition(".")
         self._version = (int(major or 0), int(minor or 0))
         self._keep_alive = parser.should_keep_alive()
+        expects = False
+        if self._version >= (1, 1):  # an HTTP/1.0 request's expectation is ignored
+            members = [
+                member.strip(" \t").lower()
+                for name, value in self._headers
+                if name.lower() == "expect"
+                for member in value.split(",")
+            ]
+            if any(member != "100-continue" for member in members):
+                raise RequestTooLarge(417, "ExpectationFailed")
+            expects = bool(members)
+        self._head = Request(
+            parser.get_method().decode("ascii"),
+            b"".join(self._url).decode("latin-1"),
+            self._headers,
+            self._version,
+            b"",
+            self._keep_alive,
+            self,
+            expects,
+        )
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -237,18 +281,11 @@ class GatewayConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self._queue.append(
-            Request(
-                self._parser.get_method().decode("ascii"),
-                b"".join(self._url).decode("latin-1"),
-                self._headers,
-                self._version,
-                body,
-                self._keep_alive,
-                self,
-            )
-        )
+        request, self._head = self._head, None
+        if request is None:  # no head: cannot happen with llhttp
+            raise RequestTooLarge(400, "NoHead")
+        request.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._queue.append(request)
         self._url, self._headers, self._body = [], [], []
         if len(self._queue) >= MAX_QUEUED and self._reading and self.transport is not None:
             self._reading = False
@@ -282,7 +319,7 @@ class GatewayConnection(asyncio.Protocol):
                 break
             self._pending = item
             try:
-                response = self._handler(item, self._reply)
+                response = (item.then or self._handler)(item, self._reply)
             except Exception:  # a bug in the handler: no answer can be trusted, close
                 log.exception("the gateway's request handler failed; closing the connection")
                 self._pending = None
@@ -294,7 +331,40 @@ class GatewayConnection(asyncio.Protocol):
             if self._answer(item, response):
                 break
         if self._pending is None:
+            self._expectation()
             self._after_serving()
+
+    def _expectation(self) -> None:
+        """Decide on the head of a request that expects 100-continue, once every request before
+        it is answered and while none of its body has arrived (module docstring)."""
+        head = self._head
+        if (
+            head is None
+            or not head.expects_continue
+            or head.then is not None
+            or self._queue
+            or self._stopped
+            or self._body_size
+            or not self._writable
+            or self.transport is None
+        ):
+            return
+        if self._on_expect is None:
+            decision: Response | Handler = self._handler
+        else:
+            try:
+                decision = self._on_expect(head)
+            except Exception:  # a bug in the manager: no answer can be trusted, close
+                log.exception("the gateway's expectation handler failed; closing the connection")
+                self.close()
+                return
+        if isinstance(decision, Response):  # refused on its head: the body is never read
+            self._head = None
+            self._responses += 1
+            self._write(decision, head.version, head.method, True)
+            return
+        head.then = decision
+        self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _reply(self, response: Response) -> None:
         request, self._pending = self._pending, None
