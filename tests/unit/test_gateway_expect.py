@@ -16,10 +16,7 @@ from trustproof.gateway.http1 import CONSUMED, ResponseParser
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BODY = b"x" * 2048
-HEAD = (
-    b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n"
-    b"Expect: 100-continue\r\n\r\n"
-)
+HEAD = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n"
 
 
 class LoggingTransport:
@@ -168,7 +165,8 @@ def test_another_expectation_is_answered_417_and_closed() -> None:
     run = Run([HEAD.replace(b"100-continue", b"200-ok"), BODY])
     assert [(m.status, m.name) for m in run.refused] == [(417, "ExpectationFailed")]
     assert run.writes()[0].startswith(b"HTTP/1.1 417 Expectation Failed\r\n")
-    assert run.closed and run.handled == run.decided == []
+    assert run.closed
+    assert run.handled == run.decided == []
 
 
 def test_twin_100_continue_in_any_case_and_listed_twice_is_not_417() -> None:
@@ -180,22 +178,26 @@ def test_twin_100_continue_in_any_case_and_listed_twice_is_not_417() -> None:
 def test_an_http_1_0_request_expectation_is_ignored() -> None:
     head = HEAD.replace(b"HTTP/1.1", b"HTTP/1.0")
     run = Run([head, BODY])
-    assert run.decided == [] and CONTINUE not in run.writes()
+    assert run.decided == []
+    assert CONTINUE not in run.writes()
     assert [request.body for request in run.handled] == [BODY]
     odd = Run([head.replace(b"100-continue", b"200-ok"), BODY])
-    assert odd.refused == [] and [request.body for request in odd.handled] == [BODY]
+    assert odd.refused == []
+    assert [request.body for request in odd.handled] == [BODY]
 
 
 def test_a_body_sent_without_waiting_is_served_without_a_100() -> None:
     run = Run([HEAD + BODY])
-    assert run.decided == [] and CONTINUE not in run.writes()
+    assert run.decided == []
+    assert CONTINUE not in run.writes()
     assert [request.body for request in run.handled] == [BODY]
     assert run.writes()[0].startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def test_a_request_without_a_body_gets_no_100() -> None:
     run = Run([HEAD.replace(b"Content-Length: 2048", b"Content-Length: 0")])
-    assert run.decided == [] and CONTINUE not in run.writes()
+    assert run.decided == []
+    assert CONTINUE not in run.writes()
     assert len(run.handled) == 1
 
 
