@@ -42,16 +42,36 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, cast
 
 import httptools
 
-from trustproof.errors import TrustproofError
+from trustproof.gateway.h1messages import (
+    ExpectHandler,
+    Handler,
+    Malformed,
+    MalformedHandler,
+    Reply,
+    Request,
+    RequestTooLarge,
+    Response,
+)
 from trustproof.gateway.limits import ConnectionLimits
+
+__all__ = [  # the values live in h1messages; imported from here too
+    "MAX_BODY",
+    "ExpectHandler",
+    "GatewayConnection",
+    "Handler",
+    "Malformed",
+    "MalformedHandler",
+    "Reply",
+    "Request",
+    "RequestTooLarge",
+    "Response",
+]
 
 log = logging.getLogger("trustproof.gateway")
 
@@ -62,69 +82,6 @@ MAX_HEAD = 64 * 1024
 MAX_QUEUED = 8
 _NO_BODY = frozenset({204, 304})
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
-
-
-class RequestTooLarge(TrustproofError):
-    """A request head or body over one of our limits (llhttp has none), or an expectation other
-    than 100-continue: answered as malformed with `status`; `name` says which."""
-
-    def __init__(self, status: int, name: str) -> None:
-        what = "unmet expectation" if status == 417 else "over the gateway's limit"
-        super().__init__(f"{name}: the request is refused ({what})")
-        self.status = status
-        self.name = name
-
-
-@dataclass(slots=True, eq=False)
-class Request:
-    """One complete request as received: header names and values decoded as Latin-1 (values
-    without surrounding whitespace), the body de-chunked."""
-
-    method: str
-    raw_path: str
-    raw_headers: list[tuple[str, str]] = field(repr=False)
-    version: tuple[int, int]
-    body: bytes = field(repr=False)
-    keep_alive: bool
-    protocol: GatewayConnection = field(repr=False)
-    expects_continue: bool = False  # an HTTP/1.1 ``Expect: 100-continue``
-    then: Handler | None = field(default=None, repr=False)  # decided on its head: what follows
-
-    @property
-    def remote(self) -> str:
-        return self.protocol.remote
-
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        return self.protocol.transport
-
-
-@dataclass(slots=True, eq=False)
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    close: bool = False  # end the connection after this response
-    dated: bool = False  # `headers` hold a Date field already (the service's)
-
-
-@dataclass(frozen=True, slots=True)
-class Malformed:
-    """Where the parser stopped: `status` to answer, `name` the kind of error (never bytes)."""
-
-    status: int
-    name: str
-    head_complete: bool  # the request line parsed: answer in its HTTP version's syntax
-
-
-Reply = Callable[[Response], None]
-Handler = Callable[[Request, Reply], "Response | None"]
-"""Answers a request: returns the `Response` now, or None and calls `reply` with it later, once
-(the gateway's forwarded requests: from the upstream connection's callback, no task)."""
-MalformedHandler = Callable[["GatewayConnection", Malformed], Response]
-ExpectHandler = Callable[[Request], "Response | Handler"]
-"""Decides on the head of a request that expects 100-continue (its `body` empty): a final
-`Response` to refuse it at once, or the `Handler` to call with the request once its body is in."""
 
 
 class GatewayConnection(asyncio.Protocol):
@@ -168,6 +125,7 @@ class GatewayConnection(asyncio.Protocol):
         self._version = (1, 1)
         self._keep_alive = True
         self._head: Request | None = None  # the request whose body is being read
+        self._expect: list[bytes] = []  # the members of its Expect fields, lower case
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -224,7 +182,7 @@ class GatewayConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._in_message, self._head_done = True, False
-        self._url, self._headers, self._body = [], [], []
+        self._url, self._headers, self._body, self._expect = [], [], [], []
         self._head_size = self._body_size = 0
 
     def on_url(self, url: bytes) -> None:
@@ -241,6 +199,8 @@ class GatewayConnection(asyncio.Protocol):
         if size > MAX_FIELD or self._head_size > MAX_HEAD:
             raise RequestTooLarge(400, "LineTooLong")
         self._headers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+        if len(name) == 6 and name.lower() == b"expect":  # the length first: once per field
+            self._expect += [member.strip(b" \t").lower() for member in value.split(b",")]
 
     def on_headers_complete(self) -> None:
         self._head_done = True
@@ -251,17 +211,9 @@ class GatewayConnection(asyncio.Protocol):
         major, _, minor = parser.get_http_version().partition(".")
         self._version = (int(major or 0), int(minor or 0))
         self._keep_alive = parser.should_keep_alive()
-        expects = False
-        if self._version >= (1, 1):  # an HTTP/1.0 request's expectation is ignored
-            members = [
-                member.strip(" \t").lower()
-                for name, value in self._headers
-                if name.lower() == "expect"
-                for member in value.split(",")
-            ]
-            if any(member != "100-continue" for member in members):
-                raise RequestTooLarge(417, "ExpectationFailed")
-            expects = bool(members)
+        expects = bool(self._expect) and self._version >= (1, 1)  # HTTP/1.0's is ignored
+        if expects and any(member != b"100-continue" for member in self._expect):
+            raise RequestTooLarge(417, "ExpectationFailed")
         self._head = Request(
             parser.get_method().decode("ascii"),
             b"".join(self._url).decode("latin-1"),
