@@ -4,7 +4,8 @@ curl's ``--trace-ascii`` gives the order of what it received and what it sent: a
 has its ``100 Continue`` before curl sends the body, a refused one has its final answer and no body
 sent at all. The twin, a gateway whose server side waits for the body before deciding (what the
 code did before), is caught by the same check (curl sends its body after its 1 s wait, unasked).
-No timing is asserted."""
+Another expectation is a 417 on the head, audited like any malformed request. No timing is
+asserted."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from test_gateway import World, run, workload_token
+from test_gateway_refusals_and_audit import body_of, exchange
 
 from trustproof.gateway.h1server import GatewayConnection
 from trustproof.identity.rotation import write_svid_files
@@ -122,5 +124,29 @@ def test_twin_a_gateway_that_waits_for_the_body_is_caught(
         assert status == 200  # served in the end ...
         assert received_before_body(trace) is None  # ... but the body went unasked
         assert "HTTP/1.1 100 Continue" not in trace
+
+    run(shop_spec_path, scenario)
+
+
+def test_another_expectation_is_a_417_refusal_audited_without_the_request(
+    shop_spec_path: Path,
+) -> None:
+    async def scenario(w: World) -> None:
+        token = await workload_token(w, w.storefront)
+        head = (
+            b"POST /orders HTTP/1.1\r\nHost: orders\r\nAuthorization: Bearer "
+            + token.encode()
+            + b"\r\nContent-Length: 2048\r\nExpect: 200-ok\r\n\r\n"
+        )
+        answer = await exchange(w, head, w.storefront)  # no body sent: answered on the head
+        assert answer.startswith(b"HTTP/1.1 417 Expectation Failed\r\n")
+        assert b"Connection: close\r\n" in answer
+        assert token.encode() not in answer
+        body = body_of(answer)
+        assert (body["stage"], body["reason"]) == ("http", "malformed-request")
+        assert "100-continue" in str(body["detail"])
+        [event] = w.sink.events()
+        assert (event.status, event.method, event.path) == (417, "-", "-")
+        assert w.upstream_hits == []
 
     run(shop_spec_path, scenario)
