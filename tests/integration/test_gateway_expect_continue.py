@@ -94,6 +94,8 @@ def test_an_allowed_post_gets_100_before_curl_sends_its_body(
         assert hit["method"] == "POST"
         assert "Expect" not in hit["headers"]  # met by the gateway, not asked of the service
         assert hit["headers"]["Content-Length"] == str(len(BODY))
+        [event] = w.sink.events()  # decided once, on the head
+        assert (event.allowed, event.method, event.path) == (True, "POST", "/orders")
 
     run(shop_spec_path, scenario)
 
