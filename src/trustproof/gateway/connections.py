@@ -14,9 +14,11 @@ from typing import Any
 
 from trustproof.gateway.h1server import (
     MAX_BODY,
+    ExpectHandler,
     GatewayConnection,
     Handler,
     Malformed,
+    Request,
     Response,
 )
 from trustproof.gateway.limits import ConnectionLimits
@@ -45,15 +47,19 @@ class TimedServer:
         self.handshake_us: dict[GatewayConnection, float] = {}
         self.peers: dict[GatewayConnection, Verified] = {}
         self.on_malformed: MalformedHandler = _no_malformed_handler
+        self.on_expect: ExpectHandler | None = None  # None: every 100-continue is met
         self._lost: asyncio.Event | None = None
 
     def __call__(self) -> GatewayConnection:
-        handler = GatewayConnection(self, self.handler, self._malformed)
+        handler = GatewayConnection(self, self.handler, self._malformed, self._expect)
         self.accepted[handler] = time.perf_counter_ns()
         return handler
 
     def _malformed(self, connection: GatewayConnection, malformed: Malformed) -> Response:
         return self.on_malformed(connection, malformed)
+
+    def _expect(self, head: Request) -> Response | Handler:
+        return self.handler if self.on_expect is None else self.on_expect(head)
 
     def connection_made(self, handler: GatewayConnection, transport: asyncio.BaseTransport) -> None:
         self.connections.add(handler)

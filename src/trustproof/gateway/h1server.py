@@ -25,6 +25,15 @@ them, and the connection closes. An ``Upgrade`` or ``CONNECT`` request is answer
 request and then the connection closes: nothing after it is read. Trailer fields are dropped.
 Requests pipelined behind the one being answered are parsed ahead, at most `MAX_QUEUED` of them
 (reading pauses beyond that), and a client that does not read its answers pauses the serving.
+
+``Expect: 100-continue`` (RFC 9110 §10.1.1), on an HTTP/1.1 request whose body has not all
+arrived with its head: once the requests before it are answered, the connection's manager decides
+on the head alone (`ExpectHandler`). A refusal is written at once, without waiting for the body,
+with ``Connection: close``, and the connection closes (nothing after the head is read); an allowed
+request gets ``HTTP/1.1 100 Continue`` before its body is read, and when the body is in, it goes
+to the continuation the decision returned (not decided twice). A client that sent its body without
+waiting is simply served. Any other expectation is answered 417 as a malformed request, and an
+HTTP/1.0 request's ``Expect`` is ignored (§10.1.1: an HTTP/1.0 client cannot expect a 100).
 """
 
 from __future__ import annotations
@@ -33,16 +42,36 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, cast
 
 import httptools
 
-from trustproof.errors import TrustproofError
+from trustproof.gateway.h1messages import (
+    ExpectHandler,
+    Handler,
+    Malformed,
+    MalformedHandler,
+    Reply,
+    Request,
+    RequestTooLarge,
+    Response,
+)
 from trustproof.gateway.limits import ConnectionLimits
+
+__all__ = [  # the values live in h1messages; imported from here too
+    "MAX_BODY",
+    "ExpectHandler",
+    "GatewayConnection",
+    "Handler",
+    "Malformed",
+    "MalformedHandler",
+    "Reply",
+    "Request",
+    "RequestTooLarge",
+    "Response",
+]
 
 log = logging.getLogger("trustproof.gateway")
 
@@ -55,72 +84,22 @@ _NO_BODY = frozenset({204, 304})
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
-class RequestTooLarge(TrustproofError):
-    """A request head or body over one of our limits (llhttp has none): answered as malformed
-    with `status`; `name` says which limit."""
-
-    def __init__(self, status: int, name: str) -> None:
-        super().__init__(f"{name}: the request is over the gateway's limit")
-        self.status = status
-        self.name = name
-
-
-@dataclass(slots=True, eq=False)
-class Request:
-    """One complete request as received: header names and values decoded as Latin-1 (values
-    without surrounding whitespace), the body de-chunked."""
-
-    method: str
-    raw_path: str
-    raw_headers: list[tuple[str, str]] = field(repr=False)
-    version: tuple[int, int]
-    body: bytes = field(repr=False)
-    keep_alive: bool
-    protocol: GatewayConnection = field(repr=False)
-
-    @property
-    def remote(self) -> str:
-        return self.protocol.remote
-
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        return self.protocol.transport
-
-
-@dataclass(slots=True, eq=False)
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    close: bool = False  # end the connection after this response
-    dated: bool = False  # `headers` hold a Date field already (the service's)
-
-
-@dataclass(frozen=True, slots=True)
-class Malformed:
-    """Where the parser stopped: `status` to answer, `name` the kind of error (never bytes)."""
-
-    status: int
-    name: str
-    head_complete: bool  # the request line parsed: answer in its HTTP version's syntax
-
-
-Reply = Callable[[Response], None]
-Handler = Callable[[Request, Reply], "Response | None"]
-"""Answers a request: returns the `Response` now, or None and calls `reply` with it later, once
-(the gateway's forwarded requests: from the upstream connection's callback, no task)."""
-MalformedHandler = Callable[["GatewayConnection", Malformed], Response]
-
-
 class GatewayConnection(asyncio.Protocol):
     """One client connection (module docstring). `manager` is the server holding it
     (`connections.TimedServer`): told when it is ready and when it ends."""
 
-    def __init__(self, manager: Any, handler: Handler, on_malformed: MalformedHandler) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        handler: Handler,
+        on_malformed: MalformedHandler,
+        on_expect: ExpectHandler | None = None,
+    ) -> None:
         self._manager = manager
         self._limits: ConnectionLimits = manager.limits
         self._handler = handler
         self._on_malformed = on_malformed
+        self._on_expect = on_expect  # None: every expectation is met (100, then the handler)
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.remote = ""
@@ -145,6 +124,8 @@ class GatewayConnection(asyncio.Protocol):
         self._body_size = 0
         self._version = (1, 1)
         self._keep_alive = True
+        self._head: Request | None = None  # the request whose body is being read
+        self._expect: list[bytes] = []  # the members of its Expect fields, lower case
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -201,7 +182,7 @@ class GatewayConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._in_message, self._head_done = True, False
-        self._url, self._headers, self._body = [], [], []
+        self._url, self._headers, self._body, self._expect = [], [], [], []
         self._head_size = self._body_size = 0
 
     def on_url(self, url: bytes) -> None:
@@ -218,6 +199,8 @@ class GatewayConnection(asyncio.Protocol):
         if size > MAX_FIELD or self._head_size > MAX_HEAD:
             raise RequestTooLarge(400, "LineTooLong")
         self._headers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+        if len(name) == 6 and name.lower() == b"expect":  # the length first: once per field
+            self._expect += [member.strip(b" \t").lower() for member in value.split(b",")]
 
     def on_headers_complete(self) -> None:
         self._head_done = True
@@ -228,6 +211,19 @@ class GatewayConnection(asyncio.Protocol):
         major, _, minor = parser.get_http_version().partition(".")
         self._version = (int(major or 0), int(minor or 0))
         self._keep_alive = parser.should_keep_alive()
+        expects = bool(self._expect) and self._version >= (1, 1)  # HTTP/1.0's is ignored
+        if expects and any(member != b"100-continue" for member in self._expect):
+            raise RequestTooLarge(417, "ExpectationFailed")
+        self._head = Request(
+            parser.get_method().decode("ascii"),
+            b"".join(self._url).decode("latin-1"),
+            self._headers,
+            self._version,
+            b"",
+            self._keep_alive,
+            self,
+            expects,
+        )
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -237,18 +233,11 @@ class GatewayConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self._queue.append(
-            Request(
-                self._parser.get_method().decode("ascii"),
-                b"".join(self._url).decode("latin-1"),
-                self._headers,
-                self._version,
-                body,
-                self._keep_alive,
-                self,
-            )
-        )
+        request, self._head = self._head, None
+        if request is None:  # no head: cannot happen with llhttp
+            raise RequestTooLarge(400, "NoHead")
+        request.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._queue.append(request)
         self._url, self._headers, self._body = [], [], []
         if len(self._queue) >= MAX_QUEUED and self._reading and self.transport is not None:
             self._reading = False
@@ -282,7 +271,7 @@ class GatewayConnection(asyncio.Protocol):
                 break
             self._pending = item
             try:
-                response = self._handler(item, self._reply)
+                response = (item.then or self._handler)(item, self._reply)
             except Exception:  # a bug in the handler: no answer can be trusted, close
                 log.exception("the gateway's request handler failed; closing the connection")
                 self._pending = None
@@ -294,7 +283,40 @@ class GatewayConnection(asyncio.Protocol):
             if self._answer(item, response):
                 break
         if self._pending is None:
+            self._expectation()
             self._after_serving()
+
+    def _expectation(self) -> None:
+        """Decide on the head of a request that expects 100-continue, once every request before
+        it is answered and while none of its body has arrived (module docstring)."""
+        head = self._head
+        if (
+            head is None
+            or not head.expects_continue
+            or head.then is not None
+            or self._queue
+            or self._stopped
+            or self._body_size
+            or not self._writable
+            or self.transport is None
+        ):
+            return
+        if self._on_expect is None:
+            decision: Response | Handler = self._handler
+        else:
+            try:
+                decision = self._on_expect(head)
+            except Exception:  # a bug in the manager: no answer can be trusted, close
+                log.exception("the gateway's expectation handler failed; closing the connection")
+                self.close()
+                return
+        if isinstance(decision, Response):  # refused on its head: the body is never read
+            self._head = None
+            self._responses += 1
+            self._write(decision, head.version, head.method, True)
+            return
+        head.then = decision
+        self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _reply(self, response: Response) -> None:
         request, self._pending = self._pending, None

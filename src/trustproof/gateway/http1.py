@@ -54,8 +54,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Credentials a proxy consumes, and framing it recomputes, on requests it relays.
-CONSUMED = frozenset({"authorization", "proxy-authorization", "host", "content-length"})
+# Credentials a proxy consumes, and framing it recomputes, on requests it relays; and the
+# expectation it met itself (it relays a whole body: the service must not be asked for a 100).
+CONSUMED = frozenset({"authorization", "proxy-authorization", "host", "content-length", "expect"})
 
 
 def end_to_end(

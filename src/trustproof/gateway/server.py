@@ -41,6 +41,7 @@ import socket
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
+from functools import partial
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -54,7 +55,14 @@ from trustproof.gateway.connections import (
     TimedServer,
     Verified,
 )
-from trustproof.gateway.h1server import GatewayConnection, Malformed, Reply, Request, Response
+from trustproof.gateway.h1server import (
+    GatewayConnection,
+    Handler,
+    Malformed,
+    Reply,
+    Request,
+    Response,
+)
 from trustproof.gateway.headers import identity_claims
 from trustproof.gateway.http1 import UpstreamError, end_to_end
 from trustproof.gateway.limits import ConnectionLimits
@@ -68,6 +76,10 @@ from trustproof.tls import load_svid, server_context, trust
 log = logging.getLogger("trustproof.gateway")
 UPSTREAM_TIMEOUT = 30.0  # seconds for one forwarded request, connecting included
 _NOT_RELAYED = frozenset({"content-length", "server"})
+_MALFORMED = {
+    413: f"the request body is larger than {MAX_BODY} bytes; nothing was forwarded",
+    417: "the only expectation the gateway meets is Expect: 100-continue; nothing was forwarded",
+}
 
 
 class Gateway:
@@ -135,6 +147,7 @@ class Gateway:
             self._pool = self._new_pool()
             server = self._server = TimedServer(self._handle, limits=self.limits)
             server.on_malformed = self._refuse_malformed
+            server.on_expect = self._decide  # Expect: 100-continue: decided on the head
             host, port = sock.getsockname()[:2]
             self._acceptor = AcceptLoop(
                 sock,
@@ -227,6 +240,12 @@ class Gateway:
     def _handle(self, request: Request, reply: Reply) -> Response | None:
         """The answer to `request` now (a refusal), or None when it is forwarded: `reply` gets
         the answer when the service's response is in."""
+        decision = self._decide(request)
+        return decision if isinstance(decision, Response) else decision(request, reply)
+
+    def _decide(self, request: Request) -> Response | Handler:
+        """The decision on `request`'s head, audited: a refusal, or what forwards the request
+        once its body is in (at once, or after a 100 Continue: `h1server.ExpectHandler`)."""
         start = time.perf_counter_ns()
         request_id = secrets.token_hex(16)
         handshake_us = None
@@ -277,7 +296,7 @@ class Gateway:
                 verdict.detail,
                 error=verdict.error,
             )
-        return self._forward(request, request_id, verdict, start, reply)
+        return partial(self._forward, request_id=request_id, verdict=verdict, start=start)
 
     def _refuse_malformed(self, connection: GatewayConnection, malformed: Malformed) -> Response:
         """A request the HTTP parser refused: one audit event (stage http, reason
@@ -326,14 +345,12 @@ class Gateway:
             status,
             "http",
             "malformed-request",
-            "the request is not valid HTTP/1.1; nothing was forwarded"
-            if status != 413
-            else f"the request body is larger than {MAX_BODY} bytes; nothing was forwarded",
+            _MALFORMED.get(status, "the request is not valid HTTP/1.1; nothing was forwarded"),
             error="invalid_request",
         )
 
     def _forward(
-        self, request: Request, request_id: str, verdict: Verdict, start: int, reply: Reply
+        self, request: Request, reply: Reply, *, request_id: str, verdict: Verdict, start: int
     ) -> Response | None:
         pool, target = self._pool, verdict.upstream_target
         if pool is None or not target:  # not started, or a bug: refuse
