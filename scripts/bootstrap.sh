@@ -26,6 +26,8 @@ declare -A NEEDS=(
   [podman]="podman --version"
   [runc]="runc --version"
   [python3-minimal]="test -x /usr/bin/python3 && command -v ldd"
+  # the gateway's Expect: 100-continue integration test drives a real curl
+  [curl]="command -v curl"
 )
 
 missing=()
