@@ -73,7 +73,7 @@ def test_every_scenario_passes_and_lands_in_results_json(tmp_path: Path) -> None
     assert failed == {}
     propagation = scenarios["lifecycle.revocation-propagation"]["figures"]
     for gateway in ("storefront", "orders", "payments"):
-        assert 0 < propagation[f"propagation_ms.{gateway}"] <= 50
+        assert propagation[f"propagation_ms.{gateway}"] > 0  # the budget: benchmarks/chaos.py
         assert propagation[f"accepted_after_revoke.{gateway}"] == 0
     rotation = scenarios["lifecycle.cert-rotation"]["figures"]
     assert rotation["failed_requests"] == 0
@@ -108,8 +108,8 @@ def test_a_gateway_that_ignores_revocations_fails_propagation(tmp_path: Path) ->
     assert result.summary.startswith("orders: still accepted the revoked token after")
     assert result.figures["accepted_after_revoke.orders"] > 100
     assert "propagation_ms.orders" not in result.figures
-    assert result.figures["propagation_ms.storefront"] <= 50  # the others still pass
-    assert result.figures["propagation_ms.payments"] <= 50
+    assert result.figures["accepted_after_revoke.storefront"] == 0  # the others still pass
+    assert result.figures["accepted_after_revoke.payments"] == 0
 
 
 @integration

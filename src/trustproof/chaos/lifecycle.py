@@ -63,7 +63,11 @@ async def revocation_propagation(env: ScenarioEnv, rec: Recorder) -> ScenarioRes
     endpoint with its caller's certificate, and the same token is replayed about every
     millisecond until that gateway refuses it. Passes when every gateway refuses with
     ``token-revoked`` (its audit event agreeing) within `PROPAGATION_BUDGET_MS` of the revoke
-    call returning. The time measured includes one request's round trip, so it is an upper bound.
+    call returning. The time measured includes one request's round trip, so it is an upper bound:
+    when the very first replay after the revocation was answered is refused (nothing accepted
+    after it), the gateway had the revocation before it judged any replay, and a round trip over
+    the budget (a loaded machine) is noted, not failed; once a replay was accepted after the
+    revocation, the refusal must come within the budget.
     """
     chosen = targets(env.spec, env.view.gateways())
     introspecting = targets(env.spec, own_validators(env.spec, revocation="introspection"))
@@ -139,8 +143,16 @@ async def _propagate(env: ScenarioEnv, rec: Recorder, target: Target, token: Sec
             return f"refused for {result.reason}, not {REVOKED} ({shown(result)})"
         if audit_reason(result) != REVOKED:
             return f"the audit event says {audit_reason(result)!r}, not {REVOKED!r}"
-        if elapsed > PROPAGATION_BUDGET_MS:
+        if elapsed > PROPAGATION_BUDGET_MS and accepted:
             return f"took {elapsed:.1f} ms (budget {PROPAGATION_BUDGET_MS:.0f} ms)"
+        # Refused with no replay accepted after the revocation was answered: the gateway knew
+        # before the first replay was judged, however long that replay's round trip took on a
+        # loaded machine (a round trip over budget is noted, not failed).
+        if elapsed > PROPAGATION_BUDGET_MS:
+            rec.note(
+                f"{name}: the first replay after the revocation was already refused; its round "
+                f"trip alone took {elapsed:.1f} ms (machine load), an upper bound"
+            )
         return ""
     waited = (time.perf_counter() - start) * 1000
     rec.figure(f"accepted_after_revoke.{name}", accepted)
