@@ -30,6 +30,7 @@ from trustproof.sandbox.choice import isolation_missing
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.firewall import DropCount
 from trustproof.sandbox.netns import NETNS_ETC, NETNS_RUN
+from trustproof.sandbox.procinfo import start_time
 from trustproof.tls import client_context, load_svid
 
 pytestmark = [
@@ -228,6 +229,22 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def recorded_process(run: Path, name: str) -> tuple[int, str]:
+    """The pid and kernel start time of the process the run recorded as `name` (``<run>/pids``:
+    ``pgid starttime name`` lines)."""
+    for line in (run / "pids").read_text().splitlines():
+        pid, started, recorded_name = line.split(" ", 2)
+        if recorded_name == name:
+            return int(pid), started
+    raise AssertionError(f"no {name} in {run / 'pids'}")
+
+
+def ended(pid: int, started: str) -> bool:
+    """Whether the process `pid` that started at `started` has ended (a zombie has; a live
+    process with that pid and another start time is another process: it has too)."""
+    return not alive(pid) or start_time(pid) != started
+
+
 def test_down_removes_the_namespaces_after_the_controller_and_reaper_were_sigkilled(
     tmp_path: Path,
 ) -> None:
@@ -272,9 +289,13 @@ def test_the_reaper_removes_the_namespaces_when_the_controller_is_sigkilled(
     state: dict[str, Any] = json.loads((run / "state.json").read_text())
     prefix = next(iter(state["namespaces"].values())).rsplit("-", 1)[0]
     try:
+        reaper, reaper_started = recorded_process(run, "reaper")
         assert len(namespaces_named(prefix)) == 3
         os.kill(state["controller_pid"], signal.SIGKILL)
-        assert wait_until(lambda: namespaces_named(prefix) == [], 20)
+        # The reaper deletes the namespaces, then writes its log line, then exits: only its exit
+        # says the log is complete (the namespaces are gone a moment before the line is written).
+        assert wait_until(lambda: ended(reaper, reaper_started), 30)
+        assert namespaces_named(prefix) == []
         assert "network namespace" in (run / "logs" / "reaper.log").read_text()
     finally:
         trustproof("down", "--run-dir", "run", cwd=tmp_path)

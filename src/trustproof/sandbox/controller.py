@@ -192,7 +192,8 @@ class Sandbox:
         await self._spawn_reaper()
         if self.network is not None:  # namespaces, hub, firewalls: before anything listens
             self._cleanups.append(self.network.close)
-            await self.network.build()
+            assert self._reaper is not None  # noqa: S101 (spawned above)
+            await self.network.build(guard=self._reaper.guard)
             self.namespaces = self.network.namespaces
         self.fabric = fabric = await TrustFabric.start(
             spec, clock=self.clock, sock=self.ports.bind("127.0.0.1")

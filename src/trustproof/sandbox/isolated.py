@@ -25,7 +25,8 @@ the firewalls' drop counters (`trustproof.sandbox.egress_events`).
 
 Fail closed: any step that fails stops the start with a `SandboxError`, and `close` deletes
 whatever was made; the names are in the run's ledger before they exist (`netns.Ledger`), so the
-reaper and `trustproof down` delete them after a SIGKILLed controller too.
+reaper and `trustproof down` delete them after a SIGKILLed controller too (each ``ip netns add``
+holds the reaper's guard, so the reaper waits for one still in flight: `sandbox.reaper`).
 """
 
 from __future__ import annotations
@@ -118,14 +119,17 @@ class IsolatedNetwork:
         self.egress_ledger = EgressLedger(read_drops=self.drops)
         self._reserved: list[socket.socket] = []
         self._made: list[str] = []
+        self._guard: int | None = None
 
     def ns_name(self, service: str) -> str:
         return f"tp-{self.run8}-{service}"
 
     # -- build ----------------------------------------------------------------------------------
 
-    async def build(self) -> None:
-        """Create everything, or raise `SandboxError` (the caller's `close` removes the rest)."""
+    async def build(self, *, guard: int | None = None) -> None:
+        """Create everything, or raise `SandboxError` (the caller's `close` removes the rest).
+        `guard`: the reaper's (`Reaper.guard`), held by each ``ip netns add``."""
+        self._guard = guard
         if "hub" in self.spec.services:
             raise SandboxError(
                 "a service named 'hub' would share the name of the sandbox's hub namespace "
@@ -150,7 +154,7 @@ class IsolatedNetwork:
     def _create(self, name: str) -> NetNamespace:
         self.ledger.add(name)  # recorded before it exists: `down` finds it whatever happens next
         self._made.append(name)
-        return NetNamespace.create(name, lo=False)  # lo comes up in the batches below
+        return NetNamespace.create(name, lo=False, guard=self._guard)  # lo: in the batches below
 
     def _build_links(self) -> None:
         self.hub = Hub(self._create(self.ns_name("hub")))  # first: it sets up /run/netns
@@ -159,7 +163,12 @@ class IsolatedNetwork:
             self.ledger.add(name)
             self._made.append(name)
         with ThreadPoolExecutor(max_workers=8) as pool:  # one `ip netns add` each, at once
-            made = list(pool.map(lambda name: NetNamespace.create(name, lo=False), names.values()))
+            made = list(
+                pool.map(
+                    lambda name: NetNamespace.create(name, lo=False, guard=self._guard),
+                    names.values(),
+                )
+            )
         self.namespaces = dict(zip(names, made, strict=True))
         self.hub.build()
         by_ns = self.hub.attach(list(self.namespaces.values()))

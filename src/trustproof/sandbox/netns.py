@@ -12,7 +12,9 @@ The main thread never switches. Python 3.11 has no ``os.setns``: libc's is calle
 
 Every name this run creates is written to the run's ledger (``<run>/netns``) *before* it is
 created, so `remove_recorded` (the reaper and `trustproof down`) deletes it — and its
-``/etc/netns/<name>`` directory — also after the controller was SIGKILLed. Only names of the
+``/etc/netns/<name>`` directory — also after the controller was SIGKILLed. An ``ip netns add``
+still running when the controller dies would make its namespace after the reaper looked: it holds
+the reaper's guard (`NetNamespace.create`'s `guard`), which the reaper outwaits. Only names of the
 sandbox's own form (``tp-<8 hex>-<name>``) are ever deleted from a ledger.
 """
 
@@ -64,10 +66,12 @@ def run_ip(
     tool_name: str = "",
     hint: str = "",
     timeout: float = IP_TIMEOUT_SECONDS,
+    pass_fds: tuple[int, ...] = (),
 ) -> str:
     """Run ``ip ARGS`` (stdin for ``-batch -``; ``netns exec NS TOOL …`` for a tool inside a
     namespace); its output, or a `SandboxError` saying `what` failed with the tool's own words
-    (`tool_name`: how to name it, default the ``ip`` command line; `hint`: what to do)."""
+    (`tool_name`: how to name it, default the ``ip`` command line; `hint`: what to do;
+    `pass_fds`: descriptors ``ip`` keeps open until it exits)."""
     tool = ip_tool()
     if tool is None:
         raise SandboxError(f"{what}: iproute2's `ip` is not installed", "apt-get install iproute2")
@@ -79,6 +83,7 @@ def run_ip(
             text=True,
             timeout=timeout,
             check=False,
+            pass_fds=pass_fds,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxError(f"{what}: {exc}") from None
@@ -155,12 +160,18 @@ class NetNamespace:
         return NETNS_ETC / self.name
 
     @classmethod
-    def create(cls, name: str, *, lo: bool = True) -> NetNamespace:
+    def create(cls, name: str, *, lo: bool = True, guard: int | None = None) -> NetNamespace:
         """``ip netns add NAME`` with its loopback up (record it in the ledger first); `lo`
-        False leaves that to the caller's own ``ip -batch``."""
+        False leaves that to the caller's own ``ip -batch``. `guard`: the reaper's guard
+        (`Reaper.guard`), held by ``ip`` while it makes the namespace, so that a reaper woken by
+        this process's death waits for it before deleting what the ledger names."""
         if not NAME_FORM.match(name):
             raise SandboxError(f"bad network namespace name {name!r}")
-        run_ip(["netns", "add", name], what=f"cannot create network namespace {name}")
+        run_ip(
+            ["netns", "add", name],
+            what=f"cannot create network namespace {name}",
+            pass_fds=() if guard is None else (guard,),
+        )
         ns = cls(name)
         if lo:
             run_ip(["-n", name, "link", "set", "lo", "up"], what=f"cannot bring up lo in {name}")

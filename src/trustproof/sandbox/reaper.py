@@ -4,9 +4,15 @@
     ...
     reaper.dismiss()                         # after a clean stop: nothing is left to do
 
-It runs ``python -m trustproof.sandbox.reaper RUN_DIR PID START_TIME`` in its own session (so
-nothing aimed at the controller's process group reaches it) and waits for the controller — that
-pid with that kernel start time — to end, by a pidfd (no polling). If the controller ends without
+It runs ``python -m trustproof.sandbox.reaper RUN_DIR PID START_TIME GUARD_FD`` in its own session
+(so nothing aimed at the controller's process group reaches it) and waits for the controller — that
+pid with that kernel start time — to end, by a pidfd (no polling). Then it waits for the guard: the
+read end of a pipe whose write end (`Reaper.guard`) the controller holds and hands to each child
+that makes something the reaper must delete by name (``ip netns add``, see `netns.NetNamespace`).
+A child in flight when the controller is SIGKILLed would otherwise make its namespace just after
+the reaper looked for it, and leave it behind with no ledger line left to find it by: the pipe
+reads end-of-file only once the last holder has exited (bounded by `GUARD_TIMEOUT_SECONDS`, for a
+process that forked without exec and kept the pipe). If the controller ends without
 dismissing it (SIGKILL, a crash, the OOM killer), the reaper does what `trustproof down` would:
 SIGKILL every process group the run recorded (never one whose number now names another process;
 see `PidRegistry`), remove the run's containers (`sandbox.containers.remove_recorded`), delete
@@ -39,15 +45,18 @@ from trustproof.sandbox.procinfo import start_time
 from trustproof.sandbox.rundir import RunDir
 
 DISMISS_TIMEOUT_SECONDS = 5.0
+GUARD_TIMEOUT_SECONDS = 15.0  # longer than any `ip` call the controller waits for (netns)
 PREVIOUS_TIMEOUT_SECONDS = 15.0
 NAME = "reaper"
 
 
 @dataclass
 class Reaper:
-    """The controller's handle on its reaper."""
+    """The controller's handle on its reaper. `guard`: the write end of the reaper's guard pipe
+    (see the module docstring), to pass (``pass_fds``) to children the reaper must outwait."""
 
     process: subprocess.Popen[bytes]
+    guard: int
 
     @classmethod
     def spawn(cls, run: RunDir, registry: PidRegistry) -> Reaper:
@@ -59,6 +68,7 @@ class Reaper:
             raise OSError("cannot read this process's start time from /proc")
         log = run.log(NAME)
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        guard_read, guard = os.pipe()  # both close-on-exec: only the children named get one
         try:
             process = subprocess.Popen(
                 [
@@ -68,17 +78,23 @@ class Reaper:
                     str(run.path),
                     str(me),
                     started,
+                    str(guard_read),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=fd,
                 stderr=fd,
                 start_new_session=True,  # not in the controller's group, no parent-death signal
                 close_fds=True,  # nothing of the controller's (listening sockets) stays open
+                pass_fds=(guard_read,),
             )
+        except BaseException:
+            os.close(guard)
+            raise
         finally:
             os.close(fd)
+            os.close(guard_read)
         registry.add(process.pid, NAME)
-        return cls(process)
+        return cls(process, guard)
 
     @property
     def pid(self) -> int:
@@ -86,6 +102,9 @@ class Reaper:
 
     def dismiss(self) -> None:
         """Tell the reaper the controller stopped cleanly; wait for it to exit."""
+        if self.guard >= 0:
+            os.close(self.guard)
+            self.guard = -1
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
@@ -144,6 +163,18 @@ def wait_for_exit(pid: int, started: str) -> None:
         os.close(pidfd)
 
 
+def wait_for_holders(guard: int, timeout: float = GUARD_TIMEOUT_SECONDS) -> bool:
+    """Return once every process holding the guard pipe's write end has exited (end-of-file on
+    `guard`, its read end), or after `timeout`; whether they all had. Nobody writes to it."""
+    deadline = time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(guard, select.POLLIN)
+    while (left := deadline - time.monotonic()) > 0:
+        if poller.poll(left * 1000) and not os.read(guard, 512):
+            return True
+    return False
+
+
 def reap(run: RunDir) -> list[str]:
     """Kill what the run recorded, delete its outside directories and its keys; returns what
     was killed (for the log)."""
@@ -173,12 +204,21 @@ def _dismissed(signum: int, _: FrameType | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or not argv[1].isdigit():
-        print("usage: python -m trustproof.sandbox.reaper RUN_DIR PID START_TIME", file=sys.stderr)
+    if len(argv) != 4 or not argv[1].isdigit() or not argv[3].isdigit():
+        print(
+            "usage: python -m trustproof.sandbox.reaper RUN_DIR PID START_TIME GUARD_FD",
+            file=sys.stderr,
+        )
         return 2
-    run, pid, started = RunDir(Path(argv[0])), int(argv[1]), argv[2]
+    run, pid, started, guard = RunDir(Path(argv[0])), int(argv[1]), argv[2], int(argv[3])
     signal.signal(signal.SIGTERM, _dismissed)
     wait_for_exit(pid, started)
+    if not wait_for_holders(guard):
+        print(
+            f"a process still held the reaper's guard after {GUARD_TIMEOUT_SECONDS:g} s; "
+            "cleaning up anyway",
+            flush=True,
+        )
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, finish the job
     killed = reap(run)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
