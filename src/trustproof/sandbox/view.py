@@ -48,6 +48,7 @@ from trustproof.sandbox.http_client import (
     OFFERS_ONLY,
     STALE_CONNECTION,
     TIMEOUT_S,
+    BoundedIdleConnector,
     aiohttp_exchange,
     offer_only,
 )
@@ -125,8 +126,9 @@ class LiveView(TrustFaults):
         # aiohttp keys pooled connections by TLS context, and contexts are cached per identity:
         # a connection is only ever reused by the identity that made it. At most 3 per identity
         # and boundary: a few kept-alive connections beat a handshake per concurrent case
-        # (measured on the shop: 255 -> 370 cases/s).
-        pooled = aiohttp.TCPConnector(limit=64, limit_per_host=3, keepalive_timeout=30)
+        # (measured on the shop: 255 -> 370 cases/s). Idle ones for at most 16 identity and
+        # boundary pairs at a time (`BoundedIdleConnector`: a large spec's peak memory).
+        pooled = BoundedIdleConnector(limit=64, limit_per_host=3, keepalive_timeout=30)
         view = cls(
             sandbox,
             aiohttp.ClientSession(connector=fresh, auto_decompress=False),
