@@ -11,9 +11,10 @@ reference:
                cases (every k-th case in generation order: the same mix of probes); the results
                document is built as ``trustproof run`` writes it. Figures: cases/s (the suite's
                own figure), time per case, the suite's CPU time per case in that process (steadier
-               than wall time on a shared machine), and the child's peak RSS (``ru_maxrss``: the trustproof process with its
-               in-process gateways; the services are other processes). Reference: the 1x figures
-               of the same run (flat = the same time per case and memory at 16x).
+               than wall time on a shared machine), and the child's peak RSS (``ru_maxrss``: the
+               trustproof process with its in-process gateways; the services are other
+               processes). Reference: the 1x figures of the same run (flat = the same time per
+               case and memory at 16x).
 * Cedar        µs per decision through `CedarPolicyEngine.decide` (the call the gateway makes; the
                decision cache off) over every cell of the matrix, with the policy slices warm —
                and the same engine without slicing (every policy evaluated). Reference: the shop's
