@@ -1,5 +1,9 @@
 """Kept-alive connections for the exact requests (`trustproof.sandbox.rawhttp`): path and request
 tricks need no handshake of their own, and a TLS handshake per trick was most of the suite's time.
+The view sends its other kept-alive requests here too when aiohttp would send them unchanged
+(`writable_as_is`: a printable ASCII target, latin-1 header values), so one connection per
+identity and server serves both (each client had its own: a handshake more per pair), and the raw
+client costs less per request than aiohttp's.
 
 One pool per address and TLS context — the view caches one context per presented identity, so a
 connection is only ever reused by the identity that opened it — with at most `PER_KEY`
@@ -30,6 +34,7 @@ import ssl
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from trustproof.sandbox.rawhttp import (
     RawTarget,
@@ -61,6 +66,14 @@ CONNECTION_HEADERS = frozenset(
 connection (``Connection: close``), as before the pool."""
 
 Key = tuple[str, int, ssl.SSLContext | None]
+_UNWRITABLE = frozenset("\r\n\x00")  # what `encode_request` refuses in any part
+
+
+def raw_target(base: str, context: ssl.SSLContext | None, timeout_s: float) -> RawTarget:
+    """Where a request to the base URL `base` goes (TLS with `context`, plain TCP without)."""
+    url = urlsplit(base)
+    port = url.port or (80 if context is None else 443)
+    return RawTarget(url.hostname or "127.0.0.1", port, context, timeout_s)
 
 
 def reusable_request(method: str, headers: Sequence[tuple[str, str]]) -> bool:
@@ -69,6 +82,24 @@ def reusable_request(method: str, headers: Sequence[tuple[str, str]]) -> bool:
     if method.strip().upper() == "CONNECT":
         return False
     return not any(name.strip().lower() in CONNECTION_HEADERS for name, _ in headers)
+
+
+def writable_as_is(method: str, target: str, headers: Sequence[tuple[str, str]]) -> bool:
+    """Whether a request aiohttp would send could go through this pool unchanged: a target of
+    printable ASCII (aiohttp would percent-encode anything else), a method token, and header
+    names and values `encode_request` writes (latin-1, no CR, LF or NUL)."""
+    if not (method.isascii() and method.isalpha()):
+        return False
+    if not target.startswith("/") or not all(" " < char < "\x7f" for char in target):
+        return False
+    for name, value in headers:
+        if _UNWRITABLE.intersection(name + value):
+            return False
+        try:
+            (name + value).encode("latin-1")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 @dataclass

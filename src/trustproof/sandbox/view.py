@@ -6,7 +6,9 @@
 
 It owns the HTTP clients (a fresh connection per attempt where the handshake matters, kept-alive
 ones elsewhere, pooled per presented identity; requests marked `exact` — path and request tricks
-— written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them),
+— written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them, and
+the other kept-alive requests on the same connections where aiohttp would send them unchanged:
+`rawpool.writable_as_is`),
 caches what probes present many times (client
 certificates, TLS contexts, valid tokens), and is the one place that touches sandbox internals:
 the policy swap of `override_policy()` and the leeway read of `leeway()` are here and nowhere
@@ -52,8 +54,8 @@ from trustproof.sandbox.http_client import (
     aiohttp_exchange,
     offer_only,
 )
-from trustproof.sandbox.rawhttp import RawTarget, host_header
-from trustproof.sandbox.rawpool import RawPool
+from trustproof.sandbox.rawhttp import host_header
+from trustproof.sandbox.rawpool import RawPool, raw_target, writable_as_is
 from trustproof.sandbox.revocation import revoke_in_sandbox
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
@@ -437,6 +439,13 @@ class LiveView(TrustFaults):
         )
         target, carried = placed_token(request)  # Authorization, query or cookie
         headers = [*request.headers, *carried]
+        if session is self.pooled and writable_as_is(request.method, target, headers):
+            # the kept-alive connections the exact requests use (`RawPool`): one connection per
+            # identity and server serves both, and the raw client costs less per request
+            plain_or_tls = None if isinstance(context, bool) else context
+            where = raw_target(base, plain_or_tls, TIMEOUT_S)
+            host = host_header("as-is", where.host, where.port)
+            return await self._raw.send(where, request.method, target, host, headers, request.body)
 
         return await aiohttp_exchange(
             session,
@@ -451,14 +460,9 @@ class LiveView(TrustFaults):
     async def _send_exact(self, request: HttpRequest) -> Exchange:
         """`request` written byte-exact by `trustproof.sandbox.rawhttp` (a kept-alive connection
         unless `fresh`, or the request touches the connection: `trustproof.sandbox.rawpool`)."""
-        url = urlsplit(self._base_url(request))
         plain = request.door != "ingress" or request.tls == "plaintext"
-        where = RawTarget(
-            url.hostname or "127.0.0.1",
-            url.port or (80 if plain else 443),
-            None if plain else self._context(request.cert, request.tls),
-            TIMEOUT_S,
-        )
+        context = None if plain else self._context(request.cert, request.tls)
+        where = raw_target(self._base_url(request), context, TIMEOUT_S)
         headers = list(request.headers)
         if request.token is not None:
             headers.append(("Authorization", f"Bearer {request.token.reveal()}"))
