@@ -9,11 +9,16 @@ It writes into `--dir` (0700):
 * ``token``                           a certificate-bound access token storefront -> orders (0600)
 * ``nginx/{cert,key,bundle}.pem``      a server SVID for the nginx reference
 
-then prints ``{"url": ..., "loop": ...}`` on stdout and serves until SIGTERM or SIGINT. On the
-way out it writes `--summary`: a JSON list with, per phase, the number of audit events and the
-median per-stage timings the gateway recorded in them; SIGHUP ends a phase (and starts a new
-sink). SIGUSR1 starts cProfile and SIGUSR2 stops it and writes the stats to `--profile` (so that
-only the measured phase is profiled).
+It also serves a floor reference on another port (``floor_url``): the same TLS context and the
+same HTTP/1.1 server side (`h1server.py`), answering every request at once with a small JSON body
+— no decision, no audit, no upstream: what one Python process on this TLS stack costs per request
+before the gateway does any work.
+
+Then it prints ``{"url": ..., "floor_url": ..., "loop": ...}`` on stdout and serves until SIGTERM
+or SIGINT. On the way out it writes `--summary`: a JSON list with, per phase, the number of audit
+events and the median per-stage timings the gateway recorded in them; SIGHUP ends a phase (and
+starts a new sink). SIGUSR1 starts cProfile and SIGUSR2 stops it and writes the stats to
+`--profile` (so that only the measured phase is profiled).
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ from pathlib import Path
 from trustproof.audit import MemorySink
 from trustproof.clock import SystemClock
 from trustproof.fabric import TrustFabric
+from trustproof.gateway.accept import AcceptLoop
 from trustproof.gateway.config import gateway_config
+from trustproof.gateway.connections import TimedServer
+from trustproof.gateway.h1server import Reply, Request, Response
 from trustproof.gateway.listener import ConnectionLimits
 from trustproof.gateway.pipeline import Pipeline
 from trustproof.gateway.proof import new_key
@@ -51,6 +59,10 @@ TTL = timedelta(minutes=30)
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def _answer_at_once(request: Request, reply: Reply) -> Response:
+    return Response(200, [("Content-Type", "application/json")], b'{"floor": true}')
 
 
 def summarize(sink: MemorySink) -> dict[str, object]:
@@ -101,6 +113,20 @@ async def serve(args: argparse.Namespace, loop_name: str) -> None:
             limits=ConnectionLimits(max_requests=1_000_000),
         )
         await gateway.start(bind_loopback())
+        limits = ConnectionLimits(max_requests=1_000_000)
+        floor = TimedServer(_answer_at_once, limits=limits)
+        floor_sock = bind_loopback()
+        floor_host, floor_port = floor_sock.getsockname()[:2]
+        floor_loop = AcceptLoop(
+            floor_sock,
+            ssl_context=gateway.context,
+            limits=limits,
+            factory=floor,
+            held=lambda: len(floor.connections),
+            abandoned=floor.abandoned,
+            name="floor",
+        )
+        floor_loop.start()
 
         bundle = fabric.ca.bundle_pem()
         caller = fabric.issue(CALLER, ttl=TTL)
@@ -145,8 +171,13 @@ async def serve(args: argparse.Namespace, loop_name: str) -> None:
         loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
         loop.add_signal_handler(signal.SIGUSR2, stop_profile)
         loop.add_signal_handler(signal.SIGHUP, end_phase)
-        print(json.dumps({"url": gateway.url, "loop": loop_name}), flush=True)
+        floor_url = f"https://{floor_host}:{floor_port}"
+        print(
+            json.dumps({"url": gateway.url, "floor_url": floor_url, "loop": loop_name}), flush=True
+        )
         await stop.wait()
+        await floor_loop.stop()
+        await floor.shutdown()
     finally:
         if gateway is not None:
             await gateway.close()

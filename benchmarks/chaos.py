@@ -8,11 +8,14 @@ revocation storm's propagation against a same-run reference.
                      (from the token service's acceptance of a tracked revocation to the
                      gateway's first refusal of a replay, both on the sandbox's clock: the
                      revocation list's `revoked_at` and the refused request's audit `time`;
-                     replays run back to back from before the revocation, and their spacing
-                     at the gateway bounds the resolution), what the client saw (reading the
-                     answer to reading the refusal), resident memory growth
+                     replays run back to back from before the revocation in two streams, the
+                     cell's served request and a probe the gateway judges without forwarding
+                     (`trustproof.chaos.storm_tracking`); their spacing at the gateway bounds
+                     the resolution), the served stream alone (the measure before the probes),
+                     what the client saw (reading the answer to reading the refusal), the
+                     event loop's lag (a 1 ms sleep's lateness), resident memory growth
 * reference          in the same sandbox, one revocation at a time with nothing else running:
-                     the same two times (median and p99 of `REFERENCE_SAMPLES`)
+                     the same two times (median and p99 of `REFERENCE_SAMPLES`), the loop's lag
 
 * service links     ``network-fault`` with ``link: service`` (50 ms latency, resets, 50% loss
                      between each egress proxy and its callee's gateway): the calls' median
@@ -27,16 +30,20 @@ Target (issue 15): storm propagation p99 <= 50 ms. Run:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from trustproof.chaos.experiments import DECLARED_ONLY, DEFAULTS, experiment_ids
-from trustproof.chaos.faults_storm import PROPAGATION_BUDGET_MS, percentile, track
+from trustproof.chaos.faults_storm import PROPAGATION_BUDGET_MS, percentile
 from trustproof.chaos.scenario import ScenarioEnv, mint, targets
+from trustproof.chaos.storm_tracking import track
 from trustproof.loop import ENV as LOOP_ENV
 from trustproof.loop import choose
 from trustproof.loop import run as run_loop
@@ -46,9 +53,31 @@ from trustproof.spec.chaos import Experiment
 from trustproof.spec.values import Count, Duration, Name
 from trustproof.suite.scenarios import run_experiments
 
+T = TypeVar("T")
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
 REFERENCE_SAMPLES = 50
 MAX_SECONDS = 20.0  # the reference loop's bound
+LAG_TICK_S = 0.001
+
+
+async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
+    """How late the sandbox's event loop wakes a 1 ms sleep, in ms, until `stop` (what every
+    request the gateways handle in the meantime also waits, once per wake-up)."""
+    while not stop.is_set():
+        begun = time.perf_counter()
+        await asyncio.sleep(LAG_TICK_S)
+        lags.append((time.perf_counter() - begun - LAG_TICK_S) * 1000)
+
+
+async def lagged(work: Awaitable[T]) -> tuple[T, list[float]]:
+    """`work`'s result, and the event loop's lag (ms per wake-up) while it ran."""
+    stop, lags = asyncio.Event(), list[float]()
+    monitor = asyncio.ensure_future(loop_lag(stop, lags))
+    try:
+        return await work, lags
+    finally:
+        stop.set()
+        await monitor
 
 
 async def reference(sandbox: Sandbox) -> tuple[list[float], list[float]]:
@@ -80,9 +109,9 @@ async def figures(
     chosen = list(zip(experiment_ids(every), every, strict=True))
     async with Sandbox.from_file(SHOP, run_dir=run_dir, backend_choice=backend) as sandbox:
         start = time.perf_counter()
-        results = await run_experiments(sandbox, chosen)
+        results, lags = await lagged(run_experiments(sandbox, chosen))
         total = time.perf_counter() - start
-        ref, ref_client = await reference(sandbox)
+        (ref, ref_client), ref_lags = await lagged(reference(sandbox))
         links = [] if storm_only else await run_experiments(sandbox, list(LINKS))
     return {
         "loop": choose()[0],
@@ -105,6 +134,11 @@ async def figures(
         "reference_client_p50_ms": percentile(ref_client, 0.5),
         "reference_client_p99_ms": percentile(ref_client, 0.99),
         "reference_samples": len(ref),
+        # the loop's lag over the experiments (the storm alone with --storm-only) / the reference
+        "loop_lag_p50_ms": percentile(lags, 0.5),
+        "loop_lag_p99_ms": percentile(lags, 0.99),
+        "reference_loop_lag_p50_ms": percentile(ref_lags, 0.5),
+        "reference_loop_lag_p99_ms": percentile(ref_lags, 0.99),
     }
 
 
@@ -177,8 +211,25 @@ def main() -> int:
         )
         print(f"{'propagation max':34} {storm['propagation_max_ms']:>10.1f}ms")
         print(
-            f"{'replay spacing at the gateway':34} {storm['replay_gap_p50_ms']:>10.1f}ms   "
+            f"{'probe spacing at the gateway':34} {storm['probe_gap_p50_ms']:>10.1f}ms   "
             "(median: the sampling's resolution)"
+        )
+        print(
+            f"{'served stream alone p50/p99':34} {storm['served_refusal_p50_ms']:>6.1f}/"
+            f"{storm['served_refusal_p99_ms']:.1f}ms   (the measure before the probes)"
+        )
+        print(
+            f"{'served replay spacing at the gateway':34} {storm['replay_gap_p50_ms']:>10.1f}ms   "
+            "(median)"
+        )
+        print(
+            f"{'  of which upstream (allowed replay)':34} "
+            f"{storm.get('replay_upstream_p50_ms', float('nan')):>10.1f}ms   "
+            "(median: the gateway's upstream exchange)"
+        )
+        print(
+            f"{'event loop lag p50/p99':34} {found['loop_lag_p50_ms']:>6.1f}/"
+            f"{found['loop_lag_p99_ms']:.1f}ms   (a 1 ms sleep's lateness, over the experiments)"
         )
         print(
             f"{'client: answer to refusal p50/p99':34} "
@@ -193,6 +244,10 @@ def main() -> int:
         print(
             f"{'reference: client p50/p99':34} {found['reference_client_p50_ms']:>6.1f}/"
             f"{found['reference_client_p99_ms']:.1f}ms"
+        )
+        print(
+            f"{'reference: event loop lag p50/p99':34} {found['reference_loop_lag_p50_ms']:>6.1f}/"
+            f"{found['reference_loop_lag_p99_ms']:.1f}ms"
         )
     if found["links"]:
         print_links(found["links"])

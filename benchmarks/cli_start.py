@@ -7,6 +7,10 @@ median wall time is printed next to references measured the same way in the same
 * reference `python -c "import click"`  the interpreter and the command-line library
 * `trustproof --version`                imports no command module
 * `trustproof validate <shop spec>`      the spec, its Cedar policies, the offline checks
+* `trustproof plan <shop spec>`          the same, the expected matrix drawn as tables (rich), the
+                                          backend `run` would use (no target here: ≤ 1 s at 16x
+                                          in `benchmarks/scale.py`)
+* `trustproof policy test <shop spec>`   the same, every cell of the matrix decided by Cedar
 * `trustproof token ... --run-dir <empty>`  the light control client (fails at once, exit 3:
                                           no sandbox runs there; the start-up is what is measured)
 * `trustproof cert ... --run-dir <empty>`   the same for `cert`
@@ -65,6 +69,8 @@ def main() -> None:
             ("reference: python -c 'import click'", [python, "-c", "import click"], 0, False),
             ("trustproof --version", [*command, "--version"], 0, True),
             ("trustproof validate (shop)", [*command, "validate", str(SHOP)], 0, True),
+            ("trustproof plan (shop)", [*command, "plan", str(SHOP)], 0, False),
+            ("trustproof policy test (shop)", [*command, "policy", "test", str(SHOP)], 0, False),
             (
                 "trustproof token (no sandbox)",
                 [*command, "token", "a", "--aud", "b", "--run-dir", empty],

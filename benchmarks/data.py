@@ -32,7 +32,7 @@ from trustproof.datastores import PostgresServer
 from trustproof.datastores.pgseed import seed_tables
 from trustproof.identity import CertificateAuthority
 from trustproof.spec import load_spec
-from trustproof.spec.model import DataRule
+from trustproof.spec.data import DataRule
 
 SHOP = Path(__file__).resolve().parents[1] / "examples" / "shop" / "trustproof.yaml"
 COLUMNS = ("id", "email", "full_name", "phone", "address", "card_number", "iban", "birth_date",

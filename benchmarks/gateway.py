@@ -1,6 +1,6 @@
 """Gateway added latency and throughput: the trustproof gateway against a direct call and nginx.
 
-Three targets serve the same request (``GET /orders/7`` with a bearer token) from the same upstream
+Four targets serve the same request (``GET /orders/7`` with a bearer token) from the same upstream
 process (a minimal uvloop HTTP server, `_upstream.py`):
 
 * direct    the upstream over plain HTTP: the floor
@@ -8,6 +8,8 @@ process (a minimal uvloop HTTP server, `_upstream.py`):
             with the storefront's X.509-SVID, the certificate-bound token validated, the Cedar
             policy decided, the audit event written to a `MemorySink`, then forwarded over its
             keep-alive pool
+* floor     the gateway process's TLS context and HTTP/1.1 server side answering at once (no
+            decision, no audit, no upstream): the least one Python process on this stack costs
 * nginx     nginx as an mTLS reverse proxy (``ssl_verify_client on`` with the sandbox CA, upstream
             keep-alive pool), one worker by default like the gateway's one process: the reference
             measured in the same run
@@ -126,7 +128,9 @@ def check_refusals(children: Children, targets: list[Target], token: Path) -> di
     refuse, and without a token the gateway refuses."""
     statuses: dict[str, int] = {}
     cases: list[tuple[Target, str, Path | None, str]] = [
-        (t, "no client certificate", token, "--no-client-cert") for t in targets if t.tls
+        (t, "no client certificate", token, "--no-client-cert")
+        for t in targets
+        if t.tls and t.key != "floor"
     ]
     cases += [(t, "no token", None, "") for t in targets if t.key == "gateway"]
     for target, case, with_token, flag in cases:
@@ -230,6 +234,16 @@ def run(
                 gateway_process.pid,
             ),
         ]
+        if "floor_url" in gateway:
+            targets.append(
+                Target(
+                    "floor",
+                    "TLS floor (no work)",
+                    gateway["floor_url"],
+                    material / "storefront",
+                    gateway_process.pid,
+                )
+            )
         nginx, why_not = (
             (None, "--no-nginx") if args.no_nginx else find_nginx(install=not args.no_install)
         )

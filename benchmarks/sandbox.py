@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from trustproof.sandbox.choice import isolation_missing
 from trustproof.sandbox.controller import Sandbox
-from trustproof.sandbox.isolated import isolation_missing
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "trustproof.yaml"
 

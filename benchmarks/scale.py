@@ -19,17 +19,22 @@ reference:
                decision cache off) over every cell of the matrix, with the policy slices warm —
                and the same engine without slicing (every policy evaluated). Reference: the shop's
                9 policies, same engine, measured alternating call by call with it (same load).
+               Floor: the bare `cedarpy.is_authorized` call on the same request's slice with the
+               same handles (policies, entities, schema; the context as a dict), alternating call
+               by call with the engine's decision: what is left around the call is the gap.
 * validate, plan, policy test
-               wall time of each command as a user runs it (a fresh ``trustproof`` process), and
-               the in-process part (no interpreter start, no imports). Reference: the same
+               wall time of each command as a user runs it (a fresh ``trustproof`` process), its
+               CPU time (user + system: what the machine's other load does not inflate as much),
+               and the in-process part (no interpreter start, no imports). Reference: the same
                commands on the shop in the same run.
 
 Targets at the largest size: >= 500 cases/s, <= 250 MB, Cedar <= 100 µs per decision with 500
 policies, validate/plan/policy test <= 1 s. The machine is shared: absolute figures are noisy, the
 ratios to the references are what compares.
 
-Run: ``.venv/bin/python benchmarks/scale.py [--sizes 1,4,16] [--quick] [--json FILE]``.
-``--quick`` skips the live runs above 1x. Every child is bounded in cases (``--max-cases``) and
+Run: ``.venv/bin/python benchmarks/scale.py [--sizes 1,4,16] [--quick | --offline] [--json
+FILE]``. ``--quick`` skips the live runs above 1x, ``--offline`` all of them (Cedar and the
+commands only). Every child is bounded in cases (``--max-cases``) and
 time (RUN_TIMEOUT), every timing loop in count and time: about 5 minutes on a quiet machine.
 """
 
@@ -39,6 +44,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,12 +54,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cedarpy
 from _measure import MAX_SECONDS
 from _scale_spec import Generated, generate
 
 from trustproof.plan import expected_matrix
 from trustproof.policy import AccessRequest, CedarPolicyEngine
+from trustproof.policy.entities import ENTITY_TYPES, route_id
 from trustproof.policy.offline import representative_request
+from trustproof.policy.slicing import PolicySlicer
 from trustproof.spec import load_spec
 from trustproof.spec.model import Spec
 
@@ -167,15 +176,49 @@ def cedar_figures(spec: Spec, shop: Spec) -> dict[str, Any]:
     whole_us, shop_whole_us = paired(
         lambda i: whole.decide(requests[i % n]), lambda i: reference.decide(shop_requests[i % m])
     )
+    floor = bare_calls(sliced, requests)
+    floor_us, beside_floor_us = paired(floor, lambda i: sliced.decide(requests[i % n]))
     return {
         "policies": len(sliced.bundle.policies),
         "requests": n,
         "sliced_us": sliced_us,
         "shop_us": shop_us,
+        "floor_us": floor_us,
+        "sliced_us_beside_floor": beside_floor_us,
         "whole_us": whole_us,
         "shop_us_beside_whole": shop_whole_us,
         "first_pass_s": warm_up,
     }
+
+
+def bare_calls(engine: CedarPolicyEngine, requests: list[AccessRequest]) -> Callable[[int], object]:
+    """The i-th request as a bare `cedarpy.is_authorized` call with handles: its slice of the
+    engine's policies, the engine's entity store and schema (the floor of a decision)."""
+    schema = engine.bundle.schema
+    assert schema is not None
+    slicer = PolicySlicer(engine.bundle, engine.directory)
+    entities = engine.directory.handle(schema)
+    calls: list[tuple[dict[str, Any], cedarpy.PolicySet]] = []
+    for r in requests:
+        principal = (ENTITY_TYPES[r.principal_kind], r.principal)
+        action, resource = ("Action", r.action), ("Route", route_id(r.service, r.route))
+        query = {
+            "principal": {"type": principal[0], "id": principal[1]},
+            "action": {"type": "Action", "id": r.action},
+            "resource": {"type": "Route", "id": resource[1]},
+            "context": {
+                "client_cert": r.client_cert,
+                "source_ip": r.source_ip,
+                "token_roles": list(r.token_roles),
+                "hour_utc": r.hour_utc,
+            },
+        }
+        calls.append((query, slicer.policy_set(principal, action, resource)))
+    for (query, policies), request in zip(calls, requests, strict=True):
+        bare = cedarpy.is_authorized(query, policies, entities, schema)
+        assert bare.allowed == engine.decide(request).allowed, request
+    n = len(calls)
+    return lambda i: cedarpy.is_authorized(calls[i % n][0], calls[i % n][1], entities, schema)
 
 
 def command_figures(path: Path) -> dict[str, float]:
@@ -185,6 +228,7 @@ def command_figures(path: Path) -> dict[str, float]:
         ("plan", ["plan"]),
         ("policy test", ["policy", "test"]),
     ):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "trustproof", *args, str(path)],
@@ -196,6 +240,10 @@ def command_figures(path: Path) -> dict[str, float]:
         if done.returncode != 0:
             raise SystemExit(f"trustproof {' '.join(args)} {path} failed:\n{done.stdout[-800:]}")
         figures[name] = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        figures[f"cpu {name}"] = (after.ru_utime - before.ru_utime) + (
+            after.ru_stime - before.ru_stime
+        )
     child = subprocess.run(
         [sys.executable, "-c", IN_PROCESS, str(path)],
         capture_output=True,
@@ -233,7 +281,9 @@ print("SCALE-FIGURES " + json.dumps({
 """
 
 
-def measure(sizes: list[int], quick: bool, max_cases: int, work: Path) -> dict[str, Any]:
+def measure(
+    sizes: list[int], quick: bool, offline: bool, max_cases: int, work: Path
+) -> dict[str, Any]:
     out: dict[str, Any] = {"reference": {}, "sizes": {}}
     shop = load_spec(SHOP)
     out["reference"]["shop_policies"] = len(CedarPolicyEngine.from_spec(shop).bundle.policies)
@@ -249,7 +299,7 @@ def measure(sizes: list[int], quick: bool, max_cases: int, work: Path) -> dict[s
             "cedar": cedar_figures(spec, shop),
             "commands": command_figures(generated.path),
         }
-        if not quick or factor == 1:
+        if not offline and (not quick or factor == 1):
             row["run"] = live_run(generated, work, max_cases)
         out["sizes"][factor] = row
         print(f"  measured {factor}x", file=sys.stderr, flush=True)
@@ -283,9 +333,7 @@ def report(figures: dict[str, Any]) -> None:
             f"{factor:>4}x {row['services']:>4} {row['personas']:>4} {row['routes']:>6}"
             f" {row['policies']:>8} {live}"
         )
-    loops = {row["run"]["loop"] for row in sizes.values() if row.get("run")}
-    if loops:
-        print(f"  event loop: {', '.join(sorted(loops))}; CPU ms = the suite's process per case")
+    _print_loops(sizes)
     for factor, row in sizes.items():
         run = row.get("run")
         if run and run["cases"] < run["generated"]:
@@ -304,26 +352,36 @@ def report(figures: dict[str, Any]) -> None:
     )
     print(
         f"{'size':>5} {'policies':>8} {'sliced µs':>10} {'shop µs':>8} {'vs shop':>8}"
-        f" {'whole µs':>9} {'speed-up':>9} {'first pass s':>13}"
+        f" {'whole µs':>9} {'speed-up':>9} {'floor µs':>9} {'vs floor':>9} {'first pass s':>13}"
     )
     for factor, row in sizes.items():
         c = row["cedar"]
         print(
             f"{factor:>4}x {c['policies']:>8} {c['sliced_us']:>10.0f} {c['shop_us']:>8.0f}"
             f" {c['sliced_us'] / c['shop_us']:>7.2f}x {c['whole_us']:>9.0f}"
-            f" {c['whole_us'] / c['sliced_us']:>8.1f}x {c['first_pass_s']:>13.2f}"
+            f" {c['whole_us'] / c['sliced_us']:>8.1f}x {c['floor_us']:>9.0f}"
+            f" {c['sliced_us_beside_floor'] / c['floor_us']:>8.2f}x {c['first_pass_s']:>13.2f}"
         )
-    names = list(ref["shop_commands"])
-    print("\nseconds (fresh `trustproof` process; in-process = the work without start-up)")
-    print(f"{'':>5} " + " ".join(f"{n:>22}" for n in names))
-    print(f"{'shop':>5} " + " ".join(f"{ref['shop_commands'][n]:>22.2f}" for n in names))
-    for factor, row in sizes.items():
-        took = row["commands"]
-        cells = [
-            f"{took[n]:>13.2f} ({took[n] / max(ref['shop_commands'][n], 1e-6):>5.1f}x)"
-            for n in names
-        ]
-        print(f"{factor:>4}x " + " ".join(f"{c:>22}" for c in cells))
+    print(
+        "  floor: the bare cedarpy.is_authorized call on the request's slice with the same"
+        " handles, alternating call by call with the engine (vs floor: the engine beside it)"
+    )
+    names = [n for n in ref["shop_commands"] if not n.startswith("cpu ")]
+    cpu = [n for n in ref["shop_commands"] if n.startswith("cpu ")]
+    for title, keys in (
+        ("seconds (fresh `trustproof` process; in-process = the work without start-up)", names),
+        ("CPU seconds of the same processes (user + system)", cpu),
+    ):
+        print(f"\n{title}")
+        print(f"{'':>5} " + " ".join(f"{n.removeprefix('cpu '):>22}" for n in keys))
+        print(f"{'shop':>5} " + " ".join(f"{ref['shop_commands'][n]:>22.2f}" for n in keys))
+        for factor, row in sizes.items():
+            took = row["commands"]
+            cells = [
+                f"{took[n]:>13.2f} ({took[n] / max(ref['shop_commands'][n], 1e-6):>5.1f}x)"
+                for n in keys
+            ]
+            print(f"{factor:>4}x " + " ".join(f"{c:>22}" for c in cells))
     if sizes:
         top, row = max(sizes), sizes[max(sizes)]
         print(f"\ntargets at {top}x:")
@@ -339,6 +397,13 @@ def report(figures: dict[str, Any]) -> None:
         )
         for name in ("validate", "plan", "policy test"):
             _target(f"{name} s", row["commands"][name], TARGETS["command_s"], "<=")
+            _target(f"{name} CPU s", row["commands"][f"cpu {name}"], TARGETS["command_s"], "<=")
+
+
+def _print_loops(sizes: dict[int, dict[str, Any]]) -> None:
+    loops = {row["run"]["loop"] for row in sizes.values() if row.get("run")}
+    if loops:
+        print(f"  event loop: {', '.join(sorted(loops))}; CPU ms = the suite's process per case")
 
 
 def _target(name: str, value: float, target: float, sense: str) -> None:
@@ -353,6 +418,7 @@ def main() -> int:
         "--sizes", default="1,4,16", help="comma-separated factors (default 1,4,16)"
     )
     parser.add_argument("--quick", action="store_true", help="live runs at 1x only")
+    parser.add_argument("--offline", action="store_true", help="no live runs at all")
     parser.add_argument(
         "--max-cases", type=int, default=MAX_CASES, help=f"cases per live run (default {MAX_CASES})"
     )
@@ -366,7 +432,7 @@ def main() -> int:
         parser.error("--sizes: factors from 1 to 64")
     os.environ.setdefault("TRUSTPROOF_BACKEND", "local")
     with tempfile.TemporaryDirectory(prefix="trustproof-scale-") as tmp:
-        figures = measure(sizes, args.quick, args.max_cases, Path(tmp))
+        figures = measure(sizes, args.quick, args.offline, args.max_cases, Path(tmp))
     report(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))

@@ -270,6 +270,17 @@ def selected(select: tuple[str, ...], deselect: tuple[str, ...]) -> tuple[str, .
     return tuple(pid for pid in PROBE_IDS if pid in chosen and pid not in dropped)
 
 
+LOCAL_NOTE = "egress not checked: local backend"
+
+
+def backend_note(select: tuple[str, ...], deselect: tuple[str, ...], backend: str) -> str | None:
+    """The one line a plan shows when the selected probes hold any egress probe and `backend`
+    is not the isolated one (egress cases exist only there); None otherwise. Pure and light, so
+    that `trustproof plan` says it without importing the probes."""
+    wanted = set(selected(select, deselect)) & set(matching("egress.*"))
+    return LOCAL_NOTE if backend != "isolated" and wanted else None
+
+
 def markdown_table() -> str:
     """The catalogue as the Markdown table of ``docs/probes.md`` (a unit test keeps them equal)."""
     lines = ["| id | what it checks | family |", "|---|---|---|"]

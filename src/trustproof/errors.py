@@ -17,6 +17,8 @@ carries a `message` and a `hint` (what to do about it)::
     │                               datastores/errors
     ├── UpstreamError               a service behind a gateway did not answer (the gateway
     │                               answers 502); gateway/http1
+    ├── RequestTooLarge             a request head or body over the gateway's limits (answered
+    │                               400 or 413 as malformed, never forwarded); gateway/h1server
     ├── EgressError                 an egress proxy could not forward a call (it answers 502);
     │   │                           gateway/egress
     │   ├── CalleeMismatch          the server's SVID names someone else (also an aiohttp

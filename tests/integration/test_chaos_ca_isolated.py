@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from trustproof.chaos.scenario import ScenarioResult
+from trustproof.sandbox.choice import isolation_missing
 from trustproof.sandbox.controller import Sandbox
-from trustproof.sandbox.isolated import isolation_missing
 from trustproof.sandbox.view import LiveView
 from trustproof.spec.chaos import Experiment
 from trustproof.spec.values import Count, Duration, Name

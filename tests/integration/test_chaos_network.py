@@ -21,8 +21,8 @@ from aiohttp import web
 from trustproof.chaos.scenario import ScenarioResult
 from trustproof.gateway.egress import EgressProxy
 from trustproof.sandbox import firewall
+from trustproof.sandbox.choice import isolation_missing
 from trustproof.sandbox.controller import Sandbox
-from trustproof.sandbox.isolated import isolation_missing
 from trustproof.sandbox.netem import netem_status
 from trustproof.sandbox.netns import run_ip
 from trustproof.spec.chaos import Experiment

@@ -150,7 +150,7 @@ def test_an_image_service_runs_isolated_in_its_namespace_and_its_egress_is_check
 ) -> None:
     """The container joins the service's network namespace on the isolated backend: every
     case passes, the egress cases included (made from inside that namespace)."""
-    from trustproof.sandbox.isolated import isolation_missing  # noqa: PLC0415
+    from trustproof.sandbox.choice import isolation_missing  # noqa: PLC0415
 
     if (missing := isolation_missing()) is not None:
         pytest.skip(f"the isolated backend cannot run here: {missing}")

@@ -31,7 +31,7 @@ from trustproof.datastores import PostgresServer
 from trustproof.datastores.pgseed import seed_tables
 from trustproof.identity import CertificateAuthority
 from trustproof.spec import Spec, load_spec
-from trustproof.spec.model import ConsistencyEnvironment, ConsistencySettings
+from trustproof.spec.data import ConsistencyEnvironment, ConsistencySettings
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ import pytest
 
 from trustproof.errors import SandboxError
 from trustproof.sandbox import firewall, surface
+from trustproof.sandbox.choice import isolation_missing
 from trustproof.sandbox.controller import Sandbox
 from trustproof.sandbox.firewall import DropCount
-from trustproof.sandbox.isolated import isolation_missing
 from trustproof.sandbox.netns import NETNS_ETC, NETNS_RUN
 from trustproof.tls import client_context, load_svid
 

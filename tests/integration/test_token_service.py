@@ -204,6 +204,47 @@ def test_revoked_or_foreign_certificates_are_refused_at_the_application(
     run(shop_spec_path, scenario)
 
 
+def test_a_client_certificate_checked_once_is_still_refused_once_revoked_or_expired(
+    shop_spec_path: Path,
+) -> None:
+    """The token service keeps a certificate's successful check (`tokenservice.clients`); on
+    the same kept-alive connection, its revocation and the clock leaving its validity (either
+    way) are refused at the next request, as without the cache."""
+
+    async def scenario(fabric: TrustFabric, clock: ManualClock) -> None:
+        orders = fabric.issue("orders")
+        context = client_context(fabric.ca.bundle_pem(), orders)
+        form = {"grant_type": "client_credentials", "audience": "payments"}
+        connector = aiohttp.TCPConnector(limit=1)  # one connection: every request reuses it
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def ask() -> tuple[int, str]:
+                async with session.post(f"{fabric.url}/token", data=form, ssl=context) as answer:
+                    body = await answer.json()
+                    return answer.status, str(body.get("error_description", ""))
+
+            assert (await ask())[0] == 200
+            assert (await ask())[0] == 200  # the cached check
+            start = clock.now()
+            clock.set(orders.not_before - timedelta(seconds=1))
+            status, why = await ask()
+            assert status == 401
+            assert "client certificate refused: not-yet-valid" in why
+            clock.set(orders.not_after + timedelta(seconds=1))
+            status, why = await ask()
+            assert status == 401
+            assert "client certificate refused: expired" in why
+            clock.set(start)
+            assert (await ask())[0] == 200
+            fabric.ca.revoke(orders)
+            status, why = await ask()
+            assert status == 401
+            assert "client certificate refused: revoked" in why
+            assert (await ask())[0] == 401  # refusals are never cached as passes
+
+    run(shop_spec_path, scenario)
+
+
 def test_revocation_is_pushed_and_introspection_turns_inactive(shop_spec_path: Path) -> None:
     async def scenario(fabric: TrustFabric, _: ManualClock) -> None:
         orders = fabric.issue("orders")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trustproof.errors import SandboxError
-from trustproof.sandbox import isolated
+from trustproof.sandbox import choice, isolated
 from trustproof.sandbox.hub import (
     CANARY_ADDRESSES,
     hub_commands,
@@ -22,40 +22,40 @@ from trustproof.spec import load_spec
 
 
 def test_local_is_local_whatever_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolated, "isolation_missing", lambda: None)
+    monkeypatch.setattr(choice, "isolation_missing", lambda: None)
     notices: list[str] = []
-    assert isolated.resolve_choice("local", "isolated", notices.append) == "local"
-    assert isolated.resolve_choice(None, "local", notices.append) == "local"
+    assert choice.resolve_choice("local", "isolated", notices.append) == "local"
+    assert choice.resolve_choice(None, "local", notices.append) == "local"
     assert notices == []
 
 
 def test_auto_is_isolated_where_the_host_allows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolated, "isolation_missing", lambda: None)
+    monkeypatch.setattr(choice, "isolation_missing", lambda: None)
     notices: list[str] = []
-    assert isolated.resolve_choice(None, "auto", notices.append) == "isolated"
-    assert isolated.resolve_choice("isolated", "local", notices.append) == "isolated"
+    assert choice.resolve_choice(None, "auto", notices.append) == "isolated"
+    assert choice.resolve_choice("isolated", "local", notices.append) == "isolated"
     assert notices == []
 
 
 def test_auto_falls_back_to_local_with_one_notice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolated, "isolation_missing", lambda: "not running as root")
+    monkeypatch.setattr(choice, "isolation_missing", lambda: "not running as root")
     notices: list[str] = []
-    assert isolated.resolve_choice("auto", "isolated", notices.append) == "local"
+    assert choice.resolve_choice("auto", "isolated", notices.append) == "local"
     assert notices == ["backend: local (no network isolation: not running as root)"]
 
 
 def test_an_explicit_isolated_the_host_cannot_run_is_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(isolated, "isolation_missing", lambda: "nftables' `nft` is not installed")
+    monkeypatch.setattr(choice, "isolation_missing", lambda: "nftables' `nft` is not installed")
     with pytest.raises(SandboxError, match="cannot run here: nftables") as caught:
-        isolated.resolve_choice("isolated", "auto", lambda _: None)
+        choice.resolve_choice("isolated", "auto", lambda _: None)
     assert "--backend local" in caught.value.hint
 
 
 def test_an_unknown_choice_is_an_error() -> None:
     with pytest.raises(SandboxError, match="unknown backend 'docker'"):
-        isolated.resolve_choice("docker", "auto", lambda _: None)
+        choice.resolve_choice("docker", "auto", lambda _: None)
 
 
 def test_service_addresses_are_on_the_hub_subnet_after_the_hub() -> None:

@@ -20,17 +20,24 @@ def log_file(path: Path) -> Path:
 def read_log(path: Path, kek: bytes | None) -> Verification:
     """Verify (and with `kek`, decrypt) the log at `path` (a run directory or the file)."""
     file = log_file(path)
+    data = read_capped(
+        file, MAX_LOG_BYTES, "audit log", "pass a run directory (default: .trustproof/run)"
+    )
+    return verify(data, kek)
+
+
+def read_capped(file: Path, limit: int, what: str, hint: str) -> bytes:
+    """The bytes of `file`, an encrypted log (`what`: "audit log", "service log"); a clear
+    `AuditKeyError` when it is missing (with `hint`), unreadable, or larger than `limit`."""
     try:
-        if file.stat().st_size > MAX_LOG_BYTES:
-            raise AuditKeyError(f"{file}: larger than {MAX_LOG_BYTES} bytes: not an audit log")
-        data = file.read_bytes()
+        if file.stat().st_size > limit:
+            article = "an" if what[:1] in "aeiou" else "a"
+            raise AuditKeyError(f"{file}: larger than {limit} bytes: not {article} {what}")
+        return file.read_bytes()
     except FileNotFoundError:
-        raise AuditKeyError(
-            f"{file}: no audit log here", "pass a run directory (default: .trustproof/run)"
-        ) from None
+        raise AuditKeyError(f"{file}: no {what} here", hint) from None
     except OSError as exc:
         raise AuditKeyError(f"{file}: cannot read it: {exc.strerror}") from None
-    return verify(data, kek)
 
 
 def records(path: Path, kek: bytes) -> list[dict[str, Any]]:

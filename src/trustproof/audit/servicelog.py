@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trustproof.audit.crypto import AuditKeyError
+from trustproof.audit.files import read_capped
 from trustproof.audit.sinks import AuditUnavailable
 from trustproof.audit.store import EncryptedLogSink
 from trustproof.audit.verify import Problem, Verification, verify
@@ -192,17 +193,8 @@ def read_service_log(path: Path, kek: bytes | None) -> ServiceLog:
     Raises `AuditKeyError` when the file is missing or unreadable; a wrong KEK, an edited,
     truncated or misnamed file is `verification.problem` (the text is what precedes it)."""
     service = service_of(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise AuditKeyError(f"{path}: larger than {MAX_BYTES} bytes: not a service log")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise AuditKeyError(
-            f"{path}: no service log here", "list them with: trustproof audit logs RUN_DIR --list"
-        ) from None
-    except OSError as exc:
-        raise AuditKeyError(f"{path}: cannot read it: {exc.strerror}") from None
-    result = verify(data, kek)
+    hint = "list them with: trustproof audit logs RUN_DIR --list"
+    result = verify(read_capped(path, MAX_BYTES, "service log", hint), kek)
     if result.run and result.run.partition(":")[2] != name_tag(service):
         result = replace(
             result,

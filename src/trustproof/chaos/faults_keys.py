@@ -20,11 +20,10 @@ from trustproof.chaos.scenario import (
     Target,
     call,
     mint,
-    own_validators,
     presentation,
     shown,
-    targets,
 )
+from trustproof.chaos.selection import key_file_readers
 from trustproof.scrub import Secret
 
 SETTLE_S = 0.5  # a SIGHUP reload is asynchronous: time for the service to read its files
@@ -41,12 +40,7 @@ def _forged(run: Run, target: Target) -> tuple[tuple[str, Secret[str]], ...]:
 
 async def jwks_garbage(run: Run) -> FaultResult:
     env, rec, view = run.env, run.rec, run.env.view
-    target_name = run.experiment.target
-    own = {
-        name: target
-        for name, target in targets(env.spec, own_validators(env.spec)).items()
-        if target_name in (None, name)
-    }
+    own = key_file_readers(run)
     if not own:
         return FaultResult(
             "no service validates tokens itself (the gateways hold the keys in memory)",

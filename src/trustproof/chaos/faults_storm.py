@@ -1,28 +1,35 @@
 """``revocation-storm``: many revocations in one burst, and how fast each reaches the gateway.
 
 `revocations` fresh tokens (default 1,000) for one gateway-protected cell are revoked through the
-token service's RFC 7009 endpoint at once (16 in flight on kept-alive connections). Every
-hundredth is *tracked*: a replayer sends it to the gateway back to back (real requests through
-the real gateway, on kept-alive connections) from before its revocation until the gateway
-refuses it, while the token is revoked on a connection of its own during the burst.
+token service's RFC 7009 endpoint at once (16 requests outstanding, over the view's kept-alive
+connections: at most 3 per identity and server). Every hundredth is *tracked*
+(`trustproof.chaos.storm_tracking`): replayed at the gateway back to back from before its
+revocation until the gateway refuses it, in two streams on connections of their own — the
+cell's own request (*served* while the token is good: the proof end to end) and a *probe* to an
+undeclared path, which the gateway judges without forwarding (the token stage comes before the
+route) — while the token is revoked during the burst.
 
 Propagation is timed on the sandbox's own clock, not the client's: from the token service's
 acceptance of the revocation (`SandboxView.revocation_time`, the `revoked_at` of its revocation
-list entry) to the gateway's judgement of the first replay it refused (the ``time`` of that
-request's audit event, which the gateway stamps on the same clock as it decides). Neither the
-storm client's queueing before its revocation request is sent nor the wait for the refusal's
-answer to be read is in it; what is in it is the gap until the next replay reaches the gateway
-after the acceptance (at most one replay's cycle: ``replay_gap_p50_ms``, the gateway-side time
-between the last replay it allowed and the refusal, says how fine the sampling is). The time
-the client sees, from reading the revocation's answer to reading the refusal (clamped at 0 when
-the refusal came first), is kept beside it as ``answer_to_refusal_*``.
+list entry) to the gateway's judgement of the first replay it refused as revoked, in either
+stream (the ``time`` of that request's audit event, which the gateway stamps on the same clock
+as it decides). Neither the storm client's queueing before its revocation request is sent nor
+the wait for the refusal's answer to be read is in it; what is in it is the gap until the next
+replay reaches the gateway after the acceptance: at most one probe's round trip to the gateway
+(``probe_gap_p50_ms``: the gateway-side time from the last probe it let past the token stage to
+its refusal). The served stream alone, sampled at the cell's whole round trip behind the
+gateway (``replay_upstream_p50_ms``), gives ``served_refusal_*`` (the figure before the probes
+were added: ``replay_gap_p50_ms`` says how coarse its sampling is). The time the client sees,
+from reading the revocation's answer to reading the first refusal (clamped at 0 when the refusal
+came first), is kept beside it as ``answer_to_refusal_*``.
 
-Expected: every revocation answered 200, every tracked token refused with ``token-revoked``, no
-replay allowed that the gateway judged after the acceptance or that was sent after the answer
-was read (``accepted_after_revocation`` 0: it had propagated already), and the process's
-resident memory growing by less than `MEMORY_BUDGET_KIB` over the storm (the revocation lists
-are bounded by the tokens' lifetimes). The p99 against the 50 ms budget is a speed target,
-judged in ``benchmarks/chaos.py`` beside a same-run reference, not here.
+Expected: every revocation answered 200, every tracked token refused with ``token-revoked`` in
+both streams, no replay let through (served, or a probe past the token stage) that the gateway
+judged after the acceptance or that was sent after the answer was read
+(``accepted_after_revocation`` 0: it had propagated already), and the process's resident memory
+growing by less than `MEMORY_BUDGET_KIB` over the storm (the revocation lists are bounded by the
+tokens' lifetimes). The p99 against the 50 ms budget is a speed target, judged in
+``benchmarks/chaos.py`` beside a same-run reference, not here.
 """
 
 from __future__ import annotations
@@ -30,22 +37,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from trustproof.chaos.experiment import FaultResult, Run
-from trustproof.chaos.scenario import (
-    ScenarioEnv,
-    Target,
-    call,
-    mint,
-    presentation,
-    shown,
-    targets,
-)
-from trustproof.probes.model import Result
+from trustproof.chaos.scenario import Target, mint, targets
+from trustproof.chaos.storm_tracking import Tracked, track
 from trustproof.scrub import Secret
 
 DEFAULT_REVOCATIONS = 1000
@@ -54,8 +49,6 @@ TRACKERS_IN_FLIGHT = 4
 BURST_IN_FLIGHT = 16
 PROPAGATION_BUDGET_MS = 50.0
 MEMORY_BUDGET_KIB = 64 * 1024
-GIVE_UP_S = 2.0
-REVOKED = "token-revoked"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -66,153 +59,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-@dataclass(frozen=True)
-class Replay:
-    """One replay of a tracked token: when the gateway judged it (its audit event's ``time``;
-    None without one), whether it was allowed, and whether it was sent after the client had
-    read the revocation's answer."""
-
-    judged_at: datetime | None
-    allowed: bool
-    sent_after_answer: bool
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """One tracked revocation: ms from its acceptance to the gateway's refusal (-1: none), the
-    client's ms from reading the answer to reading the refusal (-1: none), the gateway-side ms
-    between the last replay it allowed and the refusal (-1: none allowed), and how many replays
-    were allowed after the revocation (0: it had propagated already)."""
-
-    refused_ms: float
-    answer_to_refusal_ms: float
-    gap_ms: float
-    accepted_after: int
-    requests: int = 0  # replays sent
-    problems: tuple[str, ...] = ()  # what went wrong (nothing: it propagated as it should)
-
-    @classmethod
-    def failed(cls, requests: int, problem: str, *, late: int = 0) -> Tracked:
-        return cls(-1.0, -1.0, -1.0, late, requests, (problem,))
-
-
-def judged_at(audit: Mapping[str, Any] | None) -> datetime | None:
-    """The gateway's decision time from a request's audit event (None: none or unreadable)."""
-    stamp = audit.get("time") if audit else None
-    try:
-        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-    except ValueError:
-        return None
-
-
-def _ms(later: datetime, earlier: datetime) -> float:
-    return (later - earlier).total_seconds() * 1000
-
-
-def propagation(accepted: datetime, replays: Sequence[Replay]) -> tuple[float, float, int]:
-    """From one token's replays (in the order sent) and the token service's acceptance time:
-    ms from the acceptance to the gateway's first refusal judged at or after it (-1: none), ms
-    from the last allowed replay to that refusal at the gateway (-1: none allowed before it),
-    and the replays allowed after the revocation — judged after the acceptance, or sent after
-    its answer was read (either is a revoked token let through)."""
-    late = sum(
-        1
-        for r in replays
-        if r.allowed
-        and (r.sent_after_answer or (r.judged_at is not None and r.judged_at > accepted))
-    )
-    refusal = next(
-        (
-            r
-            for r in replays
-            if not r.allowed and r.judged_at is not None and r.judged_at >= accepted
-        ),
-        None,
-    )
-    if refusal is None or refusal.judged_at is None:
-        return -1.0, -1.0, late
-    allowed = [r.judged_at for r in replays if r.allowed and r.judged_at is not None]
-    before = [t for t in allowed if t <= refusal.judged_at]
-    gap = _ms(refusal.judged_at, max(before)) if before else -1.0
-    return _ms(refusal.judged_at, accepted), gap, late
-
-
-async def _replay(
-    env: ScenarioEnv,
-    target: Target,
-    token: Secret[str],
-    *,
-    answered: asyncio.Event,
-    replays: list[Replay],
-    started: asyncio.Event,
-) -> Result | None:
-    """Replay `token` back to back until the gateway refuses it (that result) or `GIVE_UP_S`
-    after the answer (None; twice that in all, so a revocation that never answers ends too)."""
-    begun = time.perf_counter()
-    give_up: float | None = None
-    while time.perf_counter() - begun < 2 * GIVE_UP_S:
-        after = answered.is_set()
-        result = await call(env, presentation(target, token))
-        allowed = result.outcome == "allowed"
-        replays.append(Replay(judged_at(result.evidence.audit), allowed, after))
-        started.set()
-        if not allowed:
-            return result
-        if answered.is_set():
-            give_up = give_up or time.perf_counter() + GIVE_UP_S
-            if time.perf_counter() > give_up:
-                return None
-        await asyncio.sleep(0)
-    return None
-
-
-async def track(env: ScenarioEnv, target: Target, token: Secret[str]) -> Tracked:
-    """Replay one token at the gateway from before its revocation until refused, revoking it
-    once the replays flow; the timings, the requests sent and what went wrong."""
-    replays: list[Replay] = []
-    answered, started = asyncio.Event(), asyncio.Event()
-    replayer = asyncio.ensure_future(
-        _replay(env, target, token, answered=answered, replays=replays, started=started)
-    )
-    flowing = asyncio.ensure_future(started.wait())
-    # the replays flow (the token was judged once) before it is revoked
-    await asyncio.wait((replayer, flowing), return_when=asyncio.FIRST_COMPLETED)
-    flowing.cancel()
-    try:
-        status = await env.view.revoke_token(token, as_caller=target.caller)
-    finally:
-        answer = time.perf_counter()
-        answered.set()
-        refused = await replayer
-    read_ms = (time.perf_counter() - answer) * 1000
-    sent = len(replays)
-    if status != 200:
-        return Tracked.failed(sent, f"a tracked revocation was answered HTTP {status}")
-    accepted = env.view.revocation_time(token)
-    if accepted is None:
-        return Tracked.failed(sent, "the token service answered 200 but holds no revocation of it")
-    refused_ms, gap_ms, late = propagation(accepted, replays)
-    if refused is None and late:
-        return Tracked.failed(
-            sent, f"a revoked token was still accepted after {GIVE_UP_S:g} s", late=late
-        )
-    if refused is None:  # nothing let through, but no refusal seen either: not proven
-        return Tracked.failed(
-            sent,
-            f"no replay of a revoked token was judged within {GIVE_UP_S:g} s of its revocation's "
-            "answer (none was accepted; the gateway or the client too slow to tell)",
-        )
-    problems = []
-    if refused.reason != REVOKED:
-        problems.append(f"a revoked token refused: {shown(refused)}")
-    elif refused_ms < 0:
-        problems.append(
-            f"the gateway's refusal has no time on the sandbox's clock: {shown(refused)}"
-        )
-    return Tracked(refused_ms, max(0.0, read_ms), gap_ms, late, sent, tuple(problems))
-
-
-async def _track(run: Run, target: Target, token: Secret[str], gate: asyncio.Semaphore) -> Tracked:
+async def _tracked(
+    run: Run, target: Target, token: Secret[str], gate: asyncio.Semaphore
+) -> Tracked:
     async with gate:
         tracked = await track(run.env, target, token)
     run.requests += tracked.requests
@@ -240,13 +89,16 @@ async def revocation_storm(run: Run) -> FaultResult:
     storm = asyncio.ensure_future(
         view.revoke_tokens(burst, as_caller=target.caller, concurrency=BURST_IN_FLIGHT)
     )
-    timings = await asyncio.gather(*(_track(run, target, token, gate) for token in tracked))
+    timings = await asyncio.gather(*(_tracked(run, target, token, gate) for token in tracked))
     statuses = await storm
     burst_ms = (time.perf_counter() - start) * 1000
     memory_after = view.memory_kib()
     times = [t.refused_ms for t in timings if t.refused_ms >= 0]
     client = [t.answer_to_refusal_ms for t in timings if t.answer_to_refusal_ms >= 0]
     gaps = [t.gap_ms for t in timings if t.gap_ms >= 0]
+    upstream = [ms for t in timings for ms in t.upstream_ms]
+    served_times = [t.served_refused_ms for t in timings if t.served_refused_ms >= 0]
+    probe_gaps = [t.probe_gap_ms for t in timings if t.probe_gap_ms >= 0]
     late = sum(t.accepted_after for t in timings)
     failed = sum(1 for s in statuses if s != 200)
     growth = max(0, memory_after - memory_before)
@@ -260,7 +112,11 @@ async def revocation_storm(run: Run) -> FaultResult:
         "propagation_p50_ms": percentile(times, 0.50),
         "propagation_p99_ms": percentile(times, 0.99),
         "propagation_max_ms": max(times, default=0.0),
+        "probe_gap_p50_ms": percentile(probe_gaps, 0.50),
+        "served_refusal_p50_ms": percentile(served_times, 0.50),
+        "served_refusal_p99_ms": percentile(served_times, 0.99),
         "replay_gap_p50_ms": percentile(gaps, 0.50),
+        "replay_upstream_p50_ms": percentile(upstream, 0.50),
         "answer_to_refusal_p50_ms": percentile(client, 0.50),
         "answer_to_refusal_p99_ms": percentile(client, 0.99),
         "rss_growth_kib": float(growth),
@@ -277,7 +133,8 @@ async def revocation_storm(run: Run) -> FaultResult:
     )
     rec.event(
         f"propagation p99 {p99:.1f} ms (the token service's acceptance to the gateway's first "
-        f"refusal, on the sandbox's clock; replays {figures['replay_gap_p50_ms']:.1f} ms apart at "
+        f"refusal, on the sandbox's clock; probes {figures['probe_gap_p50_ms']:.1f} ms and served "
+        f"replays {figures['replay_gap_p50_ms']:.1f} ms apart at "
         f"the gateway; the client saw p99 {figures['answer_to_refusal_p99_ms']:.1f} ms from the "
         f"answer to the refusal; budget {PROPAGATION_BUDGET_MS:.0f} ms, judged in "
         "benchmarks/chaos.py)"

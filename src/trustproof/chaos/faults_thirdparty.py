@@ -56,17 +56,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustproof.chaos.experiment import FaultResult, Run
 from trustproof.chaos.faults_keys import _accepts_again
-from trustproof.chaos.faults_tokens import _selected
 from trustproof.chaos.scenario import (
     REFUSALS_IN_A_ROW,
     Target,
     call,
     mint,
-    own_validators,
     presentation,
     shown,
     targets,
 )
+from trustproof.chaos.selection import key_file_readers, selected
 from trustproof.probes.presentation import Presentation
 from trustproof.scrub import Secret
 from trustproof.tokens.forged import AttackerKeys, ForgedTokens
@@ -147,7 +146,7 @@ def _unsigned_by_issuer(run: Run, target: Target) -> tuple[tuple[str, Secret[str
 
 async def jwks_wrong_keys(run: Run) -> FaultResult:
     env, rec, view = run.env, run.rec, run.env.view
-    own = _selected(run, targets(env.spec, own_validators(env.spec)))
+    own = key_file_readers(run)
     gated = set(view.gateways())
     holding = tuple(p for p in run.probes if p.service in gated)
     if not own and not holding:
@@ -231,7 +230,7 @@ def crl_readers(run: Run) -> dict[str, Target]:
         and service.ingress.client_cert == "required"
         and service.reload != "none"
     )
-    return _selected(run, targets(spec, names))
+    return selected(run, targets(spec, names))
 
 
 def _with_cert(run: Run, target: Target, kind: Literal["valid", "revoked"]) -> Presentation:

@@ -44,6 +44,7 @@ from trustproof.chaos.scenario import (
     shown,
     targets,
 )
+from trustproof.chaos.selection import selected
 from trustproof.chaos.steady import Probe
 from trustproof.plan import expected_matrix
 from trustproof.probes.model import Result
@@ -116,11 +117,6 @@ async def _fetch(run: Run, asker: tuple[str, str], phase: str) -> TokenFetch:
     return fetched
 
 
-def _selected(run: Run, found: dict[str, Target]) -> dict[str, Target]:
-    target = run.experiment.target
-    return {name: t for name, t in found.items() if target in (None, name)}
-
-
 Answers = Literal["none", "late", "some"]  # what token requests get while the fault holds
 
 
@@ -149,7 +145,7 @@ def _outage(
         answers,
         late_ms,
         chosen,
-        _selected(run, targets(spec, own_validators(spec, revocation="introspection"))),
+        selected(run, targets(spec, own_validators(spec, revocation="introspection"))),
         (chosen[0].caller, chosen[0].callee) if chosen else None,
         fault,
     )
@@ -279,8 +275,8 @@ async def _recover_fetch(run: Run, asker: tuple[str, str]) -> None:
 
 async def key_compromise(run: Run) -> FaultResult:
     env, rec, view = run.env, run.rec, run.env.view
-    gated = _selected(run, targets(env.spec, view.gateways()))
-    own = _selected(run, targets(env.spec, own_validators(env.spec)))
+    gated = selected(run, targets(env.spec, view.gateways()))
+    own = selected(run, targets(env.spec, own_validators(env.spec)))
     if not gated and not own:
         return FaultResult("no service checks tokens", skipped=True)
     every = {**gated, **own}

@@ -19,8 +19,8 @@ from trustproof.cli.base import err, friendly
 from trustproof.data.errors import DataError
 from trustproof.data.keyed import MaskingKey
 from trustproof.data.pipeline import Scrubber
+from trustproof.spec.data import SampleFormat
 from trustproof.spec.load import load_spec
-from trustproof.spec.model import SampleFormat
 
 FORMATS: tuple[str, ...] = get_args(SampleFormat)
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".sql": "pg-dump",

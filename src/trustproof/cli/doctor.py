@@ -105,7 +105,7 @@ def _postgres(*, needed: bool) -> Check:
 def _isolation(*, needed: bool) -> Check:
     """The isolated backend (each service in its own network namespace): root, iproute2 and
     nftables; reported only, unless the spec asks for `backend: isolated`."""
-    from trustproof.sandbox.isolated import isolation_missing  # noqa: PLC0415
+    from trustproof.sandbox.choice import isolation_missing  # noqa: PLC0415
 
     missing = isolation_missing()
     found = "root, ip and nft: services run isolated" if missing is None else missing

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from trustproof.catalogue import CATALOGUE, selected
+from trustproof.catalogue import CATALOGUE, backend_note, selected
 from trustproof.cli.base import DEFAULT_SPEC, friendly, json_option, out, spec_argument
 from trustproof.cli.examples import EXAMPLES, example_files, example_root
 from trustproof.errors import TrustproofError
@@ -120,6 +119,8 @@ def probes(as_json: bool) -> None:
         rows = [{"id": i.id, "title": i.title, "family": i.family} for i in CATALOGUE]
         click.echo(json.dumps(rows))
         return
+    from rich.table import Table  # noqa: PLC0415 (rich's tables: only where one is drawn)
+
     table = Table("id", "what it checks", box=None)
     for info in CATALOGUE:
         table.add_row(info.id, info.title)
@@ -142,9 +143,7 @@ def plan(spec_file: Path, as_json: bool) -> None:
 
 def _print_backend(spec: Spec) -> None:
     """Which backend `run` would use here, and what that leaves unchecked."""
-    from trustproof.probes.base import Plan  # noqa: PLC0415 (the sandbox side: `plan` only)
-    from trustproof.probes.egress import plan_note  # noqa: PLC0415
-    from trustproof.sandbox.isolated import ENV, resolve_choice  # noqa: PLC0415
+    from trustproof.sandbox.choice import ENV, resolve_choice  # noqa: PLC0415 (`plan` only)
 
     try:
         kind = resolve_choice(os.environ.get(ENV) or None, spec.backend, lambda _: None)
@@ -152,7 +151,7 @@ def _print_backend(spec: Spec) -> None:
         out.print(f"backend: {exc}", markup=False)
         return
     out.print(f"backend: {kind}", markup=False)
-    note = plan_note(Plan.of(spec, backend=kind))
+    note = backend_note(spec.probes.select, spec.probes.deselect, kind)
     if note is not None:
         out.print(note, markup=False)
 
@@ -195,7 +194,7 @@ def policy_test_command(spec_file: Path) -> None:
     """Evaluate every (caller, route) of the matrix against the policies; exit 1 on any
     over- or under-permission."""
     report, code = policy_test(spec_file)
-    out.print(render_text(report), markup=False)
+    click.echo(render_text(report))  # plain text: no rich to import
     sys.exit(code)
 
 
@@ -230,6 +229,8 @@ def _print_plan(spec: Spec) -> None:
 
 
 def _print_grid(boundary: Boundary, title: str) -> None:
+    from rich.table import Table  # noqa: PLC0415 (rich's tables: only where one is drawn)
+
     table = Table(title=title, title_justify="left")
     table.add_column("operation", no_wrap=True)
     for caller in boundary.callers:

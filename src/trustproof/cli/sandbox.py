@@ -25,10 +25,10 @@ from trustproof.probes.base import Plan
 from trustproof.probes.egress import plan_note
 from trustproof.report import FORMATS, append_step_summary, render, write_reports
 from trustproof.results import Results, load
+from trustproof.sandbox.choice import ENV as BACKEND_ENV
+from trustproof.sandbox.choice import resolve_choice
 from trustproof.sandbox.control import request as control_request
 from trustproof.sandbox.controller import Sandbox
-from trustproof.sandbox.isolated import ENV as BACKEND_ENV
-from trustproof.sandbox.isolated import resolve_choice
 from trustproof.sandbox.lifecycle import down as stop_sandbox
 from trustproof.sandbox.lifecycle import refuse_if_running, run_foreground, start_detached
 from trustproof.sandbox.rundir import DEFAULT_RUN_DIR, RunDir

@@ -21,7 +21,8 @@ from trustproof.consistency.pgcompare import Differences, compare
 from trustproof.consistency.pgsnapshot import SnapshotError, read_snapshot
 from trustproof.data.keyed import MaskingKey
 from trustproof.data.pipeline import Scrubber
-from trustproof.spec.model import ConsistencyEnvironment, ConsistencySettings, Spec
+from trustproof.spec.data import ConsistencyEnvironment, ConsistencySettings
+from trustproof.spec.model import Spec
 
 MAX_NOTES = 30
 

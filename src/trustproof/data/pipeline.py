@@ -22,7 +22,7 @@ from trustproof.data.formats import Table, Value
 from trustproof.data.keyed import MaskingKey
 from trustproof.data.masks import Masks
 from trustproof.data.rules import TablePlan, bare, free_text
-from trustproof.spec.model import DataRule, SampleFormat
+from trustproof.spec.data import DataRule, SampleFormat
 
 
 @dataclass(frozen=True)

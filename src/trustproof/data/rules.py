@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from trustproof.data import detect
 from trustproof.data.errors import DataError
 from trustproof.data.masks import Masks
-from trustproof.spec.model import DataRule
+from trustproof.spec.data import DataRule
 
 Value = str | None
 Mask = Callable[[str, Sequence[Value]], str]

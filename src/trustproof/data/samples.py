@@ -16,7 +16,8 @@ from trustproof.data.errors import DataError
 from trustproof.data.keyed import MaskingKey
 from trustproof.data.pipeline import ScrubbedTable, Scrubber, parse_sample
 from trustproof.data.proof import Evidence
-from trustproof.spec.model import DataSample, DataSettings, Spec
+from trustproof.spec.data import DataSample, DataSettings
+from trustproof.spec.model import Spec
 
 MAX_SAMPLE_BYTES = 512 * 1024 * 1024
 

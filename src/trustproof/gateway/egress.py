@@ -32,10 +32,10 @@ from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.errors import EgressError
-from trustproof.gateway.connections import BoundedServer
 from trustproof.gateway.headers import relayable, request_problem
 from trustproof.gateway.http1 import CONSUMED, end_to_end
-from trustproof.gateway.listener import ConnectionLimits, GuardedSite
+from trustproof.gateway.listener import ConnectionLimits
+from trustproof.gateway.plain import serve_plain
 from trustproof.identity import Svid
 from trustproof.scrub import Secret, scrub
 from trustproof.tls import client_context
@@ -195,16 +195,10 @@ class EgressProxy:
             connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=30)
         )
         try:
-            server = BoundedServer(self._handle, limits=self.limits)
-            self._runner = web.ServerRunner(server, access_log=None)
-            await self._runner.setup()
-            await GuardedSite(self._runner, sock, ssl_context=None).start()
-        except BaseException:  # nothing half-started may stay behind
-            sock.close()
+            self._runner, self.url = await serve_plain(self._handle, sock, self.limits)
+        except BaseException:  # nothing half-started may stay behind (the socket is closed)
             await self.close()
             raise
-        host, port = sock.getsockname()[:2]
-        self.url = f"http://{host}:{port}"
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -115,10 +115,8 @@ def encode_request(
     that is not a token (`Host: x`, `Content-Length `) write a line that reads as one."""
     if _TOKEN.fullmatch(method) is None or _TARGET.fullmatch(target) is None:
         raise UpstreamError("invalid-request", "method or target is not a token")
-    if any(_TOKEN.fullmatch(name) is None for name, _ in headers):
-        raise UpstreamError("invalid-request", "a header name is not a token")
     parts = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
-    parts += [f"{n}: {v}\r\n" for n, v in headers if n.lower() not in _FRAMING]
+    parts += [f"{n}: {v}\r\n" for n, v in headers if _relayed_name(n)]
     if body or method in _BODY_METHODS:
         parts.append(f"Content-Length: {len(body)}\r\n")
     parts.append("\r\n")
@@ -130,6 +128,23 @@ def encode_request(
         return text.encode("latin-1")
     except UnicodeEncodeError as exc:
         raise UpstreamError("invalid-request", "a header field is not latin-1") from exc
+
+
+_NAMES: dict[str, bool] = {}  # header name -> relayed (a token, not framing); bounded
+_MAX_NAMES = 4096
+
+
+def _relayed_name(name: str) -> bool:
+    """Whether `name` is written upstream (framing fields are the pool's own); raises for a name
+    that is not a token. Remembered per name: the same few names come with every request."""
+    known = _NAMES.get(name)
+    if known is None:
+        if _TOKEN.fullmatch(name) is None:
+            raise UpstreamError("invalid-request", "a header name is not a token")
+        known = name.lower() not in _FRAMING
+        if len(_NAMES) < _MAX_NAMES:
+            _NAMES[name] = known
+    return known
 
 
 _HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = range(8)

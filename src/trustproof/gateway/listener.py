@@ -17,57 +17,40 @@ has no header-read deadline, and asyncio's TLS handshake timeout is a minute. He
 * **Connections per listener** — at most `max_connections` at once, TLS handshakes in progress
   included; a connection over the cap is closed as soon as it is accepted, before any TLS.
 
-So `GuardedSite` runs its own accept loop (``connect_accepted_socket`` per connection, which
-asyncio and uvloop both offer) instead of aiohttp's `SockSite`: asyncio's server cannot refuse a
-connection before its handshake. Every response also gets a neutral ``Server`` header in place
-of aiohttp's ``Python/x.y aiohttp/x.y.z`` banner (and of the service's own).
+So `GuardedSite` runs its own accept loop (`accept.AcceptLoop`) instead of aiohttp's `SockSite`:
+asyncio's server cannot refuse a connection before its handshake. Every response also gets a
+neutral ``Server`` header in place of aiohttp's ``Python/x.y aiohttp/x.y.z`` banner (and of the
+service's own). `ConnectionLimits` lives in `limits.py`: the gateway's own server side
+(`h1server.py`) applies the same limits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import socket
 import ssl
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from trustproof.gateway.accept import AcceptLoop
+from trustproof.gateway.limits import ConnectionLimits
+
+__all__ = [
+    "SERVER_NAME",
+    "BoundedServer",
+    "ConnectionLimits",
+    "GuardedHandler",
+    "GuardedServer",
+    "GuardedSite",
+    "neutral_server_header",
+]
+
 log = logging.getLogger("trustproof.gateway")
 SERVER_NAME = "trustproof"
 _MAX_DEFAULT_BODY = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    """How long and how much one listener gives its clients; seconds and counts, all positive.
-
-    The defaults suit a sandbox on one machine (and are documented in the README)."""
-
-    handshake_timeout: float = 10.0
-    header_timeout: float = 10.0
-    idle_timeout: float = 60.0
-    max_requests: int = 1000
-    max_connections: int = 512
-
-    def __post_init__(self) -> None:
-        for name in ("handshake_timeout", "header_timeout", "idle_timeout"):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not 0 < value < math.inf
-            ):
-                raise ValueError(
-                    f"ConnectionLimits.{name} must be a positive, finite number of seconds"
-                )
-        for name in ("max_requests", "max_connections"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"ConnectionLimits.{name} must be a whole number >= 1")
 
 
 class GuardedHandler(RequestHandler):
@@ -161,9 +144,17 @@ class GuardedServer(web.Server):
         """`handler` never got its connection (the TLS handshake failed or timed out)."""
 
 
+class BoundedServer(GuardedServer):
+    """`GuardedServer` with the gateway's body limit (8 MiB): the egress proxy's and the mocks'."""
+
+    def __init__(self, handler: Any, *, limits: ConnectionLimits | None = None) -> None:
+        super().__init__(handler, limits=limits, max_body=_MAX_DEFAULT_BODY)
+
+
 class GuardedSite(web.BaseSite):
     """A listener on an already-bound socket, accepting at most `max_connections` at once and
-    bounding each TLS handshake; the runner's server must be a `GuardedServer`."""
+    bounding each TLS handshake (`accept.AcceptLoop`); the runner's server must be a
+    `GuardedServer`."""
 
     def __init__(
         self, runner: web.BaseRunner, sock: socket.socket, *, ssl_context: ssl.SSLContext | None
@@ -173,102 +164,38 @@ class GuardedSite(web.BaseSite):
         if not isinstance(server, GuardedServer):
             raise TypeError("GuardedSite needs a runner whose server is a GuardedServer")
         self._guarded = server
-        self._sock = sock
         host, port = sock.getsockname()[:2]
         self._name = f"{'https' if ssl_context else 'http'}://{host}:{port}"
-        self._accepting: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
-        self.refused = 0  # connections closed at accept because the listener was full
-        self._full = False
+        self._loop_ = AcceptLoop(
+            sock,
+            ssl_context=ssl_context,
+            limits=server.limits,
+            factory=server,
+            held=lambda: len(server.connections),
+            abandoned=server.abandoned,
+            name=self._name,
+            backlog=self._backlog,
+        )
 
     @property
     def name(self) -> str:
         return self._name
 
     @property
+    def refused(self) -> int:
+        """Connections closed at accept because the listener was full."""
+        return self._loop_.refused
+
+    @property
     def active(self) -> int:
         """Connections held now: TLS handshakes in progress and established connections."""
-        return len(self._pending) + len(self._guarded.connections)
+        return self._loop_.active
 
     async def start(self) -> None:
         await super().start()
-        self._sock.setblocking(False)
-        self._accepting = asyncio.get_running_loop().create_task(self._accept())
+        self._loop_.start()
 
     async def stop(self) -> None:
         self._runner._check_site(self)
-        tasks = [*self._pending, *([self._accepting] if self._accepting else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._sock.close()
+        await self._loop_.stop()
         self._runner._unreg_site(self)
-
-    async def _accept(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, _ = await loop.sock_accept(self._sock)
-            except OSError as exc:  # e.g. EMFILE: wait instead of spinning
-                log.warning("accept failed on %s: %s", self._name, exc.strerror or exc)
-                await asyncio.sleep(0.1)
-                continue
-            self._admit(loop, conn)
-            for _ in range(self._backlog):  # whatever else is queued, without a loop turn each
-                try:
-                    conn, _ = self._sock.accept()
-                except OSError:  # BlockingIOError: the queue is empty
-                    break
-                self._admit(loop, conn)
-
-    def _admit(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
-        """Serve `conn`, or close it at once when the listener holds its cap."""
-        limits = self._guarded.limits
-        if self.active >= limits.max_connections:
-            self.refused += 1
-            if not self._full:  # once per episode, not once per connection
-                log.warning(
-                    "%s holds %d connections (its cap): closing new ones until one ends",
-                    self._name,
-                    limits.max_connections,
-                )
-            self._full = True
-            conn.close()
-            return
-        self._full = False
-        conn.setblocking(False)
-        task = loop.create_task(self._serve(conn))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _serve(self, conn: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        made: list[RequestHandler] = []
-
-        def factory() -> RequestHandler:
-            made.append(self._guarded())
-            return made[-1]
-
-        tls: dict[str, Any] = {}
-        if self._ssl_context is not None:
-            tls = {
-                "ssl": self._ssl_context,
-                "ssl_handshake_timeout": self._guarded.limits.handshake_timeout,
-            }
-        try:
-            await loop.connect_accepted_socket(factory, conn, **tls)
-        except (OSError, EOFError) as exc:  # ssl.SSLError and the handshake timeout are OSErrors
-            log.debug("connection closed before it was ready: %s", type(exc).__name__)
-            conn.close()
-            for handler in made:
-                self._guarded.abandoned(handler)
-        except asyncio.CancelledError:
-            conn.close()
-            for handler in made:
-                self._guarded.abandoned(handler)
-            raise
-        except Exception:  # a bug: refuse this connection, keep listening
-            log.exception("could not set up a connection on %s; closed it", self._name)
-            conn.close()
-            for handler in made:
-                self._guarded.abandoned(handler)

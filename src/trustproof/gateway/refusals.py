@@ -1,4 +1,5 @@
-"""A bounded log of requests the HTTP parser refused: counted, and summarised in one line at most
+"""The gateway's refusals: the JSON answer naming the reason and the request id (`deny`), and a
+bounded log of requests the HTTP parser refused — counted, and summarised in one line at most
 once per interval, instead of one traceback per request.
 
 Each refusal is still audited one by one (the gateway writes an audit event for it); the log only
@@ -9,8 +10,11 @@ time (monotonic seconds) and logs the line it gets back.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+
+from trustproof.gateway.h1server import Response
 
 SUMMARY_INTERVAL_SECONDS = 10.0
 MAX_KINDS_SHOWN = 5
@@ -56,3 +60,33 @@ class RefusalSummary:
         self._since = None
         self._last_line = now
         return line
+
+
+def deny(
+    request_id: str,
+    status: int,
+    stage: str,
+    reason: str,
+    detail: str,
+    *,
+    error: str = "access_denied",
+) -> Response:
+    """A refusal: `status`, and a JSON body saying the stage, the reason and the request id
+    (never anything of the request itself)."""
+    headers = [
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("X-Trustproof-Request-Id", request_id),
+        ("X-Trustproof-Decision", "deny"),
+        ("Cache-Control", "no-store"),
+    ]
+    if status == 401:
+        kind = "invalid_token" if stage == "token" else "invalid_request"
+        headers.append(("WWW-Authenticate", f'Bearer realm="trustproof", error="{kind}"'))
+    body = {
+        "error": error,
+        "reason": reason,
+        "stage": stage,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    return Response(status, headers, json.dumps(body).encode())

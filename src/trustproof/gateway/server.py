@@ -4,9 +4,9 @@ requests over a keep-alive pool to the service's plain-HTTP port.
 All decisions are the pipeline's (`pipeline.py`); this module measures the TLS handshake,
 verifies the client's X.509-SVID, writes the audit event *before* forwarding (no audit, no
 request), forwards, and answers refusals with a JSON body naming the reason and the request id.
-A request aiohttp's HTTP parser refuses, head or body, is refused the same way (stage http, reason
+A request the HTTP parser refuses, head or body, is refused the same way (stage http, reason
 malformed-request), audited without any of its bytes, and counted in a bounded log summary
-(`refusals.py`) instead of aiohttp's traceback, which quotes the raw request.
+(`refusals.py`).
 
 TLS: client certificates are requested (`CERT_OPTIONAL`), so that a caller without one gets an
 HTTP 401 that says why (nginx answers "400 No required SSL certificate was sent" the same way)
@@ -20,10 +20,11 @@ Hot reload: `reload_svid()` swaps the server certificate for new handshakes and
 `trust_bundle()` adds new roots; connections already open keep going. Assigning `upstream` swaps
 the connection pool; requests in flight finish on the old one.
 
-Connections: `connections.py` (timing, verified peers, malformed requests); listening goes through
-`listener.py`: TLS handshake, request-head and idle timeouts, a request
-cap per connection and a connection cap per listener (`ConnectionLimits`), and a neutral
-``Server`` header on every response.
+Connections: `h1server.py` is the HTTP/1.1 server side (asyncio Protocols and llhttp, not
+aiohttp's server, which cost about a quarter of the gateway's CPU per request): request-head and
+idle timeouts, a request cap per connection, the body limit and a neutral ``Server`` header;
+`connections.py` holds each connection's TLS handshake time and verified peer; `accept.py`
+accepts, with the TLS handshake timeout and the connection cap per listener (`ConnectionLimits`).
 
 Forwarding uses `upstream.UpstreamPool` (a small HTTP/1.1 keep-alive client), not aiohttp's
 client, which measured ~85 µs of latency and ~100 µs of CPU per request here.
@@ -42,33 +43,31 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from cryptography import x509
 
 from trustproof.audit import AuditCompletion, AuditEvent, AuditSink, AuditUnavailable, Timings
 from trustproof.clock import Clock
+from trustproof.gateway.accept import AcceptLoop
 from trustproof.gateway.connections import (
     MAX_BODY,
     NO_CERTIFICATE,
     TimedServer,
     Verified,
 )
+from trustproof.gateway.h1server import GatewayConnection, Malformed, Reply, Request, Response
 from trustproof.gateway.headers import identity_claims
 from trustproof.gateway.http1 import UpstreamError, end_to_end
-from trustproof.gateway.listener import (
-    ConnectionLimits,
-    GuardedSite,
-)
+from trustproof.gateway.limits import ConnectionLimits
 from trustproof.gateway.pipeline import InboundRequest, Peer, Pipeline, Verdict
-from trustproof.gateway.refusals import RefusalSummary
-from trustproof.gateway.upstream import Connector, UpstreamPool
+from trustproof.gateway.refusals import RefusalSummary, deny
+from trustproof.gateway.upstream import Connector, UpstreamPool, UpstreamResponse
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
 from trustproof.scrub import install_scrubbing, scrubbed_traceback
 from trustproof.tls import load_svid, server_context, trust
 
 log = logging.getLogger("trustproof.gateway")
 UPSTREAM_TIMEOUT = 30.0  # seconds for one forwarded request, connecting included
+_NOT_RELAYED = frozenset({"content-length", "server"})
 
 
 class Gateway:
@@ -97,7 +96,7 @@ class Gateway:
         self.clock = clock
         self.context = server_context(svid, ca.bundle_pem(), client_certs="optional")
         self._verified: OrderedDict[bytes, Verified] = OrderedDict()
-        self._runner: web.ServerRunner | None = None
+        self._acceptor: AcceptLoop | None = None
         self._server: TimedServer | None = None
         self._malformed = RefusalSummary("gateway")
         self.url = ""
@@ -134,12 +133,19 @@ class Gateway:
         self._malformed.what = f"gateway of {self.pipeline.config.service}"
         try:
             self._pool = self._new_pool()
-            self._server = TimedServer(self._handle, limits=self.limits)
-            self._server.on_malformed = self._refuse_malformed
-            self._runner = web.ServerRunner(self._server, access_log=None)
-            await self._runner.setup()
-            site = GuardedSite(self._runner, sock, ssl_context=self.context)
-            await site.start()
+            server = self._server = TimedServer(self._handle, limits=self.limits)
+            server.on_malformed = self._refuse_malformed
+            host, port = sock.getsockname()[:2]
+            self._acceptor = AcceptLoop(
+                sock,
+                ssl_context=self.context,
+                limits=self.limits,
+                factory=server,
+                held=lambda: len(server.connections),
+                abandoned=server.abandoned,
+                name=f"https://{host}:{port}",
+            )
+            self._acceptor.start()
         except BaseException:
             sock.close()
             await self.close()
@@ -151,8 +157,11 @@ class Gateway:
         summary = self._malformed.flush(time.monotonic())
         if summary:
             log.warning("%s", summary)
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._acceptor is not None:
+            acceptor, self._acceptor = self._acceptor, None
+            await acceptor.stop()
+        if self._server is not None:
+            await self._server.shutdown()
         if self._pool is not None:
             await self._pool.close()
         if self._retired:
@@ -169,23 +178,23 @@ class Gateway:
 
     # -- per request ----------------------------------------------------------------------------
 
-    def _peer(self, request: web.BaseRequest) -> Peer:
+    def _peer(self, connection: GatewayConnection) -> Peer:
         """The client certificate's verdict: verified once per connection (and per certificate
         across connections) until it expires; revocation is checked on every request."""
         now = self.clock.now()
         per_connection = self._server.peers if self._server is not None else {}
-        known = per_connection.get(request.protocol)
+        known = per_connection.get(connection)
         if known is None or (known.refusal is None and known.not_after <= now):
-            known = self._verify_connection(request, now)
-            per_connection[request.protocol] = known
+            known = self._verify_connection(connection, now)
+            per_connection[connection] = known
         if known.spiffe_id is None and known.refusal is None:
             return Peer()
         if known.refusal is None and self.ca.is_revoked(known.serial):  # never cached
             return Peer(refusal="revoked")
         return Peer(known.spiffe_id, known.x5t, known.refusal)
 
-    def _verify_connection(self, request: web.BaseRequest, now: datetime) -> Verified:
-        transport = request.transport
+    def _verify_connection(self, connection: GatewayConnection, now: datetime) -> Verified:
+        transport = connection.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if not der:
@@ -215,28 +224,29 @@ class Gateway:
                     self._verified.popitem(last=False)
         return known
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    def _handle(self, request: Request, reply: Reply) -> Response | None:
+        """The answer to `request` now (a refusal), or None when it is forwarded: `reply` gets
+        the answer when the service's response is in."""
         start = time.perf_counter_ns()
         request_id = secrets.token_hex(16)
         handshake_us = None
         if self._server is not None:
             handshake_us = self._server.handshake_us.pop(request.protocol, None)
         try:
-            peer = self._peer(request)
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+            peer = self._peer(request.protocol)
             inbound = InboundRequest(
                 request_id,
                 request.method,
                 request.raw_path,
-                headers,
-                request.remote or "",
+                request.raw_headers,
+                request.remote,
                 peer,
-                (request.version.major, request.version.minor),
+                request.version,
             )
             verdict = self.pipeline.decide(inbound)
         except Exception as exc:  # fail closed
             log.error("gateway error, refusing:\n%s", scrubbed_traceback(exc))
-            return _deny(request_id, 500, "internal", "gateway-error", "internal error")
+            return deny(request_id, 500, "internal", "gateway-error", "internal error")
         timings = Timings(
             handshake_us=handshake_us,
             token_us=verdict.token_us,
@@ -251,7 +261,7 @@ class Gateway:
                     "audit sink refused an event; refusing the request:\n%s",
                     scrubbed_traceback(exc),
                 )
-            return _deny(
+            return deny(
                 request_id,
                 503,
                 "audit",
@@ -259,7 +269,7 @@ class Gateway:
                 "the audit log cannot be written; nothing was forwarded",
             )
         if not verdict.allowed:
-            return _deny(
+            return deny(
                 request_id,
                 verdict.status,
                 verdict.stage,
@@ -267,21 +277,20 @@ class Gateway:
                 verdict.detail,
                 error=verdict.error,
             )
-        return await self._forward(request, request_id, verdict, start)
+        return self._forward(request, request_id, verdict, start, reply)
 
-    def _refuse_malformed(
-        self, request: web.BaseRequest, status: int, exc: HttpProcessingError
-    ) -> web.StreamResponse:
+    def _refuse_malformed(self, connection: GatewayConnection, malformed: Malformed) -> Response:
         """A request the HTTP parser refused: one audit event (stage http, reason
         malformed-request, no request bytes), a bounded summary in the log, and a JSON refusal."""
         request_id = secrets.token_hex(16)
         handshake_us = None
         peer = Peer()
         if self._server is not None:
-            handshake_us = self._server.handshake_us.pop(request.protocol, None)
+            handshake_us = self._server.handshake_us.pop(connection, None)
         with contextlib.suppress(Exception):  # who sent it is worth recording, not required
-            peer = self._peer(request)
-        summary = self._malformed.note(type(exc).__name__, time.monotonic())
+            peer = self._peer(connection)
+        status = malformed.status
+        summary = self._malformed.note(malformed.name, time.monotonic())
         if summary:
             log.warning("%s", summary)
         event = AuditEvent(
@@ -305,51 +314,58 @@ class Gateway:
         except Exception as failure:  # refused either way; say the audit part failed
             if not isinstance(failure, AuditUnavailable):  # that one the sink said once already
                 log.error("audit sink refused an event: %s", type(failure).__name__)
-            return _deny(
+            return deny(
                 request_id,
                 503,
                 "audit",
                 "audit-unavailable",
                 "the audit log cannot be written; nothing was forwarded",
             )
-        return _deny(
+        return deny(
             request_id,
             status,
             "http",
             "malformed-request",
-            "the request is not valid HTTP/1.1; nothing was forwarded",
+            "the request is not valid HTTP/1.1; nothing was forwarded"
+            if status != 413
+            else f"the request body is larger than {MAX_BODY} bytes; nothing was forwarded",
             error="invalid_request",
         )
 
-    async def _forward(
-        self, request: web.BaseRequest, request_id: str, verdict: Verdict, start: int
-    ) -> web.StreamResponse:
+    def _forward(
+        self, request: Request, request_id: str, verdict: Verdict, start: int, reply: Reply
+    ) -> Response | None:
         pool, target = self._pool, verdict.upstream_target
         if pool is None or not target:  # not started, or a bug: refuse
-            return _deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
+            return deny(request_id, 503, "upstream", "gateway-not-ready", "not serving yet")
         upstream_start = time.perf_counter_ns()
+
+        def done(response: UpstreamResponse | None, error: UpstreamError | None) -> None:
+            try:
+                answer = self._forwarded(request_id, response, error, upstream_start, start)
+            except Exception as exc:  # a bug: the caller still gets an answer
+                log.error("gateway error after forwarding:\n%s", scrubbed_traceback(exc))
+                answer = deny(request_id, 500, "internal", "gateway-error", "internal error")
+            reply(answer)
+
         try:
-            body = await request.read()
-            response = await pool.request(request.method, target, verdict.upstream_headers, body)
-        except HttpProcessingError as exc:  # the body: the head was fine, and audited
-            self._complete(request_id, 400, upstream_start, start, "malformed-request")
-            summary = self._malformed.note(type(exc).__name__, time.monotonic())
-            if summary:
-                log.warning("%s", summary)
-            refusal = _deny(
-                request_id,
-                400,
-                "http",
-                "malformed-request",
-                "the request body is not valid HTTP/1.1; nothing was forwarded",
-                error="invalid_request",
-            )
-            refusal.force_close()
-            return refusal
-        except (UpstreamError, OSError) as exc:  # OSError: the caller went away mid-body
+            pool.submit(request.method, target, verdict.upstream_headers, request.body, done)
+        except UpstreamError as exc:
+            return self._forwarded(request_id, None, exc, upstream_start, start)
+        return None
+
+    def _forwarded(
+        self,
+        request_id: str,
+        response: UpstreamResponse | None,
+        error: UpstreamError | None,
+        upstream_start: int,
+        start: int,
+    ) -> Response:
+        if response is None:
             self._complete(request_id, 502, upstream_start, start, "upstream-unavailable")
-            why = exc.reason if isinstance(exc, UpstreamError) else type(exc).__name__
-            return _deny(
+            why = error.reason if error is not None else "no response"
+            return deny(
                 request_id,
                 502,
                 "upstream",
@@ -358,9 +374,10 @@ class Gateway:
                 error="bad_gateway",
             )
         self._complete(request_id, response.status, upstream_start, start, "forwarded")
-        headers = end_to_end(response.headers)
+        headers = end_to_end(response.headers, _NOT_RELAYED)  # the Server header is ours
+        dated = any(name.lower() == "date" for name, _ in headers)  # the service's Date stays
         headers.append(("X-Trustproof-Request-Id", request_id))
-        return web.Response(status=response.status, body=response.body, headers=headers)
+        return Response(response.status, headers, response.body, dated=dated)
 
     def _complete(
         self, request_id: str, status: int, upstream_start: int, start: int, reason: str
@@ -413,30 +430,3 @@ def _host_port(url: str) -> tuple[str, int]:
     if parts.scheme != "http" or not parts.hostname or parts.path or parts.query:
         raise ValueError(f"upstream {url!r}: expected http://host:port (plain HTTP, no path)")
     return parts.hostname, port
-
-
-def _deny(
-    request_id: str,
-    status: int,
-    stage: str,
-    reason: str,
-    detail: str,
-    *,
-    error: str = "access_denied",
-) -> web.Response:
-    headers = {
-        "X-Trustproof-Request-Id": request_id,
-        "X-Trustproof-Decision": "deny",
-        "Cache-Control": "no-store",
-    }
-    if status == 401:
-        kind = "invalid_token" if stage == "token" else "invalid_request"
-        headers["WWW-Authenticate"] = f'Bearer realm="trustproof", error="{kind}"'
-    body = {
-        "error": error,
-        "reason": reason,
-        "stage": stage,
-        "detail": detail,
-        "request_id": request_id,
-    }
-    return web.json_response(body, status=status, headers=headers)

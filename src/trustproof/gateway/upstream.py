@@ -6,6 +6,10 @@ CPU per request, most of the gateway's own budget (DESIGN §6). This client does
 write one request, read one response, and hand the connection back if it can carry another.
 The bytes are encoded and parsed by the sans-I/O `http1` module; this one owns the sockets (an
 `asyncio.Protocol` per connection, which measured faster than asyncio streams).
+
+Two ways in: `UpstreamPool.request` (a coroutine) and `UpstreamPool.submit`, which calls back with
+the outcome when the response is in — from the connection's own `data_received` when an idle
+connection carried it, so a forwarded request costs the gateway no task and no future.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 from trustproof.gateway.http1 import (
@@ -25,7 +31,10 @@ from trustproof.gateway.http1 import (
     encode_request,
 )
 
-__all__ = ["Connector", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+__all__ = ["Connector", "Done", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+
+Done = Callable[[UpstreamResponse | None, UpstreamError | None], None]
+"""Called once with the response, or with the error (the other one None)."""
 
 Connector = Callable[[str, int], Awaitable[socket.socket]]
 """Makes a connected non-blocking TCP socket to ``host:port`` — e.g. one created inside the
@@ -42,7 +51,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser: ResponseParser | None = None
-        self.waiter: asyncio.Future[UpstreamResponse] | None = None
+        self.done: Done | None = None
         self.reusable = False
         self.closed = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -50,11 +59,14 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def send(
-        self, head: bytes, body: bytes, parser: ResponseParser
-    ) -> asyncio.Future[UpstreamResponse]:
-        self.parser, self.reusable = parser, False
-        self.waiter = waiter = asyncio.get_running_loop().create_future()
+    @property
+    def usable(self) -> bool:
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
+    def send(self, head: bytes, body: bytes, parser: ResponseParser, done: Done) -> None:
+        """Write one request; `done` is called once with its outcome (synchronously, from here,
+        only when the connection was closing already)."""
+        self.parser, self.reusable, self.done = parser, False, done
         transport = self.transport
         if transport is None or transport.is_closing():
             self.fail(UpstreamError("closed-before-response", "the connection was closing"))
@@ -63,7 +75,6 @@ class _Connection(asyncio.Protocol):
         else:  # no 8 MiB copy just to join
             transport.write(head)
             transport.write(body)
-        return waiter
 
     def data_received(self, data: bytes) -> None:
         parser = self.parser
@@ -93,9 +104,10 @@ class _Connection(asyncio.Protocol):
 
     def fail(self, exc: UpstreamError) -> None:
         self.parser = None
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(exc)
         self.close()
+        done, self.done = self.done, None
+        if done is not None:
+            done(None, exc)
 
     def close(self) -> None:
         self.closed, self.reusable = True, False
@@ -117,8 +129,20 @@ class _Connection(asyncio.Protocol):
         self.parser = None
         self.reusable = parser.reusable and not self.closed
         response = parser.response
-        if self.waiter is not None and not self.waiter.done() and response is not None:
-            self.waiter.set_result(response)
+        done, self.done = self.done, None
+        if done is not None and response is not None:
+            done(response, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One request on its way: its bytes, its deadline, and whom to tell."""
+
+    method: str
+    head: bytes
+    body: bytes
+    deadline: float
+    done: Done
 
 
 class UpstreamPool:
@@ -148,28 +172,79 @@ class UpstreamPool:
         if ":" in host:  # an IPv6 literal
             self._host_header = f"[{host}]" if port == 80 else f"[{host}]:{port}"
         self._idle: list[_Connection] = []
+        self._connecting: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def request(
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> UpstreamResponse:
         """Send one request and read its whole response; raises `UpstreamError`."""
+        outcome: asyncio.Future[UpstreamResponse] = asyncio.get_running_loop().create_future()
+        self.submit(method, target, headers, body, partial(_settle, outcome))
+        return await outcome
+
+    def submit(
+        self,
+        method: str,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        done: Done,
+    ) -> None:
+        """Send one request; `done` is called later, once, with the whole response or the
+        `UpstreamError`. Raises `UpstreamError` at once when the request cannot be written
+        (``invalid-request``) or the pool is closed."""
         if self._closed:
             raise UpstreamError("connect-failed", "the pool is closed")
         head = encode_request(method, target, self._host_header, headers, body)
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
         while self._idle:
             conn = self._idle.pop()  # the most recently used: the least likely to be stale
-            if conn.closed:
+            if not conn.usable:
+                conn.close()
                 continue
-            try:
-                return await self._exchange(conn, method, head, body, deadline)
-            except UpstreamError as exc:
-                if exc.reason != "closed-before-response" or method not in IDEMPOTENT:
-                    raise
-            break  # the stale keep-alive race: once, on a new connection
-        conn = await self._connect(deadline)
-        return await self._exchange(conn, method, head, body, deadline)
+            self._exchange(conn, _Job(method, head, body, deadline, done), retry=True)
+            return
+        self._on_new_connection(_Job(method, head, body, deadline, done))
+
+    def _on_new_connection(self, job: _Job) -> None:
+        task = asyncio.get_running_loop().create_task(self._exchange_new(job))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
+
+    def _exchange(self, conn: _Connection, job: _Job, *, retry: bool) -> None:
+        method, done = job.method, job.done
+        timer = asyncio.get_running_loop().call_at(job.deadline, conn.expire)
+
+        def finished(response: UpstreamResponse | None, error: UpstreamError | None) -> None:
+            timer.cancel()
+            if conn.reusable and not self._closed and len(self._idle) < self.max_idle:
+                self._idle.append(conn)
+            else:
+                conn.close()
+            if (
+                retry
+                and error is not None
+                and error.reason == "closed-before-response"
+                and method in IDEMPOTENT
+            ):  # the stale keep-alive race: once, on a new connection
+                self._on_new_connection(job)
+                return
+            done(response, error)
+
+        conn.send(job.head, job.body, ResponseParser(method, max_body=self.max_body), finished)
+
+    async def _exchange_new(self, job: _Job) -> None:
+        try:
+            conn = await self._connect(job.deadline)
+        except UpstreamError as exc:
+            job.done(None, exc)
+            return
+        except asyncio.CancelledError:
+            job.done(None, UpstreamError("closed-before-response", "the gateway is stopping"))
+            raise
+        self._exchange(conn, job, retry=False)
 
     async def close(self) -> None:
         """Close idle connections now and busy ones when their response is in; no new requests."""
@@ -197,17 +272,15 @@ class UpstreamPool:
             raise UpstreamError("connect-failed", detail) from exc
         return conn
 
-    async def _exchange(
-        self, conn: _Connection, method: str, head: bytes, body: bytes, deadline: float
-    ) -> UpstreamResponse:
-        parser = ResponseParser(method, max_body=self.max_body)
-        waiter = conn.send(head, body, parser)
-        timer = asyncio.get_running_loop().call_at(deadline, conn.expire)
-        try:
-            return await waiter
-        finally:  # also on cancellation: a connection with a response in flight is closed
-            timer.cancel()
-            if conn.reusable and not self._closed and len(self._idle) < self.max_idle:
-                self._idle.append(conn)
-            else:
-                conn.close()
+
+def _settle(
+    outcome: asyncio.Future[UpstreamResponse],
+    response: UpstreamResponse | None,
+    error: UpstreamError | None,
+) -> None:
+    if outcome.done():
+        return
+    if error is not None:
+        outcome.set_exception(error)
+    elif response is not None:
+        outcome.set_result(response)

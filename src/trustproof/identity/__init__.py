@@ -8,9 +8,11 @@ names. The pieces, one trust concept per module:
 * `svid` — `Svid`: leaf + intermediates + private key (kept out of every ``repr``), and the RFC 8705
   thumbprint `x5t_s256` that binds tokens to a certificate;
 * `ca` — `CertificateAuthority`: issues short-lived SVIDs (ECDSA P-256), revokes them into CRLs,
-  rotates its root without an outage;
+  rotates its root without an outage; `generation` makes each of its root (+ intermediate)
+  generations, `leaf` checks a leaf's validity and names before it is signed;
 * `verify` — `verify_svid`: the decision a gateway makes about a peer certificate, as an
-  `SvidCheck` with a stable `reason`, never an exception;
+  `SvidCheck` with a stable `reason`, never an exception; `chains` — `VerifiedChains`, the chains
+  it already verified, reused for the same leaf and bundle;
 * `broken` — `BrokenMaterial`: expired, untrusted, revoked, ... SVIDs for probes, each with its
   expected reason;
 * `sha1` — re-signing over SHA-1, for the one broken kind that needs it;

@@ -13,25 +13,21 @@ refuses a chain as soon as any CA in it has no CRL, so an empty CRL is published
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from trustproof.clock import Clock
 from trustproof.identity.errors import IdentityError
+from trustproof.identity.generation import Generation, make_generation
+from trustproof.identity.leaf import leaf_template
 from trustproof.identity.material import (
-    IpAddress,
     LeafTemplate,
     PrivateKey,
-    common_name,
-    make_ca_certificate,
     make_crl,
     new_ec_key,
     sign_leaf,
@@ -43,25 +39,6 @@ from trustproof.scrub import Secret
 CA_BACKDATE = timedelta(hours=1)
 """How far CA certificates reach into the past, so that material minted with past timestamps
 (expired probes, skewed clocks) still falls inside its issuer's validity."""
-
-
-@dataclass
-class _Generation:
-    """One root key (and optional intermediate); mutable bookkeeping, private to the CA."""
-
-    number: int
-    root: x509.Certificate
-    root_key: Secret[ec.EllipticCurvePrivateKey] = field(repr=False)
-    signer: x509.Certificate
-    signer_key: Secret[ec.EllipticCurvePrivateKey] = field(repr=False)
-    intermediates: tuple[x509.Certificate, ...]
-    latest_leaf_not_after: datetime | None = None
-
-    def ca_keys(self) -> list[tuple[x509.Certificate, ec.EllipticCurvePrivateKey]]:
-        pairs = [(self.root, self.root_key.reveal())]
-        if self.signer is not self.root:
-            pairs.append((self.signer, self.signer_key.reveal()))
-        return pairs
 
 
 class CertificateAuthority:
@@ -92,9 +69,9 @@ class CertificateAuthority:
         self.root_ttl = root_ttl
         self.backdate = backdate
         self._lock = threading.RLock()
-        self._generations: list[_Generation] = []
-        self._active: _Generation = self._new_generation()
-        self._issued: dict[int, _Generation] = {}
+        self._generations: list[Generation] = []
+        self._active: Generation = self._new_generation()
+        self._issued: dict[int, Generation] = {}
         self._revoked: dict[int, datetime] = {}
         self._crl_number = 0
         self._crl_pem: bytes | None = None
@@ -150,30 +127,16 @@ class CertificateAuthority:
         not_after: datetime | None = None,
     ) -> LeafTemplate:
         """The valid leaf `issue` would sign, before signing; broken material starts from here."""
-        spiffe_id = SpiffeId.for_name(self.trust_domain, name)
-        for given in (not_before, not_after):
-            if given is not None and given.tzinfo is None:
-                raise IdentityError(
-                    f"expected timezone-aware not_before/not_after for {name!r}, got {given}\n"
-                    "    hint: derive them from clock.now(), which is UTC"
-                )
-        now = self.clock.now()
-        start = not_before if not_before is not None else now - self.backdate
-        end = not_after if not_after is not None else now + ttl
-        if not_after is None and ttl <= timedelta(0):
-            raise IdentityError(f"expected a positive ttl for {name!r}, got {ttl}")
-        if end <= start:
-            raise IdentityError(
-                f"the certificate for {name!r} would end ({end.isoformat()}) before it starts "
-                f"({start.isoformat()})\n    hint: not_after must be later than not_before"
-            )
-        return LeafTemplate(
-            common_name=name,
-            uris=(str(spiffe_id),),
-            not_before=start,
-            not_after=end,
-            dns=tuple(_check_dns(d) for d in dns),
-            ips=tuple(_parse_ip(ip) for ip in ips),
+        return leaf_template(
+            SpiffeId.for_name(self.trust_domain, name),
+            name,
+            ttl,
+            now=self.clock.now(),
+            backdate=self.backdate,
+            dns=dns,
+            ips=ips,
+            not_before=not_before,
+            not_after=not_after,
         )
 
     def issue(
@@ -212,9 +175,7 @@ class CertificateAuthority:
         with self._lock:
             return self._sign(self._active, template, key)
 
-    def _sign(
-        self, generation: _Generation, template: LeafTemplate, key: PrivateKey | None
-    ) -> Svid:
+    def _sign(self, generation: Generation, template: LeafTemplate, key: PrivateKey | None) -> Svid:
         """Sign `template` with what signs `generation`'s leaves and record the leaf (so that it
         can be revoked, and its root is kept until it expires). Call with the lock held."""
         key = key if key is not None else new_ec_key()
@@ -345,37 +306,14 @@ class CertificateAuthority:
             self._crl_pem = None
             return tuple(g.root for g in removed)
 
-    def _new_generation(self) -> _Generation:
+    def _new_generation(self) -> Generation:
         number = self._generations[-1].number + 1 if self._generations else 1
         now = self.clock.now()
-        start, end = now - CA_BACKDATE, now + self.root_ttl
-        organization = f"trustproof {self.trust_domain}"
-        root_key = new_ec_key()
-        root = make_ca_certificate(
-            common_name(f"root CA {number}", organization=organization),
-            root_key,
-            not_before=start,
-            not_after=end,
-            path_length=1 if self.uses_intermediate else 0,
-        )
-        signer, signer_key = root, root_key
-        if self.uses_intermediate:
-            signer_key = new_ec_key()
-            signer = make_ca_certificate(
-                common_name(f"intermediate CA {number}", organization=organization),
-                signer_key,
-                not_before=start,
-                not_after=end,
-                path_length=0,
-                parent=(root, root_key),
-            )
-        generation = _Generation(
-            number=number,
-            root=root,
-            root_key=Secret(root_key),
-            signer=signer,
-            signer_key=Secret(signer_key),
-            intermediates=(signer,) if signer is not root else (),
+        generation = make_generation(
+            number,
+            f"trustproof {self.trust_domain}",
+            (now - CA_BACKDATE, now + self.root_ttl),
+            intermediate=self.uses_intermediate,
         )
         self._generations.append(generation)
         return generation
@@ -394,29 +332,16 @@ class CertificateAuthority:
         with self._lock:
             number = self._generations[-1].number + 1
             now = self.clock.now()
-            start, end = now - CA_BACKDATE, now + self.root_ttl
-            organization = f"trustproof {self.trust_domain}"
-            root_key, signer_key = new_ec_key(), new_ec_key()
-            root = make_ca_certificate(
-                common_name(f"temporary root CA {number}", organization=organization),
-                root_key,
-                not_before=start,
-                not_after=end,
-                path_length=1,
+            generation = make_generation(
+                number,
+                f"trustproof {self.trust_domain}",
+                (now - CA_BACKDATE, now + self.root_ttl),
+                intermediate=True,
+                label="temporary ",
             )
-            signer = make_ca_certificate(
-                common_name(f"temporary intermediate CA {number}", organization=organization),
-                signer_key,
-                not_before=start,
-                not_after=end,
-                path_length=0,
-                parent=(root, root_key),
-            )
-            self._generations.append(
-                _Generation(number, root, Secret(root_key), signer, Secret(signer_key), (signer,))
-            )
+            self._generations.append(generation)
             self._crl_pem = None
-            return root, signer
+            return generation.root, generation.signer
 
     def issue_under(self, ca_certificate: x509.Certificate, name: str, ttl: timedelta) -> Svid:
         """An SVID for `name` under `ca_certificate` (a root or intermediate in the bundle),
@@ -482,7 +407,7 @@ class CertificateAuthority:
             return "intermediate"
         return None
 
-    def _generation_of(self, ca_certificate: x509.Certificate) -> _Generation:
+    def _generation_of(self, ca_certificate: x509.Certificate) -> Generation:
         for generation in self._generations:
             if ca_certificate == generation.root or ca_certificate in generation.intermediates:
                 return generation
@@ -490,22 +415,3 @@ class CertificateAuthority:
             f"{ca_certificate.subject.rfc4514_string()} is not a CA certificate in this CA's "
             "bundle\n    hint: was it retired already?"
         )
-
-
-def _check_dns(name: str) -> str:
-    if not name or not name.isascii() or any(c.isspace() or c in "/@:" for c in name):
-        raise IdentityError(
-            f"bad DNS name {name!r} for a certificate\n"
-            "    hint: use an ASCII host name such as 'localhost' or 'orders.shop.test'"
-        )
-    return name
-
-
-def _parse_ip(text: str) -> IpAddress:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError as exc:
-        raise IdentityError(
-            f"bad IP address {text!r} for a certificate\n"
-            "    hint: use a literal address such as '127.0.0.1' or '::1'"
-        ) from exc

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from trustproof.identity.chains import VerifiedChains
 from trustproof.identity.errors import InvalidSpiffeId
 from trustproof.identity.spiffe import SpiffeId
 from trustproof.scrub import scrubbed_traceback
@@ -101,6 +102,7 @@ def verify_svid(
     trust_domain: str,
     now: datetime,
     revoked: Callable[[int], bool] | None = None,
+    chains: VerifiedChains | None = None,
 ) -> SvidCheck:
     """Decide whether `leaf` (a certificate or its DER) is a valid X.509-SVID of `trust_domain`.
 
@@ -108,6 +110,8 @@ def verify_svid(
     roots; `revoked(serial)` says whether a serial is revoked (e.g.
     `CertificateAuthority.is_revoked`); if it raises, the SVID is refused as ``untrusted``.
     `now` must be timezone-aware (a naive time is a caller bug and raises ValueError).
+    `chains` (`trustproof.identity.chains`) reuses chains already verified against the same
+    bundle; every other check, revocation included, runs on every call.
     """
     if now.tzinfo is None:
         raise ValueError("verify_svid() needs a timezone-aware `now` (use clock.now())")
@@ -115,7 +119,13 @@ def verify_svid(
     now = now.astimezone(UTC)
     try:
         return _verify(
-            leaf, intermediates, bundle=bundle, trust_domain=trust_domain, now=now, revoked=revoked
+            leaf,
+            intermediates,
+            bundle=bundle,
+            trust_domain=trust_domain,
+            now=now,
+            revoked=revoked,
+            chains=chains,
         )
     except Exception as exc:  # fail closed: an unexpected error is a refusal, not a crash
         log.warning("SVID verification failed unexpectedly; refusing:\n%s", scrubbed_traceback(exc))
@@ -130,6 +140,7 @@ def _verify(
     trust_domain: str,
     now: datetime,
     revoked: Callable[[int], bool] | None,
+    chains: VerifiedChains | None = None,
 ) -> SvidCheck:
     cert = _load(leaf)
     if isinstance(cert, SvidCheck):
@@ -140,22 +151,27 @@ def _verify(
 
     if not bundle:
         return _fail("untrusted", "the trust bundle is empty: no root can be trusted")
-    verifier = PolicyBuilder().store(Store(list(bundle))).time(now).build_client_verifier()
-    try:
-        verified = verifier.verify(cert, list(intermediates))
-    except VerificationError as exc:
-        return _fail(
-            "untrusted",
-            f"{_subject(cert)} does not chain to any of the {len(bundle)} trusted root(s): "
-            f"{exc}\n    hint: was it issued by this run's CA, and are its intermediates sent?",
-        )
+    key = VerifiedChains.key(cert, intermediates, bundle)
+    chain = chains.get(key, now) if chains is not None else None
+    if chain is None:
+        verifier = PolicyBuilder().store(Store(list(bundle))).time(now).build_client_verifier()
+        try:
+            chain = tuple(verifier.verify(cert, list(intermediates)).chain)
+        except VerificationError as exc:
+            return _fail(
+                "untrusted",
+                f"{_subject(cert)} does not chain to any of the {len(bundle)} trusted root(s): "
+                f"{exc}\n    hint: was it issued by this run's CA, and are its intermediates sent?",
+            )
+        if chains is not None:
+            chains.put(key, chain)
 
     identity = _spiffe_id(cert, trust_domain)
     if isinstance(identity, SvidCheck):
         return identity
 
     if revoked is not None:
-        for index, c in enumerate(verified.chain[:-1]):  # leaf and intermediates, not the anchor
+        for index, c in enumerate(chain[:-1]):  # leaf and intermediates, not the anchor
             try:
                 is_revoked = revoked(c.serial_number)
             except Exception as exc:

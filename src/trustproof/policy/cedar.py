@@ -14,7 +14,14 @@ Each request is checked against the schema as Cedar evaluates it, so a malformed
 unknown method, a source address that is not an IP address, a wrongly typed field) is refused
 rather than evaluated. Identical requests are answered from a bounded cache: an engine is
 immutable (policies, schema and entities never change under it), so its answer to a given request
-never changes either. Only clean answers are cached, never one with errors.
+never changes either. Only clean answers are cached, never one with errors, and only for
+requests whose fields have their declared types (``True == 1``: a ``client_cert`` of 1 is no Bool
+to Cedar, and must not be answered as ``True`` was).
+
+Around the call to Cedar, a decision does as little as it can: the request's context is written
+as JSON once per distinct context (a gateway sees a handful: its callers' addresses, roles, the
+hour), cedarpy receives it as the string it would otherwise make of a dict, and the determining
+policies are named in the bundle's order (Cedar gives them as a set, in no stable order).
 
 Roles are the directory's (the spec, as changed by `with_roles`), not the request's: a role
 removed with `with_roles` is gone from the next decision of the engine it returns, whatever the
@@ -23,16 +30,18 @@ caller's token still claims (the token's claims reach policies as ``context.toke
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trustproof.errors import SpecError
+from trustproof.policy.batching import Pending, service_groups, union
 from trustproof.policy.cedar_import import cedarpy
 from trustproof.policy.engine import AccessRequest, Decision, Reason
 from trustproof.policy.entities import ENTITY_TYPES, Directory, route_id
-from trustproof.policy.slicing import PolicySlicer
+from trustproof.policy.slicing import PolicySlicer, Uid
 from trustproof.policy.sources import PolicyBundle, load_policies
 from trustproof.scrub import scrub
 
@@ -40,6 +49,7 @@ if TYPE_CHECKING:  # the spec package's loader imports this package
     from trustproof.spec.model import Spec
 
 DEFAULT_CACHE_SIZE = 4096
+CONTEXTS = 256  # distinct request contexts whose JSON is kept (per engine)
 _POLICY_IN_ERROR = re.compile(r"policy `([^`]*)`")
 
 
@@ -68,6 +78,8 @@ class CedarPolicyEngine:
         self._schema: cedarpy.Schema = bundle.schema
         self._entities = directory.handle(bundle.schema)
         self._labels = {source.policy_id: source.label for source in bundle.policies}
+        self._order = {source.policy_id: n for n, source in enumerate(bundle.policies)}
+        self._contexts: dict[tuple[bool, str, tuple[str, ...], int], str] = {}
         self._cache: dict[AccessRequest, Decision] = {}
         self.slicer_type = slicer
         self._slicer = slicer(bundle, directory) if slicer is not None else None
@@ -103,16 +115,80 @@ class CedarPolicyEngine:
         return self.directory.principals[name].roles
 
     def decide(self, request: AccessRequest) -> Decision:
-        remembered = self._recall(request)
+        # Only a request whose flag and hour have their own types is remembered or recalled:
+        # True == 1 as a key, and a client_cert of 1 (not a Bool to Cedar) must not be answered
+        # as True was.
+        typed = type(request.client_cert) is bool and type(request.hour_utc) is int
+        remembered = self._recall(request) if typed else None
         if remembered is not None:
             return remembered
         try:
             decision = self._evaluate(request, time.perf_counter_ns())
         except Exception as exc:  # fail closed: nothing that goes wrong here may allow
             return Decision.deny("engine-error", scrub(f"{type(exc).__name__}: {exc}"))
-        if not decision.errors:
+        if typed and not decision.errors:
             self._remember(request, decision)
         return decision
+
+    def decide_all(self, requests: Sequence[AccessRequest]) -> list[Decision]:
+        """Each request's decision, as `decide` gives it, for many requests at once (a whole
+        matrix: `trustproof policy test`).
+
+        Requests on one service are evaluated in groups (`trustproof.policy.batching`): one call
+        to Cedar per group, against the union of its requests' slices, parsed once — where
+        `decide` would parse a slice per principal, action and route. A union of slices holds
+        every policy that can apply to each of its requests, so each decision is the whole
+        set's. Each decision's `elapsed_us` is its share of its group's call. The decision cache
+        is neither read nor filled; a request that does not fit the model, or a group whose call
+        fails, is decided on its own.
+        """
+        if self._slicer is None:
+            return [self.decide(request) for request in requests]
+        decisions: list[Decision | None] = [None] * len(requests)
+        services: dict[str, dict[Uid, list[Pending]]] = {}
+        for n, request in enumerate(requests):
+            entity_type = ENTITY_TYPES.get(request.principal_kind)
+            valid_hour = type(request.hour_utc) is int and 0 <= request.hour_utc <= 23
+            if entity_type is None or not valid_hour:
+                decisions[n] = self.decide(request)
+                continue
+            principal = (entity_type, request.principal)
+            resource = ("Route", route_id(request.service, request.route))
+            try:
+                chosen = self._slicer.applicable(principal, ("Action", request.action), resource)
+                by_principal = services.setdefault(request.service, {})
+                by_principal.setdefault(principal, []).append((n, chosen))
+            except Exception:  # e.g. an unhashable field: decided (and refused) on its own
+                decisions[n] = self.decide(request)
+        for by_principal in services.values():
+            for group in service_groups(by_principal):
+                members = [requests[n] for n, _ in group]
+                try:
+                    decided = self._together(self._slicer.policy_set_of(union(group)), members)
+                except Exception:  # fail closed, one at a time: `decide` answers every failure
+                    decided = [self.decide(request) for request in members]
+                for (n, _), decision in zip(group, decided, strict=True):
+                    decisions[n] = decision
+        return [d if d is not None else Decision.deny("engine-error") for d in decisions]
+
+    def _together(
+        self, policies: cedarpy.PolicySet, requests: Sequence[AccessRequest]
+    ) -> list[Decision]:
+        start = time.perf_counter_ns()
+        queries = [
+            {
+                "principal": {"type": ENTITY_TYPES[r.principal_kind], "id": r.principal},
+                "action": {"type": "Action", "id": r.action},
+                "resource": {"type": "Route", "id": route_id(r.service, r.route)},
+                "context": self._context(r),
+            }
+            for r in requests
+        ]
+        results = cedarpy.is_authorized_batch(queries, policies, self._entities, self._schema)
+        if len(results) != len(requests):
+            raise RuntimeError(f"Cedar answered {len(results)} of {len(requests)} requests")
+        share = (time.perf_counter_ns() - start) / 1000 / len(requests)
+        return [self._decision(result, share) for result in results]
 
     def _recall(self, request: AccessRequest) -> Decision | None:
         try:
@@ -156,20 +232,33 @@ class CedarPolicyEngine:
             "principal": {"type": entity_type, "id": request.principal},
             "action": {"type": "Action", "id": request.action},
             "resource": {"type": "Route", "id": resource},
-            "context": {
-                "client_cert": request.client_cert,
-                "source_ip": request.source_ip,
-                "token_roles": list(request.token_roles),
-                "hour_utc": request.hour_utc,
-            },
+            "context": self._context(request),
         }
         result = cedarpy.is_authorized(query, policies, self._entities, self._schema)
         elapsed = (time.perf_counter_ns() - start) / 1000
         return self._decision(result, elapsed)
 
+    def _context(self, request: AccessRequest) -> str:
+        """The request's context as Cedar's JSON, written once per distinct context."""
+        if type(request.client_cert) is not bool:  # 1 == True: never answered as the other
+            return _context_json(request)
+        key = (request.client_cert, request.source_ip, request.token_roles, request.hour_utc)
+        try:
+            found = self._contexts.get(key)
+        except TypeError:  # an unhashable field (a list of roles): written, not kept
+            return _context_json(request)
+        if found is None:
+            found = _context_json(request)
+            if len(self._contexts) >= CONTEXTS:
+                self._contexts.clear()  # a new set of callers: start over, never grow
+            self._contexts[key] = found
+        return found
+
     def _decision(self, result: Any, elapsed_us: float) -> Decision:
         diagnostics = result.diagnostics
-        ids = tuple(self._label(policy_id) for policy_id in diagnostics.reasons)
+        order = self._order
+        ordered = sorted(diagnostics.reasons, key=lambda pid: order.get(pid, len(order)))
+        ids = tuple(self._label(policy_id) for policy_id in ordered)
         errors = tuple(str(error) for error in diagnostics.errors)
         if errors:
             failing = tuple(
@@ -200,6 +289,17 @@ class CedarPolicyEngine:
 
     def _label(self, policy_id: str) -> str:
         return self._labels.get(policy_id, policy_id)
+
+
+def _context_json(request: AccessRequest) -> str:
+    return json.dumps(
+        {
+            "client_cert": request.client_cert,
+            "source_ip": request.source_ip,
+            "token_roles": list(request.token_roles),
+            "hour_utc": request.hour_utc,
+        }
+    )
 
 
 def _deny_now(reason: Reason, start: int, error: str) -> Decision:

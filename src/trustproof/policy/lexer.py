@@ -10,6 +10,8 @@ splits each policy file itself and hands Cedar one policy at a time:
 * A policy ends at a ``;`` outside strings and comments: Cedar's grammar has no other ``;``
   (``annotations effect ( scope ) conditions ;``), so the split is exact for any text Cedar would
   accept, and for text it would not, each piece still starts where a policy was meant to start.
+  The split scans the text in runs (a string, a comment, a ``;``, or everything up to the next of
+  those), not token by token: a policy's tokens are made only when a problem needs them.
 * `first_failure` finds where a syntax error is. Every prefix of a valid policy fails only with
   "unexpected end of input"; the shortest prefix that fails with something else ends at the
   first bad token.
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 _TOKEN = re.compile(
@@ -35,6 +38,11 @@ _TOKEN = re.compile(
 )
 
 
+# What the split needs to tell apart: a string (quoted ``;`` and ``//`` are not Cedar's), a
+# comment, a ``;``, and everything else in runs (a ``/`` alone: it may start a comment).
+_RUN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|;|[^";/]+|/', re.DOTALL)
+
+
 class Token(NamedTuple):  # a tuple: a 512-policy file has tens of thousands of tokens
     start: int  # offsets into the whole text
     end: int
@@ -43,29 +51,28 @@ class Token(NamedTuple):  # a tuple: a 512-policy file has tens of thousands of 
 
 @dataclass(frozen=True)
 class Piece:
-    """One policy's worth of text: from its first token to its ``;`` (or to the end of the text).
-
-    `terminated` is false for trailing text that never reached a ``;``.
+    """One policy's worth of `text`: from its first token to its ``;`` (or to the end of the
+    text). `terminated` is false for trailing text that never reached a ``;``. `tokens` are made
+    on first use (locating a problem), from the piece's stretch of the text only.
     """
 
-    tokens: tuple[Token, ...]
+    text: str = field(repr=False)  # the whole text the offsets are into
+    start: int
+    end: int
     terminated: bool
 
-    @property
-    def start(self) -> int:
-        return self.tokens[0].start
-
-    @property
-    def end(self) -> int:
-        return self.tokens[-1].end
+    @cached_property
+    def tokens(self) -> tuple[Token, ...]:
+        return tuple(tokenize(self.text, self.start, self.end))
 
 
-def tokenize(text: str) -> list[Token]:
-    """The significant tokens of `text` (no whitespace, no comments)."""
+def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
+    """The significant tokens of `text` (no whitespace, no comments), or of its stretch from
+    offset `start` to `end` (which must fall on token boundaries); offsets into `text`."""
     skip = ("space", "comment")
     return [
         Token(match.start(), match.end(), match.group())
-        for match in _TOKEN.finditer(text)
+        for match in _TOKEN.finditer(text, start, len(text) if end is None else end)
         if match.lastgroup not in skip
     ]
 
@@ -73,14 +80,28 @@ def tokenize(text: str) -> list[Token]:
 def split_policies(text: str) -> list[Piece]:
     """`text` cut after every top-level ``;``; comment-only stretches produce no piece."""
     pieces: list[Piece] = []
-    current: list[Token] = []
-    for token in tokenize(text):
-        current.append(token)
-        if token.text == ";":
-            pieces.append(Piece(tuple(current), terminated=True))
-            current = []
-    if current:
-        pieces.append(Piece(tuple(current), terminated=False))
+    start = -1  # where the current piece's first token starts (-1: none yet)
+    last = 0  # where its last token so far ends
+    for run in _RUN.finditer(text):
+        chunk = run.group()
+        if chunk.startswith("//"):
+            continue
+        if chunk == ";":
+            pieces.append(Piece(text, run.start() if start < 0 else start, run.end(), True))
+            start = -1
+            continue
+        if chunk.startswith('"'):
+            first, last = run.start(), run.end()
+        else:
+            stripped = chunk.lstrip()
+            if not stripped:
+                continue
+            first = run.start() + len(chunk) - len(stripped)
+            last = run.start() + len(chunk.rstrip())
+        if start < 0:
+            start = first
+    if start >= 0:
+        pieces.append(Piece(text, start, last, False))
     return pieces
 
 

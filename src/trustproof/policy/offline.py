@@ -145,7 +145,7 @@ def check_matrix(spec: Spec, engine: PolicyEngine | None = None) -> MatrixReport
     from trustproof.plan import expected_matrix  # noqa: PLC0415 - plan -> spec -> this package
 
     engine = engine if engine is not None else CedarPolicyEngine.from_spec(spec)
-    cells: list[CellCheck] = []
+    asked: list[tuple[str, str, str, bool]] = []  # caller, service, operation, expected
     skipped: list[str] = []
     for boundary in expected_matrix(spec):
         if boundary.kind != "service":
@@ -153,12 +153,16 @@ def check_matrix(spec: Spec, engine: PolicyEngine | None = None) -> MatrixReport
         if spec.services[boundary.name].ingress.gateway == "none":
             skipped.append(boundary.name)
             continue
-        for cell in boundary.cells:
-            request = representative_request(spec, cell.caller, boundary.name, cell.operation)
-            decision = engine.decide(request)
-            cells.append(
-                CellCheck(cell.caller, boundary.name, cell.operation, cell.allowed, decision)
-            )
+        asked += [(c.caller, boundary.name, c.operation, c.allowed) for c in boundary.cells]
+    requests = [representative_request(spec, who, where, what) for who, where, what, _ in asked]
+    if isinstance(engine, CedarPolicyEngine):  # the whole matrix at once: see `decide_all`
+        decisions = engine.decide_all(requests)
+    else:
+        decisions = [engine.decide(request) for request in requests]
+    cells = [
+        CellCheck(who, where, what, expected, decision)
+        for (who, where, what, expected), decision in zip(asked, decisions, strict=True)
+    ]
     locations: dict[str, str] = {}
     policy_count = 0
     if isinstance(engine, CedarPolicyEngine):

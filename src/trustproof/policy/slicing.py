@@ -218,14 +218,19 @@ class PolicySlicer:
         found = self._slices.get(key)
         if found is not None:
             return found
-        chosen = self.applicable(principal, action, resource)
+        policy_set = self.policy_set_of(self.applicable(principal, action, resource))
+        _bounded_put(self._slices, key, policy_set, self._max_slices)
+        return policy_set
+
+    def policy_set_of(self, chosen: frozenset[int]) -> cedarpy.PolicySet:
+        """The policies of indices `chosen` (from `applicable`, or a union of its answers) as one
+        `PolicySet`, parsed once per distinct set."""
         policy_set = self._sets.get(chosen)
         if policy_set is None:
             policies = ",".join(self._json[i] for i in sorted(chosen))
             document = f'{{"staticPolicies":{{{policies}}},"templates":{{}},"templateLinks":[]}}'
             policy_set = cedarpy.PolicySet.from_json_str(document)
             _bounded_put(self._sets, chosen, policy_set, self._max_slices)
-        _bounded_put(self._slices, key, policy_set, self._max_slices)
         return policy_set
 
     def _matching(

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from trustproof.catalogue import Family, matching, selected
+from trustproof.catalogue import LOCAL_NOTE, Family, backend_note
 from trustproof.datastores import ADMIN_ROLE
 from trustproof.probes.base import Plan, Probe
 from trustproof.probes.cells import boundary_kind
@@ -47,7 +47,6 @@ UNDECLARED_UDP = ("198.51.100.10", 123)
 UNDECLARED_NAMES = ("example.com", "example.net", "example.org")  # exist: a forwarder answers
 RESOLVER = ("127.0.0.1", 53)
 ADMIN_MINT_PATH = "/admin/tokens"
-LOCAL_NOTE = "egress not checked: local backend"
 EXPECT = Expectation.refuse("unreachable", "denied_authz")
 STAGE = "egress"
 
@@ -57,9 +56,7 @@ Attempts = Callable[[SandboxView, str], tuple[EgressAttempt, ...]]
 def plan_note(plan: Plan) -> str | None:
     """The one line a plan on the local backend shows instead of egress cases (when the spec's
     ``probes`` selection holds any egress probe)."""
-    chosen = set(selected(plan.spec.probes.select, plan.spec.probes.deselect))
-    wanted = chosen & set(matching("egress.*"))
-    return LOCAL_NOTE if plan.backend != "isolated" and wanted else None
+    return backend_note(plan.spec.probes.select, plan.spec.probes.deselect, plan.backend)
 
 
 # -- which services each probe applies to (pure: the spec only) ------------------------------------

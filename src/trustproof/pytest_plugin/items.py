@@ -21,8 +21,8 @@ from trustproof.errors import SpecError, TrustproofError
 from trustproof.probes.model import Case, CaseResult
 from trustproof.pytest_plugin.session import SESSION
 from trustproof.results import evidence_lines, record_of
-from trustproof.sandbox.isolated import ENV as BACKEND_ENV
-from trustproof.sandbox.isolated import resolve_choice
+from trustproof.sandbox.choice import ENV as BACKEND_ENV
+from trustproof.sandbox.choice import resolve_choice
 from trustproof.scrub import scrub
 from trustproof.spec import load_spec
 from trustproof.suite.runner import generate

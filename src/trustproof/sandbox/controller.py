@@ -72,20 +72,15 @@ from trustproof.sandbox.backend import (
     kill_group,
 )
 from trustproof.sandbox.background import BackgroundLoop
+from trustproof.sandbox.choice import ENV as BACKEND_ENV
+from trustproof.sandbox.choice import BackendKind, resolve_choice
 from trustproof.sandbox.containers import ContainerBackend
 from trustproof.sandbox.datastores import Datastores
 from trustproof.sandbox.dependencies import Dependencies
 from trustproof.sandbox.egress_events import EgressLedger
 from trustproof.sandbox.endpoints import Endpoint
 from trustproof.sandbox.firewall import DropCount
-from trustproof.sandbox.isolated import ENV as BACKEND_ENV
-from trustproof.sandbox.isolated import (
-    BackendKind,
-    IsolatedBackend,
-    IsolatedNetwork,
-    allowed_peers,
-    resolve_choice,
-)
+from trustproof.sandbox.isolated import IsolatedBackend, IsolatedNetwork, allowed_peers
 from trustproof.sandbox.netns import NetNamespace
 from trustproof.sandbox.policywatch import PolicyWatch
 from trustproof.sandbox.ports import PortPool

@@ -24,12 +24,11 @@ What the ruleset says (`ruleset` builds the text; a pure function):
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from trustproof.errors import SandboxError
+from trustproof.sandbox.choice import system_tool
 from trustproof.sandbox.netns import ip_tool, run_ip
 
 TABLE = "trustproof"
@@ -104,9 +103,7 @@ table inet {TABLE} {{
 
 def nft_tool() -> str | None:
     """The path of the ``nft`` command, or None."""
-    return shutil.which("nft") or next(
-        (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None
-    )
+    return system_tool("nft")
 
 
 def _nft(ns: str, args: list[str], stdin: str | None, what: str) -> str:

@@ -33,13 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Literal
 from urllib.parse import urlsplit
 
 from trustproof.errors import SandboxError
@@ -59,10 +57,6 @@ from trustproof.sandbox.resolver import Resolver, start_in_namespace
 from trustproof.sandbox.rundir import RunDir
 from trustproof.spec.model import Spec
 
-BackendKind = Literal["local", "isolated"]
-BackendChoice = Literal["auto", "local", "isolated"]
-CHOICES: tuple[BackendChoice, ...] = ("auto", "local", "isolated")
-ENV = "TRUSTPROOF_BACKEND"
 RESOLV_CONF = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
 
 
@@ -98,44 +92,6 @@ def allowed_peers(
                 allowed.append(Peer(host, int(port), f"datastore:{store}"))
         peers[name] = allowed
     return peers
-
-
-def isolation_missing() -> str | None:
-    """Why this host cannot run the isolated backend, in one line; None when it can."""
-    if os.geteuid() != 0:
-        return "not running as root"
-    if ip_tool() is None:
-        return "iproute2's `ip` is not installed"
-    if firewall.nft_tool() is None:
-        return "nftables' `nft` is not installed"
-    return None
-
-
-def resolve_choice(
-    requested: str | None, spec_choice: str, notice: Callable[[str], None]
-) -> BackendKind:
-    """Which backend runs: `requested` (``--backend`` / ``TRUSTPROOF_BACKEND``) over the spec's
-    ``backend``. ``auto`` is isolated where the host allows it, else local with a one-line
-    `notice`; an explicit ``isolated`` the host cannot run is a `SandboxError` (never a silent
-    downgrade)."""
-    choice = requested or spec_choice
-    if choice not in CHOICES:
-        raise SandboxError(
-            f"unknown backend {choice!r} (from {ENV} or --backend)",
-            "expected one of: " + ", ".join(CHOICES),
-        )
-    if choice == "local":
-        return "local"
-    missing = isolation_missing()
-    if missing is None:
-        return "isolated"
-    if choice == "isolated":
-        raise SandboxError(
-            f"the isolated backend cannot run here: {missing}",
-            "run as root with iproute2 and nftables installed, or use `--backend local`",
-        )
-    notice(f"backend: local (no network isolation: {missing})")
-    return "local"
 
 
 def run_id() -> str:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from trustproof.gateway.connections import BoundedServer
-from trustproof.gateway.listener import ConnectionLimits, GuardedSite
+from trustproof.gateway.listener import ConnectionLimits
+from trustproof.gateway.plain import serve_plain
 from trustproof.scrub import Secret
 from trustproof.spec.dependencies import MockResponse
 from trustproof.spec.mock_table import MockRecord, decide
@@ -52,17 +52,7 @@ class MockServer:
         return tuple(self._records)
 
     async def start(self, sock: socket.socket) -> None:
-        try:
-            server = BoundedServer(self._handle, limits=self.limits)
-            self._runner = web.ServerRunner(server, access_log=None)
-            await self._runner.setup()
-            await GuardedSite(self._runner, sock, ssl_context=None).start()
-        except BaseException:
-            sock.close()
-            await self.close()
-            raise
-        host, port = sock.getsockname()[:2]
-        self.url = f"http://{host}:{port}"
+        self._runner, self.url = await serve_plain(self._handle, sock, self.limits)
 
     async def close(self) -> None:
         if self._runner is not None:

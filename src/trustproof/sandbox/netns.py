@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from trustproof.errors import SandboxError
+from trustproof.sandbox.choice import system_tool
 
 NETNS_RUN = Path("/run/netns")
 NETNS_ETC = Path("/etc/netns")
@@ -52,9 +53,7 @@ _Job = tuple[Callable[[], Any], concurrent.futures.Future[Any]]
 
 def ip_tool() -> str | None:
     """The path of iproute2's ``ip``, or None."""
-    return shutil.which("ip") or next(
-        (p for p in ("/usr/sbin/ip", "/sbin/ip") if os.access(p, os.X_OK)), None
-    )
+    return system_tool("ip")
 
 
 def run_ip(

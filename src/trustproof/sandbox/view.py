@@ -9,11 +9,11 @@ ones elsewhere, pooled per presented identity; requests marked `exact` — path 
 — written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them, and
 the other kept-alive requests on the same connections where aiohttp would send them unchanged:
 `rawpool.writable_as_is`),
-caches what probes present many times (client
-certificates, TLS contexts, valid tokens), and is the one place that touches sandbox internals:
-the policy swap of `override_policy()` and the leeway read of `leeway()` are here and nowhere
-else. Datastore attempts are in
-`trustproof.sandbox.view_db`.
+caches what probes present many times (client certificates, TLS contexts, valid tokens), and is
+the one place that touches sandbox internals: the policy swap of `override_policy()` and the
+leeway read of `leeway()` are here and nowhere else. The certificates and tokens it mints are in
+`trustproof.sandbox.view_material`, the trust faults in `view_faults`, datastore attempts in
+`view_db`.
 """
 
 from __future__ import annotations
@@ -27,19 +27,18 @@ from contextlib import (
     contextmanager,
 )
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
-import jwt
 from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.errors import SandboxError
 from trustproof.fabric import TrustFabric
-from trustproof.identity import BrokenMaterial, Svid
-from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
+from trustproof.identity import Svid
+from trustproof.identity.foreign import ForeignAuthority
 from trustproof.policy.engine import PolicyEngine
 from trustproof.policy.reload import ReloadablePolicyEngine
 from trustproof.sandbox import surface
@@ -56,18 +55,16 @@ from trustproof.sandbox.http_client import (
 )
 from trustproof.sandbox.rawhttp import host_header
 from trustproof.sandbox.rawpool import RawPool, raw_target, writable_as_is
-from trustproof.sandbox.revocation import revoke_in_sandbox
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.sandbox.view_egress import EgressClient
 from trustproof.sandbox.view_faults import TrustFaults
+from trustproof.sandbox.view_material import Material
 from trustproof.scrub import Secret
 from trustproof.spec.model import Spec
 from trustproof.tls import client_context, load_svid
-from trustproof.tokens import BrokenTokens, TokenTemplate
 from trustproof.tokens.forged import AttackerOrigin
 from trustproof.view import (
-    BROKEN_CERT_MAKERS,
     CaNames,
     CaScan,
     CertKind,
@@ -103,7 +100,7 @@ class _Channel:
 
 
 @dataclass
-class LiveView(TrustFaults):
+class LiveView(TrustFaults, Material):
     sandbox: Sandbox
     fresh_session: aiohttp.ClientSession  # a new connection (and TLS handshake) per attempt
     pooled: aiohttp.ClientSession  # kept-alive connections, one pool per presented identity
@@ -171,51 +168,7 @@ class LiveView(TrustFaults):
     def leeway(self, service: str) -> timedelta:
         return self.sandbox.gateways[service].pipeline.validator.leeway
 
-    # -- certificates ---------------------------------------------------------------------------
-
-    def cert(self, name: str) -> Svid:
-        return self.broken_cert("valid", name)
-
-    def broken_cert(self, kind: CertKind, name: str) -> Svid:
-        key = (kind, name)
-        if key not in self._certs:
-            if kind == "valid":
-                self._certs[key] = self.fabric.issue(name)
-            elif kind == "revoked":  # a fresh one, revoked where every boundary sees it
-                svid = self.fabric.issue(name)
-                self.revoke_cert(svid)
-                self._certs[key] = svid
-            elif kind == "foreign-ca":
-                raise SandboxError(
-                    "a foreign-CA certificate needs its CA: use ClientCert.foreign_ca"
-                )
-            else:
-                material = BrokenMaterial(self.fabric.ca, self.clock)
-                self._certs[key] = getattr(material, BROKEN_CERT_MAKERS[kind])(name)
-        return self._certs[key]
-
-    def _presented(self, cert: ClientCert) -> Svid:
-        if cert.kind != "foreign-ca":
-            return self.broken_cert(cert.kind, cert.name)
-        key = (cert.foreign_ca, cert.name)
-        if key not in self._foreign_certs:
-            authority = signing_authority(self._foreign_cas(), cert.foreign_ca)
-            material = BrokenMaterial(self.fabric.ca, self.clock)
-            self._foreign_certs[key] = material.foreign_ca(cert.name, *authority)
-        return self._foreign_certs[key]
-
-    def _foreign_cas(self) -> tuple[ForeignAuthority, ...]:
-        if self._foreign is None:
-            self._foreign = load_foreign_cas(self.spec)
-        return self._foreign
-
-    def rotate(self, name: str) -> tuple[Svid, Svid]:
-        rotator = self.sandbox.rotators[name]
-        retired = rotator.current
-        return retired, rotator.rotate()
-
-    def revoke_cert(self, svid: Svid) -> None:
-        revoke_in_sandbox(self.sandbox, svid.serial)
+    # -- certificates and tokens (minted and cached in `trustproof.sandbox.view_material`) ---------
 
     async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
         url = urlsplit(self.sandbox.endpoints[service].url)
@@ -234,45 +187,6 @@ class LiveView(TrustFaults):
                     await writer.wait_closed()
         return x509.load_der_x509_certificate(der).serial_number if der else None
 
-    # -- tokens ---------------------------------------------------------------------------------
-
-    def token(
-        self,
-        caller: str,
-        audience: str,
-        *,
-        bound: bool,
-        fresh: bool = False,
-        iat: datetime | None = None,
-        nbf: datetime | None = None,
-        exp: datetime | None = None,
-    ) -> Secret[str]:
-        key = (caller, audience, bound)
-        if not (iat or nbf or exp or fresh) and key in self._tokens:
-            return self._tokens[key]  # every case asks: no thumbprint (DER, SHA-256) for a hit
-        thumb = self.cert(caller).x5t_s256 if bound else None
-        if iat or nbf or exp:
-            timed = self.fabric.token_for(
-                caller, audience, cnf_x5t_s256=thumb, iat=iat, nbf=nbf, exp=exp
-            )
-            return timed.token
-        if fresh or key not in self._tokens:
-            made = Secret(self.sandbox.token(caller, audience, cnf_x5t_s256=thumb))
-            if fresh:
-                return made
-            self._tokens[key] = made
-        return self._tokens[key]
-
-    def token_template(self, caller: str, audience: str, *, bound: bool) -> TokenTemplate:
-        fabric, spec = self.fabric, self.spec
-        broken = BrokenTokens(fabric.issuer, fabric.keys, self.clock)
-        return broken.template(
-            spec.spiffe_id(caller),
-            spec.spiffe_id(audience),
-            roles=_roles(spec, caller),
-            cnf_x5t_s256=self.cert(caller).x5t_s256 if bound else None,
-        )
-
     async def revoke_token(self, token: Secret[str], *, as_caller: str) -> int:
         context = self._context(ClientCert(as_caller), "modern")
         url = f"{self.fabric.url}/revoke"
@@ -281,9 +195,6 @@ class LiveView(TrustFaults):
         ) as response:
             await response.read()
             return response.status
-
-    def token_kid(self, token: Secret[str]) -> str:
-        return str(jwt.get_unverified_header(token.reveal()).get("kid", ""))
 
     async def attacker_origin(self) -> AttackerOrigin:
         # The attacker's key server (`trustproof.sandbox.attacker`), started on first use.
@@ -499,8 +410,3 @@ class LiveView(TrustFaults):
 
     def hub_address(self, service: str) -> str | None:
         return self._egress_client.hub_address(service)
-
-
-def _roles(spec: Spec, name: str) -> tuple[str, ...]:
-    who = spec.personas.get(name) or spec.services.get(name)
-    return tuple(who.roles) if who is not None else ()

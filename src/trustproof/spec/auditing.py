@@ -3,9 +3,10 @@ them as `Spec.audit` and `Spec.alerts`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
+from trustproof.spec.fields import doc
 from trustproof.spec.values import Count, Duration, EnvName, RelPath
 
 AlertWhen = Literal[
@@ -20,10 +21,6 @@ AlertWhen = Literal[
 ]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 AlertSinkKind = Literal["terminal", "jsonl", "webhook", "slack", "github"]
-
-
-def doc(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"doc": text}, **kwargs)
 
 
 @dataclass(frozen=True)

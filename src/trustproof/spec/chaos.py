@@ -18,16 +18,17 @@ Problems that need the whole spec (an unknown target, a parameter the fault does
 found by `chaos_problems`, which the cross-checker calls.
 """
 
-# `_doc()` wraps dataclasses.field (it adds the field's documentation), as `model.doc()` does.
+# `doc()` (`trustproof.spec.fields`) wraps dataclasses.field: ruff cannot see that.
 # ruff: noqa: RUF009
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, get_args
+from dataclasses import dataclass
+from typing import ClassVar, Literal, get_args
 
+from trustproof.spec.fields import doc
 from trustproof.spec.values import BadValue, Count, Duration, JsonSchema, Name, shown
 
 Fault = Literal[
@@ -75,10 +76,6 @@ Link = Literal["token-service", "service"]
 _SKEW = re.compile(r"^([+-])?((\d+(\.\d+)?(ms|s|m|h|d))+)$")
 
 
-def _doc(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"doc": text}, **kwargs)
-
-
 @dataclass(frozen=True)
 class Skew:
     """A signed length of time: ``+5m`` (ahead of the sandbox clock), ``-2h`` (behind)."""
@@ -110,24 +107,24 @@ class Skew:
 
 @dataclass(frozen=True)
 class Experiment:
-    name: Name = _doc("A name for the experiment, unique in the spec (shown in reports).")
-    fault: Fault = _doc("What is broken on purpose; the result's id is chaos.<fault>.")
-    target: Name | None = _doc(
+    name: Name = doc("A name for the experiment, unique in the spec (shown in reports).")
+    fault: Fault = doc("What is broken on purpose; the result's id is chaos.<fault>.")
+    target: Name | None = doc(
         "The service the fault and the checks aim at (default: chosen from the access matrix).",
         default=None,
     )
-    expect: Expect = _doc(
+    expect: Expect = doc(
         "fail-closed: nothing that should be refused is allowed while the fault holds; recover: "
         "that too, and the steady state is back within `recover_within` after the rollback.",
         default="recover",
     )
-    recover_within: Duration = _doc(
+    recover_within: Duration = doc(
         "How soon after the rollback the steady state must hold again.", default=Duration(5)
     )
-    duration: Duration | None = _doc(
+    duration: Duration | None = doc(
         "How long the fault holds at least (default: as long as its checks take).", default=None
     )
-    mode: Mode | None = _doc(
+    mode: Mode | None = doc(
         "idp-outage: stopped (nothing listens), error (HTTP 500), slow (answers late); "
         "network-fault: latency, loss, reset (on the link chosen by `link`); "
         "crl-fault: stale (a CRL past its nextUpdate), missing (the CRL file removed), "
@@ -135,33 +132,33 @@ class Experiment:
         "ca-rotation: overlap (the default), no-overlap.",
         default=None,
     )
-    delay: Duration | None = _doc(
+    delay: Duration | None = doc(
         "idp-outage with mode slow: how late the token service answers (default 2s).",
         default=None,
     )
-    latency: Duration | None = _doc(
+    latency: Duration | None = doc(
         "network-fault with mode latency: how late each chunk passes, both ways (default 200ms).",
         default=None,
     )
-    loss: Count | None = _doc(
+    loss: Count | None = doc(
         "network-fault with mode loss: the percentage of connections blackholed (default 50).",
         default=None,
     )
-    skew: Skew | None = _doc(
+    skew: Skew | None = doc(
         "clock-skew only: how far the target's clock is moved — its gateway's, or without a "
         "gateway its own process's (libfaketime); default: a set of skews both ways.",
         default=None,
     )
-    revocations: Count | None = _doc(
+    revocations: Count | None = doc(
         "revocation-storm only: how many tokens are revoked in one burst (default 1000).",
         default=None,
     )
-    sample: Count = _doc(
+    sample: Count = doc(
         "Steady state: how many allowed and how many refused cells of the access matrix are "
         "checked before, during and after the fault.",
         default=Count(3),
     )
-    link: Link | None = _doc(
+    link: Link | None = doc(
         "network-fault only: where the network is degraded — token-service (between the "
         "sandbox and its token service; the default) or service (between a caller's egress "
         "proxy and its callee's gateway, on every service-to-service call of the target).",
@@ -171,11 +168,11 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Chaos:
-    enabled: bool = _doc(
+    enabled: bool = doc(
         "Run the experiments as part of `trustproof run` (`--no-chaos` skips them too).",
         default=True,
     )
-    experiments: tuple[Experiment, ...] | None = _doc(
+    experiments: tuple[Experiment, ...] | None = doc(
         "The experiments, in order (default: a small fast set, see `trustproof probes`).",
         default=None,
     )

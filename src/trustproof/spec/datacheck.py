@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trustproof.spec.model import DataRule, Spec
+from trustproof.spec.data import DataRule
+from trustproof.spec.model import Spec
 
 Found = tuple[tuple[str | int, ...], str, str]
 

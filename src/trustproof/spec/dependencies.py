@@ -24,10 +24,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
+from trustproof.spec.fields import doc
 from trustproof.spec.values import (
     BadValue,
     Command,
@@ -147,22 +148,17 @@ class HttpStatus(int):
 FieldKey = Annotated[str, FieldName]
 
 
-def _doc(text: str, **kwargs: Any) -> Any:
-    """A field with its documentation (as `trustproof.spec.model.doc`, which imports this)."""
-    return field(metadata={"doc": text}, **kwargs)
-
-
 @dataclass(frozen=True)
 class MockResponse:
     """One row of a mock's response table: the first row whose method and path match answers."""
 
-    method: HttpMethod = _doc("Request method this row answers.")
-    path: MockPath = _doc(
+    method: HttpMethod = doc("Request method this row answers.")
+    path: MockPath = doc(
         "Request path: exact, or a template with {param} placeholders (one segment each)."
     )
-    status: HttpStatus = _doc("Status of the answer.", default=HttpStatus(200))
-    body: str = _doc("Body of the answer (text).", default="")
-    headers: Mapping[FieldKey, str] = _doc(
+    status: HttpStatus = doc("Status of the answer.", default=HttpStatus(200))
+    body: str = doc("Body of the answer (text).", default="")
+    headers: Mapping[FieldKey, str] = doc(
         "Headers of the answer (name -> value).",
         default_factory=lambda: MappingProxyType({}),
     )
@@ -173,16 +169,16 @@ class Mock:
     """How the sandbox serves a ``mode: mock`` dependency: a response table (served by
     trustproof), or the team's own mock (a command started like a service)."""
 
-    responses: tuple[MockResponse, ...] = _doc(
+    responses: tuple[MockResponse, ...] = doc(
         "The response table (first match answers; no match is a 404).", default=()
     )
-    command: Command | None = _doc(
+    command: Command | None = doc(
         "The team's own mock server (instead of responses): started before the services, "
         "listening on 127.0.0.1:`port`, plain HTTP; it gets the credentials' value in the "
         "variable `credentials.env` and must refuse requests without it.",
         default=None,
     )
-    port: Port | None = _doc(
+    port: Port | None = doc(
         "Where the mock command listens (on 127.0.0.1); required with command.", default=None
     )
 
@@ -192,8 +188,8 @@ class Credentials:
     """What the egress proxy adds to every call: header `header` with the value of the
     environment variable `env` of the trustproof process (never written in the spec)."""
 
-    header: FieldName = _doc("Header the egress proxy sets, e.g. Authorization or X-Api-Key.")
-    env: EnvName = _doc(
+    header: FieldName = doc("Header the egress proxy sets, e.g. Authorization or X-Api-Key.")
+    env: EnvName = doc(
         "Environment variable holding the value (required for mode: real; for mode: mock a "
         "random per-run value is used when it is not set)."
     )
@@ -201,23 +197,23 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Dependency:
-    mode: Literal["mock", "real"] = _doc(
+    mode: Literal["mock", "real"] = doc(
         "'mock': served inside the sandbox; 'real': the egress proxy lets exactly host:port "
         "through (a staging endpoint)."
     )
-    host: DependencyHost = _doc("Host name of the API (TLS server name and Host header).")
-    port: Port = _doc("Port of the API.")
-    scheme: Literal["http", "https"] = _doc(
+    host: DependencyHost = doc("Host name of the API (TLS server name and Host header).")
+    port: Port = doc("Port of the API.")
+    scheme: Literal["http", "https"] = doc(
         "How the proxy talks to a real endpoint (a mock is served over plain HTTP on loopback).",
         default="https",
     )
-    ca: RelPath | None = _doc(
+    ca: RelPath | None = doc(
         "PEM CA bundle the real endpoint's certificate is verified against (default: the "
         "system's CAs).",
         default=None,
     )
-    mock: Mock | None = _doc("With mode: mock, how it is served.", default=None)
-    credentials: Credentials | None = _doc(
+    mock: Mock | None = doc("With mode: mock, how it is served.", default=None)
+    credentials: Credentials | None = doc(
         "Credentials the egress proxy adds (required for mode: mock: the mock refuses calls "
         "without them).",
         default=None,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
 
 from trustproof.clock import Clock
 from trustproof.identity import CertificateAuthority, Svid, verify_svid, x5t_s256
@@ -41,6 +42,7 @@ from trustproof.tokenservice.bodies import (
     parse_json,
     too_large,
 )
+from trustproof.tokenservice.clients import ClientCache, Proved
 from trustproof.tokenservice.core import Client, Reply, TokenService, oauth_error
 from trustproof.tokenservice.protocol import OAuthAppRunner
 
@@ -79,24 +81,39 @@ class _App:
         self.service = service
         self.ca = ca
         self.clock = clock
+        self.clients = ClientCache(self._revoked)
+
+    def _revoked(self, serial: int) -> bool:
+        return self.ca.is_revoked(serial)
 
     def client(self, request: web.Request) -> tuple[Client | None, str]:
-        """The verified client identity of this connection, or why there is none."""
+        """The verified client identity of this connection, or why there is none (a certificate
+        that passed is checked in full once, then for its validity and revocation: `clients`)."""
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if not der:
             return None, "no client certificate was presented"
+        now = self.clock.now()
+        known = self.clients.get(der, now)
+        if known is not None:
+            return known, ""
         check = verify_svid(
             der,
             self.ca.intermediates,
             bundle=self.ca.bundle,
             trust_domain=self.service.registry.trust_domain,
-            now=self.clock.now(),
+            now=now,
             revoked=self.ca.is_revoked,
         )
         if not check.ok or check.spiffe_id is None:
             return None, f"client certificate refused: {check.reason} ({check.detail})"
-        return Client(str(check.spiffe_id), x5t_s256(der)), ""
+        client = Client(str(check.spiffe_id), x5t_s256(der))
+        leaf = x509.load_der_x509_certificate(der)
+        self.clients.put(
+            der,
+            Proved(client, leaf.serial_number, leaf.not_valid_before_utc, leaf.not_valid_after_utc),
+        )
+        return client, ""
 
     def form_endpoint(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:

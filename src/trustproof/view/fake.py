@@ -16,17 +16,19 @@ contacted (a ``trusts-jku`` fake reads the attacker's documents from memory). A 
 with ``gateway: none`` authorizes by its own configuration, which, well configured, allows
 exactly the expected matrix.
 
-How one HTTP attempt is decided lives in `trustproof.view.fake_http`; datastores decide from the
-spec's role grants (`trustproof.view.fake_db`; `FakeServer.db_*` bend them). The clock is the
-view's (a `ManualClock` by default), so nothing here waits.
+The view's state — fabric, certificates, tokens, the answer a boundary gives — is
+`trustproof.view.fake_state.FakeState`, which `FakeView` extends with the rest of the
+`SandboxView` surface. How one HTTP attempt is decided lives in `trustproof.view.fake_http`, the
+trust faults in `fake_chaos` and `fake_ca`; datastores decide from the spec's role grants
+(`trustproof.view.fake_db`; `FakeServer.db_*` bend them). The clock is the view's (a
+`ManualClock` by default), so nothing here waits. What the services themselves tried to reach
+(`egress_events`) is whatever `service_egress` says: nothing by default.
 
 ``FakeView(spec, backend="isolated")`` stands for the isolated backend: every service's
 namespace is closed (TCP and UDP blocked, DNS, the admin API and other roles' logins refused)
 unless ``leaks`` opens one attempt — or every attempt of one kind — for a service, with the
 result it then gets; ``egress_tried`` records each attempt. On the default ``"local"`` every
 egress attempt is an ``error`` ("not isolated").
-view's (a `ManualClock` by default), so nothing here waits. What the services themselves tried to
-reach (`egress_events`) is whatever `service_egress` says: nothing by default.
 """
 
 from __future__ import annotations
@@ -38,34 +40,17 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-import jwt
-from multidict import CIMultiDict
-
-from trustproof.clock import Clock, ManualClock
-from trustproof.identity import BrokenMaterial, CertificateAuthority, Svid
-from trustproof.identity.foreign import ForeignAuthority, load_foreign_cas, signing_authority
+from trustproof.identity import Svid
 from trustproof.identity.material import common_name
-from trustproof.plan import expected_matrix
-from trustproof.policy.cedar import CedarPolicyEngine
-from trustproof.policy.engine import PolicyEngine, StaticPolicyEngine
+from trustproof.policy.engine import PolicyEngine
 from trustproof.scrub import Secret
 from trustproof.spec.mock_table import decide
-from trustproof.spec.model import Spec
-from trustproof.tokens import (
-    BrokenTokens,
-    KeyRing,
-    RevocationList,
-    TokenIssuer,
-    TokenTemplate,
-    TokenValidator,
-)
-from trustproof.tokens.forged import AttackerKeys, AttackerOrigin
 from trustproof.tokens.revocation_time import accepted_at
-from trustproof.view import fake_chaos
+from trustproof.view import fake_ca, fake_chaos
 from trustproof.view.chaos import (
     BundleChange,
     CrlMode,
@@ -82,26 +67,24 @@ from trustproof.view.db_catalog import DbCatalog
 from trustproof.view.dependency import DependencyAnswer, DependencyCall
 from trustproof.view.egress import EgressAttempt, EgressEvent, EgressKind, EgressResult
 from trustproof.view.exchange import (
-    BROKEN_CERT_MAKERS,
     AdvertisedCas,
     CaNames,
     CaScan,
-    CertKind,
-    ClientCert,
     DbAnswer,
     DbRequest,
     Exchange,
-    HttpAnswer,
     HttpRequest,
     Listener,
     TransportFailure,
 )
-from trustproof.view.fake_chaos import FakeChaos
 from trustproof.view.fake_db import FakeServer, decide_db, fake_catalog
-from trustproof.view.fake_http import ISSUER, decide_http
+from trustproof.view.fake_http import decide_http
+from trustproof.view.fake_state import FakeState
 from trustproof.view.protocol import SandboxView
 
 ATTACKER = "http://127.0.0.1:9"  # the fake attacker's key server (nothing listens; never sent to)
+__all__ = ["CLOSED", "FakeServer", "FakeView"]  # FakeServer: where users import it from
+
 UNRELATED_CA = common_name("Unrelated Corp Root CA", organization="Unrelated Corp")
 
 
@@ -115,43 +98,10 @@ class _Channel:
 
 
 @dataclass
-class FakeView:
-    spec: Spec
-    server: FakeServer = field(default_factory=FakeServer)
-    clock: Clock = field(default_factory=lambda: ManualClock(datetime(2030, 1, 1, 12, tzinfo=UTC)))
-    sent: list[HttpRequest] = field(default_factory=list)  # every request, in order
-    chaos_state: FakeChaos = field(default_factory=FakeChaos)  # the trust faults in force
-    # Isolation: "isolated" makes every service a namespace whose egress is closed (blocked,
-    # refused) unless `leaks` says otherwise for a service: an exact attempt or a whole kind.
-    backend: str = "local"
-    leaks: Mapping[str, Mapping[EgressAttempt | EgressKind, EgressResult]] = field(
-        default_factory=dict
-    )
-    egress_tried: list[tuple[str, EgressAttempt]] = field(default_factory=list)
-    # What the services themselves tried and the sandbox stopped (`egress_events`).
-    service_egress: tuple[EgressEvent, ...] = ()
-
-    def __post_init__(self) -> None:
-        self.ca = CertificateAuthority(self.spec.trust_domain, self.clock)
-        self.keys = KeyRing(self.clock)
-        self.issuer = TokenIssuer(ISSUER, self.keys, self.clock)
-        self.revocations = RevocationList(self.clock)
-        self.validator = TokenValidator(ISSUER, self.keys, self.revocations, self.clock)
-        # Gateways enforce the spec's Cedar policies; a service terminating mTLS itself enforces
-        # its own configuration, which, well configured, allows exactly the expected matrix.
-        self.engine: PolicyEngine = CedarPolicyEngine.from_spec(self.spec)
-        self.own_config: PolicyEngine = StaticPolicyEngine.from_matrix(expected_matrix(self.spec))
-        self._certs: dict[tuple[CertKind, str], Svid] = {}
-        self._current: dict[str, Svid] = {}
-        self._tokens: dict[tuple[str, str, bool], Secret[str]] = {}
-        self._audit: dict[str, dict[str, Any]] = {}
-        self._foreign: tuple[ForeignAuthority, ...] | None = None
-        self._attacker: AttackerOrigin | None = None
+class FakeView(FakeState):
+    """An in-memory `SandboxView` (see the module docstring); constructed as `FakeState`."""
 
     # -- endpoints ------------------------------------------------------------------------------
-
-    def gateways(self) -> tuple[str, ...]:
-        return tuple(n for n, s in self.spec.services.items() if s.ingress.gateway != "none")
 
     def egress_edges(self) -> tuple[tuple[str, str], ...]:
         services = self.spec.services
@@ -159,120 +109,6 @@ class FakeView:
 
     def leeway(self, service: str) -> timedelta:
         return self.validator.leeway
-
-    # -- certificates ---------------------------------------------------------------------------
-
-    def cert(self, name: str) -> Svid:
-        return self.broken_cert("valid", name)
-
-    def broken_cert(self, kind: CertKind, name: str) -> Svid:
-        if (kind, name) not in self._certs:
-            if kind == "valid":
-                svid = self.ca.issue(name, timedelta(minutes=5))
-            else:
-                svid = getattr(BrokenMaterial(self.ca, self.clock), BROKEN_CERT_MAKERS[kind])(name)
-            self._certs[(kind, name)] = svid
-        return self._certs[(kind, name)]
-
-    def rotate(self, name: str) -> tuple[Svid, Svid]:
-        retired = self._current.get(name) or self.cert(name)
-        self._current[name] = self.ca.issue(name, timedelta(minutes=5))
-        return retired, self._current[name]
-
-    def revoke_cert(self, svid: Svid) -> None:
-        self.ca.revoke(svid)
-
-    async def presented_serial(self, service: str, *, as_caller: str) -> int | None:
-        return (self._current.get(service) or self.cert(service)).serial
-
-    def presented(self, cert: ClientCert) -> Svid:
-        """The certificate `cert` names; a foreign CA's signs the caller's SPIFFE ID."""
-        if cert.kind != "foreign-ca":
-            return self.broken_cert(cert.kind, cert.name)
-        key: tuple[CertKind, str] = ("foreign-ca", f"{cert.foreign_ca} {cert.name}")
-        if key not in self._certs:
-            authority = signing_authority(self._foreign_cas(), cert.foreign_ca)
-            material = BrokenMaterial(self.ca, self.clock)
-            self._certs[key] = material.foreign_ca(cert.name, *authority)
-        return self._certs[key]
-
-    def _foreign_cas(self) -> tuple[ForeignAuthority, ...]:
-        if self._foreign is None:
-            self._foreign = load_foreign_cas(self.spec)
-        return self._foreign
-
-    # -- tokens ---------------------------------------------------------------------------------
-
-    def _roles(self, name: str) -> tuple[str, ...]:
-        who = self.spec.personas.get(name) or self.spec.services.get(name)
-        return tuple(who.roles) if who is not None else ()
-
-    def token(
-        self,
-        caller: str,
-        audience: str,
-        *,
-        bound: bool,
-        fresh: bool = False,
-        iat: datetime | None = None,
-        nbf: datetime | None = None,
-        exp: datetime | None = None,
-    ) -> Secret[str]:
-        key = (caller, audience, bound)
-        timed = iat is not None or nbf is not None or exp is not None
-        if fresh or timed or key not in self._tokens:
-            issued = self.issuer.issue(
-                self.spec.spiffe_id(caller),
-                self.spec.spiffe_id(audience),
-                roles=self._roles(caller),
-                client_id=self.spec.spiffe_id(caller),
-                cnf_x5t_s256=self.cert(caller).x5t_s256 if bound else None,
-                iat=iat,
-                nbf=nbf,
-                exp=exp,
-            )
-            if fresh or timed:
-                return issued.token
-            self._tokens[key] = issued.token
-        return self._tokens[key]
-
-    def token_template(self, caller: str, audience: str, *, bound: bool) -> TokenTemplate:
-        return BrokenTokens(self.issuer, self.keys, self.clock).template(
-            self.spec.spiffe_id(caller),
-            self.spec.spiffe_id(audience),
-            roles=self._roles(caller),
-            cnf_x5t_s256=self.cert(caller).x5t_s256 if bound else None,
-        )
-
-    async def revoke_token(self, token: Secret[str], *, as_caller: str) -> int:
-        check = self.validator.inspect(token.reveal())
-        if not check.claims:
-            return 200  # RFC 7009: unknown tokens are fine
-        if check.claims.get("client_id") != self.spec.spiffe_id(as_caller):
-            return 403
-        expires = datetime.fromtimestamp(int(check.claims["exp"]), UTC)
-        self.revocations.revoke(str(check.claims["jti"]), expires)
-        return 200
-
-    def token_kid(self, token: Secret[str]) -> str:
-        return str(jwt.get_unverified_header(token.reveal()).get("kid", ""))
-
-    async def attacker_origin(self) -> AttackerOrigin:
-        if self._attacker is None:
-            keys = AttackerKeys.generate(self.clock)
-            self._attacker = AttackerOrigin(keys, f"{ATTACKER}/jwks.json", f"{ATTACKER}/cert.pem")
-        return self._attacker
-
-    def attacker_document(self, url: str) -> bytes | None:
-        """What a fake server fetching `url` gets: the attacker's documents, nothing else."""
-        origin = self._attacker
-        if origin is None:
-            return None
-        documents = {
-            origin.jwks_url: origin.keys.jwks_json,
-            origin.x5u_url: origin.keys.certificate_pem,
-        }
-        return documents.get(url)
 
     # -- signing keys ---------------------------------------------------------------------------
 
@@ -312,21 +148,6 @@ class FakeView:
     @asynccontextmanager
     async def channel(self) -> AsyncIterator[_Channel]:
         yield _Channel(self)
-
-    def _answer(
-        self, request: HttpRequest, status: int, stage: str, reason: str, principal: str = ""
-    ) -> HttpAnswer:
-        request_id = f"fake-{len(self._audit) + 1}"
-        event = {"request_id": request_id, "stage": stage, "reason": reason}
-        event["time"] = self.clock.now().astimezone(UTC).isoformat()  # as a gateway stamps it
-        self._audit[request_id] = {**event, "principal": principal}
-        headers = CIMultiDict({"X-Trustproof-Request-Id": request_id})
-        if status == 200:
-            headers["X-Served-By"] = request.service
-            return HttpAnswer(200, headers, b"{}", f"fake://{request.service}")
-        headers["X-Trustproof-Decision"] = "deny"
-        body = f'{{"stage": "{stage}", "reason": "{reason}"}}'.encode()
-        return HttpAnswer(status, headers, body, f"fake://{request.service}")
 
     # -- datastores -----------------------------------------------------------------------------
 
@@ -454,7 +275,7 @@ class FakeView:
         return leaked if leaked is not None else CLOSED[attempt.kind]
 
     def token_service_address(self) -> tuple[str, int]:
-        return "127.0.0.1", 1  # the fake issuer's (`fake_http.ISSUER`)
+        return "127.0.0.1", 1  # the fake issuer's (`fake_state.ISSUER`)
 
     def datastore_address(self, datastore: str) -> tuple[str, int]:
         store = self.spec.datastores[datastore]
@@ -488,46 +309,46 @@ class FakeView:
     ) -> AbstractAsyncContextManager[None]:
         return fake_chaos.crl_fault(self, services, mode)
 
-    # -- certificate-authority faults (`trustproof.view.fake_chaos`) ----------------------------
+    # -- certificate-authority faults (`trustproof.view.fake_ca`) -------------------------------
 
     def use_cert(self, name: str, svid: Svid | None) -> None:
-        fake_chaos.use_cert(self, name, svid)
+        fake_ca.use_cert(self, name, svid)
 
     def short_lived_cert(self, name: str, ttl: timedelta) -> Svid:
-        return fake_chaos.short_lived_cert(self, name, ttl)
+        return fake_ca.short_lived_cert(self, name, ttl)
 
     async def wait_until(self, when: datetime) -> None:
-        await fake_chaos.wait_until(self, when)
+        await fake_ca.wait_until(self, when)
 
     def hold_cert(self, name: str, svid: Svid) -> AbstractAsyncContextManager[None]:
-        return fake_chaos.hold_cert(self, name, svid)
+        return fake_ca.hold_cert(self, name, svid)
 
     def root_serials(self) -> tuple[int, ...]:
         return tuple(c.serial_number for c in self.ca.bundle)
 
     def ca_rotation(self) -> AbstractAsyncContextManager[None]:
-        return fake_chaos.ca_rotation(self)
+        return fake_ca.ca_rotation(self)
 
     async def add_root(self) -> BundleChange:
-        return await fake_chaos.add_root(self)
+        return await fake_ca.add_root(self)
 
     def newest_root_cert(self, name: str) -> Svid:
         return self.ca.issue_under(self.ca.bundle[-1], name, timedelta(minutes=5))
 
     async def issue_from_newest_root(self) -> tuple[str, ...]:
-        return await fake_chaos.issue_from_newest_root(self)
+        return await fake_ca.issue_from_newest_root(self)
 
     async def retire_root(self, serial: int) -> BundleChange:
-        return await fake_chaos.retire_root(self, serial)
+        return await fake_ca.retire_root(self, serial)
 
     def temporary_intermediate(self) -> AbstractAsyncContextManager[TemporaryCa]:
-        return fake_chaos.temporary_intermediate(self)
+        return fake_ca.temporary_intermediate(self)
 
     def issue_under(self, ca: TemporaryCa, name: str) -> Svid:
-        return fake_chaos.issue_under(self, ca, name)
+        return fake_ca.issue_under(self, ca, name)
 
     async def revoke_intermediate(self, ca: TemporaryCa) -> BundleChange:
-        return await fake_chaos.revoke_intermediate(self, ca)
+        return await fake_ca.revoke_intermediate(self, ca)
 
     def revocation_time(self, token: Secret[str]) -> datetime | None:
         return accepted_at(self.revocations, token)

@@ -22,6 +22,9 @@ revocations in memory):
   key: ``token-bad-signature``);
 * a stale CRL (`crl_fault`): every client certificate refused at the handshake (the CRL has
   expired); a missing one: the service keeps the CRL it had (the revoked certificate refused).
+
+The certificate-authority faults are in `trustproof.view.fake_ca`; the faults in force are
+`trustproof.view.fake_state.FakeChaos`.
 """
 
 from __future__ import annotations
@@ -29,18 +32,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import timedelta
 
-from cryptography import x509
 from multidict import CIMultiDict
 
-from trustproof.clock import ManualClock, SkewedClock
-from trustproof.identity import Svid
+from trustproof.clock import SkewedClock
 from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import AccessRequest, Decision, PolicyEngine
 from trustproof.policy.entities import Directory
@@ -49,57 +47,19 @@ from trustproof.policy.variants import variant_bundle
 from trustproof.scrub import Secret
 from trustproof.tokens import TokenValidator
 from trustproof.view.chaos import (
-    BundleChange,
     CrlMode,
     IdpFault,
     NetFault,
     NetPath,
     PolicyReload,
-    TemporaryCa,
     TokenFetch,
     WrongKeys,
 )
 from trustproof.view.exchange import Exchange, HttpAnswer, HttpRequest
-from trustproof.view.fake_http import ISSUER
-
-if TYPE_CHECKING:
-    from trustproof.view.fake import FakeView
+from trustproof.view.fake_state import ISSUER, FakeState
 
 
-@dataclass
-class FakeChaos:
-    """The faults in force in a `FakeView`."""
-
-    idp: IdpFault | None = None
-    egress_cache_empty: bool = False
-    audit_down: bool = False
-    net: NetFault | None = None
-    garbage_keys: tuple[str, ...] = ()  # services whose key files hold garbage
-    draws: random.Random = field(default_factory=lambda: random.Random(15))  # noqa: S311
-    links: dict[tuple[str, str], NetFault] = field(default_factory=dict)  # (caller, callee)
-    wrong_keys: WrongKeys | None = None  # what the token service publishes instead of its keys
-    wrong_key_services: tuple[str, ...] = ()  # services whose key files hold `wrong_keys`
-    crl_services: tuple[str, ...] = ()  # services whose CRL file is stale or missing
-    crl_mode: CrlMode | None = None
-
-    def unanswered(self) -> bool:
-        """Does the next request to the token service get no usable answer?"""
-        if self.idp is not None:
-            return self.idp.mode != "slow"
-        if self.net is None or self.net.mode == "latency":
-            return False
-        return self.net.mode == "reset" or self.draws.random() < self.net.loss
-
-    def late_ms(self) -> float:
-        """How late an answered request comes."""
-        if self.idp is not None and self.idp.mode == "slow":
-            return self.idp.delay_s * 1000
-        if self.net is not None and self.net.mode == "latency":
-            return self.net.latency_s * 4000  # handshake and request, both ways
-        return 1.0
-
-
-def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
+def intercept(view: FakeState, request: HttpRequest) -> Exchange | None:
     """The answer a fault imposes on `request`, or None to decide it as usual."""
     state, flaws = view.chaos_state, view.server.chaos_flaws
     where = f"fake://{request.service}"
@@ -126,7 +86,7 @@ def intercept(view: FakeView, request: HttpRequest) -> Exchange | None:
 
 
 @asynccontextmanager
-async def token_service_fault(view: FakeView, fault: IdpFault) -> AsyncIterator[None]:
+async def token_service_fault(view: FakeState, fault: IdpFault) -> AsyncIterator[None]:
     view.chaos_state.idp = fault
     try:
         yield
@@ -134,7 +94,7 @@ async def token_service_fault(view: FakeView, fault: IdpFault) -> AsyncIterator[
         view.chaos_state.idp = None
 
 
-def fetch_token(view: FakeView) -> TokenFetch:
+def fetch_token(view: FakeState) -> TokenFetch:
     state = view.chaos_state
     if not state.unanswered():
         return TokenFetch(200, "", state.late_ms())
@@ -144,7 +104,7 @@ def fetch_token(view: FakeView) -> TokenFetch:
 
 
 @asynccontextmanager
-async def token_path_fault(view: FakeView, fault: NetFault) -> AsyncIterator[None]:
+async def token_path_fault(view: FakeState, fault: NetFault) -> AsyncIterator[None]:
     view.chaos_state.net = fault
     try:
         yield
@@ -152,7 +112,7 @@ async def token_path_fault(view: FakeView, fault: NetFault) -> AsyncIterator[Non
         view.chaos_state.net = None
 
 
-def compromise(view: FakeView) -> tuple[str, str]:
+def compromise(view: FakeState) -> tuple[str, str]:
     if "keeps-compromised-key" in view.server.chaos_flaws:
         old = view.keys.active.kid
         return old, view.keys.rotate().kid  # overlap kept: the old key still verifies
@@ -161,7 +121,7 @@ def compromise(view: FakeView) -> tuple[str, str]:
 
 
 @contextmanager
-def skew_clock(view: FakeView, offset: timedelta) -> Iterator[None]:
+def skew_clock(view: FakeState, offset: timedelta) -> Iterator[None]:
     saved = view.validator
     view.validator = TokenValidator(
         ISSUER, view.keys, view.revocations, SkewedClock(view.clock, offset)
@@ -174,7 +134,7 @@ def skew_clock(view: FakeView, offset: timedelta) -> Iterator[None]:
 
 @asynccontextmanager
 async def skew_process_clock(
-    view: FakeView, service: str, offset: timedelta
+    view: FakeState, service: str, offset: timedelta
 ) -> AsyncIterator[None]:
     """A service checking tokens itself reads its skewed clock: the fake's validator does (with
     no leeway: a third-party server's is unknown)."""
@@ -193,7 +153,7 @@ async def skew_process_clock(
 
 
 @asynccontextmanager
-async def jwks_garbage(view: FakeView, services: tuple[str, ...]) -> AsyncIterator[None]:
+async def jwks_garbage(view: FakeState, services: tuple[str, ...]) -> AsyncIterator[None]:
     view.chaos_state.garbage_keys = services
     try:
         yield
@@ -209,7 +169,7 @@ class _AllowAll:
 
 
 @asynccontextmanager
-async def hot_reload(view: FakeView, replacement: str) -> AsyncIterator[PolicyReload]:
+async def hot_reload(view: FakeState, replacement: str) -> AsyncIterator[PolicyReload]:
     before = view.engine
     if not isinstance(before, CedarPolicyEngine):
         raise TypeError("the fake reloads only its Cedar policies")
@@ -248,7 +208,7 @@ class _ErrorsAllow:
         return decision
 
 
-def policy_with(view: FakeView, extra: str) -> PolicyEngine:
+def policy_with(view: FakeState, extra: str) -> PolicyEngine:
     spec = view.spec
     engine = CedarPolicyEngine(variant_bundle(spec, extra=extra), Directory.from_spec(spec))
     if "policy-error-allows" in view.server.chaos_flaws:
@@ -257,7 +217,7 @@ def policy_with(view: FakeView, extra: str) -> PolicyEngine:
 
 
 @contextmanager
-def audit_sink_fault(view: FakeView) -> Iterator[None]:
+def audit_sink_fault(view: FakeState) -> Iterator[None]:
     view.chaos_state.audit_down = True
     try:
         yield
@@ -270,7 +230,7 @@ def audit_sink_fault(view: FakeView) -> Iterator[None]:
 
 @asynccontextmanager
 async def service_path_fault(
-    view: FakeView, links: tuple[tuple[str, str], ...], fault: NetFault
+    view: FakeState, links: tuple[tuple[str, str], ...], fault: NetFault
 ) -> AsyncIterator[NetPath]:
     """Each (caller, callee) link degraded between the caller's egress proxy and the callee's
     gateway, as the local backend's fault proxy degrades it."""
@@ -282,7 +242,7 @@ async def service_path_fault(
         state.links = {}
 
 
-async def on_service_link(view: FakeView, request: HttpRequest) -> Exchange | None:
+async def on_service_link(view: FakeState, request: HttpRequest) -> Exchange | None:
     """What a degraded link does to a call through an egress proxy: ``latency`` delays it (the
     request and the answer each `latency_s`), then it is decided as usual; ``reset``, and a
     ``loss`` draw, leave the egress proxy without an answer: 502 ``callee-unavailable``.
@@ -317,7 +277,7 @@ def _kid(token: Secret[str]) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def _thirdparty(view: FakeView, request: HttpRequest) -> Exchange | None:
+def _thirdparty(view: FakeState, request: HttpRequest) -> Exchange | None:
     """What a service reading wrong keys, or a stale or missing CRL, answers (None: as usual)."""
     state, flaws = view.chaos_state, view.server.chaos_flaws
     cert = request.cert
@@ -342,7 +302,7 @@ def _thirdparty(view: FakeView, request: HttpRequest) -> Exchange | None:
 
 @asynccontextmanager
 async def jwks_wrong_keys(
-    view: FakeView, services: tuple[str, ...], keys: WrongKeys
+    view: FakeState, services: tuple[str, ...], keys: WrongKeys
 ) -> AsyncIterator[None]:
     view.chaos_state.wrong_keys, view.chaos_state.wrong_key_services = keys, services
     try:
@@ -353,120 +313,10 @@ async def jwks_wrong_keys(
 
 @asynccontextmanager
 async def crl_fault(
-    view: FakeView, services: tuple[str, ...], mode: CrlMode
+    view: FakeState, services: tuple[str, ...], mode: CrlMode
 ) -> AsyncIterator[None]:
     view.chaos_state.crl_services, view.chaos_state.crl_mode = services, mode
     try:
         yield
     finally:
         view.chaos_state.crl_services, view.chaos_state.crl_mode = (), None
-
-
-# -- certificate-authority faults (`trustproof.chaos.faults_ca`) --------------------------------
-
-
-def cert_flaw_accepts(view: FakeView, peer: Svid, reason: str) -> bool:
-    """Does a flawed fake server accept `peer`, which verification refused for `reason`?"""
-    flaws = view.server.chaos_flaws
-    if reason == "expired" and "accepts-expired-cert" in flaws:
-        return True
-    withdrawn = view.ca.withdrawn(peer.serial)
-    if withdrawn == "intermediate" and "ignores-intermediate-revocation" in flaws:
-        return True
-    return withdrawn == "root" and "keeps-retired-root" in flaws
-
-
-def use_cert(view: FakeView, name: str, svid: Svid | None) -> None:
-    if svid is None:
-        view._certs.pop(("valid", name), None)
-    else:
-        view._certs[("valid", name)] = svid
-    for key in [key for key in view._tokens if key[0] == name]:
-        del view._tokens[key]
-
-
-def short_lived_cert(view: FakeView, name: str, ttl: timedelta) -> Svid:
-    end = view.clock.now() + ttl
-    if end.microsecond:
-        end = end.replace(microsecond=0) + timedelta(seconds=1)
-    return view.ca.issue(name, ttl, not_after=end)
-
-
-async def wait_until(view: FakeView, when: datetime) -> None:
-    clock = view.clock
-    if not isinstance(clock, ManualClock):
-        raise TypeError("the fake waits only on its manual clock")
-    now = clock.now()
-    if now <= when:
-        clock.advance(when - now + timedelta(milliseconds=1))
-
-
-@asynccontextmanager
-async def hold_cert(view: FakeView, name: str, svid: Svid) -> AsyncIterator[None]:
-    saved = view._certs.get(("valid", name))
-    use_cert(view, name, svid)
-    try:
-        yield
-    finally:
-        use_cert(view, name, saved)
-
-
-def _bundle(view: FakeView) -> BundleChange:
-    return BundleChange(tuple(c.serial_number for c in view.ca.bundle), ())
-
-
-@asynccontextmanager
-async def ca_rotation(view: FakeView) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        view.ca.activate_root()
-        view._certs = {k: v for k, v in view._certs.items() if k[0] != "valid"}
-        view._current.clear()
-        view._tokens.clear()
-
-
-async def add_root(view: FakeView) -> BundleChange:
-    view.ca.rotate_root(activate=False)
-    return _bundle(view)
-
-
-async def issue_from_newest_root(view: FakeView) -> tuple[str, ...]:
-    """The services reissued, and the callers the view presents (as the live view does)."""
-    view.ca.activate_root()
-    names = tuple(view.spec.services)
-    for name in names:
-        view._current[name] = view.ca.issue(name, timedelta(minutes=5))
-    view._certs = {k: v for k, v in view._certs.items() if k[0] != "valid"}
-    view._tokens.clear()
-    return names
-
-
-async def retire_root(view: FakeView, serial: int) -> BundleChange:
-    root = next(c for c in view.ca.bundle if c.serial_number == serial)
-    view.ca.retire_root(root)
-    return _bundle(view)
-
-
-@asynccontextmanager
-async def temporary_intermediate(view: FakeView) -> AsyncIterator[TemporaryCa]:
-    root, intermediate = view.ca.add_intermediate_root()
-    try:
-        yield TemporaryCa(
-            root.serial_number, intermediate.serial_number, intermediate.subject.rfc4514_string()
-        )
-    finally:
-        view.ca.retire_root(root)
-
-
-def _intermediate(view: FakeView, ca: TemporaryCa) -> x509.Certificate:
-    return next(c for c in view.ca.intermediates if c.serial_number == ca.serial)
-
-
-def issue_under(view: FakeView, ca: TemporaryCa, name: str) -> Svid:
-    return view.ca.issue_under(_intermediate(view, ca), name, timedelta(minutes=5))
-
-
-async def revoke_intermediate(view: FakeView, ca: TemporaryCa) -> BundleChange:
-    view.ca.revoke_intermediate(_intermediate(view, ca))
-    return _bundle(view)

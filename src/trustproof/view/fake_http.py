@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from multidict import CIMultiDict
@@ -19,7 +19,6 @@ from trustproof.identity import Svid
 from trustproof.identity.verify import verify_svid
 from trustproof.policy.engine import AccessRequest, Decision
 from trustproof.spec.model import Spec
-from trustproof.view import fake_chaos
 from trustproof.view.exchange import (
     ClientCert,
     Exchange,
@@ -27,16 +26,13 @@ from trustproof.view.exchange import (
     HttpRequest,
     TransportFailure,
 )
+from trustproof.view.fake_ca import cert_flaw_accepts
 from trustproof.view.fake_db import FakeServer
 from trustproof.view.fake_jwt import flawed_accepts
-
-if TYPE_CHECKING:
-    from trustproof.view.fake import FakeView
-
-ISSUER = "https://127.0.0.1:1"  # the fake token service's issuer (nothing listens there)
+from trustproof.view.fake_state import ISSUER, FakeState
 
 
-def decide_http(view: FakeView, request: HttpRequest) -> Exchange:
+def decide_http(view: FakeState, request: HttpRequest) -> Exchange:
     """A trustproof gateway's stages, bent by `view.server` (see the module docstring)."""
     arrived = _arrive(view, request)
     if not isinstance(arrived, HttpRequest):
@@ -71,7 +67,7 @@ class _Caller:
     with_cert: bool
 
 
-def _arrive(view: FakeView, request: HttpRequest) -> Exchange | HttpRequest:
+def _arrive(view: FakeState, request: HttpRequest) -> Exchange | HttpRequest:
     """The door and the transport: a direct call to the service, the caller's egress proxy
     (which presents its valid credentials), plaintext or legacy TLS."""
     server = view.server
@@ -100,7 +96,7 @@ def _arrive(view: FakeView, request: HttpRequest) -> Exchange | HttpRequest:
     return request
 
 
-def _peer(view: FakeView, request: HttpRequest) -> Exchange | Svid | None:
+def _peer(view: FakeState, request: HttpRequest) -> Exchange | Svid | None:
     """Stage 1, tls: the verified client certificate, None without one, or the refusal."""
     server, spec = view.server, view.spec
     if request.cert is None:
@@ -119,17 +115,18 @@ def _peer(view: FakeView, request: HttpRequest) -> Exchange | Svid | None:
         trust_domain=spec.trust_domain,
         now=view.clock.now(),
         revoked=view.ca.is_revoked,
+        chains=view.chains,
     )
     if (
         not check.ok
         and check.reason not in server.ignore_cert
-        and not fake_chaos.cert_flaw_accepts(view, peer, check.reason)
+        and not cert_flaw_accepts(view, peer, check.reason)
     ):
         return view._answer(request, 401, "tls", f"client-cert-{check.reason}")
     return peer
 
 
-def _authenticate(view: FakeView, request: HttpRequest) -> Exchange | _Caller:
+def _authenticate(view: FakeState, request: HttpRequest) -> Exchange | _Caller:
     """Stages 1 and 2: who calls, from the certificate, then the token (or forged headers on a
     server that trusts them)."""
     server, spec = view.server, view.spec
@@ -178,7 +175,7 @@ def _read_token(request: HttpRequest, server: FakeServer) -> str | None:
 
 
 def _flawed_claims(
-    view: FakeView, token: str, service: str, peer: Svid | None
+    view: FakeState, token: str, service: str, peer: Svid | None
 ) -> Mapping[str, Any] | None:
     """The claims the server's flawed validator (`FakeServer.token_flaws`) takes, if any: its
     one mistake, and otherwise the checks of a careful server (binding, subject, revocation)."""
@@ -205,7 +202,7 @@ def _flawed_claims(
     return claims
 
 
-def _honoured_principal(view: FakeView, request: HttpRequest) -> str:
+def _honoured_principal(view: FakeState, request: HttpRequest) -> str:
     """The caller a service honouring `FakeServer.honoured_identity_header` takes from it, if
     the header reaches it (a gateway in front strips it unless bent) and names a caller."""
     server, spec = view.server, view.spec
@@ -222,7 +219,7 @@ def _honoured_principal(view: FakeView, request: HttpRequest) -> str:
     return max(named, key=len, default="")
 
 
-def _decide(view: FakeView, request: HttpRequest, who: _Caller, route: str) -> Decision:
+def _decide(view: FakeState, request: HttpRequest, who: _Caller, route: str) -> Decision:
     """Stage 4: the gateway's policy, or the service's own configuration without a gateway."""
     spec = view.spec
     kind: Literal["workload", "persona"] = (
@@ -279,7 +276,7 @@ OVERRIDE_METHOD = "X-HTTP-Method-Override"
 OVERRIDE_URLS = ("X-Original-URL", "X-Rewrite-URL")
 
 
-def naive_bypass(view: FakeView, request: HttpRequest, who: _Caller) -> bool:
+def naive_bypass(view: FakeState, request: HttpRequest, who: _Caller) -> bool:
     """Whether a naive server (`view.server`'s ``check_raw_path``, ``honour_override_headers``,
     ``unchecked_head``, ``unchecked_other_hosts``) serves `request` without its check refusing
     it: its handler finds a route for what it serves, and its check looked at something else."""

@@ -13,7 +13,7 @@ from trustproof.consistency.datascan import scan_results, unscrubbed_value
 from trustproof.data.keyed import MaskingKey
 from trustproof.data.samples import scrub_samples
 from trustproof.spec import Spec, load_spec
-from trustproof.spec.model import ConsistencyEnvironment, ConsistencySettings
+from trustproof.spec.data import ConsistencyEnvironment, ConsistencySettings
 from trustproof.spec.values import EnvName, Name
 from trustproof.suite.scenarios import choose_scenarios
 from trustproof.view.fake import FakeView

@@ -19,7 +19,7 @@ from trustproof.data.pipeline import Scrubber
 from trustproof.data.samples import run_key, scrub_samples
 from trustproof.errors import SpecError
 from trustproof.spec import load_spec
-from trustproof.spec.model import DataRule
+from trustproof.spec.data import DataRule
 
 KEY = MaskingKey(b"unit-test-key-0123456789abcdef!!")
 SHOP = Path(__file__).resolve().parents[3] / "examples" / "shop" / "trustproof.yaml"

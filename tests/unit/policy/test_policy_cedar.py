@@ -270,3 +270,45 @@ def test_broken_policies_build_no_engine(shop: ShopCopy) -> None:
     with pytest.raises(SpecError) as caught:
         CedarPolicyEngine.from_spec(shop.spec())
     assert 'unrecognized action `Action::"FETCH"`' in caught.value.render()
+
+
+def test_determining_policies_are_named_in_file_order(shop: ShopCopy) -> None:
+    """Cedar gives the determining policies as a set (no stable order); decisions, reports and
+    audit records name them in the order of the policy files, every time."""
+    shop.add_policy(
+        '@id("a-second-permit")\n'
+        'permit (principal == Persona::"alice", action == Action::"POST",\n'
+        '        resource == Route::"storefront /checkout");\n'
+        '@id("a-third-permit")\n'
+        'permit (principal in Role::"customer", action,\n'
+        '        resource == Route::"storefront /checkout");\n'
+    )
+    spec = shop.spec()
+    seen = {
+        CedarPolicyEngine.from_spec(spec, cache_size=0).decide(alice()).policy_ids
+        for _ in range(20)
+    }
+    assert seen == {("customers-checkout", "a-second-permit", "a-third-permit")}
+
+
+def test_a_context_is_never_answered_as_an_equal_one_of_another_type(shop: ShopCopy) -> None:
+    """The context's JSON is kept per distinct context; 1 == True in Python, but a client_cert
+    of 1 is not a Bool to Cedar: refused, even right after the same request with True."""
+    engine = CedarPolicyEngine.from_spec(shop.spec(), cache_size=0)
+    assert engine.decide(alice(client_cert=True)).allowed
+    refused = engine.decide(alice(client_cert=1))
+    assert (refused.allowed, refused.reason) == (False, "engine-error")
+
+
+def test_a_remembered_decision_is_never_given_to_an_equal_request_of_another_type(
+    shop: ShopCopy,
+) -> None:
+    """The decision cache is keyed by the request, and 1 == True: a client_cert of 1 (or an
+    hour of True) is refused, even right after the same request with True (or 1) was allowed."""
+    engine = CedarPolicyEngine.from_spec(shop.spec())
+    assert engine.decide(alice(client_cert=True)).allowed
+    assert engine.decide(alice(client_cert=True)).cached
+    refused = engine.decide(alice(client_cert=1))
+    assert (refused.allowed, refused.reason) == (False, "engine-error")
+    assert engine.decide(alice(hour_utc=1)).allowed
+    assert engine.decide(alice(hour_utc=True)).reason == "engine-error"

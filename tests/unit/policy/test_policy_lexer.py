@@ -6,9 +6,11 @@ from pathlib import Path
 
 import cedarpy
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from policy_support import ROOT, SHOP_DIR
 
-from trustproof.policy.lexer import first_failure, position, split_policies, tokenize
+from trustproof.policy.lexer import Token, first_failure, position, split_policies, tokenize
 
 TRICKY = (
     '@id("semi;colon") // a comment; with "quotes\n'
@@ -94,3 +96,37 @@ def test_first_failure_finds_the_first_bad_token() -> None:
     assert first_failure(text, piece.tokens, fails, "unexpected token `oops`") == index
     good = "permit (principal, action, resource);"
     assert first_failure(good, split_policies(good)[0].tokens, fails) == -1  # the twin
+
+
+def split_by_tokens(text: str) -> list[tuple[int, int, bool, tuple[Token, ...]]]:
+    """The split as the tokens say it (the reference the run-scanning split must equal)."""
+    pieces: list[tuple[int, int, bool, tuple[Token, ...]]] = []
+    current: list[Token] = []
+    for token in tokenize(text):
+        current.append(token)
+        if token.text == ";":
+            pieces.append((current[0].start, token.end, True, tuple(current)))
+            current = []
+    if current:
+        pieces.append((current[0].start, current[-1].end, False, tuple(current)))
+    return pieces
+
+
+TRICKY_CHARACTERS = ['"', ";", "/", "\\", "\n", " ", "\t", "\u2003", "\x1c", "a", "(", ":", "="]
+
+
+@given(
+    st.lists(st.sampled_from([*TRICKY_CHARACTERS, "//", '"x;"', "permit", "@id"]), max_size=30).map(
+        "".join
+    )
+)
+def test_the_split_is_the_tokens_split(text: str) -> None:
+    pieces = [(p.start, p.end, p.terminated, p.tokens) for p in split_policies(text)]
+    assert pieces == split_by_tokens(text)
+
+
+def test_the_split_matches_the_tokens_on_the_shop_and_tricky_text() -> None:
+    text = (SHOP_DIR / "policies" / "shop.cedar").read_text() + TRICKY + 'permit ("open'
+    pieces = [(p.start, p.end, p.terminated, p.tokens) for p in split_policies(text)]
+    assert pieces == split_by_tokens(text)
+    assert len(pieces) > 3

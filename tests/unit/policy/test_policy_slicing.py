@@ -5,6 +5,7 @@ drops an unscoped forbid is caught by the same property)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -19,6 +20,7 @@ from trustproof.policy.cedar import CedarPolicyEngine
 from trustproof.policy.engine import AccessRequest, Decision
 from trustproof.policy.entities import (
     BUILTIN_SCHEMA_NAME,
+    ENTITY_TYPES,
     Directory,
     Principal,
     builtin_schema_text,
@@ -149,6 +151,8 @@ def sliced_equals_full(slicer: type[PolicySlicer], *, shrink: bool = True) -> No
         sliced = CedarPolicyEngine(bundle, DIRECTORY, cache_size=0, slicer=slicer)
         for one in request:
             assert same(sliced.decide(one)) == same(full.decide(one)), (policies, one)
+        together = [same(decision) for decision in sliced.decide_all(request)]
+        assert together == [same(full.decide(one)) for one in request], (policies, request)
 
     check()
 
@@ -178,6 +182,53 @@ class DropsUnscopedForbids(PolicySlicer):
 def test_a_slicer_dropping_an_unscoped_forbid_is_caught_by_the_property() -> None:
     with pytest.raises(AssertionError, match="forbid"):
         sliced_equals_full(DropsUnscopedForbids, shrink=False)
+
+
+class FirstSliceOnly(CedarPolicyEngine):
+    """The failing twin of `decide_all`: a group evaluated against its first request's slice
+    instead of the union of its requests' slices."""
+
+    def _together(
+        self, policies: cedarpy.PolicySet, requests: Sequence[AccessRequest]
+    ) -> list[Decision]:
+        first = requests[0]
+        principal = (ENTITY_TYPES[first.principal_kind], first.principal)
+        resource = ("Route", f"{first.service} {first.route}")
+        narrow = PolicySlicer(self.bundle, self.directory)
+        return super()._together(
+            narrow.policy_set(principal, ("Action", first.action), resource), requests
+        )
+
+
+def test_a_group_is_decided_on_the_union_of_its_slices() -> None:
+    """A GET and a DELETE of one principal on one service: the DELETE's forbid is in the
+    DELETE's slice only. Decided together, the union keeps it; the twin that decides the group
+    on the GET's slice allows the DELETE, and the comparison with the whole set catches it."""
+    bundle = bundle_of(
+        [
+            ("permit", "principal", "action", "resource", ""),
+            ("forbid", "principal", 'action == Action::"DELETE"', "resource", ""),
+        ]
+    )
+    get, delete = (
+        AccessRequest(
+            principal_kind="persona",
+            principal="alice",
+            action=method,
+            service="api",
+            route="/a",
+            source_ip="127.0.0.1",
+            hour_utc=12,
+        )
+        for method in ("GET", "DELETE")
+    )
+    full = CedarPolicyEngine(bundle, DIRECTORY, cache_size=0, slicer=None)
+    expected = [same(full.decide(get)), same(full.decide(delete))]
+    assert expected[1][:2] == (False, "forbidden-by-policy")
+    grouped = CedarPolicyEngine(bundle, DIRECTORY, cache_size=0)
+    assert [same(d) for d in grouped.decide_all([get, delete])] == expected
+    twin = FirstSliceOnly(bundle, DIRECTORY, cache_size=0)
+    assert [same(d) for d in twin.decide_all([get, delete])] != expected
 
 
 @given(scope=st.one_of(st.just("principal"), st.sampled_from(PRINCIPALS)))

@@ -1,24 +1,32 @@
 """How the revocation storm times propagation: from the token service's acceptance to the
-gateway's first refusal, on the sandbox's clock (`trustproof.chaos.faults_storm.propagation`),
+gateway's first refusal, on the sandbox's clock (`trustproof.chaos.storm_tracking.propagation`),
 and where the acceptance time comes from (`trustproof.tokens.revocation_time`)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from trustproof.chaos import faults_storm
-from trustproof.chaos.faults_storm import Replay, judged_at, propagation
+from trustproof.chaos import storm_tracking
 from trustproof.chaos.scenario import ScenarioEnv, call, mint, presentation, targets
+from trustproof.chaos.storm_tracking import (
+    PROBE_PATH,
+    Replay,
+    judged_at,
+    past_token,
+    propagation,
+    upstream_of,
+)
 from trustproof.clock import ManualClock
 from trustproof.scrub import Secret
 from trustproof.spec import load_spec
 from trustproof.tokens import RevocationList
 from trustproof.tokens.revocation_time import accepted_at
-from trustproof.view.fake import FakeView
+from trustproof.view.fake import FakeServer, FakeView
 
 SHOP = load_spec(Path(__file__).resolve().parents[3] / "examples" / "shop" / "trustproof.yaml")
 T0 = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -89,16 +97,16 @@ class _SlowToRevoke(FakeView):
     """A token service that answers a revocation only after the replayer has given up."""
 
     async def revoke_token(self, token: Secret[str], *, as_caller: str) -> int:
-        await asyncio.sleep(5 * faults_storm.GIVE_UP_S)
+        await asyncio.sleep(5 * storm_tracking.GIVE_UP_S)
         return await super().revoke_token(token, as_caller=as_caller)
 
 
 def test_no_refusal_seen_and_none_accepted_is_not_proven(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faults_storm, "GIVE_UP_S", 0.02)
+    monkeypatch.setattr(storm_tracking, "GIVE_UP_S", 0.02)
     view = _SlowToRevoke(SHOP)
     env = ScenarioEnv(view)
     target = next(iter(targets(view.spec, view.gateways()).values()))
-    tracked = asyncio.run(faults_storm.track(env, target, mint(env, target)))
+    tracked = asyncio.run(storm_tracking.track(env, target, mint(env, target)))
     assert tracked.accepted_after == 0
     assert tracked.refused_ms == -1
     assert tracked.problems == (
@@ -106,6 +114,63 @@ def test_no_refusal_seen_and_none_accepted_is_not_proven(monkeypatch: pytest.Mon
         "(none was accepted; the gateway or the client too slow to tell)",
     )
     fine = ScenarioEnv(FakeView(SHOP))
-    good = asyncio.run(faults_storm.track(fine, target, mint(fine, target)))
+    good = asyncio.run(storm_tracking.track(fine, target, mint(fine, target)))
     assert good.problems == ()
     assert good.refused_ms == 0  # the fake's clock stands still: refused at the acceptance
+
+
+def test_an_allowed_replays_upstream_time_comes_from_its_audit_timings() -> None:
+    assert upstream_of({"timings": {"upstream_us": 2500}}) == 2.5
+    for unreadable in (None, {}, {"timings": None}, {"timings": {"upstream_us": None}},
+                       {"timings": {"upstream_us": "2500"}}, {"timings": {"upstream_us": -1}},
+                       {"timings": "2500"}):  # fmt: skip
+        assert upstream_of(unreadable) is None
+
+
+def test_a_probe_passes_when_the_gateway_judged_it_past_the_token_stage() -> None:
+    view = FakeView(SHOP)
+    env = ScenarioEnv(view)
+    target = next(iter(targets(view.spec, view.gateways()).values()))
+    token = mint(env, target)
+    probe = replace(presentation(target, token), path=PROBE_PATH)
+    before = asyncio.run(call(env, probe))
+    assert before.outcome != "allowed"  # no route: refused, but only after the token passed
+    assert (before.evidence.audit or {}).get("stage") == "policy"
+    assert past_token(before)
+    assert asyncio.run(view.revoke_token(token, as_caller=target.caller)) == 200
+    after = asyncio.run(call(env, probe))
+    assert after.reason == "token-revoked"
+    assert not past_token(after)
+    served = asyncio.run(call(env, presentation(target, mint(env, target))))
+    assert served.outcome == "allowed"
+    assert past_token(served)
+
+
+def test_both_streams_are_replayed_and_refused_as_revoked() -> None:
+    view = FakeView(SHOP)
+    env = ScenarioEnv(view)
+    target = next(iter(targets(view.spec, view.gateways()).values()))
+    tracked = asyncio.run(storm_tracking.track(env, target, mint(env, target)))
+    assert tracked.problems == ()
+    assert tracked.accepted_after == 0
+    assert tracked.served_refused_ms == 0
+    assert tracked.refused_ms == 0
+    paths = {request.path for request in view.sent}
+    assert PROBE_PATH in paths
+    assert len(paths) == 2
+    assert tracked.requests >= 4  # each stream: judged once before, refused once after
+
+
+def test_a_gateway_that_misses_revocations_is_caught_by_both_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(storm_tracking, "GIVE_UP_S", 0.05)
+    view = FakeView(SHOP, FakeServer(ignore_token=frozenset({"revoked"})))
+    env = ScenarioEnv(view)
+    target = next(iter(targets(view.spec, view.gateways()).values()))
+    tracked = asyncio.run(storm_tracking.track(env, target, mint(env, target)))
+    assert tracked.problems == ("a revoked token was still accepted after 0.05 s",)
+    assert tracked.refused_ms == -1
+    late = [r for r in view.sent if r.path == PROBE_PATH][-1]  # a probe after the revocation
+    assert late.path == PROBE_PATH
+    assert tracked.accepted_after >= 2  # at least one late replay in each stream
