@@ -6,12 +6,15 @@ about 32·f Cedar policies, every service the same small program honouring the c
 reference:
 
 * run          the sandbox of the spec and its suite in a child process, as ``trustproof run``
-               does without the scenarios, on at most ``--max-cases`` cases (every k-th case in
-               generation order: the same mix of probes); the results document is built as
-               ``trustproof run`` writes it. Figures: cases/s (the suite's own figure), time per
-               case, and the child's peak RSS (``ru_maxrss``: the trustproof process with its
-               in-process gateways; the services are other processes). Reference: the 1x figures
-               of the same run (flat = the same time per case and memory at 16x).
+               does without the scenarios and on its event loop (`trustproof.loop`: uvloop where
+               installed; ``TRUSTPROOF_LOOP=asyncio`` for asyncio's), on at most ``--max-cases``
+               cases (every k-th case in generation order: the same mix of probes); the results
+               document is built as ``trustproof run`` writes it. Figures: cases/s (the suite's
+               own figure), time per case, the suite's CPU time per case in that process (steadier
+               than wall time on a shared machine), and the child's peak RSS (``ru_maxrss``: the
+               trustproof process with its in-process gateways; the services are other
+               processes). Reference: the 1x figures of the same run (flat = the same time per
+               case and memory at 16x).
 * Cedar        µs per decision through `CedarPolicyEngine.decide` (the call the gateway makes; the
                decision cache off) over every cell of the matrix, with the policy slices warm —
                and the same engine without slicing (every policy evaluated). Reference: the shop's
@@ -71,11 +74,15 @@ DECISIONS = 600  # per engine variant, bounded in time by _measure.MAX_SECONDS t
 TARGETS = {"cases_per_second": 500.0, "peak_rss_mb": 250.0, "cedar_us": 100.0, "command_s": 1.0}
 
 # The child: a sandbox of the spec, the suite on an evenly spread sample of at most MAX cases
-# (every k-th case in generation order: the same mix of probes), the results document built as
-# `trustproof run` writes it; then its figures and its own peak RSS as one JSON line.
+# (every k-th case in generation order: the same mix of probes) on the event loop `trustproof run`
+# uses (`trustproof.loop`: uvloop where installed, TRUSTPROOF_LOOP to choose), the results
+# document built as `trustproof run` writes it; then its figures, the CPU time the suite took in
+# that process (its gateways included: the services are other processes) and its own peak RSS as
+# one JSON line.
 CHILD = """
-import asyncio, json, math, resource, sys
+import json, math, resource, sys, time
 from pathlib import Path
+from trustproof import loop
 from trustproof.sandbox.controller import Sandbox
 from trustproof.suite.runner import generate, run_suite
 
@@ -83,14 +90,19 @@ async def main(spec, run_dir, limit):
     async with Sandbox.from_file(Path(spec), run_dir=Path(run_dir)) as sandbox:
         cases = generate(sandbox.spec)
         chosen = cases[:: max(1, math.ceil(len(cases) / limit))]
+        cpu = time.process_time()
         run = await run_suite(sandbox, chosen)
+        cpu = time.process_time() - cpu
         document = json.dumps(run.to_results(sandbox.spec).to_json())
     failing = [item.case.id for item in run.results if not item.ok]
     return {"generated": len(cases), "cases": len(chosen), "failing": len(failing),
             "failing_examples": failing[:5], "cases_per_second": run.cases_per_second,
-            "suite_seconds": run.elapsed_s, "results_bytes": len(document)}
+            "suite_seconds": run.elapsed_s, "suite_cpu_seconds": cpu,
+            "results_bytes": len(document)}
 
-figures = asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+kind, _ = loop.choose()
+figures = loop.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+figures["loop"] = kind
 figures["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print("SCALE-FIGURES " + json.dumps(figures))
 """
@@ -114,6 +126,7 @@ def live_run(generated: Generated, work: Path, max_cases: int) -> dict[str, Any]
     figures: dict[str, Any] = json.loads(found[1])
     rate = figures["cases_per_second"]
     figures["ms_per_case"] = 1000.0 / rate if rate else 0.0
+    figures["cpu_ms_per_case"] = 1000.0 * figures["suite_cpu_seconds"] / max(1, figures["cases"])
     figures["wall_seconds"] = wall
     figures["peak_rss_mb"] = figures.pop("peak_rss_kb") / 1024
     return figures
@@ -299,24 +312,28 @@ def report(figures: dict[str, Any]) -> None:
     base = sizes.get(min(sizes)) if sizes else None
     print(
         f"{'size':>5} {'svc':>4} {'pers':>4} {'routes':>6} {'policies':>8} {'cases':>6}"
-        f" {'cases/s':>8} {'ms/case':>8} {'vs 1x':>6} {'peak MB':>8} {'vs 1x':>6}"
+        f" {'cases/s':>8} {'ms/case':>8} {'vs 1x':>6} {'CPU ms':>7} {'vs 1x':>6}"
+        f" {'peak MB':>8} {'vs 1x':>6}"
     )
     for factor, row in sizes.items():
         run = row.get("run")
         if run is None:
-            live = f"{'-':>6} {'-':>8} {'-':>8} {'':>6} {'-':>8} {'':>6}"
+            live = f"{'-':>6} {'-':>8} {'-':>8} {'':>6} {'-':>7} {'':>6} {'-':>8} {'':>6}"
         else:
             base_run = base.get("run") if base else None
             per_case = run["ms_per_case"] / base_run["ms_per_case"] if base_run else 1.0
+            cpu = run["cpu_ms_per_case"] / base_run["cpu_ms_per_case"] if base_run else 1.0
             memory = run["peak_rss_mb"] / base_run["peak_rss_mb"] if base_run else 1.0
             live = (
                 f"{run['cases']:>6} {run['cases_per_second']:>8.0f} {run['ms_per_case']:>8.2f}"
-                f" {per_case:>5.2f}x {run['peak_rss_mb']:>8.0f} {memory:>5.2f}x"
+                f" {per_case:>5.2f}x {run['cpu_ms_per_case']:>7.2f} {cpu:>5.2f}x"
+                f" {run['peak_rss_mb']:>8.0f} {memory:>5.2f}x"
             )
         print(
             f"{factor:>4}x {row['services']:>4} {row['personas']:>4} {row['routes']:>6}"
             f" {row['policies']:>8} {live}"
         )
+    _print_loops(sizes)
     for factor, row in sizes.items():
         run = row.get("run")
         if run and run["cases"] < run["generated"]:
@@ -381,6 +398,12 @@ def report(figures: dict[str, Any]) -> None:
         for name in ("validate", "plan", "policy test"):
             _target(f"{name} s", row["commands"][name], TARGETS["command_s"], "<=")
             _target(f"{name} CPU s", row["commands"][f"cpu {name}"], TARGETS["command_s"], "<=")
+
+
+def _print_loops(sizes: dict[int, dict[str, Any]]) -> None:
+    loops = {row["run"]["loop"] for row in sizes.values() if row.get("run")}
+    if loops:
+        print(f"  event loop: {', '.join(sorted(loops))}; CPU ms = the suite's process per case")
 
 
 def _target(name: str, value: float, target: float, sense: str) -> None:

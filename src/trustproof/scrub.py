@@ -135,27 +135,52 @@ def _password(match: re.Match[str]) -> str:
 
 
 # In order: tokens first (a truncated key's body would swallow a token's head). Each rule with
-# its escaped twin, if it has one.
-_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, Callable[[re.Match[str]], str]], ...]
-_RULES = (
-    (_JWT, _JWT_ESCAPED, _jwt),
-    (_PEM_KEY, None, _pem),
-    (_AUTH_HEADER, _AUTH_ESCAPED, _auth),
-    (_URL_PASSWORD, _URL_ESCAPED, _password),
-    (_JSON_PASSWORD, None, _password),
-    (_KEYWORD_PASSWORD, _KEYWORD_ESCAPED, _password),
+# its escaped twin, if it has one, and the words one of which any match of it contains (in
+# lower case: `_needs`).
+_Rule = tuple[
+    re.Pattern[str],
+    re.Pattern[str] | None,
+    Callable[[re.Match[str]], str],
+    tuple[str, ...],
+]
+_PASSWORD_WORDS = ("passw", "client_secret", "private_key")  # passwd, (pg)password, ...
+_RULES: tuple[_Rule, ...] = (
+    (_JWT, _JWT_ESCAPED, _jwt, ("eyj",)),
+    (_PEM_KEY, None, _pem, ("-----begin ",)),
+    (_AUTH_HEADER, _AUTH_ESCAPED, _auth, ("authorization",)),
+    (_URL_PASSWORD, _URL_ESCAPED, _password, ("://",)),
+    (_JSON_PASSWORD, None, _password, _PASSWORD_WORDS),
+    (_KEYWORD_PASSWORD, _KEYWORD_ESCAPED, _password, _PASSWORD_WORDS),
 )
 
 
+def _needs(words: tuple[str, ...], lowered: str | None) -> bool:
+    """Whether a rule must run on the text whose ASCII lower case is `lowered`: any match of it
+    contains one of `words` (ASCII case folded). Text that is not ASCII (None) runs every rule:
+    case-insensitive matching folds a few other letters too (the Kelvin sign, the long s)."""
+    return lowered is None or any(map(lowered.__contains__, words))
+
+
 def scrub(text: str) -> str:
-    """Return `text` with every secret the module docstring lists replaced by a marker."""
+    """Return `text` with every secret the module docstring lists replaced by a marker.
+
+    Most text holds no secret: a rule runs only on text containing a word every match of it
+    contains (`_needs`: ``eyJ`` for a token, ``authorization``, ``://``, ``passw``, ...), which
+    is one lower-casing and a few substring searches instead of a dozen regular expressions
+    (the audit log scrubs every record)."""
     if not text:
         return text
-    for rule, escaped, replace in _RULES:
-        text = rule.sub(replace, text)
-        if escaped is not None and "\\" in text:
-            text = escaped.sub(_keeping_escape(replace), text)
-    if "'" in text:
+    lowered = text.lower() if text.isascii() else None
+    for rule, escaped, replace, words in _RULES:
+        if not _needs(words, lowered):
+            continue
+        scrubbed = rule.sub(replace, text)
+        if escaped is not None and "\\" in scrubbed:
+            scrubbed = escaped.sub(_keeping_escape(replace), scrubbed)
+        if scrubbed != text:
+            text = scrubbed
+            lowered = text.lower() if text.isascii() else None
+    if "'" in text and _needs(_PASSWORD_WORDS, lowered):
         text = _REPR_PASSWORD.sub(_password, text)
     return text
 

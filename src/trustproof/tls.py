@@ -150,6 +150,20 @@ def trust(context: ssl.SSLContext, bundle_pem: bytes) -> None:
 
 @contextmanager
 def _key_files(svid: Svid) -> Iterator[tuple[Path, Path]]:
+    """The chain and the key as files OpenSSL can open (`load_cert_chain` reads only files):
+    anonymous memory files (``memfd_create``, opened by their ``/proc/self/fd`` path) where the
+    system has them — the key never on a disk, and no directory to create and remove, which
+    was most of a TLS context's cost (the suite makes one per presented identity) — else 0600
+    files in a private temporary directory."""
+    memory = _memory_files(svid.cert_chain_pem(), svid.key_pem())
+    if memory is not None:
+        fds = memory
+        try:
+            yield Path(f"/proc/self/fd/{fds[0]}"), Path(f"/proc/self/fd/{fds[1]}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
     with tempfile.TemporaryDirectory(prefix="trustproof-tls-") as tmp:
         cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
         cert.write_bytes(svid.cert_chain_pem())
@@ -157,6 +171,26 @@ def _key_files(svid: Svid) -> Iterator[tuple[Path, Path]]:
         with os.fdopen(fd, "wb") as handle:
             handle.write(svid.key_pem())
         yield cert, key
+
+
+def _memory_files(*contents: bytes) -> tuple[int, ...] | None:
+    """One anonymous memory file per content (descriptors, the caller closes them), or None where
+    there are none (not Linux, no ``/proc``, or refused by a sandbox)."""
+    create = getattr(os, "memfd_create", None)
+    if create is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    fds: list[int] = []
+    try:
+        for content in contents:
+            fds.append(create("trustproof-tls", os.MFD_CLOEXEC))
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fds[-1], view) :]
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return tuple(fds)
 
 
 def load_svid(context: ssl.SSLContext, svid: Svid) -> None:

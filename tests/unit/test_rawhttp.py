@@ -9,6 +9,8 @@ import pytest
 from trustproof.sandbox.rawhttp import (
     OTHER_HOST,
     _complete,
+    _completed,
+    _parse,
     encode_request,
     host_header,
     parse_response,
@@ -114,6 +116,25 @@ def test_chunked_answers_are_reassembled() -> None:
 )
 def test_an_answer_is_complete_when_its_own_framing_says_so(data: bytes, complete: bool) -> None:
     assert _complete(data, "GET") is complete
+
+
+@pytest.mark.parametrize(
+    ("data", "method"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd", "GET"),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope", "GET"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 200 OK\r\n\r\n", "GET"),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n", "HEAD"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", "GET"),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", "GET"),
+    ],
+)
+def test_an_answer_found_complete_is_parsed_once_as_the_parse_would(
+    data: bytes, method: str
+) -> None:
+    complete, parsed = _completed(data, method)
+    assert complete
+    assert parsed == _parse(data, method)
 
 
 def test_a_head_answer_is_complete_after_its_head() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from trustproof.sandbox.rawhttp import encode_request, keeps_connection
-from trustproof.sandbox.rawpool import reusable_request
+from trustproof.sandbox.rawpool import reusable_request, writable_as_is
 
 KEPT = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"
 
@@ -92,3 +92,36 @@ def test_anything_else_closes_it(data: bytes) -> None:
 def test_no_answer_that_must_be_bodiless_keeps_it(data: bytes, method: str) -> None:
     # a server sending a body anyway would leave it to be read as the next request's answer
     assert not keeps_connection(data, method)
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers"),
+    [
+        ("GET", "/orders/1", (("Authorization", "Bearer eyJ.x.y"),)),
+        ("GET", "/orders/1?access_token=eyJ.x.y", ()),
+        ("POST", "/orders", (("Cookie", "access_token=eyJ.x.y"), ("X-Forwarded-User", "bob"))),
+        ("DELETE", "/a/b~c-d_e.f%20", ()),
+    ],
+)
+def test_a_request_aiohttp_would_send_unchanged_may_go_raw(
+    method: str, target: str, headers: tuple[tuple[str, str], ...]
+) -> None:
+    assert writable_as_is(method, target, headers)
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers"),
+    [
+        ("GET", "/a b", ()),  # aiohttp would percent-encode the space
+        ("GET", "/caf\u00e9", ()),  # and anything not ASCII
+        ("GET", "orders", ()),  # not origin-form
+        ("GET", "/x\x7f", ()),
+        ("G ET", "/x", ()),
+        ("GET", "/x", (("X-Name", "\u0100"),)),  # not latin-1
+        ("GET", "/x", (("X-Name", "a\r\nX-Other: b"),)),
+    ],
+)
+def test_anything_else_stays_with_aiohttp(
+    method: str, target: str, headers: tuple[tuple[str, str], ...]
+) -> None:
+    assert not writable_as_is(method, target, headers)

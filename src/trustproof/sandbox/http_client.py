@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,42 @@ from trustproof.view.exchange import WEAK_CIPHERS
 TIMEOUT_S = 10.0
 STALE_CONNECTION = frozenset({"connection-closed", "connection-reset", "client-error"})
 """How a request on a reused connection fails when the server had closed it (not a refusal)."""
+IDLE_KEYS = 16
+"""Addresses and identities (aiohttp's connection keys) that keep idle connections at a time."""
+
+
+class BoundedIdleConnector(aiohttp.TCPConnector):
+    """aiohttp's connector keeping idle connections for at most `idle_keys` keys (address and
+    TLS context: one presented identity to one server) at a time: when a connection going back
+    to the pool makes one key more, the idle connections of the key that went longest without
+    one coming back are closed. aiohttp bounds idle connections by time only (its keep-alive
+    timeout), so a suite across many identities and services kept hundreds of TLS connections
+    open on both sides, each with its buffers (the peak memory of a large spec).
+
+    It reads aiohttp's pool (``_conns``: key -> idle connections), which aiohttp's own
+    `_release` fills and its `_get` and `_cleanup` empty; ``tests/unit/test_http_client_idle.py``
+    holds it to the pinned aiohttp."""
+
+    def __init__(self, *, idle_keys: int = IDLE_KEYS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._idle_keys = max(1, idle_keys)
+        self._released: OrderedDict[Any, None] = OrderedDict()  # keys, least recent first
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        pool = self._conns
+        if key in pool:
+            self._released[key] = None
+            self._released.move_to_end(key)
+        while len(pool) > self._idle_keys and self._released:
+            oldest, _ = self._released.popitem(last=False)
+            for idle, _ in pool.pop(oldest, ()):
+                idle.close()
+
+    @property
+    def idle_connections(self) -> int:
+        """Idle kept-alive connections in the pool now (tests, benchmarks)."""
+        return sum(len(idle) for idle in self._conns.values())
 
 
 async def aiohttp_exchange(

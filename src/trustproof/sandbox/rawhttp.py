@@ -32,7 +32,7 @@ import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, cast
+from typing import BinaryIO, NamedTuple, cast
 
 from multidict import CIMultiDict
 
@@ -170,7 +170,7 @@ async def talk(
     try:
         writer.write(request)
         await writer.drain()
-        data = await _read_answer(reader, method)
+        data, parsed = await _read_answer(reader, method)
     except ssl.SSLError as exc:  # e.g. TLS 1.3: the server's alert arrives after the handshake
         return _failed(where, "connection-reset", exc), b"", False
     except (ConnectionResetError, BrokenPipeError) as exc:
@@ -181,46 +181,59 @@ async def talk(
         closed = TransportFailure("connection-closed", "closed before any answer", where.url)
         return closed, b"", False
     try:
-        status, headers, body, keeps = _parse(data, method)
+        status, headers, body, keeps = parsed or _parse(data, method)
     except (http.client.HTTPException, ValueError) as exc:
         return _failed(where, "client-error", exc), data, False
     return HttpAnswer(status, headers, body, where.url), data, keeps
 
 
-async def _read_answer(reader: asyncio.StreamReader, method: str) -> bytes:
-    """The answer's bytes: until its framing says it is complete, or the connection closes."""
+async def _read_answer(reader: asyncio.StreamReader, method: str) -> tuple[bytes, _Parsed | None]:
+    """The answer's bytes: until its framing says it is complete, or the connection closes; and
+    the answer parsed when the check that found it complete parsed it already (one parse)."""
     data = b""
     while len(data) <= MAX_BODY:
         chunk = await reader.read(65536)
         if not chunk:
-            return data
+            return data, None
         data += chunk
-        if _complete(data, method):
-            return data
-    return data
+        complete, parsed = _completed(data, method)
+        if complete:
+            return data, parsed
+    return data, None
 
 
 def _complete(data: bytes, method: str) -> bool:
     """Whether `data` holds a whole answer by its own framing (the parser's reading of
     ``Content-Length``, chunked encoding, HEAD and bodiless statuses). An answer framed by the
     close of the connection is complete only at EOF."""
+    return _completed(data, method)[0]
+
+
+def _completed(data: bytes, method: str) -> tuple[bool, _Parsed | None]:
+    """`_complete`, and for an answer framed by its length that answer parsed (`_parse`'s
+    result from the same parse: an answer is parsed once, not once more after the check)."""
     head_end = data.find(b"\r\n\r\n")
     if head_end < 0:
-        return False
+        return False, None
     response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     try:
         response.begin()
     except (http.client.HTTPException, ValueError):
-        return True  # a whole head that does not parse: stop reading, the parse says why
+        return True, None  # a whole head that does not parse: stop reading, the parse says why
     if response.chunked:
         try:
             response.read()
         except (http.client.HTTPException, ValueError):
-            return False  # the last chunk has not arrived yet
-        return True
+            return False, None  # the last chunk has not arrived yet
+        return True, None
     if response.length is None:
-        return False
-    return len(data) - (head_end + 4) >= response.length
+        return False, None
+    if len(data) - (head_end + 4) < response.length:
+        return False, None
+    try:
+        return True, _answer(response, data, method)
+    except (http.client.HTTPException, ValueError):
+        return True, None  # the parse in `talk` says why
 
 
 def parse_response(data: bytes, *, method: str = "GET") -> tuple[int, CIMultiDict[str], bytes]:
@@ -240,10 +253,22 @@ def keeps_connection(data: bytes, method: str) -> bool:
         return False
 
 
-def _parse(data: bytes, method: str) -> tuple[int, CIMultiDict[str], bytes, bool]:
+class _Parsed(NamedTuple):
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+    keeps: bool  # `keeps_connection`
+
+
+def _parse(data: bytes, method: str) -> _Parsed:
     """Status, headers, body, and `keeps_connection` — one parse."""
     response = http.client.HTTPResponse(cast(socket.socket, bytes_socket(data)), method=method)
     response.begin()
+    return _answer(response, data, method)
+
+
+def _answer(response: http.client.HTTPResponse, data: bytes, method: str) -> _Parsed:
+    """What `_parse` returns, from `response` begun on `data` (its body not read yet)."""
     bodiless = method == "HEAD" or response.status in {204, 304} or response.status < 200
     framed = (
         not bodiless
@@ -255,7 +280,7 @@ def _parse(data: bytes, method: str) -> tuple[int, CIMultiDict[str], bytes, bool
     body = response.read(MAX_BODY)
     head_end = data.find(b"\r\n\r\n")
     keeps = framed and head_end >= 0 and len(data) == head_end + 4 + length
-    return response.status, CIMultiDict(response.getheaders()), body, keeps
+    return _Parsed(response.status, CIMultiDict(response.getheaders()), body, keeps)
 
 
 def bytes_socket(data: bytes) -> _Bytes:

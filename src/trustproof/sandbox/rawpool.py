@@ -1,10 +1,17 @@
 """Kept-alive connections for the exact requests (`trustproof.sandbox.rawhttp`): path and request
 tricks need no handshake of their own, and a TLS handshake per trick was most of the suite's time.
+The view sends its other kept-alive requests here too when aiohttp would send them unchanged
+(`writable_as_is`: a printable ASCII target, latin-1 header values), so one connection per
+identity and server serves both (each client had its own: a handshake more per pair), and the raw
+client costs less per request than aiohttp's.
 
 One pool per address and TLS context — the view caches one context per presented identity, so a
 connection is only ever reused by the identity that opened it — with at most `PER_KEY`
 connections at a time (a request waits for one of them rather than opening more: a burst of
-tricks would otherwise open a connection each). A request is sent on a kept-alive connection only
+tricks would otherwise open a connection each), and at most `MAX_IDLE` idle connections in all,
+whatever the number of addresses and identities (one more closes the one unused longest: a
+large spec's suite kept hundreds of TLS connections open, on both sides, each with its buffers).
+A request is sent on a kept-alive connection only
 when it cannot touch the connection itself (`reusable_request`: no framing or connection header,
 not CONNECT); it is then written without ``Connection: close``. Its connection goes back to the
 pool only when the answer is exactly one complete answer framed by its length that says nothing
@@ -24,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from trustproof.sandbox.rawhttp import (
     RawTarget,
@@ -39,6 +48,7 @@ from trustproof.scrub import scrub
 from trustproof.view import Exchange, TransportFailure
 
 PER_KEY = 4  # connections at a time per address and identity
+MAX_IDLE = 32  # idle connections in all: the one unused longest is closed for one more
 CONNECTION_HEADERS = frozenset(
     {
         "connection",
@@ -56,6 +66,14 @@ CONNECTION_HEADERS = frozenset(
 connection (``Connection: close``), as before the pool."""
 
 Key = tuple[str, int, ssl.SSLContext | None]
+_UNWRITABLE = frozenset("\r\n\x00")  # what `encode_request` refuses in any part
+
+
+def raw_target(base: str, context: ssl.SSLContext | None, timeout_s: float) -> RawTarget:
+    """Where a request to the base URL `base` goes (TLS with `context`, plain TCP without)."""
+    url = urlsplit(base)
+    port = url.port or (80 if context is None else 443)
+    return RawTarget(url.hostname or "127.0.0.1", port, context, timeout_s)
 
 
 def reusable_request(method: str, headers: Sequence[tuple[str, str]]) -> bool:
@@ -66,15 +84,36 @@ def reusable_request(method: str, headers: Sequence[tuple[str, str]]) -> bool:
     return not any(name.strip().lower() in CONNECTION_HEADERS for name, _ in headers)
 
 
+def writable_as_is(method: str, target: str, headers: Sequence[tuple[str, str]]) -> bool:
+    """Whether a request aiohttp would send could go through this pool unchanged: a target of
+    printable ASCII (aiohttp would percent-encode anything else), a method token, and header
+    names and values `encode_request` writes (latin-1, no CR, LF or NUL)."""
+    if not (method.isascii() and method.isalpha()):
+        return False
+    if not target.startswith("/") or not all(" " < char < "\x7f" for char in target):
+        return False
+    for name, value in headers:
+        if _UNWRITABLE.intersection(name + value):
+            return False
+        try:
+            (name + value).encode("latin-1")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 @dataclass
 class RawPool:
     """Idle kept-alive connections per (host, port, TLS context), at most `per_key` in use or
-    idle per key; `opened` counts the connections it made (tests, benchmarks)."""
+    idle per key and `max_idle` idle in all; `opened` counts the connections it made (tests,
+    benchmarks)."""
 
     per_key: int = PER_KEY
     idle: dict[Key, list[Stream]] = field(default_factory=dict)
     opened: int = 0
+    max_idle: int = MAX_IDLE
     _slots: dict[Key, asyncio.Semaphore] = field(default_factory=dict)
+    _order: OrderedDict[asyncio.StreamWriter, Key] = field(default_factory=OrderedDict)
 
     async def send(  # noqa: PLR0917 (a request's parts, as `encode_request` takes them)
         self,
@@ -131,16 +170,30 @@ class RawPool:
                 and len(self.idle.setdefault(key, [])) < self.per_key
             ):
                 self.idle[key].append(stream)
+                self._order[writer] = key
                 kept = True
+                while len(self._order) > self.max_idle:
+                    self._evict()
             return answer, data
         finally:
             if not kept:
                 writer.close()
 
+    def _evict(self) -> None:
+        """Close the idle connection unused the longest."""
+        writer, key = self._order.popitem(last=False)
+        streams = self.idle.get(key, [])
+        for index, (_, kept) in enumerate(streams):
+            if kept is writer:
+                del streams[index]
+                break
+        writer.close()
+
     def _take(self, key: Key) -> Stream | None:
         streams = self.idle.get(key)
         while streams:
             reader, writer = streams.pop()
+            self._order.pop(writer, None)
             # bytes a server sent while the connection was idle (a 408 before closing, say)
             # answer no request of ours: such a connection is not used again
             idle_bytes = getattr(reader, "_buffer", None)
@@ -154,5 +207,6 @@ class RawPool:
         """Close every idle connection."""
         streams = [stream for kept in self.idle.values() for stream in kept]
         self.idle.clear()
+        self._order.clear()
         for _, writer in streams:
             writer.close()

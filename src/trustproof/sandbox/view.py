@@ -6,7 +6,9 @@
 
 It owns the HTTP clients (a fresh connection per attempt where the handshake matters, kept-alive
 ones elsewhere, pooled per presented identity; requests marked `exact` — path and request tricks
-— written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them),
+— written byte-exact by `trustproof.sandbox.rawhttp` instead, as aiohttp would normalise them, and
+the other kept-alive requests on the same connections where aiohttp would send them unchanged:
+`rawpool.writable_as_is`),
 caches what probes present many times (client certificates, TLS contexts, valid tokens), and is
 the one place that touches sandbox internals: the policy swap of `override_policy()` and the
 leeway read of `leeway()` are here and nowhere else. The certificates and tokens it mints are in
@@ -47,11 +49,12 @@ from trustproof.sandbox.http_client import (
     OFFERS_ONLY,
     STALE_CONNECTION,
     TIMEOUT_S,
+    BoundedIdleConnector,
     aiohttp_exchange,
     offer_only,
 )
-from trustproof.sandbox.rawhttp import RawTarget, host_header
-from trustproof.sandbox.rawpool import RawPool
+from trustproof.sandbox.rawhttp import host_header
+from trustproof.sandbox.rawpool import RawPool, raw_target, writable_as_is
 from trustproof.sandbox.tlsscan import advertised_cas
 from trustproof.sandbox.view_db import DatastoreClient
 from trustproof.sandbox.view_egress import EgressClient
@@ -122,8 +125,9 @@ class LiveView(TrustFaults, Material):
         # aiohttp keys pooled connections by TLS context, and contexts are cached per identity:
         # a connection is only ever reused by the identity that made it. At most 3 per identity
         # and boundary: a few kept-alive connections beat a handshake per concurrent case
-        # (measured on the shop: 255 -> 370 cases/s).
-        pooled = aiohttp.TCPConnector(limit=64, limit_per_host=3, keepalive_timeout=30)
+        # (measured on the shop: 255 -> 370 cases/s). Idle ones for at most 16 identity and
+        # boundary pairs at a time (`BoundedIdleConnector`: a large spec's peak memory).
+        pooled = BoundedIdleConnector(limit=64, limit_per_host=3, keepalive_timeout=30)
         view = cls(
             sandbox,
             aiohttp.ClientSession(connector=fresh, auto_decompress=False),
@@ -346,6 +350,13 @@ class LiveView(TrustFaults, Material):
         )
         target, carried = placed_token(request)  # Authorization, query or cookie
         headers = [*request.headers, *carried]
+        if session is self.pooled and writable_as_is(request.method, target, headers):
+            # the kept-alive connections the exact requests use (`RawPool`): one connection per
+            # identity and server serves both, and the raw client costs less per request
+            plain_or_tls = None if isinstance(context, bool) else context
+            where = raw_target(base, plain_or_tls, TIMEOUT_S)
+            host = host_header("as-is", where.host, where.port)
+            return await self._raw.send(where, request.method, target, host, headers, request.body)
 
         return await aiohttp_exchange(
             session,
@@ -360,14 +371,9 @@ class LiveView(TrustFaults, Material):
     async def _send_exact(self, request: HttpRequest) -> Exchange:
         """`request` written byte-exact by `trustproof.sandbox.rawhttp` (a kept-alive connection
         unless `fresh`, or the request touches the connection: `trustproof.sandbox.rawpool`)."""
-        url = urlsplit(self._base_url(request))
         plain = request.door != "ingress" or request.tls == "plaintext"
-        where = RawTarget(
-            url.hostname or "127.0.0.1",
-            url.port or (80 if plain else 443),
-            None if plain else self._context(request.cert, request.tls),
-            TIMEOUT_S,
-        )
+        context = None if plain else self._context(request.cert, request.tls)
+        where = raw_target(self._base_url(request), context, TIMEOUT_S)
         headers = list(request.headers)
         if request.token is not None:
             headers.append(("Authorization", f"Bearer {request.token.reveal()}"))

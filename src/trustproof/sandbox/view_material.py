@@ -107,13 +107,15 @@ class Material:
         nbf: datetime | None = None,
         exp: datetime | None = None,
     ) -> Secret[str]:
+        key = (caller, audience, bound)
+        if not (iat or nbf or exp or fresh) and key in self._tokens:
+            return self._tokens[key]  # every case asks: no thumbprint (DER, SHA-256) for a hit
         thumb = self.cert(caller).x5t_s256 if bound else None
         if iat or nbf or exp:
             timed = self.fabric.token_for(
                 caller, audience, cnf_x5t_s256=thumb, iat=iat, nbf=nbf, exp=exp
             )
             return timed.token
-        key = (caller, audience, bound)
         if fresh or key not in self._tokens:
             made = Secret(self.sandbox.token(caller, audience, cnf_x5t_s256=thumb))
             if fresh:
