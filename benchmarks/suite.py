@@ -11,8 +11,8 @@ fresh-handshake reference measured in the same run.
                    that opened a connection per case could not beat
 * handshake        the client's TLS handshake as the TLS layer times it (`trustproof.tls.
                    handshake_us`, median over the reference's connections), next to the gateways'
-                   ``handshake`` stage in the cold run's audit timings (accept to ready: it
-                   includes the waits for the peer's flights and for the event loop)
+                   ``handshake`` stage in the cold run's audit timings (the server side's time
+                   inside OpenSSL's handshake calls, `tls.TimedSSLObject`: no event-loop waits)
 
 Targets (issue 18): cold >= 500 cases/s, and cold >= 4x the reference. Absolute figures follow the
 machine's load; the ratios are what compare across runs.
@@ -207,7 +207,7 @@ def main() -> int:
     print(
         f"{'gateway handshake stage (cold run)':40} "
         f"{figures['gateway_handshake_stage_median_us']:>10.0f}us   "
-        "(median; accept to ready, with the waits)"
+        "(median; the server's TLS layer, no loop waits)"
     )
     print(
         f"{'trustproof run (cold), wall time':40} {figures['trustproof_run_seconds']:>11.2f}s   "
