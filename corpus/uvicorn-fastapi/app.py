@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tokencheck
+from contexts import Contexts
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -31,7 +32,7 @@ PERMISSIONS: dict[str, set[str]] = {
 
 # The DER certificate of each open connection, by the client address uvicorn puts in the scope.
 PEERS: dict[Any, bytes] = {}
-CONTEXTS: list[ssl.SSLContext] = []  # the server context uvicorn was given (reloaded on SIGHUP)
+CONTEXTS = Contexts(tokencheck.server_context)  # each new connection's, rebuilt on SIGHUP
 
 
 class PeerCertProtocol(H11Protocol):
@@ -59,19 +60,10 @@ class PeerCertProtocol(H11Protocol):
 
 
 def ssl_context_factory(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    context = tokencheck.server_context()
-    CONTEXTS.append(context)
-    return context
+    return CONTEXTS.listening()
 
 
-def reload_certificates(*_: object) -> None:
-    """SIGHUP: new connections get the rotated certificate and the fresh CRL."""
-    for context in CONTEXTS:
-        context.load_cert_chain(tokencheck.CERT, tokencheck.KEY)
-        context.load_verify_locations(tokencheck.CRL)
-
-
-signal.signal(signal.SIGHUP, reload_certificates)
+signal.signal(signal.SIGHUP, CONTEXTS.reload)  # new connections get the rotated files
 
 app = FastAPI(redirect_slashes=False, docs_url=None, redoc_url=None, openapi_url=None)
 
