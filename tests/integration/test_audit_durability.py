@@ -69,7 +69,9 @@ def test_a_writer_killed_mid_traffic_loses_at_most_one_batch(tmp_path: Path) -> 
     kept = [r.data["i"] for r in result.contents]
     assert kept == list(range(len(kept)))  # every record written is intact and in order
     lost = (acked + 1) - len(kept)
-    assert 0 <= lost <= BATCH, f"{lost} acknowledged records lost (batch {BATCH})"
+    # -1: killed after the sink wrote its record, before the writer acknowledged it (it writes
+    # one record, then its acknowledgement): at most that one record can be kept unacknowledged.
+    assert -1 <= lost <= BATCH, f"{lost} acknowledged records lost (batch {BATCH})"
     assert result.sealed_records <= len(kept)
     assert result.sealed_records >= len(kept) - 64 - BATCH  # the last checkpoint is near
 
