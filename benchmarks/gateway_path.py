@@ -34,6 +34,7 @@ from trustproof.clock import ManualClock
 from trustproof.gateway import upstream
 from trustproof.gateway.config import gateway_config
 from trustproof.gateway.connections import TimedServer
+from trustproof.gateway.h1fake import FakeSSLObject, FakeTransport
 from trustproof.gateway.h1server import Reply, Request, Response
 from trustproof.gateway.limits import ConnectionLimits
 from trustproof.gateway.pipeline import Pipeline
@@ -53,41 +54,6 @@ RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
     b"Date: Wed, 02 Dec 2026 10:00:00 GMT\r\nServer: upstream\r\n\r\n%s" % (len(BODY), BODY)
 )
-
-
-class _SSLObject:
-    def __init__(self, der: bytes) -> None:
-        self.der = der
-
-    def getpeercert(self, binary_form: bool = False) -> bytes:
-        return self.der
-
-
-class _Transport:
-    """Collects what is written; answers the two extra-info questions the gateway asks."""
-
-    def __init__(self, ssl_object: _SSLObject | None) -> None:
-        self.written: list[bytes] = []
-        self.ssl_object = ssl_object
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        if name == "ssl_object":
-            return self.ssl_object
-        return ("127.0.0.1", 50000) if name == "peername" else default
 
 
 def best_micros(step: Callable[[], None], reset: Callable[[], None]) -> float:
@@ -145,19 +111,19 @@ async def measure(profile: int) -> dict[str, float]:
     pool = gateway._pool = gateway._new_pool()
     server = gateway._server = TimedServer(gateway._handle, limits=gateway.limits)
     server.on_malformed = gateway._refuse_malformed
-    client, client_side = server(), _Transport(_SSLObject(caller.der))
+    client, client_side = server(), FakeTransport(ssl_object=FakeSSLObject(caller.der))
     client.connection_made(client_side)  # type: ignore[arg-type]
-    service, service_side = upstream._Connection(), _Transport(None)
+    service, service_side = upstream._Connection(), FakeTransport()
     service.connection_made(service_side)  # type: ignore[arg-type]
     pool._idle.append(service)
 
     def whole() -> None:
         client.data_received(request)
-        service_side.written.clear()
+        service_side.clear()
         service.data_received(RESPONSE)
-        if not client_side.written[-1].startswith(b"HTTP/1.1 200 "):
-            raise RuntimeError(client_side.written[-1][:300].decode("latin-1"))
-        client_side.written.clear()
+        if not client_side.chunks[-1].startswith(b"HTTP/1.1 200 "):
+            raise RuntimeError(client_side.chunks[-1][:300].decode("latin-1"))
+        client_side.clear()
 
     def fresh_sink() -> None:
         gateway.sink = MemorySink()
@@ -166,12 +132,12 @@ async def measure(profile: int) -> dict[str, float]:
         return Response(200, [("Content-Type", "application/json")], b'{"floor": true}')
 
     floor_server = TimedServer(floor_handler, limits=gateway.limits)
-    floor, floor_side = floor_server(), _Transport(_SSLObject(caller.der))
+    floor, floor_side = floor_server(), FakeTransport(ssl_object=FakeSSLObject(caller.der))
     floor.connection_made(floor_side)  # type: ignore[arg-type]
 
     def floor_step() -> None:
         floor.data_received(request)
-        floor_side.written.clear()
+        floor_side.clear()
 
     parsed: list[Request] = []
 
@@ -180,7 +146,7 @@ async def measure(profile: int) -> dict[str, float]:
 
     capture = TimedServer(keep, limits=gateway.limits)
     grab = capture()
-    grab.connection_made(_Transport(_SSLObject(caller.der)))  # type: ignore[arg-type]
+    grab.connection_made(FakeTransport(ssl_object=FakeSSLObject(caller.der)))  # type: ignore[arg-type]
     grab.data_received(request)
     template = parsed[0]
 

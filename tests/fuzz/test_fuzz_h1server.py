@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trustproof.gateway.connections import TimedServer
+from trustproof.gateway.h1fake import FakeTransport
 from trustproof.gateway.h1server import GatewayConnection, Malformed, Reply, Request, Response
 
 PIECES = [
@@ -26,28 +27,6 @@ PIECES = [
     b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n",
     b"\x00\x01garbage",
 ]
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return default
 
 
 Seen = tuple[str, str, tuple[int, int], bytes, tuple[tuple[str, str], ...]]
@@ -78,7 +57,7 @@ def outcome(chunks: list[bytes]) -> Outcome:
         server = TimedServer(handle)
         server.on_malformed = malformed
         connection = server()
-        transport = _Transport()
+        transport = FakeTransport()
         connection.connection_made(transport)  # type: ignore[arg-type]
         for chunk in chunks:
             if transport.closed:

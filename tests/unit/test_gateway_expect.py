@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 
 from trustproof.gateway.connections import TimedServer
+from trustproof.gateway.h1fake import FakeTransport
 from trustproof.gateway.h1server import GatewayConnection, Handler, Malformed, Request, Response
 from trustproof.gateway.headers import relayable
 from trustproof.gateway.http1 import CONSUMED, ResponseParser
@@ -17,33 +18,6 @@ from trustproof.gateway.http1 import CONSUMED, ResponseParser
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BODY = b"x" * 2048
 HEAD = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n"
-
-
-class LoggingTransport:
-    """Records ("wrote", bytes) and ("sent", bytes) in the order they happened."""
-
-    def __init__(self, log: list[tuple[str, bytes]]) -> None:
-        self.log = log
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed, "written after close"
-        self.log.append(("wrote", bytes(data)))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 50000) if name == "peername" else default
 
 
 class WaitsForBody(GatewayConnection):
@@ -94,7 +68,7 @@ class Run:
         server.on_malformed = self._malformed
         server.on_expect = self._on_expect
         connection = self._connection(server, server.handler, server._malformed, server._expect)
-        transport = LoggingTransport(self.log)
+        transport = FakeTransport(log=self.log)
         connection.connection_made(transport)  # type: ignore[arg-type]
         for chunk in chunks:
             if transport.closed:

@@ -13,34 +13,9 @@ import pytest
 
 from trustproof.gateway import h1server
 from trustproof.gateway.connections import TimedServer
+from trustproof.gateway.h1fake import FakeTransport
 from trustproof.gateway.h1server import GatewayConnection, Malformed, Request, Response
 from trustproof.gateway.limits import ConnectionLimits
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closed = False
-        self.paused = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed, "written after close"
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 50000) if name == "peername" else default
 
 
 def _answer_now(request: Request) -> Response:
