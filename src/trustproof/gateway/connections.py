@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from trustproof.gateway.h1messages import Connection, MalformedHandler
 from trustproof.gateway.h1server import (
     MAX_BODY,
     ExpectHandler,
@@ -26,10 +26,8 @@ from trustproof.tls import handshake_us
 
 __all__ = ["MAX_BODY", "NO_CERTIFICATE", "TimedServer", "Verified"]
 
-MalformedHandler = Callable[[GatewayConnection, Malformed], Response]
 
-
-def _no_malformed_handler(connection: GatewayConnection, malformed: Malformed) -> Response:
+def _no_malformed_handler(connection: Connection, malformed: Malformed) -> Response:
     return Response(malformed.status, [], close=True)
 
 
@@ -43,9 +41,9 @@ class TimedServer:
         self.handler = handler
         self.limits = limits or ConnectionLimits()
         self.connections: set[GatewayConnection] = set()
-        self.accepted: dict[GatewayConnection, int] = {}
-        self.handshake_us: dict[GatewayConnection, float] = {}
-        self.peers: dict[GatewayConnection, Verified] = {}
+        self.accepted: dict[Connection, int] = {}
+        self.handshake_us: dict[Connection, float] = {}
+        self.peers: dict[Connection, Verified] = {}
         self.on_malformed: MalformedHandler = _no_malformed_handler
         self.on_expect: ExpectHandler | None = None  # None: every 100-continue is met
         self._lost: asyncio.Event | None = None
@@ -55,7 +53,7 @@ class TimedServer:
         self.accepted[handler] = time.perf_counter_ns()
         return handler
 
-    def _malformed(self, connection: GatewayConnection, malformed: Malformed) -> Response:
+    def _malformed(self, connection: Connection, malformed: Malformed) -> Response:
         return self.on_malformed(connection, malformed)
 
     def _expect(self, head: Request) -> Response | Handler:

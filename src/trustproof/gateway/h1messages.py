@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from trustproof.errors import TrustproofError
 
-if TYPE_CHECKING:
-    from trustproof.gateway.h1server import GatewayConnection
-
 __all__ = [
+    "Connection",
     "ExpectHandler",
     "Handler",
     "Malformed",
@@ -36,6 +34,14 @@ class RequestTooLarge(TrustproofError):
         self.name = name
 
 
+class Connection(Protocol):
+    """What a request knows of the connection it came on (`h1server.GatewayConnection`): the
+    peer's address and the transport (its TLS object: the client certificate)."""
+
+    remote: str
+    transport: asyncio.Transport | None
+
+
 @dataclass(slots=True, eq=False)
 class Request:
     """One complete request as received: header names and values decoded as Latin-1 (values
@@ -47,7 +53,7 @@ class Request:
     version: tuple[int, int]
     body: bytes = field(repr=False)
     keep_alive: bool
-    protocol: GatewayConnection = field(repr=False)
+    protocol: Connection = field(repr=False)
     expects_continue: bool = False  # an HTTP/1.1 ``Expect: 100-continue``
     then: Handler | None = field(default=None, repr=False)  # decided on its head: what follows
 
@@ -82,7 +88,7 @@ Reply = Callable[[Response], None]
 Handler = Callable[[Request, Reply], "Response | None"]
 """Answers a request: returns the `Response` now, or None and calls `reply` with it later, once
 (the gateway's forwarded requests: from the upstream connection's callback, no task)."""
-MalformedHandler = Callable[["GatewayConnection", Malformed], Response]
+MalformedHandler = Callable[[Connection, Malformed], Response]
 ExpectHandler = Callable[[Request], "Response | Handler"]
 """Decides on the head of a request that expects 100-continue (its `body` empty): a final
 `Response` to refuse it at once, or the `Handler` to call with the request once its body is in."""

@@ -55,8 +55,8 @@ from trustproof.gateway.connections import (
     TimedServer,
     Verified,
 )
+from trustproof.gateway.h1messages import Connection
 from trustproof.gateway.h1server import (
-    GatewayConnection,
     Handler,
     Malformed,
     Reply,
@@ -191,7 +191,7 @@ class Gateway:
 
     # -- per request ----------------------------------------------------------------------------
 
-    def _peer(self, connection: GatewayConnection) -> Peer:
+    def _peer(self, connection: Connection) -> Peer:
         """The client certificate's verdict: verified once per connection (and per certificate
         across connections) until it expires; revocation is checked on every request."""
         now = self.clock.now()
@@ -206,7 +206,7 @@ class Gateway:
             return Peer(refusal="revoked")
         return Peer(known.spiffe_id, known.x5t, known.refusal)
 
-    def _verify_connection(self, connection: GatewayConnection, now: datetime) -> Verified:
+    def _verify_connection(self, connection: Connection, now: datetime) -> Verified:
         transport = connection.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -298,7 +298,7 @@ class Gateway:
             )
         return partial(self._forward, request_id=request_id, verdict=verdict, start=start)
 
-    def _refuse_malformed(self, connection: GatewayConnection, malformed: Malformed) -> Response:
+    def _refuse_malformed(self, connection: Connection, malformed: Malformed) -> Response:
         """A request the HTTP parser refused: one audit event (stage http, reason
         malformed-request, no request bytes), a bounded summary in the log, and a JSON refusal."""
         request_id = secrets.token_hex(16)
