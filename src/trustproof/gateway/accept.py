@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trustproof.gateway.limits import ConnectionLimits
+from trustproof.scrub import scrubbed_traceback
 
 log = logging.getLogger("trustproof.gateway")
 
@@ -130,8 +131,12 @@ class AcceptLoop:
         except asyncio.CancelledError:
             self._forget(conn, made)
             raise
-        except Exception:  # a bug: refuse this connection, keep listening
-            log.exception("could not set up a connection on %s; closed it", self.name)
+        except Exception as exc:  # a bug: refuse this connection, keep listening
+            log.error(
+                "could not set up a connection on %s; closed it:\n%s",
+                self.name,
+                scrubbed_traceback(exc),
+            )
             self._forget(conn, made)
 
     def _forget(self, conn: socket.socket, made: list[asyncio.BaseProtocol]) -> None:

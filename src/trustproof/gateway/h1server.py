@@ -59,6 +59,7 @@ from trustproof.gateway.h1messages import (
     Response,
 )
 from trustproof.gateway.limits import ConnectionLimits
+from trustproof.scrub import scrubbed_traceback
 
 __all__ = [  # the values live in h1messages; imported from here too
     "MAX_BODY",
@@ -272,8 +273,11 @@ class GatewayConnection(asyncio.Protocol):
             self._pending = item
             try:
                 response = (item.then or self._handler)(item, self._reply)
-            except Exception:  # a bug in the handler: no answer can be trusted, close
-                log.exception("the gateway's request handler failed; closing the connection")
+            except Exception as exc:  # a bug in the handler: no answer can be trusted, close
+                log.error(
+                    "the gateway's request handler failed; closing the connection:\n%s",
+                    scrubbed_traceback(exc),
+                )
                 self._pending = None
                 self.close()
                 return
@@ -306,8 +310,11 @@ class GatewayConnection(asyncio.Protocol):
         else:
             try:
                 decision = self._on_expect(head)
-            except Exception:  # a bug in the manager: no answer can be trusted, close
-                log.exception("the gateway's expectation handler failed; closing the connection")
+            except Exception as exc:  # a bug in the manager: no answer can be trusted, close
+                log.error(
+                    "the gateway's expectation handler failed; closing the connection:\n%s",
+                    scrubbed_traceback(exc),
+                )
                 self.close()
                 return
         if isinstance(decision, Response):  # refused on its head: the body is never read
