@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from trustproof.parentdeath import die_with_parent
+
 STOP_GRACE = 5.0
 
 
@@ -33,7 +35,7 @@ class Children:
         log: IO[str] = (self.logs / f"{name}.log").open("a")
         try:
             process = subprocess.Popen(
-                command,
+                die_with_parent(command),  # SIGKILL if this benchmark dies (a timeout, kill -9)
                 stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
