@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trustproof.gateway.connections import TimedServer
-from trustproof.gateway.h1fake import FakeTransport
+from trustproof.gateway.h1fake import feed
 from trustproof.gateway.h1server import GatewayConnection, Malformed, Reply, Request, Response
 
 PIECES = [
@@ -56,14 +56,7 @@ def outcome(chunks: list[bytes]) -> Outcome:
     async def main() -> None:
         server = TimedServer(handle)
         server.on_malformed = malformed
-        connection = server()
-        transport = FakeTransport()
-        connection.connection_made(transport)  # type: ignore[arg-type]
-        for chunk in chunks:
-            if transport.closed:
-                break
-            connection.data_received(chunk)
-        connection.connection_lost(None)
+        await feed(server(), chunks)
 
     asyncio.run(main())
     return seen, refused

@@ -13,7 +13,7 @@ import pytest
 
 from trustproof.gateway import h1server
 from trustproof.gateway.connections import TimedServer
-from trustproof.gateway.h1fake import FakeTransport
+from trustproof.gateway.h1fake import FakeTransport, feed
 from trustproof.gateway.h1server import GatewayConnection, Malformed, Request, Response
 from trustproof.gateway.limits import ConnectionLimits
 
@@ -62,16 +62,7 @@ def drive(
     async def main() -> FakeTransport:
         server = TimedServer(handle, limits=limits)
         server.on_malformed = malformed
-        connection = server()
-        transport = FakeTransport()
-        connection.connection_made(transport)  # type: ignore[arg-type]
-        for chunk in chunks:
-            if transport.closed:
-                break
-            connection.data_received(chunk)
-            for _ in range(5):
-                await asyncio.sleep(0)
-        connection.connection_lost(None)
+        transport = await feed(server(), chunks, settle=5)
         assert server.connections == set()
         return transport
 

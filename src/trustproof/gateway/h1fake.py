@@ -4,6 +4,12 @@ connections: no socket, everything written kept in order, so tests, the fuzz tar
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+from typing import cast
+
+from trustproof.gateway.h1server import GatewayConnection
+
 PEER = ("127.0.0.1", 50000)
 
 
@@ -65,3 +71,21 @@ class FakeTransport:
         if name == "ssl_object":
             return self.ssl_object
         return PEER if name == "peername" else default
+
+
+async def feed(
+    connection: GatewayConnection, chunks: Iterable[bytes], *, settle: int = 0
+) -> FakeTransport:
+    """Give `connection` a fake transport, then `chunks` as they would arrive, until it closes
+    (`settle` turns of the event loop after each, for answers given later), then lose it: the
+    transport, holding everything answered."""
+    transport = FakeTransport()
+    connection.connection_made(cast(asyncio.BaseTransport, transport))
+    for chunk in chunks:
+        if transport.closed:
+            break
+        connection.data_received(chunk)
+        for _ in range(settle):
+            await asyncio.sleep(0)
+    connection.connection_lost(None)
+    return transport
